@@ -1,0 +1,183 @@
+//! clap definitions only.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::keystore::Choice;
+use crate::pki::KeyType;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "docker tlsctx",
+    bin_name = "docker tlsctx",
+    version,
+    about = "Mutual-TLS Docker contexts in one command: a CA in your keystore, a server bundle for the daemon, a client identity and a context the docker CLI uses as is.",
+    after_help = "Quick start:\n  docker tlsctx new prod --host tcp://203.0.113.7:2376\n  docker --context prod version"
+)]
+pub struct Cli {
+    /// Where private keys live: auto, file [env: DOCKER_TLSCTX_KEYSTORE]
+    #[arg(long, global = true, value_name = "STORE")]
+    pub keystore: Option<Choice>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a context: CA (if none), server bundle, client identity
+    New(NewArgs),
+    /// Manage certificate authorities
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// Issue a server bundle alone (rotation, extra daemons)
+    Server(ServerArgs),
+    /// Issue a client bundle alone, in DOCKER_CERT_PATH layout (CI jobs)
+    Client(ClientArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct NewArgs {
+    /// Name of the Docker context to create
+    pub name: String,
+    /// The daemon's address: tcp://HOST[:PORT] (port 2376 by default)
+    #[arg(long, value_name = "URL")]
+    pub host: String,
+    /// Extra name or address on the server certificate (repeatable)
+    #[arg(long = "san", value_name = "VALUE")]
+    pub sans: Vec<String>,
+    /// Where to write the server bundle [default: $DOCKER_CONFIG/tlsctx/servers/NAME]
+    #[arg(long, value_name = "DIR")]
+    pub server_dir: Option<PathBuf>,
+    /// Skip the server bundle (the daemon already has one from this CA)
+    #[arg(long, conflicts_with_all = ["server_dir", "sans", "server_days", "daemon_dir"])]
+    pub no_server: bool,
+    /// Common name of the client certificate [default: NAME-client]
+    #[arg(long)]
+    pub cn: Option<String>,
+    /// CA that signs the certificates
+    #[arg(long, default_value = "default")]
+    pub ca: String,
+    /// Client certificate lifetime in days
+    #[arg(long, default_value_t = crate::pki::CLIENT_DAYS)]
+    pub days: u32,
+    /// Server certificate lifetime in days (at most 825: Apple's rule)
+    #[arg(long, default_value_t = crate::pki::SERVER_DAYS)]
+    pub server_days: u32,
+    #[command(flatten)]
+    pub key_type: KeyTypeArg,
+    /// Context description (shown by docker context ls)
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Folder on the daemon host where daemon.json points for the TLS files
+    #[arg(long, value_name = "DIR", default_value = "/etc/docker/tls")]
+    pub daemon_dir: String,
+    /// Make it the current context, as docker context use does
+    #[arg(long = "use")]
+    pub use_it: bool,
+    /// Replace an existing context, identity or server bundle of that name
+    #[arg(long)]
+    pub force: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug, Clone, Copy)]
+pub struct KeyTypeArg {
+    /// Key type: ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096
+    #[arg(long = "key-type", value_name = "TYPE", default_value = "ecdsa-p256")]
+    pub key_type: KeyType,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CaCommand {
+    /// Create a CA; its key goes into the keystore
+    Init(CaInitArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CaInitArgs {
+    /// Name of the CA
+    #[arg(long, default_value = "default")]
+    pub name: String,
+    #[command(flatten)]
+    pub key_type: KeyTypeArg,
+    /// Lifetime in days
+    #[arg(long, default_value_t = crate::pki::CA_DAYS)]
+    pub days: u32,
+    /// Common name of the CA certificate [default: docker-tlsctx CA NAME]
+    #[arg(long)]
+    pub cn: Option<String>,
+    /// Replace an existing CA of that name (what it issued stops working)
+    #[arg(long)]
+    pub force: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct ServerArgs {
+    /// Name of the server bundle
+    pub name: String,
+    /// Name or address on the certificate (repeatable, at least one)
+    #[arg(long = "san", value_name = "VALUE", required = true)]
+    pub sans: Vec<String>,
+    /// Where to write the bundle [default: $DOCKER_CONFIG/tlsctx/servers/NAME]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Lifetime in days (at most 825: Apple's rule)
+    #[arg(long, default_value_t = crate::pki::SERVER_DAYS)]
+    pub days: u32,
+    /// CA that signs the certificate
+    #[arg(long, default_value = "default")]
+    pub ca: String,
+    #[command(flatten)]
+    pub key_type: KeyTypeArg,
+    /// TCP port the daemon listens on (written to daemon.json)
+    #[arg(long, default_value_t = 2376)]
+    pub port: u16,
+    /// Folder on the daemon host where daemon.json points for the TLS files
+    #[arg(long, value_name = "DIR", default_value = "/etc/docker/tls")]
+    pub daemon_dir: String,
+    /// Replace an existing bundle
+    #[arg(long)]
+    pub force: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct ClientArgs {
+    /// Name of the client identity
+    pub name: String,
+    /// Where to write ca.pem, cert.pem, key.pem [default: $DOCKER_CONFIG/tlsctx/clients/NAME]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Lifetime in days
+    #[arg(long, default_value_t = crate::pki::CLIENT_DAYS)]
+    pub days: u32,
+    /// CA that signs the certificate
+    #[arg(long, default_value = "default")]
+    pub ca: String,
+    /// Common name [default: NAME]
+    #[arg(long)]
+    pub cn: Option<String>,
+    #[command(flatten)]
+    pub key_type: KeyTypeArg,
+    /// Replace an existing identity of that name
+    #[arg(long)]
+    pub force: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}

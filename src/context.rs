@@ -1,0 +1,262 @@
+//! Docker's context store, written byte for byte as docker/cli writes it
+//! (cli/context/store: metadatastore.go, tlsstore.go), so the real `docker`
+//! CLI, docker-py and every other reader use our contexts as their own.
+//!
+//! ```text
+//! contexts/meta/<sha256hex(name)>/meta.json          0644 in 0755 folders
+//! contexts/tls/<sha256hex(name)>/docker/{ca,cert,key}.pem   0600 in 0700 folders
+//! ```
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::fsio::{self, PUBLIC_DIR, PUBLIC_FILE, SECRET_DIR, SECRET_FILE};
+
+/// Docker's rule for context names (store.go `restrictedNamePattern`); we use
+/// it for CA, server and identity names too, since they become file names.
+pub fn name_is_valid(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.len() >= 2
+        && b[0].is_ascii_alphanumeric()
+        && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || b"_.+-".contains(c))
+}
+
+/// Docker's `ValidateContextName`, with its error texts.
+pub fn validate_context_name(name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::ContextNameEmpty);
+    }
+    if name == "default" {
+        return Err(Error::ContextNameReserved);
+    }
+    if !name_is_valid(name) {
+        return Err(Error::ContextNameInvalid(name.into()));
+    }
+    Ok(())
+}
+
+pub fn validate_name(what: &'static str, name: &str) -> Result<()> {
+    if name_is_valid(name) {
+        Ok(())
+    } else {
+        Err(Error::NameInvalid { what, name: name.into() })
+    }
+}
+
+/// The folder name Docker derives from a context name (store.go `contextdirOf`).
+pub fn context_id(name: &str) -> String {
+    fsio::hex(&Sha256::digest(name.as_bytes()))
+}
+
+/// meta.json, field for field in Docker's order (store.Metadata):
+/// `{"Name":…,"Metadata":{…},"Endpoints":{"docker":{"Host":…,"SkipTLSVerify":false}}}`.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Meta<'a> {
+    name: &'a str,
+    metadata: ContextMetadata<'a>,
+    endpoints: Endpoints<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ContextMetadata<'a> {
+    /// Docker omits an empty description (`json:",omitempty"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Endpoints<'a> {
+    docker: DockerEndpoint<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DockerEndpoint<'a> {
+    host: &'a str,
+    #[serde(rename = "SkipTLSVerify")]
+    skip_tls_verify: bool,
+}
+
+pub fn meta_json(name: &str, description: Option<&str>, host: &str) -> Vec<u8> {
+    let meta = Meta {
+        name,
+        metadata: ContextMetadata { description: description.filter(|d| !d.is_empty()) },
+        endpoints: Endpoints { docker: DockerEndpoint { host, skip_tls_verify: false } },
+    };
+    // Go's json.Marshal: compact, no trailing newline.
+    serde_json::to_vec(&meta).expect("meta.json serializes")
+}
+
+/// What goes into a new context.
+pub struct NewContext<'a> {
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub host: &'a str,
+    pub ca_pem: &'a str,
+    pub cert_pem: &'a str,
+    pub key_pem: &'a str,
+}
+
+pub struct Store {
+    config_dir: PathBuf,
+}
+
+impl Store {
+    pub fn new(config_dir: &Path) -> Store {
+        Store { config_dir: config_dir.to_path_buf() }
+    }
+
+    pub fn meta_dir(&self, name: &str) -> PathBuf {
+        self.config_dir.join("contexts/meta").join(context_id(name))
+    }
+
+    pub fn tls_dir(&self, name: &str) -> PathBuf {
+        self.config_dir.join("contexts/tls").join(context_id(name))
+    }
+
+    pub fn exists(&self, name: &str) -> bool {
+        self.meta_dir(name).join("meta.json").is_file()
+    }
+
+    /// Staging lives outside `contexts/`: Docker lists contexts by walking
+    /// `contexts/meta` for meta.json files, so a staged one there would show up.
+    fn staging_parent(&self) -> PathBuf {
+        self.config_dir.join("tlsctx/tmp")
+    }
+
+    /// Writes a context so that it appears whole or not at all: both folders
+    /// are built in a staging area, then renamed into place, TLS first and
+    /// meta.json last. Docker only sees a context once its meta folder exists,
+    /// so an interruption before that last rename leaves no context behind
+    /// (a TLS folder without meta is ignored by Docker and replaced next time).
+    /// `check` runs just before the commit and may veto it (cancellation).
+    pub fn write(
+        &self,
+        ctx: &NewContext<'_>,
+        force: bool,
+        check: impl Fn() -> Result<()>,
+    ) -> Result<()> {
+        if self.exists(ctx.name) && !force {
+            return Err(Error::ContextExists(ctx.name.into()));
+        }
+        let stage = fsio::TempDir::new_in(&self.staging_parent())?;
+        let meta_stage = stage.path().join("meta");
+        let tls_stage = stage.path().join("tls");
+        fsio::create_dir_all(&meta_stage, PUBLIC_DIR)?;
+        fsio::write_atomic(
+            &meta_stage.join("meta.json"),
+            &meta_json(ctx.name, ctx.description, ctx.host),
+            PUBLIC_FILE,
+        )?;
+        let docker = tls_stage.join("docker");
+        fsio::create_dir_all(&docker, SECRET_DIR)?;
+        fsio::set_mode(&tls_stage, SECRET_DIR)?;
+        // Always write ca.pem: without TLS files Docker speaks plain HTTP to a
+        // tcp:// host (observed with Docker CLI 28.2.2).
+        for (file, data) in [("ca.pem", ctx.ca_pem), ("cert.pem", ctx.cert_pem), ("key.pem", ctx.key_pem)] {
+            fsio::write_atomic(&docker.join(file), data.as_bytes(), SECRET_FILE)?;
+        }
+
+        let meta_dir = self.meta_dir(ctx.name);
+        let tls_dir = self.tls_dir(ctx.name);
+        fsio::create_dir_all(meta_dir.parent().unwrap(), PUBLIC_DIR)?;
+        fsio::create_dir_all(tls_dir.parent().unwrap(), SECRET_DIR)?;
+
+        check()?;
+        // Past this point the write goes through; older material moves into
+        // the staging area and is dropped with it.
+        let old = stage.path().join("old");
+        fs::create_dir(&old).map_err(Error::io("create folder", &old))?;
+        if meta_dir.exists() {
+            fs::rename(&meta_dir, old.join("meta")).map_err(Error::io("replace", &meta_dir))?;
+        }
+        if tls_dir.exists() {
+            fs::rename(&tls_dir, old.join("tls")).map_err(Error::io("replace", &tls_dir))?;
+        }
+        fs::rename(&tls_stage, &tls_dir).map_err(Error::io("write", &tls_dir))?;
+        fs::rename(&meta_stage, &meta_dir).map_err(Error::io("write", &meta_dir))?;
+        fsio::sync_dir(tls_dir.parent().unwrap());
+        fsio::sync_dir(meta_dir.parent().unwrap());
+        Ok(())
+    }
+
+    /// Sets `currentContext` in config.json as `docker context use` does,
+    /// keeping every other key and their order (Docker writes tab-indented
+    /// JSON, mode 0600: cli/config/configfile/file.go).
+    pub fn use_context(&self, name: &str) -> Result<()> {
+        let path = self.config_dir.join("config.json");
+        let mut doc: serde_json::Map<String, serde_json::Value> = match fs::read(&path) {
+            Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Default::default(),
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+                path: path.clone(),
+                why: e.to_string(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
+            Err(e) => return Err(Error::io("read", &path)(e)),
+        };
+        doc.insert("currentContext".into(), name.into());
+        let mut out = Vec::new();
+        let fmt = serde_json::ser::PrettyFormatter::with_indent(b"\t");
+        let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+        serde::Serialize::serialize(&doc, &mut ser).expect("config.json serializes");
+        fsio::write_atomic(&path, &out, SECRET_FILE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_dockers_rule_and_texts() {
+        for ok in ["prod", "p2", "a.b", "web_1+x-y", "0a"] {
+            validate_context_name(ok).unwrap();
+        }
+        assert_eq!(validate_context_name("").unwrap_err().to_string(), "context name cannot be empty");
+        assert_eq!(
+            validate_context_name("default").unwrap_err().to_string(),
+            "\"default\" is a reserved context name"
+        );
+        // Docker 28.2.2's exact text for `docker context create a`.
+        assert_eq!(
+            validate_context_name("a").unwrap_err().to_string(),
+            "context name \"a\" is invalid, names are validated against regexp \"^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$\""
+        );
+        for bad in ["-ab", ".ab", "a/b", "a b", "ü1", "ab\n"] {
+            assert!(validate_context_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn meta_json_matches_docker_bytes() {
+        // Bytes written by `docker context create` (CLI 28.2.2) for the same inputs.
+        assert_eq!(
+            String::from_utf8(meta_json("p2", None, "tcp://1.2.3.4:2376")).unwrap(),
+            r#"{"Name":"p2","Metadata":{},"Endpoints":{"docker":{"Host":"tcp://1.2.3.4:2376","SkipTLSVerify":false}}}"#
+        );
+        assert_eq!(
+            String::from_utf8(meta_json("prod", Some("my d"), "tcp://1.2.3.4:2376")).unwrap(),
+            r#"{"Name":"prod","Metadata":{"Description":"my d"},"Endpoints":{"docker":{"Host":"tcp://1.2.3.4:2376","SkipTLSVerify":false}}}"#
+        );
+    }
+
+    #[test]
+    fn context_id_is_sha256_of_name() {
+        assert_eq!(context_id("prod"), "6754af9632a2745e85c293e5aac0863370d9bd3330b9938c00cadfd215227d77");
+    }
+
+    #[test]
+    fn use_context_keeps_other_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("config.json"), "{\"auths\":{},\"zz\":1,\"credsStore\":\"x\"}").unwrap();
+        Store::new(dir.path()).use_context("prod").unwrap();
+        let text = fs::read_to_string(dir.path().join("config.json")).unwrap();
+        assert_eq!(text, "{\n\t\"auths\": {},\n\t\"zz\": 1,\n\t\"credsStore\": \"x\",\n\t\"currentContext\": \"prod\"\n}");
+    }
+}

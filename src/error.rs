@@ -1,0 +1,177 @@
+//! One variant per situation the user can be in; each says what went wrong
+//! (`Display`) and what to do next (`hint`).
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+#[derive(Debug)]
+pub enum Error {
+    /// Docker's own context-name rules, with Docker's own texts
+    /// (docker/cli cli/context/store/store.go `ValidateContextName`).
+    ContextNameEmpty,
+    ContextNameReserved,
+    ContextNameInvalid(String),
+    ContextExists(String),
+    /// A name for a CA, server bundle or client identity (same rule as contexts).
+    NameInvalid { what: &'static str, name: String },
+    HostScheme(String),
+    HostInvalid { host: String, why: String },
+    PlaintextPort(String),
+    SanInvalid(String),
+    DaysOutOfRange { flag: &'static str, days: u32, max: u32, why: &'static str },
+    OutlivesCa { days: u32, ca: String, ca_days_left: i64 },
+    CaNotFound(String),
+    CaExists(String),
+    CaKeyMissing { ca: String, backend: &'static str },
+    IdentityExists(String),
+    BundleExists { what: &'static str, dir: PathBuf },
+    NotADirectory(PathBuf),
+    ConfigUnwritable { path: PathBuf, source: io::Error },
+    Io { action: &'static str, path: PathBuf, source: io::Error },
+    Corrupt { path: PathBuf, why: String },
+    Crypto(String),
+    KeystoreUnavailable { backend: &'static str, why: String },
+    Cancelled,
+    CredHelperNotImplemented,
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
+        let path = path.into();
+        move |source| {
+            if source.kind() == io::ErrorKind::PermissionDenied
+                || source.raw_os_error() == Some(30)
+            /* EROFS */
+            {
+                Error::ConfigUnwritable { path, source }
+            } else {
+                Error::Io { action, path, source }
+            }
+        }
+    }
+
+    /// The next step for the user, or None when the message says it all.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Error::ContextNameEmpty | Error::ContextNameInvalid(_) => {
+                "use letters, digits and _ . + - (at least two characters, starting with a letter or digit), e.g. prod or web-1".into()
+            }
+            Error::ContextNameReserved => "pick another name; \"default\" is Docker's built-in context".into(),
+            Error::NameInvalid { .. } => {
+                "use letters, digits and _ . + - (at least two characters, starting with a letter or digit)".into()
+            }
+            Error::ContextExists(name) => format!(
+                "pass --force to replace it, or remove it first with: docker context rm {name}"
+            ),
+            Error::HostScheme(_) | Error::HostInvalid { .. } => {
+                "give the daemon's address as tcp://HOST[:PORT], e.g. tcp://203.0.113.7:2376 or tcp://docker.example.com".into()
+            }
+            Error::PlaintextPort(_) => {
+                "use 2376, the TLS port (the default); pass --force if your daemon really serves TLS on 2375".into()
+            }
+            Error::SanInvalid(_) => {
+                "give an IP address (192.0.2.10, 2001:db8::1) or a DNS name (docker.example.com, *.example.com)".into()
+            }
+            Error::DaysOutOfRange { .. } => return None,
+            Error::OutlivesCa { .. } => "pass a smaller --days, or create a new CA with: docker tlsctx ca init --name NAME".into(),
+            Error::CaNotFound(_) => "create it with: docker tlsctx ca init --name NAME (or omit --ca to use \"default\")".into(),
+            Error::CaExists(name) => format!("it is kept as is; pick another --name, or pass --force to replace CA \"{name}\" (certificates it issued stop working)"),
+            Error::CaKeyMissing { ca, .. } => format!(
+                "the CA certificate is there but its key is not; recreate the CA with: docker tlsctx ca init --name {ca} --force (then reissue its identities)"
+            ),
+            Error::IdentityExists(_) => "pass --force to replace it, or pick another name".into(),
+            Error::BundleExists { .. } => "pass --force to replace it, or choose another folder with --server-dir/--out".into(),
+            Error::NotADirectory(_) => "choose a folder path that is not an existing file".into(),
+            Error::ConfigUnwritable { .. } => {
+                "check the folder's owner and permissions, or point DOCKER_CONFIG (or --config) at a writable folder".into()
+            }
+            Error::Io { .. } => "check the path, its permissions and free disk space, then run the command again".into(),
+            Error::Corrupt { .. } => "fix or remove the file named above, then run the command again".into(),
+            Error::Crypto(_) => return None,
+            Error::KeystoreUnavailable { .. } => "use the file keystore with --keystore file (or DOCKER_TLSCTX_KEYSTORE=file)".into(),
+            Error::Cancelled => "nothing was changed; run the command again when ready".into(),
+            Error::CredHelperNotImplemented => return None,
+        })
+    }
+
+    /// Process exit code: 130 for cancellation (as a shell reports SIGINT), 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Cancelled => 130,
+            _ => 1,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::ContextNameEmpty => write!(f, "context name cannot be empty"),
+            Error::ContextNameReserved => write!(f, "\"default\" is a reserved context name"),
+            Error::ContextNameInvalid(name) => write!(
+                f,
+                "context name {name:?} is invalid, names are validated against regexp \"^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$\""
+            ),
+            Error::ContextExists(name) => write!(f, "context {name:?} already exists"),
+            Error::NameInvalid { what, name } => write!(
+                f,
+                "{what} name {name:?} is invalid, names are validated against regexp \"^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$\""
+            ),
+            Error::HostScheme(host) if host.is_empty() => write!(f, "the host is empty"),
+            Error::HostScheme(host) => write!(
+                f,
+                "host {host:?} is not a tcp:// address; TLS contexts reach the daemon over TCP"
+            ),
+            Error::HostInvalid { host, why } => write!(f, "host {host:?} is invalid: {why}"),
+            Error::PlaintextPort(host) => write!(
+                f,
+                "host {host:?} uses port 2375, Docker's plaintext (unencrypted) port"
+            ),
+            Error::SanInvalid(v) => write!(f, "--san {v:?} is neither an IP address nor a DNS name"),
+            Error::DaysOutOfRange { flag, days, max, why } => {
+                write!(f, "{flag} {days} is out of range: give 1 to {max} days ({why})")
+            }
+            Error::OutlivesCa { days, ca, ca_days_left } => write!(
+                f,
+                "a certificate valid for {days} days would outlive CA {ca:?}, which expires in {ca_days_left} days"
+            ),
+            Error::CaNotFound(name) => write!(f, "CA {name:?} does not exist"),
+            Error::CaExists(name) => write!(f, "CA {name:?} already exists"),
+            Error::CaKeyMissing { ca, backend } => {
+                write!(f, "the key of CA {ca:?} is missing from the {backend} keystore")
+            }
+            Error::IdentityExists(name) => write!(f, "client identity {name:?} already exists"),
+            Error::BundleExists { what, dir } => {
+                write!(f, "a {what} bundle already exists in {}", dir.display())
+            }
+            Error::NotADirectory(p) => write!(f, "{} exists and is not a folder", p.display()),
+            Error::ConfigUnwritable { path, source } => {
+                write!(f, "cannot write {}: {source}", path.display())
+            }
+            Error::Io { action, path, source } => {
+                write!(f, "cannot {action} {}: {source}", path.display())
+            }
+            Error::Corrupt { path, why } => write!(f, "{} is damaged: {why}", path.display()),
+            Error::Crypto(why) => write!(f, "certificate or key operation failed: {why}"),
+            Error::KeystoreUnavailable { backend, why } => {
+                write!(f, "the {backend} keystore is not available: {why}")
+            }
+            Error::Cancelled => write!(f, "cancelled"),
+            Error::CredHelperNotImplemented => write!(
+                f,
+                "docker-credential-tlsctx: the credential-helper protocol is not implemented yet"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<rcgen::Error> for Error {
+    fn from(e: rcgen::Error) -> Self {
+        Error::Crypto(e.to_string())
+    }
+}

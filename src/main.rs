@@ -1,0 +1,84 @@
+//! One binary, two names (DESIGN §1): `docker-tlsctx`, a Docker CLI plugin,
+//! and `docker-credential-tlsctx`, a Docker credential helper. `main` only
+//! dispatches, prints errors and picks exit codes.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod commands;
+mod context;
+mod credhelper;
+mod error;
+mod fsio;
+mod keystore;
+mod pki;
+mod plugin;
+mod state;
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use clap::Parser;
+
+use crate::cli::{CaCommand, Cli, Command};
+use crate::error::Result;
+
+/// The credential helper's name; Docker runs `docker-credential-` + credsStore.
+const CREDHELPER_NAME: &str = "docker-credential-tlsctx";
+
+fn main() {
+    let mut argv = std::env::args_os();
+    let argv0 = argv.next().unwrap_or_default();
+    // file_stem, so `docker-credential-tlsctx.exe` dispatches too.
+    let stem = Path::new(&argv0).file_stem().map(|s| s.to_string_lossy().into_owned());
+    if stem.as_deref() == Some(CREDHELPER_NAME) {
+        std::process::exit(credhelper::main());
+    }
+    let args: Vec<OsString> = argv.collect();
+    // The hot path: Docker asks every plugin for this on `docker --help`,
+    // `docker info` and before each run. No disk, keychain or network here.
+    if args.len() == 1 && args[0] == plugin::METADATA_SUBCOMMAND {
+        std::process::exit(plugin::print_metadata());
+    }
+    std::process::exit(run(plugin::parse_argv(args)));
+}
+
+fn run(inv: plugin::Invocation) -> i32 {
+    let mut clap_args: Vec<OsString> = vec!["docker tlsctx".into()];
+    if inv.help {
+        clap_args.push("--help".into());
+    }
+    clap_args.extend(inv.args);
+    let cli = match Cli::try_parse_from(clap_args) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    plugin::install_cancellation();
+    match dispatch(cli, inv.config) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            if let Some(h) = e.hint() {
+                eprintln!("Hint: {h}");
+            }
+            e.exit_code()
+        }
+    }
+}
+
+fn dispatch(cli: Cli, config: Option<std::path::PathBuf>) -> Result<()> {
+    let keystore_choice = match cli.keystore {
+        Some(c) => c,
+        None => keystore::Choice::from_env()?,
+    };
+    let env = commands::Env {
+        config_dir: fsio::docker_config_dir(config.as_deref()),
+        keystore_choice,
+        now: time::OffsetDateTime::now_utc(),
+    };
+    match &cli.command {
+        Command::New(a) => commands::new::run(&env, a),
+        Command::Ca(CaCommand::Init(a)) => commands::ca::run_init(&env, a),
+        Command::Server(a) => commands::server::run(&env, a),
+        Command::Client(a) => commands::client::run(&env, a),
+    }
+}

@@ -1,0 +1,488 @@
+//! Issuance on rcgen: inputs and `now` in, certificates and keys out; no I/O.
+//!
+//! The profiles follow what Go's crypto/x509 (used by both the docker CLI and
+//! dockerd through go-connections) checks: SANs, never a CN fallback; EKU on
+//! leaves, none on the CA because EKU constraints nest down the chain.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
+    IsCa, Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, RsaKeySize, SanType, SerialNumber,
+    PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256,
+};
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+
+use crate::error::{Error, Result};
+
+/// CA default lifetime: 10 years (DESIGN §4).
+pub const CA_DAYS: u32 = 3650;
+/// Server default: 397 days, the CA/Browser Forum limit and well below
+/// Apple's 825-day rule for TLS server certificates (support.apple.com/HT210176),
+/// which applies to user-added roots too.
+pub const SERVER_DAYS: u32 = 397;
+/// Apple's 825-day rule: macOS and iOS reject TLS server certificates valid longer.
+pub const SERVER_MAX_DAYS: u32 = 825;
+/// Client default: 90 days. dockerd has no revocation list, so the lifetime
+/// is the only limit on a leaked key; renewal is one command.
+pub const CLIENT_DAYS: u32 = 90;
+/// Ceiling for CA and client lifetimes (10 years).
+pub const MAX_DAYS: u32 = 3650;
+/// notBefore is set this far in the past so a client whose clock is a little
+/// behind the issuer's still accepts a fresh certificate.
+pub const CLOCK_SKEW: Duration = Duration::minutes(5);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyType {
+    EcdsaP256,
+    EcdsaP384,
+    Ed25519,
+    Rsa2048,
+    Rsa3072,
+    Rsa4096,
+}
+
+impl KeyType {
+    pub const ALL: [KeyType; 6] = [
+        KeyType::EcdsaP256,
+        KeyType::EcdsaP384,
+        KeyType::Ed25519,
+        KeyType::Rsa2048,
+        KeyType::Rsa3072,
+        KeyType::Rsa4096,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::EcdsaP256 => "ecdsa-p256",
+            KeyType::EcdsaP384 => "ecdsa-p384",
+            KeyType::Ed25519 => "ed25519",
+            KeyType::Rsa2048 => "rsa-2048",
+            KeyType::Rsa3072 => "rsa-3072",
+            KeyType::Rsa4096 => "rsa-4096",
+        }
+    }
+
+    pub fn is_rsa(self) -> bool {
+        matches!(self, KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096)
+    }
+
+    /// Generates a fresh key pair. RSA comes from aws-lc (rcgen's `aws_lc_rs`
+    /// backend): ring, rcgen's other backend, cannot generate RSA keys.
+    pub fn generate(self) -> Result<KeyPair> {
+        let rsa = |size| KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, size);
+        Ok(match self {
+            KeyType::EcdsaP256 => KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?,
+            KeyType::EcdsaP384 => KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384)?,
+            KeyType::Ed25519 => KeyPair::generate_for(&PKCS_ED25519)?,
+            KeyType::Rsa2048 => rsa(RsaKeySize::_2048)?,
+            KeyType::Rsa3072 => rsa(RsaKeySize::_3072)?,
+            KeyType::Rsa4096 => rsa(RsaKeySize::_4096)?,
+        })
+    }
+}
+
+impl fmt::Display for KeyType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for KeyType {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        KeyType::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                let all: Vec<_> = KeyType::ALL.iter().map(|k| k.as_str()).collect();
+                format!("unknown key type {s:?}; choose one of {}", all.join(", "))
+            })
+    }
+}
+
+/// A subjectAltName entry: what a client will type to reach the daemon.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum San {
+    Ip(IpAddr),
+    Dns(String),
+}
+
+impl San {
+    /// An IP literal (brackets allowed for IPv6) or a DNS name (RFC 1035 §2.3.1
+    /// letters/digits/hyphens, labels up to 63 octets, names up to 253; a
+    /// leading `*.` wildcard label is allowed).
+    pub fn parse(s: &str) -> Option<San> {
+        let t = s.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = t.parse::<IpAddr>() {
+            return Some(San::Ip(ip));
+        }
+        let lower = s.to_ascii_lowercase();
+        let name = lower.strip_suffix('.').unwrap_or(&lower);
+        let body = name.strip_prefix("*.").unwrap_or(name);
+        let valid_label = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        };
+        // A name made only of digits and dots is a mistyped IPv4 address, not a host name.
+        let all_numeric = body.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+        if name.len() <= 253 && !all_numeric && body.split('.').all(valid_label) {
+            Some(San::Dns(name.to_string()))
+        } else {
+            None
+        }
+    }
+
+    fn to_rcgen(&self) -> Result<SanType> {
+        Ok(match self {
+            San::Ip(ip) => SanType::IpAddress(*ip),
+            San::Dns(d) => SanType::DnsName(d.clone().try_into()?),
+        })
+    }
+}
+
+impl fmt::Display for San {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            San::Ip(ip) => write!(f, "IP:{ip}"),
+            San::Dns(d) => write!(f, "DNS:{d}"),
+        }
+    }
+}
+
+/// A certificate and its freshly made key.
+pub struct Issued {
+    pub cert_pem: String,
+    pub key: KeyPair,
+    pub serial_hex: String,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+impl Issued {
+    /// PKCS#8 DER of the private key: what the keystore holds.
+    pub fn key_der(&self) -> Vec<u8> {
+        self.key.serialize_der()
+    }
+    /// PKCS#8 PEM ("PRIVATE KEY"): what Docker and dockerd read
+    /// (Go's tls.X509KeyPair accepts it for RSA, ECDSA and Ed25519).
+    pub fn key_pem(&self) -> String {
+        self.key.serialize_pem()
+    }
+}
+
+/// Random 16-byte positive serial (RFC 5280 §4.1.2.2 allows up to 20 octets).
+/// rcgen's default serial is a hash of the key, so two certificates for the
+/// same key (a renewal) would repeat it.
+fn random_serial() -> (SerialNumber, String) {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).expect("the OS random number generator failed");
+    // Clear the sign bit (a DER INTEGER is signed) and set the next one so the
+    // encoding keeps all 16 octets.
+    b[0] = (b[0] & 0x7f) | 0x40;
+    (SerialNumber::from_slice(&b), crate::fsio::hex(&b))
+}
+
+fn validity(params: &mut CertificateParams, now: OffsetDateTime, days: u32) {
+    params.not_before = now - CLOCK_SKEW;
+    params.not_after = now + Duration::days(days as i64);
+}
+
+/// A new self-signed CA: CA:TRUE with pathlen 0 (it signs leaves only),
+/// keyCertSign + cRLSign, no EKU, SKI for the AKI of what it issues.
+pub fn new_ca(cn: &str, key_type: KeyType, days: u32, now: OffsetDateTime) -> Result<Issued> {
+    let key = key_type.generate()?;
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "docker-tlsctx");
+    dn.push(DnType::CommonName, cn);
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let (serial, serial_hex) = random_serial();
+    params.serial_number = Some(serial);
+    validity(&mut params, now, days);
+    let cert = params.self_signed(&key)?;
+    Ok(Issued {
+        cert_pem: cert.pem(),
+        key,
+        serial_hex,
+        not_before: params.not_before,
+        not_after: params.not_after,
+    })
+}
+
+/// A loaded CA, ready to sign. Built only from a certificate and the key that
+/// matches it.
+pub struct Ca {
+    issuer: Issuer<'static, KeyPair>,
+    pub cert_pem: String,
+    pub not_after: OffsetDateTime,
+}
+
+impl Ca {
+    pub fn load(cert_pem: &str, key_der: &[u8]) -> Result<Ca> {
+        let key = KeyPair::try_from(key_der)
+            .map_err(|e| Error::Crypto(format!("cannot read the CA key: {e}")))?;
+        let info = CertInfo::from_pem(cert_pem)?;
+        // rcgen signs with any key it is given: check the pairing ourselves, or
+        // we would issue certificates that no verifier can chain to this CA.
+        if info.spki_der != key.subject_public_key_info() {
+            return Err(Error::Crypto(
+                "the CA key does not match the CA certificate".into(),
+            ));
+        }
+        let issuer = Issuer::from_ca_cert_pem(cert_pem, key)?;
+        Ok(Ca { issuer, cert_pem: cert_pem.to_string(), not_after: info.not_after })
+    }
+
+    /// Days from `now` until this CA expires (rounded down).
+    pub fn days_left(&self, now: OffsetDateTime) -> i64 {
+        (self.not_after - now).whole_days()
+    }
+
+    fn check_lifetime(&self, days: u32, now: OffsetDateTime, ca: &str) -> Result<()> {
+        if now + Duration::days(days as i64) > self.not_after {
+            return Err(Error::OutlivesCa { days, ca: ca.into(), ca_days_left: self.days_left(now) });
+        }
+        Ok(())
+    }
+
+    fn leaf(
+        &self,
+        mut params: CertificateParams,
+        key_type: KeyType,
+        days: u32,
+        now: OffsetDateTime,
+        ca_name: &str,
+    ) -> Result<Issued> {
+        self.check_lifetime(days, now, ca_name)?;
+        let key = key_type.generate()?;
+        let (serial, serial_hex) = random_serial();
+        params.serial_number = Some(serial);
+        params.use_authority_key_identifier_extension = true;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        if key_type.is_rsa() {
+            // TLS 1.2 RSA key exchange needs it; the openssl recipe sets it too.
+            params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
+        }
+        validity(&mut params, now, days);
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok(Issued {
+            cert_pem: cert.pem(),
+            key,
+            serial_hex,
+            not_before: params.not_before,
+            not_after: params.not_after,
+        })
+    }
+
+    /// The daemon's certificate: every name and address clients use, as SANs
+    /// (Go ignores the CN since 1.15), EKU serverAuth.
+    pub fn issue_server(
+        &self,
+        sans: &[San],
+        key_type: KeyType,
+        days: u32,
+        now: OffsetDateTime,
+        ca_name: &str,
+    ) -> Result<Issued> {
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        if let Some(first) = sans.first() {
+            let cn = match first {
+                San::Ip(ip) => ip.to_string(),
+                San::Dns(d) => d.clone(),
+            };
+            dn.push(DnType::CommonName, cn);
+        }
+        params.distinguished_name = dn;
+        params.subject_alt_names = sans.iter().map(San::to_rcgen).collect::<Result<_>>()?;
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        self.leaf(params, key_type, days, now, ca_name)
+    }
+
+    /// A client identity: EKU clientAuth, the CN names the person or job.
+    pub fn issue_client(
+        &self,
+        cn: &str,
+        key_type: KeyType,
+        days: u32,
+        now: OffsetDateTime,
+        ca_name: &str,
+    ) -> Result<Issued> {
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, cn);
+        params.distinguished_name = dn;
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.leaf(params, key_type, days, now, ca_name)
+    }
+}
+
+/// What we read back from a certificate (the listing commands read the rest).
+#[derive(Debug)]
+#[cfg_attr(not(test), allow(dead_code))]
+pub struct CertInfo {
+    pub subject_cn: String,
+    pub serial_hex: String,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    pub sha256: String,
+    pub spki_der: Vec<u8>,
+}
+
+impl CertInfo {
+    pub fn from_pem(pem_text: &str) -> Result<CertInfo> {
+        let (_, pem) = x509_parser::pem::parse_x509_pem(pem_text.as_bytes())
+            .map_err(|e| Error::Crypto(format!("not a PEM certificate: {e}")))?;
+        let cert = pem
+            .parse_x509()
+            .map_err(|e| Error::Crypto(format!("cannot parse the certificate: {e}")))?;
+        let subject_cn = cert
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .unwrap_or("")
+            .to_string();
+        Ok(CertInfo {
+            subject_cn,
+            serial_hex: crate::fsio::hex(cert.raw_serial()),
+            not_before: cert.validity().not_before.to_datetime(),
+            not_after: cert.validity().not_after.to_datetime(),
+            sha256: crate::fsio::hex(&Sha256::digest(&pem.contents)),
+            spki_der: cert.public_key().raw.to_vec(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use x509_parser::extensions::GeneralName;
+    use x509_parser::oid_registry;
+    use x509_parser::prelude::*;
+
+    fn now() -> OffsetDateTime {
+        // A fixed clock: the tests do not depend on when they run.
+        OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+    }
+
+    fn parse(pem_text: &str) -> Vec<u8> {
+        let (_, pem) = parse_x509_pem(pem_text.as_bytes()).unwrap();
+        pem.contents
+    }
+
+    #[test]
+    fn san_parsing() {
+        assert_eq!(San::parse("203.0.113.7"), Some(San::Ip("203.0.113.7".parse().unwrap())));
+        assert_eq!(San::parse("[2001:db8::1]"), Some(San::Ip("2001:db8::1".parse().unwrap())));
+        assert_eq!(San::parse("Docker.Example.com."), Some(San::Dns("docker.example.com".into())));
+        assert_eq!(San::parse("*.example.com"), Some(San::Dns("*.example.com".into())));
+        for bad in ["", "-a.com", "a..b", "under_score.com", "300.1.1.1", "a b", "x.*.com", &"a".repeat(64)] {
+            assert_eq!(San::parse(bad), None, "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn key_type_names_round_trip() {
+        for k in KeyType::ALL {
+            assert_eq!(k.as_str().parse::<KeyType>().unwrap(), k);
+        }
+        let err = "dsa".parse::<KeyType>().unwrap_err();
+        assert!(err.contains("ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096"), "{err}");
+    }
+
+    #[test]
+    fn ca_server_client_profiles() {
+        let ca = new_ca("test CA", KeyType::EcdsaP256, CA_DAYS, now()).unwrap();
+        let der = parse(&ca.cert_pem);
+        let (_, c) = X509Certificate::from_der(&der).unwrap();
+        let bc = c.basic_constraints().unwrap().unwrap();
+        assert!(bc.critical && bc.value.ca && bc.value.path_len_constraint == Some(0));
+        let ku = c.key_usage().unwrap().unwrap();
+        assert!(ku.critical && ku.value.key_cert_sign() && ku.value.crl_sign());
+        assert!(c.extended_key_usage().unwrap().is_none(), "a CA must not carry an EKU");
+        assert!(c.validity().not_before.to_datetime() < now());
+        assert_eq!(c.validity().not_after.to_datetime(), now() + Duration::days(3650));
+        let ski = match c.get_extension_unique(&oid_registry::OID_X509_EXT_SUBJECT_KEY_IDENTIFIER).unwrap().unwrap().parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(k) => k.0.to_vec(),
+            other => panic!("{other:?}"),
+        };
+
+        let signer = Ca::load(&ca.cert_pem, &ca.key_der()).unwrap();
+        let sans = [San::Ip("127.0.0.1".parse().unwrap()), San::Dns("docker.example.com".into())];
+        let server = signer.issue_server(&sans, KeyType::EcdsaP256, 397, now(), "t").unwrap();
+        let der = parse(&server.cert_pem);
+        let (_, s) = X509Certificate::from_der(&der).unwrap();
+        assert!(s.verify_signature(Some(c.public_key())).is_ok());
+        let eku = s.extended_key_usage().unwrap().unwrap().value;
+        assert!(eku.server_auth && !eku.client_auth);
+        let names: Vec<String> = s.subject_alternative_name().unwrap().unwrap().value.general_names.iter().map(|g| match g {
+            GeneralName::DNSName(d) => format!("DNS:{d}"),
+            GeneralName::IPAddress(ip) => format!("IP:{ip:?}"),
+            other => format!("{other:?}"),
+        }).collect();
+        assert_eq!(names, ["IP:[127, 0, 0, 1]", "DNS:docker.example.com"]);
+        let aki = match s.get_extension_unique(&oid_registry::OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER).unwrap().unwrap().parsed_extension() {
+            ParsedExtension::AuthorityKeyIdentifier(a) => a.key_identifier.as_ref().unwrap().0.to_vec(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(aki, ski, "AKI of a leaf must be the SKI of its CA");
+        assert!(!s.basic_constraints().unwrap().unwrap().value.ca);
+
+        let client = signer.issue_client("alice", KeyType::Ed25519, 90, now(), "t").unwrap();
+        let der = parse(&client.cert_pem);
+        let (_, cl) = X509Certificate::from_der(&der).unwrap();
+        assert!(cl.verify_signature(Some(c.public_key())).is_ok());
+        let eku = cl.extended_key_usage().unwrap().unwrap().value;
+        assert!(eku.client_auth && !eku.server_auth);
+        assert_eq!(CertInfo::from_pem(&client.cert_pem).unwrap().subject_cn, "alice");
+    }
+
+    #[test]
+    fn serials_are_random_and_positive() {
+        let ca = new_ca("c", KeyType::EcdsaP256, 10, now()).unwrap();
+        let signer = Ca::load(&ca.cert_pem, &ca.key_der()).unwrap();
+        let a = signer.issue_client("x", KeyType::EcdsaP256, 1, now(), "t").unwrap();
+        let b = signer.issue_client("x", KeyType::EcdsaP256, 1, now(), "t").unwrap();
+        assert_ne!(a.serial_hex, b.serial_hex);
+        let info = CertInfo::from_pem(&a.cert_pem).unwrap();
+        assert_eq!(info.serial_hex, a.serial_hex);
+        assert_eq!(info.serial_hex.len(), 32);
+    }
+
+    #[test]
+    fn a_key_that_does_not_match_is_refused() {
+        let ca = new_ca("c", KeyType::EcdsaP256, 10, now()).unwrap();
+        let other = KeyType::EcdsaP256.generate().unwrap();
+        let err = Ca::load(&ca.cert_pem, &other.serialize_der()).err().unwrap();
+        assert!(err.to_string().contains("does not match"), "{err}");
+    }
+
+    #[test]
+    fn leaves_cannot_outlive_their_ca() {
+        let ca = new_ca("c", KeyType::EcdsaP256, 30, now()).unwrap();
+        let signer = Ca::load(&ca.cert_pem, &ca.key_der()).unwrap();
+        let err = signer.issue_client("x", KeyType::EcdsaP256, 31, now(), "short").err().unwrap();
+        assert!(matches!(err, Error::OutlivesCa { days: 31, .. }), "{err}");
+    }
+
+    #[test]
+    fn every_key_type_signs_and_reloads() {
+        for kt in [KeyType::EcdsaP384, KeyType::Ed25519, KeyType::Rsa2048] {
+            let ca = new_ca("c", kt, 10, now()).unwrap();
+            let signer = Ca::load(&ca.cert_pem, &ca.key_der()).unwrap();
+            let leaf = signer.issue_client("x", kt, 1, now(), "t").unwrap();
+            assert!(leaf.key_pem().starts_with("-----BEGIN PRIVATE KEY-----"), "{kt}");
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! Our own state under `$DOCKER_CONFIG/tlsctx/` (DESIGN §9): public material
+//! and records only; private keys live in the keystore.
+//!
+//! ```text
+//! cas/<ca>/ca.pem, ca.json
+//! servers/<name>/server.json (+ the bundle, unless --server-dir put it elsewhere)
+//! identities/<name>.json
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
+use crate::fsio::{self, PUBLIC_DIR, PUBLIC_FILE};
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct CaRecord {
+    pub name: String,
+    pub cn: String,
+    pub key_type: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    pub sha256: String,
+    /// Which keystore holds `ca/<name>`.
+    pub keystore: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct IdentityRecord {
+    pub name: String,
+    /// The Docker context it belongs to; None for a bundle from `client`.
+    pub context: Option<String>,
+    pub host: Option<String>,
+    /// Folder of a bundle from `client`.
+    pub out: Option<PathBuf>,
+    pub ca: String,
+    pub cn: String,
+    pub serial: String,
+    pub key_type: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    /// Which keystore holds `client/<name>`.
+    pub keystore: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct ServerRecord {
+    pub name: String,
+    pub dir: PathBuf,
+    pub ca: String,
+    pub sans: Vec<String>,
+    pub serial: String,
+    pub key_type: String,
+    pub port: u16,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    /// Which keystore holds `server/<name>`.
+    pub keystore: String,
+}
+
+pub struct State {
+    root: PathBuf,
+}
+
+impl State {
+    pub fn new(config_dir: &Path) -> State {
+        State { root: config_dir.join("tlsctx") }
+    }
+
+    pub fn ca_dir(&self, ca: &str) -> PathBuf {
+        self.root.join("cas").join(ca)
+    }
+
+    pub fn default_server_dir(&self, name: &str) -> PathBuf {
+        self.root.join("servers").join(name)
+    }
+
+    pub fn default_client_dir(&self, name: &str) -> PathBuf {
+        self.root.join("clients").join(name)
+    }
+
+    fn identity_path(&self, name: &str) -> PathBuf {
+        self.root.join("identities").join(format!("{name}.json"))
+    }
+
+    fn server_record_path(&self, name: &str) -> PathBuf {
+        self.default_server_dir(name).join("server.json")
+    }
+
+    pub fn ca(&self, ca: &str) -> Result<Option<(CaRecord, String)>> {
+        let dir = self.ca_dir(ca);
+        let Some(rec) = read_json::<CaRecord>(&dir.join("ca.json"))? else {
+            return Ok(None);
+        };
+        let pem = fsio::read_to_string(&dir.join("ca.pem"))?;
+        Ok(Some((rec, pem)))
+    }
+
+    pub fn write_ca(&self, rec: &CaRecord, cert_pem: &str) -> Result<()> {
+        let dir = self.ca_dir(&rec.name);
+        fsio::create_dir_all(&dir, PUBLIC_DIR)?;
+        fsio::write_atomic(&dir.join("ca.pem"), cert_pem.as_bytes(), PUBLIC_FILE)?;
+        // ca.json last: its presence is what makes the CA exist.
+        write_json(&dir.join("ca.json"), rec)
+    }
+
+    pub fn identity(&self, name: &str) -> Result<Option<IdentityRecord>> {
+        read_json(&self.identity_path(name))
+    }
+
+    pub fn write_identity(&self, rec: &IdentityRecord) -> Result<()> {
+        let path = self.identity_path(&rec.name);
+        fsio::create_dir_all(path.parent().unwrap(), PUBLIC_DIR)?;
+        write_json(&path, rec)
+    }
+
+    pub fn write_server(&self, rec: &ServerRecord) -> Result<()> {
+        let path = self.server_record_path(&rec.name);
+        fsio::create_dir_all(path.parent().unwrap(), fsio::SECRET_DIR)?;
+        write_json(&path, rec)
+    }
+}
+
+fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| Error::Corrupt { path: path.into(), why: e.to_string() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("read", path)(e)),
+    }
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(value).expect("records serialize");
+    bytes.push(b'\n');
+    fsio::write_atomic(path, &bytes, PUBLIC_FILE)
+}
