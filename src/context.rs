@@ -22,7 +22,9 @@ pub fn name_is_valid(name: &str) -> bool {
     let b = name.as_bytes();
     b.len() >= 2
         && b[0].is_ascii_alphanumeric()
-        && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || b"_.+-".contains(c))
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"_.+-".contains(c))
 }
 
 /// Docker's `ValidateContextName`, with its error texts.
@@ -43,7 +45,10 @@ pub fn validate_name(what: &'static str, name: &str) -> Result<()> {
     if name_is_valid(name) {
         Ok(())
     } else {
-        Err(Error::NameInvalid { what, name: name.into() })
+        Err(Error::NameInvalid {
+            what,
+            name: name.into(),
+        })
     }
 }
 
@@ -86,8 +91,15 @@ struct DockerEndpoint<'a> {
 pub fn meta_json(name: &str, description: Option<&str>, host: &str) -> Vec<u8> {
     let meta = Meta {
         name,
-        metadata: ContextMetadata { description: description.filter(|d| !d.is_empty()) },
-        endpoints: Endpoints { docker: DockerEndpoint { host, skip_tls_verify: false } },
+        metadata: ContextMetadata {
+            description: description.filter(|d| !d.is_empty()),
+        },
+        endpoints: Endpoints {
+            docker: DockerEndpoint {
+                host,
+                skip_tls_verify: false,
+            },
+        },
     };
     // Go's json.Marshal: compact, no trailing newline.
     serde_json::to_vec(&meta).expect("meta.json serializes")
@@ -109,7 +121,9 @@ pub struct Store {
 
 impl Store {
     pub fn new(config_dir: &Path) -> Store {
-        Store { config_dir: config_dir.to_path_buf() }
+        Store {
+            config_dir: config_dir.to_path_buf(),
+        }
     }
 
     pub fn meta_dir(&self, name: &str) -> PathBuf {
@@ -159,7 +173,11 @@ impl Store {
         fsio::set_mode(&tls_stage, SECRET_DIR)?;
         // Always write ca.pem: without TLS files Docker speaks plain HTTP to a
         // tcp:// host (observed with Docker CLI 28.2.2).
-        for (file, data) in [("ca.pem", ctx.ca_pem), ("cert.pem", ctx.cert_pem), ("key.pem", ctx.key_pem)] {
+        for (file, data) in [
+            ("ca.pem", ctx.ca_pem),
+            ("cert.pem", ctx.cert_pem),
+            ("key.pem", ctx.key_pem),
+        ] {
             fsio::write_atomic(&docker.join(file), data.as_bytes(), SECRET_FILE)?;
         }
 
@@ -218,7 +236,10 @@ mod tests {
         for ok in ["prod", "p2", "a.b", "web_1+x-y", "0a"] {
             validate_context_name(ok).unwrap();
         }
-        assert_eq!(validate_context_name("").unwrap_err().to_string(), "context name cannot be empty");
+        assert_eq!(
+            validate_context_name("").unwrap_err().to_string(),
+            "context name cannot be empty"
+        );
         assert_eq!(
             validate_context_name("default").unwrap_err().to_string(),
             "\"default\" is a reserved context name"
@@ -248,13 +269,20 @@ mod tests {
 
     #[test]
     fn context_id_is_sha256_of_name() {
-        assert_eq!(context_id("prod"), "6754af9632a2745e85c293e5aac0863370d9bd3330b9938c00cadfd215227d77");
+        assert_eq!(
+            context_id("prod"),
+            "6754af9632a2745e85c293e5aac0863370d9bd3330b9938c00cadfd215227d77"
+        );
     }
 
     #[test]
     fn use_context_keeps_other_keys() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("config.json"), "{\"auths\":{},\"zz\":1,\"credsStore\":\"x\"}").unwrap();
+        fs::write(
+            dir.path().join("config.json"),
+            "{\"auths\":{},\"zz\":1,\"credsStore\":\"x\"}",
+        )
+        .unwrap();
         Store::new(dir.path()).use_context("prod").unwrap();
         let text = fs::read_to_string(dir.path().join("config.json")).unwrap();
         assert_eq!(text, "{\n\t\"auths\": {},\n\t\"zz\": 1,\n\t\"credsStore\": \"x\",\n\t\"currentContext\": \"prod\"\n}");

@@ -14,24 +14,58 @@ pub enum Error {
     ContextNameInvalid(String),
     ContextExists(String),
     /// A name for a CA, server bundle or client identity (same rule as contexts).
-    NameInvalid { what: &'static str, name: String },
+    NameInvalid {
+        what: &'static str,
+        name: String,
+    },
     HostScheme(String),
-    HostInvalid { host: String, why: String },
+    HostInvalid {
+        host: String,
+        why: String,
+    },
     PlaintextPort(String),
     SanInvalid(String),
-    DaysOutOfRange { flag: &'static str, days: u32, max: u32, why: &'static str },
-    OutlivesCa { days: u32, ca: String, ca_days_left: i64 },
+    DaysOutOfRange {
+        flag: &'static str,
+        days: u32,
+        max: u32,
+        why: &'static str,
+    },
+    OutlivesCa {
+        days: u32,
+        ca: String,
+        ca_days_left: i64,
+    },
     CaNotFound(String),
     CaExists(String),
-    CaKeyMissing { ca: String, backend: &'static str },
+    CaKeyMissing {
+        ca: String,
+        backend: &'static str,
+    },
     IdentityExists(String),
-    BundleExists { what: &'static str, dir: PathBuf },
+    BundleExists {
+        what: &'static str,
+        dir: PathBuf,
+    },
     NotADirectory(PathBuf),
-    ConfigUnwritable { path: PathBuf, source: io::Error },
-    Io { action: &'static str, path: PathBuf, source: io::Error },
-    Corrupt { path: PathBuf, why: String },
+    ConfigUnwritable {
+        path: PathBuf,
+        source: io::Error,
+    },
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    Corrupt {
+        path: PathBuf,
+        why: String,
+    },
     Crypto(String),
-    KeystoreUnavailable { backend: &'static str, why: String },
+    KeystoreUnavailable {
+        backend: &'static str,
+        why: String,
+    },
     Cancelled,
     CredHelperNotImplemented,
 }
@@ -42,13 +76,21 @@ impl Error {
     pub fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
         let path = path.into();
         move |source| {
-            if source.kind() == io::ErrorKind::PermissionDenied
-                || source.raw_os_error() == Some(30)
-            /* EROFS */
-            {
+            // Permission denied, a read-only file system, or a file where a
+            // folder should be: the configuration folder cannot be used.
+            if matches!(
+                source.kind(),
+                io::ErrorKind::PermissionDenied
+                    | io::ErrorKind::ReadOnlyFilesystem
+                    | io::ErrorKind::NotADirectory
+            ) {
                 Error::ConfigUnwritable { path, source }
             } else {
-                Error::Io { action, path, source }
+                Error::Io {
+                    action,
+                    path,
+                    source,
+                }
             }
         }
     }
@@ -149,7 +191,7 @@ impl fmt::Display for Error {
             }
             Error::NotADirectory(p) => write!(f, "{} exists and is not a folder", p.display()),
             Error::ConfigUnwritable { path, source } => {
-                write!(f, "cannot write {}: {source}", path.display())
+                write!(f, "cannot use {}: {source}", path.display())
             }
             Error::Io { action, path, source } => {
                 write!(f, "cannot {action} {}: {source}", path.display())

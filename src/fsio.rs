@@ -68,8 +68,15 @@ pub fn set_mode(_path: &Path, _mode: u32) -> Result<()> {
 
 /// A unique name beside `path` for a temporary file or folder.
 pub fn temp_sibling(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}-{}", std::process::id(), random_hex(6)))
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(
+        ".{name}.tmp-{}-{}",
+        std::process::id(),
+        random_hex(6)
+    ))
 }
 
 pub fn random_hex(n: usize) -> String {

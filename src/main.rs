@@ -29,7 +29,9 @@ fn main() {
     let mut argv = std::env::args_os();
     let argv0 = argv.next().unwrap_or_default();
     // file_stem, so `docker-credential-tlsctx.exe` dispatches too.
-    let stem = Path::new(&argv0).file_stem().map(|s| s.to_string_lossy().into_owned());
+    let stem = Path::new(&argv0)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned());
     if stem.as_deref() == Some(CREDHELPER_NAME) {
         std::process::exit(credhelper::main());
     }

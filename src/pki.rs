@@ -9,8 +9,8 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, RsaKeySize, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, RsaKeySize, SanType, SerialNumber,
     PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256,
 };
 use sha2::{Digest, Sha256};
@@ -239,7 +239,11 @@ impl Ca {
             ));
         }
         let issuer = Issuer::from_ca_cert_pem(cert_pem, key)?;
-        Ok(Ca { issuer, cert_pem: cert_pem.to_string(), not_after: info.not_after })
+        Ok(Ca {
+            issuer,
+            cert_pem: cert_pem.to_string(),
+            not_after: info.not_after,
+        })
     }
 
     /// Days from `now` until this CA expires (rounded down).
@@ -249,7 +253,11 @@ impl Ca {
 
     fn check_lifetime(&self, days: u32, now: OffsetDateTime, ca: &str) -> Result<()> {
         if now + Duration::days(days as i64) > self.not_after {
-            return Err(Error::OutlivesCa { days, ca: ca.into(), ca_days_left: self.days_left(now) });
+            return Err(Error::OutlivesCa {
+                days,
+                ca: ca.into(),
+                ca_days_left: self.days_left(now),
+            });
         }
         Ok(())
     }
@@ -383,11 +391,32 @@ mod tests {
 
     #[test]
     fn san_parsing() {
-        assert_eq!(San::parse("203.0.113.7"), Some(San::Ip("203.0.113.7".parse().unwrap())));
-        assert_eq!(San::parse("[2001:db8::1]"), Some(San::Ip("2001:db8::1".parse().unwrap())));
-        assert_eq!(San::parse("Docker.Example.com."), Some(San::Dns("docker.example.com".into())));
-        assert_eq!(San::parse("*.example.com"), Some(San::Dns("*.example.com".into())));
-        for bad in ["", "-a.com", "a..b", "under_score.com", "300.1.1.1", "a b", "x.*.com", &"a".repeat(64)] {
+        assert_eq!(
+            San::parse("203.0.113.7"),
+            Some(San::Ip("203.0.113.7".parse().unwrap()))
+        );
+        assert_eq!(
+            San::parse("[2001:db8::1]"),
+            Some(San::Ip("2001:db8::1".parse().unwrap()))
+        );
+        assert_eq!(
+            San::parse("Docker.Example.com."),
+            Some(San::Dns("docker.example.com".into()))
+        );
+        assert_eq!(
+            San::parse("*.example.com"),
+            Some(San::Dns("*.example.com".into()))
+        );
+        for bad in [
+            "",
+            "-a.com",
+            "a..b",
+            "under_score.com",
+            "300.1.1.1",
+            "a b",
+            "x.*.com",
+            &"a".repeat(64),
+        ] {
             assert_eq!(San::parse(bad), None, "{bad:?} must be refused");
         }
     }
@@ -398,7 +427,10 @@ mod tests {
             assert_eq!(k.as_str().parse::<KeyType>().unwrap(), k);
         }
         let err = "dsa".parse::<KeyType>().unwrap_err();
-        assert!(err.contains("ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096"), "{err}");
+        assert!(
+            err.contains("ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -410,50 +442,90 @@ mod tests {
         assert!(bc.critical && bc.value.ca && bc.value.path_len_constraint == Some(0));
         let ku = c.key_usage().unwrap().unwrap();
         assert!(ku.critical && ku.value.key_cert_sign() && ku.value.crl_sign());
-        assert!(c.extended_key_usage().unwrap().is_none(), "a CA must not carry an EKU");
+        assert!(
+            c.extended_key_usage().unwrap().is_none(),
+            "a CA must not carry an EKU"
+        );
         assert!(c.validity().not_before.to_datetime() < now());
-        assert_eq!(c.validity().not_after.to_datetime(), now() + Duration::days(3650));
-        let ski = match c.get_extension_unique(&oid_registry::OID_X509_EXT_SUBJECT_KEY_IDENTIFIER).unwrap().unwrap().parsed_extension() {
+        assert_eq!(
+            c.validity().not_after.to_datetime(),
+            now() + Duration::days(3650)
+        );
+        let ski = match c
+            .get_extension_unique(&oid_registry::OID_X509_EXT_SUBJECT_KEY_IDENTIFIER)
+            .unwrap()
+            .unwrap()
+            .parsed_extension()
+        {
             ParsedExtension::SubjectKeyIdentifier(k) => k.0.to_vec(),
             other => panic!("{other:?}"),
         };
 
         let signer = Ca::load(&ca.cert_pem, &ca.key_der()).unwrap();
-        let sans = [San::Ip("127.0.0.1".parse().unwrap()), San::Dns("docker.example.com".into())];
-        let server = signer.issue_server(&sans, KeyType::EcdsaP256, 397, now(), "t").unwrap();
+        let sans = [
+            San::Ip("127.0.0.1".parse().unwrap()),
+            San::Dns("docker.example.com".into()),
+        ];
+        let server = signer
+            .issue_server(&sans, KeyType::EcdsaP256, 397, now(), "t")
+            .unwrap();
         let der = parse(&server.cert_pem);
         let (_, s) = X509Certificate::from_der(&der).unwrap();
         assert!(s.verify_signature(Some(c.public_key())).is_ok());
         let eku = s.extended_key_usage().unwrap().unwrap().value;
         assert!(eku.server_auth && !eku.client_auth);
-        let names: Vec<String> = s.subject_alternative_name().unwrap().unwrap().value.general_names.iter().map(|g| match g {
-            GeneralName::DNSName(d) => format!("DNS:{d}"),
-            GeneralName::IPAddress(ip) => format!("IP:{ip:?}"),
-            other => format!("{other:?}"),
-        }).collect();
+        let names: Vec<String> = s
+            .subject_alternative_name()
+            .unwrap()
+            .unwrap()
+            .value
+            .general_names
+            .iter()
+            .map(|g| match g {
+                GeneralName::DNSName(d) => format!("DNS:{d}"),
+                GeneralName::IPAddress(ip) => format!("IP:{ip:?}"),
+                other => format!("{other:?}"),
+            })
+            .collect();
         assert_eq!(names, ["IP:[127, 0, 0, 1]", "DNS:docker.example.com"]);
-        let aki = match s.get_extension_unique(&oid_registry::OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER).unwrap().unwrap().parsed_extension() {
-            ParsedExtension::AuthorityKeyIdentifier(a) => a.key_identifier.as_ref().unwrap().0.to_vec(),
+        let aki = match s
+            .get_extension_unique(&oid_registry::OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER)
+            .unwrap()
+            .unwrap()
+            .parsed_extension()
+        {
+            ParsedExtension::AuthorityKeyIdentifier(a) => {
+                a.key_identifier.as_ref().unwrap().0.to_vec()
+            }
             other => panic!("{other:?}"),
         };
         assert_eq!(aki, ski, "AKI of a leaf must be the SKI of its CA");
         assert!(!s.basic_constraints().unwrap().unwrap().value.ca);
 
-        let client = signer.issue_client("alice", KeyType::Ed25519, 90, now(), "t").unwrap();
+        let client = signer
+            .issue_client("alice", KeyType::Ed25519, 90, now(), "t")
+            .unwrap();
         let der = parse(&client.cert_pem);
         let (_, cl) = X509Certificate::from_der(&der).unwrap();
         assert!(cl.verify_signature(Some(c.public_key())).is_ok());
         let eku = cl.extended_key_usage().unwrap().unwrap().value;
         assert!(eku.client_auth && !eku.server_auth);
-        assert_eq!(CertInfo::from_pem(&client.cert_pem).unwrap().subject_cn, "alice");
+        assert_eq!(
+            CertInfo::from_pem(&client.cert_pem).unwrap().subject_cn,
+            "alice"
+        );
     }
 
     #[test]
     fn serials_are_random_and_positive() {
         let ca = new_ca("c", KeyType::EcdsaP256, 10, now()).unwrap();
         let signer = Ca::load(&ca.cert_pem, &ca.key_der()).unwrap();
-        let a = signer.issue_client("x", KeyType::EcdsaP256, 1, now(), "t").unwrap();
-        let b = signer.issue_client("x", KeyType::EcdsaP256, 1, now(), "t").unwrap();
+        let a = signer
+            .issue_client("x", KeyType::EcdsaP256, 1, now(), "t")
+            .unwrap();
+        let b = signer
+            .issue_client("x", KeyType::EcdsaP256, 1, now(), "t")
+            .unwrap();
         assert_ne!(a.serial_hex, b.serial_hex);
         let info = CertInfo::from_pem(&a.cert_pem).unwrap();
         assert_eq!(info.serial_hex, a.serial_hex);
@@ -464,7 +536,9 @@ mod tests {
     fn a_key_that_does_not_match_is_refused() {
         let ca = new_ca("c", KeyType::EcdsaP256, 10, now()).unwrap();
         let other = KeyType::EcdsaP256.generate().unwrap();
-        let err = Ca::load(&ca.cert_pem, &other.serialize_der()).err().unwrap();
+        let err = Ca::load(&ca.cert_pem, &other.serialize_der())
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("does not match"), "{err}");
     }
 
@@ -472,7 +546,10 @@ mod tests {
     fn leaves_cannot_outlive_their_ca() {
         let ca = new_ca("c", KeyType::EcdsaP256, 30, now()).unwrap();
         let signer = Ca::load(&ca.cert_pem, &ca.key_der()).unwrap();
-        let err = signer.issue_client("x", KeyType::EcdsaP256, 31, now(), "short").err().unwrap();
+        let err = signer
+            .issue_client("x", KeyType::EcdsaP256, 31, now(), "short")
+            .err()
+            .unwrap();
         assert!(matches!(err, Error::OutlivesCa { days: 31, .. }), "{err}");
     }
 
@@ -482,7 +559,10 @@ mod tests {
             let ca = new_ca("c", kt, 10, now()).unwrap();
             let signer = Ca::load(&ca.cert_pem, &ca.key_der()).unwrap();
             let leaf = signer.issue_client("x", kt, 1, now(), "t").unwrap();
-            assert!(leaf.key_pem().starts_with("-----BEGIN PRIVATE KEY-----"), "{kt}");
+            assert!(
+                leaf.key_pem().starts_with("-----BEGIN PRIVATE KEY-----"),
+                "{kt}"
+            );
         }
     }
 }

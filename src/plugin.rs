@@ -43,7 +43,15 @@ pub struct Invocation {
 
 /// Docker's global flags that take a value (docker/cli cli/flags/options.go).
 const VALUE_FLAGS: &[&str] = &[
-    "--config", "-c", "--context", "-l", "--log-level", "-H", "--host", "--tlscacert", "--tlscert",
+    "--config",
+    "-c",
+    "--context",
+    "-l",
+    "--log-level",
+    "-H",
+    "--host",
+    "--tlscacert",
+    "--tlscert",
     "--tlskey",
 ];
 /// Docker's global flags without a value.
@@ -173,7 +181,10 @@ mod tests {
     }
 
     fn args(i: &Invocation) -> Vec<String> {
-        i.args.iter().map(|a| a.to_string_lossy().into_owned()).collect()
+        i.args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
     }
 
     #[test]
@@ -203,7 +214,11 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(METADATA).unwrap();
         // Docker 28.2.2 rejects any other schema version.
         assert_eq!(v["SchemaVersion"], "0.1.0");
-        assert_eq!(v["Version"], env!("CARGO_PKG_VERSION"), "plugin-metadata Version must equal Cargo.toml's");
+        assert_eq!(
+            v["Version"],
+            env!("CARGO_PKG_VERSION"),
+            "plugin-metadata Version must equal Cargo.toml's"
+        );
         assert!(v["Vendor"].as_str().is_some_and(|s| !s.is_empty()));
     }
 }

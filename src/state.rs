@@ -72,7 +72,9 @@ pub struct State {
 
 impl State {
     pub fn new(config_dir: &Path) -> State {
-        State { root: config_dir.join("tlsctx") }
+        State {
+            root: config_dir.join("tlsctx"),
+        }
     }
 
     pub fn ca_dir(&self, ca: &str) -> PathBuf {
@@ -133,7 +135,10 @@ fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
     match std::fs::read(path) {
         Ok(b) => serde_json::from_slice(&b)
             .map(Some)
-            .map_err(|e| Error::Corrupt { path: path.into(), why: e.to_string() }),
+            .map_err(|e| Error::Corrupt {
+                path: path.into(),
+                why: e.to_string(),
+            }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io("read", path)(e)),
     }

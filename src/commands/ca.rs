@@ -24,7 +24,14 @@ pub fn run_init(env: &Env, args: &CaInitArgs) -> Result<()> {
         return Err(Error::CaExists(args.name.clone()));
     }
     let ks = env.keystore()?;
-    let rec = create(env, ks.as_ref(), &args.name, args.cn.as_deref(), args.key_type.key_type, args.days)?;
+    let rec = create(
+        env,
+        ks.as_ref(),
+        &args.name,
+        args.cn.as_deref(),
+        args.key_type.key_type,
+        args.days,
+    )?;
     match args.format {
         Format::Json => print_json(&json!({ "ca": rec })),
         Format::Text => {
@@ -36,7 +43,10 @@ pub fn run_init(env: &Env, args: &CaInitArgs) -> Result<()> {
                 rec.keystore,
                 ks.location()
             );
-            println!("Certificate: {}", env.state().ca_dir(&rec.name).join("ca.pem").display());
+            println!(
+                "Certificate: {}",
+                env.state().ca_dir(&rec.name).join("ca.pem").display()
+            );
         }
     }
     Ok(())
@@ -53,8 +63,12 @@ pub fn create(
     key_type: KeyType,
     days: u32,
 ) -> Result<CaRecord> {
-    let cn = cn.map(str::to_string).unwrap_or_else(|| format!("docker-tlsctx CA {name}"));
-    let issued = with_progress(key_type, &format!("CA {name}"), || pki::new_ca(&cn, key_type, days, env.now))?;
+    let cn = cn
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("docker-tlsctx CA {name}"));
+    let issued = with_progress(key_type, &format!("CA {name}"), || {
+        pki::new_ca(&cn, key_type, days, env.now)
+    })?;
     super::check_cancelled()?;
     ks.set(&account(name), &issued.key_der())?;
     let info = CertInfo::from_pem(&issued.cert_pem)?;
@@ -74,11 +88,15 @@ pub fn create(
 /// Loads CA `name`, ready to sign, from its record and the keystore the record names.
 pub fn load(env: &Env, name: &str) -> Result<(CaRecord, Ca)> {
     validate_name("CA", name)?;
-    let (rec, pem) = env.state().ca(name)?.ok_or_else(|| Error::CaNotFound(name.into()))?;
+    let (rec, pem) = env
+        .state()
+        .ca(name)?
+        .ok_or_else(|| Error::CaNotFound(name.into()))?;
     let ks = keystore::open_recorded(&rec.keystore, &env.config_dir)?;
-    let key = ks
-        .get(&account(name))?
-        .ok_or(Error::CaKeyMissing { ca: name.into(), backend: ks.backend() })?;
+    let key = ks.get(&account(name))?.ok_or(Error::CaKeyMissing {
+        ca: name.into(),
+        backend: ks.backend(),
+    })?;
     let ca = Ca::load(&pem, &key)?;
     Ok((rec, ca))
 }

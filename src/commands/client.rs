@@ -29,8 +29,17 @@ pub fn check_free(env: &Env, name: &str, force: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn issue(env: &Env, ca: &Ca, ca_name: &str, cn: &str, kt: KeyType, days: u32) -> Result<Issued> {
-    with_progress(kt, &format!("client {cn}"), || ca.issue_client(cn, kt, days, env.now, ca_name))
+pub fn issue(
+    env: &Env,
+    ca: &Ca,
+    ca_name: &str,
+    cn: &str,
+    kt: KeyType,
+    days: u32,
+) -> Result<Issued> {
+    with_progress(kt, &format!("client {cn}"), || {
+        ca.issue_client(cn, kt, days, env.now, ca_name)
+    })
 }
 
 pub struct Recorded<'a> {
@@ -62,13 +71,19 @@ pub fn record(r: Recorded<'_>, issued: &Issued, ks: &dyn KeyStore) -> IdentityRe
 pub fn run(env: &Env, args: &ClientArgs) -> Result<()> {
     validate_name("client identity", &args.name)?;
     check_client_days(args.days)?;
-    let dir = args.out.clone().unwrap_or_else(|| env.state().default_client_dir(&args.name));
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| env.state().default_client_dir(&args.name));
     if dir.exists() && !dir.is_dir() {
         return Err(Error::NotADirectory(dir));
     }
     check_free(env, &args.name, args.force)?;
     if !args.force && FILES.iter().any(|f| dir.join(f).exists()) {
-        return Err(Error::BundleExists { what: "client", dir });
+        return Err(Error::BundleExists {
+            what: "client",
+            dir,
+        });
     }
     let (ca_rec, ca) = ca::load(env, &args.ca)?;
     let cn = args.cn.clone().unwrap_or_else(|| args.name.clone());
@@ -78,8 +93,16 @@ pub fn run(env: &Env, args: &ClientArgs) -> Result<()> {
 
     check_cancelled()?;
     fsio::create_dir_all(&dir, SECRET_DIR)?;
-    fsio::write_atomic(&dir.join("key.pem"), issued.key_pem().as_bytes(), SECRET_FILE)?;
-    fsio::write_atomic(&dir.join("cert.pem"), issued.cert_pem.as_bytes(), PUBLIC_FILE)?;
+    fsio::write_atomic(
+        &dir.join("key.pem"),
+        issued.key_pem().as_bytes(),
+        SECRET_FILE,
+    )?;
+    fsio::write_atomic(
+        &dir.join("cert.pem"),
+        issued.cert_pem.as_bytes(),
+        PUBLIC_FILE,
+    )?;
     fsio::write_atomic(&dir.join("ca.pem"), ca.cert_pem.as_bytes(), PUBLIC_FILE)?;
     ks.set(&account(&args.name), &issued.key_der())?;
     let rec = record(

@@ -47,7 +47,12 @@ pub fn check_cancelled() -> Result<()> {
 
 pub fn check_days(flag: &'static str, days: u32, max: u32, why: &'static str) -> Result<()> {
     if days == 0 || days > max {
-        return Err(Error::DaysOutOfRange { flag, days, max, why });
+        return Err(Error::DaysOutOfRange {
+            flag,
+            days,
+            max,
+            why,
+        });
     }
     Ok(())
 }
@@ -57,7 +62,12 @@ pub fn check_client_days(days: u32) -> Result<()> {
 }
 
 pub fn check_server_days(flag: &'static str, days: u32) -> Result<()> {
-    check_days(flag, days, pki::SERVER_MAX_DAYS, "Apple's platforms reject TLS server certificates valid longer than 825 days")
+    check_days(
+        flag,
+        days,
+        pki::SERVER_MAX_DAYS,
+        "Apple's platforms reject TLS server certificates valid longer than 825 days",
+    )
 }
 
 pub fn parse_sans(values: &[String]) -> Result<Vec<San>> {
@@ -81,19 +91,31 @@ pub const PLAINTEXT_PORT: u16 = 2375;
 
 impl Host {
     pub fn parse(s: &str, force: bool) -> Result<Host> {
-        let invalid = |why: &str| Error::HostInvalid { host: s.into(), why: why.into() };
-        let rest = s.strip_prefix("tcp://").ok_or_else(|| Error::HostScheme(s.into()))?;
+        let invalid = |why: &str| Error::HostInvalid {
+            host: s.into(),
+            why: why.into(),
+        };
+        let rest = s
+            .strip_prefix("tcp://")
+            .ok_or_else(|| Error::HostScheme(s.into()))?;
         if rest.contains('/') || rest.contains('?') || rest.contains('#') {
             return Err(invalid("a path is not allowed, only tcp://HOST[:PORT]"));
         }
         if rest.contains('@') {
-            return Err(invalid("user names are not allowed, only tcp://HOST[:PORT]"));
+            return Err(invalid(
+                "user names are not allowed, only tcp://HOST[:PORT]",
+            ));
         }
         let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-            let (h, after) = v6.split_once(']').ok_or_else(|| invalid("missing ] after an IPv6 address"))?;
+            let (h, after) = v6
+                .split_once(']')
+                .ok_or_else(|| invalid("missing ] after an IPv6 address"))?;
             let port = match after {
                 "" => None,
-                p => Some(p.strip_prefix(':').ok_or_else(|| invalid("expected :PORT after ]"))?),
+                p => Some(
+                    p.strip_prefix(':')
+                        .ok_or_else(|| invalid("expected :PORT after ]"))?,
+                ),
             };
             (h, port)
         } else {
@@ -103,24 +125,28 @@ impl Host {
                     let (h, p) = rest.split_once(':').unwrap();
                     (h, Some(p))
                 }
-                _ => return Err(invalid("put an IPv6 address in brackets: tcp://[2001:db8::1]:2376")),
+                _ => {
+                    return Err(invalid(
+                        "put an IPv6 address in brackets: tcp://[2001:db8::1]:2376",
+                    ))
+                }
             }
         };
         if host.is_empty() {
             return Err(invalid("the host name is empty"));
         }
-        let port = match port {
-            None => TLS_PORT,
-            Some(p) => p
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p != 0)
-                .ok_or_else(|| invalid(&format!("port {p:?} is not a number from 1 to 65535")))?,
-        };
+        let port =
+            match port {
+                None => TLS_PORT,
+                Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
+                    invalid(&format!("port {p:?} is not a number from 1 to 65535"))
+                })?,
+            };
         if port == PLAINTEXT_PORT && !force {
             return Err(Error::PlaintextPort(s.into()));
         }
-        let san = San::parse(host).ok_or_else(|| invalid(&format!("{host:?} is neither an IP address nor a DNS name")))?;
+        let san = San::parse(host)
+            .ok_or_else(|| invalid(&format!("{host:?} is neither an IP address nor a DNS name")))?;
         Ok(Host { san, port })
     }
 
@@ -185,8 +211,18 @@ mod tests {
     fn hosts() {
         let h = Host::parse("tcp://203.0.113.7", false).unwrap();
         assert_eq!(h.url(), "tcp://203.0.113.7:2376");
-        assert_eq!(Host::parse("tcp://[2001:db8::1]:9999", false).unwrap().url(), "tcp://[2001:db8::1]:9999");
-        assert_eq!(Host::parse("tcp://Docker.Example.com:2376", false).unwrap().url(), "tcp://docker.example.com:2376");
+        assert_eq!(
+            Host::parse("tcp://[2001:db8::1]:9999", false)
+                .unwrap()
+                .url(),
+            "tcp://[2001:db8::1]:9999"
+        );
+        assert_eq!(
+            Host::parse("tcp://Docker.Example.com:2376", false)
+                .unwrap()
+                .url(),
+            "tcp://docker.example.com:2376"
+        );
         for (bad, want) in [
             ("", "the host is empty"),
             ("http://h:2376", "is not a tcp:// address"),
@@ -197,7 +233,10 @@ mod tests {
             ("tcp://h:x", "is not a number"),
             ("tcp://h:2376/path", "a path is not allowed"),
             ("tcp://2001:db8::1", "brackets"),
-            ("tcp://bad_name:2376", "neither an IP address nor a DNS name"),
+            (
+                "tcp://bad_name:2376",
+                "neither an IP address nor a DNS name",
+            ),
             ("tcp://h:2375", "plaintext"),
         ] {
             let e = Host::parse(bad, false).unwrap_err().to_string();

@@ -7,7 +7,10 @@
 
 use serde_json::json;
 
-use super::{ca, check_cancelled, check_client_days, check_server_days, client, date, parse_sans, print_json, server, Env, Host};
+use super::{
+    ca, check_cancelled, check_client_days, check_server_days, client, date, parse_sans,
+    print_json, server, Env, Host,
+};
 use crate::cli::{Format, NewArgs};
 use crate::context::{validate_context_name, NewContext};
 use crate::error::{Error, Result};
@@ -31,7 +34,10 @@ pub fn run(env: &Env, args: &NewArgs) -> Result<()> {
     let server_dir = if args.no_server {
         None
     } else {
-        let dir = args.server_dir.clone().unwrap_or_else(|| env.state().default_server_dir(&args.name));
+        let dir = args
+            .server_dir
+            .clone()
+            .unwrap_or_else(|| env.state().default_server_dir(&args.name));
         server::check_target(&dir, args.force)?;
         Some(dir)
     };
@@ -53,10 +59,21 @@ pub fn run(env: &Env, args: &NewArgs) -> Result<()> {
         }
     }
     let server_issued = match &server_dir {
-        Some(_) => Some(server::issue(env, &signer, &ca_rec.name, &args.name, sans.clone(), kt, args.server_days)?),
+        Some(_) => Some(server::issue(
+            env,
+            &signer,
+            &ca_rec.name,
+            &args.name,
+            sans.clone(),
+            kt,
+            args.server_days,
+        )?),
         None => None,
     };
-    let cn = args.cn.clone().unwrap_or_else(|| format!("{}-client", args.name));
+    let cn = args
+        .cn
+        .clone()
+        .unwrap_or_else(|| format!("{}-client", args.name));
     let client_issued = client::issue(env, &signer, &ca_rec.name, &cn, kt, args.days)?;
     check_cancelled()?;
 
@@ -64,8 +81,22 @@ pub fn run(env: &Env, args: &NewArgs) -> Result<()> {
     let url = host.url();
     let server_rec = match (server_dir, server_issued) {
         (Some(dir), Some(issued)) => {
-            let bundle = server::Bundle { dir, issued, sans, port: host.port, daemon_dir: args.daemon_dir.clone(), key_type: kt };
-            Some(server::write(env, ks.as_ref(), &args.name, &ca_rec.name, &signer.cert_pem, &bundle)?)
+            let bundle = server::Bundle {
+                dir,
+                issued,
+                sans,
+                port: host.port,
+                daemon_dir: args.daemon_dir.clone(),
+                key_type: kt,
+            };
+            Some(server::write(
+                env,
+                ks.as_ref(),
+                &args.name,
+                &ca_rec.name,
+                &signer.cert_pem,
+                &bundle,
+            )?)
         }
         _ => None,
     };
@@ -114,7 +145,15 @@ pub fn run(env: &Env, args: &NewArgs) -> Result<()> {
             "server": server_rec,
             "identity": rec,
         })),
-        Format::Text => print_text(args, ks.as_ref(), created_ca.is_some(), &ca_rec, server_rec.as_ref(), &rec, &host),
+        Format::Text => print_text(
+            args,
+            ks.as_ref(),
+            created_ca.is_some(),
+            &ca_rec,
+            server_rec.as_ref(),
+            &rec,
+            &host,
+        ),
     }
     Ok(())
 }
@@ -138,7 +177,11 @@ fn print_text(
             ks.location()
         );
     } else {
-        println!("Using CA {:?} (valid until {}).", ca_rec.name, date(ca_rec.not_after));
+        println!(
+            "Using CA {:?} (valid until {}).",
+            ca_rec.name,
+            date(ca_rec.not_after)
+        );
     }
     if let Some(s) = server {
         println!(
@@ -155,10 +198,21 @@ fn print_text(
         id.key_type,
         date(id.not_after)
     );
-    let current = if args.use_it { " and made it the current context" } else { "" };
-    println!("Created context {:?} for {}{current}.", args.name, host.url());
+    let current = if args.use_it {
+        " and made it the current context"
+    } else {
+        ""
+    };
+    println!(
+        "Created context {:?} for {}{current}.",
+        args.name,
+        host.url()
+    );
     if let Some(s) = server {
-        print!("\n{}", server::next_steps(&s.dir, &args.daemon_dir, &host.name()));
+        print!(
+            "\n{}",
+            server::next_steps(&s.dir, &args.daemon_dir, &host.name())
+        );
     }
     println!("\nThen: docker --context {} version", args.name);
 }

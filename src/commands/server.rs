@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::{ca, check_cancelled, check_server_days, date, parse_sans, print_json, with_progress, Env};
+use super::{
+    ca, check_cancelled, check_server_days, date, parse_sans, print_json, with_progress, Env,
+};
 use crate::cli::{Format, ServerArgs};
 use crate::context::validate_name;
 use crate::error::{Error, Result};
@@ -92,7 +94,10 @@ pub fn check_target(dir: &Path, force: bool) -> Result<()> {
         return Err(Error::NotADirectory(dir.into()));
     }
     if !force && FILES.iter().any(|f| dir.join(f).exists()) {
-        return Err(Error::BundleExists { what: "server", dir: dir.into() });
+        return Err(Error::BundleExists {
+            what: "server",
+            dir: dir.into(),
+        });
     }
     Ok(())
 }
@@ -100,15 +105,38 @@ pub fn check_target(dir: &Path, force: bool) -> Result<()> {
 /// Writes the bundle files (only ours: a user's folder keeps its other
 /// files), the key 0600 in a 0700 folder; then the key's keystore copy and
 /// the record.
-pub fn write(env: &Env, ks: &dyn KeyStore, name: &str, ca_name: &str, ca_pem: &str, b: &Bundle) -> Result<ServerRecord> {
+pub fn write(
+    env: &Env,
+    ks: &dyn KeyStore,
+    name: &str,
+    ca_name: &str,
+    ca_pem: &str,
+    b: &Bundle,
+) -> Result<ServerRecord> {
     check_cancelled()?;
     fsio::create_dir_all(&b.dir, SECRET_DIR)?;
     fsio::create_dir_all(&b.dir.join("docker.service.d"), fsio::PUBLIC_DIR)?;
-    fsio::write_atomic(&b.dir.join("server-key.pem"), b.issued.key_pem().as_bytes(), SECRET_FILE)?;
-    fsio::write_atomic(&b.dir.join("server-cert.pem"), b.issued.cert_pem.as_bytes(), PUBLIC_FILE)?;
+    fsio::write_atomic(
+        &b.dir.join("server-key.pem"),
+        b.issued.key_pem().as_bytes(),
+        SECRET_FILE,
+    )?;
+    fsio::write_atomic(
+        &b.dir.join("server-cert.pem"),
+        b.issued.cert_pem.as_bytes(),
+        PUBLIC_FILE,
+    )?;
     fsio::write_atomic(&b.dir.join("ca.pem"), ca_pem.as_bytes(), PUBLIC_FILE)?;
-    fsio::write_atomic(&b.dir.join("daemon.json"), daemon_json(&b.daemon_dir, b.port).as_bytes(), PUBLIC_FILE)?;
-    fsio::write_atomic(&b.dir.join("docker.service.d/override.conf"), OVERRIDE_CONF.as_bytes(), PUBLIC_FILE)?;
+    fsio::write_atomic(
+        &b.dir.join("daemon.json"),
+        daemon_json(&b.daemon_dir, b.port).as_bytes(),
+        PUBLIC_FILE,
+    )?;
+    fsio::write_atomic(
+        &b.dir.join("docker.service.d/override.conf"),
+        OVERRIDE_CONF.as_bytes(),
+        PUBLIC_FILE,
+    )?;
     ks.set(&account(name), &b.issued.key_der())?;
     let rec = ServerRecord {
         name: name.into(),
@@ -143,14 +171,39 @@ pub fn run(env: &Env, args: &ServerArgs) -> Result<()> {
     validate_name("server bundle", &args.name)?;
     let sans = parse_sans(&args.sans)?;
     check_server_days("--days", args.days)?;
-    let dir = args.out.clone().unwrap_or_else(|| env.state().default_server_dir(&args.name));
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| env.state().default_server_dir(&args.name));
     check_target(&dir, args.force)?;
     let (ca_rec, ca) = ca::load(env, &args.ca)?;
     let kt = args.key_type.key_type;
-    let issued = issue(env, &ca, &ca_rec.name, &args.name, sans.clone(), kt, args.days)?;
+    let issued = issue(
+        env,
+        &ca,
+        &ca_rec.name,
+        &args.name,
+        sans.clone(),
+        kt,
+        args.days,
+    )?;
     let ks = env.keystore()?;
-    let bundle = Bundle { dir, issued, sans, port: args.port, daemon_dir: args.daemon_dir.clone(), key_type: kt };
-    let rec = write(env, ks.as_ref(), &args.name, &ca_rec.name, &ca.cert_pem, &bundle)?;
+    let bundle = Bundle {
+        dir,
+        issued,
+        sans,
+        port: args.port,
+        daemon_dir: args.daemon_dir.clone(),
+        key_type: kt,
+    };
+    let rec = write(
+        env,
+        ks.as_ref(),
+        &args.name,
+        &ca_rec.name,
+        &ca.cert_pem,
+        &bundle,
+    )?;
     match args.format {
         Format::Json => print_json(&json!({ "server": rec })),
         Format::Text => {

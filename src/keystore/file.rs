@@ -16,7 +16,9 @@ pub struct FileStore {
 
 impl FileStore {
     pub fn new(config_dir: &Path) -> FileStore {
-        FileStore { root: config_dir.join("tlsctx/keys") }
+        FileStore {
+            root: config_dir.join("tlsctx/keys"),
+        }
     }
 
     /// `ca/default` → `keys/ca/default.key`. Account parts are validated names
@@ -24,8 +26,14 @@ impl FileStore {
     fn path(&self, account: &str) -> Result<PathBuf> {
         let mut p = self.root.clone();
         let parts: Vec<&str> = account.split('/').collect();
-        if parts.len() != 2 || !parts.iter().all(|s| crate::context::name_is_valid(s) || *s == "ca") {
-            return Err(Error::Crypto(format!("invalid keystore account {account:?}")));
+        if parts.len() != 2
+            || !parts
+                .iter()
+                .all(|s| crate::context::name_is_valid(s) || *s == "ca")
+        {
+            return Err(Error::Crypto(format!(
+                "invalid keystore account {account:?}"
+            )));
         }
         p.push(parts[0]);
         p.push(format!("{}.key", parts[1]));
@@ -44,6 +52,8 @@ impl KeyStore for FileStore {
 
     fn set(&self, account: &str, secret: &[u8]) -> Result<()> {
         let path = self.path(account)?;
+        // The keys folder itself is private too, not only the one per kind.
+        fsio::create_dir_all(&self.root, SECRET_DIR)?;
         fsio::create_dir_all(path.parent().unwrap(), SECRET_DIR)?;
         fsio::write_atomic(&path, secret, SECRET_FILE)
     }

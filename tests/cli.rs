@@ -1,0 +1,348 @@
+//! CLI transcripts and generated files, as insta snapshots; bad input leaves
+//! the sandbox exactly as it was.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use common::*;
+
+fn mode(p: &std::path::Path) -> u32 {
+    fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn metadata_transcript() {
+    let s = Sandbox::new();
+    let o = s.tlsctx(&["docker-cli-plugin-metadata"]);
+    snap!(None, "metadata", transcript(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["Version"],
+        env!("CARGO_PKG_VERSION"),
+        "plugin-metadata must follow Cargo.toml's version"
+    );
+    assert_eq!(v["SchemaVersion"], "0.1.0");
+    // It must not touch the disk: nothing appears in DOCKER_CONFIG.
+    assert_eq!(s.listing(), ["644 cfg/config.json", "755 cfg"]);
+}
+
+#[test]
+fn help_transcripts() {
+    let s = Sandbox::new();
+    snap!(None, "help", transcript(&s.tlsctx(&["--help"])));
+    snap!(None, "help_new", transcript(&s.tlsctx(&["new", "--help"])));
+    // `docker help tlsctx` arrives as `help tlsctx`, with Docker's flags first.
+    let via_docker = s.tlsctx(&["--config", "/nonexistent", "help", "tlsctx"]);
+    assert_eq!(transcript(&via_docker), transcript(&s.tlsctx(&["--help"])));
+}
+
+#[test]
+fn new_transcript_and_files() {
+    let s = Sandbox::new();
+    let o = s.tlsctx(&[
+        "new",
+        "prod",
+        "--host",
+        "tcp://203.0.113.7:2376",
+        "--san",
+        "docker.example.com",
+        "--description",
+        "production",
+    ]);
+    snap!(Some(&s), "new_prod", transcript(&o));
+    assert!(o.status.success());
+    let id = "6754af9632a2745e85c293e5aac0863370d9bd3330b9938c00cadfd215227d77"; // sha256("prod")
+    let meta =
+        fs::read_to_string(s.cfg().join("contexts/meta").join(id).join("meta.json")).unwrap();
+    snap!(None, "new_prod_meta_json", meta);
+    let server = s.cfg().join("tlsctx/servers/prod");
+    snap!(
+        None,
+        "new_prod_daemon_json",
+        fs::read_to_string(server.join("daemon.json")).unwrap()
+    );
+    snap!(
+        None,
+        "override_conf",
+        fs::read_to_string(server.join("docker.service.d/override.conf")).unwrap()
+    );
+    snap!(Some(&s), "new_prod_listing", s.listing().join("\n"));
+
+    // Modes the secrets need, whatever the umask.
+    assert_eq!(mode(&server.join("server-key.pem")), 0o600);
+    assert_eq!(mode(&server), 0o700);
+    for f in ["ca.pem", "cert.pem", "key.pem"] {
+        assert_eq!(
+            mode(&s.cfg().join("contexts/tls").join(id).join("docker").join(f)),
+            0o600
+        );
+    }
+    // The CA key is in the keystore folder and nowhere else.
+    let ca_key = fs::read(s.cfg().join("tlsctx/keys/ca/default.key")).unwrap();
+    for entry in s.listing() {
+        let rel = entry.split_once(' ').unwrap().1;
+        let p = s.path().join(rel);
+        if p.is_file() && !rel.ends_with("keys/ca/default.key") {
+            let bytes = fs::read(&p).unwrap();
+            assert!(
+                !bytes.windows(ca_key.len()).any(|w| w == ca_key),
+                "CA key bytes found in {rel}"
+            );
+        }
+    }
+
+    // A second context reuses the CA.
+    let o = s.tlsctx(&[
+        "new",
+        "web",
+        "--host",
+        "tcp://docker.example.com",
+        "--no-server",
+        "--use",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&ok(&o)).unwrap();
+    assert_eq!(v["ca"]["created"], false);
+    assert_eq!(v["host"], "tcp://docker.example.com:2376");
+    assert_eq!(v["server"], serde_json::Value::Null);
+    snap!(
+        Some(&s),
+        "new_web_json",
+        String::from_utf8(o.stdout).unwrap()
+    );
+    let config = fs::read_to_string(s.cfg().join("config.json")).unwrap();
+    assert_eq!(config, "{\n\t\"currentContext\": \"web\"\n}");
+}
+
+#[test]
+fn ca_server_client_commands() {
+    let s = Sandbox::new();
+    ok(&s.tlsctx(&[
+        "ca",
+        "init",
+        "--name",
+        "team",
+        "--key-type",
+        "ecdsa-p384",
+        "--cn",
+        "Team CA",
+    ]));
+    let o = s.tlsctx(&["ca", "init", "--name", "team"]);
+    snap!(Some(&s), "ca_init_exists", transcript(&o));
+
+    let out = s.path().join("srv");
+    let o = s.tlsctx(&[
+        "server",
+        "node1",
+        "--ca",
+        "team",
+        "--san",
+        "10.0.0.5",
+        "--san",
+        "node1.internal",
+        "--out",
+        out.to_str().unwrap(),
+        "--port",
+        "2377",
+    ]);
+    snap!(Some(&s), "server_node1", transcript(&o));
+    let daemon: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("daemon.json")).unwrap()).unwrap();
+    assert_eq!(daemon["hosts"][1], "tcp://0.0.0.0:2377");
+    // The same bundle again needs --force.
+    let again = s.tlsctx(&[
+        "server",
+        "node1",
+        "--ca",
+        "team",
+        "--san",
+        "10.0.0.5",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("a server bundle already exists"));
+
+    let ci = s.path().join("ci");
+    let o = s.tlsctx(&[
+        "client",
+        "ci-job",
+        "--ca",
+        "team",
+        "--out",
+        ci.to_str().unwrap(),
+        "--days",
+        "7",
+    ]);
+    snap!(Some(&s), "client_ci_job", transcript(&o));
+    assert_eq!(mode(&ci.join("key.pem")), 0o600);
+    assert_eq!(mode(&ci), 0o700);
+    let record: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(s.cfg().join("tlsctx/identities/ci-job.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["cn"], "ci-job");
+    assert_eq!(record["ca"], "team");
+    assert_eq!(record["keystore"], "file");
+}
+
+/// Each bad input: a clear error, non-zero exit, nothing written or changed.
+#[test]
+fn bad_input_changes_nothing() {
+    let s = Sandbox::new();
+    ok(&s.tlsctx(&["new", "prod", "--host", "tcp://127.0.0.1"]));
+    let before = s.listing();
+    let before_meta = fs::read(s.cfg().join(
+        "contexts/meta/6754af9632a2745e85c293e5aac0863370d9bd3330b9938c00cadfd215227d77/meta.json",
+    ))
+    .unwrap();
+    let cases: &[(&str, &[&str])] = &[
+        ("name_invalid", &["new", "a", "--host", "tcp://h"]),
+        ("name_reserved", &["new", "default", "--host", "tcp://h"]),
+        ("name_slash", &["new", "../x", "--host", "tcp://h"]),
+        (
+            "context_exists",
+            &["new", "prod", "--host", "tcp://127.0.0.1"],
+        ),
+        ("host_http", &["new", "x1", "--host", "http://h:2376"]),
+        (
+            "host_unix",
+            &["new", "x1", "--host", "unix:///var/run/docker.sock"],
+        ),
+        ("host_empty", &["new", "x1", "--host", ""]),
+        ("host_bad_port", &["new", "x1", "--host", "tcp://h:70000"]),
+        (
+            "host_plaintext_port",
+            &["new", "x1", "--host", "tcp://h:2375"],
+        ),
+        (
+            "san_invalid",
+            &["new", "x1", "--host", "tcp://h", "--san", "not a name"],
+        ),
+        (
+            "days_zero",
+            &["new", "x1", "--host", "tcp://h", "--days", "0"],
+        ),
+        (
+            "days_too_many",
+            &["new", "x1", "--host", "tcp://h", "--days", "3651"],
+        ),
+        (
+            "server_days_apple",
+            &["new", "x1", "--host", "tcp://h", "--server-days", "826"],
+        ),
+        (
+            "key_type_unknown",
+            &["new", "x1", "--host", "tcp://h", "--key-type", "dsa"],
+        ),
+        (
+            "ca_missing",
+            &["new", "x1", "--host", "tcp://h", "--ca", "nope"],
+        ),
+        ("client_ca_missing", &["client", "x1", "--ca", "nope"]),
+        ("server_no_san", &["server", "x1"]),
+        (
+            "keystore_unknown",
+            &["--keystore", "vault", "new", "x1", "--host", "tcp://h"],
+        ),
+    ];
+    for (name, args) in cases {
+        let o = s.tlsctx(args);
+        assert!(!o.status.success(), "{name} must fail");
+        assert!(o.stdout.is_empty(), "{name}: errors go to stderr");
+        snap!(Some(&s), format!("error_{name}"), transcript(&o));
+        assert_eq!(s.listing(), before, "{name} changed the sandbox");
+    }
+    let after_meta = fs::read(s.cfg().join(
+        "contexts/meta/6754af9632a2745e85c293e5aac0863370d9bd3330b9938c00cadfd215227d77/meta.json",
+    ))
+    .unwrap();
+    assert_eq!(before_meta, after_meta);
+}
+
+#[test]
+fn force_replaces_a_context_and_2375() {
+    let s = Sandbox::new();
+    ok(&s.tlsctx(&["new", "prod", "--host", "tcp://127.0.0.1"]));
+    let key_before = fs::read(s.cfg().join("tlsctx/keys/client/prod.key")).unwrap();
+    ok(&s.tlsctx(&[
+        "new",
+        "prod",
+        "--host",
+        "tcp://127.0.0.1:2375",
+        "--force",
+        "--description",
+        "again",
+    ]));
+    let meta = fs::read_to_string(s.cfg().join(
+        "contexts/meta/6754af9632a2745e85c293e5aac0863370d9bd3330b9938c00cadfd215227d77/meta.json",
+    ))
+    .unwrap();
+    assert!(
+        meta.contains("\"Host\":\"tcp://127.0.0.1:2375\"") && meta.contains("again"),
+        "{meta}"
+    );
+    assert_ne!(
+        fs::read(s.cfg().join("tlsctx/keys/client/prod.key")).unwrap(),
+        key_before
+    );
+    // No staging leftovers.
+    assert!(!s.cfg().join("tlsctx/tmp").exists());
+}
+
+#[test]
+fn unwritable_docker_config_is_a_clear_error() {
+    if is_root() {
+        // root ignores permission bits: use a path below a file instead.
+        let s = Sandbox::new();
+        let o = std::process::Command::new(BIN)
+            .args(["new", "prod", "--host", "tcp://127.0.0.1"])
+            .env("DOCKER_CONFIG", s.cfg().join("config.json").join("sub"))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&o.stderr)
+            .replace(&s.path().display().to_string(), "[SANDBOX]");
+        snap!(None, "error_config_unwritable", err);
+        assert_eq!(s.listing(), ["644 cfg/config.json", "755 cfg"]);
+    } else {
+        let s = Sandbox::new();
+        fs::set_permissions(s.cfg(), fs::Permissions::from_mode(0o555)).unwrap();
+        let o = s.tlsctx(&["new", "prod", "--host", "tcp://127.0.0.1"]);
+        fs::set_permissions(s.cfg(), fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(o.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("DOCKER_CONFIG"));
+    }
+}
+
+#[test]
+fn docker_global_flags_before_the_plugin_word() {
+    // What Docker passes for `docker --config DIR -c prod tlsctx new web …`.
+    let s = Sandbox::new();
+    let o = std::process::Command::new(BIN)
+        .arg("--config")
+        .arg(s.cfg())
+        .args([
+            "-c",
+            "whatever",
+            "--log-level",
+            "debug",
+            "tlsctx",
+            "new",
+            "web",
+            "--host",
+            "tcp://10.1.2.3",
+            "--no-server",
+        ])
+        .env_remove("DOCKER_CONFIG")
+        .output()
+        .unwrap();
+    ok(&o);
+    assert!(
+        s.cfg().join("tlsctx/identities/web.json").is_file(),
+        "--config must be honoured"
+    );
+}

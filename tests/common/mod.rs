@@ -1,0 +1,184 @@
+//! Shared by the integration tests: the binary, temporary Docker config
+//! folders, transcripts and their insta filters, and peer lookup.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_docker-tlsctx");
+
+/// A temporary folder with a Docker config folder `cfg/` inside (holding an
+/// empty config.json, as docker-py needs).
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        // Short paths: dockerd's unix socket path must fit in 108 bytes.
+        let dir = tempfile::Builder::new()
+            .prefix("tlsctx-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        std::fs::create_dir(dir.path().join("cfg")).unwrap();
+        std::fs::write(dir.path().join("cfg/config.json"), "{}").unwrap();
+        Sandbox { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn cfg(&self) -> PathBuf {
+        self.dir.path().join("cfg")
+    }
+
+    /// Our binary, run standalone with DOCKER_CONFIG set.
+    pub fn tlsctx(&self, args: &[&str]) -> Output {
+        self.tlsctx_cmd(args).output().unwrap()
+    }
+
+    pub fn tlsctx_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .env("DOCKER_CONFIG", self.cfg())
+            .env_remove("DOCKER_TLSCTX_KEYSTORE")
+            .env_remove("DOCKER_CLI_PLUGIN_SOCKET");
+        c
+    }
+
+    /// The real docker CLI with this sandbox's config.
+    pub fn docker(&self, args: &[&str]) -> Output {
+        self.docker_cmd(args).output().unwrap()
+    }
+
+    pub fn docker_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(require("docker"));
+        c.arg("--config").arg(self.cfg()).args(args);
+        for v in [
+            "DOCKER_HOST",
+            "DOCKER_CONTEXT",
+            "DOCKER_TLS_VERIFY",
+            "DOCKER_CERT_PATH",
+            "DOCKER_CONFIG",
+        ] {
+            c.env_remove(v);
+        }
+        c
+    }
+
+    /// Every file and folder below the sandbox, with its mode: what a failed
+    /// command must leave unchanged.
+    pub fn listing(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        walk(self.path(), self.path(), &mut out);
+        out.sort();
+        out
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    use std::os::unix::fs::PermissionsExt;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        out.push(format!(
+            "{:o} {}",
+            m.permissions().mode() & 0o777,
+            p.strip_prefix(root).unwrap().display()
+        ));
+        if m.is_dir() {
+            walk(root, &p, out);
+        }
+    }
+}
+
+pub fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "command failed ({}):\nstdout: {}\nstderr: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `exit`, stdout and stderr in one text, for snapshots.
+pub fn transcript(o: &Output) -> String {
+    format!(
+        "exit: {}\n----- stdout -----\n{}----- stderr -----\n{}",
+        o.status
+            .code()
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "signal".into()),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// One table of filters for every snapshot: what varies between runs.
+pub fn filters(sandbox: Option<&Sandbox>) -> Vec<(String, String)> {
+    let mut f = Vec::new();
+    if let Some(s) = sandbox {
+        f.push((
+            regex_escape(&s.path().display().to_string()),
+            "[SANDBOX]".into(),
+        ));
+    }
+    f.extend([
+        (
+            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z".into(),
+            "[TIME]".into(),
+        ),
+        (r"\d{4}-\d\d-\d\d".into(), "[DATE]".into()),
+        (r"\b[0-9a-f]{64}\b".into(), "[SHA256]".into()),
+        (r"\b[0-9a-f]{32}\b".into(), "[SERIAL]".into()),
+    ]);
+    f
+}
+
+pub fn regex_escape(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if "\\.+*?()|[]{}^$".contains(c) {
+                format!("\\{c}")
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+#[macro_export]
+macro_rules! snap {
+    ($sandbox:expr, $name:expr, $value:expr) => {{
+        let mut settings = insta::Settings::clone_current();
+        for (re, rep) in common::filters($sandbox) {
+            settings.add_filter(&re, rep);
+        }
+        settings.bind(|| insta::assert_snapshot!($name, $value));
+    }};
+}
+
+/// The path of a peer program. A missing peer fails under CI=true (the CI
+/// script installs every peer); elsewhere it fails too, naming the package,
+/// because a test that quietly passes without its peer proves nothing.
+pub fn require(program: &str) -> PathBuf {
+    match which::which(program) {
+        Ok(p) => p,
+        Err(_) => panic!(
+            "peer {program:?} is not installed; run ./scripts/test.sh, which installs the test peers (docker.io, openssl, …)"
+        ),
+    }
+}
+
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
