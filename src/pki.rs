@@ -168,13 +168,56 @@ pub struct Issued {
 impl Issued {
     /// PKCS#8 DER of the private key: what the keystore holds.
     pub fn key_der(&self) -> Vec<u8> {
-        self.key.serialize_der()
+        pkcs8_v1(self.key.serialize_der())
     }
     /// PKCS#8 PEM ("PRIVATE KEY"): what Docker and dockerd read
     /// (Go's tls.X509KeyPair accepts it for RSA, ECDSA and Ed25519).
     pub fn key_pem(&self) -> String {
-        self.key.serialize_pem()
+        pem_encode("PRIVATE KEY", &self.key_der())
     }
+}
+
+/// aws-lc writes Ed25519 keys as PKCS#8 v2 (RFC 5958 OneAsymmetricKey with
+/// the public key in `[1]`); OpenSSL 3.0 refuses to read that ("Could not
+/// read key", observed with 3.0.19). Rewrite it as the v1 form of RFC 8410
+/// §7, which every reader accepts: the same seed, without the public key.
+fn pkcs8_v1(der: Vec<u8>) -> Vec<u8> {
+    // SEQUENCE(81) { INTEGER 1, SEQUENCE { OID 1.3.101.112 }, OCTET STRING { OCTET STRING(32) } ...
+    const V2: [u8; 16] = hex_literal(b"3051020101300506032b657004220420");
+    // SEQUENCE(46) { INTEGER 0, SEQUENCE { OID 1.3.101.112 }, OCTET STRING { OCTET STRING(32) } }
+    const V1: [u8; 16] = hex_literal(b"302e020100300506032b657004220420");
+    if der.len() >= 48 && der[..16] == V2 {
+        let mut v1 = V1.to_vec();
+        v1.extend_from_slice(&der[16..48]);
+        v1
+    } else {
+        der
+    }
+}
+
+const fn hex_literal<const N: usize>(s: &[u8]) -> [u8; N] {
+    const fn nib(c: u8) -> u8 {
+        match c {
+            b'0'..=b'9' => c - b'0',
+            _ => c - b'a' + 10,
+        }
+    }
+    let mut out = [0u8; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = nib(s[2 * i]) << 4 | nib(s[2 * i + 1]);
+        i += 1;
+    }
+    out
+}
+
+/// PEM with 64-column lines (RFC 7468 §2).
+pub fn pem_encode(label: &str, der: &[u8]) -> String {
+    let p = pem::Pem::new(label, der.to_vec());
+    pem::encode_config(
+        &p,
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
 }
 
 /// Random 16-byte positive serial (RFC 5280 §4.1.2.2 allows up to 20 octets).
@@ -563,6 +606,16 @@ mod tests {
                 leaf.key_pem().starts_with("-----BEGIN PRIVATE KEY-----"),
                 "{kt}"
             );
+            // What the keystore holds loads back into a signing key.
+            KeyPair::try_from(leaf.key_der().as_slice()).unwrap();
         }
+        // Ed25519 comes out as PKCS#8 v1 (RFC 8410 §7): 48 bytes, version 0.
+        let ed = new_ca("c", KeyType::Ed25519, 10, now()).unwrap();
+        assert_eq!(ed.key_der().len(), 48);
+        assert_eq!(ed.key_der()[4], 0);
+        let signer = Ca::load(&ed.cert_pem, &ed.key_der()).unwrap();
+        signer
+            .issue_client("x", KeyType::Ed25519, 1, now(), "t")
+            .unwrap();
     }
 }
