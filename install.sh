@@ -9,7 +9,7 @@ usage() {
   cat <<'USAGE'
 Usage: ./install.sh [--binary PATH] [--config DIR] [--bin-dir DIR] [--uninstall]
 
-  --binary PATH  install this prebuilt binary instead of building one (cargo build --release)
+  --binary PATH  install this prebuilt binary instead of building one (scripts/build-release.sh)
   --config DIR   Docker's config folder [default: $DOCKER_CONFIG or ~/.docker]
   --bin-dir DIR  where docker-credential-tlsctx is linked [default: ~/.local/bin]
   --uninstall    remove both
@@ -55,9 +55,8 @@ fi
 
 if [ -z "$binary" ]; then
   here=$(cd "$(dirname "$0")" && pwd)
-  echo "building docker-tlsctx (cargo build --release --locked)…" >&2
-  (cd "$here" && cargo build --release --locked --quiet)
-  binary="$here/target/release/docker-tlsctx"
+  echo "building docker-tlsctx (scripts/build-release.sh)…" >&2
+  binary=$("$here/scripts/build-release.sh")
 fi
 [ -x "$binary" ] || { echo "install.sh: $binary is not an executable file" >&2; exit 1; }
 

@@ -33,8 +33,16 @@ fn tree(dir: &Path) -> Vec<(String, u32, Vec<u8>)> {
         for e in fs::read_dir(d).unwrap() {
             let p = e.unwrap().path();
             let m = fs::metadata(&p).unwrap();
-            let bytes = if m.is_file() { fs::read(&p).unwrap() } else { Vec::new() };
-            out.push((p.strip_prefix(root).unwrap().display().to_string(), m.permissions().mode() & 0o7777, bytes));
+            let bytes = if m.is_file() {
+                fs::read(&p).unwrap()
+            } else {
+                Vec::new()
+            };
+            out.push((
+                p.strip_prefix(root).unwrap().display().to_string(),
+                m.permissions().mode() & 0o7777,
+                bytes,
+            ));
             if m.is_dir() {
                 go(root, &p, out);
             }
@@ -49,12 +57,21 @@ fn tree(dir: &Path) -> Vec<(String, u32, Vec<u8>)> {
 fn context_is_byte_for_byte_what_docker_context_create_writes() {
     for description in [Some("production"), None] {
         let ours = Sandbox::new();
-        let mut args = vec!["new", "prod", "--host", "tcp://127.0.0.1:2376", "--no-server"];
+        let mut args = vec![
+            "new",
+            "prod",
+            "--host",
+            "tcp://127.0.0.1:2376",
+            "--no-server",
+        ];
         if let Some(d) = description {
             args.extend(["--description", d]);
         }
         ok(&ours.tlsctx(&args));
-        let tls = ours.cfg().join("contexts/tls").join("6754af9632a2745e85c293e5aac0863370d9bd3330b9938c00cadfd215227d77/docker");
+        let tls = ours
+            .cfg()
+            .join("contexts/tls")
+            .join("6754af9632a2745e85c293e5aac0863370d9bd3330b9938c00cadfd215227d77/docker");
 
         // Docker writes a context from the very same files.
         let theirs = Sandbox::new();
@@ -75,7 +92,13 @@ fn context_is_byte_for_byte_what_docker_context_create_writes() {
 
         let a = tree(&ours.cfg().join("contexts"));
         let b = tree(&theirs.cfg().join("contexts"));
-        assert_eq!(a.len(), b.len(), "{:?}\n{:?}", a.iter().map(|x| &x.0).collect::<Vec<_>>(), b.iter().map(|x| &x.0).collect::<Vec<_>>());
+        assert_eq!(
+            a.len(),
+            b.len(),
+            "{:?}\n{:?}",
+            a.iter().map(|x| &x.0).collect::<Vec<_>>(),
+            b.iter().map(|x| &x.0).collect::<Vec<_>>()
+        );
         for (x, y) in a.iter().zip(&b) {
             assert_eq!((&x.0, x.1), (&y.0, y.1), "path or mode differs");
             assert_eq!(x.2, y.2, "bytes of {} differ", x.0);
@@ -88,29 +111,72 @@ fn docker_lists_and_runs_the_plugin() {
     let s = Sandbox::new();
     install_plugin(&s);
     // `docker info` lists client plugins even with no daemon to talk to.
-    let o = s.docker_cmd(&["info"]).env("DOCKER_HOST", "unix:///nonexistent.sock").output().unwrap();
-    let info = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    assert!(info.contains("tlsctx: Mutual-TLS contexts for remote Docker Engines (docker-tlsctx)"), "{info}");
-    assert!(info.contains(&format!("Version:  {}", env!("CARGO_PKG_VERSION"))), "{info}");
+    let o = s
+        .docker_cmd(&["info"])
+        .env("DOCKER_HOST", "unix:///nonexistent.sock")
+        .output()
+        .unwrap();
+    let info = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        info.contains("tlsctx: Mutual-TLS contexts for remote Docker Engines (docker-tlsctx)"),
+        "{info}"
+    );
+    assert!(
+        info.contains(&format!("Version:  {}", env!("CARGO_PKG_VERSION"))),
+        "{info}"
+    );
     assert!(!info.contains("is not valid"), "{info}");
 
     let help = ok(&s.docker(&["--help"]));
-    assert!(help.lines().any(|l| l.trim_start().starts_with("tlsctx*") && l.contains("Mutual-TLS")), "{help}");
-    assert!(!help.contains("Invalid Plugins"), "the credential helper must not sit in cli-plugins: {help}");
+    assert!(
+        help.lines()
+            .any(|l| l.trim_start().starts_with("tlsctx*") && l.contains("Mutual-TLS")),
+        "{help}"
+    );
+    assert!(
+        !help.contains("Invalid Plugins"),
+        "the credential helper must not sit in cli-plugins: {help}"
+    );
 
     // `docker help tlsctx` and `docker tlsctx --help` reach our help.
     assert!(ok(&s.docker(&["help", "tlsctx"])).contains("Usage: docker tlsctx"));
 
     // The main job through the docker CLI; --config reaches us as a flag.
-    let out = ok(&s.docker(&["tlsctx", "new", "viadocker", "--host", "tcp://192.0.2.10", "--use", "--description", "via docker"]));
+    let out = ok(&s.docker(&[
+        "tlsctx",
+        "new",
+        "viadocker",
+        "--host",
+        "tcp://192.0.2.10",
+        "--use",
+        "--description",
+        "via docker",
+    ]));
     assert!(out.contains("Created context \"viadocker\""), "{out}");
     assert!(s.cfg().join("tlsctx/identities/viadocker.json").is_file());
-    let ls = ok(&s.docker(&["context", "ls", "--format", "{{.Name}} {{.DockerEndpoint}} {{.Description}}"]));
-    assert!(ls.lines().any(|l| l == "viadocker tcp://192.0.2.10:2376 via docker"), "{ls}");
+    let ls = ok(&s.docker(&[
+        "context",
+        "ls",
+        "--format",
+        "{{.Name}} {{.DockerEndpoint}} {{.Description}}",
+    ]));
+    assert!(
+        ls.lines()
+            .any(|l| l == "viadocker tcp://192.0.2.10:2376 via docker"),
+        "{ls}"
+    );
     assert_eq!(ok(&s.docker(&["context", "show"])).trim(), "viadocker");
-    let inspect: serde_json::Value = serde_json::from_str(&ok(&s.docker(&["context", "inspect", "viadocker"]))).unwrap();
+    let inspect: serde_json::Value =
+        serde_json::from_str(&ok(&s.docker(&["context", "inspect", "viadocker"]))).unwrap();
     assert_eq!(inspect[0]["Endpoints"]["docker"]["SkipTLSVerify"], false);
-    assert_eq!(inspect[0]["TLSMaterial"]["docker"], serde_json::json!(["ca.pem", "cert.pem", "key.pem"]));
+    assert_eq!(
+        inspect[0]["TLSMaterial"]["docker"],
+        serde_json::json!(["ca.pem", "cert.pem", "key.pem"])
+    );
 
     // Docker's own errors for our bad input come through unchanged.
     let o = s.docker(&["tlsctx", "new", "viadocker", "--host", "tcp://192.0.2.10"]);
@@ -127,15 +193,22 @@ struct Dockerd {
 impl Dockerd {
     fn start(dir: &Path, bundle: &Path, port: u16) -> Dockerd {
         let dockerd = require("dockerd");
-        assert!(is_root(), "dockerd needs root here; run the suite as root (CI does)");
+        assert!(
+            is_root(),
+            "dockerd needs root here; run the suite as root (CI does)"
+        );
         // The generated daemon.json, with paths pointing at this test's bundle
         // and its own unix socket instead of the system's.
-        let mut cfg: serde_json::Value = serde_json::from_str(&fs::read_to_string(bundle.join("daemon.json")).unwrap()).unwrap();
+        let mut cfg: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(bundle.join("daemon.json")).unwrap()).unwrap();
         assert_eq!(cfg["tlsverify"], true);
         cfg["tlscacert"] = bundle.join("ca.pem").display().to_string().into();
         cfg["tlscert"] = bundle.join("server-cert.pem").display().to_string().into();
         cfg["tlskey"] = bundle.join("server-key.pem").display().to_string().into();
-        cfg["hosts"] = serde_json::json!([format!("unix://{}/docker.sock", dir.display()), format!("tcp://127.0.0.1:{port}")]);
+        cfg["hosts"] = serde_json::json!([
+            format!("unix://{}/docker.sock", dir.display()),
+            format!("tcp://127.0.0.1:{port}")
+        ]);
         fs::write(dir.join("daemon.json"), cfg.to_string()).unwrap();
         let log = fs::File::create(dir.join("dockerd.log")).unwrap();
         let child = Command::new(dockerd)
@@ -153,7 +226,10 @@ impl Dockerd {
             .stderr(log)
             .spawn()
             .unwrap();
-        let mut d = Dockerd { child, dir: dir.to_path_buf() };
+        let mut d = Dockerd {
+            child,
+            dir: dir.to_path_buf(),
+        };
         d.wait_for(&format!("API listen on 127.0.0.1:{port}"));
         d
     }
@@ -162,13 +238,23 @@ impl Dockerd {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let log = fs::File::open(self.dir.join("dockerd.log")).unwrap();
-            if BufReader::new(log).lines().any(|l| l.is_ok_and(|l| l.contains(line))) {
+            if BufReader::new(log)
+                .lines()
+                .any(|l| l.is_ok_and(|l| l.contains(line)))
+            {
                 return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("dockerd exited ({status}):\n{}", fs::read_to_string(self.dir.join("dockerd.log")).unwrap());
+                panic!(
+                    "dockerd exited ({status}):\n{}",
+                    fs::read_to_string(self.dir.join("dockerd.log")).unwrap()
+                );
             }
-            assert!(Instant::now() < deadline, "dockerd did not listen within 60 s:\n{}", fs::read_to_string(self.dir.join("dockerd.log")).unwrap());
+            assert!(
+                Instant::now() < deadline,
+                "dockerd did not listen within 60 s:\n{}",
+                fs::read_to_string(self.dir.join("dockerd.log")).unwrap()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -176,7 +262,9 @@ impl Dockerd {
 
 impl Drop for Dockerd {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -190,7 +278,11 @@ impl Drop for Dockerd {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn stderr(o: &std::process::Output) -> String {
@@ -208,7 +300,13 @@ fn real_dockerd_accepts_our_identity_and_refuses_others() {
     let _dockerd = Dockerd::start(s.path(), &s.cfg().join("tlsctx/servers/e2e"), port);
 
     // 1. Our context works with the real docker CLI.
-    let version = ok(&s.docker(&["--context", "e2e", "version", "--format", "{{.Server.Version}}"]));
+    let version = ok(&s.docker(&[
+        "--context",
+        "e2e",
+        "version",
+        "--format",
+        "{{.Server.Version}}",
+    ]));
     assert!(!version.trim().is_empty());
     let ps = s.docker(&["--context", "e2e", "ps"]);
     ok(&ps);
@@ -217,23 +315,50 @@ fn real_dockerd_accepts_our_identity_and_refuses_others() {
     //    when the client trusts the daemon's CA.
     ok(&s.docker(&["tlsctx", "ca", "init", "--name", "other"]));
     let intruder = s.path().join("intruder");
-    ok(&s.docker(&["tlsctx", "client", "intruder", "--ca", "other", "--out", intruder.to_str().unwrap()]));
-    fs::copy(s.cfg().join("tlsctx/cas/default/ca.pem"), intruder.join("ca.pem")).unwrap();
+    ok(&s.docker(&[
+        "tlsctx",
+        "client",
+        "intruder",
+        "--ca",
+        "other",
+        "--out",
+        intruder.to_str().unwrap(),
+    ]));
+    fs::copy(
+        s.cfg().join("tlsctx/cas/default/ca.pem"),
+        intruder.join("ca.pem"),
+    )
+    .unwrap();
     let o = Command::new(require("docker"))
-        .args(["--config", s.cfg().to_str().unwrap(), "version", "--format", "{{.Server.Version}}"])
+        .args([
+            "--config",
+            s.cfg().to_str().unwrap(),
+            "version",
+            "--format",
+            "{{.Server.Version}}",
+        ])
         .env("DOCKER_HOST", &host)
         .env("DOCKER_TLS_VERIFY", "1")
         .env("DOCKER_CERT_PATH", &intruder)
         .env_remove("DOCKER_CONTEXT")
         .output()
         .unwrap();
-    assert!(!o.status.success(), "a foreign client certificate must be refused");
+    assert!(
+        !o.status.success(),
+        "a foreign client certificate must be refused"
+    );
     assert!(stderr(&o).contains("tls: "), "{}", stderr(&o));
     // The same files with its own identity from our CA work: the refusal above is the CA's doing.
     let good = s.path().join("good");
     ok(&s.docker(&["tlsctx", "client", "good", "--out", good.to_str().unwrap()]));
     let o = Command::new(require("docker"))
-        .args(["--config", s.cfg().to_str().unwrap(), "version", "--format", "{{.Server.Version}}"])
+        .args([
+            "--config",
+            s.cfg().to_str().unwrap(),
+            "version",
+            "--format",
+            "{{.Server.Version}}",
+        ])
         .env("DOCKER_HOST", &host)
         .env("DOCKER_TLS_VERIFY", "1")
         .env("DOCKER_CERT_PATH", &good)
@@ -242,16 +367,51 @@ fn real_dockerd_accepts_our_identity_and_refuses_others() {
     ok(&o);
 
     // 3. A host name the server certificate does not cover fails verification.
-    ok(&s.docker(&["tlsctx", "new", "byname", "--host", &format!("tcp://localhost:{port}"), "--no-server"]));
-    let o = s.docker(&["--context", "byname", "version", "--format", "{{.Server.Version}}"]);
+    ok(&s.docker(&[
+        "tlsctx",
+        "new",
+        "byname",
+        "--host",
+        &format!("tcp://localhost:{port}"),
+        "--no-server",
+    ]));
+    let o = s.docker(&[
+        "--context",
+        "byname",
+        "version",
+        "--format",
+        "{{.Server.Version}}",
+    ]);
     assert!(!o.status.success());
     // Go's wording: the certificate has an IP SAN only, no DNS names.
     let e = stderr(&o);
-    assert!(e.contains("x509: certificate is not valid for any names, but wanted to match localhost"), "{e}");
+    assert!(
+        e.contains("x509: certificate is not valid for any names, but wanted to match localhost"),
+        "{e}"
+    );
 
     // 4. A context whose CA is not the daemon's fails verification too.
-    ok(&s.docker(&["tlsctx", "new", "otherca", "--host", &host, "--ca", "other", "--no-server"]));
-    let o = s.docker(&["--context", "otherca", "version", "--format", "{{.Server.Version}}"]);
+    ok(&s.docker(&[
+        "tlsctx",
+        "new",
+        "otherca",
+        "--host",
+        &host,
+        "--ca",
+        "other",
+        "--no-server",
+    ]));
+    let o = s.docker(&[
+        "--context",
+        "otherca",
+        "version",
+        "--format",
+        "{{.Server.Version}}",
+    ]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("certificate signed by unknown authority"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("certificate signed by unknown authority"),
+        "{}",
+        stderr(&o)
+    );
 }

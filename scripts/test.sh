@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite: installs the real peers the tests use when they are
+# missing (Debian packages), then runs every test. README.md names this
+# script as the test command and .ci/run calls it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# command -> Debian package that provides it
+declare -A peers=(
+  [dockerd]=docker.io     # a real daemon for the end-to-end tests (runs as root)
+  [docker]=docker.io      # the docker CLI that reads our contexts
+  [openssl]=openssl       # independent verifier of what we issue
+  [kill]=procps           # signals to dockerd and to `new` (cancellation tests)
+)
+missing=()
+for cmd in "${!peers[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${peers[$cmd]}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "test.sh: missing test peers: ${missing[*]}; install them (apt-get install ${missing[*]}) or run as root" >&2
+    exit 1
+  fi
+  echo "test.sh: installing ${missing[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+cargo test --locked --all-targets
