@@ -16,7 +16,7 @@ use crate::pki::KeyType;
     after_help = "Quick start:\n  docker tlsctx new prod --host tcp://203.0.113.7:2376\n  docker --context prod version"
 )]
 pub struct Cli {
-    /// Where private keys live: auto, file [env: DOCKER_TLSCTX_KEYSTORE]
+    /// Where private keys live: auto (OS keychain, else files), os, file [env: DOCKER_TLSCTX_KEYSTORE]
     #[arg(long, global = true, value_name = "STORE")]
     pub keystore: Option<Choice>,
 
@@ -35,6 +35,33 @@ pub enum Command {
     Server(ServerArgs),
     /// Issue a client bundle alone, in DOCKER_CERT_PATH layout (CI jobs)
     Client(ClientArgs),
+    /// Rebuild a deleted or damaged context from the keystore and its record
+    Restore(RestoreArgs),
+    /// Inspect the keystores
+    #[command(subcommand)]
+    Keystore(KeystoreCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// Name of the context (and of its client identity)
+    pub name: String,
+    /// Replace the context if it still exists
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeystoreCommand {
+    /// Which keystore answers, where the keys are, and what to fix if none does
+    Status(FormatArg),
+}
+
+#[derive(Args, Debug)]
+pub struct FormatArg {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -101,6 +128,55 @@ pub struct KeyTypeArg {
 pub enum CaCommand {
     /// Create a CA; its key goes into the keystore
     Init(CaInitArgs),
+    /// Adopt an existing CA (openssl recipe, docker-machine); its key goes into the keystore
+    Import(CaImportArgs),
+    /// Write a CA's certificate (and, on request, its key) to a folder
+    Export(CaExportArgs),
+    /// List CAs
+    Ls(FormatArg),
+    /// Remove a CA and its key
+    Rm(CaRmArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CaImportArgs {
+    /// The CA certificate (PEM)
+    #[arg(long, value_name = "FILE")]
+    pub cert: PathBuf,
+    /// The CA private key (PEM: PKCS#8, PKCS#1 or SEC1, unencrypted)
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// Name for the CA
+    #[arg(long, default_value = "default")]
+    pub name: String,
+    /// Replace an existing CA of that name
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CaExportArgs {
+    /// Name of the CA
+    #[arg(long, default_value = "default")]
+    pub name: String,
+    /// Folder to write ca.pem (and ca-key.pem) into
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Also write the private key (0600): whoever has it can reach every daemon that trusts this CA
+    #[arg(long)]
+    pub include_key: bool,
+    /// Overwrite files that exist
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CaRmArgs {
+    /// Name of the CA
+    pub name: String,
+    /// Remove it even while contexts use identities it issued
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]

@@ -62,10 +62,53 @@ pub enum Error {
         why: String,
     },
     Crypto(String),
+    /// No keychain to talk to (no D-Bus session, no Secret Service provider).
     KeystoreUnavailable {
         backend: &'static str,
         why: String,
+        how: &'static str,
     },
+    /// The keychain is there but locked.
+    KeychainLocked {
+        backend: &'static str,
+        why: String,
+        how: &'static str,
+    },
+    /// The keychain did not answer in time (an unlock prompt nobody sees).
+    KeychainTimeout {
+        backend: &'static str,
+        secs: f64,
+    },
+    /// Any other failure of the platform store, its text passed through.
+    KeystoreFailed {
+        backend: &'static str,
+        why: String,
+    },
+    /// DOCKER_TLSCTX_KEYSTORE holds something we do not know.
+    KeystoreChoice(String),
+    /// A record names a key that its keystore does not hold.
+    KeyMissing {
+        what: String,
+        backend: String,
+        fix: String,
+    },
+    /// `ca import` of an encrypted key: Docker and we need it in the clear once.
+    EncryptedKey(PathBuf),
+    NotAKey(PathBuf),
+    NotACa {
+        path: PathBuf,
+        why: String,
+    },
+    KeyDoesNotMatch {
+        key: PathBuf,
+        cert: PathBuf,
+    },
+    CaInUse {
+        ca: String,
+        contexts: Vec<String>,
+    },
+    IdentityNotFound(String),
+    FileExists(PathBuf),
     Cancelled,
     CredHelperNotImplemented,
 }
@@ -133,7 +176,24 @@ impl Error {
             Error::Io { .. } => "check the path, its permissions and free disk space, then run the command again".into(),
             Error::Corrupt { .. } => "fix or remove the file named above, then run the command again".into(),
             Error::Crypto(_) => return None,
-            Error::KeystoreUnavailable { .. } => "use the file keystore with --keystore file (or DOCKER_TLSCTX_KEYSTORE=file)".into(),
+            Error::KeystoreUnavailable { how, .. } => (*how).into(),
+            Error::KeychainLocked { how, .. } => (*how).into(),
+            Error::KeychainTimeout { .. } => "unlock the keychain (a locked one waits for an unlock prompt), raise DOCKER_TLSCTX_KEYCHAIN_TIMEOUT (seconds), or use --keystore file".into(),
+            Error::KeystoreFailed { .. } => "run docker tlsctx keystore status to see which keystore answers; --keystore file avoids the OS keychain".into(),
+            Error::KeystoreChoice(_) => "set DOCKER_TLSCTX_KEYSTORE to auto, os or file (or unset it)".into(),
+            Error::KeyMissing { fix, .. } => fix.clone(),
+            Error::EncryptedKey(p) => format!(
+                "decrypt a copy first: openssl pkey -in {0} -out {0}.plain, import that, then delete it (shred -u {0}.plain)",
+                p.display()
+            ),
+            Error::NotAKey(_) => "give the CA's private key in PEM (BEGIN PRIVATE KEY, BEGIN RSA PRIVATE KEY or BEGIN EC PRIVATE KEY)".into(),
+            Error::NotACa { .. } => "give the CA certificate (ca.pem), not a server or client certificate".into(),
+            Error::KeyDoesNotMatch { .. } => "give the key that belongs to this certificate (with docker-machine: ca-key.pem beside ca.pem)".into(),
+            Error::CaInUse { ca, .. } => format!(
+                "remove those contexts first (docker tlsctx rm NAME, or docker context rm NAME), or pass --force: they keep working until they expire, but cannot be renewed from CA \"{ca}\""
+            ),
+            Error::IdentityNotFound(_) => "create it with: docker tlsctx new NAME --host tcp://HOST:2376".into(),
+            Error::FileExists(_) => "pass --force to overwrite it, or choose another --out".into(),
             Error::Cancelled => "nothing was changed; run the command again when ready".into(),
             Error::CredHelperNotImplemented => return None,
         })
@@ -198,9 +258,34 @@ impl fmt::Display for Error {
             }
             Error::Corrupt { path, why } => write!(f, "{} is damaged: {why}", path.display()),
             Error::Crypto(why) => write!(f, "certificate or key operation failed: {why}"),
-            Error::KeystoreUnavailable { backend, why } => {
-                write!(f, "the {backend} keystore is not available: {why}")
+            Error::KeystoreUnavailable { backend, why, .. } => {
+                write!(f, "no OS keychain is available ({backend}: {why})")
             }
+            Error::KeychainLocked { backend, why, .. } => write!(f, "the {backend} keychain is locked: {why}"),
+            Error::KeychainTimeout { backend, secs } => {
+                write!(f, "the {backend} keychain did not answer within {secs} s")
+            }
+            Error::KeystoreFailed { backend, why } => write!(f, "the {backend} keychain failed: {why}"),
+            Error::KeystoreChoice(why) => write!(f, "DOCKER_TLSCTX_KEYSTORE: {why}"),
+            Error::KeyMissing { what, backend, .. } => {
+                write!(f, "the key of {what} is missing from the {backend} keystore")
+            }
+            Error::EncryptedKey(p) => write!(f, "{} is an encrypted private key", p.display()),
+            Error::NotAKey(p) => write!(f, "{} holds no private key in PEM", p.display()),
+            Error::NotACa { path, why } => write!(f, "{} cannot be used as a CA: {why}", path.display()),
+            Error::KeyDoesNotMatch { key, cert } => write!(
+                f,
+                "the key in {} does not belong to the certificate in {}",
+                key.display(),
+                cert.display()
+            ),
+            Error::CaInUse { ca, contexts } => write!(
+                f,
+                "CA {ca:?} issued the identities of contexts still in use: {}",
+                contexts.join(", ")
+            ),
+            Error::IdentityNotFound(name) => write!(f, "no identity {name:?} is recorded"),
+            Error::FileExists(p) => write!(f, "{} already exists", p.display()),
             Error::Cancelled => write!(f, "cancelled"),
             Error::CredHelperNotImplemented => write!(
                 f,

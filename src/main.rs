@@ -3,24 +3,15 @@
 //! dispatches, prints errors and picks exit codes.
 #![forbid(unsafe_code)]
 
-mod cli;
-mod commands;
-mod context;
-mod credhelper;
-mod error;
-mod fsio;
-mod keystore;
-mod pki;
-mod plugin;
-mod state;
+use docker_tlsctx::{commands, credhelper, fsio, keystore, plugin};
 
 use std::ffi::OsString;
 use std::path::Path;
 
 use clap::Parser;
 
-use crate::cli::{CaCommand, Cli, Command};
-use crate::error::Result;
+use docker_tlsctx::cli::{CaCommand, Cli, Command, KeystoreCommand};
+use docker_tlsctx::error::Result;
 
 /// The credential helper's name; Docker runs `docker-credential-` + credsStore.
 const CREDHELPER_NAME: &str = "docker-credential-tlsctx";
@@ -82,5 +73,13 @@ fn dispatch(cli: Cli, config: Option<std::path::PathBuf>) -> Result<()> {
         Command::Ca(CaCommand::Init(a)) => commands::ca::run_init(&env, a),
         Command::Server(a) => commands::server::run(&env, a),
         Command::Client(a) => commands::client::run(&env, a),
+        Command::Restore(a) => commands::restore::run(&env, a),
+        Command::Keystore(KeystoreCommand::Status(a)) => {
+            commands::keystore_status::run_status(&env, a.format)
+        }
+        Command::Ca(CaCommand::Import(a)) => commands::ca::run_import(&env, a),
+        Command::Ca(CaCommand::Export(a)) => commands::ca::run_export(&env, a),
+        Command::Ca(CaCommand::Ls(a)) => commands::ca::run_ls(&env, a.format),
+        Command::Ca(CaCommand::Rm(a)) => commands::ca::run_rm(&env, a),
     }
 }

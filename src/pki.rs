@@ -378,9 +378,8 @@ impl Ca {
     }
 }
 
-/// What we read back from a certificate (the listing commands read the rest).
+/// What we read back from a certificate.
 #[derive(Debug)]
-#[cfg_attr(not(test), allow(dead_code))]
 pub struct CertInfo {
     pub subject_cn: String,
     pub serial_hex: String,
@@ -388,6 +387,12 @@ pub struct CertInfo {
     pub not_after: OffsetDateTime,
     pub sha256: String,
     pub spki_der: Vec<u8>,
+    /// basicConstraints CA:TRUE.
+    pub is_ca: bool,
+    /// keyCertSign allowed (true when there is no keyUsage extension at all).
+    pub can_sign_certs: bool,
+    /// Our key type names ("rsa-4096", "ecdsa-p256", …), or the OID.
+    pub key_type: String,
 }
 
 impl CertInfo {
@@ -404,8 +409,21 @@ impl CertInfo {
             .and_then(|cn| cn.as_str().ok())
             .unwrap_or("")
             .to_string();
+        let is_ca = cert
+            .basic_constraints()
+            .ok()
+            .flatten()
+            .is_some_and(|bc| bc.value.ca);
+        let can_sign_certs = match cert.key_usage() {
+            Ok(Some(ku)) => ku.value.key_cert_sign(),
+            Ok(None) => true,
+            Err(_) => false,
+        };
         Ok(CertInfo {
             subject_cn,
+            is_ca,
+            can_sign_certs,
+            key_type: key_type_of(cert.public_key()),
             serial_hex: crate::fsio::hex(cert.raw_serial()),
             not_before: cert.validity().not_before.to_datetime(),
             not_after: cert.validity().not_after.to_datetime(),
@@ -413,6 +431,84 @@ impl CertInfo {
             spki_der: cert.public_key().raw.to_vec(),
         })
     }
+}
+
+fn key_type_of(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> String {
+    use x509_parser::oid_registry as oids;
+    use x509_parser::public_key::PublicKey;
+    let alg = &spki.algorithm.algorithm;
+    if *alg == oids::OID_PKCS1_RSAENCRYPTION {
+        if let Ok(PublicKey::RSA(rsa)) = spki.parsed() {
+            return format!("rsa-{}", rsa.key_size());
+        }
+    } else if *alg == oids::OID_KEY_TYPE_EC_PUBLIC_KEY {
+        let curve = spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.as_oid().ok());
+        if curve == Some(oids::OID_EC_P256) {
+            return "ecdsa-p256".into();
+        }
+        if curve == Some(oids::OID_NIST_EC_P384) {
+            return "ecdsa-p384".into();
+        }
+        if let Some(c) = curve {
+            return format!("ecdsa-{c}");
+        }
+    } else if *alg == oids::OID_SIG_ED25519 {
+        return "ed25519".into();
+    }
+    alg.to_id_string()
+}
+
+/// A private key read from PEM: PKCS#8 ("PRIVATE KEY"), PKCS#1
+/// ("RSA PRIVATE KEY") or SEC1 ("EC PRIVATE KEY"), as the openssl recipe and
+/// docker-machine write them. Returns the DER as found (rcgen's aws-lc
+/// backend signs with all three).
+pub fn parse_private_key_pem(text: &str) -> std::result::Result<Vec<u8>, KeyPemError> {
+    let blocks = pem::parse_many(text).map_err(|_| KeyPemError::NotAKey)?;
+    for b in blocks {
+        match b.tag() {
+            "ENCRYPTED PRIVATE KEY" => return Err(KeyPemError::Encrypted),
+            "PRIVATE KEY" | "RSA PRIVATE KEY" | "EC PRIVATE KEY" => {
+                // Traditional OpenSSL encryption: "Proc-Type: 4,ENCRYPTED" headers.
+                if b.headers()
+                    .get("Proc-Type")
+                    .is_some_and(|v| v.contains("ENCRYPTED"))
+                {
+                    return Err(KeyPemError::Encrypted);
+                }
+                return Ok(b.contents().to_vec());
+            }
+            _ => continue, // e.g. "EC PARAMETERS" before the key (openssl ecparam -genkey)
+        }
+    }
+    Err(KeyPemError::NotAKey)
+}
+
+#[derive(Debug, PartialEq)]
+pub enum KeyPemError {
+    Encrypted,
+    NotAKey,
+}
+
+/// PEM for a key DER in any of the three forms, with the label its form needs.
+pub fn key_pem_from_der(der: &[u8]) -> String {
+    use rustls_pki_types::PrivateKeyDer;
+    let label = match PrivateKeyDer::try_from(der) {
+        Ok(PrivateKeyDer::Pkcs1(_)) => "RSA PRIVATE KEY",
+        Ok(PrivateKeyDer::Sec1(_)) => "EC PRIVATE KEY",
+        _ => "PRIVATE KEY",
+    };
+    pem_encode(label, der)
+}
+
+/// Whether `key_der` is the private half of the certificate's public key.
+pub fn key_matches_cert(key_der: &[u8], cert_pem: &str) -> Result<bool> {
+    let key = KeyPair::try_from(key_der)
+        .map_err(|e| Error::Crypto(format!("cannot read the key: {e}")))?;
+    Ok(CertInfo::from_pem(cert_pem)?.spki_der == key.subject_public_key_info())
 }
 
 #[cfg(test)]

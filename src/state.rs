@@ -37,6 +37,9 @@ pub struct IdentityRecord {
     pub host: Option<String>,
     /// Folder of a bundle from `client`.
     pub out: Option<PathBuf>,
+    /// The context's description, for `restore`.
+    #[serde(default)]
+    pub description: Option<String>,
     pub ca: String,
     pub cn: String,
     pub serial: String,
@@ -118,10 +121,61 @@ impl State {
         read_json(&self.identity_path(name))
     }
 
-    pub fn write_identity(&self, rec: &IdentityRecord) -> Result<()> {
+    /// The certificate is kept beside the record (public): with the key from
+    /// the keystore it is all `restore` needs to rebuild a context.
+    pub fn write_identity(&self, rec: &IdentityRecord, cert_pem: &str) -> Result<()> {
         let path = self.identity_path(&rec.name);
         fsio::create_dir_all(path.parent().unwrap(), PUBLIC_DIR)?;
+        fsio::write_atomic(
+            &self.identity_cert_path(&rec.name),
+            cert_pem.as_bytes(),
+            PUBLIC_FILE,
+        )?;
         write_json(&path, rec)
+    }
+
+    pub fn identity_cert_path(&self, name: &str) -> PathBuf {
+        self.root.join("identities").join(format!("{name}.pem"))
+    }
+
+    pub fn identities(&self) -> Result<Vec<IdentityRecord>> {
+        list_json(&self.root.join("identities"))
+    }
+
+    pub fn remove_identity(&self, name: &str) -> Result<()> {
+        for p in [self.identity_path(name), self.identity_cert_path(name)] {
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("remove", &p)(e)),
+            }
+        }
+        Ok(())
+    }
+
+    pub fn cas(&self) -> Result<Vec<CaRecord>> {
+        let dir = self.root.join("cas");
+        let mut out = Vec::new();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(Error::io("read", &dir)(e)),
+        };
+        for e in entries.flatten() {
+            if let Some(rec) = read_json::<CaRecord>(&e.path().join("ca.json"))? {
+                out.push(rec);
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    pub fn remove_ca(&self, ca: &str) -> Result<()> {
+        let dir = self.ca_dir(ca);
+        // ca.json first: without it the CA no longer exists, whatever else remains.
+        std::fs::remove_file(dir.join("ca.json"))
+            .map_err(Error::io("remove", dir.join("ca.json")))?;
+        std::fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))
     }
 
     pub fn write_server(&self, rec: &ServerRecord) -> Result<()> {
@@ -142,6 +196,27 @@ fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io("read", path)(e)),
     }
+}
+
+/// Every `*.json` record in `dir`, sorted by file name.
+fn list_json<T: DeserializeOwned>(dir: &Path) -> Result<Vec<T>> {
+    let mut paths: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(e) => e
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("read", dir)(e)),
+    };
+    paths.sort();
+    let mut out = Vec::with_capacity(paths.len());
+    for p in paths {
+        if let Some(v) = read_json(&p)? {
+            out.push(v);
+        }
+    }
+    Ok(out)
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {

@@ -301,6 +301,7 @@ fn unwritable_docker_config_is_a_clear_error() {
         let o = std::process::Command::new(BIN)
             .args(["new", "prod", "--host", "tcp://127.0.0.1"])
             .env("DOCKER_CONFIG", s.cfg().join("config.json").join("sub"))
+            .env("DOCKER_TLSCTX_KEYSTORE", "file")
             .output()
             .unwrap();
         assert_eq!(o.status.code(), Some(1));
@@ -338,6 +339,7 @@ fn docker_global_flags_before_the_plugin_word() {
             "--no-server",
         ])
         .env_remove("DOCKER_CONFIG")
+        .env("DOCKER_TLSCTX_KEYSTORE", "file")
         .output()
         .unwrap();
     ok(&o);

@@ -50,6 +50,7 @@ pub struct Recorded<'a> {
     pub ca: &'a str,
     pub cn: &'a str,
     pub key_type: KeyType,
+    pub description: Option<&'a str>,
 }
 
 pub fn record(r: Recorded<'_>, issued: &Issued, ks: &dyn KeyStore) -> IdentityRecord {
@@ -58,6 +59,7 @@ pub fn record(r: Recorded<'_>, issued: &Issued, ks: &dyn KeyStore) -> IdentityRe
         context: r.context.map(Into::into),
         host: r.host.map(Into::into),
         out: r.out,
+        description: r.description.map(Into::into),
         ca: r.ca.into(),
         cn: r.cn.into(),
         serial: issued.serial_hex.clone(),
@@ -114,11 +116,12 @@ pub fn run(env: &Env, args: &ClientArgs) -> Result<()> {
             ca: &ca_rec.name,
             cn: &cn,
             key_type: kt,
+            description: None,
         },
         &issued,
         ks.as_ref(),
     );
-    env.state().write_identity(&rec)?;
+    env.state().write_identity(&rec, &issued.cert_pem)?;
     match args.format {
         Format::Json => print_json(&json!({ "identity": rec })),
         Format::Text => {

@@ -3,7 +3,9 @@
 
 pub mod ca;
 pub mod client;
+pub mod keystore_status;
 pub mod new;
+pub mod restore;
 pub mod server;
 
 use std::io::{IsTerminal, Write};
@@ -196,6 +198,34 @@ pub fn with_progress<T>(key_type: KeyType, what: &str, f: impl FnOnce() -> Resul
 pub fn date(t: OffsetDateTime) -> String {
     let d = t.date();
     format!("{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day())
+}
+
+/// Left-aligned columns separated by three spaces, as `docker context ls`.
+pub fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut width = header.map(|h| h.chars().count());
+    for r in rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let mut l = String::new();
+        for (i, (c, w)) in cells.iter().zip(width).enumerate() {
+            if i + 1 == N {
+                l.push_str(c);
+            } else {
+                l.push_str(&format!("{c:<w$}   "));
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(header.to_vec());
+    for r in rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+    out
 }
 
 /// Prints JSON on stdout, pretty, newline-terminated.

@@ -127,11 +127,12 @@ pub fn run(env: &Env, args: &NewArgs) -> Result<()> {
             ca: &ca_rec.name,
             cn: &cn,
             key_type: kt,
+            description: args.description.as_deref(),
         },
         &client_issued,
         ks.as_ref(),
     );
-    env.state().write_identity(&rec)?;
+    env.state().write_identity(&rec, &client_issued.cert_pem)?;
     if args.use_it {
         contexts.use_context(&args.name)?;
     }
@@ -169,12 +170,11 @@ fn print_text(
 ) {
     if created_ca {
         println!(
-            "Created CA {:?} ({}, valid until {}); its key is in the {} keystore ({}).",
+            "Created CA {:?} ({}, valid until {}); its key is in {}.",
             ca_rec.name,
             ca_rec.key_type,
             date(ca_rec.not_after),
-            ca_rec.keystore,
-            ks.location()
+            ks.describe()
         );
     } else {
         println!(

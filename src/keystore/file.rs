@@ -21,6 +21,10 @@ impl FileStore {
         }
     }
 
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// `ca/default` → `keys/ca/default.key`. Account parts are validated names
     /// (no `/`, no `..`), checked again here so no account escapes the folder.
     fn path(&self, account: &str) -> Result<PathBuf> {
@@ -46,8 +50,8 @@ impl KeyStore for FileStore {
         BACKEND
     }
 
-    fn location(&self) -> String {
-        self.root.display().to_string()
+    fn describe(&self) -> String {
+        format!("the file keystore ({})", self.root.display())
     }
 
     fn set(&self, account: &str, secret: &[u8]) -> Result<()> {

@@ -1,12 +1,13 @@
 //! Where private keys live. Commands talk to the `KeyStore` trait only; the
-//! backend is chosen in one place (`open`), so the OS-keychain backends slot in
-//! without touching the commands.
+//! backend is chosen in one place (`open`): the OS keychain (os.rs) or 0600
+//! files (file.rs).
 //!
 //! Accounts (DESIGN §9): `ca/<ca>`, `client/<identity>`, `server/<name>`,
 //! each holding the PKCS#8 DER of a private key (DER rather than PEM text:
 //! Windows Credential Manager caps a blob at 2,560 bytes).
 
 pub mod file;
+pub mod os;
 
 use std::path::Path;
 
@@ -15,8 +16,8 @@ use crate::error::{Error, Result};
 pub trait KeyStore {
     /// The backend's name as recorded in ca.json and identity records.
     fn backend(&self) -> &'static str;
-    /// Where a user finds the keys (a folder, or the keychain's name).
-    fn location(&self) -> String;
+    /// Where a user finds the keys, as a phrase: "the file keystore (PATH)".
+    fn describe(&self) -> String;
     fn set(&self, account: &str, secret: &[u8]) -> Result<()>;
     /// `Ok(None)` when there is no such entry.
     fn get(&self, account: &str) -> Result<Option<Vec<u8>>>;
@@ -24,10 +25,16 @@ pub trait KeyStore {
     fn delete(&self, account: &str) -> Result<bool>;
 }
 
+/// The keychain service name of our keys (DESIGN §9).
+pub const KEYS_SERVICE: &str = "docker-tlsctx";
+
 /// The user's choice: `--keystore` or `DOCKER_TLSCTX_KEYSTORE`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Choice {
+    /// The OS keychain when one answers, else the file store with a warning.
     Auto,
+    /// The OS keychain or an error.
+    Os,
     File,
 }
 
@@ -36,9 +43,9 @@ impl std::str::FromStr for Choice {
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         match s {
             "auto" => Ok(Choice::Auto),
+            "os" => Ok(Choice::Os),
             "file" => Ok(Choice::File),
-            "os" => Err("the OS keychain backend (--keystore os) is not available in this build yet; use auto or file".into()),
-            _ => Err(format!("unknown keystore {s:?}; choose auto or file")),
+            _ => Err(format!("unknown keystore {s:?}; choose auto, os or file")),
         }
     }
 }
@@ -46,20 +53,30 @@ impl std::str::FromStr for Choice {
 impl Choice {
     pub fn from_env() -> Result<Choice> {
         match std::env::var("DOCKER_TLSCTX_KEYSTORE") {
-            Ok(v) if !v.is_empty() => v.parse().map_err(|why| Error::KeystoreUnavailable {
-                backend: "DOCKER_TLSCTX_KEYSTORE",
-                why,
-            }),
+            Ok(v) if !v.is_empty() => v.parse().map_err(Error::KeystoreChoice),
             _ => Ok(Choice::Auto),
         }
     }
 }
 
-/// Opens the backend for `choice`. Today `auto` means the file store: the OS
-/// keychain backends arrive with the keychain issue.
+/// Opens the backend for `choice`: the one place a backend is chosen.
 pub fn open(choice: Choice, config_dir: &Path) -> Result<Box<dyn KeyStore>> {
     match choice {
-        Choice::Auto | Choice::File => Ok(Box::new(file::FileStore::new(config_dir))),
+        Choice::File => Ok(Box::new(file::FileStore::new(config_dir))),
+        Choice::Os => Ok(Box::new(os::OsStore::connect(KEYS_SERVICE)?)),
+        Choice::Auto => match os::OsStore::connect(KEYS_SERVICE) {
+            Ok(s) => Ok(Box::new(s)),
+            Err(Error::KeystoreUnavailable { backend, why, .. }) => {
+                let f = file::FileStore::new(config_dir);
+                eprintln!(
+                    "Warning: no OS keychain answered ({backend}: {why}); keys go to the file store in {}. \
+                     Start a keychain (a desktop session's gnome-keyring or KWallet) or pass --keystore file to choose the file store.",
+                    f.root().display()
+                );
+                Ok(Box::new(f))
+            }
+            Err(e) => Err(e),
+        },
     }
 }
 
@@ -68,10 +85,10 @@ pub fn open(choice: Choice, config_dir: &Path) -> Result<Box<dyn KeyStore>> {
 pub fn open_recorded(backend: &str, config_dir: &Path) -> Result<Box<dyn KeyStore>> {
     match backend {
         file::BACKEND => Ok(Box::new(file::FileStore::new(config_dir))),
-        other => Err(Error::KeystoreUnavailable {
-            backend: "recorded",
-            why: format!("this build does not know the {other:?} keystore"),
-        }),
+        os::BACKEND => Ok(Box::new(os::OsStore::connect(KEYS_SERVICE)?)),
+        other => Err(Error::KeystoreChoice(format!(
+            "a record names the keystore {other:?}, which this build does not know"
+        ))),
     }
 }
 
@@ -89,7 +106,7 @@ pub mod memory {
         fn backend(&self) -> &'static str {
             "memory"
         }
-        fn location(&self) -> String {
+        fn describe(&self) -> String {
             "memory".into()
         }
         fn set(&self, account: &str, secret: &[u8]) -> Result<()> {

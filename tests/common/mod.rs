@@ -38,11 +38,14 @@ impl Sandbox {
         self.tlsctx_cmd(args).output().unwrap()
     }
 
+    /// The file keystore unless a test says otherwise: whether this machine
+    /// has a Secret Service must not change what these tests see. The
+    /// keychain tests (tests/keychain.rs) run against a real one.
     pub fn tlsctx_cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         c.args(args)
             .env("DOCKER_CONFIG", self.cfg())
-            .env_remove("DOCKER_TLSCTX_KEYSTORE")
+            .env("DOCKER_TLSCTX_KEYSTORE", "file")
             .env_remove("DOCKER_CLI_PLUGIN_SOCKET");
         c
     }
@@ -54,7 +57,10 @@ impl Sandbox {
 
     pub fn docker_cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(require("docker"));
-        c.arg("--config").arg(self.cfg()).args(args);
+        c.arg("--config")
+            .arg(self.cfg())
+            .args(args)
+            .env("DOCKER_TLSCTX_KEYSTORE", "file");
         for v in [
             "DOCKER_HOST",
             "DOCKER_CONTEXT",

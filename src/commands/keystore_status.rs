@@ -1,0 +1,68 @@
+//! `docker tlsctx keystore status`: which keystore answers, where the keys
+//! are, and what to fix when none does.
+
+use serde_json::json;
+
+use super::{print_json, Env};
+use crate::cli::Format;
+use crate::error::Result;
+use crate::keystore::{self, file::FileStore, os::OsStore, Choice, KeyStore};
+
+pub fn run_status(env: &Env, format: Format) -> Result<()> {
+    let os = OsStore::connect(keystore::KEYS_SERVICE);
+    let file = FileStore::new(&env.config_dir);
+    let state = env.state();
+    let cas = state.cas()?;
+    let ids = state.identities()?;
+    let count = |backend: &str| {
+        cas.iter().filter(|c| c.keystore == backend).count()
+            + ids.iter().filter(|i| i.keystore == backend).count()
+    };
+    let selected = match (env.keystore_choice, &os) {
+        (Choice::File, _) => "file",
+        (Choice::Os, _) | (Choice::Auto, Ok(_)) => "os",
+        (Choice::Auto, Err(_)) => "file",
+    };
+    let choice = match env.keystore_choice {
+        Choice::Auto => "auto",
+        Choice::Os => "os",
+        Choice::File => "file",
+    };
+    match format {
+        Format::Json => print_json(&json!({
+            "choice": choice,
+            "selected": selected,
+            "os": match &os {
+                Ok(s) => json!({ "available": true, "name": s.describe(), "keys": count("os") }),
+                Err(e) => json!({ "available": false, "error": e.to_string(), "fix": e.hint() }),
+            },
+            "file": { "path": file.root(), "keys": count("file") },
+        })),
+        Format::Text => {
+            println!("Keystore choice: {choice} (--keystore or DOCKER_TLSCTX_KEYSTORE); new keys go to: {selected}");
+            match &os {
+                Ok(s) => println!(
+                    "OS keychain: available, {}; {} recorded keys",
+                    s.describe(),
+                    count("os")
+                ),
+                Err(e) => {
+                    println!("OS keychain: not available: {e}");
+                    if let Some(h) = e.hint() {
+                        println!("  fix: {h}");
+                    }
+                }
+            }
+            println!(
+                "File keystore: {}; {} recorded keys",
+                file.root().display(),
+                count("file")
+            );
+        }
+    }
+    // `--keystore os` with no keychain is a failure worth an exit code.
+    match (env.keystore_choice, os) {
+        (Choice::Os, Err(e)) => Err(e),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,221 @@
+//! The OS keychain through keyring-core: one store crate per OS, chosen at
+//! compile time in the `platform` modules below; everything else here is
+//! shared. Each call runs with a deadline, because a locked Secret Service
+//! collection answers with an unlock prompt that may never be shown (no
+//! desktop session) and would otherwise hang the command.
+
+use std::collections::HashMap;
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use keyring_core::api::CredentialStore;
+use keyring_core::Error as KError;
+
+use super::KeyStore;
+use crate::error::{Error, Result};
+
+pub const BACKEND: &str = "os";
+
+/// How long one keychain call may take. A person answering an unlock dialog
+/// needs time; `DOCKER_TLSCTX_KEYCHAIN_TIMEOUT` (seconds) changes it.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn timeout() -> Duration {
+    std::env::var("DOCKER_TLSCTX_KEYCHAIN_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| *s > 0.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(DEFAULT_TIMEOUT)
+}
+
+/// Runs `f` on a worker thread and gives up after the deadline. The worker
+/// is left behind on time-out; the command fails and the process exits.
+fn with_deadline<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    let limit = timeout();
+    rx.recv_timeout(limit).map_err(|_| Error::KeychainTimeout {
+        backend: platform::NAME,
+        secs: limit.as_secs_f64(),
+    })
+}
+
+pub struct OsStore {
+    store: Arc<CredentialStore>,
+    service: &'static str,
+}
+
+impl OsStore {
+    /// Connects to the OS keychain; fails when there is none to talk to
+    /// (on Linux: no D-Bus session bus, or no Secret Service provider on it).
+    pub fn connect(service: &'static str) -> Result<OsStore> {
+        // Any failure to connect means there is no keychain to talk to (on
+        // Linux: no session bus, or nobody provides org.freedesktop.secrets).
+        let store = with_deadline(platform::store)?.map_err(|e| match e {
+            KError::NoStorageAccess(_) => map_error(e),
+            other => Error::KeystoreUnavailable {
+                backend: platform::NAME,
+                why: other.to_string(),
+                how: platform::START_HINT,
+            },
+        })?;
+        Ok(OsStore { store, service })
+    }
+
+    fn entry(&self, account: &str) -> Result<keyring_core::Entry> {
+        let label = format!("docker-tlsctx {account}");
+        let mods = platform::modifiers(&label);
+        let mods_ref: HashMap<&str, &str> = mods.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let m = if mods_ref.is_empty() {
+            None
+        } else {
+            Some(&mods_ref)
+        };
+        self.store
+            .build(self.service, account, m)
+            .map_err(map_error)
+    }
+}
+
+impl KeyStore for OsStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn describe(&self) -> String {
+        format!("the OS keychain ({})", platform::NAME)
+    }
+
+    fn set(&self, account: &str, secret: &[u8]) -> Result<()> {
+        let entry = self.entry(account)?;
+        let secret = secret.to_vec();
+        with_deadline(move || entry.set_secret(&secret))?.map_err(map_error)
+    }
+
+    fn get(&self, account: &str) -> Result<Option<Vec<u8>>> {
+        let entry = self.entry(account)?;
+        match with_deadline(move || entry.get_secret())? {
+            Ok(s) => Ok(Some(s)),
+            Err(KError::NoEntry) => Ok(None),
+            Err(e) => Err(map_error(e)),
+        }
+    }
+
+    fn delete(&self, account: &str) -> Result<bool> {
+        let entry = self.entry(account)?;
+        match with_deadline(move || entry.delete_credential())? {
+            Ok(()) => Ok(true),
+            Err(KError::NoEntry) => Ok(false),
+            Err(e) => Err(map_error(e)),
+        }
+    }
+}
+
+/// keyring-core's errors, mapped to the user's situation.
+fn map_error(e: KError) -> Error {
+    match e {
+        KError::NoStorageAccess(inner) => Error::KeychainLocked {
+            backend: platform::NAME,
+            why: inner.to_string(),
+            how: platform::UNLOCK_HINT,
+        },
+        KError::NoDefaultStore => Error::KeystoreUnavailable {
+            backend: platform::NAME,
+            why: "no credential store is available on this system".into(),
+            how: platform::START_HINT,
+        },
+        other => Error::KeystoreFailed {
+            backend: platform::NAME,
+            why: other.to_string(),
+        },
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
+mod platform {
+    //! Linux and BSDs: the Secret Service over D-Bus (gnome-keyring, KWallet),
+    //! through zbus, pure Rust. Never the kernel keyring (keyutils): it is
+    //! lost at reboot, no home for a CA key.
+    use super::*;
+
+    pub const NAME: &str = "Secret Service (D-Bus)";
+    pub const UNLOCK_HINT: &str = "unlock the login keyring (log in to the desktop, or run: gnome-keyring-daemon --unlock and type its password), or use --keystore file";
+    pub const START_HINT: &str = "run inside a desktop session (gnome-keyring or KWallet provide the Secret Service); headless: dbus-run-session -- sh -c 'echo -n PASSWORD | gnome-keyring-daemon --unlock --components=secrets; exec $SHELL'; or use --keystore file";
+
+    pub fn store() -> keyring_core::Result<Arc<CredentialStore>> {
+        let s: Arc<CredentialStore> = zbus_secret_service_keyring_store::Store::new()?;
+        Ok(s)
+    }
+
+    /// A readable label in Seahorse and `secret-tool`.
+    pub fn modifiers(label: &str) -> Vec<(&'static str, String)> {
+        vec![("label", label.to_string())]
+    }
+}
+
+#[cfg(target_os = "macos")]
+mod platform {
+    //! macOS: the login Keychain (Security framework).
+    use super::*;
+
+    pub const NAME: &str = "macOS login Keychain";
+    pub const UNLOCK_HINT: &str =
+        "unlock it with: security -v unlock-keychain ~/Library/Keychains/login.keychain-db";
+    pub const START_HINT: &str =
+        "log in to a macOS user session (the login Keychain needs one), or use --keystore file";
+
+    pub fn store() -> keyring_core::Result<Arc<CredentialStore>> {
+        let s: Arc<CredentialStore> = apple_native_keyring_store::keychain::Store::new()?;
+        Ok(s)
+    }
+
+    pub fn modifiers(_label: &str) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+}
+
+#[cfg(target_os = "windows")]
+mod platform {
+    //! Windows: Credential Manager. Blobs are capped at 2,560 bytes
+    //! (CRED_MAX_CREDENTIAL_BLOB_SIZE), so keys are stored as DER, not PEM.
+    use super::*;
+
+    pub const NAME: &str = "Windows Credential Manager";
+    pub const UNLOCK_HINT: &str = "sign in to Windows with the account that owns the credentials";
+    pub const START_HINT: &str = "run in a signed-in Windows user session, or use --keystore file";
+
+    pub fn store() -> keyring_core::Result<Arc<CredentialStore>> {
+        let s: Arc<CredentialStore> = windows_native_keyring_store::Store::new()?;
+        Ok(s)
+    }
+
+    pub fn modifiers(_label: &str) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+}
+
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "freebsd",
+    target_os = "openbsd",
+    target_os = "macos",
+    target_os = "windows"
+)))]
+mod platform {
+    use super::*;
+
+    pub const NAME: &str = "OS keychain";
+    pub const UNLOCK_HINT: &str = "use --keystore file";
+    pub const START_HINT: &str = "this OS has no supported keychain; use --keystore file";
+
+    pub fn store() -> keyring_core::Result<Arc<CredentialStore>> {
+        Err(keyring_core::Error::NoDefaultStore)
+    }
+
+    pub fn modifiers(_label: &str) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+}

@@ -1,0 +1,14 @@
+//! docker-tlsctx as a library: the binary (main.rs) is a thin dispatcher over
+//! these modules, and the integration tests drive the keystores directly.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod commands;
+pub mod context;
+pub mod credhelper;
+pub mod error;
+pub mod fsio;
+pub mod keystore;
+pub mod pki;
+pub mod plugin;
+pub mod state;
