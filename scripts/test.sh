@@ -11,6 +11,10 @@ declare -A peers=(
   [docker]=docker.io      # the docker CLI that reads our contexts
   [openssl]=openssl       # independent verifier of what we issue
   [kill]=procps           # signals to dockerd and to `new` (cancellation tests)
+  [gnome-keyring-daemon]=gnome-keyring  # a real Secret Service for the keychain tests
+  [dbus-daemon]=dbus      # the private session bus it runs on
+  [dbus-send]=dbus        # readiness check and locking the collection
+  [secret-tool]=libsecret-tools         # libsecret's view of what we stored
 )
 missing=()
 for cmd in "${!peers[@]}"; do

@@ -31,10 +31,9 @@ pub enum Error {
         max: u32,
         why: &'static str,
     },
-    OutlivesCa {
-        days: u32,
+    CaExpired {
         ca: String,
-        ca_days_left: i64,
+        on: time::OffsetDateTime,
     },
     CaNotFound(String),
     CaExists(String),
@@ -161,7 +160,7 @@ impl Error {
                 "give an IP address (192.0.2.10, 2001:db8::1) or a DNS name (docker.example.com, *.example.com)".into()
             }
             Error::DaysOutOfRange { .. } => return None,
-            Error::OutlivesCa { .. } => "pass a smaller --days, or create a new CA with: docker tlsctx ca init --name NAME".into(),
+            Error::CaExpired { .. } => "create a new CA (docker tlsctx ca init --name NAME) and issue new identities from it".into(),
             Error::CaNotFound(_) => "create it with: docker tlsctx ca init --name NAME (or omit --ca to use \"default\")".into(),
             Error::CaExists(name) => format!("it is kept as is; pick another --name, or pass --force to replace CA \"{name}\" (certificates it issued stop working)"),
             Error::CaKeyMissing { ca, .. } => format!(
@@ -236,10 +235,9 @@ impl fmt::Display for Error {
             Error::DaysOutOfRange { flag, days, max, why } => {
                 write!(f, "{flag} {days} is out of range: give 1 to {max} days ({why})")
             }
-            Error::OutlivesCa { days, ca, ca_days_left } => write!(
-                f,
-                "a certificate valid for {days} days would outlive CA {ca:?}, which expires in {ca_days_left} days"
-            ),
+            Error::CaExpired { ca, on } => {
+                write!(f, "CA {ca:?} expired on {}", crate::commands::date(*on))
+            }
             Error::CaNotFound(name) => write!(f, "CA {name:?} does not exist"),
             Error::CaExists(name) => write!(f, "CA {name:?} already exists"),
             Error::CaKeyMissing { ca, backend } => {

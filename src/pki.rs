@@ -163,6 +163,9 @@ pub struct Issued {
     pub serial_hex: String,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
+    /// The lifetime asked for would have outlived the CA, so it ends with the
+    /// CA instead (a verifier rejects the chain past that day anyway).
+    pub clamped_to_ca: bool,
 }
 
 impl Issued {
@@ -258,6 +261,7 @@ pub fn new_ca(cn: &str, key_type: KeyType, days: u32, now: OffsetDateTime) -> Re
         serial_hex,
         not_before: params.not_before,
         not_after: params.not_after,
+        clamped_to_ca: false,
     })
 }
 
@@ -294,12 +298,11 @@ impl Ca {
         (self.not_after - now).whole_days()
     }
 
-    fn check_lifetime(&self, days: u32, now: OffsetDateTime, ca: &str) -> Result<()> {
-        if now + Duration::days(days as i64) > self.not_after {
-            return Err(Error::OutlivesCa {
-                days,
+    fn check_alive(&self, now: OffsetDateTime, ca: &str) -> Result<()> {
+        if self.not_after <= now {
+            return Err(Error::CaExpired {
                 ca: ca.into(),
-                ca_days_left: self.days_left(now),
+                on: self.not_after,
             });
         }
         Ok(())
@@ -313,7 +316,7 @@ impl Ca {
         now: OffsetDateTime,
         ca_name: &str,
     ) -> Result<Issued> {
-        self.check_lifetime(days, now, ca_name)?;
+        self.check_alive(now, ca_name)?;
         let key = key_type.generate()?;
         let (serial, serial_hex) = random_serial();
         params.serial_number = Some(serial);
@@ -325,6 +328,10 @@ impl Ca {
             params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
         }
         validity(&mut params, now, days);
+        let clamped_to_ca = params.not_after > self.not_after;
+        if clamped_to_ca {
+            params.not_after = self.not_after;
+        }
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok(Issued {
             cert_pem: cert.pem(),
@@ -332,6 +339,7 @@ impl Ca {
             serial_hex,
             not_before: params.not_before,
             not_after: params.not_after,
+            clamped_to_ca,
         })
     }
 
@@ -682,14 +690,29 @@ mod tests {
     }
 
     #[test]
-    fn leaves_cannot_outlive_their_ca() {
+    fn leaves_end_with_their_ca() {
         let ca = new_ca("c", KeyType::EcdsaP256, 30, now()).unwrap();
         let signer = Ca::load(&ca.cert_pem, &ca.key_der()).unwrap();
-        let err = signer
+        let leaf = signer
             .issue_client("x", KeyType::EcdsaP256, 31, now(), "short")
+            .unwrap();
+        assert!(leaf.clamped_to_ca);
+        assert_eq!(leaf.not_after, ca.not_after);
+        assert_eq!(
+            CertInfo::from_pem(&leaf.cert_pem).unwrap().not_after,
+            ca.not_after
+        );
+        let leaf = signer
+            .issue_client("x", KeyType::EcdsaP256, 29, now(), "short")
+            .unwrap();
+        assert!(!leaf.clamped_to_ca);
+        // An expired CA issues nothing.
+        let later = now() + Duration::days(31);
+        let err = signer
+            .issue_client("x", KeyType::EcdsaP256, 1, later, "short")
             .err()
             .unwrap();
-        assert!(matches!(err, Error::OutlivesCa { days: 31, .. }), "{err}");
+        assert!(matches!(err, Error::CaExpired { .. }), "{err}");
     }
 
     #[test]

@@ -295,8 +295,50 @@ fn real_dockerd_accepts_our_identity_and_refuses_others() {
     install_plugin(&s);
     let port = free_port();
     let host = format!("tcp://127.0.0.1:{port}");
+    // The daemon's CA comes from the openssl recipe (RSA-4096, PKCS#1 key),
+    // imported: certificates issued by an imported CA must satisfy dockerd.
+    let key = s.path().join("recipe-ca-key.pem");
+    let cert = s.path().join("recipe-ca.pem");
+    let openssl = |args: &[&str]| {
+        ok(&Command::new(require("openssl"))
+            .args(args)
+            .output()
+            .unwrap())
+    };
+    openssl(&[
+        "genrsa",
+        "-traditional",
+        "-out",
+        key.to_str().unwrap(),
+        "4096",
+    ]);
+    openssl(&[
+        "req",
+        "-x509",
+        "-new",
+        "-sha256",
+        "-days",
+        "365",
+        "-key",
+        key.to_str().unwrap(),
+        "-subj",
+        "/CN=recipe CA",
+        "-out",
+        cert.to_str().unwrap(),
+    ]);
+    ok(&s.docker(&[
+        "tlsctx",
+        "ca",
+        "import",
+        "--name",
+        "recipe",
+        "--cert",
+        cert.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ]));
     // Through the docker CLI, as a user would.
-    ok(&s.docker(&["tlsctx", "new", "e2e", "--host", &host]));
+    ok(&s.docker(&["tlsctx", "new", "e2e", "--host", &host, "--ca", "recipe"]));
     let _dockerd = Dockerd::start(s.path(), &s.cfg().join("tlsctx/servers/e2e"), port);
 
     // 1. Our context works with the real docker CLI.
@@ -324,11 +366,7 @@ fn real_dockerd_accepts_our_identity_and_refuses_others() {
         "--out",
         intruder.to_str().unwrap(),
     ]));
-    fs::copy(
-        s.cfg().join("tlsctx/cas/default/ca.pem"),
-        intruder.join("ca.pem"),
-    )
-    .unwrap();
+    fs::copy(&cert, intruder.join("ca.pem")).unwrap();
     let o = Command::new(require("docker"))
         .args([
             "--config",
@@ -350,7 +388,15 @@ fn real_dockerd_accepts_our_identity_and_refuses_others() {
     assert!(stderr(&o).contains("tls: "), "{}", stderr(&o));
     // The same files with its own identity from our CA work: the refusal above is the CA's doing.
     let good = s.path().join("good");
-    ok(&s.docker(&["tlsctx", "client", "good", "--out", good.to_str().unwrap()]));
+    ok(&s.docker(&[
+        "tlsctx",
+        "client",
+        "good",
+        "--ca",
+        "recipe",
+        "--out",
+        good.to_str().unwrap(),
+    ]));
     let o = Command::new(require("docker"))
         .args([
             "--config",
@@ -374,6 +420,8 @@ fn real_dockerd_accepts_our_identity_and_refuses_others() {
         "--host",
         &format!("tcp://localhost:{port}"),
         "--no-server",
+        "--ca",
+        "recipe",
     ]));
     let o = s.docker(&[
         "--context",
@@ -390,7 +438,20 @@ fn real_dockerd_accepts_our_identity_and_refuses_others() {
         "{e}"
     );
 
-    // 4. A context whose CA is not the daemon's fails verification too.
+    // 4. `docker context rm` then `restore`: the rebuilt context works.
+    ok(&s.docker(&["context", "rm", "e2e"]));
+    assert!(!s.docker(&["--context", "e2e", "version"]).status.success());
+    ok(&s.docker(&["tlsctx", "restore", "e2e"]));
+    let again = ok(&s.docker(&[
+        "--context",
+        "e2e",
+        "version",
+        "--format",
+        "{{.Server.Version}}",
+    ]));
+    assert_eq!(again, version);
+
+    // 5. A context whose CA is not the daemon's fails verification too.
     ok(&s.docker(&[
         "tlsctx",
         "new",

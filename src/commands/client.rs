@@ -37,9 +37,11 @@ pub fn issue(
     kt: KeyType,
     days: u32,
 ) -> Result<Issued> {
-    with_progress(kt, &format!("client {cn}"), || {
+    let issued = with_progress(kt, &format!("client {cn}"), || {
         ca.issue_client(cn, kt, days, env.now, ca_name)
-    })
+    })?;
+    super::warn_if_clamped(&issued, "client", ca_name, days);
+    Ok(issued)
 }
 
 pub struct Recorded<'a> {

@@ -195,6 +195,16 @@ pub fn with_progress<T>(key_type: KeyType, what: &str, f: impl FnOnce() -> Resul
     r
 }
 
+/// One warning line when a certificate was cut short to end with its CA.
+pub fn warn_if_clamped(issued: &pki::Issued, what: &str, ca: &str, days: u32) {
+    if issued.clamped_to_ca {
+        eprintln!(
+            "Warning: the {what} certificate ends on {} with CA {ca:?}, sooner than the {days} days asked for; plan a new CA before then.",
+            date(issued.not_after)
+        );
+    }
+}
+
 pub fn date(t: OffsetDateTime) -> String {
     let d = t.date();
     format!("{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day())

@@ -82,9 +82,11 @@ pub fn issue(
     key_type: KeyType,
     days: u32,
 ) -> Result<Issued> {
-    with_progress(key_type, &format!("server {name}"), || {
+    let issued = with_progress(key_type, &format!("server {name}"), || {
         ca.issue_server(&sans, key_type, days, env.now, ca_name)
-    })
+    })?;
+    super::warn_if_clamped(&issued, "server", ca_name, days);
+    Ok(issued)
 }
 
 /// Refuses to overwrite an existing bundle in `dir` unless `force`; a file
