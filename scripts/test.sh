@@ -15,6 +15,7 @@ declare -A peers=(
   [dbus-daemon]=dbus      # the private session bus it runs on
   [dbus-send]=dbus        # readiness check and locking the collection
   [secret-tool]=libsecret-tools         # libsecret's view of what we stored
+  [docker-credential-secretservice]=golang-docker-credential-helpers  # the reference credential helper
 )
 missing=()
 for cmd in "${!peers[@]}"; do

@@ -109,7 +109,6 @@ pub enum Error {
     IdentityNotFound(String),
     FileExists(PathBuf),
     Cancelled,
-    CredHelperNotImplemented,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -194,7 +193,6 @@ impl Error {
             Error::IdentityNotFound(_) => "create it with: docker tlsctx new NAME --host tcp://HOST:2376".into(),
             Error::FileExists(_) => "pass --force to overwrite it, or choose another --out".into(),
             Error::Cancelled => "nothing was changed; run the command again when ready".into(),
-            Error::CredHelperNotImplemented => return None,
         })
     }
 
@@ -285,10 +283,6 @@ impl fmt::Display for Error {
             Error::IdentityNotFound(name) => write!(f, "no identity {name:?} is recorded"),
             Error::FileExists(p) => write!(f, "{} already exists", p.display()),
             Error::Cancelled => write!(f, "cancelled"),
-            Error::CredHelperNotImplemented => write!(
-                f,
-                "docker-credential-tlsctx: the credential-helper protocol is not implemented yet"
-            ),
         }
     }
 }

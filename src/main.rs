@@ -13,8 +13,7 @@ use clap::Parser;
 use docker_tlsctx::cli::{CaCommand, Cli, Command, KeystoreCommand};
 use docker_tlsctx::error::Result;
 
-/// The credential helper's name; Docker runs `docker-credential-` + credsStore.
-const CREDHELPER_NAME: &str = "docker-credential-tlsctx";
+use docker_tlsctx::credhelper::NAME as CREDHELPER_NAME;
 
 fn main() {
     let mut argv = std::env::args_os();
@@ -24,7 +23,8 @@ fn main() {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned());
     if stem.as_deref() == Some(CREDHELPER_NAME) {
-        std::process::exit(credhelper::main());
+        let args: Vec<String> = argv.map(|a| a.to_string_lossy().into_owned()).collect();
+        std::process::exit(credhelper::main(&args));
     }
     let args: Vec<OsString> = argv.collect();
     // The hot path: Docker asks every plugin for this on `docker --help`,

@@ -5,25 +5,12 @@
 mod common;
 
 use std::fs;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
+use std::path::Path;
+use std::process::Command;
+
+use common::dockerd::{free_port, stderr, Dockerd};
 use common::*;
-
-fn install_plugin(s: &Sandbox) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("install.sh");
-    let o = Command::new("sh")
-        .arg(script)
-        .args(["--binary", BIN, "--config"])
-        .arg(s.cfg())
-        .arg("--bin-dir")
-        .arg(s.path().join("bin"))
-        .output()
-        .unwrap();
-    ok(&o);
-}
 
 /// Every path below `dir` with its mode, and the bytes of every file.
 fn tree(dir: &Path) -> Vec<(String, u32, Vec<u8>)> {
@@ -182,111 +169,6 @@ fn docker_lists_and_runs_the_plugin() {
     let o = s.docker(&["tlsctx", "new", "viadocker", "--host", "tcp://192.0.2.10"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("context \"viadocker\" already exists"));
-}
-
-/// A dockerd of our own on 127.0.0.1, stopped (SIGTERM, by PID) on drop.
-struct Dockerd {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Dockerd {
-    fn start(dir: &Path, bundle: &Path, port: u16) -> Dockerd {
-        let dockerd = require("dockerd");
-        assert!(
-            is_root(),
-            "dockerd needs root here; run the suite as root (CI does)"
-        );
-        // The generated daemon.json, with paths pointing at this test's bundle
-        // and its own unix socket instead of the system's.
-        let mut cfg: serde_json::Value =
-            serde_json::from_str(&fs::read_to_string(bundle.join("daemon.json")).unwrap()).unwrap();
-        assert_eq!(cfg["tlsverify"], true);
-        cfg["tlscacert"] = bundle.join("ca.pem").display().to_string().into();
-        cfg["tlscert"] = bundle.join("server-cert.pem").display().to_string().into();
-        cfg["tlskey"] = bundle.join("server-key.pem").display().to_string().into();
-        cfg["hosts"] = serde_json::json!([
-            format!("unix://{}/docker.sock", dir.display()),
-            format!("tcp://127.0.0.1:{port}")
-        ]);
-        fs::write(dir.join("daemon.json"), cfg.to_string()).unwrap();
-        let log = fs::File::create(dir.join("dockerd.log")).unwrap();
-        let child = Command::new(dockerd)
-            .arg("--config-file")
-            .arg(dir.join("daemon.json"))
-            .arg("--data-root")
-            .arg(dir.join("root"))
-            .arg("--exec-root")
-            .arg(dir.join("exec"))
-            .arg("--pidfile")
-            .arg(dir.join("dockerd.pid"))
-            // The bridge network does not work on these machines (DESIGN §10).
-            .args(["--bridge", "none", "--iptables=false"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut d = Dockerd {
-            child,
-            dir: dir.to_path_buf(),
-        };
-        d.wait_for(&format!("API listen on 127.0.0.1:{port}"));
-        d
-    }
-
-    fn wait_for(&mut self, line: &str) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let log = fs::File::open(self.dir.join("dockerd.log")).unwrap();
-            if BufReader::new(log)
-                .lines()
-                .any(|l| l.is_ok_and(|l| l.contains(line)))
-            {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "dockerd exited ({status}):\n{}",
-                    fs::read_to_string(self.dir.join("dockerd.log")).unwrap()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "dockerd did not listen within 60 s:\n{}",
-                fs::read_to_string(self.dir.join("dockerd.log")).unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Dockerd {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[test]

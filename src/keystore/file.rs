@@ -1,10 +1,13 @@
-//! The file keystore: one 0600 file per key in 0700 folders under
-//! `$DOCKER_CONFIG/tlsctx/keys/`, written atomically.
+//! The file keystore: one 0600 file per secret in 0700 folders under
+//! `$DOCKER_CONFIG/tlsctx/keys/` (our keys) or `tlsctx/registry/`
+//! (registry credentials), written atomically.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::KeyStore;
+use sha2::{Digest, Sha256};
+
+use super::{KeyStore, Namespace};
 use crate::error::{Error, Result};
 use crate::fsio::{self, SECRET_DIR, SECRET_FILE};
 
@@ -12,13 +15,20 @@ pub const BACKEND: &str = "file";
 
 pub struct FileStore {
     root: PathBuf,
+    namespace: Namespace,
 }
 
 impl FileStore {
     pub fn new(config_dir: &Path) -> FileStore {
-        FileStore {
-            root: config_dir.join("tlsctx/keys"),
-        }
+        FileStore::new_in(config_dir, Namespace::Keys)
+    }
+
+    pub fn new_in(config_dir: &Path, namespace: Namespace) -> FileStore {
+        let root = match namespace {
+            Namespace::Keys => config_dir.join("tlsctx/keys"),
+            Namespace::Registry => config_dir.join("tlsctx/registry"),
+        };
+        FileStore { root, namespace }
     }
 
     pub fn root(&self) -> &Path {
@@ -28,6 +38,11 @@ impl FileStore {
     /// `ca/default` → `keys/ca/default.key`. Account parts are validated names
     /// (no `/`, no `..`), checked again here so no account escapes the folder.
     fn path(&self, account: &str) -> Result<PathBuf> {
+        if self.namespace == Namespace::Registry {
+            // Registry accounts are URLs: the file is named by their hash.
+            let name = crate::fsio::hex(&Sha256::digest(account.as_bytes()));
+            return Ok(self.root.join(format!("{name}.json")));
+        }
         let mut p = self.root.clone();
         let parts: Vec<&str> = account.split('/').collect();
         if parts.len() != 2
@@ -56,7 +71,7 @@ impl KeyStore for FileStore {
 
     fn set(&self, account: &str, secret: &[u8]) -> Result<()> {
         let path = self.path(account)?;
-        // The keys folder itself is private too, not only the one per kind.
+        // The root folder itself is private too, not only the one per kind.
         fsio::create_dir_all(&self.root, SECRET_DIR)?;
         fsio::create_dir_all(path.parent().unwrap(), SECRET_DIR)?;
         fsio::write_atomic(&path, secret, SECRET_FILE)

@@ -27,6 +27,25 @@ pub trait KeyStore {
 
 /// The keychain service name of our keys (DESIGN §9).
 pub const KEYS_SERVICE: &str = "docker-tlsctx";
+/// Registry credentials live under a service of their own, so that nothing
+/// that lists them (the credential helper's `list`) can reach a TLS key.
+pub const REGISTRY_SERVICE: &str = "docker-tlsctx-registry";
+
+/// Which of the two namespaces a store serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Namespace {
+    Keys,
+    Registry,
+}
+
+impl Namespace {
+    fn service(self) -> &'static str {
+        match self {
+            Namespace::Keys => KEYS_SERVICE,
+            Namespace::Registry => REGISTRY_SERVICE,
+        }
+    }
+}
 
 /// The user's choice: `--keystore` or `DOCKER_TLSCTX_KEYSTORE`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,13 +80,17 @@ impl Choice {
 
 /// Opens the backend for `choice`: the one place a backend is chosen.
 pub fn open(choice: Choice, config_dir: &Path) -> Result<Box<dyn KeyStore>> {
+    open_in(choice, config_dir, Namespace::Keys)
+}
+
+pub fn open_in(choice: Choice, config_dir: &Path, ns: Namespace) -> Result<Box<dyn KeyStore>> {
     match choice {
-        Choice::File => Ok(Box::new(file::FileStore::new(config_dir))),
-        Choice::Os => Ok(Box::new(os::OsStore::connect(KEYS_SERVICE)?)),
-        Choice::Auto => match os::OsStore::connect(KEYS_SERVICE) {
+        Choice::File => Ok(Box::new(file::FileStore::new_in(config_dir, ns))),
+        Choice::Os => Ok(Box::new(os::OsStore::connect(ns.service())?)),
+        Choice::Auto => match os::OsStore::connect(ns.service()) {
             Ok(s) => Ok(Box::new(s)),
             Err(Error::KeystoreUnavailable { backend, why, .. }) => {
-                let f = file::FileStore::new(config_dir);
+                let f = file::FileStore::new_in(config_dir, ns);
                 eprintln!(
                     "Warning: no OS keychain answered ({backend}: {why}); keys go to the file store in {}. \
                      Start a keychain (a desktop session's gnome-keyring or KWallet) or pass --keystore file to choose the file store.",
@@ -92,7 +115,7 @@ pub fn open_recorded(backend: &str, config_dir: &Path) -> Result<Box<dyn KeyStor
     }
 }
 
-#[cfg(test)]
+#[doc(hidden)]
 pub mod memory {
     //! An in-memory store for unit tests of the logic above the trait.
     use super::*;

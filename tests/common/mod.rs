@@ -2,6 +2,9 @@
 //! folders, transcripts and their insta filters, and peer lookup.
 #![allow(dead_code)]
 
+pub mod dockerd;
+pub mod secret_service;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -187,4 +190,19 @@ pub fn is_root() -> bool {
                 .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
         })
         .unwrap_or(false)
+}
+
+/// Installs our binary into the sandbox with install.sh, as a user would:
+/// the plugin into cfg/cli-plugins, the credential helper link into bin/.
+pub fn install_plugin(s: &Sandbox) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("install.sh");
+    let o = Command::new("sh")
+        .arg(script)
+        .args(["--binary", BIN, "--config"])
+        .arg(s.cfg())
+        .arg("--bin-dir")
+        .arg(s.path().join("bin"))
+        .output()
+        .unwrap();
+    ok(&o);
 }
