@@ -37,6 +37,10 @@ pub enum Command {
     Client(ClientArgs),
     /// Rebuild a deleted or damaged context from the keystore and its record
     Restore(RestoreArgs),
+    /// Hand a context's client identity to other tools: PKCS#12, PEM folder, macOS Keychain
+    Export(ExportArgs),
+    /// Print DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH for a context: eval "$(docker tlsctx env NAME)"
+    Env(EnvArgs),
     /// Inspect the keystores
     #[command(subcommand)]
     Keystore(KeystoreCommand),
@@ -49,6 +53,57 @@ pub struct RestoreArgs {
     /// Replace the context if it still exists
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("target").required(true).multiple(true).args(["p12", "dir", "keychain"])))]
+pub struct ExportArgs {
+    /// Name of the context
+    pub name: String,
+    /// Write the identity (key, certificate, CA) as PKCS#12 to FILE
+    #[arg(long, value_name = "FILE")]
+    pub p12: Option<PathBuf>,
+    #[command(flatten)]
+    pub p12_opts: P12Opts,
+    /// Write ca.pem, cert.pem, key.pem (DOCKER_CERT_PATH layout) into DIR
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["p12", "keychain"])]
+    pub dir: Option<PathBuf>,
+    /// Friendly name of the identity in PKCS#12 and Keychain [default: the certificate's CN]
+    #[arg(long = "name", value_name = "FRIENDLY")]
+    pub friendly_name: Option<String>,
+    /// Overwrite files that exist
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// PKCS#12 options shared by `export` and `new`.
+#[derive(Args, Debug, Clone)]
+pub struct P12Opts {
+    /// PKCS#12 profile: legacy (3DES/SHA-1: imports everywhere, macOS Keychain included) or modern (AES-256/SHA-256)
+    #[arg(long, value_name = "PROFILE", default_value = "legacy")]
+    pub p12_profile: crate::p12::Profile,
+    /// Read the PKCS#12 password from standard input (otherwise one is generated and shown once)
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Import the identity into the macOS login keychain (security import)
+    #[arg(long)]
+    pub keychain: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct EnvArgs {
+    /// Name of the context
+    pub name: String,
+    /// Shell syntax
+    #[arg(long, value_enum, default_value_t = Shell::Sh)]
+    pub shell: Shell,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Sh,
+    Fish,
+    Powershell,
 }
 
 #[derive(Subcommand, Debug)]
@@ -115,6 +170,11 @@ pub struct NewArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Also write the client identity as PKCS#12 to FILE
+    #[arg(long, value_name = "FILE")]
+    pub p12: Option<PathBuf>,
+    #[command(flatten)]
+    pub p12_opts: P12Opts,
 }
 
 #[derive(Args, Debug, Clone, Copy)]

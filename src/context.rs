@@ -134,6 +134,23 @@ impl Store {
         self.config_dir.join("contexts/tls").join(context_id(name))
     }
 
+    /// The docker endpoint's Host from meta.json, if the context exists.
+    pub fn host(&self, name: &str) -> Result<Option<String>> {
+        let path = self.meta_dir(name).join("meta.json");
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("read", &path)(e)),
+        };
+        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+            path: path.clone(),
+            why: e.to_string(),
+        })?;
+        Ok(v["Endpoints"]["docker"]["Host"]
+            .as_str()
+            .map(str::to_string))
+    }
+
     pub fn exists(&self, name: &str) -> bool {
         self.meta_dir(name).join("meta.json").is_file()
     }
@@ -141,7 +158,7 @@ impl Store {
     /// Staging lives outside `contexts/`: Docker lists contexts by walking
     /// `contexts/meta` for meta.json files, so a staged one there would show up.
     fn staging_parent(&self) -> PathBuf {
-        self.config_dir.join("tlsctx/tmp")
+        crate::state::State::new(&self.config_dir).tmp_dir()
     }
 
     /// Writes a context so that it appears whole or not at all: both folders

@@ -108,6 +108,13 @@ pub enum Error {
     },
     IdentityNotFound(String),
     FileExists(PathBuf),
+    /// A PKCS#12 password from stdin that cannot be used.
+    BadPassword(String),
+    /// `--keychain` without macOS's `security` tool.
+    NoSecurityTool,
+    KeychainImport(String),
+    /// No Docker context of that name.
+    ContextMissing(String),
     Cancelled,
 }
 
@@ -191,7 +198,11 @@ impl Error {
                 "remove those contexts first (docker tlsctx rm NAME, or docker context rm NAME), or pass --force: they keep working until they expire, but cannot be renewed from CA \"{ca}\""
             ),
             Error::IdentityNotFound(_) => "create it with: docker tlsctx new NAME --host tcp://HOST:2376".into(),
-            Error::FileExists(_) => "pass --force to overwrite it, or choose another --out".into(),
+            Error::FileExists(_) => "pass --force to overwrite it, or choose another path".into(),
+            Error::BadPassword(_) => "pipe a non-empty password: printf '%s' \"$PASSWORD\" | docker tlsctx export NAME --p12 FILE --password-stdin; or drop --password-stdin to have one generated".into(),
+            Error::NoSecurityTool => "--keychain imports into the macOS login keychain with security(1); elsewhere use --p12 FILE and import that file with your platform's tool".into(),
+            Error::KeychainImport(_) => "unlock the login keychain (security unlock-keychain) and run the command again, or import a --p12 file by hand".into(),
+            Error::ContextMissing(_) => "list contexts with docker context ls; create one with docker tlsctx new NAME --host tcp://HOST:2376".into(),
             Error::Cancelled => "nothing was changed; run the command again when ready".into(),
         })
     }
@@ -282,6 +293,10 @@ impl fmt::Display for Error {
             ),
             Error::IdentityNotFound(name) => write!(f, "no identity {name:?} is recorded"),
             Error::FileExists(p) => write!(f, "{} already exists", p.display()),
+            Error::BadPassword(why) => write!(f, "the password on standard input cannot be used: {why}"),
+            Error::NoSecurityTool => write!(f, "no security command found: --keychain works on macOS only"),
+            Error::KeychainImport(why) => write!(f, "security import failed: {why}"),
+            Error::ContextMissing(name) => write!(f, "context {name:?} does not exist"),
             Error::Cancelled => write!(f, "cancelled"),
         }
     }

@@ -9,6 +9,7 @@ pub mod credhelper;
 pub mod error;
 pub mod fsio;
 pub mod keystore;
+pub mod p12;
 pub mod pki;
 pub mod plugin;
 pub mod state;

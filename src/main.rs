@@ -74,6 +74,8 @@ fn dispatch(cli: Cli, config: Option<std::path::PathBuf>) -> Result<()> {
         Command::Server(a) => commands::server::run(&env, a),
         Command::Client(a) => commands::client::run(&env, a),
         Command::Restore(a) => commands::restore::run(&env, a),
+        Command::Export(a) => commands::export::run_export(&env, a),
+        Command::Env(a) => commands::export::run_env(&env, a),
         Command::Keystore(KeystoreCommand::Status(a)) => {
             commands::keystore_status::run_status(&env, a.format)
         }

@@ -80,6 +80,11 @@ impl State {
         }
     }
 
+    /// Staging for temporary files (the same file system as the results).
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
     pub fn ca_dir(&self, ca: &str) -> PathBuf {
         self.root.join("cas").join(ca)
     }

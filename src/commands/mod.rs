@@ -3,6 +3,7 @@
 
 pub mod ca;
 pub mod client;
+pub mod export;
 pub mod keystore_status;
 pub mod new;
 pub mod restore;

@@ -8,7 +8,7 @@
 use serde_json::json;
 
 use super::{
-    ca, check_cancelled, check_client_days, check_server_days, client, date, parse_sans,
+    ca, check_cancelled, check_client_days, check_server_days, client, date, export, parse_sans,
     print_json, server, Env, Host,
 };
 use crate::cli::{Format, NewArgs};
@@ -31,6 +31,14 @@ pub fn run(env: &Env, args: &NewArgs) -> Result<()> {
         return Err(Error::ContextExists(args.name.clone()));
     }
     client::check_free(env, &args.name, args.force)?;
+    // --p12 and --keychain: their target, password and tool, before anything is written.
+    let p12_plan = match &args.p12 {
+        Some(p) => Some(export::plan_p12(p, &args.p12_opts, args.force)?),
+        None => None,
+    };
+    if args.p12_opts.keychain {
+        which::which("security").map_err(|_| Error::NoSecurityTool)?;
+    }
     let server_dir = if args.no_server {
         None
     } else {
@@ -135,6 +143,21 @@ pub fn run(env: &Env, args: &NewArgs) -> Result<()> {
     env.state().write_identity(&rec, &client_issued.cert_pem)?;
     if args.use_it {
         contexts.use_context(&args.name)?;
+    }
+    if p12_plan.is_some() || args.p12_opts.keychain {
+        let m = export::Material {
+            host: url.clone(),
+            cn: cn.clone(),
+            ca_pem: signer.cert_pem.clone(),
+            cert_pem: client_issued.cert_pem.clone(),
+            key_der: client_issued.key_der(),
+        };
+        if let Some(plan) = &p12_plan {
+            export::write_p12(&m, plan, &cn)?;
+        }
+        if args.p12_opts.keychain {
+            export::import_into_keychain(env, &m, &cn)?;
+        }
     }
 
     match args.format {
