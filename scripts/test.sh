@@ -16,6 +16,10 @@ declare -A peers=(
   [dbus-send]=dbus        # readiness check and locking the collection
   [secret-tool]=libsecret-tools         # libsecret's view of what we stored
   [docker-credential-secretservice]=golang-docker-credential-helpers  # the reference credential helper
+  [keytool]=default-jre-headless        # Java reads our PKCS#12
+  [pk12util]=libnss3-tools              # NSS (Firefox, Chromium on Linux) reads our PKCS#12
+  [curl]=curl                           # reaches dockerd with our PKCS#12 and PEM files
+  [python3]=python3
 )
 missing=()
 for cmd in "${!peers[@]}"; do
@@ -30,6 +34,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing ${missing[*]}" >&2
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Python's cryptography package reads our PKCS#12 too.
+if ! python3 -c 'import cryptography' >/dev/null 2>&1; then
+  echo "test.sh: installing the cryptography package for python3" >&2
+  python3 -m pip install --quiet cryptography
 fi
 
 cargo test --locked --all-targets
