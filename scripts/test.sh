@@ -39,7 +39,8 @@ fi
 # Python's cryptography package reads our PKCS#12 too.
 if ! python3 -c 'import cryptography' >/dev/null 2>&1; then
   echo "test.sh: installing the cryptography package for python3" >&2
-  python3 -m pip install --quiet cryptography
+  python3 -m pip install --quiet cryptography \
+    || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-cryptography >/dev/null
 fi
 
 cargo test --locked --all-targets
