@@ -31,8 +31,21 @@ pub enum Command {
     /// Manage certificate authorities
     #[command(subcommand)]
     Ca(CaCommand),
-    /// Issue a server bundle alone (rotation, extra daemons)
-    Server(ServerArgs),
+    /// Issue a server bundle alone (rotation, extra daemons); `server renew NAME` re-issues one
+    Server(ServerCmd),
+    /// List the contexts this tool manages, with expiry and state
+    Ls(LsArgs),
+    /// Show a context's certificates: subject, issuer, serial, SANs, EKU, validity, fingerprint, key
+    Inspect(InspectArgs),
+    /// Issue a new client certificate for a context, swapped in atomically
+    Renew(RenewArgs),
+    /// Connect to a context's daemon with its own material and report what works or fails
+    Check(NameArg),
+    /// Remove a context, its identity record and its keys
+    Rm(RmArgs),
+    /// Show expiry hints after docker context commands (Docker CLI hooks)
+    #[command(subcommand)]
+    Hooks(HooksCommand),
     /// Issue a client bundle alone, in DOCKER_CERT_PATH layout (CI jobs)
     Client(ClientArgs),
     /// Rebuild a deleted or damaged context from the keystore and its record
@@ -261,9 +274,100 @@ pub struct CaInitArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct ServerCmd {
+    #[command(subcommand)]
+    pub action: Option<ServerAction>,
+    #[command(flatten)]
+    pub issue: ServerArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ServerAction {
+    /// Re-issue a server bundle from the same CA (clients keep working); prints the restart steps
+    Renew(ServerRenewArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServerRenewArgs {
+    /// Name of the server bundle (the context name for bundles made by `new`)
+    pub name: String,
+    /// Add a name or address to the certificate (repeatable)
+    #[arg(long = "add-san", value_name = "VALUE")]
+    pub add_sans: Vec<String>,
+    /// Lifetime in days (at most 825: Apple's rule)
+    #[arg(long, default_value_t = crate::pki::SERVER_DAYS)]
+    pub days: u32,
+}
+
+#[derive(Args, Debug)]
+pub struct LsArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = LsFormat::Table)]
+    pub format: LsFormat,
+    /// Only the context names
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Also list server bundles, client bundles and CAs
+    #[arg(long, short)]
+    pub all: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LsFormat {
+    Table,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// Name of the context
+    pub name: String,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct RenewArgs {
+    /// Name of the context
+    pub name: String,
+    /// Lifetime of the new certificate in days
+    #[arg(long, default_value_t = crate::pki::CLIENT_DAYS)]
+    pub days: u32,
+    /// Generate a new key too (otherwise the key is kept)
+    #[arg(long)]
+    pub rekey: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct NameArg {
+    /// Name of the context
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// Name of the context
+    pub name: String,
+    /// Remove it even if it is the current context
+    #[arg(long, short)]
+    pub force: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HooksCommand {
+    /// Turn on Docker CLI hooks for tlsctx in config.json (features.hooks, plugins.tlsctx.hooks)
+    Enable,
+    /// Turn them off again
+    Disable,
+}
+
+#[derive(Args, Debug)]
 pub struct ServerArgs {
     /// Name of the server bundle
-    pub name: String,
+    #[arg(required = true)]
+    pub name: Option<String>,
     /// Name or address on the certificate (repeatable, at least one)
     #[arg(long = "san", value_name = "VALUE", required = true)]
     pub sans: Vec<String>,

@@ -221,25 +221,71 @@ impl Store {
         Ok(())
     }
 
-    /// Sets `currentContext` in config.json as `docker context use` does,
-    /// keeping every other key and their order (Docker writes tab-indented
-    /// JSON, mode 0600: cli/config/configfile/file.go).
+    /// Sets `currentContext` in config.json as `docker context use` does.
     pub fn use_context(&self, name: &str) -> Result<()> {
+        self.edit_config(|doc| {
+            doc.insert("currentContext".into(), name.into());
+        })
+    }
+
+    /// `currentContext` from config.json, if set.
+    pub fn current(&self) -> Result<Option<String>> {
+        Ok(self
+            .read_config()?
+            .get("currentContext")
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string))
+    }
+
+    /// What `docker context rm -f` does to the current context: Docker then
+    /// falls back to DOCKER_HOST or "default" (cli/command/context/remove.go).
+    pub fn clear_current(&self) -> Result<()> {
+        self.edit_config(|doc| {
+            doc.remove("currentContext");
+        })
+    }
+
+    /// Removes the context's meta and TLS folders (meta first: from then on
+    /// Docker no longer lists it).
+    pub fn remove(&self, name: &str) -> Result<()> {
+        for dir in [self.meta_dir(name), self.tls_dir(name)] {
+            match fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("remove", &dir)(e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn read_config(&self) -> Result<serde_json::Map<String, serde_json::Value>> {
         let path = self.config_dir.join("config.json");
-        let mut doc: serde_json::Map<String, serde_json::Value> = match fs::read(&path) {
-            Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Default::default(),
+        match fs::read(&path) {
+            Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(Default::default()),
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
                 path: path.clone(),
                 why: e.to_string(),
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
-            Err(e) => return Err(Error::io("read", &path)(e)),
-        };
-        doc.insert("currentContext".into(), name.into());
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
+            Err(e) => Err(Error::io("read", &path)(e)),
+        }
+    }
+
+    /// Edits config.json keeping every other key and their order (Docker
+    /// writes tab-indented JSON, mode 0600: cli/config/configfile/file.go).
+    pub fn edit_config(
+        &self,
+        edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+    ) -> Result<()> {
+        let path = self.config_dir.join("config.json");
+        let mut doc = self.read_config()?;
+        edit(&mut doc);
         let mut out = Vec::new();
         let fmt = serde_json::ser::PrettyFormatter::with_indent(b"\t");
         let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
         serde::Serialize::serialize(&doc, &mut ser).expect("config.json serializes");
+        fsio::create_dir_all(&self.config_dir, PUBLIC_DIR)?;
         fsio::write_atomic(&path, &out, SECRET_FILE)
     }
 }

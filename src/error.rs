@@ -115,6 +115,16 @@ pub enum Error {
     KeychainImport(String),
     /// No Docker context of that name.
     ContextMissing(String),
+    ServerNotFound(String),
+    /// DOCKER_TLSCTX_NOW that is not an RFC 3339 time.
+    BadClock(String),
+    /// `rm` of the current context without --force (Docker's text).
+    ContextInUse(String),
+    /// `check` found a problem: the situation, and the fix.
+    CheckFailed {
+        what: String,
+        fix: String,
+    },
     Cancelled,
 }
 
@@ -202,6 +212,10 @@ impl Error {
             Error::BadPassword(_) => "pipe a non-empty password: printf '%s' \"$PASSWORD\" | docker tlsctx export NAME --p12 FILE --password-stdin; or drop --password-stdin to have one generated".into(),
             Error::NoSecurityTool => "--keychain imports into the macOS login keychain with security(1); elsewhere use --p12 FILE and import that file with your platform's tool".into(),
             Error::KeychainImport(_) => "unlock the login keychain (security unlock-keychain) and run the command again, or import a --p12 file by hand".into(),
+            Error::BadClock(_) => "set DOCKER_TLSCTX_NOW to an RFC 3339 time such as 2027-01-31T12:00:00Z, or unset it".into(),
+            Error::ServerNotFound(_) => "list server bundles with: docker tlsctx ls --all".into(),
+            Error::ContextInUse(name) => format!("switch first (docker context use default) or pass --force; Docker then falls back to DOCKER_HOST or the default context ({name} is removed)"),
+            Error::CheckFailed { fix, .. } => fix.clone(),
             Error::ContextMissing(_) => "list contexts with docker context ls; create one with docker tlsctx new NAME --host tcp://HOST:2376".into(),
             Error::Cancelled => "nothing was changed; run the command again when ready".into(),
         })
@@ -297,6 +311,10 @@ impl fmt::Display for Error {
             Error::NoSecurityTool => write!(f, "no security command found: --keychain works on macOS only"),
             Error::KeychainImport(why) => write!(f, "security import failed: {why}"),
             Error::ContextMissing(name) => write!(f, "context {name:?} does not exist"),
+            Error::ServerNotFound(name) => write!(f, "no server bundle {name:?} is recorded"),
+            Error::BadClock(why) => write!(f, "DOCKER_TLSCTX_NOW is not a time: {why}"),
+            Error::ContextInUse(name) => write!(f, "context {name:?} is in use, set -f flag to force remove"),
+            Error::CheckFailed { what, .. } => write!(f, "{what}"),
             Error::Cancelled => write!(f, "cancelled"),
         }
     }

@@ -2,6 +2,7 @@
 //! these modules, and the integration tests drive the keystores directly.
 #![forbid(unsafe_code)]
 
+pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod context;

@@ -310,7 +310,7 @@ impl Ca {
 
     fn leaf(
         &self,
-        mut params: CertificateParams,
+        params: CertificateParams,
         key_type: KeyType,
         days: u32,
         now: OffsetDateTime,
@@ -318,6 +318,19 @@ impl Ca {
     ) -> Result<Issued> {
         self.check_alive(now, ca_name)?;
         let key = key_type.generate()?;
+        self.leaf_with_key(params, key, key_type, days, now, ca_name)
+    }
+
+    fn leaf_with_key(
+        &self,
+        mut params: CertificateParams,
+        key: KeyPair,
+        key_type: KeyType,
+        days: u32,
+        now: OffsetDateTime,
+        ca_name: &str,
+    ) -> Result<Issued> {
+        self.check_alive(now, ca_name)?;
         let (serial, serial_hex) = random_serial();
         params.serial_number = Some(serial);
         params.use_authority_key_identifier_extension = true;
@@ -384,12 +397,39 @@ impl Ca {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         self.leaf(params, key_type, days, now, ca_name)
     }
+
+    /// A client certificate for a key that already exists (renewal without
+    /// --rekey): `key_der` is its PKCS#8 DER.
+    pub fn reissue_client(
+        &self,
+        cn: &str,
+        key_der: &[u8],
+        key_type: KeyType,
+        days: u32,
+        now: OffsetDateTime,
+        ca_name: &str,
+    ) -> Result<Issued> {
+        let key = KeyPair::try_from(key_der)
+            .map_err(|e| Error::Crypto(format!("cannot read the client key: {e}")))?;
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, cn);
+        params.distinguished_name = dn;
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.leaf_with_key(params, key, key_type, days, now, ca_name)
+    }
 }
 
 /// What we read back from a certificate.
 #[derive(Debug)]
 pub struct CertInfo {
     pub subject_cn: String,
+    /// RFC 4514-style text, as OpenSSL prints it.
+    pub subject: String,
+    pub issuer: String,
+    /// "DNS:name" and "IP:address" entries.
+    pub sans: Vec<String>,
+    pub ekus: Vec<String>,
     pub serial_hex: String,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
@@ -407,8 +447,12 @@ impl CertInfo {
     pub fn from_pem(pem_text: &str) -> Result<CertInfo> {
         let (_, pem) = x509_parser::pem::parse_x509_pem(pem_text.as_bytes())
             .map_err(|e| Error::Crypto(format!("not a PEM certificate: {e}")))?;
-        let cert = pem
-            .parse_x509()
+        CertInfo::from_der(&pem.contents)
+    }
+
+    pub fn from_der(der: &[u8]) -> Result<CertInfo> {
+        use x509_parser::extensions::GeneralName;
+        let (_, cert) = x509_parser::parse_x509_certificate(der)
             .map_err(|e| Error::Crypto(format!("cannot parse the certificate: {e}")))?;
         let subject_cn = cert
             .subject()
@@ -427,15 +471,53 @@ impl CertInfo {
             Ok(None) => true,
             Err(_) => false,
         };
+        let sans = match cert.subject_alternative_name() {
+            Ok(Some(san)) => san
+                .value
+                .general_names
+                .iter()
+                .map(|g| match g {
+                    GeneralName::DNSName(d) => format!("DNS:{d}"),
+                    GeneralName::IPAddress(b) => match b.len() {
+                        4 => format!("IP:{}", std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3])),
+                        16 => format!(
+                            "IP:{}",
+                            std::net::Ipv6Addr::from(<[u8; 16]>::try_from(*b).unwrap())
+                        ),
+                        _ => "IP:?".into(),
+                    },
+                    other => format!("{other}"),
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let ekus = match cert.extended_key_usage() {
+            Ok(Some(e)) => {
+                let v = &e.value;
+                let mut out = Vec::new();
+                if v.server_auth {
+                    out.push("serverAuth".to_string());
+                }
+                if v.client_auth {
+                    out.push("clientAuth".to_string());
+                }
+                out
+            }
+            _ => Vec::new(),
+        };
         Ok(CertInfo {
             subject_cn,
+            subject: cert.subject().to_string(),
+            issuer: cert.issuer().to_string(),
+            sans,
+            ekus,
             is_ca,
             can_sign_certs,
             key_type: key_type_of(cert.public_key()),
             serial_hex: crate::fsio::hex(cert.raw_serial()),
             not_before: cert.validity().not_before.to_datetime(),
             not_after: cert.validity().not_after.to_datetime(),
-            sha256: crate::fsio::hex(&Sha256::digest(&pem.contents)),
+            sha256: crate::fsio::hex(&Sha256::digest(der)),
             spki_der: cert.public_key().raw.to_vec(),
         })
     }

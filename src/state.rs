@@ -183,6 +183,53 @@ impl State {
         std::fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))
     }
 
+    pub fn server(&self, name: &str) -> Result<Option<ServerRecord>> {
+        read_json(&self.server_record_path(name))
+    }
+
+    pub fn servers(&self) -> Result<Vec<ServerRecord>> {
+        let dir = self.root.join("servers");
+        let mut out = Vec::new();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(Error::io("read", &dir)(e)),
+        };
+        for e in entries.flatten() {
+            if let Some(rec) = read_json::<ServerRecord>(&e.path().join("server.json"))? {
+                out.push(rec);
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Removes a server bundle's files (only ours) and its record.
+    pub fn remove_server(&self, rec: &ServerRecord) -> Result<()> {
+        for f in crate::commands::server::FILES
+            .iter()
+            .chain(["server.json"].iter())
+        {
+            for dir in [&rec.dir, &self.default_server_dir(&rec.name)] {
+                let p = dir.join(f);
+                match std::fs::remove_file(&p) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io("remove", &p)(e)),
+                }
+            }
+        }
+        // The folders go when empty; a user's folder with other files stays.
+        for dir in [
+            rec.dir.join("docker.service.d"),
+            rec.dir.clone(),
+            self.default_server_dir(&rec.name),
+        ] {
+            let _ = std::fs::remove_dir(dir);
+        }
+        Ok(())
+    }
+
     pub fn write_server(&self, rec: &ServerRecord) -> Result<()> {
         let path = self.server_record_path(&rec.name);
         fsio::create_dir_all(path.parent().unwrap(), fsio::SECRET_DIR)?;

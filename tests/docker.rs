@@ -240,35 +240,79 @@ fn real_dockerd_accepts_our_identity_and_refuses_others() {
     let curl = |args: &[&str]| {
         let mut c = Command::new(require("curl"));
         // The environment's CA bundle variables would override --cacert (DESIGN §10).
-        c.env_remove("CURL_CA_BUNDLE").env_remove("REQUESTS_CA_BUNDLE").args(["-sS", "--max-time", "20"]).args(args);
+        c.env_remove("CURL_CA_BUNDLE")
+            .env_remove("REQUESTS_CA_BUNDLE")
+            .args(["-sS", "--max-time", "20"])
+            .args(args);
         c.output().unwrap()
     };
     let ping = format!("https://127.0.0.1:{port}/_ping");
     let ca = s.cfg().join("tlsctx/cas/recipe/ca.pem");
     for profile in ["legacy", "modern"] {
         let file = s.path().join(format!("e2e-{profile}.p12"));
-        let mut c = s.tlsctx_cmd(&["export", "e2e", "--p12", file.to_str().unwrap(), "--p12-profile", profile, "--password-stdin"]);
-        c.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        let mut c = s.tlsctx_cmd(&[
+            "export",
+            "e2e",
+            "--p12",
+            file.to_str().unwrap(),
+            "--p12-profile",
+            profile,
+            "--password-stdin",
+        ]);
+        c.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
         let mut child = c.spawn().unwrap();
         std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"p12-pass").unwrap();
         ok(&child.wait_with_output().unwrap());
-        let o = curl(&["--cacert", ca.to_str().unwrap(), "--cert-type", "P12", "--cert", &format!("{}:p12-pass", file.display()), &ping]);
+        let o = curl(&[
+            "--cacert",
+            ca.to_str().unwrap(),
+            "--cert-type",
+            "P12",
+            "--cert",
+            &format!("{}:p12-pass", file.display()),
+            &ping,
+        ]);
         assert_eq!(ok(&o), "OK", "curl with the {profile} PKCS#12");
     }
     let pem_dir = s.path().join("e2e-pem");
-    ok(&s.docker(&["tlsctx", "export", "e2e", "--dir", pem_dir.to_str().unwrap()]));
+    ok(&s.docker(&[
+        "tlsctx",
+        "export",
+        "e2e",
+        "--dir",
+        pem_dir.to_str().unwrap(),
+    ]));
     let pem = |f: &str| pem_dir.join(f).display().to_string();
-    let o = curl(&["--cacert", &pem("ca.pem"), "--cert", &pem("cert.pem"), "--key", &pem("key.pem"), &ping]);
+    let o = curl(&[
+        "--cacert",
+        &pem("ca.pem"),
+        "--cert",
+        &pem("cert.pem"),
+        "--key",
+        &pem("key.pem"),
+        &ping,
+    ]);
     assert_eq!(ok(&o), "OK", "curl with the exported PEM files");
     let o = curl(&["--cacert", &pem("ca.pem"), &ping]);
-    assert!(!o.status.success(), "without a client certificate the daemon refuses curl");
+    assert!(
+        !o.status.success(),
+        "without a client certificate the daemon refuses curl"
+    );
     let script = format!(
         "eval \"$(DOCKER_CONFIG='{cfg}' DOCKER_TLSCTX_KEYSTORE=file '{bin}' env e2e)\" && '{docker}' --config '{cfg}' version --format '{{{{.Server.Version}}}}'",
         cfg = s.cfg().display(),
         bin = BIN,
         docker = require("docker").display()
     );
-    let o = Command::new("sh").arg("-c").arg(script).env_remove("DOCKER_CONTEXT").env_remove("DOCKER_HOST").output().unwrap();
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .env_remove("DOCKER_CONTEXT")
+        .env_remove("DOCKER_HOST")
+        .output()
+        .unwrap();
     assert_eq!(ok(&o), version, "docker through the variables of `env`");
 
     // 2. A client identity from another CA is refused by the daemon, even

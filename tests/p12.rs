@@ -16,20 +16,39 @@ use common::*;
 const PW: &str = "correct horse battery staple";
 
 fn with_stdin(mut c: Command, stdin: &str) -> Output {
-    c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = c.spawn().unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
 fn sandbox_with_context() -> Sandbox {
     let s = Sandbox::new();
-    ok(&s.tlsctx(&["new", "prod", "--host", "tcp://127.0.0.1:2376", "--no-server"]));
+    ok(&s.tlsctx(&[
+        "new",
+        "prod",
+        "--host",
+        "tcp://127.0.0.1:2376",
+        "--no-server",
+    ]));
     s
 }
 
 fn export_p12(s: &Sandbox, file: &Path, extra: &[&str]) -> Output {
-    let mut args = vec!["export", "prod", "--p12", file.to_str().unwrap(), "--password-stdin"];
+    let mut args = vec![
+        "export",
+        "prod",
+        "--p12",
+        file.to_str().unwrap(),
+        "--password-stdin",
+    ];
     args.extend_from_slice(extra);
     with_stdin(s.tlsctx_cmd(&args), &format!("{PW}\n"))
 }
@@ -41,9 +60,19 @@ fn pwfile(s: &Sandbox) -> PathBuf {
 }
 
 fn openssl(args: &[&str]) -> String {
-    ok(&Command::new(require("openssl")).args(args).output().unwrap());
-    let o = Command::new(require("openssl")).args(args).output().unwrap();
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    ok(&Command::new(require("openssl"))
+        .args(args)
+        .output()
+        .unwrap());
+    let o = Command::new(require("openssl"))
+        .args(args)
+        .output()
+        .unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn mode(p: &Path) -> u32 {
@@ -52,19 +81,56 @@ fn mode(p: &Path) -> u32 {
 
 /// OpenSSL's view: algorithms, bags, attributes; and the key matches the certificate.
 fn openssl_reads(file: &Path, pw: &Path) -> String {
-    let info = openssl(&["pkcs12", "-info", "-noout", "-in", file.to_str().unwrap(), "-passin", &format!("file:{}", pw.display())]);
-    let pem = openssl(&["pkcs12", "-nodes", "-in", file.to_str().unwrap(), "-passin", &format!("file:{}", pw.display())]);
+    let info = openssl(&[
+        "pkcs12",
+        "-info",
+        "-noout",
+        "-in",
+        file.to_str().unwrap(),
+        "-passin",
+        &format!("file:{}", pw.display()),
+    ]);
+    let pem = openssl(&[
+        "pkcs12",
+        "-nodes",
+        "-in",
+        file.to_str().unwrap(),
+        "-passin",
+        &format!("file:{}", pw.display()),
+    ]);
     let dir = file.parent().unwrap();
     fs::write(dir.join("out.pem"), &pem).unwrap();
-    let from_key = openssl(&["pkey", "-in", dir.join("out.pem").to_str().unwrap(), "-pubout"]);
-    let from_cert = openssl(&["x509", "-in", dir.join("out.pem").to_str().unwrap(), "-noout", "-pubkey"]);
-    assert_eq!(from_key, from_cert, "the key in the file must belong to its first certificate");
+    let from_key = openssl(&[
+        "pkey",
+        "-in",
+        dir.join("out.pem").to_str().unwrap(),
+        "-pubout",
+    ]);
+    let from_cert = openssl(&[
+        "x509",
+        "-in",
+        dir.join("out.pem").to_str().unwrap(),
+        "-noout",
+        "-pubkey",
+    ]);
+    assert_eq!(
+        from_key, from_cert,
+        "the key in the file must belong to its first certificate"
+    );
     format!("{info}\n{pem}")
 }
 
 fn keytool_lists(file: &Path, pw: &Path) -> String {
     let o = Command::new(require("keytool"))
-        .args(["-list", "-storetype", "PKCS12", "-keystore", file.to_str().unwrap(), "-storepass:file", pw.to_str().unwrap()])
+        .args([
+            "-list",
+            "-storetype",
+            "PKCS12",
+            "-keystore",
+            file.to_str().unwrap(),
+            "-storepass:file",
+            pw.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     ok(&o)
@@ -82,7 +148,11 @@ print(cert.subject.rfc4514_string())
 "#,
         file = file.display().to_string()
     );
-    let out = ok(&Command::new(require("python3")).arg("-c").arg(script).output().unwrap());
+    let out = ok(&Command::new(require("python3"))
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap());
     assert_eq!(out.trim(), "CN=prod-client");
 }
 
@@ -93,31 +163,74 @@ fn legacy_profile_reads_everywhere() {
     let o = export_p12(&s, &file, &[]);
     ok(&o);
     assert_eq!(mode(&file), 0o600);
-    assert!(!String::from_utf8_lossy(&o.stderr).contains("Password for"), "a given password is not echoed");
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("Password for"),
+        "a given password is not echoed"
+    );
     let pw = pwfile(&s);
     let text = openssl_reads(&file, &pw);
     // OpenSSL 3 without -legacy: 3DES for both bags, a SHA-1 MAC, 2048 iterations.
     assert!(text.contains("MAC: sha1, Iteration 2048"), "{text}");
-    assert!(text.contains("PKCS7 Encrypted data: pbeWithSHA1And3-KeyTripleDES-CBC, Iteration 2048"), "{text}");
-    assert!(text.contains("Shrouded Keybag: pbeWithSHA1And3-KeyTripleDES-CBC, Iteration 2048"), "{text}");
+    assert!(
+        text.contains("PKCS7 Encrypted data: pbeWithSHA1And3-KeyTripleDES-CBC, Iteration 2048"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Shrouded Keybag: pbeWithSHA1And3-KeyTripleDES-CBC, Iteration 2048"),
+        "{text}"
+    );
     // Friendly name and localKeyID on both the key and its certificate: that is how Keychain pairs them.
-    assert_eq!(text.matches("friendlyName: prod-client").count(), 2, "{text}");
-    let ids: Vec<&str> = text.lines().filter(|l| l.trim_start().starts_with("localKeyID:")).collect();
+    assert_eq!(
+        text.matches("friendlyName: prod-client").count(),
+        2,
+        "{text}"
+    );
+    let ids: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("localKeyID:"))
+        .collect();
     assert_eq!(ids.len(), 2, "{text}");
     assert_eq!(ids[0], ids[1]);
-    assert!(keytool_lists(&file, &pw).contains("prod-client, ") && keytool_lists(&file, &pw).contains("PrivateKeyEntry"));
+    assert!(
+        keytool_lists(&file, &pw).contains("prod-client, ")
+            && keytool_lists(&file, &pw).contains("PrivateKeyEntry")
+    );
     python_loads(&file);
 
     // NSS, as Firefox and Chromium on Linux import it.
     let db = s.path().join("nssdb");
     fs::create_dir(&db).unwrap();
     let sql = format!("sql:{}", db.display());
-    ok(&Command::new(require("certutil")).args(["-N", "-d", &sql, "--empty-password"]).output().unwrap());
-    let o = Command::new(require("pk12util")).args(["-i", file.to_str().unwrap(), "-d", &sql, "-w", pw.to_str().unwrap()]).output().unwrap();
+    ok(&Command::new(require("certutil"))
+        .args(["-N", "-d", &sql, "--empty-password"])
+        .output()
+        .unwrap());
+    let o = Command::new(require("pk12util"))
+        .args([
+            "-i",
+            file.to_str().unwrap(),
+            "-d",
+            &sql,
+            "-w",
+            pw.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
     assert!(ok(&o).contains("PKCS12 IMPORT SUCCESSFUL"));
-    let listed = ok(&Command::new("certutil").args(["-L", "-d", &sql]).output().unwrap());
-    assert!(listed.lines().any(|l| l.starts_with("prod-client") && l.trim_end().ends_with("u,u,u")), "{listed}");
-    let keys = ok(&Command::new("certutil").args(["-K", "-d", &sql]).output().unwrap());
+    let listed = ok(&Command::new("certutil")
+        .args(["-L", "-d", &sql])
+        .output()
+        .unwrap());
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("prod-client") && l.trim_end().ends_with("u,u,u")),
+        "{listed}"
+    );
+    let keys = ok(&Command::new("certutil")
+        .args(["-K", "-d", &sql])
+        .output()
+        .unwrap());
     assert!(keys.contains("prod-client"), "{keys}");
 }
 
@@ -125,13 +238,31 @@ fn legacy_profile_reads_everywhere() {
 fn modern_profile() {
     let s = sandbox_with_context();
     let file = s.path().join("modern.p12");
-    ok(&export_p12(&s, &file, &["--p12-profile", "modern", "--name", "Prod Docker"]));
+    ok(&export_p12(
+        &s,
+        &file,
+        &["--p12-profile", "modern", "--name", "Prod Docker"],
+    ));
     let pw = pwfile(&s);
     let text = openssl_reads(&file, &pw);
     assert!(text.contains("MAC: sha256"), "{text}");
-    assert!(text.contains("PKCS7 Encrypted data: PBES2, PBKDF2, AES-256-CBC, Iteration 10000, PRF hmacWithSHA256"), "{text}");
-    assert!(text.contains("Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC, Iteration 10000, PRF hmacWithSHA256"), "{text}");
-    assert_eq!(text.matches("friendlyName: Prod Docker").count(), 2, "{text}");
+    assert!(
+        text.contains(
+            "PKCS7 Encrypted data: PBES2, PBKDF2, AES-256-CBC, Iteration 10000, PRF hmacWithSHA256"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC, Iteration 10000, PRF hmacWithSHA256"
+        ),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("friendlyName: Prod Docker").count(),
+        2,
+        "{text}"
+    );
     assert!(keytool_lists(&file, &pw).contains("prod docker, "));
     python_loads(&file);
 }
@@ -143,16 +274,37 @@ fn a_generated_password_is_shown_once_and_works() {
     let o = s.tlsctx(&["export", "prod", "--p12", file.to_str().unwrap()]);
     ok(&o);
     let err = String::from_utf8_lossy(&o.stderr);
-    let line = err.lines().find(|l| l.starts_with("Password for ")).expect("the password is shown");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("Password for "))
+        .expect("the password is shown");
     let pw = line.rsplit(": ").next().unwrap();
     assert_eq!(pw.len(), 24);
-    assert!(!String::from_utf8_lossy(&o.stdout).contains(pw), "only on stderr");
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains(pw),
+        "only on stderr"
+    );
     let p = s.path().join("genpw");
     fs::write(&p, pw).unwrap();
-    openssl(&["pkcs12", "-info", "-noout", "-in", file.to_str().unwrap(), "-passin", &format!("file:{}", p.display())]);
+    openssl(&[
+        "pkcs12",
+        "-info",
+        "-noout",
+        "-in",
+        file.to_str().unwrap(),
+        "-passin",
+        &format!("file:{}", p.display()),
+    ]);
     // And it is stored nowhere.
     for f in walk_files(&s.cfg()) {
-        assert!(!fs::read(&f).unwrap().windows(pw.len()).any(|w| w == pw.as_bytes()), "{}", f.display());
+        assert!(
+            !fs::read(&f)
+                .unwrap()
+                .windows(pw.len())
+                .any(|w| w == pw.as_bytes()),
+            "{}",
+            f.display()
+        );
     }
 }
 
@@ -173,7 +325,16 @@ fn walk_files(dir: &Path) -> Vec<PathBuf> {
 fn new_writes_a_p12_at_creation() {
     let s = Sandbox::new();
     let file = s.path().join("new.p12");
-    let mut c = s.tlsctx_cmd(&["new", "prod", "--host", "tcp://127.0.0.1:2376", "--no-server", "--p12", file.to_str().unwrap(), "--password-stdin"]);
+    let mut c = s.tlsctx_cmd(&[
+        "new",
+        "prod",
+        "--host",
+        "tcp://127.0.0.1:2376",
+        "--no-server",
+        "--p12",
+        file.to_str().unwrap(),
+        "--password-stdin",
+    ]);
     c.env("DOCKER_TLSCTX_KEYSTORE", "file");
     ok(&with_stdin(c, PW));
     let pw = pwfile(&s);
@@ -190,9 +351,15 @@ fn export_dir_and_env() {
     ok(&s.tlsctx(&["export", "prod", "--dir", dir.to_str().unwrap()]));
     assert_eq!(mode(&dir.join("key.pem")), 0o600);
     assert_eq!(mode(&dir), 0o700);
-    let ctx = s.cfg().join("contexts/tls/6754af9632a2745e85c293e5aac0863370d9bd3330b9938c00cadfd215227d77/docker");
+    let ctx = s.cfg().join(
+        "contexts/tls/6754af9632a2745e85c293e5aac0863370d9bd3330b9938c00cadfd215227d77/docker",
+    );
     for f in ["ca.pem", "cert.pem", "key.pem"] {
-        assert_eq!(fs::read(dir.join(f)).unwrap(), fs::read(ctx.join(f)).unwrap(), "{f}");
+        assert_eq!(
+            fs::read(dir.join(f)).unwrap(),
+            fs::read(ctx.join(f)).unwrap(),
+            "{f}"
+        );
     }
     // Again without --force: refused.
     let o = s.tlsctx(&["export", "prod", "--dir", dir.to_str().unwrap()]);
@@ -236,21 +403,51 @@ fn keychain_import_runs_security_with_a_temporary_file() {
     let home = s.path().join("home");
     fs::create_dir(&home).unwrap();
     let mut c = s.tlsctx_cmd(&["export", "prod", "--keychain", "--name", "Prod"]);
-    c.env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())).env("HOME", &home);
+    c.env(
+        "PATH",
+        format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+    )
+    .env("HOME", &home);
     let o = c.output().unwrap();
     snap!(Some(&s), "keychain_import", transcript(&o));
     ok(&o);
-    let args: Vec<String> = fs::read_to_string(s.path().join("security.log")).unwrap().lines().map(str::to_string).collect();
+    let args: Vec<String> = fs::read_to_string(s.path().join("security.log"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
     assert_eq!(args[0], "import");
-    assert_eq!(&args[2..6], ["-f", "pkcs12", "-k", &home.join("Library/Keychains/login.keychain-db").display().to_string()]);
+    assert_eq!(
+        &args[2..6],
+        [
+            "-f",
+            "pkcs12",
+            "-k",
+            &home
+                .join("Library/Keychains/login.keychain-db")
+                .display()
+                .to_string()
+        ]
+    );
     assert_eq!(args[6], "-P");
     // The imported file was private, is gone now, and opens with the single-use password.
-    assert_eq!(fs::read_to_string(s.path().join("imported.mode")).unwrap().trim(), "-rw-------");
-    assert!(!Path::new(&args[1]).exists(), "the temporary file must be removed");
+    assert_eq!(
+        fs::read_to_string(s.path().join("imported.mode"))
+            .unwrap()
+            .trim(),
+        "-rw-------"
+    );
+    assert!(
+        !Path::new(&args[1]).exists(),
+        "the temporary file must be removed"
+    );
     let p = s.path().join("onetime");
     fs::write(&p, &args[7]).unwrap();
     let text = openssl_reads(&s.path().join("imported.p12"), &p);
-    assert!(text.contains("pbeWithSHA1And3-KeyTripleDES-CBC") && text.contains("friendlyName: Prod"), "{text}");
+    assert!(
+        text.contains("pbeWithSHA1And3-KeyTripleDES-CBC") && text.contains("friendlyName: Prod"),
+        "{text}"
+    );
     assert!(!s.cfg().join("tlsctx/tmp").exists());
 
     // Without security(1) (not macOS): a clear error, nothing done.
@@ -267,14 +464,73 @@ fn bad_input_writes_nothing() {
     let file = s.path().join("x.p12");
     let before = s.listing();
     let cases: Vec<(&str, Output)> = vec![
-        ("empty_password", with_stdin(s.tlsctx_cmd(&["export", "prod", "--p12", file.to_str().unwrap(), "--password-stdin"]), "\n")),
-        ("blank_password", with_stdin(s.tlsctx_cmd(&["export", "prod", "--p12", file.to_str().unwrap(), "--password-stdin"]), "   \n")),
-        ("unknown_context", s.tlsctx(&["export", "nope", "--p12", file.to_str().unwrap()])),
-        ("missing_folder", s.tlsctx(&["export", "prod", "--p12", s.path().join("no/such/dir/x.p12").to_str().unwrap()])),
+        (
+            "empty_password",
+            with_stdin(
+                s.tlsctx_cmd(&[
+                    "export",
+                    "prod",
+                    "--p12",
+                    file.to_str().unwrap(),
+                    "--password-stdin",
+                ]),
+                "\n",
+            ),
+        ),
+        (
+            "blank_password",
+            with_stdin(
+                s.tlsctx_cmd(&[
+                    "export",
+                    "prod",
+                    "--p12",
+                    file.to_str().unwrap(),
+                    "--password-stdin",
+                ]),
+                "   \n",
+            ),
+        ),
+        (
+            "unknown_context",
+            s.tlsctx(&["export", "nope", "--p12", file.to_str().unwrap()]),
+        ),
+        (
+            "missing_folder",
+            s.tlsctx(&[
+                "export",
+                "prod",
+                "--p12",
+                s.path().join("no/such/dir/x.p12").to_str().unwrap(),
+            ]),
+        ),
         ("no_target", s.tlsctx(&["export", "prod"])),
-        ("unknown_profile", s.tlsctx(&["export", "prod", "--p12", file.to_str().unwrap(), "--p12-profile", "rc2"])),
+        (
+            "unknown_profile",
+            s.tlsctx(&[
+                "export",
+                "prod",
+                "--p12",
+                file.to_str().unwrap(),
+                "--p12-profile",
+                "rc2",
+            ]),
+        ),
         ("env_unknown_context", s.tlsctx(&["env", "nope"])),
-        ("new_empty_password", with_stdin(s.tlsctx_cmd(&["new", "other", "--host", "tcp://127.0.0.1", "--p12", file.to_str().unwrap(), "--password-stdin"]), "")),
+        (
+            "new_empty_password",
+            with_stdin(
+                s.tlsctx_cmd(&[
+                    "new",
+                    "other",
+                    "--host",
+                    "tcp://127.0.0.1",
+                    "--p12",
+                    file.to_str().unwrap(),
+                    "--password-stdin",
+                ]),
+                "",
+            ),
+        ),
     ];
     for (name, o) in cases {
         assert!(!o.status.success(), "{name}");

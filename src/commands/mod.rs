@@ -5,6 +5,7 @@ pub mod ca;
 pub mod client;
 pub mod export;
 pub mod keystore_status;
+pub mod lifecycle;
 pub mod new;
 pub mod restore;
 pub mod server;

@@ -11,10 +11,11 @@ use serde_json::json;
 use super::{
     ca, check_cancelled, check_server_days, date, parse_sans, print_json, with_progress, Env,
 };
-use crate::cli::{Format, ServerArgs};
+use crate::cli::{Format, ServerAction, ServerArgs, ServerCmd, ServerRenewArgs};
 use crate::context::validate_name;
 use crate::error::{Error, Result};
 use crate::fsio::{self, PUBLIC_FILE, SECRET_DIR, SECRET_FILE};
+use crate::keystore;
 use crate::keystore::KeyStore;
 use crate::pki::{Ca, Issued, KeyType, San};
 use crate::state::ServerRecord;
@@ -169,26 +170,29 @@ pub fn next_steps(dir: &Path, daemon_dir: &str, host: &str) -> String {
     )
 }
 
+pub fn run_cmd(env: &Env, cmd: &ServerCmd) -> Result<()> {
+    match &cmd.action {
+        Some(ServerAction::Renew(a)) => renew(env, a),
+        None => run(env, &cmd.issue),
+    }
+}
+
 pub fn run(env: &Env, args: &ServerArgs) -> Result<()> {
-    validate_name("server bundle", &args.name)?;
+    let name = args
+        .name
+        .clone()
+        .expect("clap requires NAME without a subcommand");
+    validate_name("server bundle", &name)?;
     let sans = parse_sans(&args.sans)?;
     check_server_days("--days", args.days)?;
     let dir = args
         .out
         .clone()
-        .unwrap_or_else(|| env.state().default_server_dir(&args.name));
+        .unwrap_or_else(|| env.state().default_server_dir(&name));
     check_target(&dir, args.force)?;
     let (ca_rec, ca) = ca::load(env, &args.ca)?;
     let kt = args.key_type.key_type;
-    let issued = issue(
-        env,
-        &ca,
-        &ca_rec.name,
-        &args.name,
-        sans.clone(),
-        kt,
-        args.days,
-    )?;
+    let issued = issue(env, &ca, &ca_rec.name, &name, sans.clone(), kt, args.days)?;
     let ks = env.keystore()?;
     let bundle = Bundle {
         dir,
@@ -198,14 +202,7 @@ pub fn run(env: &Env, args: &ServerArgs) -> Result<()> {
         daemon_dir: args.daemon_dir.clone(),
         key_type: kt,
     };
-    let rec = write(
-        env,
-        ks.as_ref(),
-        &args.name,
-        &ca_rec.name,
-        &ca.cert_pem,
-        &bundle,
-    )?;
+    let rec = write(env, ks.as_ref(), &name, &ca_rec.name, &ca.cert_pem, &bundle)?;
     match args.format {
         Format::Json => print_json(&json!({ "server": rec })),
         Format::Text => {
@@ -216,14 +213,96 @@ pub fn run(env: &Env, args: &ServerArgs) -> Result<()> {
                 date(rec.not_after),
                 rec.dir.display()
             );
-            let host = match &bundle.sans[0] {
-                San::Ip(ip) => ip.to_string(),
-                San::Dns(d) => d.clone(),
-            };
-            print!("\n{}", next_steps(&rec.dir, &args.daemon_dir, &host));
+            print!(
+                "\n{}",
+                next_steps(&rec.dir, &args.daemon_dir, &san_host(&bundle.sans[0]))
+            );
         }
     }
     Ok(())
+}
+
+fn san_host(s: &San) -> String {
+    match s {
+        San::Ip(ip) => ip.to_string(),
+        San::Dns(d) => d.clone(),
+    }
+}
+
+/// `server renew NAME`: a new key and certificate from the same CA, for the
+/// same names (plus `--add-san`), written over the bundle where it is.
+/// Clients keep working: they trust the CA, not this certificate.
+pub fn renew(env: &Env, args: &ServerRenewArgs) -> Result<()> {
+    validate_name("server bundle", &args.name)?;
+    check_server_days("--days", args.days)?;
+    let rec = env
+        .state()
+        .server(&args.name)?
+        .ok_or_else(|| Error::ServerNotFound(args.name.clone()))?;
+    let mut sans: Vec<San> = rec
+        .sans
+        .iter()
+        .filter_map(|s| San::parse(s.trim_start_matches("IP:").trim_start_matches("DNS:")))
+        .collect();
+    for s in parse_sans(&args.add_sans)? {
+        if !sans.contains(&s) {
+            sans.push(s);
+        }
+    }
+    let (ca_rec, ca) = ca::load(env, &rec.ca)?;
+    let kt: KeyType = rec.key_type.parse().map_err(|e: String| Error::Corrupt {
+        path: rec.dir.join("server.json"),
+        why: e,
+    })?;
+    let issued = issue(
+        env,
+        &ca,
+        &ca_rec.name,
+        &args.name,
+        sans.clone(),
+        kt,
+        args.days,
+    )?;
+    let ks = keystore::open_recorded(&rec.keystore, &env.config_dir)?;
+    let daemon_dir = daemon_dir_of(&rec.dir).unwrap_or_else(|| "/etc/docker/tls".into());
+    let bundle = Bundle {
+        dir: rec.dir.clone(),
+        issued,
+        sans,
+        port: rec.port,
+        daemon_dir: daemon_dir.clone(),
+        key_type: kt,
+    };
+    let new_rec = write(
+        env,
+        ks.as_ref(),
+        &args.name,
+        &ca_rec.name,
+        &ca.cert_pem,
+        &bundle,
+    )?;
+    println!(
+        "Renewed server bundle {:?} for {} (valid until {}, was {}) in {}",
+        new_rec.name,
+        new_rec.sans.join(", "),
+        date(new_rec.not_after),
+        date(rec.not_after),
+        new_rec.dir.display()
+    );
+    println!("dockerd reads its certificate only at start: copy the new files and restart it.");
+    print!(
+        "\n{}",
+        next_steps(&new_rec.dir, &daemon_dir, &san_host(&bundle.sans[0]))
+    );
+    Ok(())
+}
+
+/// The folder daemon.json points at, so a renewal keeps the user's --daemon-dir.
+fn daemon_dir_of(dir: &Path) -> Option<String> {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("daemon.json")).ok()?).ok()?;
+    let key = v["tlskey"].as_str()?;
+    Some(key.strip_suffix("/server-key.pem")?.to_string())
 }
 
 #[cfg(test)]
