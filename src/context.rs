@@ -204,19 +204,39 @@ impl Store {
         fsio::create_dir_all(tls_dir.parent().unwrap(), SECRET_DIR)?;
 
         check()?;
-        // Past this point the write goes through; older material moves into
-        // the staging area and is dropped with it.
-        let old = stage.path().join("old");
-        fs::create_dir(&old).map_err(Error::io("create folder", &old))?;
-        if meta_dir.exists() {
-            fs::rename(&meta_dir, old.join("meta")).map_err(Error::io("replace", &meta_dir))?;
+        // 1. TLS folder: the old one (if any) moves into the staging area,
+        //    the new one takes its place; if that fails the old one goes back.
+        let old_tls = stage.path().join("old-tls");
+        let had_tls = tls_dir.exists();
+        if had_tls {
+            fs::rename(&tls_dir, &old_tls).map_err(Error::io("replace", &tls_dir))?;
         }
-        if tls_dir.exists() {
-            fs::rename(&tls_dir, old.join("tls")).map_err(Error::io("replace", &tls_dir))?;
+        let put_back = || {
+            if had_tls {
+                let _ = fs::remove_dir_all(&tls_dir);
+                let _ = fs::rename(&old_tls, &tls_dir);
+            }
+        };
+        if let Err(e) = fs::rename(&tls_stage, &tls_dir) {
+            put_back();
+            return Err(Error::io("write", &tls_dir)(e));
         }
-        fs::rename(&tls_stage, &tls_dir).map_err(Error::io("write", &tls_dir))?;
-        fs::rename(&meta_stage, &meta_dir).map_err(Error::io("write", &meta_dir))?;
+        // 2. meta.json, the commit point: a new context's folder is renamed
+        //    into place; an existing context gets its meta.json replaced by
+        //    an atomic file rename. On failure the old TLS folder goes back.
+        let committed = if meta_dir.is_dir() {
+            fs::rename(meta_stage.join("meta.json"), meta_dir.join("meta.json"))
+                .map_err(Error::io("write", meta_dir.join("meta.json")))
+        } else {
+            fs::rename(&meta_stage, &meta_dir).map_err(Error::io("write", &meta_dir))
+        };
+        if let Err(e) = committed {
+            let _ = fs::remove_dir_all(&tls_dir);
+            put_back();
+            return Err(e);
+        }
         fsio::sync_dir(tls_dir.parent().unwrap());
+        fsio::sync_dir(&meta_dir);
         fsio::sync_dir(meta_dir.parent().unwrap());
         Ok(())
     }

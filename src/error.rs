@@ -214,7 +214,7 @@ impl Error {
             Error::KeychainImport(_) => "unlock the login keychain (security unlock-keychain) and run the command again, or import a --p12 file by hand".into(),
             Error::BadClock(_) => "set DOCKER_TLSCTX_NOW to an RFC 3339 time such as 2027-01-31T12:00:00Z, or unset it".into(),
             Error::ServerNotFound(_) => "list server bundles with: docker tlsctx ls --all".into(),
-            Error::ContextInUse(name) => format!("switch first (docker context use default) or pass --force; Docker then falls back to DOCKER_HOST or the default context ({name} is removed)"),
+            Error::ContextInUse(_) => "switch to another context first (docker context use default), or pass --force: the context is removed and Docker falls back to DOCKER_HOST or the default context".into(),
             Error::CheckFailed { fix, .. } => fix.clone(),
             Error::ContextMissing(_) => "list contexts with docker context ls; create one with docker tlsctx new NAME --host tcp://HOST:2376".into(),
             Error::Cancelled => "nothing was changed; run the command again when ready".into(),

@@ -33,7 +33,13 @@ fn main() {
         std::process::exit(plugin::print_metadata());
     }
     // After a hooked docker command (`docker tlsctx hooks enable`): our hints.
-    if args.first().is_some_and(|a| a == plugin::HOOKS_SUBCOMMAND) {
+    // Docker 28.2.2 runs `docker-tlsctx tlsctx docker-cli-plugin-hooks JSON`
+    // (observed), with the plugin word first.
+    let hook_at = usize::from(args.first().is_some_and(|a| a == plugin::PLUGIN_NAME));
+    if args
+        .get(hook_at)
+        .is_some_and(|a| a == plugin::HOOKS_SUBCOMMAND)
+    {
         let env = match env_for(None, keystore::Choice::File) {
             Ok(env) => env,
             Err(_) => std::process::exit(0),

@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 /// (cli-plugins/metadata/metadata.go `MetadataSubcommandName`).
 pub const METADATA_SUBCOMMAND: &str = "docker-cli-plugin-metadata";
 /// What Docker runs after a hooked command (cli-plugins/manager/hooks.go):
-/// `docker-tlsctx docker-cli-plugin-hooks '{"RootCmd":…,"Flags":…}'`.
+/// `docker-tlsctx tlsctx docker-cli-plugin-hooks '{"RootCmd":…,"Flags":…}'`.
 pub const HOOKS_SUBCOMMAND: &str = "docker-cli-plugin-hooks";
 /// Set by Docker to the socket whose EOF means "the CLI is going away"
 /// (cli-plugins/socket/socket.go `EnvKey`).

@@ -224,6 +224,7 @@ impl State {
             rec.dir.join("docker.service.d"),
             rec.dir.clone(),
             self.default_server_dir(&rec.name),
+            self.root.join("servers"),
         ] {
             let _ = std::fs::remove_dir(dir);
         }

@@ -89,7 +89,11 @@ impl KeyStore for FileStore {
     fn delete(&self, account: &str) -> Result<bool> {
         let path = self.path(account)?;
         match fs::remove_file(&path) {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                // The per-kind folder goes once empty (a failure means it is not).
+                let _ = fs::remove_dir(path.parent().unwrap());
+                Ok(true)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(Error::io("remove", &path)(e)),
         }

@@ -43,6 +43,13 @@ impl Dockerd {
         )
     }
 
+    /// A daemon that serves the API on TCP without TLS: what `check` must
+    /// call out (and what Docker's port 2375 means).
+    pub fn start_plaintext_tcp(dir: &Path, port: u16) -> Dockerd {
+        let cfg = serde_json::json!({ "hosts": [format!("unix://{}/docker.sock", dir.display()), format!("tcp://127.0.0.1:{port}")] });
+        Dockerd::spawn(dir, &cfg, &format!("API listen on 127.0.0.1:{port}"))
+    }
+
     /// `unix://…` of the daemon's own socket.
     pub fn socket(&self) -> String {
         format!("unix://{}/docker.sock", self.dir.display())
