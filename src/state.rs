@@ -7,6 +7,7 @@
 //! identities/<name>.json
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -50,6 +51,10 @@ pub struct IdentityRecord {
     pub not_after: OffsetDateTime,
     /// Which keystore holds `client/<name>`.
     pub keystore: String,
+    /// SHA-256 of the key.pem written into the context: lets `ls` check a
+    /// thousand contexts without parsing a thousand keys.
+    #[serde(default)]
+    pub key_pem_sha256: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -67,6 +72,32 @@ pub struct ServerRecord {
     pub not_after: OffsetDateTime,
     /// Which keystore holds `server/<name>`.
     pub keystore: String,
+}
+
+/// What an expiry warning needs of an identity.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct ExpiryEntry {
+    pub context: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+}
+
+impl ExpiryEntry {
+    fn of(r: &IdentityRecord) -> ExpiryEntry {
+        ExpiryEntry {
+            context: r.context.clone(),
+            not_before: r.not_before,
+            not_after: r.not_after,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct ExpiryIndex {
+    stamp: Option<(u128, usize)>,
+    entries: BTreeMap<String, ExpiryEntry>,
 }
 
 pub struct State {
@@ -131,12 +162,85 @@ impl State {
     pub fn write_identity(&self, rec: &IdentityRecord, cert_pem: &str) -> Result<()> {
         let path = self.identity_path(&rec.name);
         fsio::create_dir_all(path.parent().unwrap(), PUBLIC_DIR)?;
+        let before = self.identities_stamp();
         fsio::write_atomic(
             &self.identity_cert_path(&rec.name),
             cert_pem.as_bytes(),
             PUBLIC_FILE,
         )?;
-        write_json(&path, rec)
+        write_json(&path, rec)?;
+        self.update_expiry_index(before, |e| {
+            e.insert(rec.name.clone(), ExpiryEntry::of(rec));
+        });
+        Ok(())
+    }
+
+    /// What the expiry warnings of every command need, from one small file
+    /// instead of every identity record: with a thousand identities a scan
+    /// cost more than issuing a certificate (bench/run.sh, row 3). The
+    /// index is trusted only while the identities folder has not changed
+    /// behind it (same modification time and number of records); otherwise
+    /// it is rebuilt from the records.
+    pub fn expiry_entries(&self) -> Result<BTreeMap<String, ExpiryEntry>> {
+        let stamp = self.identities_stamp();
+        if let Ok(Some(idx)) = read_json::<ExpiryIndex>(&self.expiry_index_path()) {
+            if stamp.is_some() && idx.stamp == stamp {
+                return Ok(idx.entries);
+            }
+        }
+        let entries: BTreeMap<String, ExpiryEntry> = self
+            .identities()?
+            .iter()
+            .map(|r| (r.name.clone(), ExpiryEntry::of(r)))
+            .collect();
+        if stamp.is_some() {
+            let _ = write_json(
+                &self.expiry_index_path(),
+                &ExpiryIndex {
+                    stamp,
+                    entries: entries.clone(),
+                },
+            );
+        }
+        Ok(entries)
+    }
+
+    fn expiry_index_path(&self) -> PathBuf {
+        self.root.join("expiry-index.json")
+    }
+
+    /// (modification time in ns, number of records) of the identities folder.
+    fn identities_stamp(&self) -> Option<(u128, usize)> {
+        let dir = self.root.join("identities");
+        let mtime = std::fs::metadata(&dir).ok()?.modified().ok()?;
+        let ns = mtime.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+        let count = std::fs::read_dir(&dir)
+            .ok()?
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .count();
+        Some((ns, count))
+    }
+
+    /// Applies `change` to the index if it was current before our own write
+    /// (`before`), else rebuilds it from the records. Best effort: the
+    /// records are the truth, and a stale index is rebuilt by its reader.
+    fn update_expiry_index(&self, before: Option<(u128, usize)>, change: impl FnOnce(&mut BTreeMap<String, ExpiryEntry>)) {
+        let path = self.expiry_index_path();
+        let entries = match read_json::<ExpiryIndex>(&path) {
+            Ok(Some(mut idx)) if before.is_some() && idx.stamp == before => {
+                change(&mut idx.entries);
+                idx.entries
+            }
+            _ => match self.identities() {
+                Ok(ids) => ids.iter().map(|r| (r.name.clone(), ExpiryEntry::of(r))).collect(),
+                Err(_) => {
+                    let _ = std::fs::remove_file(&path);
+                    return;
+                }
+            },
+        };
+        let _ = write_json(&path, &ExpiryIndex { stamp: self.identities_stamp(), entries });
     }
 
     pub fn identity_cert_path(&self, name: &str) -> PathBuf {
@@ -148,6 +252,7 @@ impl State {
     }
 
     pub fn remove_identity(&self, name: &str) -> Result<()> {
+        let before = self.identities_stamp();
         for p in [self.identity_path(name), self.identity_cert_path(name)] {
             match std::fs::remove_file(&p) {
                 Ok(()) => {}
@@ -155,6 +260,9 @@ impl State {
                 Err(e) => return Err(Error::io("remove", &p)(e)),
             }
         }
+        self.update_expiry_index(before, |e| {
+            e.remove(name);
+        });
         Ok(())
     }
 

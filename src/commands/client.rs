@@ -69,7 +69,13 @@ pub fn record(r: Recorded<'_>, issued: &Issued, ks: &dyn KeyStore) -> IdentityRe
         not_before: issued.not_before,
         not_after: issued.not_after,
         keystore: ks.backend().into(),
+        key_pem_sha256: Some(sha256_hex(issued.key_pem().as_bytes())),
     }
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    crate::fsio::hex(&sha2::Sha256::digest(data))
 }
 
 pub fn run(env: &Env, args: &ClientArgs) -> Result<()> {

@@ -73,21 +73,29 @@ pub fn health(env: &Env, rec: &IdentityRecord) -> Health {
     }
     let dir = contexts.tls_dir(ctx).join("docker");
     let read = |f: &str| std::fs::read_to_string(dir.join(f));
-    let (Ok(cert), Ok(key), Ok(_)) = (read("cert.pem"), read("key.pem"), read("ca.pem")) else {
+    let (Ok(cert), Ok(key), true) = (
+        read("cert.pem"),
+        read("key.pem"),
+        dir.join("ca.pem").is_file(),
+    ) else {
         return Health::Broken(format!(
             "TLS files are missing (restore them: docker tlsctx restore {ctx} --force)"
         ));
     };
-    let Ok(info) = CertInfo::from_pem(&cert) else {
-        return Health::Broken("cert.pem cannot be read".into());
-    };
-    if info.serial_hex != rec.serial {
+    // The recorded certificate, byte for byte (both are written from the same text).
+    let recorded =
+        std::fs::read_to_string(env.state().identity_cert_path(&rec.name)).unwrap_or_default();
+    if cert != recorded {
         return Health::Broken(format!("cert.pem is not the recorded certificate (restore it: docker tlsctx restore {ctx} --force)"));
     }
-    let key_ok = pki::parse_private_key_pem(&key)
-        .ok()
-        .and_then(|der| pki::key_matches_cert(&der, &cert).ok())
-        .unwrap_or(false);
+    // The key by its recorded hash; records without one get the full check.
+    let key_ok = match &rec.key_pem_sha256 {
+        Some(h) => *h == client::sha256_hex(key.as_bytes()),
+        None => pki::parse_private_key_pem(&key)
+            .ok()
+            .and_then(|der| pki::key_matches_cert(&der, &cert).ok())
+            .unwrap_or(false),
+    };
     if !key_ok {
         return Health::Broken(format!(
             "key.pem does not belong to cert.pem (restore it: docker tlsctx restore {ctx} --force)"
@@ -102,26 +110,25 @@ fn days_left(not_after: OffsetDateTime, now: OffsetDateTime) -> i64 {
 
 /// One line per identity that needs attention, naming the command that fixes it.
 pub fn expiry_warnings(env: &Env) -> Vec<String> {
-    let Ok(ids) = env.state().identities() else {
+    let Ok(entries) = env.state().expiry_entries() else {
         return Vec::new();
     };
-    ids.iter()
-        .filter_map(|rec| {
-            let days = days_left(rec.not_after, env.now);
-            let fix = match &rec.context {
+    entries
+        .iter()
+        .filter_map(|(name, e)| {
+            let days = days_left(e.not_after, env.now);
+            let fix = match &e.context {
                 Some(c) => format!("docker tlsctx renew {c}"),
-                None => format!("docker tlsctx client {} --force", rec.name),
+                None => format!("docker tlsctx client {name} --force"),
             };
-            match expiry(rec.not_before, rec.not_after, env.now) {
+            match expiry(e.not_before, e.not_after, env.now) {
                 Health::Expired => Some(format!(
-                    "identity {:?} expired on {}; renew it: {fix}",
-                    rec.name,
-                    date(rec.not_after)
+                    "identity {name:?} expired on {}; renew it: {fix}",
+                    date(e.not_after)
                 )),
                 Health::RenewSoon => Some(format!(
-                    "identity {:?} expires in {days} days ({}); renew it: {fix}",
-                    rec.name,
-                    date(rec.not_after)
+                    "identity {name:?} expires in {days} days ({}); renew it: {fix}",
+                    date(e.not_after)
                 )),
                 _ => None,
             }
@@ -527,6 +534,7 @@ pub fn run_renew(env: &Env, args: &RenewArgs) -> Result<()> {
         }
     }
     let mut new_rec = rec.clone();
+    new_rec.key_pem_sha256 = Some(client::sha256_hex(key_pem.as_bytes()));
     new_rec.serial = issued.serial_hex.clone();
     new_rec.not_before = issued.not_before;
     new_rec.not_after = issued.not_after;
