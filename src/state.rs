@@ -163,7 +163,7 @@ impl State {
         let path = self.identity_path(&rec.name);
         fsio::create_dir_all(path.parent().unwrap(), PUBLIC_DIR)?;
         let before = self.identities_stamp();
-        fsio::write_atomic(
+        fsio::write_public(
             &self.identity_cert_path(&rec.name),
             cert_pem.as_bytes(),
             PUBLIC_FILE,
@@ -225,7 +225,11 @@ impl State {
     /// Applies `change` to the index if it was current before our own write
     /// (`before`), else rebuilds it from the records. Best effort: the
     /// records are the truth, and a stale index is rebuilt by its reader.
-    fn update_expiry_index(&self, before: Option<(u128, usize)>, change: impl FnOnce(&mut BTreeMap<String, ExpiryEntry>)) {
+    fn update_expiry_index(
+        &self,
+        before: Option<(u128, usize)>,
+        change: impl FnOnce(&mut BTreeMap<String, ExpiryEntry>),
+    ) {
         let path = self.expiry_index_path();
         let entries = match read_json::<ExpiryIndex>(&path) {
             Ok(Some(mut idx)) if before.is_some() && idx.stamp == before => {
@@ -233,14 +237,23 @@ impl State {
                 idx.entries
             }
             _ => match self.identities() {
-                Ok(ids) => ids.iter().map(|r| (r.name.clone(), ExpiryEntry::of(r))).collect(),
+                Ok(ids) => ids
+                    .iter()
+                    .map(|r| (r.name.clone(), ExpiryEntry::of(r)))
+                    .collect(),
                 Err(_) => {
                     let _ = std::fs::remove_file(&path);
                     return;
                 }
             },
         };
-        let _ = write_json(&path, &ExpiryIndex { stamp: self.identities_stamp(), entries });
+        let _ = write_json(
+            &path,
+            &ExpiryIndex {
+                stamp: self.identities_stamp(),
+                entries,
+            },
+        );
     }
 
     pub fn identity_cert_path(&self, name: &str) -> PathBuf {
@@ -383,5 +396,5 @@ fn list_json<T: DeserializeOwned>(dir: &Path) -> Result<Vec<T>> {
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let mut bytes = serde_json::to_vec_pretty(value).expect("records serialize");
     bytes.push(b'\n');
-    fsio::write_atomic(path, &bytes, PUBLIC_FILE)
+    fsio::write_public(path, &bytes, PUBLIC_FILE)
 }

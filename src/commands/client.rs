@@ -108,12 +108,12 @@ pub fn run(env: &Env, args: &ClientArgs) -> Result<()> {
         issued.key_pem().as_bytes(),
         SECRET_FILE,
     )?;
-    fsio::write_atomic(
+    fsio::write_public(
         &dir.join("cert.pem"),
         issued.cert_pem.as_bytes(),
         PUBLIC_FILE,
     )?;
-    fsio::write_atomic(&dir.join("ca.pem"), ca.cert_pem.as_bytes(), PUBLIC_FILE)?;
+    fsio::write_public(&dir.join("ca.pem"), ca.cert_pem.as_bytes(), PUBLIC_FILE)?;
     ks.set(&account(&args.name), &issued.key_der())?;
     let rec = record(
         Recorded {
