@@ -20,6 +20,8 @@ declare -A peers=(
   [pk12util]=libnss3-tools              # NSS (Firefox, Chromium on Linux) reads our PKCS#12
   [curl]=curl                           # reaches dockerd with our PKCS#12 and PEM files
   [python3]=python3
+  [script]=bsdutils                     # a pseudo-terminal for the colour and hooks tests
+  [chattr]=e2fsprogs                    # makes a folder immutable to inject a failure into renew
 )
 missing=()
 for cmd in "${!peers[@]}"; do

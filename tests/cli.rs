@@ -348,3 +348,39 @@ fn docker_global_flags_before_the_plugin_word() {
         "--config must be honoured"
     );
 }
+
+#[test]
+fn rsa_keys_show_progress_on_a_terminal_only() {
+    let s = Sandbox::new();
+    let script = require("script");
+    let o = std::process::Command::new(&script)
+        .args([
+            "-q",
+            "-c",
+            &format!("{BIN} new slow --host tcp://192.0.2.5 --no-server --key-type rsa-4096"),
+            "/dev/null",
+        ])
+        .env("DOCKER_CONFIG", s.cfg())
+        .env("DOCKER_TLSCTX_KEYSTORE", "file")
+        .output()
+        .unwrap();
+    let tty = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        tty.contains("Generating rsa-4096 key for CA default"),
+        "{tty}"
+    );
+    // Piped, no spinner.
+    let o = s.tlsctx(&[
+        "new",
+        "slow2",
+        "--host",
+        "tcp://192.0.2.6",
+        "--no-server",
+        "--key-type",
+        "rsa-2048",
+    ]);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("Generating"));
+    // ca ls shows both CAs' state... here the one CA with its two identities.
+    let o = s.tlsctx(&["ca", "ls"]);
+    snap!(Some(&s), "ca_ls", transcript(&o));
+}
