@@ -280,18 +280,7 @@ impl State {
     }
 
     pub fn cas(&self) -> Result<Vec<CaRecord>> {
-        let dir = self.root.join("cas");
-        let mut out = Vec::new();
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(Error::io("read", &dir)(e)),
-        };
-        for e in entries.flatten() {
-            if let Some(rec) = read_json::<CaRecord>(&e.path().join("ca.json"))? {
-                out.push(rec);
-            }
-        }
+        let mut out: Vec<CaRecord> = records_in_subfolders(&self.root.join("cas"), "ca.json")?;
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
@@ -309,18 +298,8 @@ impl State {
     }
 
     pub fn servers(&self) -> Result<Vec<ServerRecord>> {
-        let dir = self.root.join("servers");
-        let mut out = Vec::new();
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(Error::io("read", &dir)(e)),
-        };
-        for e in entries.flatten() {
-            if let Some(rec) = read_json::<ServerRecord>(&e.path().join("server.json"))? {
-                out.push(rec);
-            }
-        }
+        let mut out: Vec<ServerRecord> =
+            records_in_subfolders(&self.root.join("servers"), "server.json")?;
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
@@ -370,6 +349,22 @@ fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io("read", path)(e)),
     }
+}
+
+/// The record `file` of every subfolder of `dir` that has one.
+fn records_in_subfolders<T: DeserializeOwned>(dir: &Path, file: &str) -> Result<Vec<T>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("read", dir)(e)),
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        if let Some(rec) = read_json(&e.path().join(file))? {
+            out.push(rec);
+        }
+    }
+    Ok(out)
 }
 
 /// Every `*.json` record in `dir`, sorted by file name.

@@ -6,7 +6,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::dockerd::Dockerd;
@@ -24,18 +24,8 @@ fn helper(
     let mut c = ss.env(Command::new(program));
     c.args(args)
         .env("DOCKER_CONFIG", s.cfg())
-        .env("DOCKER_TLSCTX_KEYSTORE", "os")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+        .env("DOCKER_TLSCTX_KEYSTORE", "os");
+    with_stdin(c, stdin)
 }
 
 fn our_helper(s: &Sandbox) -> std::path::PathBuf {
@@ -257,18 +247,8 @@ fn docker_login_and_logout_go_through_the_helper() {
             .env("DOCKER_HOST", dockerd.socket())
             .env("DOCKER_TLSCTX_KEYSTORE", "os")
             .env("PATH", path)
-            .env_remove("DOCKER_CONTEXT")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+            .env_remove("DOCKER_CONTEXT");
+        with_stdin(c, stdin)
     };
 
     // A wrong password is refused by the registry and stores nothing.

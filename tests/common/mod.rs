@@ -206,3 +206,19 @@ pub fn install_plugin(s: &Sandbox) {
         .unwrap();
     ok(&o);
 }
+
+/// Runs `c` with `stdin` as its standard input; captures stdout and stderr.
+pub fn with_stdin(mut c: Command, stdin: &str) -> Output {
+    use std::io::Write;
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
