@@ -139,6 +139,14 @@ impl San {
         }
     }
 
+    /// The name or address as a client types it (no "IP:"/"DNS:" prefix).
+    pub fn host(&self) -> String {
+        match self {
+            San::Ip(ip) => ip.to_string(),
+            San::Dns(d) => d.clone(),
+        }
+    }
+
     fn to_rcgen(&self) -> Result<SanType> {
         Ok(match self {
             San::Ip(ip) => SanType::IpAddress(*ip),
@@ -369,11 +377,7 @@ impl Ca {
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         if let Some(first) = sans.first() {
-            let cn = match first {
-                San::Ip(ip) => ip.to_string(),
-                San::Dns(d) => d.clone(),
-            };
-            dn.push(DnType::CommonName, cn);
+            dn.push(DnType::CommonName, first.host());
         }
         params.distinguished_name = dn;
         params.subject_alt_names = sans.iter().map(San::to_rcgen).collect::<Result<_>>()?;

@@ -13,6 +13,7 @@ use crate::fsio::{self, PUBLIC_FILE, SECRET_DIR, SECRET_FILE};
 use crate::keystore;
 use crate::p12;
 use crate::pki;
+use crate::state::IdentityRecord;
 
 /// A context's identity, read back: what every export writes.
 pub struct Material {
@@ -25,6 +26,13 @@ pub struct Material {
 }
 
 pub fn load(env: &Env, name: &str) -> Result<Material> {
+    load_with_record(env, name).map(|(_, m)| m)
+}
+
+/// A context's identity from what we keep (record, certificate, CA, the key
+/// in the keystore), checked to belong together. `restore` rebuilds a
+/// context from the same.
+pub fn load_with_record(env: &Env, name: &str) -> Result<(IdentityRecord, Material)> {
     validate_context_name(name)?;
     let state = env.state();
     let rec = state
@@ -32,7 +40,13 @@ pub fn load(env: &Env, name: &str) -> Result<Material> {
         .ok_or_else(|| Error::IdentityNotFound(name.into()))?;
     let host = match (&rec.context, &rec.host) {
         (Some(_), Some(h)) => h.clone(),
-        _ => return Err(Error::IdentityNotFound(name.into())),
+        _ => {
+            return Err(Error::Corrupt {
+                path: state.identity_cert_path(name).with_extension("json"),
+                why: "this identity is a client bundle (docker tlsctx client), not a context"
+                    .into(),
+            })
+        }
     };
     let cert_pem = fsio::read_to_string(&state.identity_cert_path(name))?;
     let (_, ca_pem) = state
@@ -54,13 +68,14 @@ pub fn load(env: &Env, name: &str) -> Result<Material> {
             why: "the certificate does not belong to the key in the keystore".into(),
         });
     }
-    Ok(Material {
+    let m = Material {
         host,
-        cn: rec.cn,
+        cn: rec.cn.clone(),
         ca_pem,
         cert_pem,
         key_der,
-    })
+    };
+    Ok((rec, m))
 }
 
 fn der_of(pem_text: &str) -> Result<Vec<u8>> {

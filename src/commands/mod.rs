@@ -164,10 +164,7 @@ impl Host {
     }
 
     pub fn name(&self) -> String {
-        match &self.san {
-            San::Ip(ip) => ip.to_string(),
-            San::Dns(d) => d.clone(),
-        }
+        self.san.host()
     }
 }
 

@@ -215,18 +215,11 @@ pub fn run(env: &Env, args: &ServerArgs) -> Result<()> {
             );
             print!(
                 "\n{}",
-                next_steps(&rec.dir, &args.daemon_dir, &san_host(&bundle.sans[0]))
+                next_steps(&rec.dir, &args.daemon_dir, &bundle.sans[0].host())
             );
         }
     }
     Ok(())
-}
-
-fn san_host(s: &San) -> String {
-    match s {
-        San::Ip(ip) => ip.to_string(),
-        San::Dns(d) => d.clone(),
-    }
 }
 
 /// `server renew NAME`: a new key and certificate from the same CA, for the
@@ -292,7 +285,7 @@ pub fn renew(env: &Env, args: &ServerRenewArgs) -> Result<()> {
     println!("dockerd reads its certificate only at start: copy the new files and restart it.");
     print!(
         "\n{}",
-        next_steps(&new_rec.dir, &daemon_dir, &san_host(&bundle.sans[0]))
+        next_steps(&new_rec.dir, &daemon_dir, &bundle.sans[0].host())
     );
     Ok(())
 }
