@@ -87,12 +87,16 @@ pub fn create(
 }
 
 /// Loads CA `name`, ready to sign, from its record and the keystore the record names.
-pub fn load(env: &Env, name: &str) -> Result<(CaRecord, Ca)> {
+/// CA `name`'s record and certificate, or the error that it does not exist.
+fn existing(env: &Env, name: &str) -> Result<(CaRecord, String)> {
     validate_name("CA", name)?;
-    let (rec, pem) = env
-        .state()
+    env.state()
         .ca(name)?
-        .ok_or_else(|| Error::CaNotFound(name.into()))?;
+        .ok_or_else(|| Error::CaNotFound(name.into()))
+}
+
+pub fn load(env: &Env, name: &str) -> Result<(CaRecord, Ca)> {
+    let (rec, pem) = existing(env, name)?;
     let ks = keystore::open_recorded(&rec.keystore, &env.config_dir)?;
     let key = ks.get(&account(name))?.ok_or(Error::CaKeyMissing {
         ca: name.into(),
@@ -178,11 +182,7 @@ pub fn run_import(env: &Env, args: &CaImportArgs) -> Result<()> {
 }
 
 pub fn run_export(env: &Env, args: &CaExportArgs) -> Result<()> {
-    validate_name("CA", &args.name)?;
-    let (rec, pem) = env
-        .state()
-        .ca(&args.name)?
-        .ok_or_else(|| Error::CaNotFound(args.name.clone()))?;
+    let (rec, pem) = existing(env, &args.name)?;
     let cert_path = args.out.join("ca.pem");
     let key_path = args.out.join("ca-key.pem");
     if !args.force {
@@ -291,11 +291,7 @@ pub fn run_ls(env: &Env, format: Format) -> Result<()> {
 }
 
 pub fn run_rm(env: &Env, args: &CaRmArgs) -> Result<()> {
-    validate_name("CA", &args.name)?;
-    let (rec, _) = env
-        .state()
-        .ca(&args.name)?
-        .ok_or_else(|| Error::CaNotFound(args.name.clone()))?;
+    let (rec, _) = existing(env, &args.name)?;
     let used = contexts_using(env, &args.name)?;
     if !used.is_empty() && !args.force {
         return Err(Error::CaInUse {

@@ -337,8 +337,8 @@ fn cert_json(info: &CertInfo) -> serde_json::Value {
         "serial": info.serial_hex,
         "sans": info.sans,
         "eku": info.ekus,
-        "not_before": info.not_before.format(&time::format_description::well_known::Rfc3339).unwrap(),
-        "not_after": info.not_after.format(&time::format_description::well_known::Rfc3339).unwrap(),
+        "not_before": super::rfc3339(info.not_before),
+        "not_after": super::rfc3339(info.not_after),
         "sha256": info.sha256,
         "key_type": info.key_type,
     })
@@ -413,17 +413,10 @@ pub fn run_inspect(env: &Env, args: &InspectArgs) -> Result<()> {
                 i.ekus.join(", ")
             }
         );
-        println!(
-            "  Not before:  {}",
-            i.not_before
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap()
-        );
+        println!("  Not before:  {}", super::rfc3339(i.not_before));
         println!(
             "  Not after:   {} ({} days left)",
-            i.not_after
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap(),
+            super::rfc3339(i.not_after),
             days_left(i.not_after, env.now)
         );
         println!("  SHA-256:     {}", i.sha256);

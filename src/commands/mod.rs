@@ -204,6 +204,12 @@ pub fn warn_if_clamped(issued: &pki::Issued, what: &str, ca: &str, days: u32) {
     }
 }
 
+/// RFC 3339, as the JSON outputs and records write times.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .expect("a UTC time formats as RFC 3339")
+}
+
 pub fn date(t: OffsetDateTime) -> String {
     let d = t.date();
     format!("{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day())

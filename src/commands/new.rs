@@ -165,7 +165,7 @@ pub fn run(env: &Env, args: &NewArgs) -> Result<()> {
             "context": args.name,
             "host": url,
             "current": args.use_it,
-            "ca": { "name": ca_rec.name, "created": created_ca.is_some(), "not_after": ca_rec.not_after.format(&time::format_description::well_known::Rfc3339).unwrap(), "keystore": ca_rec.keystore },
+            "ca": { "name": ca_rec.name, "created": created_ca.is_some(), "not_after": super::rfc3339(ca_rec.not_after), "keystore": ca_rec.keystore },
             "server": server_rec,
             "identity": rec,
         })),
