@@ -5,7 +5,7 @@ mod common;
 
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use common::*;
 
@@ -54,17 +54,21 @@ fn assert_nothing_half_written(s: &Sandbox) {
     assert!(!ok(&ls).lines().any(|l| l == "slow"));
 }
 
+/// `new` with RSA-4096 keys, connected to Docker's socket at `addr`.
+fn spawn_slow_new(s: &Sandbox, addr: &str) -> Child {
+    s.tlsctx_cmd(SLOW_NEW)
+        .env("DOCKER_CLI_PLUGIN_SOCKET", addr)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn socket_eof_cancels_cleanly() {
     let s = Sandbox::new();
     let (l, addr) = listener();
-    let child = s
-        .tlsctx_cmd(SLOW_NEW)
-        .env("DOCKER_CLI_PLUGIN_SOCKET", &addr)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_slow_new(&s, &addr);
     let (conn, _) = l.accept().unwrap();
     drop(conn); // What the CLI does when it is interrupted: close the connection.
     let o = child.wait_with_output().unwrap();
@@ -83,13 +87,7 @@ fn socket_eof_cancels_cleanly() {
 fn sigint_cancels_cleanly() {
     let s = Sandbox::new();
     let (l, addr) = listener();
-    let child = s
-        .tlsctx_cmd(SLOW_NEW)
-        .env("DOCKER_CLI_PLUGIN_SOCKET", &addr)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_slow_new(&s, &addr);
     // The connection is made after the signal handlers are in place.
     let (_conn, _) = l.accept().unwrap();
     let kill = Command::new("kill")

@@ -181,20 +181,14 @@ fn real_dockerd_accepts_our_identity_and_refuses_others() {
     // imported: certificates issued by an imported CA must satisfy dockerd.
     let key = s.path().join("recipe-ca-key.pem");
     let cert = s.path().join("recipe-ca.pem");
-    let openssl = |args: &[&str]| {
-        ok(&Command::new(require("openssl"))
-            .args(args)
-            .output()
-            .unwrap())
-    };
-    openssl(&[
+    openssl_ok(&[
         "genrsa",
         "-traditional",
         "-out",
         key.to_str().unwrap(),
         "4096",
     ]);
-    openssl(&[
+    openssl_ok(&[
         "req",
         "-x509",
         "-new",
@@ -329,20 +323,16 @@ fn real_dockerd_accepts_our_identity_and_refuses_others() {
         intruder.to_str().unwrap(),
     ]));
     fs::copy(&cert, intruder.join("ca.pem")).unwrap();
-    let o = Command::new(require("docker"))
-        .args([
-            "--config",
-            s.cfg().to_str().unwrap(),
-            "version",
-            "--format",
-            "{{.Server.Version}}",
-        ])
-        .env("DOCKER_HOST", &host)
-        .env("DOCKER_TLS_VERIFY", "1")
-        .env("DOCKER_CERT_PATH", &intruder)
-        .env_remove("DOCKER_CONTEXT")
-        .output()
-        .unwrap();
+    // docker as DOCKER_CERT_PATH users run it, without a context.
+    let version_with = |cert_path: &Path| {
+        s.docker_cmd(&["version", "--format", "{{.Server.Version}}"])
+            .env("DOCKER_HOST", &host)
+            .env("DOCKER_TLS_VERIFY", "1")
+            .env("DOCKER_CERT_PATH", cert_path)
+            .output()
+            .unwrap()
+    };
+    let o = version_with(&intruder);
     assert!(
         !o.status.success(),
         "a foreign client certificate must be refused"
@@ -359,19 +349,7 @@ fn real_dockerd_accepts_our_identity_and_refuses_others() {
         "--out",
         good.to_str().unwrap(),
     ]));
-    let o = Command::new(require("docker"))
-        .args([
-            "--config",
-            s.cfg().to_str().unwrap(),
-            "version",
-            "--format",
-            "{{.Server.Version}}",
-        ])
-        .env("DOCKER_HOST", &host)
-        .env("DOCKER_TLS_VERIFY", "1")
-        .env("DOCKER_CERT_PATH", &good)
-        .output()
-        .unwrap();
+    let o = version_with(&good);
     ok(&o);
 
     // 3. A host name the server certificate does not cover fails verification.

@@ -6,16 +6,8 @@ mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::*;
-
-fn openssl(args: &[&str]) -> String {
-    ok(&Command::new(require("openssl"))
-        .args(args)
-        .output()
-        .unwrap())
-}
 
 /// A CA made with openssl: key (already written) + self-signed certificate.
 fn ca_cert(dir: &Path, key: &Path, subject: &str, key_usage: &str) -> PathBuf {
@@ -23,7 +15,7 @@ fn ca_cert(dir: &Path, key: &Path, subject: &str, key_usage: &str) -> PathBuf {
         "{}-ca.pem",
         key.file_stem().unwrap().to_string_lossy()
     ));
-    openssl(&[
+    openssl_ok(&[
         "req",
         "-x509",
         "-new",
@@ -68,7 +60,7 @@ fn issues_and_verifies(s: &Sandbox, ca: &str, original_cert: &Path) {
         "--out",
         out.to_str().unwrap(),
     ]));
-    let v = openssl(&[
+    let v = openssl_ok(&[
         "verify",
         "-CAfile",
         original_cert.to_str().unwrap(),
@@ -78,7 +70,7 @@ fn issues_and_verifies(s: &Sandbox, ca: &str, original_cert: &Path) {
     ]);
     assert!(v.contains(": OK"), "{v}");
     // ca.pem in the bundle is the imported certificate, same key and subject.
-    let a = openssl(&[
+    let a = openssl_ok(&[
         "x509",
         "-noout",
         "-fingerprint",
@@ -86,7 +78,7 @@ fn issues_and_verifies(s: &Sandbox, ca: &str, original_cert: &Path) {
         "-in",
         original_cert.to_str().unwrap(),
     ]);
-    let b = openssl(&[
+    let b = openssl_ok(&[
         "x509",
         "-noout",
         "-fingerprint",
@@ -102,7 +94,7 @@ fn openssl_rsa_4096_ca_as_pkcs1_and_pkcs8() {
     let s = Sandbox::new();
     let d = s.path();
     let pkcs8 = d.join("rsa8.pem");
-    openssl(&[
+    openssl_ok(&[
         "genpkey",
         "-algorithm",
         "RSA",
@@ -112,7 +104,7 @@ fn openssl_rsa_4096_ca_as_pkcs1_and_pkcs8() {
         pkcs8.to_str().unwrap(),
     ]);
     let pkcs1 = d.join("rsa1.pem");
-    openssl(&[
+    openssl_ok(&[
         "pkey",
         "-in",
         pkcs8.to_str().unwrap(),
@@ -176,7 +168,7 @@ fn ec_ca_with_a_sec1_key() {
     let d = s.path();
     // `openssl ecparam -genkey` writes "EC PARAMETERS" then "EC PRIVATE KEY" (SEC1).
     let key = d.join("ec.pem");
-    openssl(&[
+    openssl_ok(&[
         "ecparam",
         "-name",
         "prime256v1",
@@ -210,7 +202,7 @@ fn docker_machine_ca() {
     let certs = s.path().join("machine/certs");
     fs::create_dir_all(&certs).unwrap();
     let key = certs.join("ca-key.pem");
-    openssl(&[
+    openssl_ok(&[
         "genrsa",
         "-traditional",
         "-out",
@@ -218,7 +210,7 @@ fn docker_machine_ca() {
         "2048",
     ]);
     let cert = certs.join("ca.pem");
-    openssl(&[
+    openssl_ok(&[
         "req",
         "-x509",
         "-new",
@@ -259,7 +251,7 @@ fn docker_machine_ca() {
         .join("contexts/tls")
         .join(sha256_hex("machine"))
         .join("docker");
-    let v = openssl(&[
+    let v = openssl_ok(&[
         "verify",
         "-CAfile",
         cert.to_str().unwrap(),
@@ -281,7 +273,7 @@ fn refusals_store_nothing() {
     let s = Sandbox::new();
     let d = s.path().to_path_buf();
     let rsa = d.join("rsa.pem");
-    openssl(&["genrsa", "-out", rsa.to_str().unwrap(), "2048"]);
+    openssl_ok(&["genrsa", "-out", rsa.to_str().unwrap(), "2048"]);
     let cert = ca_cert(
         &d,
         &rsa,
@@ -289,7 +281,7 @@ fn refusals_store_nothing() {
         "keyUsage=critical,keyCertSign,cRLSign",
     );
     let ec = d.join("other-ec.pem");
-    openssl(&[
+    openssl_ok(&[
         "ecparam",
         "-name",
         "prime256v1",
@@ -300,7 +292,7 @@ fn refusals_store_nothing() {
     ]);
     // A leaf certificate: CA:FALSE.
     let leaf = d.join("leaf.pem");
-    openssl(&[
+    openssl_ok(&[
         "req",
         "-x509",
         "-new",
@@ -315,7 +307,7 @@ fn refusals_store_nothing() {
     ]);
     // A CA whose keyUsage forbids signing certificates.
     let nosign = d.join("nosign.pem");
-    openssl(&[
+    openssl_ok(&[
         "req",
         "-x509",
         "-new",
@@ -331,7 +323,7 @@ fn refusals_store_nothing() {
         nosign.to_str().unwrap(),
     ]);
     let enc8 = d.join("enc8.pem");
-    openssl(&[
+    openssl_ok(&[
         "pkey",
         "-in",
         rsa.to_str().unwrap(),
@@ -342,7 +334,7 @@ fn refusals_store_nothing() {
         enc8.to_str().unwrap(),
     ]);
     let enc1 = d.join("enc1.pem");
-    openssl(&[
+    openssl_ok(&[
         "rsa",
         "-in",
         rsa.to_str().unwrap(),

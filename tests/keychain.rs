@@ -7,17 +7,10 @@ mod common;
 use std::fs;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 
 use common::secret_service::SecretService;
 use common::*;
-
-fn openssl(args: &[&str]) -> Output {
-    Command::new(require("openssl"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 /// The public key of a DER private key, computed by OpenSSL.
 fn public_key_of_der(der: &[u8], dir: &Path) -> String {

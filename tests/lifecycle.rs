@@ -270,28 +270,15 @@ fn renew_while_dockerd_runs_and_a_failed_renew_keeps_the_old_identity() {
         "localhost",
     ]));
     assert!(out.contains("restart"), "{out}");
-    let cert = fs::read_to_string(s.cfg().join("tlsctx/servers/live/server-cert.pem")).unwrap();
-    let text = ok(&Command::new(require("openssl"))
-        .args(["x509", "-noout", "-ext", "subjectAltName"])
-        .stdin(std::process::Stdio::piped())
-        .output()
-        .map(|_| ())
-        .map(|_| {
-            let p = s.path().join("srv.pem");
-            fs::write(&p, &cert).unwrap();
-            Command::new("openssl")
-                .args([
-                    "x509",
-                    "-noout",
-                    "-ext",
-                    "subjectAltName",
-                    "-in",
-                    p.to_str().unwrap(),
-                ])
-                .output()
-                .unwrap()
-        })
-        .unwrap());
+    let cert = s.cfg().join("tlsctx/servers/live/server-cert.pem");
+    let text = openssl_ok(&[
+        "x509",
+        "-noout",
+        "-ext",
+        "subjectAltName",
+        "-in",
+        cert.to_str().unwrap(),
+    ]);
     assert!(
         text.contains("IP Address:127.0.0.1") && text.contains("DNS:localhost"),
         "{text}"

@@ -5,16 +5,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
-
-fn openssl(args: &[&str]) -> std::process::Output {
-    Command::new(require("openssl"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn verify(ca: &Path, cert: &Path, extra: &[&str]) -> (bool, String) {
     let mut args = vec!["verify", "-CAfile", ca.to_str().unwrap()];

@@ -44,15 +44,10 @@ fn pwfile(s: &Sandbox) -> PathBuf {
     p
 }
 
-fn openssl(args: &[&str]) -> String {
-    ok(&Command::new(require("openssl"))
-        .args(args)
-        .output()
-        .unwrap());
-    let o = Command::new(require("openssl"))
-        .args(args)
-        .output()
-        .unwrap();
+/// OpenSSL that must succeed; what it printed on both streams.
+fn openssl_text(args: &[&str]) -> String {
+    let o = openssl(args);
+    ok(&o);
     format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),
@@ -66,7 +61,7 @@ fn mode(p: &Path) -> u32 {
 
 /// OpenSSL's view: algorithms, bags, attributes; and the key matches the certificate.
 fn openssl_reads(file: &Path, pw: &Path) -> String {
-    let info = openssl(&[
+    let info = openssl_text(&[
         "pkcs12",
         "-info",
         "-noout",
@@ -75,7 +70,7 @@ fn openssl_reads(file: &Path, pw: &Path) -> String {
         "-passin",
         &format!("file:{}", pw.display()),
     ]);
-    let pem = openssl(&[
+    let pem = openssl_text(&[
         "pkcs12",
         "-nodes",
         "-in",
@@ -85,13 +80,13 @@ fn openssl_reads(file: &Path, pw: &Path) -> String {
     ]);
     let dir = file.parent().unwrap();
     fs::write(dir.join("out.pem"), &pem).unwrap();
-    let from_key = openssl(&[
+    let from_key = openssl_text(&[
         "pkey",
         "-in",
         dir.join("out.pem").to_str().unwrap(),
         "-pubout",
     ]);
-    let from_cert = openssl(&[
+    let from_cert = openssl_text(&[
         "x509",
         "-in",
         dir.join("out.pem").to_str().unwrap(),
@@ -271,7 +266,7 @@ fn a_generated_password_is_shown_once_and_works() {
     );
     let p = s.path().join("genpw");
     fs::write(&p, pw).unwrap();
-    openssl(&[
+    openssl_text(&[
         "pkcs12",
         "-info",
         "-noout",

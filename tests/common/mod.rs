@@ -222,3 +222,16 @@ pub fn with_stdin(mut c: Command, stdin: &str) -> Output {
         .unwrap();
     child.wait_with_output().unwrap()
 }
+
+/// OpenSSL, the independent reader of what we write.
+pub fn openssl(args: &[&str]) -> Output {
+    Command::new(require("openssl"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// OpenSSL that must succeed; its standard output.
+pub fn openssl_ok(args: &[&str]) -> String {
+    ok(&openssl(args))
+}
