@@ -6,7 +6,7 @@ mod common;
 
 use std::fs;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 
 use common::secret_service::SecretService;
@@ -25,31 +25,6 @@ fn public_key_of_der(der: &[u8], dir: &Path) -> String {
         "-pubout",
     ]));
     fs::remove_file(p).unwrap();
-    out
-}
-
-fn public_key_of_cert(cert: &Path) -> String {
-    ok(&openssl(&[
-        "x509",
-        "-noout",
-        "-pubkey",
-        "-in",
-        cert.to_str().unwrap(),
-    ]))
-}
-
-fn all_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(all_files(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
     out
 }
 

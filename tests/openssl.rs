@@ -33,20 +33,6 @@ fn text(cert: &Path) -> String {
     ]))
 }
 
-fn public_key_of_cert(cert: &Path) -> String {
-    ok(&openssl(&[
-        "x509",
-        "-noout",
-        "-pubkey",
-        "-in",
-        cert.to_str().unwrap(),
-    ]))
-}
-
-fn public_key_of_key(key: &Path) -> String {
-    ok(&openssl(&["pkey", "-pubout", "-in", key.to_str().unwrap()]))
-}
-
 fn check_key_type(key_type: &str, openssl_says: &str) {
     let s = Sandbox::new();
     ok(&s.tlsctx(&[

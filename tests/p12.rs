@@ -276,7 +276,7 @@ fn a_generated_password_is_shown_once_and_works() {
         &format!("file:{}", p.display()),
     ]);
     // And it is stored nowhere.
-    for f in walk_files(&s.cfg()) {
+    for f in all_files(&s.cfg()) {
         assert!(
             !fs::read(&f)
                 .unwrap()
@@ -286,19 +286,6 @@ fn a_generated_password_is_shown_once_and_works() {
             f.display()
         );
     }
-}
-
-fn walk_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk_files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]

@@ -235,3 +235,29 @@ pub fn openssl(args: &[&str]) -> Output {
 pub fn openssl_ok(args: &[&str]) -> String {
     ok(&openssl(args))
 }
+
+/// The public key of a certificate, as OpenSSL reads it.
+pub fn public_key_of_cert(cert: &Path) -> String {
+    openssl_ok(&["x509", "-noout", "-pubkey", "-in", cert.to_str().unwrap()])
+}
+
+/// The public key of a PEM private key, as OpenSSL reads it.
+pub fn public_key_of_key(key: &Path) -> String {
+    openssl_ok(&["pkey", "-pubout", "-in", key.to_str().unwrap()])
+}
+
+/// Every file below `dir` (none if it does not exist).
+pub fn all_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(all_files(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
