@@ -1,9 +1,12 @@
-//! One variant per situation the user can be in; each says what went wrong
-//! (`Display`) and what to do next (`hint`).
+//! One variant per situation the user can be in. `explain` writes, side by
+//! side in one match arm, what went wrong and what to do next; `Display`
+//! and `hint` only read it. A leaf: it imports nothing of this crate.
 
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
+
+use crate::text;
 
 #[derive(Debug)]
 pub enum Error {
@@ -130,6 +133,13 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+const NAME_RULE_FIX: &str =
+    "use letters, digits and _ . + - (at least two characters, starting with a letter or digit)";
+
+fn regexp_text(what: &str, name: &str) -> String {
+    format!("{what} name {name:?} is invalid, names are validated against regexp \"^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$\"")
+}
+
 impl Error {
     pub fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
         let path = path.into();
@@ -153,72 +163,187 @@ impl Error {
         }
     }
 
+    /// What went wrong, and the next step (None when the message says it all).
+    pub fn explain(&self) -> (String, Option<String>) {
+        let (what, next): (String, Option<String>) = match self {
+            Error::ContextNameEmpty => (
+                "context name cannot be empty".into(),
+                Some(format!("{NAME_RULE_FIX}, e.g. prod or web-1")),
+            ),
+            Error::ContextNameReserved => (
+                "\"default\" is a reserved context name".into(),
+                Some("pick another name; \"default\" is Docker's built-in context".into()),
+            ),
+            Error::ContextNameInvalid(name) => (
+                regexp_text("context", name),
+                Some(format!("{NAME_RULE_FIX}, e.g. prod or web-1")),
+            ),
+            Error::ContextExists(name) => (
+                format!("context {name:?} already exists"),
+                Some(format!("pass --force to replace it, or remove it first with: docker context rm {name}")),
+            ),
+            Error::NameInvalid { what, name } => (regexp_text(what, name), Some(NAME_RULE_FIX.into())),
+            Error::HostScheme(host) => (
+                if host.is_empty() {
+                    "the host is empty".into()
+                } else {
+                    format!("host {host:?} is not a tcp:// address; TLS contexts reach the daemon over TCP")
+                },
+                Some(HOST_FIX.into()),
+            ),
+            Error::HostInvalid { host, why } => (format!("host {host:?} is invalid: {why}"), Some(HOST_FIX.into())),
+            Error::PlaintextPort(host) => (
+                format!("host {host:?} uses port 2375, Docker's plaintext (unencrypted) port"),
+                Some("use 2376, the TLS port (the default); pass --force if your daemon really serves TLS on 2375".into()),
+            ),
+            Error::SanInvalid(v) => (
+                format!("--san {v:?} is neither an IP address nor a DNS name"),
+                Some("give an IP address (192.0.2.10, 2001:db8::1) or a DNS name (docker.example.com, *.example.com)".into()),
+            ),
+            Error::DaysOutOfRange { flag, days, max, why } => (
+                format!("{flag} {days} is out of range: give 1 to {max} days ({why})"),
+                None,
+            ),
+            Error::CaExpired { ca, on } => (
+                format!("CA {ca:?} expired on {}", text::date(*on)),
+                Some("create a new CA (docker tlsctx ca init --name NAME) and issue new identities from it".into()),
+            ),
+            Error::CaNotFound(name) => (
+                format!("CA {name:?} does not exist"),
+                Some("create it with: docker tlsctx ca init --name NAME (or omit --ca to use \"default\")".into()),
+            ),
+            Error::CaExists(name) => (
+                format!("CA {name:?} already exists"),
+                Some(format!("it is kept as is; pick another --name, or pass --force to replace CA \"{name}\" (certificates it issued stop working)")),
+            ),
+            Error::CaKeyMissing { ca, backend } => (
+                format!("the key of CA {ca:?} is missing from the {backend} keystore"),
+                Some(format!("the CA certificate is there but its key is not; recreate the CA with: docker tlsctx ca init --name {ca} --force (then reissue its identities)")),
+            ),
+            Error::IdentityExists(name) => (
+                format!("client identity {name:?} already exists"),
+                Some("pass --force to replace it, or pick another name".into()),
+            ),
+            Error::BundleExists { what, dir } => (
+                format!("a {what} bundle already exists in {}", dir.display()),
+                Some("pass --force to replace it, or choose another folder with --server-dir/--out".into()),
+            ),
+            Error::NotADirectory(p) => (
+                format!("{} exists and is not a folder", p.display()),
+                Some("choose a folder path that is not an existing file".into()),
+            ),
+            Error::ConfigUnwritable { path, source } => (
+                format!("cannot use {}: {source}", path.display()),
+                Some("check the folder's owner and permissions, or point DOCKER_CONFIG (or --config) at a writable folder".into()),
+            ),
+            Error::Io { action, path, source } => (
+                format!("cannot {action} {}: {source}", path.display()),
+                Some("check the path, its permissions and free disk space, then run the command again".into()),
+            ),
+            Error::Corrupt { path, why } => (
+                format!("{} is damaged: {why}", path.display()),
+                Some("fix or remove the file named above, then run the command again".into()),
+            ),
+            Error::Crypto(why) => (format!("certificate or key operation failed: {why}"), None),
+            Error::KeystoreUnavailable { backend, why, how } => (
+                format!("no OS keychain is available ({backend}: {why})"),
+                Some((*how).into()),
+            ),
+            Error::KeychainLocked { backend, why, how } => (
+                format!("the {backend} keychain is locked: {why}"),
+                Some((*how).into()),
+            ),
+            Error::KeychainTimeout { backend, secs } => (
+                format!("the {backend} keychain did not answer within {secs} s"),
+                Some("unlock the keychain (a locked one waits for an unlock prompt), raise DOCKER_TLSCTX_KEYCHAIN_TIMEOUT (seconds), or use --keystore file".into()),
+            ),
+            Error::KeystoreFailed { backend, why } => (
+                format!("the {backend} keychain failed: {why}"),
+                Some("run docker tlsctx keystore status to see which keystore answers; --keystore file avoids the OS keychain".into()),
+            ),
+            Error::KeystoreChoice(why) => (
+                format!("DOCKER_TLSCTX_KEYSTORE: {why}"),
+                Some("set DOCKER_TLSCTX_KEYSTORE to auto, os or file (or unset it)".into()),
+            ),
+            Error::KeyMissing { what, backend, fix } => (
+                format!("the key of {what} is missing from the {backend} keystore"),
+                Some(fix.clone()),
+            ),
+            Error::EncryptedKey(p) => (
+                format!("{} is an encrypted private key", p.display()),
+                Some(format!(
+                    "decrypt a copy first: openssl pkey -in {0} -out {0}.plain, import that, then delete it (shred -u {0}.plain)",
+                    p.display()
+                )),
+            ),
+            Error::NotAKey(p) => (
+                format!("{} holds no private key in PEM", p.display()),
+                Some("give the CA's private key in PEM (BEGIN PRIVATE KEY, BEGIN RSA PRIVATE KEY or BEGIN EC PRIVATE KEY)".into()),
+            ),
+            Error::NotACa { path, why } => (
+                format!("{} cannot be used as a CA: {why}", path.display()),
+                Some("give the CA certificate (ca.pem), not a server or client certificate".into()),
+            ),
+            Error::KeyDoesNotMatch { key, cert } => (
+                format!(
+                    "the key in {} does not belong to the certificate in {}",
+                    key.display(),
+                    cert.display()
+                ),
+                Some("give the key that belongs to this certificate (with docker-machine: ca-key.pem beside ca.pem)".into()),
+            ),
+            Error::CaInUse { ca, contexts } => (
+                format!("CA {ca:?} issued the identities of contexts still in use: {}", contexts.join(", ")),
+                Some(format!("remove those contexts first (docker tlsctx rm NAME, or docker context rm NAME), or pass --force: they keep working until they expire, but cannot be renewed from CA \"{ca}\"")),
+            ),
+            Error::IdentityNotFound(name) => (
+                format!("no identity {name:?} is recorded"),
+                Some("create it with: docker tlsctx new NAME --host tcp://HOST:2376".into()),
+            ),
+            Error::FileExists(p) => (
+                format!("{} already exists", p.display()),
+                Some("pass --force to overwrite it, or choose another path".into()),
+            ),
+            Error::BadPassword(why) => (
+                format!("the password on standard input cannot be used: {why}"),
+                Some("pipe a non-empty password: printf '%s' \"$PASSWORD\" | docker tlsctx export NAME --p12 FILE --password-stdin; or drop --password-stdin to have one generated".into()),
+            ),
+            Error::NoSecurityTool => (
+                "no security command found: --keychain works on macOS only".into(),
+                Some("--keychain imports into the macOS login keychain with security(1); elsewhere use --p12 FILE and import that file with your platform's tool".into()),
+            ),
+            Error::KeychainImport(why) => (
+                format!("security import failed: {why}"),
+                Some("unlock the login keychain (security unlock-keychain) and run the command again, or import a --p12 file by hand".into()),
+            ),
+            Error::ContextMissing(name) => (
+                format!("context {name:?} does not exist"),
+                Some("list contexts with docker context ls; create one with docker tlsctx new NAME --host tcp://HOST:2376".into()),
+            ),
+            Error::ServerNotFound(name) => (
+                format!("no server bundle {name:?} is recorded"),
+                Some("list server bundles with: docker tlsctx ls --all".into()),
+            ),
+            Error::BadClock(why) => (
+                format!("DOCKER_TLSCTX_NOW is not a time: {why}"),
+                Some("set DOCKER_TLSCTX_NOW to an RFC 3339 time such as 2027-01-31T12:00:00Z, or unset it".into()),
+            ),
+            Error::ContextInUse(name) => (
+                format!("context {name:?} is in use, set -f flag to force remove"),
+                Some("switch to another context first (docker context use default), or pass --force: the context is removed and Docker falls back to DOCKER_HOST or the default context".into()),
+            ),
+            Error::CheckFailed { what, fix } => (what.clone(), Some(fix.clone())),
+            Error::Cancelled => (
+                "cancelled".into(),
+                Some("nothing was changed; run the command again when ready".into()),
+            ),
+        };
+        (what, next)
+    }
+
     /// The next step for the user, or None when the message says it all.
     pub fn hint(&self) -> Option<String> {
-        Some(match self {
-            Error::ContextNameEmpty | Error::ContextNameInvalid(_) => {
-                "use letters, digits and _ . + - (at least two characters, starting with a letter or digit), e.g. prod or web-1".into()
-            }
-            Error::ContextNameReserved => "pick another name; \"default\" is Docker's built-in context".into(),
-            Error::NameInvalid { .. } => {
-                "use letters, digits and _ . + - (at least two characters, starting with a letter or digit)".into()
-            }
-            Error::ContextExists(name) => format!(
-                "pass --force to replace it, or remove it first with: docker context rm {name}"
-            ),
-            Error::HostScheme(_) | Error::HostInvalid { .. } => {
-                "give the daemon's address as tcp://HOST[:PORT], e.g. tcp://203.0.113.7:2376 or tcp://docker.example.com".into()
-            }
-            Error::PlaintextPort(_) => {
-                "use 2376, the TLS port (the default); pass --force if your daemon really serves TLS on 2375".into()
-            }
-            Error::SanInvalid(_) => {
-                "give an IP address (192.0.2.10, 2001:db8::1) or a DNS name (docker.example.com, *.example.com)".into()
-            }
-            Error::DaysOutOfRange { .. } => return None,
-            Error::CaExpired { .. } => "create a new CA (docker tlsctx ca init --name NAME) and issue new identities from it".into(),
-            Error::CaNotFound(_) => "create it with: docker tlsctx ca init --name NAME (or omit --ca to use \"default\")".into(),
-            Error::CaExists(name) => format!("it is kept as is; pick another --name, or pass --force to replace CA \"{name}\" (certificates it issued stop working)"),
-            Error::CaKeyMissing { ca, .. } => format!(
-                "the CA certificate is there but its key is not; recreate the CA with: docker tlsctx ca init --name {ca} --force (then reissue its identities)"
-            ),
-            Error::IdentityExists(_) => "pass --force to replace it, or pick another name".into(),
-            Error::BundleExists { .. } => "pass --force to replace it, or choose another folder with --server-dir/--out".into(),
-            Error::NotADirectory(_) => "choose a folder path that is not an existing file".into(),
-            Error::ConfigUnwritable { .. } => {
-                "check the folder's owner and permissions, or point DOCKER_CONFIG (or --config) at a writable folder".into()
-            }
-            Error::Io { .. } => "check the path, its permissions and free disk space, then run the command again".into(),
-            Error::Corrupt { .. } => "fix or remove the file named above, then run the command again".into(),
-            Error::Crypto(_) => return None,
-            Error::KeystoreUnavailable { how, .. } => (*how).into(),
-            Error::KeychainLocked { how, .. } => (*how).into(),
-            Error::KeychainTimeout { .. } => "unlock the keychain (a locked one waits for an unlock prompt), raise DOCKER_TLSCTX_KEYCHAIN_TIMEOUT (seconds), or use --keystore file".into(),
-            Error::KeystoreFailed { .. } => "run docker tlsctx keystore status to see which keystore answers; --keystore file avoids the OS keychain".into(),
-            Error::KeystoreChoice(_) => "set DOCKER_TLSCTX_KEYSTORE to auto, os or file (or unset it)".into(),
-            Error::KeyMissing { fix, .. } => fix.clone(),
-            Error::EncryptedKey(p) => format!(
-                "decrypt a copy first: openssl pkey -in {0} -out {0}.plain, import that, then delete it (shred -u {0}.plain)",
-                p.display()
-            ),
-            Error::NotAKey(_) => "give the CA's private key in PEM (BEGIN PRIVATE KEY, BEGIN RSA PRIVATE KEY or BEGIN EC PRIVATE KEY)".into(),
-            Error::NotACa { .. } => "give the CA certificate (ca.pem), not a server or client certificate".into(),
-            Error::KeyDoesNotMatch { .. } => "give the key that belongs to this certificate (with docker-machine: ca-key.pem beside ca.pem)".into(),
-            Error::CaInUse { ca, .. } => format!(
-                "remove those contexts first (docker tlsctx rm NAME, or docker context rm NAME), or pass --force: they keep working until they expire, but cannot be renewed from CA \"{ca}\""
-            ),
-            Error::IdentityNotFound(_) => "create it with: docker tlsctx new NAME --host tcp://HOST:2376".into(),
-            Error::FileExists(_) => "pass --force to overwrite it, or choose another path".into(),
-            Error::BadPassword(_) => "pipe a non-empty password: printf '%s' \"$PASSWORD\" | docker tlsctx export NAME --p12 FILE --password-stdin; or drop --password-stdin to have one generated".into(),
-            Error::NoSecurityTool => "--keychain imports into the macOS login keychain with security(1); elsewhere use --p12 FILE and import that file with your platform's tool".into(),
-            Error::KeychainImport(_) => "unlock the login keychain (security unlock-keychain) and run the command again, or import a --p12 file by hand".into(),
-            Error::BadClock(_) => "set DOCKER_TLSCTX_NOW to an RFC 3339 time such as 2027-01-31T12:00:00Z, or unset it".into(),
-            Error::ServerNotFound(_) => "list server bundles with: docker tlsctx ls --all".into(),
-            Error::ContextInUse(_) => "switch to another context first (docker context use default), or pass --force: the context is removed and Docker falls back to DOCKER_HOST or the default context".into(),
-            Error::CheckFailed { fix, .. } => fix.clone(),
-            Error::ContextMissing(_) => "list contexts with docker context ls; create one with docker tlsctx new NAME --host tcp://HOST:2376".into(),
-            Error::Cancelled => "nothing was changed; run the command again when ready".into(),
-        })
+        self.explain().1
     }
 
     /// Process exit code: 130 for cancellation (as a shell reports SIGINT), 1 otherwise.
@@ -230,97 +355,22 @@ impl Error {
     }
 }
 
+const HOST_FIX: &str = "give the daemon's address as tcp://HOST[:PORT], e.g. tcp://203.0.113.7:2376 or tcp://docker.example.com";
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::ContextNameEmpty => write!(f, "context name cannot be empty"),
-            Error::ContextNameReserved => write!(f, "\"default\" is a reserved context name"),
-            Error::ContextNameInvalid(name) => write!(
-                f,
-                "context name {name:?} is invalid, names are validated against regexp \"^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$\""
-            ),
-            Error::ContextExists(name) => write!(f, "context {name:?} already exists"),
-            Error::NameInvalid { what, name } => write!(
-                f,
-                "{what} name {name:?} is invalid, names are validated against regexp \"^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$\""
-            ),
-            Error::HostScheme(host) if host.is_empty() => write!(f, "the host is empty"),
-            Error::HostScheme(host) => write!(
-                f,
-                "host {host:?} is not a tcp:// address; TLS contexts reach the daemon over TCP"
-            ),
-            Error::HostInvalid { host, why } => write!(f, "host {host:?} is invalid: {why}"),
-            Error::PlaintextPort(host) => write!(
-                f,
-                "host {host:?} uses port 2375, Docker's plaintext (unencrypted) port"
-            ),
-            Error::SanInvalid(v) => write!(f, "--san {v:?} is neither an IP address nor a DNS name"),
-            Error::DaysOutOfRange { flag, days, max, why } => {
-                write!(f, "{flag} {days} is out of range: give 1 to {max} days ({why})")
-            }
-            Error::CaExpired { ca, on } => {
-                write!(f, "CA {ca:?} expired on {}", crate::commands::date(*on))
-            }
-            Error::CaNotFound(name) => write!(f, "CA {name:?} does not exist"),
-            Error::CaExists(name) => write!(f, "CA {name:?} already exists"),
-            Error::CaKeyMissing { ca, backend } => {
-                write!(f, "the key of CA {ca:?} is missing from the {backend} keystore")
-            }
-            Error::IdentityExists(name) => write!(f, "client identity {name:?} already exists"),
-            Error::BundleExists { what, dir } => {
-                write!(f, "a {what} bundle already exists in {}", dir.display())
-            }
-            Error::NotADirectory(p) => write!(f, "{} exists and is not a folder", p.display()),
-            Error::ConfigUnwritable { path, source } => {
-                write!(f, "cannot use {}: {source}", path.display())
-            }
-            Error::Io { action, path, source } => {
-                write!(f, "cannot {action} {}: {source}", path.display())
-            }
-            Error::Corrupt { path, why } => write!(f, "{} is damaged: {why}", path.display()),
-            Error::Crypto(why) => write!(f, "certificate or key operation failed: {why}"),
-            Error::KeystoreUnavailable { backend, why, .. } => {
-                write!(f, "no OS keychain is available ({backend}: {why})")
-            }
-            Error::KeychainLocked { backend, why, .. } => write!(f, "the {backend} keychain is locked: {why}"),
-            Error::KeychainTimeout { backend, secs } => {
-                write!(f, "the {backend} keychain did not answer within {secs} s")
-            }
-            Error::KeystoreFailed { backend, why } => write!(f, "the {backend} keychain failed: {why}"),
-            Error::KeystoreChoice(why) => write!(f, "DOCKER_TLSCTX_KEYSTORE: {why}"),
-            Error::KeyMissing { what, backend, .. } => {
-                write!(f, "the key of {what} is missing from the {backend} keystore")
-            }
-            Error::EncryptedKey(p) => write!(f, "{} is an encrypted private key", p.display()),
-            Error::NotAKey(p) => write!(f, "{} holds no private key in PEM", p.display()),
-            Error::NotACa { path, why } => write!(f, "{} cannot be used as a CA: {why}", path.display()),
-            Error::KeyDoesNotMatch { key, cert } => write!(
-                f,
-                "the key in {} does not belong to the certificate in {}",
-                key.display(),
-                cert.display()
-            ),
-            Error::CaInUse { ca, contexts } => write!(
-                f,
-                "CA {ca:?} issued the identities of contexts still in use: {}",
-                contexts.join(", ")
-            ),
-            Error::IdentityNotFound(name) => write!(f, "no identity {name:?} is recorded"),
-            Error::FileExists(p) => write!(f, "{} already exists", p.display()),
-            Error::BadPassword(why) => write!(f, "the password on standard input cannot be used: {why}"),
-            Error::NoSecurityTool => write!(f, "no security command found: --keychain works on macOS only"),
-            Error::KeychainImport(why) => write!(f, "security import failed: {why}"),
-            Error::ContextMissing(name) => write!(f, "context {name:?} does not exist"),
-            Error::ServerNotFound(name) => write!(f, "no server bundle {name:?} is recorded"),
-            Error::BadClock(why) => write!(f, "DOCKER_TLSCTX_NOW is not a time: {why}"),
-            Error::ContextInUse(name) => write!(f, "context {name:?} is in use, set -f flag to force remove"),
-            Error::CheckFailed { what, .. } => write!(f, "{what}"),
-            Error::Cancelled => write!(f, "cancelled"),
-        }
+        f.write_str(&self.explain().0)
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } | Error::ConfigUnwritable { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
 
 impl From<rcgen::Error> for Error {
     fn from(e: rcgen::Error) -> Self {

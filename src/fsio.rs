@@ -75,18 +75,8 @@ pub fn temp_sibling(path: &Path) -> PathBuf {
     path.with_file_name(format!(
         ".{name}.tmp-{}-{}",
         std::process::id(),
-        random_hex(6)
+        crate::text::random_hex(6)
     ))
-}
-
-pub fn random_hex(n: usize) -> String {
-    let mut b = vec![0u8; n];
-    getrandom::fill(&mut b).expect("the OS random number generator failed");
-    hex(&b)
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Writes `data` to `path` atomically: a new temporary file in the same folder
@@ -97,13 +87,15 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     write_replacing(path, data, mode, true)
 }
 
-/// The same rename, without the fsyncs: for public files that can be
-/// written again from what the keystore and records hold (certificates,
-/// records, indexes). A reader still sees old or new, never half; after a
-/// power cut the newest version may be missing. Twelve fsyncs were half the
-/// time of issuing a client identity (bench/run.sh, row 3).
-pub fn write_public(path: &Path, data: &[u8], mode: u32) -> Result<()> {
-    write_replacing(path, data, mode, false)
+/// The one durability rule for public files (0644: certificates, records,
+/// indexes, daemon.json): they can be written again from what the keystore
+/// and records hold, so they are renamed into place without fsync. A reader
+/// still sees old or new, never half; after a power cut the newest version
+/// may be missing. Twelve fsyncs were half the time of issuing a client
+/// identity (bench/run.sh, row 3). Everything else (keys, a context's TLS
+/// files, config.json) goes through `write_atomic`.
+pub fn write_public(path: &Path, data: &[u8]) -> Result<()> {
+    write_replacing(path, data, PUBLIC_FILE, false)
 }
 
 fn write_replacing(path: &Path, data: &[u8], mode: u32, durable: bool) -> Result<()> {
@@ -149,7 +141,11 @@ pub struct TempDir {
 impl TempDir {
     pub fn new_in(parent: &Path) -> Result<TempDir> {
         create_dir_all(parent, SECRET_DIR)?;
-        let path = parent.join(format!("stage-{}-{}", std::process::id(), random_hex(6)));
+        let path = parent.join(format!(
+            "stage-{}-{}",
+            std::process::id(),
+            crate::text::random_hex(6)
+        ));
         fs::create_dir(&path).map_err(Error::io("create folder", &path))?;
         set_mode(&path, SECRET_DIR)?;
         Ok(TempDir { path: Some(path) })

@@ -1,16 +1,26 @@
 //! docker-tlsctx as a library: the binary (main.rs) is a thin dispatcher over
 //! these modules, and the integration tests drive the keystores directly.
+//! The layers, lowest first, and what each may import: ARCHITECTURE.md.
 #![forbid(unsafe_code)]
 
-pub mod check;
-pub mod cli;
-pub mod commands;
-pub mod context;
-pub mod credhelper;
+// Leaves: std and crates only (error may use text).
 pub mod error;
 pub mod fsio;
-pub mod keystore;
+pub mod names;
+pub mod text;
+// Pure code: no I/O.
 pub mod p12;
 pub mod pki;
-pub mod plugin;
+// Adapters: Docker, the keystores, our records, the TLS probe.
+pub mod docker;
+pub mod keystore;
+pub mod probe;
 pub mod state;
+// Issuance: the operations commands are made of.
+pub mod issuance;
+// The user interface: clap definitions and output helpers.
+pub mod cli;
+pub mod ui;
+// Front ends: one file per command; the credential helper.
+pub mod commands;
+pub mod credhelper;

@@ -1,19 +1,18 @@
-//! One binary, two names (DESIGN §1): `docker-tlsctx`, a Docker CLI plugin,
-//! and `docker-credential-tlsctx`, a Docker credential helper. `main` only
-//! dispatches, prints errors and picks exit codes.
+//! One binary, two names (ARCHITECTURE.md): `docker-tlsctx`, a Docker CLI
+//! plugin, and `docker-credential-tlsctx`, a Docker credential helper.
+//! `main` only dispatches, prints errors and picks exit codes.
 #![forbid(unsafe_code)]
 
-use docker_tlsctx::{commands, credhelper, fsio, keystore, plugin};
-
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use clap::Parser;
 
-use docker_tlsctx::cli::{CaCommand, Cli, Command, KeystoreCommand};
+use docker_tlsctx::cli::{CaCommand, Cli, Command, KeystoreCommand, ServerAction};
+use docker_tlsctx::docker::{hooks, plugin};
 use docker_tlsctx::error::Result;
-
-use docker_tlsctx::credhelper::NAME as CREDHELPER_NAME;
+use docker_tlsctx::issuance::{health, Env};
+use docker_tlsctx::{commands, credhelper, fsio, keystore};
 
 fn main() {
     let mut argv = std::env::args_os();
@@ -22,9 +21,9 @@ fn main() {
     let stem = Path::new(&argv0)
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned());
-    if stem.as_deref() == Some(CREDHELPER_NAME) {
+    if stem.as_deref() == Some(credhelper::NAME) {
         let args: Vec<String> = argv.map(|a| a.to_string_lossy().into_owned()).collect();
-        std::process::exit(credhelper::main(&args));
+        std::process::exit(credhelper::serve(&args));
     }
     let args: Vec<OsString> = argv.collect();
     // The hot path: Docker asks every plugin for this on `docker --help`,
@@ -40,11 +39,11 @@ fn main() {
         .get(hook_at)
         .is_some_and(|a| a == plugin::HOOKS_SUBCOMMAND)
     {
-        let env = match env_for(None, keystore::Choice::File) {
-            Ok(env) => env,
-            Err(_) => std::process::exit(0),
+        let config = fsio::docker_config_dir(None);
+        let Ok(env) = Env::from_process(&config, keystore::Choice::File) else {
+            std::process::exit(0);
         };
-        println!("{}", commands::lifecycle::hook_response(&env));
+        println!("{}", hooks::response(&health::expiry_warnings(&env)));
         std::process::exit(0);
     }
     std::process::exit(run(plugin::parse_argv(args)));
@@ -84,8 +83,9 @@ fn run(inv: plugin::Invocation) -> i32 {
     match dispatch(cli, inv.config) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("Error: {e}");
-            if let Some(h) = e.hint() {
+            let (what, next) = e.explain();
+            eprintln!("Error: {what}");
+            if let Some(h) = next {
                 eprintln!("Hint: {h}");
             }
             e.exit_code()
@@ -93,58 +93,40 @@ fn run(inv: plugin::Invocation) -> i32 {
     }
 }
 
-/// The clock: DOCKER_TLSCTX_NOW (RFC 3339) stands in for the system clock,
-/// so tests can issue certificates that are nearly expired or expired and
-/// a host with a wrong clock can still issue usable ones.
-fn env_for(
-    config: Option<&std::path::Path>,
-    keystore_choice: keystore::Choice,
-) -> Result<commands::Env> {
-    let now = match std::env::var("DOCKER_TLSCTX_NOW") {
-        Ok(v) if !v.is_empty() => {
-            time::OffsetDateTime::parse(&v, &time::format_description::well_known::Rfc3339)
-                .map_err(|e| docker_tlsctx::error::Error::BadClock(format!("{v:?}: {e}")))?
-        }
-        _ => time::OffsetDateTime::now_utc(),
-    };
-    Ok(commands::Env {
-        config_dir: fsio::docker_config_dir(config),
-        keystore_choice,
-        now,
-    })
-}
-
-fn dispatch(cli: Cli, config: Option<std::path::PathBuf>) -> Result<()> {
+fn dispatch(cli: Cli, config: Option<PathBuf>) -> Result<()> {
     let keystore_choice = match cli.keystore {
         Some(c) => c,
         None => keystore::Choice::from_env()?,
     };
-    let env = env_for(config.as_deref(), keystore_choice)?;
+    let env = Env::from_process(&fsio::docker_config_dir(config.as_deref()), keystore_choice)?;
     // Identities that need attention, one line each, whatever the command
     // (ls and inspect show it in their output too).
-    for w in commands::lifecycle::expiry_warnings(&env) {
+    for w in health::expiry_warnings(&env) {
         eprintln!("Warning: {w}");
     }
     match &cli.command {
         Command::New(a) => commands::new::run(&env, a),
-        Command::Ca(CaCommand::Init(a)) => commands::ca::run_init(&env, a),
-        Command::Server(a) => commands::server::run_cmd(&env, a),
-        Command::Ls(a) => commands::lifecycle::run_ls(&env, a),
-        Command::Inspect(a) => commands::lifecycle::run_inspect(&env, a),
-        Command::Renew(a) => commands::lifecycle::run_renew(&env, a),
-        Command::Check(a) => commands::lifecycle::run_check(&env, &a.name),
-        Command::Rm(a) => commands::lifecycle::run_rm(&env, a),
-        Command::Hooks(a) => commands::lifecycle::run_hooks(&env, a),
+        Command::Ca(CaCommand::Init(a)) => commands::ca_init::run(&env, a),
+        Command::Ca(CaCommand::Import(a)) => commands::ca_import::run(&env, a),
+        Command::Ca(CaCommand::Export(a)) => commands::ca_export::run(&env, a),
+        Command::Ca(CaCommand::Ls(a)) => commands::ca_ls::run(&env, a.format),
+        Command::Ca(CaCommand::Rm(a)) => commands::ca_rm::run(&env, a),
+        Command::Server(s) => match &s.action {
+            Some(ServerAction::Renew(a)) => commands::server_renew::run(&env, a),
+            None => commands::server::run(&env, &s.issue),
+        },
+        Command::Ls(a) => commands::ls::run(&env, a),
+        Command::Inspect(a) => commands::inspect::run(&env, a),
+        Command::Renew(a) => commands::renew::run(&env, a),
+        Command::Check(a) => commands::check::run(&env, &a.name),
+        Command::Rm(a) => commands::rm::run(&env, a),
+        Command::Hooks(a) => commands::hooks::run(&env, a),
         Command::Client(a) => commands::client::run(&env, a),
         Command::Restore(a) => commands::restore::run(&env, a),
-        Command::Export(a) => commands::export::run_export(&env, a),
-        Command::Env(a) => commands::export::run_env(&env, a),
+        Command::Export(a) => commands::export::run(&env, a),
+        Command::Env(a) => commands::env::run(&env, a),
         Command::Keystore(KeystoreCommand::Status(a)) => {
-            commands::keystore_status::run_status(&env, a.format)
+            commands::keystore_status::run(&env, a.format)
         }
-        Command::Ca(CaCommand::Import(a)) => commands::ca::run_import(&env, a),
-        Command::Ca(CaCommand::Export(a)) => commands::ca::run_export(&env, a),
-        Command::Ca(CaCommand::Ls(a)) => commands::ca::run_ls(&env, a.format),
-        Command::Ca(CaCommand::Rm(a)) => commands::ca::run_rm(&env, a),
     }
 }

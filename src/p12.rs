@@ -1,6 +1,6 @@
 //! PKCS#12 (RFC 7292) encoding: key, certificate and CA chain in, bytes out.
 //!
-//! Two profiles (DESIGN §7):
+//! Two profiles (ARCHITECTURE.md, "Numbers and where they come from"):
 //! - `legacy` (default): pbeWithSHAAnd3-KeyTripleDES-CBC for the key and the
 //!   certificate bags, HMAC-SHA1 MAC, 2048 iterations. The one format macOS
 //!   Keychain imports on every version: files written with AES and a SHA-256
@@ -397,7 +397,7 @@ mod tests {
         // (password "smeg" as BMPString, the vector of OpenSSL's and BouncyCastle's tests).
         let pw = bmp_password("smeg");
         let salt = [0x0a, 0x58, 0xcf, 0x64, 0x53, 0x0d, 0x82, 0x3f];
-        let hex = |v: Vec<u8>| crate::fsio::hex(&v);
+        let hex = |v: Vec<u8>| crate::text::hex(&v);
         assert_eq!(
             hex(pkcs12_kdf::<Sha1>(&pw, &salt, 1, 1, 24)),
             "8aaae6297b6cb04642ab5b077851284eb7128f1a2a7fbca3"

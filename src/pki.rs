@@ -18,7 +18,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::error::{Error, Result};
 
-/// CA default lifetime: 10 years (DESIGN §4).
+/// CA default lifetime: 10 years (ARCHITECTURE.md, "Numbers and where they come from").
 pub const CA_DAYS: u32 = 3650;
 /// Server default: 397 days, the CA/Browser Forum limit and well below
 /// Apple's 825-day rule for TLS server certificates (support.apple.com/HT210176),
@@ -91,6 +91,57 @@ impl fmt::Display for KeyType {
     }
 }
 
+/// Records keep today's strings ("ecdsa-p256"), so existing stores read back.
+impl serde::Serialize for KeyType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for KeyType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The key algorithm of a CA: one of ours, or what an imported CA uses
+/// (an RSA-8192 or brainpool key from the openssl recipe), kept as its name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    Known(KeyType),
+    Other(String),
+}
+
+impl KeyKind {
+    pub fn from_name(s: &str) -> KeyKind {
+        s.parse()
+            .map(KeyKind::Known)
+            .unwrap_or_else(|_| KeyKind::Other(s.to_string()))
+    }
+}
+
+impl fmt::Display for KeyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyKind::Known(k) => f.write_str(k.as_str()),
+            KeyKind::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+impl serde::Serialize for KeyKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for KeyKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Ok(KeyKind::from_name(&String::deserialize(d)?))
+    }
+}
+
 impl FromStr for KeyType {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
@@ -155,6 +206,24 @@ impl San {
     }
 }
 
+/// Records keep today's "IP:…"/"DNS:…" strings.
+impl serde::Serialize for San {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for San {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let bare = text
+            .strip_prefix("IP:")
+            .or_else(|| text.strip_prefix("DNS:"))
+            .unwrap_or(&text);
+        San::parse(bare).ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not a SAN")))
+    }
+}
+
 impl fmt::Display for San {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -164,8 +233,9 @@ impl fmt::Display for San {
     }
 }
 
-/// A certificate and its freshly made key.
-pub struct Issued {
+/// A leaf certificate (server or client) and its key. A CA is a `NewCa`:
+/// the two never mix, as rustls-cert-gen keeps `Ca` and `EndEntity` apart.
+pub struct Leaf {
     pub cert_pem: String,
     pub key: KeyPair,
     pub serial_hex: String,
@@ -176,7 +246,7 @@ pub struct Issued {
     pub clamped_to_ca: bool,
 }
 
-impl Issued {
+impl Leaf {
     /// PKCS#8 DER of the private key: what the keystore holds.
     pub fn key_der(&self) -> Vec<u8> {
         pkcs8_v1(self.key.serialize_der())
@@ -185,6 +255,20 @@ impl Issued {
     /// (Go's tls.X509KeyPair accepts it for RSA, ECDSA and Ed25519).
     pub fn key_pem(&self) -> String {
         pem_encode("PRIVATE KEY", &self.key_der())
+    }
+}
+
+/// A new self-signed CA certificate and its key, before it is stored.
+pub struct NewCa {
+    pub cert_pem: String,
+    pub key: KeyPair,
+    pub not_after: OffsetDateTime,
+}
+
+impl NewCa {
+    /// PKCS#8 DER of the CA key: what the keystore holds.
+    pub fn key_der(&self) -> Vec<u8> {
+        pkcs8_v1(self.key.serialize_der())
     }
 }
 
@@ -240,7 +324,7 @@ fn random_serial() -> (SerialNumber, String) {
     // Clear the sign bit (a DER INTEGER is signed) and set the next one so the
     // encoding keeps all 16 octets.
     b[0] = (b[0] & 0x7f) | 0x40;
-    (SerialNumber::from_slice(&b), crate::fsio::hex(&b))
+    (SerialNumber::from_slice(&b), crate::text::hex(&b))
 }
 
 fn validity(params: &mut CertificateParams, now: OffsetDateTime, days: u32) {
@@ -250,7 +334,7 @@ fn validity(params: &mut CertificateParams, now: OffsetDateTime, days: u32) {
 
 /// A new self-signed CA: CA:TRUE with pathlen 0 (it signs leaves only),
 /// keyCertSign + cRLSign, no EKU, SKI for the AKI of what it issues.
-pub fn new_ca(cn: &str, key_type: KeyType, days: u32, now: OffsetDateTime) -> Result<Issued> {
+pub fn new_ca(cn: &str, key_type: KeyType, days: u32, now: OffsetDateTime) -> Result<NewCa> {
     let key = key_type.generate()?;
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
@@ -259,30 +343,27 @@ pub fn new_ca(cn: &str, key_type: KeyType, days: u32, now: OffsetDateTime) -> Re
     params.distinguished_name = dn;
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let (serial, serial_hex) = random_serial();
-    params.serial_number = Some(serial);
+    params.serial_number = Some(random_serial().0);
     validity(&mut params, now, days);
     let cert = params.self_signed(&key)?;
-    Ok(Issued {
+    Ok(NewCa {
         cert_pem: cert.pem(),
         key,
-        serial_hex,
-        not_before: params.not_before,
         not_after: params.not_after,
-        clamped_to_ca: false,
     })
 }
 
 /// A loaded CA, ready to sign. Built only from a certificate and the key that
-/// matches it.
+/// matches it; it knows its own name, for the errors it returns.
 pub struct Ca {
+    name: String,
     issuer: Issuer<'static, KeyPair>,
     pub cert_pem: String,
     pub not_after: OffsetDateTime,
 }
 
 impl Ca {
-    pub fn load(cert_pem: &str, key_der: &[u8]) -> Result<Ca> {
+    pub fn load(name: &str, cert_pem: &str, key_der: &[u8]) -> Result<Ca> {
         let key = KeyPair::try_from(key_der)
             .map_err(|e| Error::Crypto(format!("cannot read the CA key: {e}")))?;
         let info = CertInfo::from_pem(cert_pem)?;
@@ -295,10 +376,15 @@ impl Ca {
         }
         let issuer = Issuer::from_ca_cert_pem(cert_pem, key)?;
         Ok(Ca {
+            name: name.to_string(),
             issuer,
             cert_pem: cert_pem.to_string(),
             not_after: info.not_after,
         })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Days from `now` until this CA expires (rounded down).
@@ -306,10 +392,10 @@ impl Ca {
         (self.not_after - now).whole_days()
     }
 
-    fn check_alive(&self, now: OffsetDateTime, ca: &str) -> Result<()> {
+    fn check_alive(&self, now: OffsetDateTime) -> Result<()> {
         if self.not_after <= now {
             return Err(Error::CaExpired {
-                ca: ca.into(),
+                ca: self.name.clone(),
                 on: self.not_after,
             });
         }
@@ -322,10 +408,9 @@ impl Ca {
         key_type: KeyType,
         days: u32,
         now: OffsetDateTime,
-        ca_name: &str,
-    ) -> Result<Issued> {
+    ) -> Result<Leaf> {
         // Before generating: an RSA-4096 key takes a second to find out nothing.
-        self.check_alive(now, ca_name)?;
+        self.check_alive(now)?;
         let key = key_type.generate()?;
         self.sign_leaf(params, key, key_type, days, now)
     }
@@ -338,7 +423,7 @@ impl Ca {
         key_type: KeyType,
         days: u32,
         now: OffsetDateTime,
-    ) -> Result<Issued> {
+    ) -> Result<Leaf> {
         let (serial, serial_hex) = random_serial();
         params.serial_number = Some(serial);
         params.use_authority_key_identifier_extension = true;
@@ -354,7 +439,7 @@ impl Ca {
             params.not_after = self.not_after;
         }
         let cert = params.signed_by(&key, &self.issuer)?;
-        Ok(Issued {
+        Ok(Leaf {
             cert_pem: cert.pem(),
             key,
             serial_hex,
@@ -372,8 +457,7 @@ impl Ca {
         key_type: KeyType,
         days: u32,
         now: OffsetDateTime,
-        ca_name: &str,
-    ) -> Result<Issued> {
+    ) -> Result<Leaf> {
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         if let Some(first) = sans.first() {
@@ -382,7 +466,7 @@ impl Ca {
         params.distinguished_name = dn;
         params.subject_alt_names = sans.iter().map(San::to_rcgen).collect::<Result<_>>()?;
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        self.leaf(params, key_type, days, now, ca_name)
+        self.leaf(params, key_type, days, now)
     }
 
     /// A client identity: EKU clientAuth, the CN names the person or job.
@@ -392,14 +476,13 @@ impl Ca {
         key_type: KeyType,
         days: u32,
         now: OffsetDateTime,
-        ca_name: &str,
-    ) -> Result<Issued> {
+    ) -> Result<Leaf> {
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, cn);
         params.distinguished_name = dn;
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        self.leaf(params, key_type, days, now, ca_name)
+        self.leaf(params, key_type, days, now)
     }
 
     /// A client certificate for a key that already exists (renewal without
@@ -411,8 +494,7 @@ impl Ca {
         key_type: KeyType,
         days: u32,
         now: OffsetDateTime,
-        ca_name: &str,
-    ) -> Result<Issued> {
+    ) -> Result<Leaf> {
         let key = KeyPair::try_from(key_der)
             .map_err(|e| Error::Crypto(format!("cannot read the client key: {e}")))?;
         let mut params = CertificateParams::default();
@@ -420,7 +502,7 @@ impl Ca {
         dn.push(DnType::CommonName, cn);
         params.distinguished_name = dn;
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        self.check_alive(now, ca_name)?;
+        self.check_alive(now)?;
         self.sign_leaf(params, key, key_type, days, now)
     }
 }
@@ -519,10 +601,10 @@ impl CertInfo {
             is_ca,
             can_sign_certs,
             key_type: key_type_of(cert.public_key()),
-            serial_hex: crate::fsio::hex(cert.raw_serial()),
+            serial_hex: crate::text::hex(cert.raw_serial()),
             not_before: cert.validity().not_before.to_datetime(),
             not_after: cert.validity().not_after.to_datetime(),
-            sha256: crate::fsio::hex(&Sha256::digest(der)),
+            sha256: crate::text::hex(&Sha256::digest(der)),
             spki_der: cert.public_key().raw.to_vec(),
         })
     }
@@ -695,13 +777,13 @@ mod tests {
             other => panic!("{other:?}"),
         };
 
-        let signer = Ca::load(&ca.cert_pem, &ca.key_der()).unwrap();
+        let signer = Ca::load("t", &ca.cert_pem, &ca.key_der()).unwrap();
         let sans = [
             San::Ip("127.0.0.1".parse().unwrap()),
             San::Dns("docker.example.com".into()),
         ];
         let server = signer
-            .issue_server(&sans, KeyType::EcdsaP256, 397, now(), "t")
+            .issue_server(&sans, KeyType::EcdsaP256, 397, now())
             .unwrap();
         let der = parse(&server.cert_pem);
         let (_, s) = X509Certificate::from_der(&der).unwrap();
@@ -737,7 +819,7 @@ mod tests {
         assert!(!s.basic_constraints().unwrap().unwrap().value.ca);
 
         let client = signer
-            .issue_client("alice", KeyType::Ed25519, 90, now(), "t")
+            .issue_client("alice", KeyType::Ed25519, 90, now())
             .unwrap();
         let der = parse(&client.cert_pem);
         let (_, cl) = X509Certificate::from_der(&der).unwrap();
@@ -753,12 +835,12 @@ mod tests {
     #[test]
     fn serials_are_random_and_positive() {
         let ca = new_ca("c", KeyType::EcdsaP256, 10, now()).unwrap();
-        let signer = Ca::load(&ca.cert_pem, &ca.key_der()).unwrap();
+        let signer = Ca::load("t", &ca.cert_pem, &ca.key_der()).unwrap();
         let a = signer
-            .issue_client("x", KeyType::EcdsaP256, 1, now(), "t")
+            .issue_client("x", KeyType::EcdsaP256, 1, now())
             .unwrap();
         let b = signer
-            .issue_client("x", KeyType::EcdsaP256, 1, now(), "t")
+            .issue_client("x", KeyType::EcdsaP256, 1, now())
             .unwrap();
         assert_ne!(a.serial_hex, b.serial_hex);
         let info = CertInfo::from_pem(&a.cert_pem).unwrap();
@@ -770,7 +852,7 @@ mod tests {
     fn a_key_that_does_not_match_is_refused() {
         let ca = new_ca("c", KeyType::EcdsaP256, 10, now()).unwrap();
         let other = KeyType::EcdsaP256.generate().unwrap();
-        let err = Ca::load(&ca.cert_pem, &other.serialize_der())
+        let err = Ca::load("t", &ca.cert_pem, &other.serialize_der())
             .err()
             .unwrap();
         assert!(err.to_string().contains("does not match"), "{err}");
@@ -779,9 +861,9 @@ mod tests {
     #[test]
     fn leaves_end_with_their_ca() {
         let ca = new_ca("c", KeyType::EcdsaP256, 30, now()).unwrap();
-        let signer = Ca::load(&ca.cert_pem, &ca.key_der()).unwrap();
+        let signer = Ca::load("t", &ca.cert_pem, &ca.key_der()).unwrap();
         let leaf = signer
-            .issue_client("x", KeyType::EcdsaP256, 31, now(), "short")
+            .issue_client("x", KeyType::EcdsaP256, 31, now())
             .unwrap();
         assert!(leaf.clamped_to_ca);
         assert_eq!(leaf.not_after, ca.not_after);
@@ -790,13 +872,13 @@ mod tests {
             ca.not_after
         );
         let leaf = signer
-            .issue_client("x", KeyType::EcdsaP256, 29, now(), "short")
+            .issue_client("x", KeyType::EcdsaP256, 29, now())
             .unwrap();
         assert!(!leaf.clamped_to_ca);
         // An expired CA issues nothing.
         let later = now() + Duration::days(31);
         let err = signer
-            .issue_client("x", KeyType::EcdsaP256, 1, later, "short")
+            .issue_client("x", KeyType::EcdsaP256, 1, later)
             .err()
             .unwrap();
         assert!(matches!(err, Error::CaExpired { .. }), "{err}");
@@ -806,8 +888,8 @@ mod tests {
     fn every_key_type_signs_and_reloads() {
         for kt in [KeyType::EcdsaP384, KeyType::Ed25519, KeyType::Rsa2048] {
             let ca = new_ca("c", kt, 10, now()).unwrap();
-            let signer = Ca::load(&ca.cert_pem, &ca.key_der()).unwrap();
-            let leaf = signer.issue_client("x", kt, 1, now(), "t").unwrap();
+            let signer = Ca::load("t", &ca.cert_pem, &ca.key_der()).unwrap();
+            let leaf = signer.issue_client("x", kt, 1, now()).unwrap();
             assert!(
                 leaf.key_pem().starts_with("-----BEGIN PRIVATE KEY-----"),
                 "{kt}"
@@ -819,9 +901,9 @@ mod tests {
         let ed = new_ca("c", KeyType::Ed25519, 10, now()).unwrap();
         assert_eq!(ed.key_der().len(), 48);
         assert_eq!(ed.key_der()[4], 0);
-        let signer = Ca::load(&ed.cert_pem, &ed.key_der()).unwrap();
+        let signer = Ca::load("t", &ed.cert_pem, &ed.key_der()).unwrap();
         signer
-            .issue_client("x", KeyType::Ed25519, 1, now(), "t")
+            .issue_client("x", KeyType::Ed25519, 1, now())
             .unwrap();
     }
 }

@@ -1,5 +1,7 @@
-//! Our own state under `$DOCKER_CONFIG/tlsctx/` (DESIGN §9): public material
-//! and records only; private keys live in the keystore.
+//! Our own state under `$DOCKER_CONFIG/tlsctx/` (ARCHITECTURE.md, "State
+//! layout"): public material and typed records only; private keys live in
+//! the keystore. Records serialise their types as the same strings v0.1
+//! wrote, so existing stores keep working.
 //!
 //! ```text
 //! cas/<ca>/ca.pem, ca.json
@@ -14,20 +16,32 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
-use crate::fsio::{self, PUBLIC_DIR, PUBLIC_FILE};
+use crate::fsio::{self, PUBLIC_DIR};
+use crate::keystore::Backend;
+use crate::pki::{KeyKind, KeyType, San};
+
+/// The files of a server bundle, the only ones we write into (and remove
+/// from) its folder: a user's folder keeps its other files.
+pub const SERVER_FILES: [&str; 5] = [
+    "ca.pem",
+    "server-cert.pem",
+    "server-key.pem",
+    "daemon.json",
+    "docker.service.d/override.conf",
+];
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct CaRecord {
     pub name: String,
     pub cn: String,
-    pub key_type: String,
+    pub key_type: KeyKind,
     #[serde(with = "time::serde::rfc3339")]
     pub created: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub not_after: OffsetDateTime,
     pub sha256: String,
     /// Which keystore holds `ca/<name>`.
-    pub keystore: String,
+    pub keystore: Backend,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -44,13 +58,13 @@ pub struct IdentityRecord {
     pub ca: String,
     pub cn: String,
     pub serial: String,
-    pub key_type: String,
+    pub key_type: KeyType,
     #[serde(with = "time::serde::rfc3339")]
     pub not_before: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub not_after: OffsetDateTime,
     /// Which keystore holds `client/<name>`.
-    pub keystore: String,
+    pub keystore: Backend,
     /// SHA-256 of the key.pem written into the context: lets `ls` check a
     /// thousand contexts without parsing a thousand keys.
     #[serde(default)]
@@ -62,16 +76,16 @@ pub struct ServerRecord {
     pub name: String,
     pub dir: PathBuf,
     pub ca: String,
-    pub sans: Vec<String>,
+    pub sans: Vec<San>,
     pub serial: String,
-    pub key_type: String,
+    pub key_type: KeyType,
     pub port: u16,
     #[serde(with = "time::serde::rfc3339")]
     pub not_before: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub not_after: OffsetDateTime,
     /// Which keystore holds `server/<name>`.
-    pub keystore: String,
+    pub keystore: Backend,
 }
 
 /// What an expiry warning needs of an identity.
@@ -148,7 +162,7 @@ impl State {
     pub fn write_ca(&self, rec: &CaRecord, cert_pem: &str) -> Result<()> {
         let dir = self.ca_dir(&rec.name);
         fsio::create_dir_all(&dir, PUBLIC_DIR)?;
-        fsio::write_atomic(&dir.join("ca.pem"), cert_pem.as_bytes(), PUBLIC_FILE)?;
+        fsio::write_public(&dir.join("ca.pem"), cert_pem.as_bytes())?;
         // ca.json last: its presence is what makes the CA exist.
         write_json(&dir.join("ca.json"), rec)
     }
@@ -163,11 +177,7 @@ impl State {
         let path = self.identity_path(&rec.name);
         fsio::create_dir_all(path.parent().unwrap(), PUBLIC_DIR)?;
         let before = self.identities_stamp();
-        fsio::write_public(
-            &self.identity_cert_path(&rec.name),
-            cert_pem.as_bytes(),
-            PUBLIC_FILE,
-        )?;
+        fsio::write_public(&self.identity_cert_path(&rec.name), cert_pem.as_bytes())?;
         write_json(&path, rec)?;
         self.update_expiry_index(before, |e| {
             e.insert(rec.name.clone(), ExpiryEntry::of(rec));
@@ -306,10 +316,7 @@ impl State {
 
     /// Removes a server bundle's files (only ours) and its record.
     pub fn remove_server(&self, rec: &ServerRecord) -> Result<()> {
-        for f in crate::commands::server::FILES
-            .iter()
-            .chain(["server.json"].iter())
-        {
+        for f in SERVER_FILES.iter().chain(["server.json"].iter()) {
             for dir in [&rec.dir, &self.default_server_dir(&rec.name)] {
                 let p = dir.join(f);
                 match std::fs::remove_file(&p) {
@@ -391,5 +398,5 @@ fn list_json<T: DeserializeOwned>(dir: &Path) -> Result<Vec<T>> {
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let mut bytes = serde_json::to_vec_pretty(value).expect("records serialize");
     bytes.push(b'\n');
-    fsio::write_public(path, &bytes, PUBLIC_FILE)
+    fsio::write_public(path, &bytes)
 }

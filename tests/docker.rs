@@ -233,7 +233,7 @@ fn real_dockerd_accepts_our_identity_and_refuses_others() {
     //     and to a shell through `env`.
     let curl = |args: &[&str]| {
         let mut c = Command::new(require("curl"));
-        // The environment's CA bundle variables would override --cacert (DESIGN §10).
+        // The environment's CA bundle variables would override --cacert (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE are set on the test machines).
         c.env_remove("CURL_CA_BUNDLE")
             .env_remove("REQUESTS_CA_BUNDLE")
             .args(["-sS", "--max-time", "20"])

@@ -105,36 +105,39 @@ fn every_key_type_lives_in_the_secret_service() {
 
 #[test]
 fn store_get_delete_and_a_100_kb_secret() {
-    use docker_tlsctx::keystore::{os::OsStore, KeyStore};
+    use docker_tlsctx::keystore::{os::OsStore, Account, KeyStore};
     let ss = SecretService::start();
     // The library reads the session bus address from the environment; this
     // test is the only in-process user of the keystore in this binary.
     std::env::set_var("DBUS_SESSION_BUS_ADDRESS", &ss.address);
     let store = OsStore::connect("docker-tlsctx").unwrap();
     assert_eq!(
-        store.get("ca/nothing-here").unwrap(),
+        store.get(&Account::Ca("nothing-here".into())).unwrap(),
         None,
         "not found is None, not an error"
     );
-    assert!(!store.delete("ca/nothing-here").unwrap());
+    assert!(!store.delete(&Account::Ca("nothing-here".into())).unwrap());
 
     let big: Vec<u8> = (0..100 * 1024).map(|i| (i * 7 + i / 251) as u8).collect();
-    store.set("ca/big", &big).unwrap();
-    assert_eq!(store.get("ca/big").unwrap().unwrap(), big);
+    store.set(&Account::Ca("big".into()), &big).unwrap();
+    assert_eq!(store.get(&Account::Ca("big".into())).unwrap().unwrap(), big);
     assert_eq!(
         ss.lookup("ca/big").unwrap(),
         big,
         "libsecret reads the same bytes"
     );
     // Overwrite in place: still one item.
-    store.set("ca/big", b"small").unwrap();
-    assert_eq!(store.get("ca/big").unwrap().unwrap(), b"small");
+    store.set(&Account::Ca("big".into()), b"small").unwrap();
+    assert_eq!(
+        store.get(&Account::Ca("big".into())).unwrap().unwrap(),
+        b"small"
+    );
     assert_eq!(
         ss.search().matches("attribute.username = ca/big").count(),
         1
     );
-    assert!(store.delete("ca/big").unwrap());
-    assert_eq!(store.get("ca/big").unwrap(), None);
+    assert!(store.delete(&Account::Ca("big".into())).unwrap());
+    assert_eq!(store.get(&Account::Ca("big".into())).unwrap(), None);
     assert_eq!(ss.lookup("ca/big"), None);
     std::env::remove_var("DBUS_SESSION_BUS_ADDRESS");
 }

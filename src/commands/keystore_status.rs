@@ -3,18 +3,19 @@
 
 use serde_json::json;
 
-use super::{print_json, Env};
 use crate::cli::Format;
 use crate::error::Result;
-use crate::keystore::{self, file::FileStore, os::OsStore, Choice, KeyStore};
+use crate::issuance::Env;
+use crate::keystore::{self, file::FileStore, os::OsStore, Backend, Choice, KeyStore};
+use crate::ui::print_json;
 
-pub fn run_status(env: &Env, format: Format) -> Result<()> {
+pub fn run(env: &Env, format: Format) -> Result<()> {
     let os = OsStore::connect(keystore::KEYS_SERVICE);
     let file = FileStore::new(&env.config_dir);
     let state = env.state();
     let cas = state.cas()?;
     let ids = state.identities()?;
-    let count = |backend: &str| {
+    let count = |backend: Backend| {
         cas.iter().filter(|c| c.keystore == backend).count()
             + ids.iter().filter(|i| i.keystore == backend).count()
     };
@@ -33,10 +34,10 @@ pub fn run_status(env: &Env, format: Format) -> Result<()> {
             "choice": choice,
             "selected": selected,
             "os": match &os {
-                Ok(s) => json!({ "available": true, "name": s.describe(), "keys": count("os") }),
+                Ok(s) => json!({ "available": true, "name": s.describe(), "keys": count(Backend::Os) }),
                 Err(e) => json!({ "available": false, "error": e.to_string(), "fix": e.hint() }),
             },
-            "file": { "path": file.root(), "keys": count("file") },
+            "file": { "path": file.root(), "keys": count(Backend::File) },
         })),
         Format::Text => {
             println!("Keystore choice: {choice} (--keystore or DOCKER_TLSCTX_KEYSTORE); new keys go to: {selected}");
@@ -44,7 +45,7 @@ pub fn run_status(env: &Env, format: Format) -> Result<()> {
                 Ok(s) => println!(
                     "OS keychain: available, {}; {} recorded keys",
                     s.describe(),
-                    count("os")
+                    count(Backend::Os)
                 ),
                 Err(e) => {
                     println!("OS keychain: not available: {e}");
@@ -56,7 +57,7 @@ pub fn run_status(env: &Env, format: Format) -> Result<()> {
             println!(
                 "File keystore: {}; {} recorded keys",
                 file.root().display(),
-                count("file")
+                count(Backend::File)
             );
         }
     }

@@ -7,11 +7,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::{KeyStore, Namespace};
+use super::{Account, Backend, KeyStore, Namespace};
 use crate::error::{Error, Result};
 use crate::fsio::{self, SECRET_DIR, SECRET_FILE};
-
-pub const BACKEND: &str = "file";
 
 pub struct FileStore {
     root: PathBuf,
@@ -35,41 +33,44 @@ impl FileStore {
         &self.root
     }
 
-    /// `ca/default` → `keys/ca/default.key`. Account parts are validated names
-    /// (no `/`, no `..`), checked again here so no account escapes the folder.
-    fn path(&self, account: &str) -> Result<PathBuf> {
-        if self.namespace == Namespace::Registry {
+    /// `ca/default` → `keys/ca/default.key`. Names are validated when they
+    /// come in; checked again here so no account escapes the folder.
+    fn path(&self, account: &Account) -> Result<PathBuf> {
+        let (kind, name) = match (self.namespace, account) {
             // Registry accounts are URLs: the file is named by their hash.
-            let name = crate::fsio::hex(&Sha256::digest(account.as_bytes()));
-            return Ok(self.root.join(format!("{name}.json")));
-        }
-        let mut p = self.root.clone();
-        let parts: Vec<&str> = account.split('/').collect();
-        if parts.len() != 2
-            || !parts
-                .iter()
-                .all(|s| crate::context::name_is_valid(s) || *s == "ca")
-        {
+            (Namespace::Registry, Account::Registry(url)) => {
+                let name = crate::text::hex(&Sha256::digest(url.as_bytes()));
+                return Ok(self.root.join(format!("{name}.json")));
+            }
+            (Namespace::Keys, Account::Ca(n)) => ("ca", n),
+            (Namespace::Keys, Account::Client(n)) => ("client", n),
+            (Namespace::Keys, Account::Server(n)) => ("server", n),
+            _ => {
+                return Err(Error::Crypto(format!(
+                    "keystore account {account} does not belong in {}",
+                    self.root.display()
+                )))
+            }
+        };
+        if !crate::names::is_valid(name) {
             return Err(Error::Crypto(format!(
                 "invalid keystore account {account:?}"
             )));
         }
-        p.push(parts[0]);
-        p.push(format!("{}.key", parts[1]));
-        Ok(p)
+        Ok(self.root.join(kind).join(format!("{name}.key")))
     }
 }
 
 impl KeyStore for FileStore {
-    fn backend(&self) -> &'static str {
-        BACKEND
+    fn backend(&self) -> Backend {
+        Backend::File
     }
 
     fn describe(&self) -> String {
         format!("the file keystore ({})", self.root.display())
     }
 
-    fn set(&self, account: &str, secret: &[u8]) -> Result<()> {
+    fn set(&self, account: &Account, secret: &[u8]) -> Result<()> {
         let path = self.path(account)?;
         // The root folder itself is private too, not only the one per kind.
         fsio::create_dir_all(&self.root, SECRET_DIR)?;
@@ -77,7 +78,7 @@ impl KeyStore for FileStore {
         fsio::write_atomic(&path, secret, SECRET_FILE)
     }
 
-    fn get(&self, account: &str) -> Result<Option<Vec<u8>>> {
+    fn get(&self, account: &Account) -> Result<Option<Vec<u8>>> {
         let path = self.path(account)?;
         match fs::read(&path) {
             Ok(b) => Ok(Some(b)),
@@ -86,7 +87,7 @@ impl KeyStore for FileStore {
         }
     }
 
-    fn delete(&self, account: &str) -> Result<bool> {
+    fn delete(&self, account: &Account) -> Result<bool> {
         let path = self.path(account)?;
         match fs::remove_file(&path) {
             Ok(()) => {
@@ -109,15 +110,17 @@ mod tests {
     fn round_trip_with_private_modes() {
         let dir = tempfile::tempdir().unwrap();
         let store = FileStore::new(dir.path());
-        assert_eq!(store.get("ca/default").unwrap(), None);
-        store.set("ca/default", b"secret").unwrap();
-        assert_eq!(store.get("ca/default").unwrap().unwrap(), b"secret");
+        let ca = Account::Ca("default".into());
+        assert_eq!(store.get(&ca).unwrap(), None);
+        store.set(&ca, b"secret").unwrap();
+        assert_eq!(store.get(&ca).unwrap().unwrap(), b"secret");
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&dir.path().join("tlsctx/keys/ca/default.key")), 0o600);
         assert_eq!(mode(&dir.path().join("tlsctx/keys/ca")), 0o700);
         assert_eq!(mode(&dir.path().join("tlsctx/keys")), 0o700);
-        assert!(store.delete("ca/default").unwrap());
-        assert!(!store.delete("ca/default").unwrap());
-        assert!(store.set("ca/../x", b"").is_err());
+        assert!(store.delete(&ca).unwrap());
+        assert!(!store.delete(&ca).unwrap());
+        assert!(store.set(&Account::Ca("..".into()), b"").is_err());
+        assert!(store.set(&Account::Client("../x".into()), b"").is_err());
     }
 }

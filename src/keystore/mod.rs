@@ -2,30 +2,82 @@
 //! backend is chosen in one place (`open`): the OS keychain (os.rs) or 0600
 //! files (file.rs).
 //!
-//! Accounts (DESIGN §9): `ca/<ca>`, `client/<identity>`, `server/<name>`,
-//! each holding the PKCS#8 DER of a private key (DER rather than PEM text:
-//! Windows Credential Manager caps a blob at 2,560 bytes).
+//! Accounts (ARCHITECTURE.md, "State layout"): `ca/<ca>`, `client/<identity>`,
+//! `server/<name>`, each holding the PKCS#8 DER of a private key (DER rather
+//! than PEM text: Windows Credential Manager caps a blob at 2,560 bytes,
+//! CRED_MAX_CREDENTIAL_BLOB_SIZE); registry credentials under their URL.
 
 pub mod file;
 pub mod os;
 
+use std::fmt;
 use std::path::Path;
+
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-pub trait KeyStore {
-    /// The backend's name as recorded in ca.json and identity records.
-    fn backend(&self) -> &'static str;
-    /// Where a user finds the keys, as a phrase: "the file keystore (PATH)".
-    fn describe(&self) -> String;
-    fn set(&self, account: &str, secret: &[u8]) -> Result<()>;
-    /// `Ok(None)` when there is no such entry.
-    fn get(&self, account: &str) -> Result<Option<Vec<u8>>>;
-    /// `Ok(false)` when there was no such entry.
-    fn delete(&self, account: &str) -> Result<bool>;
+/// One keystore entry. The names inside are validated names (names.rs), so
+/// an account never holds a `/` of its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Account {
+    Ca(String),
+    Client(String),
+    Server(String),
+    /// A registry credential, keyed by its normalised URL (credhelper).
+    Registry(String),
 }
 
-/// The keychain service name of our keys (DESIGN §9).
+impl fmt::Display for Account {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Account::Ca(n) => write!(f, "ca/{n}"),
+            Account::Client(n) => write!(f, "client/{n}"),
+            Account::Server(n) => write!(f, "server/{n}"),
+            Account::Registry(url) => f.write_str(url),
+        }
+    }
+}
+
+/// Which store holds a key, as records write it ("os", "file").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Os,
+    File,
+    /// The in-memory store of unit tests; never written to a record.
+    Memory,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Os => "os",
+            Backend::File => "file",
+            Backend::Memory => "memory",
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+pub trait KeyStore {
+    /// The backend, as recorded in ca.json and identity records.
+    fn backend(&self) -> Backend;
+    /// Where a user finds the keys, as a phrase: "the file keystore (PATH)".
+    fn describe(&self) -> String;
+    fn set(&self, account: &Account, secret: &[u8]) -> Result<()>;
+    /// `Ok(None)` when there is no such entry.
+    fn get(&self, account: &Account) -> Result<Option<Vec<u8>>>;
+    /// `Ok(false)` when there was no such entry.
+    fn delete(&self, account: &Account) -> Result<bool>;
+}
+
+/// The keychain service name of our keys (ARCHITECTURE.md, "State layout").
 pub const KEYS_SERVICE: &str = "docker-tlsctx";
 /// Registry credentials live under a service of their own, so that nothing
 /// that lists them (the credential helper's `list`) can reach a TLS key.
@@ -105,13 +157,13 @@ pub fn open_in(choice: Choice, config_dir: &Path, ns: Namespace) -> Result<Box<d
 
 /// Opens the backend a record names (ca.json, identity records), so a key is
 /// found where it was put even if the default changed since.
-pub fn open_recorded(backend: &str, config_dir: &Path) -> Result<Box<dyn KeyStore>> {
+pub fn open_recorded(backend: Backend, config_dir: &Path) -> Result<Box<dyn KeyStore>> {
     match backend {
-        file::BACKEND => Ok(Box::new(file::FileStore::new(config_dir))),
-        os::BACKEND => Ok(Box::new(os::OsStore::connect(KEYS_SERVICE)?)),
-        other => Err(Error::KeystoreChoice(format!(
-            "a record names the keystore {other:?}, which this build does not know"
-        ))),
+        Backend::File => Ok(Box::new(file::FileStore::new(config_dir))),
+        Backend::Os => Ok(Box::new(os::OsStore::connect(KEYS_SERVICE)?)),
+        Backend::Memory => Err(Error::KeystoreChoice(
+            "a record names the in-memory test keystore, which holds nothing".into(),
+        )),
     }
 }
 
@@ -126,21 +178,23 @@ pub mod memory {
     pub struct MemoryStore(pub RefCell<BTreeMap<String, Vec<u8>>>);
 
     impl KeyStore for MemoryStore {
-        fn backend(&self) -> &'static str {
-            "memory"
+        fn backend(&self) -> Backend {
+            Backend::Memory
         }
         fn describe(&self) -> String {
             "memory".into()
         }
-        fn set(&self, account: &str, secret: &[u8]) -> Result<()> {
-            self.0.borrow_mut().insert(account.into(), secret.to_vec());
+        fn set(&self, account: &Account, secret: &[u8]) -> Result<()> {
+            self.0
+                .borrow_mut()
+                .insert(account.to_string(), secret.to_vec());
             Ok(())
         }
-        fn get(&self, account: &str) -> Result<Option<Vec<u8>>> {
-            Ok(self.0.borrow().get(account).cloned())
+        fn get(&self, account: &Account) -> Result<Option<Vec<u8>>> {
+            Ok(self.0.borrow().get(&account.to_string()).cloned())
         }
-        fn delete(&self, account: &str) -> Result<bool> {
-            Ok(self.0.borrow_mut().remove(account).is_some())
+        fn delete(&self, account: &Account) -> Result<bool> {
+            Ok(self.0.borrow_mut().remove(&account.to_string()).is_some())
         }
     }
 }

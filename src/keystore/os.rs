@@ -11,10 +11,8 @@ use std::time::Duration;
 use keyring_core::api::CredentialStore;
 use keyring_core::Error as KError;
 
-use super::KeyStore;
+use super::{Account, Backend, KeyStore};
 use crate::error::{Error, Result};
-
-pub const BACKEND: &str = "os";
 
 /// How long one keychain call may take. A person answering an unlock dialog
 /// needs time; `DOCKER_TLSCTX_KEYCHAIN_TIMEOUT` (seconds) changes it.
@@ -65,7 +63,8 @@ impl OsStore {
         Ok(OsStore { store, service })
     }
 
-    fn entry(&self, account: &str) -> Result<keyring_core::Entry> {
+    fn entry(&self, account: &Account) -> Result<keyring_core::Entry> {
+        let account = account.to_string();
         let label = format!("docker-tlsctx {account}");
         let mods = platform::modifiers(&label);
         let mods_ref: HashMap<&str, &str> = mods.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -75,27 +74,27 @@ impl OsStore {
             Some(&mods_ref)
         };
         self.store
-            .build(self.service, account, m)
+            .build(self.service, &account, m)
             .map_err(map_error)
     }
 }
 
 impl KeyStore for OsStore {
-    fn backend(&self) -> &'static str {
-        BACKEND
+    fn backend(&self) -> Backend {
+        Backend::Os
     }
 
     fn describe(&self) -> String {
         format!("the OS keychain ({})", platform::NAME)
     }
 
-    fn set(&self, account: &str, secret: &[u8]) -> Result<()> {
+    fn set(&self, account: &Account, secret: &[u8]) -> Result<()> {
         let entry = self.entry(account)?;
         let secret = secret.to_vec();
         with_deadline(move || entry.set_secret(&secret))?.map_err(map_error)
     }
 
-    fn get(&self, account: &str) -> Result<Option<Vec<u8>>> {
+    fn get(&self, account: &Account) -> Result<Option<Vec<u8>>> {
         let entry = self.entry(account)?;
         match with_deadline(move || entry.get_secret())? {
             Ok(s) => Ok(Some(s)),
@@ -104,7 +103,7 @@ impl KeyStore for OsStore {
         }
     }
 
-    fn delete(&self, account: &str) -> Result<bool> {
+    fn delete(&self, account: &Account) -> Result<bool> {
         let entry = self.entry(account)?;
         match with_deadline(move || entry.delete_credential())? {
             Ok(()) => Ok(true),

@@ -72,7 +72,7 @@ impl Dockerd {
             .arg(dir.join("exec"))
             .arg("--pidfile")
             .arg(dir.join("dockerd.pid"))
-            // The bridge network does not work on these machines (DESIGN §10).
+            // The bridge network does not work on the test machines (no iptables NAT there).
             .args(["--bridge", "none", "--iptables=false"])
             .stdout(Stdio::null())
             .stderr(log)

@@ -20,8 +20,9 @@ pub const SOCKET_ENV: &str = "DOCKER_CLI_PLUGIN_SOCKET";
 pub const PLUGIN_NAME: &str = "tlsctx";
 
 /// Embedded at build time: answering costs no disk, keychain or network
-/// access. tests/metadata.rs keeps its Version equal to Cargo.toml's.
-pub const METADATA: &str = include_str!("../plugin-metadata");
+/// access. the test `metadata_is_what_docker_expects` below keeps its Version equal
+/// to Cargo.toml's.
+pub const METADATA: &str = include_str!("../../plugin-metadata");
 
 /// Prints the metadata. A closed pipe (Docker stopped reading) is not an error.
 pub fn print_metadata() -> i32 {

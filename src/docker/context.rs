@@ -16,45 +16,9 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::fsio::{self, PUBLIC_DIR, PUBLIC_FILE, SECRET_DIR, SECRET_FILE};
 
-/// Docker's rule for context names (store.go `restrictedNamePattern`); we use
-/// it for CA, server and identity names too, since they become file names.
-pub fn name_is_valid(name: &str) -> bool {
-    let b = name.as_bytes();
-    b.len() >= 2
-        && b[0].is_ascii_alphanumeric()
-        && b[1..]
-            .iter()
-            .all(|c| c.is_ascii_alphanumeric() || b"_.+-".contains(c))
-}
-
-/// Docker's `ValidateContextName`, with its error texts.
-pub fn validate_context_name(name: &str) -> Result<()> {
-    if name.is_empty() {
-        return Err(Error::ContextNameEmpty);
-    }
-    if name == "default" {
-        return Err(Error::ContextNameReserved);
-    }
-    if !name_is_valid(name) {
-        return Err(Error::ContextNameInvalid(name.into()));
-    }
-    Ok(())
-}
-
-pub fn validate_name(what: &'static str, name: &str) -> Result<()> {
-    if name_is_valid(name) {
-        Ok(())
-    } else {
-        Err(Error::NameInvalid {
-            what,
-            name: name.into(),
-        })
-    }
-}
-
 /// The folder name Docker derives from a context name (store.go `contextdirOf`).
 pub fn context_id(name: &str) -> String {
-    fsio::hex(&Sha256::digest(name.as_bytes()))
+    crate::text::hex(&Sha256::digest(name.as_bytes()))
 }
 
 /// meta.json, field for field in Docker's order (store.Metadata):
@@ -241,31 +205,6 @@ impl Store {
         Ok(())
     }
 
-    /// Sets `currentContext` in config.json as `docker context use` does.
-    pub fn use_context(&self, name: &str) -> Result<()> {
-        self.edit_config(|doc| {
-            doc.insert("currentContext".into(), name.into());
-        })
-    }
-
-    /// `currentContext` from config.json, if set.
-    pub fn current(&self) -> Result<Option<String>> {
-        Ok(self
-            .read_config()?
-            .get("currentContext")
-            .and_then(|v| v.as_str())
-            .filter(|s| !s.is_empty())
-            .map(str::to_string))
-    }
-
-    /// What `docker context rm -f` does to the current context: Docker then
-    /// falls back to DOCKER_HOST or "default" (cli/command/context/remove.go).
-    pub fn clear_current(&self) -> Result<()> {
-        self.edit_config(|doc| {
-            doc.remove("currentContext");
-        })
-    }
-
     /// Removes the context's meta and TLS folders (meta first: from then on
     /// Docker no longer lists it).
     pub fn remove(&self, name: &str) -> Result<()> {
@@ -278,64 +217,11 @@ impl Store {
         }
         Ok(())
     }
-
-    fn read_config(&self) -> Result<serde_json::Map<String, serde_json::Value>> {
-        let path = self.config_dir.join("config.json");
-        match fs::read(&path) {
-            Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(Default::default()),
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-                path: path.clone(),
-                why: e.to_string(),
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
-            Err(e) => Err(Error::io("read", &path)(e)),
-        }
-    }
-
-    /// Edits config.json keeping every other key and their order (Docker
-    /// writes tab-indented JSON, mode 0600: cli/config/configfile/file.go).
-    pub fn edit_config(
-        &self,
-        edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
-    ) -> Result<()> {
-        let path = self.config_dir.join("config.json");
-        let mut doc = self.read_config()?;
-        edit(&mut doc);
-        let mut out = Vec::new();
-        let fmt = serde_json::ser::PrettyFormatter::with_indent(b"\t");
-        let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
-        serde::Serialize::serialize(&doc, &mut ser).expect("config.json serializes");
-        fsio::create_dir_all(&self.config_dir, PUBLIC_DIR)?;
-        fsio::write_atomic(&path, &out, SECRET_FILE)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_follow_dockers_rule_and_texts() {
-        for ok in ["prod", "p2", "a.b", "web_1+x-y", "0a"] {
-            validate_context_name(ok).unwrap();
-        }
-        assert_eq!(
-            validate_context_name("").unwrap_err().to_string(),
-            "context name cannot be empty"
-        );
-        assert_eq!(
-            validate_context_name("default").unwrap_err().to_string(),
-            "\"default\" is a reserved context name"
-        );
-        // Docker 28.2.2's exact text for `docker context create a`.
-        assert_eq!(
-            validate_context_name("a").unwrap_err().to_string(),
-            "context name \"a\" is invalid, names are validated against regexp \"^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$\""
-        );
-        for bad in ["-ab", ".ab", "a/b", "a b", "ü1", "ab\n"] {
-            assert!(validate_context_name(bad).is_err(), "{bad:?}");
-        }
-    }
 
     #[test]
     fn meta_json_matches_docker_bytes() {
@@ -356,18 +242,5 @@ mod tests {
             context_id("prod"),
             "6754af9632a2745e85c293e5aac0863370d9bd3330b9938c00cadfd215227d77"
         );
-    }
-
-    #[test]
-    fn use_context_keeps_other_keys() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::write(
-            dir.path().join("config.json"),
-            "{\"auths\":{},\"zz\":1,\"credsStore\":\"x\"}",
-        )
-        .unwrap();
-        Store::new(dir.path()).use_context("prod").unwrap();
-        let text = fs::read_to_string(dir.path().join("config.json")).unwrap();
-        assert_eq!(text, "{\n\t\"auths\": {},\n\t\"zz\": 1,\n\t\"credsStore\": \"x\",\n\t\"currentContext\": \"prod\"\n}");
     }
 }

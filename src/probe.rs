@@ -165,7 +165,7 @@ fn classify(e: std::io::Error, verifier: &Recording, m: &Material<'_>) -> Outcom
             let info = seen
                 .as_deref()
                 .and_then(|der| crate::pki::CertInfo::from_der(der).ok());
-            let date = |t: time::OffsetDateTime| crate::commands::date(t);
+            let date = |t: time::OffsetDateTime| crate::text::date(t);
             match ce {
                 CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
                     Outcome::ServerCertExpired {

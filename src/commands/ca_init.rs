@@ -1,0 +1,46 @@
+//! `docker tlsctx ca init [--name default]`: a new certificate authority.
+
+use serde_json::json;
+
+use crate::cli::{CaInitArgs, Format};
+use crate::error::{Error, Result};
+use crate::issuance::{ca, check_days, Env};
+use crate::names;
+use crate::pki;
+use crate::text::date;
+use crate::ui;
+
+pub fn run(env: &Env, args: &CaInitArgs) -> Result<()> {
+    names::validate("CA", &args.name)?;
+    check_days("--days", args.days, pki::MAX_DAYS, "at most 10 years")?;
+    if env.state().ca(&args.name)?.is_some() && !args.force {
+        return Err(Error::CaExists(args.name.clone()));
+    }
+    let ks = env.keystore()?;
+    let rec = ca::create(
+        env,
+        ks.as_ref(),
+        &args.name,
+        args.cn.as_deref(),
+        args.key_type.key_type,
+        args.days,
+        &ui::Spinner::default(),
+    )?;
+    match args.format {
+        Format::Json => ui::print_json(&json!({ "ca": rec })),
+        Format::Text => {
+            println!(
+                "Created CA {:?} ({}, valid until {}); its key is in {}.",
+                rec.name,
+                rec.key_type,
+                date(rec.not_after),
+                ks.describe()
+            );
+            println!(
+                "Certificate: {}",
+                env.state().ca_dir(&rec.name).join("ca.pem").display()
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! `docker tlsctx env NAME`: DOCKER_HOST, DOCKER_TLS_VERIFY and
+//! DOCKER_CERT_PATH for a context, in sh, fish or PowerShell syntax.
+
+use std::path::PathBuf;
+
+use crate::cli::{EnvArgs, Shell};
+use crate::error::{Error, Result};
+use crate::issuance::Env;
+use crate::names;
+
+/// `env NAME`: the variables docker-machine's `env` printed, pointing at the
+/// context's own TLS folder.
+pub fn run(env: &Env, args: &EnvArgs) -> Result<()> {
+    names::validate_context(&args.name)?;
+    let contexts = env.contexts();
+    let host = contexts
+        .host(&args.name)?
+        .ok_or_else(|| Error::ContextMissing(args.name.clone()))?;
+    let cert_path: PathBuf = contexts.tls_dir(&args.name).join("docker");
+    let cert_path = cert_path.display().to_string();
+    let vars = [
+        ("DOCKER_HOST", host.as_str()),
+        ("DOCKER_TLS_VERIFY", "1"),
+        ("DOCKER_CERT_PATH", cert_path.as_str()),
+    ];
+    let hostport = host.trim_start_matches("tcp://");
+    let (comment_eval, curl) = match args.shell {
+        Shell::Sh => (
+            format!("eval \"$(docker tlsctx env {})\"", args.name),
+            format!("curl --cacert \"$DOCKER_CERT_PATH/ca.pem\" --cert \"$DOCKER_CERT_PATH/cert.pem\" --key \"$DOCKER_CERT_PATH/key.pem\" https://{hostport}/_ping"),
+        ),
+        Shell::Fish => (
+            format!("docker tlsctx env {} --shell fish | source", args.name),
+            format!("curl --cacert \"$DOCKER_CERT_PATH/ca.pem\" --cert \"$DOCKER_CERT_PATH/cert.pem\" --key \"$DOCKER_CERT_PATH/key.pem\" https://{hostport}/_ping"),
+        ),
+        Shell::Powershell => (
+            format!("& docker tlsctx env {} --shell powershell | Invoke-Expression", args.name),
+            format!("curl.exe --cacert \"$Env:DOCKER_CERT_PATH\\ca.pem\" --cert \"$Env:DOCKER_CERT_PATH\\cert.pem\" --key \"$Env:DOCKER_CERT_PATH\\key.pem\" https://{hostport}/_ping"),
+        ),
+    };
+    for (k, v) in vars {
+        match args.shell {
+            Shell::Sh => println!("export {k}={}", sh_quote(v)),
+            Shell::Fish => println!("set -gx {k} {};", sh_quote(v)),
+            Shell::Powershell => println!(
+                "$Env:{k} = \"{}\"",
+                v.replace('`', "``").replace('"', "`\"").replace('$', "`$")
+            ),
+        }
+    }
+    println!("# Run this command to configure your shell:");
+    println!("# {comment_eval}");
+    println!("# Reach the daemon with curl: {curl}");
+    Ok(())
+}
+
+/// Single quotes for sh and fish: nothing inside is special but the quote itself.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}

@@ -1,0 +1,187 @@
+//! `docker tlsctx ls [--all]`: every managed context with expiry and state;
+//! `--all` adds server bundles, client bundles and CAs.
+
+use serde::Serialize;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::cli::{LsArgs, LsFormat};
+use crate::error::Result;
+use crate::issuance::health::{days_left, expiry, health, Health};
+use crate::issuance::Env;
+use crate::keystore::Backend;
+use crate::pki::KeyType;
+use crate::state::IdentityRecord;
+use crate::text::date;
+use crate::ui;
+
+#[derive(Serialize)]
+struct Row {
+    name: String,
+    host: Option<String>,
+    ca: String,
+    cn: String,
+    #[serde(with = "time::serde::rfc3339")]
+    not_after: OffsetDateTime,
+    days_left: i64,
+    key_type: KeyType,
+    keystore: Backend,
+    #[serde(flatten)]
+    health: Health,
+}
+
+pub fn run(env: &Env, args: &LsArgs) -> Result<()> {
+    let state = env.state();
+    let ids = state.identities()?;
+    let (ctx_ids, bundles): (Vec<_>, Vec<_>) = ids.into_iter().partition(|i| i.context.is_some());
+    let row = |rec: &IdentityRecord| Row {
+        name: rec.name.clone(),
+        host: rec.host.clone(),
+        ca: rec.ca.clone(),
+        cn: rec.cn.clone(),
+        not_after: rec.not_after,
+        days_left: days_left(rec.not_after, env.now),
+        key_type: rec.key_type,
+        keystore: rec.keystore,
+        health: health(env, rec),
+    };
+    let rows: Vec<Row> = ctx_ids.iter().map(row).collect();
+    if args.quiet {
+        for r in &rows {
+            println!("{}", r.name);
+        }
+        return Ok(());
+    }
+    let servers = if args.all {
+        state.servers()?
+    } else {
+        Vec::new()
+    };
+    let cas = if args.all { state.cas()? } else { Vec::new() };
+    let bundle_rows: Vec<Row> = if args.all {
+        bundles.iter().map(row).collect()
+    } else {
+        Vec::new()
+    };
+    if args.format == LsFormat::Json {
+        let mut v = json!({ "contexts": rows });
+        if args.all {
+            let servers: Vec<_> = servers
+                .iter()
+                .map(|s| {
+                    let mut j = serde_json::to_value(s).expect("json");
+                    j["days_left"] = days_left(s.not_after, env.now).into();
+                    j["state"] = expiry(s.not_before, s.not_after, env.now).label().into();
+                    j
+                })
+                .collect();
+            v["servers"] = servers.into();
+            v["client_bundles"] = serde_json::to_value(&bundle_rows).expect("json");
+            v["cas"] = serde_json::to_value(&cas).expect("json");
+        }
+        ui::print_json(&v);
+        return Ok(());
+    }
+    let on = ui::colour();
+    let lines: Vec<[String; 9]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.name.clone(),
+                r.host.clone().unwrap_or_default(),
+                r.ca.clone(),
+                r.cn.clone(),
+                date(r.not_after),
+                r.days_left.to_string(),
+                r.key_type.to_string(),
+                r.keystore.to_string(),
+                ui::state_cell(&r.health, on),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        ui::table(
+            &[
+                "NAME",
+                "HOST",
+                "CA",
+                "CLIENT CN",
+                "NOT AFTER",
+                "DAYS LEFT",
+                "KEY TYPE",
+                "KEYSTORE",
+                "STATE"
+            ],
+            &lines
+        )
+    );
+    if args.all {
+        println!("\nSERVER BUNDLES");
+        let lines: Vec<[String; 6]> = servers
+            .iter()
+            .map(|s| {
+                let h = expiry(s.not_before, s.not_after, env.now);
+                let sans: Vec<String> = s.sans.iter().map(ToString::to_string).collect();
+                [
+                    s.name.clone(),
+                    sans.join(","),
+                    s.ca.clone(),
+                    date(s.not_after),
+                    days_left(s.not_after, env.now).to_string(),
+                    ui::state_cell(&h, on),
+                ]
+            })
+            .collect();
+        print!(
+            "{}",
+            ui::table(
+                &["NAME", "SANS", "CA", "NOT AFTER", "DAYS LEFT", "STATE"],
+                &lines
+            )
+        );
+        println!("\nCLIENT BUNDLES");
+        let lines: Vec<[String; 6]> = bundle_rows
+            .iter()
+            .map(|r| {
+                [
+                    r.name.clone(),
+                    r.ca.clone(),
+                    r.cn.clone(),
+                    date(r.not_after),
+                    r.days_left.to_string(),
+                    ui::state_cell(&r.health, on),
+                ]
+            })
+            .collect();
+        print!(
+            "{}",
+            ui::table(
+                &["NAME", "CA", "CLIENT CN", "NOT AFTER", "DAYS LEFT", "STATE"],
+                &lines
+            )
+        );
+        println!("\nCAS");
+        let lines: Vec<[String; 5]> = cas
+            .iter()
+            .map(|c| {
+                let h = expiry(c.created, c.not_after, env.now);
+                [
+                    c.name.clone(),
+                    c.key_type.to_string(),
+                    date(c.not_after),
+                    c.keystore.to_string(),
+                    ui::state_cell(&h, on),
+                ]
+            })
+            .collect();
+        print!(
+            "{}",
+            ui::table(
+                &["NAME", "KEY TYPE", "NOT AFTER", "KEYSTORE", "STATE"],
+                &lines
+            )
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,33 @@
+//! `docker tlsctx renew NAME [--days N] [--rekey]`.
+
+use crate::cli::RenewArgs;
+use crate::error::Result;
+use crate::issuance::{identity, Env};
+use crate::text::date;
+use crate::ui;
+
+pub fn run(env: &Env, args: &RenewArgs) -> Result<()> {
+    let r = identity::renew(
+        env,
+        &args.name,
+        args.days,
+        args.rekey,
+        &ui::Spinner::default(),
+    )?;
+    ui::warn_if_clamped(
+        r.clamped_to_ca,
+        r.after.not_after,
+        "client",
+        &r.after.ca,
+        args.days,
+    );
+    println!(
+        "Renewed {:?}: new client certificate (serial {}, {}) valid until {} (was {}).",
+        args.name,
+        &r.after.serial[..8],
+        if args.rekey { "new key" } else { "same key" },
+        date(r.after.not_after),
+        date(r.before.not_after)
+    );
+    Ok(())
+}

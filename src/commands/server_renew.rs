@@ -1,0 +1,39 @@
+//! `docker tlsctx server renew NAME [--add-san VALUE] [--days N]`.
+
+use crate::cli::ServerRenewArgs;
+use crate::error::Result;
+use crate::issuance::{server, Env};
+use crate::text::date;
+use crate::ui;
+
+pub fn run(env: &Env, args: &ServerRenewArgs) -> Result<()> {
+    let r = server::renew(
+        env,
+        &args.name,
+        &args.add_sans,
+        args.days,
+        &ui::Spinner::default(),
+    )?;
+    ui::warn_if_clamped(
+        r.clamped_to_ca,
+        r.after.not_after,
+        "server",
+        &r.after.ca,
+        args.days,
+    );
+    let sans: Vec<String> = r.after.sans.iter().map(ToString::to_string).collect();
+    println!(
+        "Renewed server bundle {:?} for {} (valid until {}, was {}) in {}",
+        r.after.name,
+        sans.join(", "),
+        date(r.after.not_after),
+        date(r.before.not_after),
+        r.after.dir.display()
+    );
+    println!("dockerd reads its certificate only at start: copy the new files and restart it.");
+    print!(
+        "\n{}",
+        ui::server_next_steps(&r.after.dir, &r.daemon_dir, &r.after.sans[0].host())
+    );
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! What Docker defines and we speak: the context store, config.json, host
+//! addresses, the CLI plugin protocol and its hooks.
+
+pub mod config;
+pub mod context;
+pub mod hooks;
+pub mod host;
+pub mod plugin;

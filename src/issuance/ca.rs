@@ -1,0 +1,248 @@
+//! Certificate authorities. The CA key goes to the keystore and nowhere
+//! else; only ca.pem and a record touch the disk.
+
+use std::path::{Path, PathBuf};
+
+use super::{check_cancelled, generating, Env, Progress};
+use crate::error::{Error, Result};
+use crate::fsio;
+use crate::keystore::{self, Account, KeyStore};
+use crate::names;
+use crate::pki::{self, Ca, CertInfo, KeyKind, KeyPemError, KeyType};
+use crate::state::{CaRecord, IdentityRecord};
+
+pub const DEFAULT_CA: &str = "default";
+
+pub fn account(ca: &str) -> Account {
+    Account::Ca(ca.into())
+}
+
+/// Makes a CA: key into the keystore first, then the certificate and record
+/// (the record's presence is what makes the CA exist, so a failure in between
+/// leaves an unused keystore entry, never a CA without its key).
+pub fn create(
+    env: &Env,
+    ks: &dyn KeyStore,
+    name: &str,
+    cn: Option<&str>,
+    key_type: KeyType,
+    days: u32,
+    progress: &dyn Progress,
+) -> Result<CaRecord> {
+    let cn = cn
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("docker-tlsctx CA {name}"));
+    let issued = generating(progress, key_type, &format!("CA {name}"), || {
+        pki::new_ca(&cn, key_type, days, env.now)
+    })?;
+    check_cancelled()?;
+    ks.set(&account(name), &issued.key_der())?;
+    let info = CertInfo::from_pem(&issued.cert_pem)?;
+    let rec = CaRecord {
+        name: name.into(),
+        cn,
+        key_type: KeyKind::Known(key_type),
+        created: env.now,
+        not_after: issued.not_after,
+        sha256: info.sha256,
+        keystore: ks.backend(),
+    };
+    env.state().write_ca(&rec, &issued.cert_pem)?;
+    Ok(rec)
+}
+
+/// CA `name`'s record and certificate, or the error that it does not exist.
+pub fn existing(env: &Env, name: &str) -> Result<(CaRecord, String)> {
+    names::validate("CA", name)?;
+    env.state()
+        .ca(name)?
+        .ok_or_else(|| Error::CaNotFound(name.into()))
+}
+
+/// Loads CA `name`, ready to sign, from its record and the keystore the record names.
+pub fn load(env: &Env, name: &str) -> Result<(CaRecord, Ca)> {
+    let (rec, pem) = existing(env, name)?;
+    let ks = keystore::open_recorded(rec.keystore, &env.config_dir)?;
+    let key = ks.get(&account(name))?.ok_or(Error::CaKeyMissing {
+        ca: name.into(),
+        backend: ks.backend().as_str(),
+    })?;
+    let ca = Ca::load(name, &pem, &key)?;
+    Ok((rec, ca))
+}
+
+/// `ca import`: adopt a CA made elsewhere. Everything is checked before
+/// anything is stored: a readable, unencrypted key; a certificate that may
+/// sign (CA:TRUE, keyCertSign, not expired); a key that belongs to it.
+/// Returns the record and where the key went.
+pub fn import(
+    env: &Env,
+    name: &str,
+    cert: &Path,
+    key: &Path,
+    force: bool,
+) -> Result<(CaRecord, String)> {
+    names::validate("CA", name)?;
+    if env.state().ca(name)?.is_some() && !force {
+        return Err(Error::CaExists(name.into()));
+    }
+    let cert_pem = fsio::read_to_string(cert)?;
+    let key_text = fsio::read_to_string(key)?;
+    let key_der = pki::parse_private_key_pem(&key_text).map_err(|e| match e {
+        KeyPemError::Encrypted => Error::EncryptedKey(key.into()),
+        KeyPemError::NotAKey => Error::NotAKey(key.into()),
+    })?;
+    let info = CertInfo::from_pem(&cert_pem).map_err(|e| Error::NotACa {
+        path: cert.into(),
+        why: e.to_string(),
+    })?;
+    let not_ca = |why: &str| Error::NotACa {
+        path: cert.into(),
+        why: why.into(),
+    };
+    if !info.is_ca {
+        return Err(not_ca(
+            "it is not a CA certificate (basicConstraints CA:TRUE is missing)",
+        ));
+    }
+    if !info.can_sign_certs {
+        return Err(not_ca("its keyUsage does not allow keyCertSign"));
+    }
+    if info.not_after <= env.now {
+        return Err(not_ca(&format!(
+            "it expired on {}",
+            crate::text::date(info.not_after)
+        )));
+    }
+    if !pki::key_matches_cert(&key_der, &cert_pem).map_err(|_| Error::NotAKey(key.into()))? {
+        return Err(Error::KeyDoesNotMatch {
+            key: key.into(),
+            cert: cert.into(),
+        });
+    }
+    // And it can really sign: the same path `new` will take.
+    Ca::load(name, &cert_pem, &key_der)?;
+
+    let ks = env.keystore()?;
+    check_cancelled()?;
+    ks.set(&account(name), &key_der)?;
+    let rec = CaRecord {
+        name: name.into(),
+        cn: info.subject_cn.clone(),
+        key_type: KeyKind::from_name(&info.key_type),
+        created: env.now,
+        not_after: info.not_after,
+        sha256: info.sha256.clone(),
+        keystore: ks.backend(),
+    };
+    // Re-encode: one certificate, our line endings, nothing else from the file.
+    let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())
+        .map_err(|e| Error::Crypto(e.to_string()))?;
+    env.state()
+        .write_ca(&rec, &pki::pem_encode("CERTIFICATE", &pem.contents))?;
+    Ok((rec, ks.describe()))
+}
+
+/// What `ca export` wrote.
+pub struct Exported {
+    pub cert: PathBuf,
+    /// The CA key file, only with `--include-key`.
+    pub key: Option<PathBuf>,
+}
+
+pub fn export(
+    env: &Env,
+    name: &str,
+    out: &Path,
+    include_key: bool,
+    force: bool,
+) -> Result<Exported> {
+    let (rec, pem) = existing(env, name)?;
+    let cert_path = out.join("ca.pem");
+    let key_path = out.join("ca-key.pem");
+    if !force {
+        for p in [&cert_path, &key_path] {
+            if p.exists() && (p == &cert_path || include_key) {
+                return Err(Error::FileExists(p.clone()));
+            }
+        }
+    }
+    let key = if include_key {
+        let ks = keystore::open_recorded(rec.keystore, &env.config_dir)?;
+        Some(ks.get(&account(&rec.name))?.ok_or(Error::CaKeyMissing {
+            ca: rec.name.clone(),
+            backend: ks.backend().as_str(),
+        })?)
+    } else {
+        None
+    };
+    fsio::create_dir_all(
+        out,
+        if key.is_some() {
+            fsio::SECRET_DIR
+        } else {
+            fsio::PUBLIC_DIR
+        },
+    )?;
+    fsio::write_atomic(&cert_path, pem.as_bytes(), fsio::PUBLIC_FILE)?;
+    let key_written = match key {
+        Some(der) => {
+            fsio::write_atomic(
+                &key_path,
+                pki::key_pem_from_der(&der).as_bytes(),
+                fsio::SECRET_FILE,
+            )?;
+            Some(key_path)
+        }
+        None => None,
+    };
+    Ok(Exported {
+        cert: cert_path,
+        key: key_written,
+    })
+}
+
+/// Contexts that still use identities issued by `ca`.
+fn contexts_using(env: &Env, ca: &str) -> Result<Vec<String>> {
+    let contexts = env.contexts();
+    Ok(env
+        .state()
+        .identities()?
+        .into_iter()
+        .filter(|i| i.ca == ca)
+        .filter_map(|i| i.context)
+        .filter(|c| contexts.exists(c))
+        .collect())
+}
+
+/// Every CA with the number of identities it issued.
+pub fn list(env: &Env) -> Result<Vec<(CaRecord, usize)>> {
+    let state = env.state();
+    let ids: Vec<IdentityRecord> = state.identities()?;
+    Ok(state
+        .cas()?
+        .into_iter()
+        .map(|c| {
+            let n = ids.iter().filter(|i| i.ca == c.name).count();
+            (c, n)
+        })
+        .collect())
+}
+
+/// Removes CA `name` and its key; returns where the key was.
+pub fn remove(env: &Env, name: &str, force: bool) -> Result<String> {
+    let (rec, _) = existing(env, name)?;
+    let used = contexts_using(env, name)?;
+    if !used.is_empty() && !force {
+        return Err(Error::CaInUse {
+            ca: name.into(),
+            contexts: used,
+        });
+    }
+    // The record goes first: a CA without its record does not exist, so a
+    // failure after it leaves at worst an unused key in the keystore.
+    env.state().remove_ca(name)?;
+    let ks = keystore::open_recorded(rec.keystore, &env.config_dir)?;
+    ks.delete(&account(name))?;
+    Ok(ks.describe())
+}

@@ -1,0 +1,143 @@
+//! Client identities: `client NAME` writes a DOCKER_CERT_PATH bundle (CI
+//! jobs); `new` and `renew` use the same issuance for a context.
+
+use std::path::PathBuf;
+
+use super::{ca, check_cancelled, generating, Env, Progress};
+use crate::error::{Error, Result};
+use crate::fsio::{self, SECRET_DIR, SECRET_FILE};
+use crate::keystore::{Account, KeyStore};
+use crate::names;
+use crate::pki::{Ca, KeyType, Leaf};
+use crate::state::IdentityRecord;
+use crate::text::sha256_hex;
+
+/// The files of a DOCKER_CERT_PATH folder (docker/cli cli/flags/options.go).
+pub const FILES: [&str; 3] = ["ca.pem", "cert.pem", "key.pem"];
+
+pub fn account(name: &str) -> Account {
+    Account::Client(name.into())
+}
+
+/// Refuses to replace an identity unless `force`.
+pub fn check_free(env: &Env, name: &str, force: bool) -> Result<()> {
+    if !force && env.state().identity(name)?.is_some() {
+        return Err(Error::IdentityExists(name.into()));
+    }
+    Ok(())
+}
+
+pub fn issue(
+    env: &Env,
+    ca: &Ca,
+    cn: &str,
+    kt: KeyType,
+    days: u32,
+    progress: &dyn Progress,
+) -> Result<Leaf> {
+    generating(progress, kt, &format!("client {cn}"), || {
+        ca.issue_client(cn, kt, days, env.now)
+    })
+}
+
+pub struct Recorded<'a> {
+    pub name: &'a str,
+    pub context: Option<&'a str>,
+    pub host: Option<&'a str>,
+    pub out: Option<PathBuf>,
+    pub ca: &'a str,
+    pub cn: &'a str,
+    pub key_type: KeyType,
+    pub description: Option<&'a str>,
+}
+
+pub fn record(r: Recorded<'_>, issued: &Leaf, ks: &dyn KeyStore) -> IdentityRecord {
+    IdentityRecord {
+        name: r.name.into(),
+        context: r.context.map(Into::into),
+        host: r.host.map(Into::into),
+        out: r.out,
+        description: r.description.map(Into::into),
+        ca: r.ca.into(),
+        cn: r.cn.into(),
+        serial: issued.serial_hex.clone(),
+        key_type: r.key_type,
+        not_before: issued.not_before,
+        not_after: issued.not_after,
+        keystore: ks.backend(),
+        key_pem_sha256: Some(sha256_hex(issued.key_pem().as_bytes())),
+    }
+}
+
+/// What `client NAME` asks for.
+pub struct Request<'a> {
+    pub name: &'a str,
+    pub out: Option<PathBuf>,
+    pub days: u32,
+    pub ca: &'a str,
+    pub cn: Option<&'a str>,
+    pub key_type: KeyType,
+    pub force: bool,
+}
+
+/// What `client NAME` made.
+pub struct Bundle {
+    pub record: IdentityRecord,
+    pub dir: PathBuf,
+    pub clamped_to_ca: bool,
+}
+
+/// A client bundle in DOCKER_CERT_PATH layout, its key also in the keystore.
+pub fn create_bundle(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Bundle> {
+    names::validate("client identity", req.name)?;
+    super::check_client_days(req.days)?;
+    let dir = req
+        .out
+        .clone()
+        .unwrap_or_else(|| env.state().default_client_dir(req.name));
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::NotADirectory(dir));
+    }
+    check_free(env, req.name, req.force)?;
+    if !req.force && FILES.iter().any(|f| dir.join(f).exists()) {
+        return Err(Error::BundleExists {
+            what: "client",
+            dir,
+        });
+    }
+    let (ca_rec, ca) = ca::load(env, req.ca)?;
+    let cn = req.cn.unwrap_or(req.name).to_string();
+    let issued = issue(env, &ca, &cn, req.key_type, req.days, progress)?;
+    let ks = env.keystore()?;
+
+    check_cancelled()?;
+    fsio::create_dir_all(&dir, SECRET_DIR)?;
+    fsio::write_atomic(
+        &dir.join("key.pem"),
+        issued.key_pem().as_bytes(),
+        SECRET_FILE,
+    )?;
+    fsio::write_public(&dir.join("cert.pem"), issued.cert_pem.as_bytes())?;
+    fsio::write_public(&dir.join("ca.pem"), ca.cert_pem.as_bytes())?;
+    ks.set(&account(req.name), &issued.key_der())?;
+    let rec = record(
+        Recorded {
+            name: req.name,
+            context: None,
+            host: None,
+            out: Some(dir.clone()),
+            ca: &ca_rec.name,
+            cn: &cn,
+            key_type: req.key_type,
+            description: None,
+        },
+        &issued,
+        ks.as_ref(),
+    );
+    env.state().write_identity(&rec, &issued.cert_pem)?;
+    Ok(Bundle {
+        record: rec,
+        dir,
+        clamped_to_ca: issued.clamped_to_ca,
+    })
+}

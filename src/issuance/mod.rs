@@ -1,0 +1,127 @@
+//! Issuance: the operations every command is made of (create or load a CA,
+//! issue a server bundle, issue or re-issue a client identity, load an
+//! identity's material, the expiry policy). Services return values and
+//! print nothing: the commands say what happened (ARCHITECTURE.md, "Layers").
+
+pub mod ca;
+pub mod client;
+pub mod export;
+pub mod health;
+pub mod identity;
+pub mod new;
+pub mod remove;
+pub mod server;
+
+use std::path::{Path, PathBuf};
+
+use time::OffsetDateTime;
+
+use crate::docker::config::ConfigFile;
+use crate::docker::context;
+use crate::error::{Error, Result};
+use crate::keystore::{self, Choice, KeyStore};
+use crate::pki::{self, KeyType, San};
+use crate::state::State;
+
+/// What every command needs: where Docker's config is, which keystore, and the clock.
+pub struct Env {
+    pub config_dir: PathBuf,
+    pub keystore_choice: Choice,
+    pub now: OffsetDateTime,
+}
+
+impl Env {
+    /// The clock: DOCKER_TLSCTX_NOW (RFC 3339) stands in for the system
+    /// clock, so tests can issue certificates that are nearly expired or
+    /// expired and a host with a wrong clock can still issue usable ones.
+    pub fn from_process(config_dir: &Path, keystore_choice: Choice) -> Result<Env> {
+        let now = match std::env::var("DOCKER_TLSCTX_NOW") {
+            Ok(v) if !v.is_empty() => {
+                OffsetDateTime::parse(&v, &time::format_description::well_known::Rfc3339)
+                    .map_err(|e| Error::BadClock(format!("{v:?}: {e}")))?
+            }
+            _ => OffsetDateTime::now_utc(),
+        };
+        Ok(Env {
+            config_dir: config_dir.to_path_buf(),
+            keystore_choice,
+            now,
+        })
+    }
+
+    pub fn state(&self) -> State {
+        State::new(&self.config_dir)
+    }
+    pub fn contexts(&self) -> context::Store {
+        context::Store::new(&self.config_dir)
+    }
+    pub fn config(&self) -> ConfigFile {
+        ConfigFile::new(&self.config_dir)
+    }
+    pub fn keystore(&self) -> Result<Box<dyn KeyStore>> {
+        keystore::open(self.keystore_choice, &self.config_dir)
+    }
+}
+
+/// Told when a slow step starts and ends (key generation: RSA-4096 takes
+/// about a second), so a command can show progress; `()` shows nothing.
+pub trait Progress {
+    fn started(&self, _key_type: KeyType, _what: &str) {}
+    fn finished(&self) {}
+}
+
+impl Progress for () {}
+
+/// Runs a key generation between `started` and `finished`.
+pub(crate) fn generating<T>(
+    progress: &dyn Progress,
+    key_type: KeyType,
+    what: &str,
+    f: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    progress.started(key_type, what);
+    let r = f();
+    progress.finished();
+    r
+}
+
+/// Fails with `Cancelled` once SIGINT, SIGTERM or Docker's socket asked us to stop.
+pub fn check_cancelled() -> Result<()> {
+    if crate::docker::plugin::cancelled() {
+        Err(Error::Cancelled)
+    } else {
+        Ok(())
+    }
+}
+
+pub fn check_days(flag: &'static str, days: u32, max: u32, why: &'static str) -> Result<()> {
+    if days == 0 || days > max {
+        return Err(Error::DaysOutOfRange {
+            flag,
+            days,
+            max,
+            why,
+        });
+    }
+    Ok(())
+}
+
+pub fn check_client_days(days: u32) -> Result<()> {
+    check_days("--days", days, pki::MAX_DAYS, "at most 10 years")
+}
+
+pub fn check_server_days(flag: &'static str, days: u32) -> Result<()> {
+    check_days(
+        flag,
+        days,
+        pki::SERVER_MAX_DAYS,
+        "Apple's platforms reject TLS server certificates valid longer than 825 days",
+    )
+}
+
+pub fn parse_sans(values: &[String]) -> Result<Vec<San>> {
+    values
+        .iter()
+        .map(|v| San::parse(v).ok_or_else(|| Error::SanInvalid(v.clone())))
+        .collect()
+}

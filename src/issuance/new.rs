@@ -1,0 +1,221 @@
+//! `new NAME --host tcp://HOST[:PORT]`: the main job.
+//!
+//! Everything is validated and issued in memory first; then the server
+//! bundle, the keystore entries and finally the context, whose meta.json
+//! rename is the commit point (docker/context.rs). A failure or
+//! cancellation before it leaves no context behind and removes the key
+//! entries it added.
+
+use std::path::PathBuf;
+
+use super::export::{self, P12Written};
+use super::identity::Material;
+use super::{ca, check_cancelled, client, parse_sans, server, Env, Progress};
+use crate::docker::context::NewContext;
+use crate::docker::host::Host;
+use crate::error::{Error, Result};
+use crate::names;
+use crate::p12::Profile;
+use crate::pki::{KeyType, CA_DAYS};
+use crate::state::{CaRecord, IdentityRecord, ServerRecord};
+
+/// `--p12 FILE` and its options.
+pub struct P12Request {
+    pub path: PathBuf,
+    pub profile: Profile,
+    pub password_stdin: bool,
+}
+
+/// What `new` asks for.
+pub struct Request<'a> {
+    pub name: &'a str,
+    pub host: &'a str,
+    pub sans: &'a [String],
+    pub server_dir: Option<PathBuf>,
+    pub no_server: bool,
+    pub cn: Option<&'a str>,
+    pub ca: &'a str,
+    pub days: u32,
+    pub server_days: u32,
+    pub key_type: KeyType,
+    pub description: Option<&'a str>,
+    pub daemon_dir: &'a str,
+    pub use_it: bool,
+    pub force: bool,
+    pub p12: Option<P12Request>,
+    pub keychain: bool,
+}
+
+/// What `new` made.
+pub struct Created {
+    pub host: Host,
+    /// Set when the CA was created by this run (first use of "default").
+    pub created_ca: bool,
+    pub ca: CaRecord,
+    /// Where the CA key is, as a phrase.
+    pub keystore: String,
+    pub server: Option<ServerRecord>,
+    pub identity: IdentityRecord,
+    pub server_clamped: bool,
+    pub client_clamped: bool,
+    pub p12: Option<P12Written>,
+    /// The macOS keychain the identity went into (`--keychain`).
+    pub keychain: Option<PathBuf>,
+}
+
+pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Created> {
+    // 1. Everything the user typed, before anything is touched.
+    names::validate_context(req.name)?;
+    let host = Host::parse(req.host, req.force)?;
+    let extra = parse_sans(req.sans)?;
+    super::check_client_days(req.days)?;
+    super::check_server_days("--server-days", req.server_days)?;
+    names::validate("CA", req.ca)?;
+    let contexts = env.contexts();
+    if contexts.exists(req.name) && !req.force {
+        return Err(Error::ContextExists(req.name.into()));
+    }
+    client::check_free(env, req.name, req.force)?;
+    // --p12 and --keychain: their target, password and tool, before anything is written.
+    let p12_plan = match &req.p12 {
+        Some(p) => Some(export::plan_p12(
+            &p.path,
+            p.profile,
+            p.password_stdin,
+            req.force,
+        )?),
+        None => None,
+    };
+    if req.keychain {
+        export::security_tool()?;
+    }
+    let server_dir = if req.no_server {
+        None
+    } else {
+        let dir = req
+            .server_dir
+            .clone()
+            .unwrap_or_else(|| env.state().default_server_dir(req.name));
+        server::check_target(&dir, req.force)?;
+        Some(dir)
+    };
+
+    // 2. The CA: reuse it, or create "default" on first use.
+    let ks = env.keystore()?;
+    let kt = req.key_type;
+    let mut created_ca = false;
+    if req.ca == ca::DEFAULT_CA && env.state().ca(req.ca)?.is_none() {
+        ca::create(env, ks.as_ref(), req.ca, None, kt, CA_DAYS, progress)?;
+        created_ca = true;
+    }
+    let (ca_rec, signer) = ca::load(env, req.ca)?;
+
+    // 3. Issue in memory.
+    let mut sans = vec![host.san.clone()];
+    for s in extra {
+        if !sans.contains(&s) {
+            sans.push(s);
+        }
+    }
+    let server_issued = match &server_dir {
+        Some(_) => Some(server::issue(
+            env,
+            &signer,
+            req.name,
+            &sans,
+            kt,
+            req.server_days,
+            progress,
+        )?),
+        None => None,
+    };
+    let server_clamped = server_issued.as_ref().is_some_and(|s| s.clamped_to_ca);
+    let cn = req
+        .cn
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{}-client", req.name));
+    let client_issued = client::issue(env, &signer, &cn, kt, req.days, progress)?;
+    check_cancelled()?;
+
+    // 4. Write: server bundle, client key, then the context (commit point).
+    let url = host.url();
+    let server_rec = match (server_dir, server_issued) {
+        (Some(dir), Some(issued)) => {
+            let bundle = server::Bundle {
+                dir,
+                issued,
+                sans,
+                port: host.port,
+                daemon_dir: req.daemon_dir.into(),
+                key_type: kt,
+            };
+            Some(server::write(env, ks.as_ref(), req.name, &signer, &bundle)?)
+        }
+        _ => None,
+    };
+    let client_account = client::account(req.name);
+    let had_key = ks.get(&client_account)?.is_some();
+    ks.set(&client_account, &client_issued.key_der())?;
+    let key_pem = client_issued.key_pem();
+    let ctx = NewContext {
+        name: req.name,
+        description: req.description,
+        host: &url,
+        ca_pem: &signer.cert_pem,
+        cert_pem: &client_issued.cert_pem,
+        key_pem: &key_pem,
+    };
+    if let Err(e) = contexts.write(&ctx, req.force, check_cancelled) {
+        if !had_key {
+            let _ = ks.delete(&client_account);
+        }
+        return Err(e);
+    }
+    let rec = client::record(
+        client::Recorded {
+            name: req.name,
+            context: Some(req.name),
+            host: Some(&url),
+            out: None,
+            ca: &ca_rec.name,
+            cn: &cn,
+            key_type: kt,
+            description: req.description,
+        },
+        &client_issued,
+        ks.as_ref(),
+    );
+    env.state().write_identity(&rec, &client_issued.cert_pem)?;
+    if req.use_it {
+        env.config().use_context(req.name)?;
+    }
+    let mut p12 = None;
+    let mut keychain = None;
+    if p12_plan.is_some() || req.keychain {
+        let m = Material {
+            host: url.clone(),
+            cn: cn.clone(),
+            ca_pem: signer.cert_pem.clone(),
+            cert_pem: client_issued.cert_pem.clone(),
+            key_der: client_issued.key_der(),
+        };
+        if let Some(plan) = &p12_plan {
+            p12 = Some(export::write_p12(&m, plan, &cn)?);
+        }
+        if req.keychain {
+            keychain = Some(export::import_into_keychain(env, &m, &cn)?);
+        }
+    }
+    Ok(Created {
+        host,
+        created_ca,
+        ca: ca_rec,
+        keystore: ks.describe(),
+        server: server_rec,
+        identity: rec,
+        server_clamped,
+        client_clamped: client_issued.clamped_to_ca,
+        p12,
+        keychain,
+    })
+}

@@ -1,0 +1,157 @@
+//! Output helpers for the commands, in one place: tables, JSON, colour, the
+//! key-generation spinner, and texts more than one command prints.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use time::OffsetDateTime;
+
+use crate::issuance::health::Health;
+use crate::issuance::Progress;
+use crate::pki::KeyType;
+use crate::text::date;
+
+/// Left-aligned columns separated by three spaces, as `docker context ls`.
+pub fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut width = header.map(|h| h.chars().count());
+    for r in rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let mut l = String::new();
+        for (i, (c, w)) in cells.iter().zip(width).enumerate() {
+            if i + 1 == N {
+                l.push_str(c);
+            } else {
+                l.push_str(&format!("{c:<w$}   "));
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(header.to_vec());
+    for r in rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+    out
+}
+
+/// Prints JSON on stdout, pretty, newline-terminated.
+pub fn print_json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).expect("json"));
+}
+
+/// Colour only on a terminal and never with NO_COLOR (no-color.org).
+pub fn colour() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// A health state as a table cell: the label (with the reason when broken),
+/// green, yellow or red when `on`.
+pub fn state_cell(h: &Health, on: bool) -> String {
+    let text = h.describe();
+    if !on {
+        return text;
+    }
+    let code = match h {
+        Health::Ok => "32",
+        Health::RenewSoon => "33",
+        Health::Expired | Health::Broken(_) => "31",
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+/// Shows a spinner on stderr while an RSA key is generated (RSA-4096 takes
+/// about a second), on a terminal only.
+#[derive(Default)]
+pub struct Spinner {
+    running: Mutex<Option<(Arc<AtomicBool>, JoinHandle<()>)>>,
+}
+
+impl Progress for Spinner {
+    fn started(&self, key_type: KeyType, what: &str) {
+        if !key_type.is_rsa() || !std::io::stderr().is_terminal() {
+            return;
+        }
+        let done = Arc::new(AtomicBool::new(false));
+        let label = format!("Generating {key_type} key for {what} ");
+        let flag = done.clone();
+        let handle = std::thread::spawn(move || {
+            let frames = ['|', '/', '-', '\\'];
+            let mut i = 0;
+            while !flag.load(Ordering::Relaxed) {
+                eprint!("\r{label}{}", frames[i % 4]);
+                let _ = std::io::stderr().flush();
+                i += 1;
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            eprint!("\r\x1b[2K");
+        });
+        *self.running.lock().expect("spinner lock") = Some((done, handle));
+    }
+
+    fn finished(&self) {
+        if let Some((done, handle)) = self.running.lock().expect("spinner lock").take() {
+            done.store(true, Ordering::Relaxed);
+            let _ = handle.join();
+        }
+    }
+}
+
+/// One warning line when a certificate was cut short to end with its CA.
+pub fn warn_if_clamped(clamped: bool, not_after: OffsetDateTime, what: &str, ca: &str, days: u32) {
+    if clamped {
+        eprintln!(
+            "Warning: the {what} certificate ends on {} with CA {ca:?}, sooner than the {days} days asked for; plan a new CA before then.",
+            date(not_after)
+        );
+    }
+}
+
+/// The steps for the daemon host, printed after `new`, `server` and `server renew`.
+pub fn server_next_steps(dir: &Path, daemon_dir: &str, host: &str) -> String {
+    let d = dir.display();
+    let t = daemon_dir.trim_end_matches('/');
+    format!(
+        "Next, on the Docker host {host}:\n\
+         \x20 1. copy {d}/{{ca.pem,server-cert.pem,server-key.pem}} to {t}/ (keep server-key.pem mode 0600, owner root)\n\
+         \x20 2. merge {d}/daemon.json into /etc/docker/daemon.json\n\
+         \x20 3. copy {d}/docker.service.d/override.conf to /etc/systemd/system/docker.service.d/override.conf\n\
+         \x20 4. sudo systemctl daemon-reload && sudo systemctl restart docker\n"
+    )
+}
+
+/// What `--p12` wrote, on stderr: the file, its profile, and a generated
+/// password shown once.
+pub fn report_p12(w: &crate::issuance::export::P12Written, friendly: &str) {
+    let profile = match w.profile {
+        crate::p12::Profile::Legacy => "legacy: 3DES, SHA-1 MAC",
+        crate::p12::Profile::Modern => "modern: AES-256, SHA-256 MAC",
+    };
+    eprintln!(
+        "Wrote {} (PKCS#12, {profile}, friendly name {friendly:?}, mode 0600).",
+        w.path.display()
+    );
+    if let Some(pw) = &w.generated_password {
+        eprintln!(
+            "Password for {} (shown once, stored nowhere): {pw}",
+            w.path.display()
+        );
+    }
+}
+
+/// What `--keychain` did, on stderr.
+pub fn report_keychain(login: &Path, friendly: &str, host: &str) {
+    eprintln!(
+        "Imported identity {friendly:?} into the login keychain ({}).",
+        login.display()
+    );
+    let hostport = host.trim_start_matches("tcp://");
+    eprintln!("curl uses it by name: curl --cert {friendly:?} https://{hostport}/_ping");
+}
