@@ -129,6 +129,22 @@ pub enum Error {
         fix: String,
     },
     Cancelled,
+    /// A symlink where a key is read or written, or a private folder is.
+    SymlinkRefused(PathBuf),
+    /// Another docker-tlsctx command holds the lock past our wait.
+    Busy {
+        secs: u64,
+    },
+    /// A name longer than the file names it becomes allow.
+    NameTooLong {
+        what: &'static str,
+        len: usize,
+        max: usize,
+    },
+    /// A certificate subject with a control character or that is too long.
+    CnInvalid(String),
+    /// `rm` of a Docker context this tool did not create.
+    ContextNotOurs(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -336,6 +352,26 @@ impl Error {
             Error::Cancelled => (
                 "cancelled".into(),
                 Some("nothing was changed; run the command again when ready".into()),
+            ),
+            Error::SymlinkRefused(p) => (
+                format!("{} is a symbolic link, and docker-tlsctx never follows one where keys live", p.display()),
+                Some("replace the link with a real folder (or file), or point DOCKER_CONFIG (or --config) at the folder it links to".into()),
+            ),
+            Error::Busy { secs } => (
+                format!("another docker-tlsctx command is still changing this configuration after {secs} s"),
+                Some("wait for it to finish (an unlock prompt of the keychain may be waiting), then run this command again; the lock goes with the process, so there is nothing to delete; DOCKER_TLSCTX_LOCK_TIMEOUT sets the wait in seconds".into()),
+            ),
+            Error::NameTooLong { what, len, max } => (
+                format!("the {what} name is {len} characters long; at most {max} are allowed"),
+                Some("pick a shorter name: it becomes file names, which are limited to 255 bytes with room for the suffixes this tool adds".into()),
+            ),
+            Error::CnInvalid(why) => (
+                format!("--cn is invalid: {why}"),
+                Some("give a printable name without control characters, at most 64 characters (RFC 5280 ub-common-name)".into()),
+            ),
+            Error::ContextNotOurs(name) => (
+                format!("context {name:?} was not created by docker-tlsctx"),
+                Some(format!("remove it with Docker itself: docker context rm {name}")),
             ),
         };
         (what, next)

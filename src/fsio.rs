@@ -33,11 +33,22 @@ pub fn docker_config_dir(flag: Option<&Path>) -> PathBuf {
     }
 }
 
-/// Creates `dir` and missing parents. `dir` itself gets `mode` exactly
-/// (whatever the umask); missing parents get 0755, as Docker's MkdirAll under
-/// the usual umask. Existing folders are left as they are.
+/// Creates `dir` and missing parents. Each folder is created with its mode
+/// from the start (`DirBuilder::mode`: never wider, not even for an instant
+/// under umask 000), then set exactly; missing parents get 0755, as Docker's
+/// MkdirAll under the usual umask. A private folder (`SECRET_DIR`) that
+/// exists is never a symlink (keys would go wherever it points: refused) and
+/// never wider than 0700 (narrowed).
 pub fn create_dir_all(dir: &Path, mode: u32) -> Result<()> {
+    if let Ok(meta) = fs::symlink_metadata(dir) {
+        if meta.file_type().is_symlink() && mode == SECRET_DIR {
+            return Err(Error::SymlinkRefused(dir.to_path_buf()));
+        }
+    }
     if dir.is_dir() {
+        if mode == SECRET_DIR {
+            narrow_private_dir(dir)?;
+        }
         return Ok(());
     }
     if dir.exists() {
@@ -48,11 +59,124 @@ pub fn create_dir_all(dir: &Path, mode: u32) -> Result<()> {
             create_dir_all(parent, PUBLIC_DIR)?;
         }
     }
-    match fs::create_dir(dir) {
+    step("create folder").map_err(Error::io("create folder", dir))?;
+    let mut builder = fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, mode);
+    match builder.create(dir) {
         Ok(()) => set_mode(dir, mode),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
         Err(e) => Err(Error::io("create folder", dir)(e)),
     }
+}
+
+/// A private folder that others can read or enter is made 0700 again.
+#[cfg(unix)]
+fn narrow_private_dir(dir: &Path) -> Result<()> {
+    let meta = fs::metadata(dir).map_err(Error::io("read", dir))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        set_mode(dir, SECRET_DIR)?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn narrow_private_dir(_dir: &Path) -> Result<()> {
+    Ok(())
+}
+
+/// Refuses a symlink where a key is read or written.
+pub fn refuse_symlink(path: &Path) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(Error::SymlinkRefused(path.to_path_buf())),
+        _ => Ok(()),
+    }
+}
+
+/// Renames with a failpoint before it (see `step`).
+pub fn rename(from: &Path, to: &Path) -> std::io::Result<()> {
+    step("rename")?;
+    fs::rename(from, to)
+}
+
+/// Removes a file; a missing one is not an error.
+pub fn remove_file(path: &Path) -> Result<()> {
+    step("remove").map_err(Error::io("remove", path))?;
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("remove", path)(e)),
+    }
+}
+
+/// Removes a folder and what it holds; a missing one is not an error.
+pub fn remove_dir_all(path: &Path) -> Result<()> {
+    step("remove").map_err(Error::io("remove", path))?;
+    match fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("remove", path)(e)),
+    }
+}
+
+/// Swaps two existing paths in one step (Linux renameat2 RENAME_EXCHANGE):
+/// a reader sees one or the other at each name, never neither. Elsewhere,
+/// or on a file system without it, `Unsupported`, and the caller falls back.
+#[cfg(target_os = "linux")]
+pub fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    step("rename")?;
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(|e| {
+        if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS {
+            std::io::Error::new(std::io::ErrorKind::Unsupported, e)
+        } else {
+            std::io::Error::from(e)
+        }
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn exchange(_a: &Path, _b: &Path) -> std::io::Result<()> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "no atomic exchange on this platform",
+    ))
+}
+
+/// Failpoints for the fault-injection tests (tests/faults.rs), in debug
+/// builds only: every write step of every command calls `step`, and
+/// `DOCKER_TLSCTX_FAILPOINT=kill:N` aborts the process at the Nth step (as
+/// kill -9 would: no destructor runs), `enospc:N` fails it as a full disk
+/// does. Release builds compile `step` to nothing.
+#[cfg(debug_assertions)]
+pub fn step(what: &str) -> std::io::Result<()> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::OnceLock;
+    static PLAN: OnceLock<Option<(bool, usize)>> = OnceLock::new();
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    let plan = PLAN.get_or_init(|| {
+        let v = std::env::var("DOCKER_TLSCTX_FAILPOINT").ok()?;
+        let (kind, n) = v.split_once(':')?;
+        Some((kind == "kill", n.parse().ok()?))
+    });
+    let Some((kill, at)) = *plan else {
+        return Ok(());
+    };
+    let n = COUNT.fetch_add(1, Ordering::SeqCst) + 1;
+    if n == at {
+        eprintln!("failpoint: injected at step {n} ({what})");
+        if kill {
+            std::process::abort();
+        }
+        return Err(std::io::Error::from_raw_os_error(28)); // ENOSPC
+    }
+    Ok(())
+}
+
+#[cfg(not(debug_assertions))]
+#[inline(always)]
+pub fn step(_what: &str) -> std::io::Result<()> {
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -101,7 +225,9 @@ pub fn write_public(path: &Path, data: &[u8]) -> Result<()> {
 fn write_replacing(path: &Path, data: &[u8], mode: u32, durable: bool) -> Result<()> {
     let tmp = temp_sibling(path);
     let result = (|| {
+        step("create").map_err(Error::io("create", &tmp))?;
         let mut opts = OpenOptions::new();
+        // create_new: never through a planted file or symlink at the temp name.
         opts.write(true).create_new(true);
         #[cfg(unix)]
         opts.mode(mode);
@@ -109,11 +235,13 @@ fn write_replacing(path: &Path, data: &[u8], mode: u32, durable: bool) -> Result
         // The umask may have cleared bits of `mode` (0644 under umask 077):
         // set it exactly, as Docker's AtomicWriteFile does with Chmod.
         set_mode(&tmp, mode)?;
+        step("write").map_err(Error::io("write", &tmp))?;
         f.write_all(data).map_err(Error::io("write", &tmp))?;
         if durable {
             f.sync_all().map_err(Error::io("sync", &tmp))?;
         }
-        fs::rename(&tmp, path).map_err(Error::io("write", path))?;
+        // rename replaces a symlink at `path` itself, never what it points to.
+        rename(&tmp, path).map_err(Error::io("write", path))?;
         if durable {
             sync_dir(path.parent().unwrap_or(Path::new(".")));
         }
@@ -123,6 +251,15 @@ fn write_replacing(path: &Path, data: &[u8], mode: u32, durable: bool) -> Result
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Whether a file name is one of our temporary siblings (`temp_sibling`),
+/// and the process that made it.
+pub fn temp_owner(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix('.')?;
+    let (_, tail) = rest.rsplit_once(".tmp-")?;
+    let (pid, _) = tail.split_once('-')?;
+    pid.parse().ok()
 }
 
 /// Best effort: makes a rename durable on file systems that need it.
@@ -146,8 +283,7 @@ impl TempDir {
             std::process::id(),
             crate::text::random_hex(6)
         ));
-        fs::create_dir(&path).map_err(Error::io("create folder", &path))?;
-        set_mode(&path, SECRET_DIR)?;
+        create_dir_all(&path, SECRET_DIR)?;
         Ok(TempDir { path: Some(path) })
     }
 

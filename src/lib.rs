@@ -6,6 +6,7 @@
 // Leaves: std and crates only (error may use text).
 pub mod error;
 pub mod fsio;
+pub mod lock;
 pub mod names;
 pub mod text;
 // Pure code: no I/O.

@@ -11,8 +11,8 @@ use clap::Parser;
 use docker_tlsctx::cli::{CaCommand, Cli, Command, KeystoreCommand, ServerAction};
 use docker_tlsctx::docker::{hooks, plugin};
 use docker_tlsctx::error::Result;
-use docker_tlsctx::issuance::{health, Env};
-use docker_tlsctx::{commands, credhelper, fsio, keystore};
+use docker_tlsctx::issuance::{health, recover, Env};
+use docker_tlsctx::{commands, credhelper, fsio, keystore, lock};
 
 fn main() {
     let mut argv = std::env::args_os();
@@ -93,12 +93,40 @@ fn run(inv: plugin::Invocation) -> i32 {
     }
 }
 
+/// Whether a command changes the configuration (and so takes the lock).
+/// Readers never wait.
+fn writes(command: &Command) -> bool {
+    !matches!(
+        command,
+        Command::Ls(_)
+            | Command::Inspect(_)
+            | Command::Check(_)
+            | Command::Env(_)
+            | Command::Keystore(KeystoreCommand::Status(_))
+            | Command::Ca(CaCommand::Ls(_))
+    )
+}
+
 fn dispatch(cli: Cli, config: Option<PathBuf>) -> Result<()> {
     let keystore_choice = match cli.keystore {
         Some(c) => c,
         None => keystore::Choice::from_env()?,
     };
     let env = Env::from_process(&fsio::docker_config_dir(config.as_deref()), keystore_choice)?;
+    // One lock for every command that writes (ARCHITECTURE.md, "One lock,
+    // one transaction"), held until the command returns; then what a killed
+    // command left is finished or undone before this one starts.
+    let _lock = if writes(&cli.command) {
+        let lock = lock::acquire(&env.config_dir, || {
+            eprintln!("Waiting for another docker-tlsctx command to finish...");
+        })?;
+        for note in recover::run(&env)? {
+            eprintln!("Note: {note}");
+        }
+        Some(lock)
+    } else {
+        None
+    };
     // Identities that need attention, one line each, whatever the command
     // (ls and inspect show it in their output too).
     for w in health::expiry_warnings(&env) {

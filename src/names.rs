@@ -4,10 +4,16 @@
 
 use crate::error::{Error, Result};
 
-/// `^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$`.
+/// Names become file names (`identities/NAME.json`, a key file's temporary
+/// `.NAME.key.tmp-PID-RANDOM`): 255 bytes is the limit of most file systems,
+/// and 128 leaves room for every suffix this tool adds.
+pub const MAX_LEN: usize = 128;
+
+/// `^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$`, at most `MAX_LEN` characters.
 pub fn is_valid(name: &str) -> bool {
     let b = name.as_bytes();
     b.len() >= 2
+        && b.len() <= MAX_LEN
         && b[0].is_ascii_alphanumeric()
         && b[1..]
             .iter()
@@ -22,6 +28,7 @@ pub fn validate_context(name: &str) -> Result<()> {
     if name == "default" {
         return Err(Error::ContextNameReserved);
     }
+    check_len("context", name)?;
     if !is_valid(name) {
         return Err(Error::ContextNameInvalid(name.into()));
     }
@@ -30,6 +37,7 @@ pub fn validate_context(name: &str) -> Result<()> {
 
 /// A CA, server bundle or client identity name.
 pub fn validate(what: &'static str, name: &str) -> Result<()> {
+    check_len(what, name)?;
     if is_valid(name) {
         Ok(())
     } else {
@@ -38,6 +46,36 @@ pub fn validate(what: &'static str, name: &str) -> Result<()> {
             name: name.into(),
         })
     }
+}
+
+fn check_len(what: &'static str, name: &str) -> Result<()> {
+    if name.len() > MAX_LEN {
+        return Err(Error::NameTooLong {
+            what,
+            len: name.len(),
+            max: MAX_LEN,
+        });
+    }
+    Ok(())
+}
+
+/// A certificate subject's common name given by the user: printable (a
+/// newline would forge a second line in every listing), at most 64
+/// characters (RFC 5280 ub-common-name).
+pub fn validate_cn(cn: &str) -> Result<()> {
+    if cn.trim().is_empty() {
+        return Err(Error::CnInvalid("it is empty".into()));
+    }
+    if cn.chars().any(char::is_control) {
+        return Err(Error::CnInvalid("it contains a control character".into()));
+    }
+    if cn.chars().count() > 64 {
+        return Err(Error::CnInvalid(format!(
+            "it is {} characters long",
+            cn.chars().count()
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -62,8 +100,17 @@ mod tests {
             validate_context("a").unwrap_err().to_string(),
             "context name \"a\" is invalid, names are validated against regexp \"^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$\""
         );
-        for bad in ["-ab", ".ab", "a/b", "a b", "ü1", "ab\n"] {
+        for bad in ["-ab", ".ab", "a/b", "a b", "ü1", "ab\n", "../x", ".."] {
             assert!(validate_context(bad).is_err(), "{bad:?}");
+        }
+        validate_context(&"a".repeat(128)).unwrap();
+        assert!(matches!(
+            validate_context(&"a".repeat(129)),
+            Err(Error::NameTooLong { .. })
+        ));
+        assert!(validate_cn("Alice Example").is_ok());
+        for bad in ["a\nb", "", "tab\there", &"x".repeat(65)] {
+            assert!(validate_cn(bad).is_err(), "{bad:?}");
         }
     }
 }

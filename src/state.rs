@@ -152,7 +152,7 @@ impl State {
 
     pub fn ca(&self, ca: &str) -> Result<Option<(CaRecord, String)>> {
         let dir = self.ca_dir(ca);
-        let Some(rec) = read_json::<CaRecord>(&dir.join("ca.json"))? else {
+        let Some(rec) = read_record::<CaRecord>(&dir.join("ca.json"), ca)? else {
             return Ok(None);
         };
         let pem = fsio::read_to_string(&dir.join("ca.pem"))?;
@@ -168,7 +168,7 @@ impl State {
     }
 
     pub fn identity(&self, name: &str) -> Result<Option<IdentityRecord>> {
-        read_json(&self.identity_path(name))
+        read_record(&self.identity_path(name), name)
     }
 
     /// The certificate is kept beside the record (public): with the key from
@@ -270,18 +270,24 @@ impl State {
         self.root.join("identities").join(format!("{name}.pem"))
     }
 
+    /// Every identity record that reads back whole; the damaged ones are
+    /// skipped here (see `identities_checked`), so one bad file never stops
+    /// another identity's command.
     pub fn identities(&self) -> Result<Vec<IdentityRecord>> {
+        Ok(self.identities_checked()?.0)
+    }
+
+    /// Every identity record, and each damaged one as its error (the file
+    /// and what is wrong), for `ls` to show.
+    pub fn identities_checked(&self) -> Result<(Vec<IdentityRecord>, Vec<Error>)> {
         list_json(&self.root.join("identities"))
     }
 
     pub fn remove_identity(&self, name: &str) -> Result<()> {
         let before = self.identities_stamp();
+        // The record first: without it the identity no longer exists.
         for p in [self.identity_path(name), self.identity_cert_path(name)] {
-            match std::fs::remove_file(&p) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io("remove", &p)(e)),
-            }
+            fsio::remove_file(&p)?;
         }
         self.update_expiry_index(before, |e| {
             e.remove(name);
@@ -298,13 +304,12 @@ impl State {
     pub fn remove_ca(&self, ca: &str) -> Result<()> {
         let dir = self.ca_dir(ca);
         // ca.json first: without it the CA no longer exists, whatever else remains.
-        std::fs::remove_file(dir.join("ca.json"))
-            .map_err(Error::io("remove", dir.join("ca.json")))?;
-        std::fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))
+        fsio::remove_file(&dir.join("ca.json"))?;
+        fsio::remove_dir_all(&dir)
     }
 
     pub fn server(&self, name: &str) -> Result<Option<ServerRecord>> {
-        read_json(&self.server_record_path(name))
+        read_record(&self.server_record_path(name), name)
     }
 
     pub fn servers(&self) -> Result<Vec<ServerRecord>> {
@@ -314,26 +319,36 @@ impl State {
         Ok(out)
     }
 
-    /// Removes a server bundle's files (only ours) and its record.
-    pub fn remove_server(&self, rec: &ServerRecord) -> Result<()> {
-        for f in SERVER_FILES.iter().chain(["server.json"].iter()) {
-            for dir in [&rec.dir, &self.default_server_dir(&rec.name)] {
-                let p = dir.join(f);
-                match std::fs::remove_file(&p) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(Error::io("remove", &p)(e)),
-                }
-            }
+    /// Where a server bundle is. Paths come from names: a bundle in the
+    /// default place is found under this configuration folder even when the
+    /// record holds another one's absolute path (a copied DOCKER_CONFIG);
+    /// only a folder the user chose with --server-dir/--out is taken as
+    /// recorded.
+    pub fn server_dir(&self, rec: &ServerRecord) -> PathBuf {
+        let default_tail = Path::new("tlsctx/servers").join(&rec.name);
+        if rec.dir.ends_with(&default_tail) || rec.dir.as_os_str().is_empty() {
+            self.default_server_dir(&rec.name)
+        } else {
+            rec.dir.clone()
         }
+    }
+
+    /// Removes a server bundle's files (only ours) and its record, the
+    /// record last so that a run cut short can be finished by `rm`.
+    pub fn remove_server(&self, rec: &ServerRecord) -> Result<()> {
+        let dir = self.server_dir(rec);
+        for f in SERVER_FILES {
+            fsio::remove_file(&dir.join(f))?;
+        }
+        fsio::remove_file(&self.server_record_path(&rec.name))?;
         // The folders go when empty; a user's folder with other files stays.
-        for dir in [
-            rec.dir.join("docker.service.d"),
-            rec.dir.clone(),
+        for d in [
+            dir.join("docker.service.d"),
+            dir.clone(),
             self.default_server_dir(&rec.name),
             self.root.join("servers"),
         ] {
-            let _ = std::fs::remove_dir(dir);
+            let _ = std::fs::remove_dir(d);
         }
         Ok(())
     }
@@ -342,6 +357,142 @@ impl State {
         let path = self.server_record_path(&rec.name);
         fsio::create_dir_all(path.parent().unwrap(), fsio::SECRET_DIR)?;
         write_json(&path, rec)
+    }
+
+    fn journal_path(&self) -> PathBuf {
+        self.root.join("journal.json")
+    }
+
+    /// The open transaction of a command that did not finish, if any
+    /// (ARCHITECTURE.md, "One lock, one transaction").
+    pub fn journal(&self) -> Result<Option<Journal>> {
+        read_json(&self.journal_path())
+    }
+
+    /// Written before a command's first change, durably: it must outlive a
+    /// power cut as long as what it describes does.
+    pub fn open_journal(&self, j: &Journal) -> Result<()> {
+        fsio::create_dir_all(&self.root, PUBLIC_DIR)?;
+        let mut bytes = serde_json::to_vec_pretty(j).expect("journal serializes");
+        bytes.push(b'\n');
+        fsio::write_atomic(&self.journal_path(), &bytes, fsio::PUBLIC_FILE)
+    }
+
+    pub fn close_journal(&self) -> Result<()> {
+        fsio::remove_file(&self.journal_path())
+    }
+
+    /// Folders where a killed writer may have left temporary files.
+    pub fn scratch_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = vec![self.root.clone(), self.root.join("identities")];
+        for sub in ["keys", "cas", "servers", "registry"] {
+            let d = self.root.join(sub);
+            dirs.push(d.clone());
+            if let Ok(entries) = std::fs::read_dir(&d) {
+                dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+            }
+        }
+        dirs
+    }
+}
+
+/// What a command that did not finish was doing: enough to finish it or
+/// undo it (issuance/recover.rs). Public data only: never a key.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Journal {
+    /// A CA being created or replaced: committed once the keystore holds
+    /// the key of `cert_pem`.
+    Ca {
+        pid: u32,
+        record: CaRecord,
+        cert_pem: String,
+    },
+    /// A context being created or replaced (`new`, `renew`): committed once
+    /// the context's cert.pem is `cert_pem`.
+    Context {
+        pid: u32,
+        context: String,
+        record: IdentityRecord,
+        cert_pem: String,
+        /// Keystore entries that did not exist before this command.
+        added: Vec<String>,
+        /// The server bundle this command writes with the context.
+        server: Option<ServerPlan>,
+        /// `--use`: set currentContext once committed.
+        use_context: bool,
+    },
+    /// A server bundle alone (`server`, `server renew`): committed once the
+    /// keystore holds the key of the plan's certificate.
+    Server { pid: u32, plan: ServerPlan },
+    /// `rm`: committed from the start; finishing means removing the rest.
+    Remove { pid: u32, context: String },
+}
+
+/// Everything of a server bundle but its key (which is in the keystore
+/// from the bundle's commit point on): enough to write it again.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct ServerPlan {
+    pub record: ServerRecord,
+    pub cert_pem: String,
+    pub ca_pem: String,
+    pub daemon_dir: String,
+    /// No bundle was there before: undoing removes it.
+    pub new_bundle: bool,
+}
+
+/// A record read back is trusted only as far as its names go: every name
+/// in it must be valid, and its own name must be the one its file is named
+/// after (a record never turns into a path of its own choosing).
+trait Checked {
+    fn check(&self, expected: &str) -> std::result::Result<(), String>;
+}
+
+fn check_name(field: &str, value: &str) -> std::result::Result<(), String> {
+    if crate::names::is_valid(value) {
+        Ok(())
+    } else {
+        Err(format!("its {field} {value:?} is not a valid name"))
+    }
+}
+
+fn check_own(value: &str, expected: &str) -> std::result::Result<(), String> {
+    check_name("name", value)?;
+    if value != expected {
+        return Err(format!(
+            "it names itself {value:?}, but its file belongs to {expected:?}"
+        ));
+    }
+    Ok(())
+}
+
+impl Checked for CaRecord {
+    fn check(&self, expected: &str) -> std::result::Result<(), String> {
+        check_own(&self.name, expected)
+    }
+}
+
+impl Checked for IdentityRecord {
+    fn check(&self, expected: &str) -> std::result::Result<(), String> {
+        check_own(&self.name, expected)?;
+        check_name("ca", &self.ca)?;
+        if let Some(c) = &self.context {
+            check_name("context", c)?;
+        }
+        Ok(())
+    }
+}
+
+impl Checked for ServerRecord {
+    fn check(&self, expected: &str) -> std::result::Result<(), String> {
+        check_own(&self.name, expected)?;
+        check_name("ca", &self.ca)
+    }
+}
+
+impl Checked for ExpiryIndex {
+    fn check(&self, _: &str) -> std::result::Result<(), String> {
+        Ok(())
     }
 }
 
@@ -358,8 +509,21 @@ fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
     }
 }
 
-/// The record `file` of every subfolder of `dir` that has one.
-fn records_in_subfolders<T: DeserializeOwned>(dir: &Path, file: &str) -> Result<Vec<T>> {
+/// A record, checked against the name it is read for.
+fn read_record<T: DeserializeOwned + Checked>(path: &Path, expected: &str) -> Result<Option<T>> {
+    let Some(rec) = read_json::<T>(path)? else {
+        return Ok(None);
+    };
+    rec.check(expected).map_err(|why| Error::Corrupt {
+        path: path.into(),
+        why,
+    })?;
+    Ok(Some(rec))
+}
+
+/// The record `file` of every subfolder of `dir` that has one; damaged ones
+/// are left out (ls reports identities' damaged records, see `list_json`).
+fn records_in_subfolders<T: DeserializeOwned + Checked>(dir: &Path, file: &str) -> Result<Vec<T>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -367,32 +531,40 @@ fn records_in_subfolders<T: DeserializeOwned>(dir: &Path, file: &str) -> Result<
     };
     let mut out = Vec::new();
     for e in entries.flatten() {
-        if let Some(rec) = read_json(&e.path().join(file))? {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Ok(Some(rec)) = read_record(&e.path().join(file), &name) {
             out.push(rec);
         }
     }
     Ok(out)
 }
 
-/// Every `*.json` record in `dir`, sorted by file name.
-fn list_json<T: DeserializeOwned>(dir: &Path) -> Result<Vec<T>> {
+/// Every `*.json` record in `dir`, sorted by file name, and the damaged ones.
+fn list_json<T: DeserializeOwned + Checked>(dir: &Path) -> Result<(Vec<T>, Vec<Error>)> {
     let mut paths: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(e) => e
             .flatten()
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
         Err(e) => return Err(Error::io("read", dir)(e)),
     };
     paths.sort();
     let mut out = Vec::with_capacity(paths.len());
+    let mut damaged = Vec::new();
     for p in paths {
-        if let Some(v) = read_json(&p)? {
-            out.push(v);
+        let stem = p
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match read_record(&p, &stem) {
+            Ok(Some(v)) => out.push(v),
+            Ok(None) => {}
+            Err(e) => damaged.push(e),
         }
     }
-    Ok(out)
+    Ok((out, damaged))
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {

@@ -8,7 +8,7 @@ use std::path::Path;
 
 /// Top-level modules by layer, lowest first.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("leaves", &["error", "text", "names", "fsio"]),
+    ("leaves", &["error", "text", "names", "fsio", "lock"]),
     ("pure code", &["pki", "p12"]),
     ("adapters", &["docker", "keystore", "state", "probe"]),
     ("issuance", &["issuance"]),

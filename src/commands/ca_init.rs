@@ -13,6 +13,9 @@ use crate::ui;
 pub fn run(env: &Env, args: &CaInitArgs) -> Result<()> {
     names::validate("CA", &args.name)?;
     check_days("--days", args.days, pki::MAX_DAYS, "at most 10 years")?;
+    if let Some(cn) = &args.cn {
+        names::validate_cn(cn)?;
+    }
     if env.state().ca(&args.name)?.is_some() && !args.force {
         return Err(Error::CaExists(args.name.clone()));
     }

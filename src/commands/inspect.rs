@@ -41,10 +41,14 @@ pub fn run(env: &Env, args: &InspectArgs) -> Result<()> {
         .ok_or_else(|| Error::CaNotFound(rec.ca.clone()))?;
     let ca = CertInfo::from_pem(&ca_pem)?;
     let server = match state.server(&args.name)? {
-        Some(s) => Some((
-            CertInfo::from_pem(&fsio::read_to_string(&s.dir.join("server-cert.pem"))?)?,
-            s,
-        )),
+        Some(s) => {
+            let dir = state.server_dir(&s);
+            Some((
+                CertInfo::from_pem(&fsio::read_to_string(&dir.join("server-cert.pem"))?)?,
+                s,
+                dir,
+            ))
+        }
         None => None,
     };
     let h = health(env, &rec);
@@ -60,9 +64,9 @@ pub fn run(env: &Env, args: &InspectArgs) -> Result<()> {
         "ca": cert_json(&ca),
         "ca_key": { "name": ca_rec.name, "keystore": ca_rec.keystore, "account": ca_account },
     });
-    if let Some((info, s)) = &server {
+    if let Some((info, s, dir)) = &server {
         v["server"] = cert_json(info);
-        v["server"]["bundle"] = s.dir.display().to_string().into();
+        v["server"]["bundle"] = dir.display().to_string().into();
         v["server_key"] =
             json!({ "keystore": s.keystore, "account": server::account(&s.name).to_string() });
     }
@@ -111,9 +115,9 @@ pub fn run(env: &Env, args: &InspectArgs) -> Result<()> {
         &ca,
         format!("{} keystore ({ca_account})", ca_rec.keystore),
     );
-    if let Some((info, s)) = &server {
+    if let Some((info, s, dir)) = &server {
         section(
-            &format!("Server certificate ({})", s.dir.display()),
+            &format!("Server certificate ({})", dir.display()),
             info,
             format!("{} keystore ({})", s.keystore, server::account(&s.name)),
         );

@@ -6,7 +6,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::cli::{LsArgs, LsFormat};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::issuance::health::{days_left, expiry, health, Health};
 use crate::issuance::Env;
 use crate::keystore::Backend;
@@ -32,7 +32,22 @@ struct Row {
 
 pub fn run(env: &Env, args: &LsArgs) -> Result<()> {
     let state = env.state();
-    let ids = state.identities()?;
+    // A damaged record is one broken row; every other identity still shows.
+    let (ids, damaged) = state.identities_checked()?;
+    let damaged: Vec<(String, String)> = damaged
+        .iter()
+        .map(|e| {
+            let name = match e {
+                Error::Corrupt { path, .. } => path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
+            let (what, fix) = e.explain();
+            (name, format!("{what} ({})", fix.unwrap_or_default()))
+        })
+        .collect();
     let (ctx_ids, bundles): (Vec<_>, Vec<_>) = ids.into_iter().partition(|i| i.context.is_some());
     let row = |rec: &IdentityRecord| Row {
         name: rec.name.clone(),
@@ -50,6 +65,9 @@ pub fn run(env: &Env, args: &LsArgs) -> Result<()> {
         for r in &rows {
             println!("{}", r.name);
         }
+        for (name, _) in &damaged {
+            println!("{name}");
+        }
         return Ok(());
     }
     let servers = if args.all {
@@ -65,6 +83,13 @@ pub fn run(env: &Env, args: &LsArgs) -> Result<()> {
     };
     if args.format == LsFormat::Json {
         let mut v = json!({ "contexts": rows });
+        if !damaged.is_empty() {
+            v["damaged"] = damaged
+                .iter()
+                .map(|(name, why)| json!({ "name": name, "state": "broken", "why": why }))
+                .collect::<Vec<_>>()
+                .into();
+        }
         if args.all {
             let servers: Vec<_> = servers
                 .iter()
@@ -83,7 +108,8 @@ pub fn run(env: &Env, args: &LsArgs) -> Result<()> {
         return Ok(());
     }
     let on = ui::colour();
-    let lines: Vec<[String; 9]> = rows
+    let broken = Health::Broken(String::new());
+    let mut lines: Vec<[String; 9]> = rows
         .iter()
         .map(|r| {
             [
@@ -99,6 +125,20 @@ pub fn run(env: &Env, args: &LsArgs) -> Result<()> {
             ]
         })
         .collect();
+    for (name, why) in &damaged {
+        let cell = ui::state_cell(&broken, on).replacen("broken: ", &format!("broken: {why}"), 1);
+        lines.push([
+            name.clone(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            cell,
+        ]);
+    }
     print!(
         "{}",
         ui::table(

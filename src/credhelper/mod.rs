@@ -16,6 +16,7 @@ use std::io::Write;
 
 use crate::fsio;
 use crate::keystore::{self, Namespace};
+use crate::lock;
 use protocol::{handle, needs_store, usage, version_line, CredError, CredResult};
 use store::KeystoreHelper;
 
@@ -39,8 +40,16 @@ pub fn serve(args: &[String]) -> i32 {
             let _ = writeln!(stdout, "{}", version_line());
             return 0;
         }
-        a if needs_store(a) => open_helper()
-            .and_then(|mut h| handle(&mut h, action, &mut std::io::stdin().lock(), &mut stdout)),
+        a if needs_store(a) => open_helper().and_then(|mut h| {
+            // store and erase rewrite the index: one at a time, under the
+            // lock every writing command takes (50 parallel `store`s lost
+            // entries without it).
+            let _lock = match a {
+                "store" | "erase" => Some(lock::acquire(&fsio::docker_config_dir(None), || {})?),
+                _ => None,
+            };
+            handle(&mut h, action, &mut std::io::stdin().lock(), &mut stdout)
+        }),
         other => Err(CredError::UnknownAction(other.into())),
     };
     match result {

@@ -110,8 +110,13 @@ pub fn handle(
     match action {
         "store" => {
             let text = read_input(input)?;
+            // serde's message can quote the input (a secret): say where, not what.
             let creds: Credentials = serde_json::from_str(&text).map_err(|e| {
-                CredError::BadInput(format!("invalid credentials JSON on standard input: {e}"))
+                CredError::BadInput(format!(
+                    "invalid credentials JSON on standard input (line {}, column {}); expected {{\"ServerURL\":…,\"Username\":…,\"Secret\":…}}",
+                    e.line(),
+                    e.column()
+                ))
             })?;
             if creds.server_url.is_empty() {
                 return Err(CredError::MissingUrl);

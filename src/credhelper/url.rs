@@ -15,6 +15,13 @@ pub struct RegistryUrl {
 
 impl RegistryUrl {
     pub fn parse(raw: &str) -> CredResult<RegistryUrl> {
+        // A URL never holds control characters; one that does would forge
+        // lines in `list` output and in the index.
+        if raw.chars().any(char::is_control) {
+            return Err(CredError::BadUrl(
+                "the server URL contains a control character".into(),
+            ));
+        }
         let (scheme, rest) = match raw.split_once("://") {
             Some((s, r)) => (s.to_ascii_lowercase(), r),
             None => ("".into(), raw.strip_prefix("//").unwrap_or(raw)),

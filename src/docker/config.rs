@@ -51,6 +51,24 @@ impl ConfigFile {
         })
     }
 
+    /// Where an edit is written: config.json, or the file it links to. A
+    /// dotfiles setup often links it, and Docker follows the link, so we
+    /// replace the target, never the link with a file of its own.
+    fn write_target(&self) -> PathBuf {
+        let path = self.path();
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => match fs::canonicalize(&path) {
+                Ok(target) => target,
+                Err(_) => match fs::read_link(&path) {
+                    Ok(t) if t.is_absolute() => t,
+                    Ok(t) => self.config_dir.join(t),
+                    Err(_) => path,
+                },
+            },
+            _ => path,
+        }
+    }
+
     pub fn read(&self) -> Result<Map<String, Value>> {
         let path = self.path();
         match fs::read(&path) {
@@ -67,14 +85,14 @@ impl ConfigFile {
     /// Edits config.json keeping every other key and their order (Docker
     /// writes tab-indented JSON, mode 0600: cli/config/configfile/file.go).
     pub fn edit(&self, edit: impl FnOnce(&mut Map<String, Value>)) -> Result<()> {
-        let path = self.path();
+        let path = self.write_target();
         let mut doc = self.read()?;
         edit(&mut doc);
         let mut out = Vec::new();
         let fmt = serde_json::ser::PrettyFormatter::with_indent(b"\t");
         let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
         serde::Serialize::serialize(&doc, &mut ser).expect("config.json serializes");
-        fsio::create_dir_all(&self.config_dir, PUBLIC_DIR)?;
+        fsio::create_dir_all(path.parent().unwrap_or(&self.config_dir), PUBLIC_DIR)?;
         fsio::write_atomic(&path, &out, SECRET_FILE)
     }
 }
@@ -94,5 +112,24 @@ mod tests {
         ConfigFile::new(dir.path()).use_context("prod").unwrap();
         let text = fs::read_to_string(dir.path().join("config.json")).unwrap();
         assert_eq!(text, "{\n\t\"auths\": {},\n\t\"zz\": 1,\n\t\"credsStore\": \"x\",\n\t\"currentContext\": \"prod\"\n}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_linked_config_json_stays_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("dotfiles-config.json");
+        fs::write(&real, "{\"auths\":{}}").unwrap();
+        let cfg = dir.path().join("cfg");
+        fs::create_dir(&cfg).unwrap();
+        std::os::unix::fs::symlink(&real, cfg.join("config.json")).unwrap();
+        ConfigFile::new(&cfg).use_context("prod").unwrap();
+        assert!(fs::symlink_metadata(cfg.join("config.json"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert!(fs::read_to_string(&real)
+            .unwrap()
+            .contains("\"currentContext\": \"prod\""));
     }
 }

@@ -79,6 +79,13 @@ pub struct NewContext<'a> {
     pub key_pem: &'a str,
 }
 
+/// How the new TLS folder took the old one's place.
+enum Swap {
+    Exchanged,
+    MovedAside(PathBuf),
+    New,
+}
+
 pub struct Store {
     config_dir: PathBuf,
 }
@@ -167,36 +174,60 @@ impl Store {
         fsio::create_dir_all(meta_dir.parent().unwrap(), PUBLIC_DIR)?;
         fsio::create_dir_all(tls_dir.parent().unwrap(), SECRET_DIR)?;
 
+        fsio::refuse_symlink(&tls_dir)?;
+        fsio::refuse_symlink(&meta_dir)?;
+
         check()?;
-        // 1. TLS folder: the old one (if any) moves into the staging area,
-        //    the new one takes its place; if that fails the old one goes back.
-        let old_tls = stage.path().join("old-tls");
-        let had_tls = tls_dir.exists();
-        if had_tls {
-            fs::rename(&tls_dir, &old_tls).map_err(Error::io("replace", &tls_dir))?;
-        }
-        let put_back = || {
-            if had_tls {
-                let _ = fs::remove_dir_all(&tls_dir);
-                let _ = fs::rename(&old_tls, &tls_dir);
+        // 1. The TLS folder. An existing one is swapped with the staged one
+        //    in a single renameat2(RENAME_EXCHANGE): at every instant the
+        //    context has TLS files, so the docker CLI never talks plain HTTP
+        //    to its tcp:// host (it does when ca.pem is missing, observed
+        //    with Docker CLI 28.2.2). The old folder ends up in the staging
+        //    area and goes with it.
+        let swap = if tls_dir.exists() {
+            match fsio::exchange(&tls_stage, &tls_dir) {
+                Ok(()) => Swap::Exchanged,
+                Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+                    // No exchange here (macOS, Windows, some file systems):
+                    // the old folder moves aside, the new one takes its
+                    // place, and on failure the old one goes back. The
+                    // window between the two renames is as short as it gets.
+                    let old_tls = stage.path().join("old-tls");
+                    fsio::rename(&tls_dir, &old_tls).map_err(Error::io("replace", &tls_dir))?;
+                    if let Err(e) = fsio::rename(&tls_stage, &tls_dir) {
+                        let _ = fs::rename(&old_tls, &tls_dir);
+                        return Err(Error::io("write", &tls_dir)(e));
+                    }
+                    Swap::MovedAside(old_tls)
+                }
+                Err(e) => return Err(Error::io("replace", &tls_dir)(e)),
             }
+        } else {
+            fsio::rename(&tls_stage, &tls_dir).map_err(Error::io("write", &tls_dir))?;
+            Swap::New
         };
-        if let Err(e) = fs::rename(&tls_stage, &tls_dir) {
-            put_back();
-            return Err(Error::io("write", &tls_dir)(e));
-        }
         // 2. meta.json, the commit point: a new context's folder is renamed
         //    into place; an existing context gets its meta.json replaced by
         //    an atomic file rename. On failure the old TLS folder goes back.
         let committed = if meta_dir.is_dir() {
-            fs::rename(meta_stage.join("meta.json"), meta_dir.join("meta.json"))
+            fsio::rename(&meta_stage.join("meta.json"), &meta_dir.join("meta.json"))
                 .map_err(Error::io("write", meta_dir.join("meta.json")))
         } else {
-            fs::rename(&meta_stage, &meta_dir).map_err(Error::io("write", &meta_dir))
+            fsio::rename(&meta_stage, &meta_dir).map_err(Error::io("write", &meta_dir))
         };
         if let Err(e) = committed {
-            let _ = fs::remove_dir_all(&tls_dir);
-            put_back();
+            match swap {
+                Swap::Exchanged => {
+                    let _ = fsio::exchange(&tls_stage, &tls_dir);
+                }
+                Swap::MovedAside(old) => {
+                    let _ = fs::remove_dir_all(&tls_dir);
+                    let _ = fs::rename(&old, &tls_dir);
+                }
+                Swap::New => {
+                    let _ = fs::remove_dir_all(&tls_dir);
+                }
+            }
             return Err(e);
         }
         fsio::sync_dir(tls_dir.parent().unwrap());
@@ -209,11 +240,7 @@ impl Store {
     /// Docker no longer lists it).
     pub fn remove(&self, name: &str) -> Result<()> {
         for dir in [self.meta_dir(name), self.tls_dir(name)] {
-            match fs::remove_dir_all(&dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io("remove", &dir)(e)),
-            }
+            fsio::remove_dir_all(&dir)?;
         }
         Ok(())
     }

@@ -74,6 +74,11 @@ impl Host {
         }
         let san = San::parse(host)
             .ok_or_else(|| invalid(&format!("{host:?} is neither an IP address nor a DNS name")))?;
+        if host.contains('*') {
+            return Err(invalid(
+                "a wildcard is not an address the docker CLI can connect to; give the daemon's own name (wildcards belong in --san)",
+            ));
+        }
         Ok(Host { san, port })
     }
 
@@ -126,6 +131,7 @@ mod tests {
                 "neither an IP address nor a DNS name",
             ),
             ("tcp://h:2375", "plaintext"),
+            ("tcp://*.example.com", "wildcard"),
         ] {
             let e = Host::parse(bad, false).unwrap_err().to_string();
             assert!(e.contains(want), "{bad:?}: {e}");

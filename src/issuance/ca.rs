@@ -9,7 +9,7 @@ use crate::fsio;
 use crate::keystore::{self, Account, KeyStore};
 use crate::names;
 use crate::pki::{self, Ca, CertInfo, KeyKind, KeyPemError, KeyType};
-use crate::state::{CaRecord, IdentityRecord};
+use crate::state::{CaRecord, IdentityRecord, Journal};
 
 pub const DEFAULT_CA: &str = "default";
 
@@ -36,7 +36,6 @@ pub fn create(
         pki::new_ca(&cn, key_type, days, env.now)
     })?;
     check_cancelled()?;
-    ks.set(&account(name), &issued.key_der())?;
     let info = CertInfo::from_pem(&issued.cert_pem)?;
     let rec = CaRecord {
         name: name.into(),
@@ -47,8 +46,63 @@ pub fn create(
         sha256: info.sha256,
         keystore: ks.backend(),
     };
-    env.state().write_ca(&rec, &issued.cert_pem)?;
+    store(env, ks, &rec, &issued.cert_pem, &issued.key_der())?;
     Ok(rec)
+}
+
+/// Stores a CA inside a journal (ARCHITECTURE.md, "Write and commit
+/// order"): the key into the keystore is the commit point, then ca.pem and
+/// ca.json. A run cut short between them is finished by the next command
+/// (the keystore key matches the journal's certificate) or undone (it does
+/// not), so the key and ca.pem never come from different runs.
+fn store(
+    env: &Env,
+    ks: &dyn KeyStore,
+    rec: &CaRecord,
+    cert_pem: &str,
+    key_der: &[u8],
+) -> Result<()> {
+    let state = env.state();
+    let journal = Journal::Ca {
+        pid: std::process::id(),
+        record: rec.clone(),
+        cert_pem: cert_pem.into(),
+    };
+    state.open_journal(&journal)?;
+    let result = ks
+        .set(&account(&rec.name), key_der)
+        .and_then(|()| state.write_ca(rec, cert_pem));
+    match result {
+        Ok(()) => state.close_journal(),
+        Err(e) => {
+            if settle(env, rec, cert_pem).is_ok() {
+                let _ = state.close_journal();
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Finishes a CA whose key reached the keystore (it matches `cert_pem`),
+/// or leaves the CA as it was; returns what it did.
+pub(crate) fn settle(env: &Env, record: &CaRecord, cert_pem: &str) -> Result<String> {
+    let ks = keystore::open_recorded(record.keystore, &env.config_dir)?;
+    let key = ks.get(&account(&record.name))?;
+    let committed = key
+        .as_deref()
+        .is_some_and(|k| pki::key_matches_cert(k, cert_pem).unwrap_or(false));
+    Ok(if committed {
+        env.state().write_ca(record, cert_pem)?;
+        format!(
+            "finished creating CA {:?}, which an earlier command left half-made",
+            record.name
+        )
+    } else {
+        format!(
+            "undid the creation of CA {:?}, which an earlier command left unfinished; the CA is as it was",
+            record.name
+        )
+    })
 }
 
 /// CA `name`'s record and certificate, or the error that it does not exist.
@@ -125,7 +179,6 @@ pub fn import(
 
     let ks = env.keystore()?;
     check_cancelled()?;
-    ks.set(&account(name), &key_der)?;
     let rec = CaRecord {
         name: name.into(),
         cn: info.subject_cn.clone(),
@@ -138,8 +191,13 @@ pub fn import(
     // Re-encode: one certificate, our line endings, nothing else from the file.
     let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())
         .map_err(|e| Error::Crypto(e.to_string()))?;
-    env.state()
-        .write_ca(&rec, &pki::pem_encode("CERTIFICATE", &pem.contents))?;
+    store(
+        env,
+        ks.as_ref(),
+        &rec,
+        &pki::pem_encode("CERTIFICATE", &pem.contents),
+        &key_der,
+    )?;
     Ok((rec, ks.describe()))
 }
 

@@ -91,6 +91,9 @@ pub struct Bundle {
 pub fn create_bundle(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Bundle> {
     names::validate("client identity", req.name)?;
     super::check_client_days(req.days)?;
+    if let Some(cn) = req.cn {
+        names::validate_cn(cn)?;
+    }
     let dir = req
         .out
         .clone()

@@ -1,14 +1,14 @@
 //! A context's client identity after `new`: its material read back
 //! (export, restore), and renewal.
 
-use super::{ca, check_cancelled, client, Env, Progress};
+use super::{ca, check_cancelled, client, server, Env, Progress};
 use crate::docker::context::NewContext;
 use crate::error::{Error, Result};
 use crate::fsio;
 use crate::keystore;
 use crate::names;
 use crate::pki;
-use crate::state::IdentityRecord;
+use crate::state::{IdentityRecord, Journal};
 use crate::text::sha256_hex;
 
 /// A context's identity, read back: what every export writes.
@@ -141,55 +141,121 @@ pub fn renew(
         signer.reissue_client(&rec.cn, &key, kt, days, env.now)?
     };
     check_cancelled()?;
-    let contexts = env.contexts();
-    // What Docker uses now, to put back if a later step fails.
-    let old_dir = contexts.tls_dir(&ctx).join("docker");
-    let old: Option<Vec<String>> = ["cert.pem", "key.pem", "ca.pem"]
-        .iter()
-        .map(|f| std::fs::read_to_string(old_dir.join(f)).ok())
-        .collect();
     let key_pem = issued.key_pem();
-    contexts.write(
-        &NewContext {
-            name: &ctx,
-            description: rec.description.as_deref(),
-            host: &host,
-            ca_pem: &signer.cert_pem,
-            cert_pem: &issued.cert_pem,
-            key_pem: &key_pem,
-        },
-        true,
-        check_cancelled,
-    )?;
-    if rekey {
-        if let Err(e) = ks.set(&account, &issued.key_der()) {
-            // The keystore must keep matching the context: put the old files back.
-            if let Some(o) = &old {
-                let _ = contexts.write(
-                    &NewContext {
-                        name: &ctx,
-                        description: rec.description.as_deref(),
-                        host: &host,
-                        ca_pem: &o[2],
-                        cert_pem: &o[0],
-                        key_pem: &o[1],
-                    },
-                    true,
-                    || Ok(()),
-                );
-            }
-            return Err(e);
-        }
-    }
     let mut after = rec.clone();
     after.key_pem_sha256 = Some(sha256_hex(key_pem.as_bytes()));
     after.serial = issued.serial_hex.clone();
     after.not_before = issued.not_before;
     after.not_after = issued.not_after;
-    state.write_identity(&after, &issued.cert_pem)?;
+    // One transaction (ARCHITECTURE.md, "Write and commit order"): the
+    // context swap is the commit point; the keystore then gets the new key
+    // (--rekey) and the record the new certificate. A failure or a kill
+    // before the swap leaves the old identity working; after it, the next
+    // command finishes the rest from the context itself.
+    let journal = Journal::Context {
+        pid: std::process::id(),
+        context: ctx.clone(),
+        record: after.clone(),
+        cert_pem: issued.cert_pem.clone(),
+        added: Vec::new(),
+        server: None,
+        use_context: false,
+    };
+    state.open_journal(&journal)?;
+    let contexts = env.contexts();
+    let written = (|| {
+        contexts.write(
+            &NewContext {
+                name: &ctx,
+                description: rec.description.as_deref(),
+                host: &host,
+                ca_pem: &signer.cert_pem,
+                cert_pem: &issued.cert_pem,
+                key_pem: &key_pem,
+            },
+            true,
+            check_cancelled,
+        )?;
+        if rekey {
+            ks.set(&account, &issued.key_der())?;
+        }
+        state.write_identity(&after, &issued.cert_pem)
+    })();
+    match written {
+        Ok(()) => state.close_journal()?,
+        Err(e) => {
+            if settle(env, &journal).is_ok() {
+                let _ = state.close_journal();
+            }
+            return Err(e);
+        }
+    }
     Ok(Renewal {
         before: rec,
         after,
         clamped_to_ca: issued.clamped_to_ca,
     })
+}
+
+/// Settles a context transaction (`new`, `renew`): committed when the
+/// context's cert.pem is the journal's certificate. Then the rest is
+/// finished (keystore key from the context's key.pem, server bundle,
+/// record, currentContext); otherwise it is undone (the keystore gets back
+/// the key the context still uses, or loses the one this command added; a
+/// server bundle new to its folder goes). Returns what it did.
+pub fn settle(env: &Env, journal: &Journal) -> Result<String> {
+    let Journal::Context {
+        context,
+        record,
+        cert_pem,
+        added,
+        server: server_plan,
+        use_context,
+        ..
+    } = journal
+    else {
+        return Err(Error::Crypto("not a context transaction".into()));
+    };
+    let state = env.state();
+    let contexts = env.contexts();
+    let tls = contexts.tls_dir(context).join("docker");
+    let exists = contexts.exists(context);
+    let on_disk = std::fs::read_to_string(tls.join("cert.pem")).ok();
+    let committed = exists && on_disk.as_deref() == Some(cert_pem.as_str());
+    let ks = keystore::open_recorded(record.keystore, &env.config_dir)?;
+    let account = client::account(context);
+    // Whatever happened, the keystore ends up holding the key the context
+    // uses (renew --rekey sets it after the swap).
+    let context_key = std::fs::read_to_string(tls.join("key.pem"))
+        .ok()
+        .filter(|_| exists)
+        .and_then(|pem| pki::parse_private_key_pem(&pem).ok());
+    if committed {
+        if let Some(der) = &context_key {
+            ks.set(&account, der)?;
+        }
+        if let Some(plan) = server_plan {
+            server::finish(env, plan)?;
+        }
+        state.write_identity(record, cert_pem)?;
+        if *use_context {
+            env.config().use_context(context)?;
+        }
+        return Ok(format!(
+            "finished context {context:?}, which an earlier command left without its record"
+        ));
+    }
+    match &context_key {
+        Some(der) => ks.set(&account, der)?,
+        None if added.contains(&account.to_string()) => {
+            ks.delete(&account)?;
+        }
+        None => {}
+    }
+    if let Some(plan) = server_plan {
+        server::undo(env, plan)?;
+    }
+    Ok(format!(
+        "undid the unfinished change to context {context:?} that an earlier command left; it is as it was"
+    ))
 }

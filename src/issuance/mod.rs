@@ -9,6 +9,7 @@ pub mod export;
 pub mod health;
 pub mod identity;
 pub mod new;
+pub mod recover;
 pub mod remove;
 pub mod server;
 
@@ -42,6 +43,15 @@ impl Env {
             }
             _ => OffsetDateTime::now_utc(),
         };
+        // X.509 times end at 9999-12-31 (RFC 5280 §4.1.2.5 GeneralizedTime);
+        // a clock past 9980 would issue a CA that ends after it, and one
+        // before 1970 is a broken clock. Checked before anything is written.
+        if !(1970..=9980).contains(&now.year()) {
+            return Err(Error::BadClock(format!(
+                "{} is outside the years 1970 to 9980 that certificates issued now can cover",
+                crate::text::date(now)
+            )));
+        }
         Ok(Env {
             config_dir: config_dir.to_path_buf(),
             keystore_choice,

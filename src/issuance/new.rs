@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::names;
 use crate::p12::Profile;
 use crate::pki::{KeyType, CA_DAYS};
-use crate::state::{CaRecord, IdentityRecord, ServerRecord};
+use crate::state::{CaRecord, IdentityRecord, Journal, ServerRecord};
 
 /// `--p12 FILE` and its options.
 pub struct P12Request {
@@ -71,6 +71,9 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
     super::check_client_days(req.days)?;
     super::check_server_days("--server-days", req.server_days)?;
     names::validate("CA", req.ca)?;
+    if let Some(cn) = req.cn {
+        names::validate_cn(cn)?;
+    }
     let contexts = env.contexts();
     if contexts.exists(req.name) && !req.force {
         return Err(Error::ContextExists(req.name.into()));
@@ -137,10 +140,16 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
     let client_issued = client::issue(env, &signer, &cn, kt, req.days, progress)?;
     check_cancelled()?;
 
-    // 4. Write: server bundle, client key, then the context (commit point).
+    // 4. Write, inside a journal (ARCHITECTURE.md, "Write and commit
+    //    order"): server bundle, client key, then the context (commit
+    //    point), then the identity record. A failure undoes what came
+    //    before the commit; a kill is finished or undone by the next command.
     let url = host.url();
-    let server_rec = match (server_dir, server_issued) {
+    let client_account = client::account(req.name);
+    let had_key = ks.get(&client_account)?.is_some();
+    let server_bundle = match (server_dir, server_issued) {
         (Some(dir), Some(issued)) => {
+            let new_bundle = server::is_new(&dir) && env.state().server(req.name)?.is_none();
             let bundle = server::Bundle {
                 dir,
                 issued,
@@ -149,28 +158,11 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
                 daemon_dir: req.daemon_dir.into(),
                 key_type: kt,
             };
-            Some(server::write(env, ks.as_ref(), req.name, &signer, &bundle)?)
+            let plan = server::plan(req.name, &signer, &bundle, ks.as_ref(), new_bundle);
+            Some((plan, bundle))
         }
         _ => None,
     };
-    let client_account = client::account(req.name);
-    let had_key = ks.get(&client_account)?.is_some();
-    ks.set(&client_account, &client_issued.key_der())?;
-    let key_pem = client_issued.key_pem();
-    let ctx = NewContext {
-        name: req.name,
-        description: req.description,
-        host: &url,
-        ca_pem: &signer.cert_pem,
-        cert_pem: &client_issued.cert_pem,
-        key_pem: &key_pem,
-    };
-    if let Err(e) = contexts.write(&ctx, req.force, check_cancelled) {
-        if !had_key {
-            let _ = ks.delete(&client_account);
-        }
-        return Err(e);
-    }
     let rec = client::record(
         client::Recorded {
             name: req.name,
@@ -185,10 +177,55 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
         &client_issued,
         ks.as_ref(),
     );
-    env.state().write_identity(&rec, &client_issued.cert_pem)?;
-    if req.use_it {
-        env.config().use_context(req.name)?;
+    let mut added = Vec::new();
+    if !had_key {
+        added.push(client_account.to_string());
     }
+    let journal = Journal::Context {
+        pid: std::process::id(),
+        context: req.name.into(),
+        record: rec.clone(),
+        cert_pem: client_issued.cert_pem.clone(),
+        added,
+        server: server_bundle.as_ref().map(|(plan, _)| plan.clone()),
+        use_context: req.use_it,
+    };
+    let state = env.state();
+    state.open_journal(&journal)?;
+    let key_pem = client_issued.key_pem();
+    let written = (|| {
+        let server_rec = match &server_bundle {
+            Some((plan, bundle)) => Some(server::write(env, ks.as_ref(), plan, &bundle.issued)?),
+            None => None,
+        };
+        ks.set(&client_account, &client_issued.key_der())?;
+        let ctx = NewContext {
+            name: req.name,
+            description: req.description,
+            host: &url,
+            ca_pem: &signer.cert_pem,
+            cert_pem: &client_issued.cert_pem,
+            key_pem: &key_pem,
+        };
+        contexts.write(&ctx, req.force, check_cancelled)?;
+        state.write_identity(&rec, &client_issued.cert_pem)?;
+        if req.use_it {
+            env.config().use_context(req.name)?;
+        }
+        Ok(server_rec)
+    })();
+    let server_rec = match written {
+        Ok(s) => {
+            state.close_journal()?;
+            s
+        }
+        Err(e) => {
+            if super::identity::settle(env, &journal).is_ok() {
+                let _ = state.close_journal();
+            }
+            return Err(e);
+        }
+    };
     let mut p12 = None;
     let mut keychain = None;
     if p12_plan.is_some() || req.keychain {

@@ -14,7 +14,7 @@ use crate::fsio::{self, SECRET_DIR, SECRET_FILE};
 use crate::keystore::{self, Account, KeyStore};
 use crate::names;
 use crate::pki::{Ca, KeyType, Leaf, San};
-use crate::state::{ServerRecord, SERVER_FILES};
+use crate::state::{Journal, ServerPlan, ServerRecord, SERVER_FILES};
 
 pub fn account(name: &str) -> Account {
     Account::Server(name.into())
@@ -94,49 +94,105 @@ pub fn check_target(dir: &Path, force: bool) -> Result<()> {
     Ok(())
 }
 
-/// Writes the bundle files (only ours: a user's folder keeps its other
-/// files), the key 0600 in a 0700 folder; then the key's keystore copy and
-/// the record.
-pub fn write(
-    env: &Env,
-    ks: &dyn KeyStore,
-    name: &str,
-    ca: &Ca,
-    b: &Bundle,
-) -> Result<ServerRecord> {
+/// The record and public files of a bundle, before anything is written.
+pub fn plan(name: &str, ca: &Ca, b: &Bundle, ks: &dyn KeyStore, new_bundle: bool) -> ServerPlan {
+    ServerPlan {
+        record: ServerRecord {
+            name: name.into(),
+            dir: b.dir.clone(),
+            ca: ca.name().into(),
+            sans: b.sans.clone(),
+            serial: b.issued.serial_hex.clone(),
+            key_type: b.key_type,
+            port: b.port,
+            not_before: b.issued.not_before,
+            not_after: b.issued.not_after,
+            keystore: ks.backend(),
+        },
+        cert_pem: b.issued.cert_pem.clone(),
+        ca_pem: ca.cert_pem.clone(),
+        daemon_dir: b.daemon_dir.clone(),
+        new_bundle,
+    }
+}
+
+/// Whether `dir` holds none of a bundle's files yet.
+pub fn is_new(dir: &Path) -> bool {
+    !SERVER_FILES.iter().any(|f| dir.join(f).exists())
+}
+
+/// Writes a bundle (ARCHITECTURE.md, "Write and commit order"): the key
+/// into the keystore first, the bundle's commit point, then the files (only
+/// ours: a user's folder keeps its other files; the key 0600 in a 0700
+/// folder), then the record. From the commit point on, `finish` can write
+/// the rest again from the keystore and the plan.
+pub fn write(env: &Env, ks: &dyn KeyStore, plan: &ServerPlan, key: &Leaf) -> Result<ServerRecord> {
     check_cancelled()?;
-    fsio::create_dir_all(&b.dir, SECRET_DIR)?;
-    fsio::create_dir_all(&b.dir.join("docker.service.d"), fsio::PUBLIC_DIR)?;
-    fsio::write_atomic(
-        &b.dir.join("server-key.pem"),
-        b.issued.key_pem().as_bytes(),
-        SECRET_FILE,
-    )?;
-    fsio::write_public(&b.dir.join("server-cert.pem"), b.issued.cert_pem.as_bytes())?;
-    fsio::write_public(&b.dir.join("ca.pem"), ca.cert_pem.as_bytes())?;
+    ks.set(&account(&plan.record.name), &key.key_der())?;
+    write_files(env, plan, &key.key_pem())?;
+    Ok(plan.record.clone())
+}
+
+fn write_files(env: &Env, plan: &ServerPlan, key_pem: &str) -> Result<()> {
+    let dir = &plan.record.dir;
+    fsio::create_dir_all(dir, SECRET_DIR)?;
+    fsio::create_dir_all(&dir.join("docker.service.d"), fsio::PUBLIC_DIR)?;
+    fsio::refuse_symlink(&dir.join("server-key.pem"))?;
+    fsio::write_atomic(&dir.join("server-key.pem"), key_pem.as_bytes(), SECRET_FILE)?;
+    fsio::write_public(&dir.join("server-cert.pem"), plan.cert_pem.as_bytes())?;
+    fsio::write_public(&dir.join("ca.pem"), plan.ca_pem.as_bytes())?;
     fsio::write_public(
-        &b.dir.join("daemon.json"),
-        daemon_json(&b.daemon_dir, b.port).as_bytes(),
+        &dir.join("daemon.json"),
+        daemon_json(&plan.daemon_dir, plan.record.port).as_bytes(),
     )?;
     fsio::write_public(
-        &b.dir.join("docker.service.d/override.conf"),
+        &dir.join("docker.service.d/override.conf"),
         OVERRIDE_CONF.as_bytes(),
     )?;
-    ks.set(&account(name), &b.issued.key_der())?;
-    let rec = ServerRecord {
-        name: name.into(),
-        dir: b.dir.clone(),
-        ca: ca.name().into(),
-        sans: b.sans.clone(),
-        serial: b.issued.serial_hex.clone(),
-        key_type: b.key_type,
-        port: b.port,
-        not_before: b.issued.not_before,
-        not_after: b.issued.not_after,
-        keystore: ks.backend(),
+    env.state().write_server(&plan.record)
+}
+
+/// Recovery: when the keystore holds the key of the plan's certificate
+/// (the bundle was committed), writes the files and record again from it
+/// and returns true; otherwise leaves everything as it is.
+pub fn finish(env: &Env, plan: &ServerPlan) -> Result<bool> {
+    let ks = keystore::open_recorded(plan.record.keystore, &env.config_dir)?;
+    let Some(der) = ks.get(&account(&plan.record.name))? else {
+        return Ok(false);
     };
-    env.state().write_server(&rec)?;
-    Ok(rec)
+    if !crate::pki::key_matches_cert(&der, &plan.cert_pem).unwrap_or(false) {
+        return Ok(false);
+    }
+    write_files(env, plan, &crate::pki::key_pem_from_der(&der))?;
+    Ok(true)
+}
+
+/// Finishes a committed bundle or undoes an uncommitted one; says which.
+pub fn settle(env: &Env, plan: &ServerPlan) -> Result<String> {
+    let name = &plan.record.name;
+    Ok(if finish(env, plan)? {
+        format!("finished server bundle {name:?}, which an earlier command left half-written")
+    } else {
+        undo(env, plan)?;
+        format!("undid server bundle {name:?}, which an earlier command left unfinished")
+    })
+}
+
+/// Recovery: removes a bundle that was new to its folder, its record and
+/// its key. A replaced bundle is finished instead (see `finish`) or, when
+/// its key never reached the keystore, left as it was.
+pub fn undo(env: &Env, plan: &ServerPlan) -> Result<()> {
+    if !plan.new_bundle {
+        finish(env, plan)?;
+        return Ok(());
+    }
+    let state = env.state();
+    let mut rec = plan.record.clone();
+    rec.dir = plan.record.dir.clone();
+    state.remove_server(&rec)?;
+    let ks = keystore::open_recorded(plan.record.keystore, &env.config_dir)?;
+    ks.delete(&account(&plan.record.name))?;
+    Ok(())
 }
 
 /// What `server NAME` asks for.
@@ -171,6 +227,7 @@ pub fn create(
     let issued = issue(env, &ca, req.name, &sans, req.key_type, req.days, progress)?;
     let clamped = issued.clamped_to_ca;
     let ks = env.keystore()?;
+    let new_bundle = is_new(&dir) && env.state().server(req.name)?.is_none();
     let bundle = Bundle {
         dir,
         issued,
@@ -179,7 +236,34 @@ pub fn create(
         daemon_dir: req.daemon_dir.into(),
         key_type: req.key_type,
     };
-    Ok((write(env, ks.as_ref(), req.name, &ca, &bundle)?, clamped))
+    let plan = plan(req.name, &ca, &bundle, ks.as_ref(), new_bundle);
+    Ok((
+        in_journal(env, ks.as_ref(), &plan, &bundle.issued)?,
+        clamped,
+    ))
+}
+
+/// `write` inside a journal: a run cut short is finished or undone by the
+/// next command (recover.rs), a failure here at once.
+fn in_journal(env: &Env, ks: &dyn KeyStore, plan: &ServerPlan, key: &Leaf) -> Result<ServerRecord> {
+    let journal = Journal::Server {
+        pid: std::process::id(),
+        plan: plan.clone(),
+    };
+    let state = env.state();
+    state.open_journal(&journal)?;
+    match write(env, ks, plan, key) {
+        Ok(rec) => {
+            state.close_journal()?;
+            Ok(rec)
+        }
+        Err(e) => {
+            if settle(env, plan).is_ok() {
+                let _ = state.close_journal();
+            }
+            Err(e)
+        }
+    }
 }
 
 /// What `server renew` did.
@@ -216,16 +300,18 @@ pub fn renew(
     let issued = issue(env, &ca, name, &sans, rec.key_type, days, progress)?;
     let clamped_to_ca = issued.clamped_to_ca;
     let ks = keystore::open_recorded(rec.keystore, &env.config_dir)?;
-    let daemon_dir = daemon_dir_of(&rec.dir).unwrap_or_else(|| DEFAULT_DAEMON_DIR.into());
+    let dir = env.state().server_dir(&rec);
+    let daemon_dir = daemon_dir_of(&dir).unwrap_or_else(|| DEFAULT_DAEMON_DIR.into());
     let bundle = Bundle {
-        dir: rec.dir.clone(),
+        dir,
         issued,
         sans,
         port: rec.port,
         daemon_dir: daemon_dir.clone(),
         key_type: rec.key_type,
     };
-    let after = write(env, ks.as_ref(), name, &ca, &bundle)?;
+    let plan = plan(name, &ca, &bundle, ks.as_ref(), false);
+    let after = in_journal(env, ks.as_ref(), &plan, &bundle.issued)?;
     Ok(Renewed {
         before: rec,
         after,

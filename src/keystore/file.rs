@@ -80,6 +80,8 @@ impl KeyStore for FileStore {
 
     fn get(&self, account: &Account) -> Result<Option<Vec<u8>>> {
         let path = self.path(account)?;
+        // A planted link would make us read (and use as a key) any file.
+        fsio::refuse_symlink(&path)?;
         match fs::read(&path) {
             Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -89,6 +91,7 @@ impl KeyStore for FileStore {
 
     fn delete(&self, account: &Account) -> Result<bool> {
         let path = self.path(account)?;
+        fsio::step("remove").map_err(Error::io("remove", &path))?;
         match fs::remove_file(&path) {
             Ok(()) => {
                 // The per-kind folder goes once empty (a failure means it is not).
