@@ -283,7 +283,11 @@ impl TempDir {
             std::process::id(),
             crate::text::random_hex(6)
         ));
-        create_dir_all(&path, SECRET_DIR)?;
+        if let Err(e) = create_dir_all(&path, SECRET_DIR) {
+            // The staging parent goes too once empty (fails harmlessly if not).
+            let _ = fs::remove_dir(parent);
+            return Err(e);
+        }
         Ok(TempDir { path: Some(path) })
     }
 

@@ -378,21 +378,12 @@ impl State {
         fsio::write_atomic(&self.journal_path(), &bytes, fsio::PUBLIC_FILE)
     }
 
-    pub fn close_journal(&self) -> Result<()> {
-        fsio::remove_file(&self.journal_path())
-    }
-
-    /// Folders where a killed writer may have left temporary files.
-    pub fn scratch_dirs(&self) -> Vec<PathBuf> {
-        let mut dirs = vec![self.root.clone(), self.root.join("identities")];
-        for sub in ["keys", "cas", "servers", "registry"] {
-            let d = self.root.join(sub);
-            dirs.push(d.clone());
-            if let Ok(entries) = std::fs::read_dir(&d) {
-                dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
-            }
-        }
-        dirs
+    /// Closes the journal of work that is done. Best effort: a journal that
+    /// cannot be removed is settled again by the next command, which finds
+    /// the work done and only closes it, so the command that did the work
+    /// does not report a failure it did not have.
+    pub fn close_journal(&self) {
+        let _ = fsio::remove_file(&self.journal_path());
     }
 }
 
@@ -425,6 +416,23 @@ pub enum Journal {
     /// A server bundle alone (`server`, `server renew`): committed once the
     /// keystore holds the key of the plan's certificate.
     Server { pid: u32, plan: ServerPlan },
+    /// A client bundle (`client`): committed once the keystore holds the
+    /// key of `cert_pem`; the record is then written.
+    Client {
+        pid: u32,
+        record: IdentityRecord,
+        cert_pem: String,
+        /// No bundle files were in its folder before.
+        new_bundle: bool,
+        /// The keystore had no key of that name before.
+        added_key: bool,
+    },
+    /// `ca rm`: committed from the start; finishing removes the rest.
+    RemoveCa {
+        pid: u32,
+        ca: String,
+        keystore: Backend,
+    },
     /// `rm`: committed from the start; finishing means removing the rest.
     Remove { pid: u32, context: String },
 }

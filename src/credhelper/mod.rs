@@ -43,10 +43,14 @@ pub fn serve(args: &[String]) -> i32 {
         a if needs_store(a) => open_helper().and_then(|mut h| {
             // store and erase rewrite the index: one at a time, under the
             // lock every writing command takes (50 parallel `store`s lost
-            // entries without it).
-            let _lock = match a {
-                "store" | "erase" => Some(lock::acquire(&fsio::docker_config_dir(None), || {})?),
-                _ => None,
+            // entries without it). A reader takes it only to settle a
+            // change that a killed store or erase left.
+            let _lock = if matches!(a, "store" | "erase") || h.unsettled() {
+                let lock = lock::acquire(&fsio::docker_config_dir(None), || {})?;
+                h.settle()?;
+                Some(lock)
+            } else {
+                None
             };
             handle(&mut h, action, &mut std::io::stdin().lock(), &mut stdout)
         }),

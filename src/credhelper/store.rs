@@ -55,6 +55,65 @@ impl KeystoreHelper {
         )?)
     }
 
+    /// The credential a store or erase was changing when it stopped: the
+    /// keystore and the index are two writes, and this names the one key
+    /// they may disagree on until `settle` puts the index right.
+    fn pending_path(&self) -> PathBuf {
+        self.index_path.with_file_name("registry-pending.json")
+    }
+
+    fn pending(&self) -> Option<String> {
+        let b = std::fs::read(self.pending_path()).ok()?;
+        serde_json::from_slice::<String>(&b).ok()
+    }
+
+    fn begin(&self, key: &str) -> CredResult<()> {
+        let dir = self.index_path.parent().expect("index has a folder");
+        fsio::create_dir_all(dir, fsio::SECRET_DIR)?;
+        let bytes = serde_json::to_vec(key).expect("a string serializes");
+        Ok(fsio::write_atomic(
+            &self.pending_path(),
+            &bytes,
+            fsio::SECRET_FILE,
+        )?)
+    }
+
+    fn end(&self) -> CredResult<()> {
+        Ok(fsio::remove_file(&self.pending_path())?)
+    }
+
+    /// Whether a change was cut short (the caller then takes the lock and
+    /// calls `settle`).
+    pub fn unsettled(&self) -> bool {
+        self.pending_path().exists()
+    }
+
+    /// Makes the index agree with the keystore about the pending key: the
+    /// stored credential (it holds its own URL and user name) is listed, a
+    /// missing one is not. Called under the lock.
+    pub fn settle(&self) -> CredResult<()> {
+        let Some(key) = self.pending() else {
+            return self.end();
+        };
+        let mut index = self.index()?;
+        match self.load(&key)? {
+            Some(c) => {
+                index.insert(
+                    key,
+                    IndexEntry {
+                        server_url: c.server_url,
+                        username: c.username,
+                    },
+                );
+            }
+            None => {
+                index.remove(&key);
+            }
+        }
+        self.save_index(&index)?;
+        self.end()
+    }
+
     fn load(&self, key: &str) -> CredResult<Option<Credentials>> {
         match self.store.get(&Account::Registry(key.into()))? {
             None => Ok(None),
@@ -70,6 +129,8 @@ impl Helper for KeystoreHelper {
         let url = RegistryUrl::parse(&c.server_url)?;
         let key = url.key();
         let blob = serde_json::to_vec(c).expect("credentials serialize");
+        self.settle()?;
+        self.begin(&key)?;
         self.store.set(&Account::Registry(key.clone()), &blob)?;
         let mut index = self.index()?;
         index.insert(
@@ -79,7 +140,8 @@ impl Helper for KeystoreHelper {
                 username: c.username.clone(),
             },
         );
-        self.save_index(&index)
+        self.save_index(&index)?;
+        self.end()
     }
 
     fn get(&self, server_url: &str) -> CredResult<(String, String)> {
@@ -105,12 +167,14 @@ impl Helper for KeystoreHelper {
         let key = RegistryUrl::parse(server_url)?.key();
         // A missing entry is not an error: docker-credential-secretservice
         // exits 0 too, so `docker logout` can clean config.json regardless.
+        self.settle()?;
+        self.begin(&key)?;
         self.store.delete(&Account::Registry(key.clone()))?;
         let mut index = self.index()?;
         if index.remove(&key).is_some() {
             self.save_index(&index)?;
         }
-        Ok(())
+        self.end()
     }
 
     fn list(&self) -> CredResult<BTreeMap<String, String>> {

@@ -27,7 +27,15 @@ impl RegistryUrl {
             None => ("".into(), raw.strip_prefix("//").unwrap_or(raw)),
         };
         if !scheme.is_empty() && scheme != "https" && scheme != "http" {
-            return Err(CredError::BadUrl(format!("unsupported scheme: {scheme}")));
+            // Only a short, plain scheme is repeated: an error never echoes
+            // what may be a secret piped to the wrong action.
+            return Err(CredError::BadUrl(
+                if scheme.len() <= 16 && scheme.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    format!("unsupported scheme: {scheme}")
+                } else {
+                    "unsupported scheme".into()
+                },
+            ));
         }
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (authority, tail) = rest.split_at(end);
@@ -39,7 +47,7 @@ impl RegistryUrl {
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
             let (h, after) = v6
                 .split_once(']')
-                .ok_or_else(|| CredError::BadUrl(format!("missing ']' in host {authority:?}")))?;
+                .ok_or_else(|| CredError::BadUrl("missing ']' after an IPv6 host".into()))?;
             (
                 h.to_string(),
                 after.strip_prefix(':').unwrap_or(after).to_string(),
@@ -50,9 +58,9 @@ impl RegistryUrl {
             match authority.rsplit_once(':') {
                 Some((h, p)) => {
                     if !p.bytes().all(|b| b.is_ascii_digit()) {
-                        return Err(CredError::BadUrl(format!(
-                            "invalid port \":{p}\" after host"
-                        )));
+                        return Err(CredError::BadUrl(
+                            "invalid port after host: a port is digits only".to_string(),
+                        ));
                     }
                     (h.to_string(), p.to_string())
                 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::{check_cancelled, generating, Env, Progress};
 use crate::error::{Error, Result};
 use crate::fsio;
-use crate::keystore::{self, Account, KeyStore};
+use crate::keystore::{self, Account, Backend, KeyStore};
 use crate::names;
 use crate::pki::{self, Ca, CertInfo, KeyKind, KeyPemError, KeyType};
 use crate::state::{CaRecord, IdentityRecord, Journal};
@@ -73,10 +73,13 @@ fn store(
         .set(&account(&rec.name), key_der)
         .and_then(|()| state.write_ca(rec, cert_pem));
     match result {
-        Ok(()) => state.close_journal(),
+        Ok(()) => {
+            state.close_journal();
+            Ok(())
+        }
         Err(e) => {
             if settle(env, rec, cert_pem).is_ok() {
-                let _ = state.close_journal();
+                state.close_journal();
             }
             Err(e)
         }
@@ -297,10 +300,28 @@ pub fn remove(env: &Env, name: &str, force: bool) -> Result<String> {
             contexts: used,
         });
     }
-    // The record goes first: a CA without its record does not exist, so a
-    // failure after it leaves at worst an unused key in the keystore.
-    env.state().remove_ca(name)?;
-    let ks = keystore::open_recorded(rec.keystore, &env.config_dir)?;
+    // Committed from the start: a journal entry lets the next command
+    // finish a removal cut short, so no key is left without its CA.
+    let state = env.state();
+    state.open_journal(&Journal::RemoveCa {
+        pid: std::process::id(),
+        ca: name.into(),
+        keystore: rec.keystore,
+    })?;
+    let described = finish_remove(env, name, rec.keystore)?;
+    state.close_journal();
+    Ok(described)
+}
+
+/// The steps of `ca rm`, each done only if still needed: the record first
+/// (a CA without it does not exist), then its folder, then the key.
+/// Returns where the key was.
+pub(crate) fn finish_remove(env: &Env, name: &str, backend: Backend) -> Result<String> {
+    let state = env.state();
+    if state.ca_dir(name).exists() {
+        state.remove_ca(name)?;
+    }
+    let ks = keystore::open_recorded(backend, &env.config_dir)?;
     ks.delete(&account(name))?;
     Ok(ks.describe())
 }

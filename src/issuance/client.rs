@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use super::{ca, check_cancelled, generating, Env, Progress};
 use crate::error::{Error, Result};
 use crate::fsio::{self, SECRET_DIR, SECRET_FILE};
-use crate::keystore::{Account, KeyStore};
+use crate::keystore::{self, Account, KeyStore};
 use crate::names;
 use crate::pki::{Ca, KeyType, Leaf};
-use crate::state::IdentityRecord;
+use crate::state::{IdentityRecord, Journal};
 use crate::text::sha256_hex;
 
 /// The files of a DOCKER_CERT_PATH folder (docker/cli cli/flags/options.go).
@@ -114,15 +114,8 @@ pub fn create_bundle(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> R
     let ks = env.keystore()?;
 
     check_cancelled()?;
-    fsio::create_dir_all(&dir, SECRET_DIR)?;
-    fsio::write_atomic(
-        &dir.join("key.pem"),
-        issued.key_pem().as_bytes(),
-        SECRET_FILE,
-    )?;
-    fsio::write_public(&dir.join("cert.pem"), issued.cert_pem.as_bytes())?;
-    fsio::write_public(&dir.join("ca.pem"), ca.cert_pem.as_bytes())?;
-    ks.set(&account(req.name), &issued.key_der())?;
+    let new_bundle = !FILES.iter().any(|f| dir.join(f).exists());
+    let added_key = ks.get(&account(req.name))?.is_none();
     let rec = record(
         Recorded {
             name: req.name,
@@ -137,10 +130,86 @@ pub fn create_bundle(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> R
         &issued,
         ks.as_ref(),
     );
-    env.state().write_identity(&rec, &issued.cert_pem)?;
+    // One transaction (ARCHITECTURE.md, "Write and commit order"): the
+    // bundle files, then the keystore key (the commit point), then the
+    // record; the next command finishes or undoes a run cut short.
+    let journal = Journal::Client {
+        pid: std::process::id(),
+        record: rec.clone(),
+        cert_pem: issued.cert_pem.clone(),
+        new_bundle,
+        added_key,
+    };
+    let state = env.state();
+    state.open_journal(&journal)?;
+    let written = (|| {
+        fsio::create_dir_all(&dir, SECRET_DIR)?;
+        fsio::refuse_symlink(&dir.join("key.pem"))?;
+        fsio::write_atomic(
+            &dir.join("key.pem"),
+            issued.key_pem().as_bytes(),
+            SECRET_FILE,
+        )?;
+        fsio::write_public(&dir.join("cert.pem"), issued.cert_pem.as_bytes())?;
+        fsio::write_public(&dir.join("ca.pem"), ca.cert_pem.as_bytes())?;
+        ks.set(&account(req.name), &issued.key_der())?;
+        state.write_identity(&rec, &issued.cert_pem)
+    })();
+    match written {
+        Ok(()) => state.close_journal(),
+        Err(e) => {
+            if settle(env, &journal).is_ok() {
+                state.close_journal();
+            }
+            return Err(e);
+        }
+    }
     Ok(Bundle {
         record: rec,
         dir,
         clamped_to_ca: issued.clamped_to_ca,
     })
+}
+
+/// Settles a client bundle: committed when the keystore holds the key of
+/// the journal's certificate (then the record is written), otherwise
+/// undone (a key this run added goes, and so do bundle files new to their
+/// folder). Returns what it did.
+pub fn settle(env: &Env, journal: &Journal) -> Result<String> {
+    let Journal::Client {
+        record,
+        cert_pem,
+        new_bundle,
+        added_key,
+        ..
+    } = journal
+    else {
+        return Err(Error::Crypto("not a client bundle transaction".into()));
+    };
+    let name = &record.name;
+    let ks = keystore::open_recorded(record.keystore, &env.config_dir)?;
+    let key = ks.get(&account(name))?;
+    if key
+        .as_deref()
+        .is_some_and(|k| crate::pki::key_matches_cert(k, cert_pem).unwrap_or(false))
+    {
+        env.state().write_identity(record, cert_pem)?;
+        return Ok(format!(
+            "finished client bundle {name:?}, which an earlier command left without its record"
+        ));
+    }
+    if *added_key {
+        ks.delete(&account(name))?;
+    }
+    if *new_bundle {
+        if let Some(dir) = &record.out {
+            for f in FILES {
+                fsio::remove_file(&dir.join(f))?;
+            }
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+    Ok(format!(
+        "undid client bundle {name:?}, which an earlier command left unfinished"
+    ))
 }

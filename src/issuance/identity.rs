@@ -182,10 +182,10 @@ pub fn renew(
         state.write_identity(&after, &issued.cert_pem)
     })();
     match written {
-        Ok(()) => state.close_journal()?,
+        Ok(()) => state.close_journal(),
         Err(e) => {
             if settle(env, &journal).is_ok() {
-                let _ = state.close_journal();
+                state.close_journal();
             }
             return Err(e);
         }

@@ -216,12 +216,12 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
     })();
     let server_rec = match written {
         Ok(s) => {
-            state.close_journal()?;
+            state.close_journal();
             s
         }
         Err(e) => {
             if super::identity::settle(env, &journal).is_ok() {
-                let _ = state.close_journal();
+                state.close_journal();
             }
             return Err(e);
         }

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use super::{ca, identity, remove, server, Env};
+use super::{ca, client, identity, remove, server, Env};
 use crate::error::Result;
 use crate::fsio;
 use crate::state::Journal;
@@ -56,18 +56,29 @@ fn sweep(env: &Env) {
         }
         let _ = std::fs::remove_dir(&tmp);
     }
-    let contexts = env.contexts();
-    let mut dirs = state.scratch_dirs();
-    dirs.push(env.config_dir.clone());
-    for sub in ["contexts/meta", "contexts/tls"] {
-        if let Ok(entries) = std::fs::read_dir(env.config_dir.join(sub)) {
-            for e in entries.flatten() {
-                dirs.push(e.path());
-                dirs.push(e.path().join("docker"));
-            }
-        }
+    // Every folder we write into: our own tree, Docker's context store,
+    // the config folder itself, and bundle folders the user chose.
+    let mut dirs = vec![env.config_dir.clone()];
+    walk_dirs(&env.config_dir.join("tlsctx"), &mut dirs);
+    walk_dirs(&env.config_dir.join("contexts"), &mut dirs);
+    for rec in state.servers().unwrap_or_default() {
+        let dir = state.server_dir(&rec);
+        dirs.push(dir.join("docker.service.d"));
+        dirs.push(dir);
     }
-    let _ = contexts;
+    for rec in state.identities().unwrap_or_default() {
+        dirs.extend(rec.out);
+    }
+    if let Ok(Some(
+        Journal::Context {
+            server: Some(plan), ..
+        }
+        | Journal::Server { plan, .. },
+    )) = state.journal()
+    {
+        dirs.push(plan.record.dir.join("docker.service.d"));
+        dirs.push(plan.record.dir.clone());
+    }
     for dir in dirs {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
@@ -83,6 +94,19 @@ fn sweep(env: &Env) {
     }
 }
 
+/// `dir` and every folder below it (never through a symlink).
+fn walk_dirs(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    out.push(dir.to_path_buf());
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            walk_dirs(&e.path(), out);
+        }
+    }
+}
+
 /// Finishes or undoes one open transaction and closes the journal. Each
 /// kind is settled by the module that writes it.
 pub fn settle(env: &Env, journal: &Journal) -> Result<String> {
@@ -92,11 +116,16 @@ pub fn settle(env: &Env, journal: &Journal) -> Result<String> {
         } => ca::settle(env, record, cert_pem)?,
         Journal::Server { plan, .. } => server::settle(env, plan)?,
         Journal::Context { .. } => identity::settle(env, journal)?,
+        Journal::Client { .. } => client::settle(env, journal)?,
+        Journal::RemoveCa { ca, keystore, .. } => {
+            ca::finish_remove(env, ca, *keystore)?;
+            format!("finished removing CA {ca:?}, which an earlier ca rm left half-done")
+        }
         Journal::Remove { context, .. } => {
             remove::finish(env, context)?;
             format!("finished removing {context:?}, which an earlier rm left half-done")
         }
     };
-    env.state().close_journal()?;
+    env.state().close_journal();
     Ok(note)
 }

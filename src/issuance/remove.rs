@@ -34,7 +34,7 @@ pub fn context(env: &Env, name: &str, force: bool) -> Result<Vec<String>> {
     };
     state.open_journal(&journal)?;
     let removed = finish(env, name)?;
-    state.close_journal()?;
+    state.close_journal();
     Ok(removed)
 }
 

@@ -254,12 +254,12 @@ fn in_journal(env: &Env, ks: &dyn KeyStore, plan: &ServerPlan, key: &Leaf) -> Re
     state.open_journal(&journal)?;
     match write(env, ks, plan, key) {
         Ok(rec) => {
-            state.close_journal()?;
+            state.close_journal();
             Ok(rec)
         }
         Err(e) => {
             if settle(env, plan).is_ok() {
-                let _ = state.close_journal();
+                state.close_journal();
             }
             Err(e)
         }

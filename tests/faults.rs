@@ -1,0 +1,582 @@
+//! Fault injection (SECURITY.md, "Invariants"): every write step of every
+//! writing command is interrupted in turn, by an abort (what kill -9 does:
+//! no destructor, no cleanup) and by a full disk (ENOSPC), through the
+//! failpoints of debug builds (fsio::step, `DOCKER_TLSCTX_FAILPOINT`).
+//! After each one the store must hold its invariants: at once, no context
+//! without its TLS files (Docker would speak plain HTTP); after the next
+//! command, everything below; and running the command again succeeds.
+
+mod common;
+
+use std::fs;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+use docker_tlsctx::docker::context::context_id;
+use docker_tlsctx::pki;
+
+struct Scenario {
+    name: &'static str,
+    setup: &'static [&'static [&'static str]],
+    command: &'static [&'static str],
+    /// What running it again looks like (a create again with --force).
+    again: &'static [&'static str],
+    stdin: Option<&'static str>,
+}
+
+const NEW: &[&str] = &["new", "prod", "--host", "tcp://10.0.0.1:2376"];
+const USE: &[&str] = &["new", "prod", "--host", "tcp://10.0.0.1:2376", "--use"];
+const CREDS: &str =
+    r#"{"ServerURL":"https://registry.example.com","Username":"alice","Secret":"s3cret"}"#;
+
+const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "new (first use: CA, server bundle, identity, context)",
+        setup: &[],
+        command: NEW,
+        again: &["new", "prod", "--host", "tcp://10.0.0.1:2376", "--force"],
+        stdin: None,
+    },
+    Scenario {
+        name: "new --force over an existing context and bundle",
+        setup: &[NEW],
+        command: &[
+            "new",
+            "prod",
+            "--host",
+            "tcp://10.0.0.2:2376",
+            "--force",
+            "--use",
+        ],
+        again: &[
+            "new",
+            "prod",
+            "--host",
+            "tcp://10.0.0.2:2376",
+            "--force",
+            "--use",
+        ],
+        stdin: None,
+    },
+    Scenario {
+        name: "renew",
+        setup: &[NEW],
+        command: &["renew", "prod"],
+        again: &["renew", "prod"],
+        stdin: None,
+    },
+    Scenario {
+        name: "renew --rekey",
+        setup: &[NEW],
+        command: &["renew", "prod", "--rekey"],
+        again: &["renew", "prod", "--rekey"],
+        stdin: None,
+    },
+    Scenario {
+        name: "restore --force",
+        setup: &[NEW],
+        command: &["restore", "prod", "--force"],
+        again: &["restore", "prod", "--force"],
+        stdin: None,
+    },
+    Scenario {
+        name: "rm --force of the current context",
+        setup: &[USE],
+        command: &["rm", "prod", "--force"],
+        again: &[],
+        stdin: None,
+    },
+    Scenario {
+        name: "ca init",
+        setup: &[],
+        command: &["ca", "init"],
+        again: &["ca", "init", "--force"],
+        stdin: None,
+    },
+    Scenario {
+        name: "ca init --force over a CA",
+        setup: &[&["ca", "init"]],
+        command: &["ca", "init", "--force"],
+        again: &["ca", "init", "--force"],
+        stdin: None,
+    },
+    Scenario {
+        name: "ca import",
+        setup: &[
+            &["ca", "init", "--name", "src"],
+            &[
+                "ca",
+                "export",
+                "--name",
+                "src",
+                "--out",
+                "@/export",
+                "--include-key",
+            ],
+        ],
+        command: &[
+            "ca",
+            "import",
+            "--name",
+            "imp",
+            "--cert",
+            "@/export/ca.pem",
+            "--key",
+            "@/export/ca-key.pem",
+        ],
+        again: &[
+            "ca",
+            "import",
+            "--name",
+            "imp",
+            "--cert",
+            "@/export/ca.pem",
+            "--key",
+            "@/export/ca-key.pem",
+            "--force",
+        ],
+        stdin: None,
+    },
+    Scenario {
+        name: "server",
+        setup: &[&["ca", "init"]],
+        command: &["server", "node1", "--san", "10.0.0.5"],
+        again: &["server", "node1", "--san", "10.0.0.5", "--force"],
+        stdin: None,
+    },
+    Scenario {
+        name: "server renew",
+        setup: &[NEW],
+        command: &["server", "renew", "prod", "--add-san", "10.0.0.9"],
+        again: &["server", "renew", "prod"],
+        stdin: None,
+    },
+    Scenario {
+        name: "client",
+        setup: &[&["ca", "init"]],
+        command: &["client", "ci1"],
+        again: &["client", "ci1", "--force"],
+        stdin: None,
+    },
+    Scenario {
+        name: "hooks enable",
+        setup: &[NEW],
+        command: &["hooks", "enable"],
+        again: &["hooks", "enable"],
+        stdin: None,
+    },
+    Scenario {
+        name: "new --server-dir (a folder of the user's) --p12",
+        setup: &[],
+        command: &[
+            "new",
+            "prod",
+            "--host",
+            "tcp://10.0.0.1:2376",
+            "--server-dir",
+            "@/bundle",
+            "--p12",
+            "@/prod.p12",
+            "--password-stdin",
+        ],
+        again: &[
+            "new",
+            "prod",
+            "--host",
+            "tcp://10.0.0.1:2376",
+            "--server-dir",
+            "@/bundle",
+            "--p12",
+            "@/prod.p12",
+            "--password-stdin",
+            "--force",
+        ],
+        stdin: Some("correct horse battery"),
+    },
+    Scenario {
+        name: "export --p12",
+        setup: &[NEW],
+        command: &["export", "prod", "--p12", "@/prod.p12", "--password-stdin"],
+        again: &[
+            "export",
+            "prod",
+            "--p12",
+            "@/prod.p12",
+            "--password-stdin",
+            "--force",
+        ],
+        stdin: Some("correct horse battery"),
+    },
+    Scenario {
+        name: "ca rm",
+        setup: &[&["ca", "init", "--name", "spare"]],
+        command: &["ca", "rm", "spare"],
+        again: &[],
+        stdin: None,
+    },
+    Scenario {
+        name: "credential helper erase",
+        setup: &[&["@credential", "store"]],
+        command: &["@credential", "erase"],
+        again: &["@credential", "erase"],
+        stdin: Some("https://registry.example.com"),
+    },
+    Scenario {
+        name: "credential helper store",
+        setup: &[],
+        command: &["@credential", "store"],
+        again: &["@credential", "store"],
+        stdin: Some(CREDS),
+    },
+];
+
+/// Our binary with `args` (`@/` is the sandbox; `@credential` runs it as
+/// the credential helper).
+fn command(s: &Sandbox, args: &[&str], failpoint: Option<String>) -> Command {
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.replace("@/", &format!("{}/", s.path().display())))
+        .collect();
+    let mut c = if args.first().is_some_and(|a| a == "@credential") {
+        let helper = s.path().join("docker-credential-tlsctx");
+        if !helper.exists() {
+            std::os::unix::fs::symlink(BIN, &helper).unwrap();
+        }
+        let mut c = Command::new(helper);
+        c.args(&args[1..])
+            .env("DOCKER_CONFIG", s.cfg())
+            .env("DOCKER_TLSCTX_KEYSTORE", "file");
+        c
+    } else {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        s.tlsctx_cmd(&refs)
+    };
+    match failpoint {
+        Some(f) => c.env("DOCKER_TLSCTX_FAILPOINT", f),
+        None => c.env_remove("DOCKER_TLSCTX_FAILPOINT"),
+    };
+    c
+}
+
+fn run(s: &Sandbox, args: &[&str], stdin: Option<&str>, failpoint: Option<String>) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut c = command(s, args, failpoint);
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    // A command killed before it reads its input closes the pipe: fine.
+    let _ = child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.unwrap_or("").as_bytes());
+    child.wait_with_output().unwrap()
+}
+
+fn key_der_of_pem(path: &Path) -> Vec<u8> {
+    pki::parse_private_key_pem(&fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Names of the records in `dir` (file stems of `*.json`, or subfolders
+/// holding `file`).
+fn records(dir: &Path, file: Option<&str>) -> Vec<String> {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = rd
+        .flatten()
+        .filter_map(|e| {
+            let p = e.path();
+            let name = p.file_name()?.to_string_lossy().into_owned();
+            match file {
+                Some(f) => p.join(f).exists().then_some(name),
+                None => name.strip_suffix(".json").map(str::to_string),
+            }
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn keys(cfg: &Path, kind: &str) -> Vec<String> {
+    let mut out: Vec<String> = fs::read_dir(cfg.join("tlsctx/keys").join(kind))
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .strip_suffix(".key")
+                        .map(str::to_string)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// What must hold at every instant: a context Docker lists has its TLS files.
+fn no_plaintext(cfg: &Path) -> Result<(), String> {
+    for e in fs::read_dir(cfg.join("contexts/meta"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let meta: serde_json::Value = serde_json::from_slice(
+            &fs::read(e.path().join("meta.json")).map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| format!("meta.json: {e}"))?;
+        let name = meta["Name"].as_str().unwrap_or_default().to_string();
+        let tls = cfg
+            .join("contexts/tls")
+            .join(context_id(&name))
+            .join("docker");
+        for f in ["ca.pem", "cert.pem", "key.pem"] {
+            if !tls.join(f).is_file() {
+                return Err(format!(
+                    "context {name:?} has no {f}: Docker would talk plain HTTP"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What must hold once the next command ran.
+fn invariants(cfg: &Path) -> Result<(), String> {
+    settled(cfg, true)
+}
+
+/// The invariants; with `strict` false, a command that failed may instead
+/// have left its work journaled (an open journal or a pending credential)
+/// for the next command to settle, as a removal that cannot go on does.
+fn settled(cfg: &Path, strict: bool) -> Result<(), String> {
+    let open = cfg.join("tlsctx/journal.json").exists()
+        || cfg.join("tlsctx/registry-pending.json").exists();
+    if open && !strict {
+        // Journaled for the next command: only what Docker sees must hold.
+        return no_plaintext(cfg);
+    }
+    no_plaintext(cfg)?;
+    let root = cfg.join("tlsctx");
+    let key = |kind: &str, name: &str| root.join("keys").join(kind).join(format!("{name}.key"));
+    // Every context has its record; every record its key, matching what Docker uses.
+    let identities = records(&root.join("identities"), None);
+    for e in fs::read_dir(cfg.join("contexts/meta"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let meta: serde_json::Value =
+            serde_json::from_slice(&fs::read(e.path().join("meta.json")).unwrap()).unwrap();
+        let name = meta["Name"].as_str().unwrap().to_string();
+        if !identities.contains(&name) {
+            return Err(format!("context {name:?} has no identity record"));
+        }
+    }
+    for name in &identities {
+        let rec: serde_json::Value = serde_json::from_slice(
+            &fs::read(root.join(format!("identities/{name}.json"))).unwrap(),
+        )
+        .map_err(|e| format!("record {name}: {e}"))?;
+        let der =
+            fs::read(key("client", name)).map_err(|_| format!("identity {name:?} has no key"))?;
+        let cert = fs::read_to_string(root.join(format!("identities/{name}.pem")))
+            .map_err(|_| format!("identity {name:?} has no certificate"))?;
+        if !pki::key_matches_cert(&der, &cert).unwrap_or(false) {
+            return Err(format!(
+                "identity {name:?}: keystore key and certificate differ"
+            ));
+        }
+        if let Some(ctx) = rec["context"].as_str() {
+            let tls = cfg
+                .join("contexts/tls")
+                .join(context_id(ctx))
+                .join("docker");
+            if !tls.join("key.pem").exists() {
+                return Err(format!("identity {name:?} has no context"));
+            }
+            if key_der_of_pem(&tls.join("key.pem")) != der {
+                return Err(format!(
+                    "context {ctx:?}: key.pem is not the keystore's key"
+                ));
+            }
+            if fs::read_to_string(tls.join("cert.pem")).unwrap() != cert {
+                return Err(format!("context {ctx:?}: cert.pem is not the recorded one"));
+            }
+        }
+    }
+    // CAs: the keystore key belongs to ca.pem.
+    let cas = records(&root.join("cas"), Some("ca.json"));
+    for ca in &cas {
+        let der = fs::read(key("ca", ca)).map_err(|_| format!("CA {ca:?} has no key"))?;
+        let pem = fs::read_to_string(root.join(format!("cas/{ca}/ca.pem"))).unwrap();
+        if !pki::key_matches_cert(&der, &pem).unwrap_or(false) {
+            return Err(format!("CA {ca:?}: the key does not match ca.pem"));
+        }
+    }
+    // Server bundles: whole, and the key in both places.
+    let servers = records(&root.join("servers"), Some("server.json"));
+    for s in &servers {
+        let rec: serde_json::Value = serde_json::from_slice(
+            &fs::read(root.join("servers").join(s).join("server.json")).unwrap(),
+        )
+        .map_err(|e| format!("server record {s}: {e}"))?;
+        let recorded = Path::new(rec["dir"].as_str().unwrap_or_default());
+        let dir = if recorded.ends_with(Path::new("tlsctx/servers").join(s)) {
+            root.join("servers").join(s)
+        } else {
+            recorded.to_path_buf()
+        };
+        for f in docker_tlsctx::state::SERVER_FILES {
+            if !dir.join(f).exists() {
+                return Err(format!("server bundle {s:?} lacks {f}"));
+            }
+        }
+        let der = key_der_of_pem(&dir.join("server-key.pem"));
+        let cert = fs::read_to_string(dir.join("server-cert.pem")).unwrap();
+        if !pki::key_matches_cert(&der, &cert).unwrap_or(false) {
+            return Err(format!("server bundle {s:?}: key and certificate differ"));
+        }
+        if fs::read(key("server", s)).ok() != Some(der) {
+            return Err(format!("server bundle {s:?}: keystore key differs"));
+        }
+    }
+    // No orphan keys.
+    for (kind, known) in [("client", &identities), ("ca", &cas), ("server", &servers)] {
+        for k in keys(cfg, kind) {
+            if !known.contains(&k) {
+                return Err(format!("orphan key {kind}/{k}"));
+            }
+        }
+    }
+    // Registry: index and store agree.
+    let index: serde_json::Map<String, serde_json::Value> =
+        match fs::read(root.join("registry-index.json")) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| format!("registry index: {e}"))?,
+            Err(_) => Default::default(),
+        };
+    let stored = fs::read_dir(root.join("registry"))
+        .map(|rd| rd.count())
+        .unwrap_or(0);
+    if index.len() != stored {
+        return Err(format!(
+            "registry index lists {} of {stored} credentials",
+            index.len()
+        ));
+    }
+    // Nothing left behind: staging, temporary files, an open journal.
+    for f in all_files(cfg) {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        let open = name == "journal.json" || name == "registry-pending.json";
+        if name.contains(".tmp-") || f.starts_with(root.join("tmp")) || (open && strict) {
+            return Err(format!("left behind: {}", f.display()));
+        }
+    }
+    if root.join("tmp").exists() {
+        return Err("left behind: the staging folder".into());
+    }
+    Ok(())
+}
+
+fn fresh(sc: &Scenario) -> Sandbox {
+    let s = Sandbox::new();
+    for step in sc.setup {
+        ok(&run(&s, step, Some(CREDS), None));
+    }
+    s
+}
+
+/// A writing command that does nothing but take the lock and recover (and
+/// the credential helper's `list`, which settles its own index).
+fn next_command(s: &Sandbox) {
+    ok(&run(s, &["@credential", "list"], None, None));
+    let o = run(s, &["rm", "no-such-context"], None, None);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("does not exist"),
+        "recovery failed: {}",
+        transcript(&o)
+    );
+}
+
+/// Runs a scenario with each step failing in turn; returns how many faults
+/// were injected.
+fn inject(sc: &Scenario, kind: &str) -> usize {
+    let mut injected = 0;
+    for n in 1.. {
+        assert!(n < 400, "{}: no end in sight", sc.name);
+        let s = fresh(sc);
+        let o = run(&s, sc.command, sc.stdin, Some(format!("{kind}:{n}")));
+        let ctx = format!("{} with {kind} at step {n}", sc.name);
+        if !String::from_utf8_lossy(&o.stderr).contains("failpoint: injected") {
+            // Past the last step: the command ran whole.
+            assert!(o.status.success(), "{ctx}: {}", transcript(&o));
+            invariants(&s.cfg()).unwrap_or_else(|e| panic!("{ctx}, clean run: {e}"));
+            break;
+        }
+        injected += 1;
+        if kind == "kill" {
+            assert_eq!(o.status.signal(), Some(6), "{ctx}: {}", transcript(&o));
+            no_plaintext(&s.cfg()).unwrap_or_else(|e| panic!("{ctx}, at once: {e}"));
+            next_command(&s);
+        } else if !o.status.success() {
+            // A full disk is an error the command reports and cleans up
+            // after at once (a best-effort write, such as the expiry index,
+            // may shrug it off).
+            let text = transcript(&o);
+            assert!(text.contains("No space left on device"), "{ctx}: {text}");
+            assert!(!text.contains("panicked"), "{ctx}: {text}");
+        }
+        if kind != "kill" {
+            // At once, before any other command runs: nothing half-made.
+            settled(&s.cfg(), false)
+                .unwrap_or_else(|e| panic!("{ctx}, at once: {e}\n{}", transcript(&o)));
+            next_command(&s);
+        }
+        invariants(&s.cfg()).unwrap_or_else(|e| panic!("{ctx}: {e}\n{}", transcript(&o)));
+        let again = if sc.again.is_empty() {
+            sc.command
+        } else {
+            sc.again
+        };
+        let o = run(&s, again, sc.stdin, None);
+        // rm again: it finishes now, or it was done already.
+        assert!(
+            o.status.success()
+                || (sc.again.is_empty()
+                    && String::from_utf8_lossy(&o.stderr).contains("does not exist")),
+            "{ctx}, run again: {}",
+            transcript(&o)
+        );
+        invariants(&s.cfg()).unwrap_or_else(|e| panic!("{ctx}, run again: {e}"));
+    }
+    injected
+}
+
+fn report(kind: &str) {
+    let mut total = 0;
+    for sc in SCENARIOS {
+        let n = inject(sc, kind);
+        println!("{kind}: {n:>3} faults injected into {}", sc.name);
+        total += n;
+    }
+    println!("{kind}: {total} faults in all");
+    assert!(
+        total > 100,
+        "only {total} faults: the failpoints are not reached"
+    );
+}
+
+#[test]
+fn a_kill_at_any_write_step_loses_nothing() {
+    report("kill");
+}
+
+#[test]
+fn a_full_disk_at_any_write_step_loses_nothing() {
+    report("enospc");
+}
