@@ -56,18 +56,28 @@ fn sweep(env: &Env) {
         }
         let _ = std::fs::remove_dir(&tmp);
     }
-    // Every folder we write into: our own tree, Docker's context store,
-    // the config folder itself, and bundle folders the user chose.
-    let mut dirs = vec![env.config_dir.clone()];
-    walk_dirs(&env.config_dir.join("tlsctx"), &mut dirs);
-    walk_dirs(&env.config_dir.join("contexts"), &mut dirs);
-    for rec in state.servers().unwrap_or_default() {
-        let dir = state.server_dir(&rec);
-        dirs.push(dir.join("docker.service.d"));
-        dirs.push(dir);
-    }
-    for rec in state.identities().unwrap_or_default() {
-        dirs.extend(rec.out);
+    // Every folder a temporary file can be left in: where our files are
+    // written in place. Docker's context store is not among them (contexts
+    // are built in tlsctx/tmp and renamed in whole), nor are a user's
+    // bundle folders outside a journal (their writes are journaled). Kept
+    // to a few read_dir calls: this runs before every writing command
+    // (bench/run.sh, row 3: 1,000 identities).
+    let root = env.config_dir.join("tlsctx");
+    let mut dirs = vec![
+        env.config_dir.clone(),
+        root.clone(),
+        root.join("identities"),
+        root.join("registry"),
+    ];
+    for sub in ["keys", "cas", "servers"] {
+        if let Ok(entries) = std::fs::read_dir(root.join(sub)) {
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    dirs.push(e.path());
+                    dirs.push(e.path().join("docker.service.d"));
+                }
+            }
+        }
     }
     if let Ok(Some(
         Journal::Context {
@@ -78,6 +88,9 @@ fn sweep(env: &Env) {
     {
         dirs.push(plan.record.dir.join("docker.service.d"));
         dirs.push(plan.record.dir.clone());
+    }
+    if let Ok(Some(Journal::Client { record, .. })) = state.journal() {
+        dirs.extend(record.out);
     }
     for dir in dirs {
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -90,19 +103,6 @@ fn sweep(env: &Env) {
                     let _ = std::fs::remove_file(e.path());
                 }
             }
-        }
-    }
-}
-
-/// `dir` and every folder below it (never through a symlink).
-fn walk_dirs(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    out.push(dir.to_path_buf());
-    for e in entries.flatten() {
-        if e.file_type().is_ok_and(|t| t.is_dir()) {
-            walk_dirs(&e.path(), out);
         }
     }
 }
