@@ -60,9 +60,14 @@ pub fn create_dir_all(dir: &Path, mode: u32) -> Result<()> {
         }
     }
     step("create folder").map_err(Error::io("create folder", dir))?;
-    let mut builder = fs::DirBuilder::new();
     #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, mode);
+    let builder = {
+        let mut b = fs::DirBuilder::new();
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, mode);
+        b
+    };
+    #[cfg(not(unix))]
+    let builder = fs::DirBuilder::new();
     match builder.create(dir) {
         Ok(()) => set_mode(dir, mode),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),

@@ -111,7 +111,8 @@ mod tests {
         assert!(matches!(err, Error::Busy { .. }), "{err}");
         drop(first);
         acquire(dir.path(), || panic!("released on drop")).unwrap();
-        // Locking adds nothing to the folder.
+        // Locking adds nothing to the folder (Windows keeps tlsctx/lock).
+        #[cfg(unix)]
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

@@ -148,8 +148,13 @@ pub fn report_p12(w: &crate::issuance::export::P12Written, friendly: &str) {
 
 /// What `--keychain` did, on stderr.
 pub fn report_keychain(login: &Path, friendly: &str, host: &str) {
+    let which = if login.ends_with("login.keychain-db") {
+        "the login keychain"
+    } else {
+        "the keychain"
+    };
     eprintln!(
-        "Imported identity {friendly:?} into the login keychain ({}).",
+        "Imported identity {friendly:?} into {which} ({}).",
         login.display()
     );
     let hostport = host.trim_start_matches("tcp://");

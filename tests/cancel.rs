@@ -1,5 +1,7 @@
 //! Ctrl-C and Docker's plugin socket in the middle of `new` leave no context,
-//! identity, client key or staging folder behind.
+//! identity, client key or staging folder behind. Linux only: Docker's
+//! socket is an abstract unix socket there.
+#![cfg(target_os = "linux")]
 
 mod common;
 

@@ -2,7 +2,7 @@
 //! argv Docker hands us, and the cancellation socket.
 
 use std::ffi::OsString;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -145,6 +145,7 @@ fn watch_socket(addr: String, flag: Arc<AtomicBool>) {
     {
         let stream = connect(&addr);
         if let Ok(mut stream) = stream {
+            use std::io::Read;
             std::thread::spawn(move || {
                 let mut buf = [0u8; 64];
                 loop {

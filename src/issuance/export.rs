@@ -138,8 +138,14 @@ pub fn security_tool() -> Result<PathBuf> {
 /// keychain's path.
 pub fn import_into_keychain(env: &Env, m: &Material, friendly: &str) -> Result<PathBuf> {
     let security = security_tool()?;
-    let home = dirs::home_dir().ok_or(Error::NoSecurityTool)?;
-    let login = home.join("Library/Keychains/login.keychain-db");
+    // The login keychain, unless DOCKER_TLSCTX_MACOS_KEYCHAIN names another
+    // (a CI job's temporary keychain, a team's shared one).
+    let login = match std::env::var_os("DOCKER_TLSCTX_MACOS_KEYCHAIN") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => dirs::home_dir()
+            .ok_or(Error::NoSecurityTool)?
+            .join("Library/Keychains/login.keychain-db"),
+    };
     let stage = fsio::TempDir::new_in(&env.state().tmp_dir())?;
     let file = stage.path().join("identity.p12");
     let pw = p12::generate_password();

@@ -4,8 +4,6 @@
 //! and finishes or undoes the open transaction in the journal
 //! (ARCHITECTURE.md, "One lock, one transaction").
 
-use std::path::Path;
-
 use super::{ca, client, identity, remove, server, Env};
 use crate::error::Result;
 use crate::fsio;
@@ -30,7 +28,7 @@ fn alive(pid: u32) -> bool {
     }
     #[cfg(target_os = "linux")]
     {
-        Path::new("/proc").join(pid.to_string()).exists()
+        std::path::Path::new("/proc").join(pid.to_string()).exists()
     }
     #[cfg(not(target_os = "linux"))]
     {

@@ -167,6 +167,22 @@ pub fn open_recorded(backend: Backend, config_dir: &Path) -> Result<Box<dyn KeyS
     }
 }
 
+#[cfg(test)]
+mod tests {
+    /// Windows Credential Manager refuses a blob over 2,560 bytes
+    /// (CRED_MAX_CREDENTIAL_BLOB_SIZE), and Wine does not enforce it: every
+    /// key type's stored form must fit, RSA-4096 included.
+    #[test]
+    fn every_key_fits_a_credential_manager_blob() {
+        let now = time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        for kt in crate::pki::KeyType::ALL {
+            let ca = crate::pki::new_ca("size", kt, 1, now).unwrap();
+            let len = ca.key_der().len();
+            assert!(len <= 2560, "{kt}: {len} bytes");
+        }
+    }
+}
+
 #[doc(hidden)]
 pub mod memory {
     //! An in-memory store for unit tests of the logic above the trait.
