@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::docker::host::Host;
 use crate::error::{Error, Result};
 use crate::fsio::{self, PUBLIC_DIR};
 use crate::keystore::Backend;
@@ -49,7 +50,7 @@ pub struct IdentityRecord {
     pub name: String,
     /// The Docker context it belongs to; None for a bundle from `client`.
     pub context: Option<String>,
-    pub host: Option<String>,
+    pub host: Option<Host>,
     /// Folder of a bundle from `client`.
     pub out: Option<PathBuf>,
     /// The context's description, for `restore`.

@@ -9,6 +9,7 @@ use std::thread::JoinHandle;
 
 use time::OffsetDateTime;
 
+use crate::docker::host::Host;
 use crate::issuance::health::Health;
 use crate::issuance::Progress;
 use crate::pki::KeyType;
@@ -147,7 +148,7 @@ pub fn report_p12(w: &crate::issuance::export::P12Written, friendly: &str) {
 }
 
 /// What `--keychain` did, on stderr.
-pub fn report_keychain(login: &Path, friendly: &str, host: &str) {
+pub fn report_keychain(login: &Path, friendly: &str, host: &Host) {
     let which = if login.ends_with("login.keychain-db") {
         "the login keychain"
     } else {
@@ -157,6 +158,8 @@ pub fn report_keychain(login: &Path, friendly: &str, host: &str) {
         "Imported identity {friendly:?} into {which} ({}).",
         login.display()
     );
-    let hostport = host.trim_start_matches("tcp://");
-    eprintln!("curl uses it by name: curl --cert {friendly:?} https://{hostport}/_ping");
+    eprintln!(
+        "curl uses it by name: curl --cert {friendly:?} https://{}/_ping",
+        host.authority()
+    );
 }

@@ -16,7 +16,7 @@ pub fn run(env: &Env, args: &ExportArgs) -> Result<()> {
         );
         println!(
             "Use them with: DOCKER_HOST={} DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH={} docker version",
-            m.host,
+            m.host.url(),
             dir.display()
         );
         return Ok(());

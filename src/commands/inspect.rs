@@ -78,7 +78,13 @@ pub fn run(env: &Env, args: &InspectArgs) -> Result<()> {
         "Context:   {}",
         rec.context.as_deref().unwrap_or("(client bundle)")
     );
-    println!("Host:      {}", rec.host.as_deref().unwrap_or("-"));
+    println!(
+        "Host:      {}",
+        rec.host
+            .as_ref()
+            .map(|h| h.url())
+            .unwrap_or_else(|| "-".into())
+    );
     println!("State:     {}", h.describe());
     let section = |title: &str, i: &CertInfo, key: String| {
         println!("\n{title}");

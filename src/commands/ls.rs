@@ -6,6 +6,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::cli::{LsArgs, LsFormat};
+use crate::docker::host::Host;
 use crate::error::{Error, Result};
 use crate::issuance::health::{days_left, expiry, health, Health};
 use crate::issuance::Env;
@@ -18,7 +19,7 @@ use crate::ui;
 #[derive(Serialize)]
 struct Row {
     name: String,
-    host: Option<String>,
+    host: Option<Host>,
     ca: String,
     cn: String,
     #[serde(with = "time::serde::rfc3339")]
@@ -114,7 +115,7 @@ pub fn run(env: &Env, args: &LsArgs) -> Result<()> {
         .map(|r| {
             [
                 r.name.clone(),
-                r.host.clone().unwrap_or_default(),
+                r.host.as_ref().map(Host::url).unwrap_or_default(),
                 r.ca.clone(),
                 r.cn.clone(),
                 date(r.not_after),

@@ -53,7 +53,7 @@ pub fn run(env: &Env, args: &NewArgs) -> Result<()> {
         ui::report_p12(w, &c.identity.cn);
     }
     if let Some(login) = &c.keychain {
-        ui::report_keychain(login, &c.identity.cn, &c.host.url());
+        ui::report_keychain(login, &c.identity.cn, &c.host);
     }
     match args.format {
         Format::Json => ui::print_json(&json!({

@@ -11,7 +11,7 @@ pub fn run(env: &Env, args: &RestoreArgs) -> Result<()> {
     println!(
         "Restored context {:?} for {} (client identity CN {}, valid until {}).",
         args.name,
-        m.host,
+        m.host.url(),
         rec.cn,
         date(rec.not_after)
     );

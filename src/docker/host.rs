@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::pki::San;
 
 /// A parsed `tcp://HOST[:PORT]`.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Host {
     pub san: San,
     pub port: u16,
@@ -84,15 +84,35 @@ impl Host {
 
     /// The canonical URL stored in the context, port always explicit.
     pub fn url(&self) -> String {
+        format!("tcp://{}", self.authority())
+    }
+
+    /// `HOST:PORT` as a client dials it (`[v6]:PORT` for IPv6).
+    pub fn authority(&self) -> String {
         match &self.san {
-            San::Ip(std::net::IpAddr::V6(ip)) => format!("tcp://[{ip}]:{}", self.port),
-            San::Ip(ip) => format!("tcp://{ip}:{}", self.port),
-            San::Dns(d) => format!("tcp://{d}:{}", self.port),
+            San::Ip(std::net::IpAddr::V6(ip)) => format!("[{ip}]:{}", self.port),
+            San::Ip(ip) => format!("{ip}:{}", self.port),
+            San::Dns(d) => format!("{d}:{}", self.port),
         }
     }
 
     pub fn name(&self) -> String {
         self.san.host()
+    }
+}
+
+/// Records keep the URL string v0.1 wrote (`tcp://203.0.113.7:2376`).
+impl serde::Serialize for Host {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.url())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Host {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        // A stored 2375 was accepted with --force when it was made.
+        Host::parse(&s, true).map_err(|e| serde::de::Error::custom(e.to_string()))
     }
 }
 

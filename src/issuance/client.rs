@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::{ca, check_cancelled, generating, Env, Progress};
+use crate::docker::host::Host;
 use crate::error::{Error, Result};
 use crate::fsio::{self, SECRET_DIR, SECRET_FILE};
 use crate::keystore::{self, Account, KeyStore};
@@ -43,7 +44,7 @@ pub fn issue(
 pub struct Recorded<'a> {
     pub name: &'a str,
     pub context: Option<&'a str>,
-    pub host: Option<&'a str>,
+    pub host: Option<&'a Host>,
     pub out: Option<PathBuf>,
     pub ca: &'a str,
     pub cn: &'a str,
@@ -55,7 +56,7 @@ pub fn record(r: Recorded<'_>, issued: &Leaf, ks: &dyn KeyStore) -> IdentityReco
     IdentityRecord {
         name: r.name.into(),
         context: r.context.map(Into::into),
-        host: r.host.map(Into::into),
+        host: r.host.cloned(),
         out: r.out,
         description: r.description.map(Into::into),
         ca: r.ca.into(),

@@ -3,6 +3,7 @@
 
 use super::{ca, check_cancelled, client, server, Env, Progress};
 use crate::docker::context::NewContext;
+use crate::docker::host::Host;
 use crate::error::{Error, Result};
 use crate::fsio;
 use crate::keystore;
@@ -13,7 +14,7 @@ use crate::text::sha256_hex;
 
 /// A context's identity, read back: what every export writes.
 pub struct Material {
-    pub host: String,
+    pub host: Host,
     pub cn: String,
     pub ca_pem: String,
     pub cert_pem: String,
@@ -55,7 +56,8 @@ pub fn load_with_record(env: &Env, name: &str) -> Result<(IdentityRecord, Materi
             what: format!("identity {name:?}"),
             backend: rec.keystore.to_string(),
             fix: format!(
-                "issue a new identity: docker tlsctx new {name} --host {host} --no-server --force"
+                "issue a new identity: docker tlsctx new {name} --host {} --no-server --force",
+                host.url()
             ),
         })?;
     if !pki::key_matches_cert(&key_der, &cert_pem)? {
@@ -84,11 +86,12 @@ pub fn restore(env: &Env, name: &str, force: bool) -> Result<(IdentityRecord, Ma
     }
     let (rec, m) = load_with_record(env, name)?;
     let key_pem = pki::key_pem_from_der(&m.key_der);
+    let url = m.host.url();
     contexts.write(
         &NewContext {
             name,
             description: rec.description.as_deref(),
-            host: &m.host,
+            host: &url,
             ca_pem: &m.ca_pem,
             cert_pem: &m.cert_pem,
             key_pem: &key_pem,
@@ -123,7 +126,7 @@ pub fn renew(
     let rec = state
         .identity(name)?
         .ok_or_else(|| Error::IdentityNotFound(name.into()))?;
-    let (Some(ctx), Some(host)) = (rec.context.clone(), rec.host.clone()) else {
+    let (Some(ctx), Some(host)) = (rec.context.clone(), rec.host.as_ref().map(Host::url)) else {
         return Err(Error::IdentityNotFound(name.into()));
     };
     let (_, signer) = ca::load(env, &rec.ca)?;

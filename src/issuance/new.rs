@@ -167,7 +167,7 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
         client::Recorded {
             name: req.name,
             context: Some(req.name),
-            host: Some(&url),
+            host: Some(&host),
             out: None,
             ca: &ca_rec.name,
             cn: &cn,
@@ -230,7 +230,7 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
     let mut keychain = None;
     if p12_plan.is_some() || req.keychain {
         let m = Material {
-            host: url.clone(),
+            host: host.clone(),
             cn: cn.clone(),
             ca_pem: signer.cert_pem.clone(),
             cert_pem: client_issued.cert_pem.clone(),
