@@ -50,6 +50,11 @@ pub enum Command {
     Client(ClientArgs),
     /// Rebuild a deleted or damaged context from the keystore and its record
     Restore(RestoreArgs),
+    /// Revoke an identity: its serial goes into a CRL signed by its CA, written into the CA's server bundles
+    Revoke(RevokeArgs),
+    /// Docker authorization plugin that enforces revocation and roles (docker tlsctx authz serve)
+    #[command(subcommand)]
+    Authz(AuthzCommand),
     /// Hand a context's client identity to other tools: PKCS#12, PEM folder, macOS Keychain
     Export(ExportArgs),
     /// Print DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH for a context: eval "$(docker tlsctx env NAME)"
@@ -57,6 +62,45 @@ pub enum Command {
     /// Inspect the keystores
     #[command(subcommand)]
     Keystore(KeystoreCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct RevokeArgs {
+    /// Name of the identity (a context's, or a client bundle's)
+    #[arg(required_unless_present = "list")]
+    pub name: Option<String>,
+    /// Why (RFC 5280 reason code)
+    #[arg(long, value_enum)]
+    pub reason: Option<crate::state::RevocationReason>,
+    /// Show what is revoked instead
+    #[arg(long, conflicts_with_all = ["name", "reason"])]
+    pub list: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuthzCommand {
+    /// Serve Docker's authorization plugin protocol on a unix socket (dockerd --authorization-plugin=NAME)
+    Serve(AuthzServeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AuthzServeArgs {
+    /// Server bundle folder holding ca.pem and, once something is revoked, crl.pem
+    #[arg(long, value_name = "DIR")]
+    pub bundle: PathBuf,
+    /// Socket; dockerd finds the plugin by the file name (OTHER.sock is plugin OTHER)
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "/run/docker/plugins/tlsctx-authz.sock"
+    )]
+    pub socket: PathBuf,
+    /// Log each decision (CN, serial, role, method, path) on standard error
+    #[arg(long)]
+    pub log: bool,
 }
 
 #[derive(Args, Debug)]
@@ -168,6 +212,9 @@ pub struct NewArgs {
     pub server_days: u32,
     #[command(flatten)]
     pub key_type: KeyTypeArg,
+    /// What the identity may do where dockerd runs the tlsctx-authz plugin: admin, or read-only (GET and HEAD only; no exec, attach or archive download)
+    #[arg(long, value_name = "ROLE", default_value = "admin")]
+    pub role: crate::pki::Role,
     /// Context description (shown by docker context ls)
     #[arg(long)]
     pub description: Option<String>,
@@ -338,6 +385,9 @@ pub struct RenewArgs {
     /// Generate a new key too (otherwise the key is kept)
     #[arg(long)]
     pub rekey: bool,
+    /// Change the identity's role (admin or read-only) [default: the role it has]
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<crate::pki::Role>,
 }
 
 #[derive(Args, Debug)]
@@ -414,6 +464,9 @@ pub struct ClientArgs {
     pub cn: Option<String>,
     #[command(flatten)]
     pub key_type: KeyTypeArg,
+    /// What the identity may do where dockerd runs the tlsctx-authz plugin: admin, or read-only (GET and HEAD only; no exec, attach or archive download)
+    #[arg(long, value_name = "ROLE", default_value = "admin")]
+    pub role: crate::pki::Role,
     /// Replace an existing identity of that name
     #[arg(long)]
     pub force: bool,

@@ -143,6 +143,10 @@ pub enum Error {
     },
     /// A certificate subject with a control character or that is too long.
     CnInvalid(String),
+    /// `revoke` of an identity already revoked.
+    AlreadyRevoked(String),
+    /// `renew` of a revoked identity.
+    IdentityRevoked(String),
     /// `rm` of a Docker context this tool did not create.
     ContextNotOurs(String),
 }
@@ -368,6 +372,14 @@ impl Error {
             Error::CnInvalid(why) => (
                 format!("--cn is invalid: {why}"),
                 Some("give a printable name without control characters, at most 64 characters (RFC 5280 ub-common-name)".into()),
+            ),
+            Error::AlreadyRevoked(name) => (
+                format!("identity {name:?} is already revoked"),
+                Some("see what is revoked with: docker tlsctx revoke --list".into()),
+            ),
+            Error::IdentityRevoked(name) => (
+                format!("identity {name:?} is revoked and cannot be renewed"),
+                Some(format!("issue a new one in its place: docker tlsctx new {name} --host tcp://HOST:2376 --force (or docker tlsctx client {name} --force)")),
             ),
             Error::ContextNotOurs(name) => (
                 format!("context {name:?} was not created by docker-tlsctx"),

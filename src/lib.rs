@@ -23,5 +23,7 @@ pub mod issuance;
 pub mod cli;
 pub mod ui;
 // Front ends: one file per command; the credential helper.
+#[cfg(unix)]
+pub mod authz;
 pub mod commands;
 pub mod credhelper;

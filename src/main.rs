@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 
-use docker_tlsctx::cli::{CaCommand, Cli, Command, KeystoreCommand, ServerAction};
+use docker_tlsctx::cli::{AuthzCommand, CaCommand, Cli, Command, KeystoreCommand, ServerAction};
 use docker_tlsctx::docker::{hooks, plugin};
 use docker_tlsctx::error::Result;
 use docker_tlsctx::issuance::{health, recover, Env};
@@ -104,7 +104,8 @@ fn writes(command: &Command) -> bool {
             | Command::Env(_)
             | Command::Keystore(KeystoreCommand::Status(_))
             | Command::Ca(CaCommand::Ls(_))
-    )
+            | Command::Authz(_)
+    ) && !matches!(command, Command::Revoke(a) if a.list)
 }
 
 fn dispatch(cli: Cli, config: Option<PathBuf>) -> Result<()> {
@@ -151,6 +152,8 @@ fn dispatch(cli: Cli, config: Option<PathBuf>) -> Result<()> {
         Command::Hooks(a) => commands::hooks::run(&env, a),
         Command::Client(a) => commands::client::run(&env, a),
         Command::Restore(a) => commands::restore::run(&env, a),
+        Command::Revoke(a) => commands::revoke::run(&env, a),
+        Command::Authz(AuthzCommand::Serve(a)) => commands::authz::run(a),
         Command::Export(a) => commands::export::run(&env, a),
         Command::Env(a) => commands::env::run(&env, a),
         Command::Keystore(KeystoreCommand::Status(a)) => {

@@ -155,6 +155,79 @@ impl FromStr for KeyType {
     }
 }
 
+/// What a client identity may do on a daemon whose authorization plugin is
+/// `docker tlsctx authz serve` (authz/policy.rs). Carried in the
+/// certificate's subject as an organizational unit, `OU=role:read-only`:
+/// the plugin gets the certificate itself from dockerd on every request, so
+/// the role cannot drift from a record; a subject field is visible to every
+/// tool (`openssl x509 -subject`, nginx's `$ssl_client_s_dn`, HAProxy) where a
+/// private extension would need our parser; and a certificate without one
+/// (v0.1) reads as admin, as it was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Role {
+    #[default]
+    Admin,
+    ReadOnly,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::ReadOnly => "read-only",
+        }
+    }
+
+    /// The organizational unit that carries it.
+    pub fn ou(self) -> String {
+        format!("role:{}", self.as_str())
+    }
+
+    /// The role an organizational unit names, if it names one.
+    pub fn from_ou(ou: &str) -> Option<Role> {
+        ou.strip_prefix("role:")?.parse().ok()
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "read-only" => Ok(Role::ReadOnly),
+            _ => Err(format!("unknown role {s:?}; choose admin or read-only")),
+        }
+    }
+}
+
+impl serde::Serialize for Role {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Role {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// One revoked certificate, as a CRL lists it.
+#[derive(Clone, Debug)]
+pub struct Revoked {
+    pub serial_hex: String,
+    pub at: OffsetDateTime,
+    pub reason: Option<rcgen::RevocationReason>,
+}
+
 /// A subjectAltName entry: what a client will type to reach the daemon.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum San {
@@ -469,19 +542,17 @@ impl Ca {
         self.leaf(params, key_type, days, now)
     }
 
-    /// A client identity: EKU clientAuth, the CN names the person or job.
+    /// A client identity: EKU clientAuth, the CN names the person or job,
+    /// the OU its role.
     pub fn issue_client(
         &self,
         cn: &str,
+        role: Role,
         key_type: KeyType,
         days: u32,
         now: OffsetDateTime,
     ) -> Result<Leaf> {
-        let mut params = CertificateParams::default();
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, cn);
-        params.distinguished_name = dn;
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let params = client_params(cn, role);
         self.leaf(params, key_type, days, now)
     }
 
@@ -490,6 +561,7 @@ impl Ca {
     pub fn reissue_client(
         &self,
         cn: &str,
+        role: Role,
         key_der: &[u8],
         key_type: KeyType,
         days: u32,
@@ -497,20 +569,71 @@ impl Ca {
     ) -> Result<Leaf> {
         let key = KeyPair::try_from(key_der)
             .map_err(|e| Error::Crypto(format!("cannot read the client key: {e}")))?;
-        let mut params = CertificateParams::default();
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, cn);
-        params.distinguished_name = dn;
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let params = client_params(cn, role);
         self.check_alive(now)?;
         self.sign_leaf(params, key, key_type, days, now)
     }
+}
+
+impl Ca {
+    /// An X.509 CRL (RFC 5280 §5) of `revoked`, signed by this CA, in PEM:
+    /// the format dockerd's authorization plugin here, nginx, HAProxy and
+    /// ghostunnel read. `number` must grow with each CRL of this CA.
+    pub fn crl(
+        &self,
+        revoked: &[Revoked],
+        number: u64,
+        now: OffsetDateTime,
+        next_update: OffsetDateTime,
+    ) -> Result<String> {
+        let revoked_certs = revoked
+            .iter()
+            .map(|r| {
+                let bytes = (0..r.serial_hex.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&r.serial_hex[i..i + 2], 16))
+                    .collect::<std::result::Result<Vec<u8>, _>>()
+                    .map_err(|_| Error::Crypto(format!("serial {:?} is not hex", r.serial_hex)))?;
+                Ok(rcgen::RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(&bytes),
+                    revocation_time: r.at,
+                    reason_code: r.reason,
+                    invalidity_date: None,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: now - CLOCK_SKEW,
+            next_update,
+            crl_number: SerialNumber::from(number),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        Ok(params.signed_by(&self.issuer)?.pem()?)
+    }
+}
+
+fn client_params(cn: &str, role: Role) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    // Admin is the absence of a role: an admin certificate is what v0.1
+    // issued, byte for byte in its subject.
+    if role != Role::Admin {
+        dn.push(DnType::OrganizationalUnitName, role.ou());
+    }
+    dn.push(DnType::CommonName, cn);
+    params.distinguished_name = dn;
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params
 }
 
 /// What we read back from a certificate.
 #[derive(Debug)]
 pub struct CertInfo {
     pub subject_cn: String,
+    /// The role its subject carries (`OU=role:…`); admin without one.
+    pub role: Role,
     /// RFC 4514-style text, as OpenSSL prints it.
     pub subject: String,
     pub issuer: String,
@@ -548,6 +671,12 @@ impl CertInfo {
             .and_then(|cn| cn.as_str().ok())
             .unwrap_or("")
             .to_string();
+        let role = cert
+            .subject()
+            .iter_organizational_unit()
+            .filter_map(|ou| ou.as_str().ok())
+            .find_map(Role::from_ou)
+            .unwrap_or_default();
         let is_ca = cert
             .basic_constraints()
             .ok()
@@ -594,6 +723,7 @@ impl CertInfo {
         };
         Ok(CertInfo {
             subject_cn,
+            role,
             subject: cert.subject().to_string(),
             issuer: cert.issuer().to_string(),
             sans,
@@ -819,7 +949,7 @@ mod tests {
         assert!(!s.basic_constraints().unwrap().unwrap().value.ca);
 
         let client = signer
-            .issue_client("alice", KeyType::Ed25519, 90, now())
+            .issue_client("alice", Role::Admin, KeyType::Ed25519, 90, now())
             .unwrap();
         let der = parse(&client.cert_pem);
         let (_, cl) = X509Certificate::from_der(&der).unwrap();
@@ -837,10 +967,10 @@ mod tests {
         let ca = new_ca("c", KeyType::EcdsaP256, 10, now()).unwrap();
         let signer = Ca::load("t", &ca.cert_pem, &ca.key_der()).unwrap();
         let a = signer
-            .issue_client("x", KeyType::EcdsaP256, 1, now())
+            .issue_client("x", Role::Admin, KeyType::EcdsaP256, 1, now())
             .unwrap();
         let b = signer
-            .issue_client("x", KeyType::EcdsaP256, 1, now())
+            .issue_client("x", Role::Admin, KeyType::EcdsaP256, 1, now())
             .unwrap();
         assert_ne!(a.serial_hex, b.serial_hex);
         let info = CertInfo::from_pem(&a.cert_pem).unwrap();
@@ -863,7 +993,7 @@ mod tests {
         let ca = new_ca("c", KeyType::EcdsaP256, 30, now()).unwrap();
         let signer = Ca::load("t", &ca.cert_pem, &ca.key_der()).unwrap();
         let leaf = signer
-            .issue_client("x", KeyType::EcdsaP256, 31, now())
+            .issue_client("x", Role::Admin, KeyType::EcdsaP256, 31, now())
             .unwrap();
         assert!(leaf.clamped_to_ca);
         assert_eq!(leaf.not_after, ca.not_after);
@@ -872,13 +1002,13 @@ mod tests {
             ca.not_after
         );
         let leaf = signer
-            .issue_client("x", KeyType::EcdsaP256, 29, now())
+            .issue_client("x", Role::Admin, KeyType::EcdsaP256, 29, now())
             .unwrap();
         assert!(!leaf.clamped_to_ca);
         // An expired CA issues nothing.
         let later = now() + Duration::days(31);
         let err = signer
-            .issue_client("x", KeyType::EcdsaP256, 1, later)
+            .issue_client("x", Role::Admin, KeyType::EcdsaP256, 1, later)
             .err()
             .unwrap();
         assert!(matches!(err, Error::CaExpired { .. }), "{err}");
@@ -889,7 +1019,7 @@ mod tests {
         for kt in [KeyType::EcdsaP384, KeyType::Ed25519, KeyType::Rsa2048] {
             let ca = new_ca("c", kt, 10, now()).unwrap();
             let signer = Ca::load("t", &ca.cert_pem, &ca.key_der()).unwrap();
-            let leaf = signer.issue_client("x", kt, 1, now()).unwrap();
+            let leaf = signer.issue_client("x", Role::Admin, kt, 1, now()).unwrap();
             assert!(
                 leaf.key_pem().starts_with("-----BEGIN PRIVATE KEY-----"),
                 "{kt}"
@@ -903,7 +1033,54 @@ mod tests {
         assert_eq!(ed.key_der()[4], 0);
         let signer = Ca::load("t", &ed.cert_pem, &ed.key_der()).unwrap();
         signer
-            .issue_client("x", KeyType::Ed25519, 1, now())
+            .issue_client("x", Role::Admin, KeyType::Ed25519, 1, now())
             .unwrap();
+    }
+
+    #[test]
+    fn roles_ride_in_the_subject_and_crls_list_serials() {
+        let ca = new_ca("c", KeyType::EcdsaP256, 30, now()).unwrap();
+        let signer = Ca::load("c", &ca.cert_pem, &ca.key_der()).unwrap();
+        let ro = signer
+            .issue_client("bob", Role::ReadOnly, KeyType::EcdsaP256, 1, now())
+            .unwrap();
+        let info = CertInfo::from_pem(&ro.cert_pem).unwrap();
+        assert_eq!(info.role, Role::ReadOnly);
+        assert!(
+            info.subject.contains("OU=role:read-only"),
+            "{}",
+            info.subject
+        );
+        let admin = signer
+            .issue_client("al", Role::Admin, KeyType::EcdsaP256, 1, now())
+            .unwrap();
+        let info = CertInfo::from_pem(&admin.cert_pem).unwrap();
+        assert_eq!(info.role, Role::Admin);
+        assert!(
+            !info.subject.contains("OU="),
+            "admin carries no OU: {}",
+            info.subject
+        );
+        let crl = signer
+            .crl(
+                &[Revoked {
+                    serial_hex: ro.serial_hex.clone(),
+                    at: now(),
+                    reason: Some(rcgen::RevocationReason::KeyCompromise),
+                }],
+                1,
+                now(),
+                now() + Duration::days(30),
+            )
+            .unwrap();
+        let (_, pem) = parse_x509_pem(crl.as_bytes()).unwrap();
+        let (_, parsed) =
+            x509_parser::revocation_list::CertificateRevocationList::from_der(&pem.contents)
+                .unwrap();
+        let serials: Vec<String> = parsed
+            .iter_revoked_certificates()
+            .map(|r| crate::text::hex(r.raw_serial()))
+            .collect();
+        assert_eq!(serials, std::slice::from_ref(&ro.serial_hex));
     }
 }

@@ -19,7 +19,11 @@ use crate::docker::host::Host;
 use crate::error::{Error, Result};
 use crate::fsio::{self, PUBLIC_DIR};
 use crate::keystore::Backend;
-use crate::pki::{KeyKind, KeyType, San};
+use crate::pki::{KeyKind, KeyType, Role, San};
+
+fn is_admin(r: &Role) -> bool {
+    *r == Role::Admin
+}
 
 /// The files of a server bundle, the only ones we write into (and remove
 /// from) its folder: a user's folder keeps its other files.
@@ -60,6 +64,10 @@ pub struct IdentityRecord {
     pub cn: String,
     pub serial: String,
     pub key_type: KeyType,
+    /// What the identity may do under the authorization plugin; written
+    /// only when not admin, so an admin's record reads as v0.1 wrote it.
+    #[serde(default, skip_serializing_if = "is_admin")]
+    pub role: Role,
     #[serde(with = "time::serde::rfc3339")]
     pub not_before: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -338,7 +346,8 @@ impl State {
     /// record last so that a run cut short can be finished by `rm`.
     pub fn remove_server(&self, rec: &ServerRecord) -> Result<()> {
         let dir = self.server_dir(rec);
-        for f in SERVER_FILES {
+        // crl.pem too, once its CA revoked something (issuance/revoke.rs).
+        for f in SERVER_FILES.iter().chain(&["crl.pem"]) {
             fsio::remove_file(&dir.join(f))?;
         }
         fsio::remove_file(&self.server_record_path(&rec.name))?;
@@ -358,6 +367,27 @@ impl State {
         let path = self.server_record_path(&rec.name);
         fsio::create_dir_all(path.parent().unwrap(), fsio::SECRET_DIR)?;
         write_json(&path, rec)
+    }
+
+    fn revocations_path(&self, ca: &str) -> PathBuf {
+        self.ca_dir(ca).join("revoked.json")
+    }
+
+    /// What CA `ca` revoked (empty when nothing is).
+    pub fn revocations(&self, ca: &str) -> Result<Revocations> {
+        Ok(read_json(&self.revocations_path(ca))?.unwrap_or_default())
+    }
+
+    pub fn write_revocations(&self, ca: &str, r: &Revocations) -> Result<()> {
+        write_json(&self.revocations_path(ca), r)
+    }
+
+    /// Whether CA `ca` revoked the certificate with this serial. A damaged
+    /// list counts as not revoked here (ls, health): `revoke` reports it.
+    pub fn is_revoked(&self, ca: &str, serial: &str) -> bool {
+        self.revocations(ca)
+            .map(|r| r.entries.iter().any(|e| e.serial == serial))
+            .unwrap_or(false)
     }
 
     fn journal_path(&self) -> PathBuf {
@@ -385,6 +415,50 @@ impl State {
     /// does not report a failure it did not have.
     pub fn close_journal(&self) {
         let _ = fsio::remove_file(&self.journal_path());
+    }
+}
+
+/// A CA's revocations: what its CRL lists (`cas/<ca>/revoked.json`).
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+pub struct Revocations {
+    /// The number of the last CRL made from it (RFC 5280 §5.2.3: grows).
+    pub crl_number: u64,
+    pub entries: Vec<RevokedEntry>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct RevokedEntry {
+    pub serial: String,
+    pub name: String,
+    pub cn: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub revoked_at: OffsetDateTime,
+    #[serde(default)]
+    pub reason: Option<RevocationReason>,
+}
+
+/// RFC 5280 §5.3.1 reasons, by their names in kebab case.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum RevocationReason {
+    Unspecified,
+    KeyCompromise,
+    AffiliationChanged,
+    Superseded,
+    CessationOfOperation,
+    PrivilegeWithdrawn,
+}
+
+impl RevocationReason {
+    pub fn code(self) -> rcgen::RevocationReason {
+        match self {
+            RevocationReason::Unspecified => rcgen::RevocationReason::Unspecified,
+            RevocationReason::KeyCompromise => rcgen::RevocationReason::KeyCompromise,
+            RevocationReason::AffiliationChanged => rcgen::RevocationReason::AffiliationChanged,
+            RevocationReason::Superseded => rcgen::RevocationReason::Superseded,
+            RevocationReason::CessationOfOperation => rcgen::RevocationReason::CessationOfOperation,
+            RevocationReason::PrivilegeWithdrawn => rcgen::RevocationReason::PrivilegeWithdrawn,
+        }
     }
 }
 
@@ -436,6 +510,13 @@ pub enum Journal {
         pid: u32,
         ca: String,
         keystore: Backend,
+    },
+    /// `revoke`: committed once the CA's revoked.json lists the serial;
+    /// finishing writes the CRL into each of the CA's server bundles.
+    Revoke {
+        pid: u32,
+        ca: String,
+        revocations: Revocations,
     },
     /// `rm`: committed from the start; finishing means removing the rest.
     Remove { pid: u32, context: String },

@@ -63,7 +63,7 @@ pub fn state_cell(h: &Health, on: bool) -> String {
     let code = match h {
         Health::Ok => "32",
         Health::RenewSoon => "33",
-        Health::Expired | Health::Broken(_) => "31",
+        Health::Expired | Health::Revoked | Health::Broken(_) => "31",
     };
     format!("\x1b[{code}m{text}\x1b[0m")
 }

@@ -20,6 +20,7 @@ pub fn run(env: &Env, args: &ClientArgs) -> Result<()> {
             ca: &args.ca,
             cn: args.cn.as_deref(),
             key_type: args.key_type.key_type,
+            role: args.role,
             force: args.force,
         },
         &ui::Spinner::default(),

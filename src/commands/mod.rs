@@ -2,6 +2,7 @@
 //! from cli.rs, the work from issuance/, the output from ui.rs. No command
 //! imports another (tests/layers.rs checks it).
 
+pub mod authz;
 pub mod ca_export;
 pub mod ca_import;
 pub mod ca_init;
@@ -18,6 +19,7 @@ pub mod ls;
 pub mod new;
 pub mod renew;
 pub mod restore;
+pub mod revoke;
 pub mod rm;
 pub mod server;
 pub mod server_renew;

@@ -21,6 +21,7 @@ pub fn run(env: &Env, args: &NewArgs) -> Result<()> {
         days: args.days,
         server_days: args.server_days,
         key_type: args.key_type.key_type,
+        role: args.role,
         description: args.description.as_deref(),
         daemon_dir: &args.daemon_dir,
         use_it: args.use_it,

@@ -12,6 +12,7 @@ pub fn run(env: &Env, args: &RenewArgs) -> Result<()> {
         &args.name,
         args.days,
         args.rekey,
+        args.role,
         &ui::Spinner::default(),
     )?;
     ui::warn_if_clamped(

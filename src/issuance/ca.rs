@@ -9,7 +9,7 @@ use crate::fsio;
 use crate::keystore::{self, Account, Backend, KeyStore};
 use crate::names;
 use crate::pki::{self, Ca, CertInfo, KeyKind, KeyPemError, KeyType};
-use crate::state::{CaRecord, IdentityRecord, Journal};
+use crate::state::{CaRecord, IdentityRecord, Journal, Revocations};
 
 pub const DEFAULT_CA: &str = "default";
 
@@ -202,6 +202,41 @@ pub fn import(
         &key_der,
     )?;
     Ok((rec, ks.describe()))
+}
+
+/// The CRL of `revs`, signed by `signer`. Its nextUpdate is the CA's own
+/// end: this tool writes a new CRL whenever something is revoked, so a
+/// reader that enforces nextUpdate (the authz plugin, nginx) must never
+/// find it stale before the CA itself has expired.
+pub fn crl_pem(env: &Env, signer: &Ca, revs: &Revocations) -> Result<String> {
+    let revoked: Vec<pki::Revoked> = revs
+        .entries
+        .iter()
+        .map(|e| pki::Revoked {
+            serial_hex: e.serial.clone(),
+            at: e.revoked_at,
+            reason: e.reason.map(|r| r.code()),
+        })
+        .collect();
+    let next_update = signer.not_after.max(env.now + time::Duration::days(1));
+    signer.crl(&revoked, revs.crl_number.max(1), env.now, next_update)
+}
+
+/// Writes crl.pem into every server bundle of `signer`'s CA; returns them.
+pub fn write_crls(env: &Env, signer: &Ca, revs: &Revocations) -> Result<Vec<PathBuf>> {
+    let state = env.state();
+    let pem = crl_pem(env, signer, revs)?;
+    let mut written = Vec::new();
+    for s in state
+        .servers()?
+        .into_iter()
+        .filter(|s| s.ca == signer.name())
+    {
+        let path = state.server_dir(&s).join("crl.pem");
+        fsio::write_public(&path, pem.as_bytes())?;
+        written.push(path);
+    }
+    Ok(written)
 }
 
 /// What `ca export` wrote.

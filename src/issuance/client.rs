@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::fsio::{self, SECRET_DIR, SECRET_FILE};
 use crate::keystore::{self, Account, KeyStore};
 use crate::names;
-use crate::pki::{Ca, KeyType, Leaf};
+use crate::pki::{Ca, KeyType, Leaf, Role};
 use crate::state::{IdentityRecord, Journal};
 use crate::text::sha256_hex;
 
@@ -32,12 +32,13 @@ pub fn issue(
     env: &Env,
     ca: &Ca,
     cn: &str,
+    role: Role,
     kt: KeyType,
     days: u32,
     progress: &dyn Progress,
 ) -> Result<Leaf> {
     generating(progress, kt, &format!("client {cn}"), || {
-        ca.issue_client(cn, kt, days, env.now)
+        ca.issue_client(cn, role, kt, days, env.now)
     })
 }
 
@@ -49,6 +50,7 @@ pub struct Recorded<'a> {
     pub ca: &'a str,
     pub cn: &'a str,
     pub key_type: KeyType,
+    pub role: Role,
     pub description: Option<&'a str>,
 }
 
@@ -63,6 +65,7 @@ pub fn record(r: Recorded<'_>, issued: &Leaf, ks: &dyn KeyStore) -> IdentityReco
         cn: r.cn.into(),
         serial: issued.serial_hex.clone(),
         key_type: r.key_type,
+        role: r.role,
         not_before: issued.not_before,
         not_after: issued.not_after,
         keystore: ks.backend(),
@@ -78,6 +81,7 @@ pub struct Request<'a> {
     pub ca: &'a str,
     pub cn: Option<&'a str>,
     pub key_type: KeyType,
+    pub role: Role,
     pub force: bool,
 }
 
@@ -111,7 +115,7 @@ pub fn create_bundle(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> R
     }
     let (ca_rec, ca) = ca::load(env, req.ca)?;
     let cn = req.cn.unwrap_or(req.name).to_string();
-    let issued = issue(env, &ca, &cn, req.key_type, req.days, progress)?;
+    let issued = issue(env, &ca, &cn, req.role, req.key_type, req.days, progress)?;
     let ks = env.keystore()?;
 
     check_cancelled()?;
@@ -126,6 +130,7 @@ pub fn create_bundle(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> R
             ca: &ca_rec.name,
             cn: &cn,
             key_type: req.key_type,
+            role: req.role,
             description: None,
         },
         &issued,

@@ -19,6 +19,7 @@ pub enum Health {
     Ok,
     RenewSoon,
     Expired,
+    Revoked,
     Broken(String),
 }
 
@@ -28,6 +29,7 @@ impl Health {
             Health::Ok => "ok",
             Health::RenewSoon => "renew soon",
             Health::Expired => "expired",
+            Health::Revoked => "revoked",
             Health::Broken(_) => "broken",
         }
     }
@@ -66,6 +68,9 @@ pub fn days_left(not_after: OffsetDateTime, now: OffsetDateTime) -> i64 {
 /// the certificate is the recorded one and the key belongs to it. Reads
 /// files only: no keychain, so `ls` stays fast with a thousand contexts.
 pub fn health(env: &Env, rec: &IdentityRecord) -> Health {
+    if env.state().is_revoked(&rec.ca, &rec.serial) {
+        return Health::Revoked;
+    }
     let Some(ctx) = rec.context.as_deref() else {
         return expiry(rec.not_before, rec.not_after, env.now);
     };

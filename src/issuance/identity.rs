@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::fsio;
 use crate::keystore;
 use crate::names;
-use crate::pki;
+use crate::pki::{self, Role};
 use crate::state::{IdentityRecord, Journal};
 use crate::text::sha256_hex;
 
@@ -118,6 +118,7 @@ pub fn renew(
     name: &str,
     days: u32,
     rekey: bool,
+    role: Option<Role>,
     progress: &dyn Progress,
 ) -> Result<Renewal> {
     names::validate_context(name)?;
@@ -129,19 +130,24 @@ pub fn renew(
     let (Some(ctx), Some(host)) = (rec.context.clone(), rec.host.as_ref().map(Host::url)) else {
         return Err(Error::IdentityNotFound(name.into()));
     };
+    if state.is_revoked(&rec.ca, &rec.serial) {
+        return Err(Error::IdentityRevoked(name.into()));
+    }
     let (_, signer) = ca::load(env, &rec.ca)?;
     let ks = keystore::open_recorded(rec.keystore, &env.config_dir)?;
     let account = client::account(name);
     let kt = rec.key_type;
+    // --role changes it; otherwise the renewed certificate keeps it.
+    let role = role.unwrap_or(rec.role);
     let issued = if rekey {
-        client::issue(env, &signer, &rec.cn, kt, days, progress)?
+        client::issue(env, &signer, &rec.cn, role, kt, days, progress)?
     } else {
         let key = ks.get(&account)?.ok_or_else(|| Error::KeyMissing {
             what: format!("identity {name:?}"),
             backend: rec.keystore.to_string(),
             fix: format!("renew with a new key: docker tlsctx renew {name} --rekey"),
         })?;
-        signer.reissue_client(&rec.cn, &key, kt, days, env.now)?
+        signer.reissue_client(&rec.cn, role, &key, kt, days, env.now)?
     };
     check_cancelled()?;
     let key_pem = issued.key_pem();
@@ -150,6 +156,7 @@ pub fn renew(
     after.serial = issued.serial_hex.clone();
     after.not_before = issued.not_before;
     after.not_after = issued.not_after;
+    after.role = role;
     // One transaction (ARCHITECTURE.md, "Write and commit order"): the
     // context swap is the commit point; the keystore then gets the new key
     // (--rekey) and the record the new certificate. A failure or a kill

@@ -11,6 +11,7 @@ pub mod identity;
 pub mod new;
 pub mod recover;
 pub mod remove;
+pub mod revoke;
 pub mod server;
 
 use std::path::{Path, PathBuf};

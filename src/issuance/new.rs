@@ -16,7 +16,7 @@ use crate::docker::host::Host;
 use crate::error::{Error, Result};
 use crate::names;
 use crate::p12::Profile;
-use crate::pki::{KeyType, CA_DAYS};
+use crate::pki::{KeyType, Role, CA_DAYS};
 use crate::state::{CaRecord, IdentityRecord, Journal, ServerRecord};
 
 /// `--p12 FILE` and its options.
@@ -38,6 +38,7 @@ pub struct Request<'a> {
     pub days: u32,
     pub server_days: u32,
     pub key_type: KeyType,
+    pub role: Role,
     pub description: Option<&'a str>,
     pub daemon_dir: &'a str,
     pub use_it: bool,
@@ -137,7 +138,7 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
         .cn
         .map(str::to_string)
         .unwrap_or_else(|| format!("{}-client", req.name));
-    let client_issued = client::issue(env, &signer, &cn, kt, req.days, progress)?;
+    let client_issued = client::issue(env, &signer, &cn, req.role, kt, req.days, progress)?;
     check_cancelled()?;
 
     // 4. Write, inside a journal (ARCHITECTURE.md, "Write and commit
@@ -172,6 +173,7 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
             ca: &ca_rec.name,
             cn: &cn,
             key_type: kt,
+            role: req.role,
             description: req.description,
         },
         &client_issued,

@@ -4,7 +4,7 @@
 //! and finishes or undoes the open transaction in the journal
 //! (ARCHITECTURE.md, "One lock, one transaction").
 
-use super::{ca, client, identity, remove, server, Env};
+use super::{ca, client, identity, remove, revoke, server, Env};
 use crate::error::Result;
 use crate::fsio;
 use crate::state::Journal;
@@ -115,6 +115,9 @@ pub fn settle(env: &Env, journal: &Journal) -> Result<String> {
         Journal::Server { plan, .. } => server::settle(env, plan)?,
         Journal::Context { .. } => identity::settle(env, journal)?,
         Journal::Client { .. } => client::settle(env, journal)?,
+        Journal::Revoke {
+            ca, revocations, ..
+        } => revoke::settle(env, ca, revocations)?,
         Journal::RemoveCa { ca, keystore, .. } => {
             ca::finish_remove(env, ca, *keystore)?;
             format!("finished removing CA {ca:?}, which an earlier ca rm left half-done")

@@ -130,6 +130,13 @@ pub fn write(env: &Env, ks: &dyn KeyStore, plan: &ServerPlan, key: &Leaf) -> Res
     check_cancelled()?;
     ks.set(&account(&plan.record.name), &key.key_der())?;
     write_files(env, plan, &key.key_pem())?;
+    // A bundle of a CA that revoked something carries its CRL from the start.
+    let revs = env.state().revocations(&plan.record.ca)?;
+    if !revs.entries.is_empty() {
+        let (_, signer) = ca::load(env, &plan.record.ca)?;
+        let pem = ca::crl_pem(env, &signer, &revs)?;
+        fsio::write_public(&plan.record.dir.join("crl.pem"), pem.as_bytes())?;
+    }
     Ok(plan.record.clone())
 }
 

@@ -32,6 +32,23 @@ impl Dockerd {
         Dockerd::spawn(dir, &cfg, &format!("API listen on 127.0.0.1:{port}"))
     }
 
+    /// `start`, with more daemon.json keys (e.g. "authorization-plugins").
+    pub fn start_with(dir: &Path, bundle: &Path, port: u16, extra: serde_json::Value) -> Dockerd {
+        let mut cfg: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(bundle.join("daemon.json")).unwrap()).unwrap();
+        cfg["tlscacert"] = bundle.join("ca.pem").display().to_string().into();
+        cfg["tlscert"] = bundle.join("server-cert.pem").display().to_string().into();
+        cfg["tlskey"] = bundle.join("server-key.pem").display().to_string().into();
+        cfg["hosts"] = serde_json::json!([
+            format!("unix://{}/docker.sock", dir.display()),
+            format!("tcp://127.0.0.1:{port}")
+        ]);
+        for (k, v) in extra.as_object().unwrap() {
+            cfg[k] = v.clone();
+        }
+        Dockerd::spawn(dir, &cfg, &format!("API listen on 127.0.0.1:{port}"))
+    }
+
     /// A daemon without TCP or TLS, on `dir/docker.sock` only: for tests
     /// that need any daemon (e.g. `docker login`, which the daemon performs).
     pub fn start_plain(dir: &Path) -> Dockerd {

@@ -1,0 +1,86 @@
+//! `docker tlsctx revoke NAME [--reason R]` and `revoke --list`.
+
+use serde_json::json;
+
+use crate::cli::{Format, RevokeArgs};
+use crate::error::Result;
+use crate::issuance::{revoke, Env};
+use crate::text::{date, rfc3339};
+use crate::ui;
+
+pub fn run(env: &Env, args: &RevokeArgs) -> Result<()> {
+    if args.list {
+        return list(env, args.format);
+    }
+    let name = args
+        .name
+        .as_deref()
+        .expect("clap requires NAME without --list");
+    let r = revoke::revoke(env, name, args.reason)?;
+    if args.format == Format::Json {
+        ui::print_json(&json!({ "revoked": r.entry, "ca": r.identity.ca, "crls": r.crls }));
+        return Ok(());
+    }
+    println!(
+        "Revoked {:?} (CN {}, serial {}) in CA {:?}.",
+        name, r.identity.cn, r.entry.serial, r.identity.ca
+    );
+    if r.crls.is_empty() {
+        println!(
+            "CA {:?} has no server bundle to write a CRL into.",
+            r.identity.ca
+        );
+    }
+    for crl in &r.crls {
+        println!("Wrote {}", crl.display());
+    }
+    println!(
+        "\nNext: copy crl.pem beside ca.pem on each daemon host whose dockerd runs the tlsctx-authz plugin \
+         (docker tlsctx authz serve --bundle DIR); it re-reads the file within a second, no restart needed.\n\
+         dockerd itself has no revocation: without the plugin this certificate keeps working until {}.",
+        date(r.identity.not_after)
+    );
+    Ok(())
+}
+
+fn list(env: &Env, format: Format) -> Result<()> {
+    let all = revoke::list(env)?;
+    if format == Format::Json {
+        let v: Vec<_> = all
+            .iter()
+            .map(|(ca, e)| {
+                let mut j = serde_json::to_value(e).expect("json");
+                j["ca"] = ca.as_str().into();
+                j
+            })
+            .collect();
+        ui::print_json(&serde_json::Value::Array(v));
+        return Ok(());
+    }
+    let rows: Vec<[String; 6]> = all
+        .iter()
+        .map(|(ca, e)| {
+            [
+                e.name.clone(),
+                e.cn.clone(),
+                e.serial.clone(),
+                ca.clone(),
+                rfc3339(e.revoked_at),
+                e.reason
+                    .map(|r| {
+                        serde_json::to_value(r)
+                            .expect("json")
+                            .as_str()
+                            .unwrap_or("")
+                            .to_string()
+                    })
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        ui::table(&["NAME", "CN", "SERIAL", "CA", "REVOKED", "REASON"], &rows)
+    );
+    Ok(())
+}
