@@ -196,7 +196,7 @@ pub struct NewArgs {
     #[arg(long, value_name = "DIR")]
     pub server_dir: Option<PathBuf>,
     /// Skip the server bundle (the daemon already has one from this CA)
-    #[arg(long, conflicts_with_all = ["server_dir", "sans", "server_days", "daemon_dir"])]
+    #[arg(long, conflicts_with_all = ["server_dir", "sans", "server_days", "daemon_dir", "authz"])]
     pub no_server: bool,
     /// Common name of the client certificate [default: NAME-client]
     #[arg(long)]
@@ -221,6 +221,9 @@ pub struct NewArgs {
     /// Folder on the daemon host where daemon.json points for the TLS files
     #[arg(long, value_name = "DIR", default_value = "/etc/docker/tls")]
     pub daemon_dir: String,
+    /// Also make dockerd ask the tlsctx-authz plugin (revocation, roles): daemon.json names it and the bundle gets its systemd unit
+    #[arg(long)]
+    pub authz: bool,
     /// Make it the current context, as docker context use does
     #[arg(long = "use")]
     pub use_it: bool,
@@ -438,6 +441,9 @@ pub struct ServerArgs {
     /// Folder on the daemon host where daemon.json points for the TLS files
     #[arg(long, value_name = "DIR", default_value = "/etc/docker/tls")]
     pub daemon_dir: String,
+    /// Also make dockerd ask the tlsctx-authz plugin (revocation, roles): daemon.json names it and the bundle gets its systemd unit
+    #[arg(long)]
+    pub authz: bool,
     /// Replace an existing bundle
     #[arg(long)]
     pub force: bool,

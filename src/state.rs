@@ -21,6 +21,10 @@ use crate::fsio::{self, PUBLIC_DIR};
 use crate::keystore::Backend;
 use crate::pki::{KeyKind, KeyType, Role, San};
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 fn is_admin(r: &Role) -> bool {
     *r == Role::Admin
 }
@@ -95,6 +99,9 @@ pub struct ServerRecord {
     pub not_after: OffsetDateTime,
     /// Which keystore holds `server/<name>`.
     pub keystore: Backend,
+    /// Made with --authz: daemon.json names the tlsctx-authz plugin.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub authz: bool,
 }
 
 /// What an expiry warning needs of an identity.
@@ -347,7 +354,10 @@ impl State {
     pub fn remove_server(&self, rec: &ServerRecord) -> Result<()> {
         let dir = self.server_dir(rec);
         // crl.pem too, once its CA revoked something (issuance/revoke.rs).
-        for f in SERVER_FILES.iter().chain(&["crl.pem"]) {
+        for f in SERVER_FILES
+            .iter()
+            .chain(&["crl.pem", "tlsctx-authz.service"])
+        {
             fsio::remove_file(&dir.join(f))?;
         }
         fsio::remove_file(&self.server_record_path(&rec.name))?;

@@ -116,15 +116,28 @@ pub fn warn_if_clamped(clamped: bool, not_after: OffsetDateTime, what: &str, ca:
 }
 
 /// The steps for the daemon host, printed after `new`, `server` and `server renew`.
-pub fn server_next_steps(dir: &Path, daemon_dir: &str, host: &str) -> String {
+pub fn server_next_steps(dir: &Path, daemon_dir: &str, host: &str, authz: bool) -> String {
     let d = dir.display();
     let t = daemon_dir.trim_end_matches('/');
+    if !authz {
+        return format!(
+            "Next, on the Docker host {host}:\n\
+             \x20 1. copy {d}/{{ca.pem,server-cert.pem,server-key.pem}} to {t}/ (keep server-key.pem mode 0600, owner root)\n\
+             \x20 2. merge {d}/daemon.json into /etc/docker/daemon.json\n\
+             \x20 3. copy {d}/docker.service.d/override.conf to /etc/systemd/system/docker.service.d/override.conf\n\
+             \x20 4. sudo systemctl daemon-reload && sudo systemctl restart docker\n"
+        );
+    }
+    // dockerd refuses every request while a configured plugin is down: the
+    // plugin runs before dockerd is restarted with it.
     format!(
         "Next, on the Docker host {host}:\n\
-         \x20 1. copy {d}/{{ca.pem,server-cert.pem,server-key.pem}} to {t}/ (keep server-key.pem mode 0600, owner root)\n\
-         \x20 2. merge {d}/daemon.json into /etc/docker/daemon.json\n\
-         \x20 3. copy {d}/docker.service.d/override.conf to /etc/systemd/system/docker.service.d/override.conf\n\
-         \x20 4. sudo systemctl daemon-reload && sudo systemctl restart docker\n"
+         \x20 1. copy {d}/{{ca.pem,server-cert.pem,server-key.pem}} to {t}/ (keep server-key.pem mode 0600, owner root), and crl.pem too once something is revoked\n\
+         \x20 2. install docker-tlsctx as /usr/local/bin/docker-tlsctx and copy {d}/tlsctx-authz.service to /etc/systemd/system/\n\
+         \x20 3. sudo systemctl daemon-reload && sudo systemctl enable --now tlsctx-authz\n\
+         \x20 4. merge {d}/daemon.json into /etc/docker/daemon.json (it names the plugin tlsctx-authz)\n\
+         \x20 5. copy {d}/docker.service.d/override.conf to /etc/systemd/system/docker.service.d/override.conf\n\
+         \x20 6. sudo systemctl daemon-reload && sudo systemctl restart docker\n"
     )
 }
 

@@ -315,3 +315,34 @@ fn roles_and_revocation_through_a_real_dockerd() {
     );
     ok(&dk("admin1", &["rm", "-f", "c1"]));
 }
+
+/// `--authz`: daemon.json names the plugin and the bundle carries its unit,
+/// which a renewal keeps; `rm` removes both.
+#[test]
+fn authz_bundles_name_the_plugin_and_carry_its_unit() {
+    let s = Sandbox::new();
+    ok(&s.tlsctx(&["ca", "init"]));
+    let out = ok(&s.tlsctx(&["server", "node9", "--san", "10.0.0.9", "--authz"]));
+    assert!(out.contains("systemctl enable --now tlsctx-authz"), "{out}");
+    let dir = s.cfg().join("tlsctx/servers/node9");
+    let daemon: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("daemon.json")).unwrap()).unwrap();
+    assert_eq!(
+        daemon["authorization-plugins"],
+        serde_json::json!(["tlsctx-authz"])
+    );
+    snap!(
+        None,
+        "authz_unit",
+        fs::read_to_string(dir.join("tlsctx-authz.service")).unwrap()
+    );
+    ok(&s.tlsctx(&["server", "renew", "node9"]));
+    let daemon = fs::read_to_string(dir.join("daemon.json")).unwrap();
+    assert!(
+        daemon.contains("tlsctx-authz"),
+        "renew dropped the plugin: {daemon}"
+    );
+    ok(&s.tlsctx(&["new", "plain", "--host", "tcp://10.0.0.8:2376"]));
+    let plain = fs::read_to_string(s.cfg().join("tlsctx/servers/plain/daemon.json")).unwrap();
+    assert!(!plain.contains("authorization-plugins"), "{plain}");
+}

@@ -24,6 +24,7 @@ pub fn run(env: &Env, args: &NewArgs) -> Result<()> {
         role: args.role,
         description: args.description.as_deref(),
         daemon_dir: &args.daemon_dir,
+        authz: args.authz,
         use_it: args.use_it,
         force: args.force,
         p12: args.p12.as_ref().map(|p| P12Request {
@@ -116,7 +117,7 @@ fn print_text(args: &NewArgs, c: &Created) {
     if let Some(s) = &c.server {
         print!(
             "\n{}",
-            ui::server_next_steps(&s.dir, &args.daemon_dir, &c.host.name())
+            ui::server_next_steps(&s.dir, &args.daemon_dir, &c.host.name(), s.authz)
         );
     }
     println!("\nThen: docker --context {} version", args.name);

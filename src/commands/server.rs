@@ -25,6 +25,7 @@ pub fn run(env: &Env, args: &ServerArgs) -> Result<()> {
             key_type: args.key_type.key_type,
             port: args.port,
             daemon_dir: &args.daemon_dir,
+            authz: args.authz,
             force: args.force,
         },
         &ui::Spinner::default(),
@@ -43,7 +44,7 @@ pub fn run(env: &Env, args: &ServerArgs) -> Result<()> {
             );
             print!(
                 "\n{}",
-                ui::server_next_steps(&rec.dir, &args.daemon_dir, &rec.sans[0].host())
+                ui::server_next_steps(&rec.dir, &args.daemon_dir, &rec.sans[0].host(), rec.authz)
             );
         }
     }

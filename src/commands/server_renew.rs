@@ -33,7 +33,12 @@ pub fn run(env: &Env, args: &ServerRenewArgs) -> Result<()> {
     println!("dockerd reads its certificate only at start: copy the new files and restart it.");
     print!(
         "\n{}",
-        ui::server_next_steps(&r.after.dir, &r.daemon_dir, &r.after.sans[0].host())
+        ui::server_next_steps(
+            &r.after.dir,
+            &r.daemon_dir,
+            &r.after.sans[0].host(),
+            r.after.authz,
+        )
     );
     Ok(())
 }

@@ -41,6 +41,7 @@ pub struct Request<'a> {
     pub role: Role,
     pub description: Option<&'a str>,
     pub daemon_dir: &'a str,
+    pub authz: bool,
     pub use_it: bool,
     pub force: bool,
     pub p12: Option<P12Request>,
@@ -158,6 +159,7 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
                 port: host.port,
                 daemon_dir: req.daemon_dir.into(),
                 key_type: kt,
+                authz: req.authz,
             };
             let plan = server::plan(req.name, &signer, &bundle, ks.as_ref(), new_bundle);
             Some((plan, bundle))

@@ -26,18 +26,54 @@ pub const DEFAULT_DAEMON_DIR: &str = "/etc/docker/tls";
 /// daemon.json for the daemon host. `hosts` keeps the local unix socket so
 /// `docker` on the host itself keeps working, and listens on every address
 /// on `port`; paths point at `daemon_dir` (/etc/docker/tls by default).
-pub fn daemon_json(daemon_dir: &str, port: u16) -> String {
+/// With `authz`, dockerd also asks the tlsctx-authz plugin about every
+/// request (AUTHZ_UNIT).
+pub fn daemon_json(daemon_dir: &str, port: u16, authz: bool) -> String {
     let dir = daemon_dir.trim_end_matches('/');
-    let v = json!({
+    let mut v = json!({
         "tlsverify": true,
         "tlscacert": format!("{dir}/ca.pem"),
         "tlscert": format!("{dir}/server-cert.pem"),
         "tlskey": format!("{dir}/server-key.pem"),
         "hosts": ["unix:///var/run/docker.sock", format!("tcp://0.0.0.0:{port}")],
     });
+    if authz {
+        v["authorization-plugins"] = json!([AUTHZ_PLUGIN]);
+    }
     let mut s = serde_json::to_string_pretty(&v).expect("json");
     s.push('\n');
     s
+}
+
+/// The authorization plugin's name: dockerd finds
+/// /run/docker/plugins/tlsctx-authz.sock (moby pkg/plugins/discovery.go).
+pub const AUTHZ_PLUGIN: &str = "tlsctx-authz";
+
+/// The file of the plugin's systemd unit in a bundle made with --authz.
+pub const AUTHZ_UNIT_FILE: &str = "tlsctx-authz.service";
+
+/// The plugin's systemd unit, for /etc/systemd/system/. dockerd fails closed
+/// while a configured plugin is down (every request is refused), so it
+/// starts before dockerd and comes back at once when it stops. A plain
+/// service rather than socket activation: adopting an inherited socket
+/// needs unsafe code, which this crate forbids.
+pub fn authz_unit(daemon_dir: &str) -> String {
+    let dir = daemon_dir.trim_end_matches('/');
+    format!(
+        "# Written by docker-tlsctx: revocation and roles for dockerd (authorization plugin).
+[Unit]
+Description=docker-tlsctx authorization plugin for dockerd
+Before=docker.service
+
+[Service]
+ExecStart=/usr/local/bin/docker-tlsctx authz serve --bundle {dir} --log
+Restart=always
+RestartSec=1
+
+[Install]
+WantedBy=docker.service
+"
+    )
 }
 
 /// The systemd drop-in. Packaged units start `dockerd -H fd://`; with
@@ -63,6 +99,8 @@ pub struct Bundle {
     pub port: u16,
     pub daemon_dir: String,
     pub key_type: KeyType,
+    /// `--authz`: dockerd asks the tlsctx-authz plugin (daemon.json, unit).
+    pub authz: bool,
 }
 
 pub fn issue(
@@ -108,6 +146,7 @@ pub fn plan(name: &str, ca: &Ca, b: &Bundle, ks: &dyn KeyStore, new_bundle: bool
             not_before: b.issued.not_before,
             not_after: b.issued.not_after,
             keystore: ks.backend(),
+            authz: b.authz,
         },
         cert_pem: b.issued.cert_pem.clone(),
         ca_pem: ca.cert_pem.clone(),
@@ -150,8 +189,14 @@ fn write_files(env: &Env, plan: &ServerPlan, key_pem: &str) -> Result<()> {
     fsio::write_public(&dir.join("ca.pem"), plan.ca_pem.as_bytes())?;
     fsio::write_public(
         &dir.join("daemon.json"),
-        daemon_json(&plan.daemon_dir, plan.record.port).as_bytes(),
+        daemon_json(&plan.daemon_dir, plan.record.port, plan.record.authz).as_bytes(),
     )?;
+    if plan.record.authz {
+        fsio::write_public(
+            &dir.join(AUTHZ_UNIT_FILE),
+            authz_unit(&plan.daemon_dir).as_bytes(),
+        )?;
+    }
     fsio::write_public(
         &dir.join("docker.service.d/override.conf"),
         OVERRIDE_CONF.as_bytes(),
@@ -212,6 +257,7 @@ pub struct Request<'a> {
     pub key_type: KeyType,
     pub port: u16,
     pub daemon_dir: &'a str,
+    pub authz: bool,
     pub force: bool,
 }
 
@@ -242,6 +288,7 @@ pub fn create(
         port: req.port,
         daemon_dir: req.daemon_dir.into(),
         key_type: req.key_type,
+        authz: req.authz,
     };
     let plan = plan(req.name, &ca, &bundle, ks.as_ref(), new_bundle);
     Ok((
@@ -316,6 +363,7 @@ pub fn renew(
         port: rec.port,
         daemon_dir: daemon_dir.clone(),
         key_type: rec.key_type,
+        authz: rec.authz,
     };
     let plan = plan(name, &ca, &bundle, ks.as_ref(), false);
     let after = in_journal(env, ks.as_ref(), &plan, &bundle.issued)?;
@@ -341,7 +389,8 @@ mod tests {
 
     #[test]
     fn daemon_json_paths_and_hosts() {
-        let v: serde_json::Value = serde_json::from_str(&daemon_json("/opt/tls/", 2376)).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&daemon_json("/opt/tls/", 2376, false)).unwrap();
         assert_eq!(v["tlskey"], "/opt/tls/server-key.pem");
         assert_eq!(v["hosts"][0], "unix:///var/run/docker.sock");
         assert_eq!(v["hosts"][1], "tcp://0.0.0.0:2376");
