@@ -22,6 +22,7 @@ declare -A peers=(
   [python3]=python3
   [script]=bsdutils                     # a pseudo-terminal for the colour and hooks tests
   [chattr]=e2fsprogs                    # makes a folder immutable to inject a failure into renew
+  [busybox]=busybox-static              # an image to run (docker import): nothing can be pulled in CI
 )
 missing=()
 for cmd in "${!peers[@]}"; do

@@ -16,6 +16,7 @@ use std::process::{Command, Output};
 use common::*;
 use docker_tlsctx::docker::context::context_id;
 use docker_tlsctx::pki;
+use x509_parser::prelude::FromDer;
 
 struct Scenario {
     name: &'static str,
@@ -222,6 +223,22 @@ const SCENARIOS: &[Scenario] = &[
         command: &["@credential", "erase"],
         again: &["@credential", "erase"],
         stdin: Some("https://registry.example.com"),
+    },
+    Scenario {
+        name: "revoke",
+        setup: &[
+            NEW,
+            &[
+                "new",
+                "other",
+                "--host",
+                "tcp://10.0.0.3:2376",
+                "--no-server",
+            ],
+        ],
+        command: &["revoke", "other", "--reason", "superseded"],
+        again: &[],
+        stdin: None,
     },
     Scenario {
         name: "credential helper store",
@@ -446,6 +463,45 @@ fn settled(cfg: &Path, strict: bool) -> Result<(), String> {
             return Err(format!("server bundle {s:?}: keystore key differs"));
         }
     }
+    // Revocations: every bundle of a CA that revoked something has a CRL
+    // listing exactly those serials.
+    for ca in &cas {
+        let Ok(b) = fs::read(root.join(format!("cas/{ca}/revoked.json"))) else {
+            continue;
+        };
+        let revs: serde_json::Value =
+            serde_json::from_slice(&b).map_err(|e| format!("revoked.json: {e}"))?;
+        let mut want: Vec<String> = revs["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["serial"].as_str().unwrap().to_string())
+            .collect();
+        want.sort();
+        for s in &servers {
+            let rec: serde_json::Value = serde_json::from_slice(
+                &fs::read(root.join("servers").join(s).join("server.json")).unwrap(),
+            )
+            .unwrap();
+            if rec["ca"] != ca.as_str() || want.is_empty() {
+                continue;
+            }
+            let crl = fs::read(root.join("servers").join(s).join("crl.pem"))
+                .map_err(|_| format!("bundle {s:?} has no crl.pem"))?;
+            let (_, pem) = x509_parser::pem::parse_x509_pem(&crl).map_err(|e| e.to_string())?;
+            let (_, parsed) =
+                x509_parser::revocation_list::CertificateRevocationList::from_der(&pem.contents)
+                    .map_err(|e| format!("bundle {s:?}: crl.pem: {e}"))?;
+            let mut got: Vec<String> = parsed
+                .iter_revoked_certificates()
+                .map(|r| docker_tlsctx::text::hex(r.raw_serial()))
+                .collect();
+            got.sort();
+            if got != want {
+                return Err(format!("bundle {s:?}: the CRL lists {got:?}, not {want:?}"));
+            }
+        }
+    }
     // No orphan keys.
     for (kind, known) in [("client", &identities), ("ca", &cas), ("server", &servers)] {
         for k in keys(cfg, kind) {
@@ -544,11 +600,12 @@ fn inject(sc: &Scenario, kind: &str) -> usize {
             sc.again
         };
         let o = run(&s, again, sc.stdin, None);
-        // rm again: it finishes now, or it was done already.
+        // rm or revoke again: it finishes now, or it was done already.
+        let done_already = ["does not exist", "is already revoked"]
+            .iter()
+            .any(|t| String::from_utf8_lossy(&o.stderr).contains(t));
         assert!(
-            o.status.success()
-                || (sc.again.is_empty()
-                    && String::from_utf8_lossy(&o.stderr).contains("does not exist")),
+            o.status.success() || (sc.again.is_empty() && done_already),
             "{ctx}, run again: {}",
             transcript(&o)
         );
