@@ -587,3 +587,26 @@ fn a_linked_config_json_stays_linked() {
         "{text}"
     );
 }
+
+/// A revoked identity gets no renewal reminders (renew refuses it anyway).
+#[test]
+fn revoked_identities_get_no_expiry_warnings() {
+    let s = Sandbox::new();
+    ok(&s.tlsctx(&["new", "old", "--host", "tcp://10.0.0.1:2376", "--days", "3"]));
+    let warn = |s: &Sandbox| {
+        let o = s
+            .tlsctx_cmd(&["ls"])
+            .env("DOCKER_TLSCTX_NOW", "2099-01-01T00:00:00Z")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    // Far in the future: expired (and the CA, ten years on, too).
+    assert!(
+        warn(&s).contains("identity \"old\" expired"),
+        "{}",
+        warn(&s)
+    );
+    ok(&s.tlsctx(&["revoke", "old"]));
+    assert!(!warn(&s).contains("identity \"old\""), "{}", warn(&s));
+}

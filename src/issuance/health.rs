@@ -118,6 +118,16 @@ pub fn expiry_warnings(env: &Env) -> Vec<String> {
     let Ok(entries) = env.state().expiry_entries() else {
         return Vec::new();
     };
+    let state = env.state();
+    // A revoked identity needs no renewal reminder; only the few that are
+    // due are looked up, so the warnings stay one small read.
+    let revoked = |name: &str| {
+        state
+            .identity(name)
+            .ok()
+            .flatten()
+            .is_some_and(|r| state.is_revoked(&r.ca, &r.serial))
+    };
     entries
         .iter()
         .filter_map(|(name, e)| {
@@ -126,7 +136,11 @@ pub fn expiry_warnings(env: &Env) -> Vec<String> {
                 Some(c) => format!("docker tlsctx renew {c}"),
                 None => format!("docker tlsctx client {name} --force"),
             };
-            match expiry(e.not_before, e.not_after, env.now) {
+            let due = expiry(e.not_before, e.not_after, env.now);
+            if matches!(due, Health::Expired | Health::RenewSoon) && revoked(name) {
+                return None;
+            }
+            match due {
                 Health::Expired => Some(format!(
                     "identity {name:?} expired on {}; renew it: {fix}",
                     date(e.not_after)
