@@ -62,28 +62,20 @@ fn store(
     cert_pem: &str,
     key_der: &[u8],
 ) -> Result<()> {
-    let state = env.state();
     let journal = Journal::Ca {
         pid: std::process::id(),
         record: rec.clone(),
         cert_pem: cert_pem.into(),
     };
-    state.open_journal(&journal)?;
-    let result = ks
-        .set(&account(&rec.name), key_der)
-        .and_then(|()| state.write_ca(rec, cert_pem));
-    match result {
-        Ok(()) => {
-            state.close_journal();
-            Ok(())
-        }
-        Err(e) => {
-            if settle(env, rec, cert_pem).is_ok() {
-                state.close_journal();
-            }
-            Err(e)
-        }
-    }
+    super::transaction(
+        env,
+        &journal,
+        || settle(env, rec, cert_pem),
+        || {
+            ks.set(&account(&rec.name), key_der)?;
+            env.state().write_ca(rec, cert_pem)
+        },
+    )
 }
 
 /// Finishes a CA whose key reached the keystore (it matches `cert_pem`),

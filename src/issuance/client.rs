@@ -147,29 +147,24 @@ pub fn create_bundle(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> R
         added_key,
     };
     let state = env.state();
-    state.open_journal(&journal)?;
-    let written = (|| {
-        fsio::create_dir_all(&dir, SECRET_DIR)?;
-        fsio::refuse_symlink(&dir.join("key.pem"))?;
-        fsio::write_atomic(
-            &dir.join("key.pem"),
-            issued.key_pem().as_bytes(),
-            SECRET_FILE,
-        )?;
-        fsio::write_public(&dir.join("cert.pem"), issued.cert_pem.as_bytes())?;
-        fsio::write_public(&dir.join("ca.pem"), ca.cert_pem.as_bytes())?;
-        ks.set(&account(req.name), &issued.key_der())?;
-        state.write_identity(&rec, &issued.cert_pem)
-    })();
-    match written {
-        Ok(()) => state.close_journal(),
-        Err(e) => {
-            if settle(env, &journal).is_ok() {
-                state.close_journal();
-            }
-            return Err(e);
-        }
-    }
+    super::transaction(
+        env,
+        &journal,
+        || settle(env, &journal),
+        || {
+            fsio::create_dir_all(&dir, SECRET_DIR)?;
+            fsio::refuse_symlink(&dir.join("key.pem"))?;
+            fsio::write_atomic(
+                &dir.join("key.pem"),
+                issued.key_pem().as_bytes(),
+                SECRET_FILE,
+            )?;
+            fsio::write_public(&dir.join("cert.pem"), issued.cert_pem.as_bytes())?;
+            fsio::write_public(&dir.join("ca.pem"), ca.cert_pem.as_bytes())?;
+            ks.set(&account(req.name), &issued.key_der())?;
+            state.write_identity(&rec, &issued.cert_pem)
+        },
+    )?;
     Ok(Bundle {
         record: rec,
         dir,

@@ -171,35 +171,30 @@ pub fn renew(
         server: None,
         use_context: false,
     };
-    state.open_journal(&journal)?;
     let contexts = env.contexts();
-    let written = (|| {
-        contexts.write(
-            &NewContext {
-                name: &ctx,
-                description: rec.description.as_deref(),
-                host: &host,
-                ca_pem: &signer.cert_pem,
-                cert_pem: &issued.cert_pem,
-                key_pem: &key_pem,
-            },
-            true,
-            check_cancelled,
-        )?;
-        if rekey {
-            ks.set(&account, &issued.key_der())?;
-        }
-        state.write_identity(&after, &issued.cert_pem)
-    })();
-    match written {
-        Ok(()) => state.close_journal(),
-        Err(e) => {
-            if settle(env, &journal).is_ok() {
-                state.close_journal();
+    super::transaction(
+        env,
+        &journal,
+        || settle(env, &journal),
+        || {
+            contexts.write(
+                &NewContext {
+                    name: &ctx,
+                    description: rec.description.as_deref(),
+                    host: &host,
+                    ca_pem: &signer.cert_pem,
+                    cert_pem: &issued.cert_pem,
+                    key_pem: &key_pem,
+                },
+                true,
+                check_cancelled,
+            )?;
+            if rekey {
+                ks.set(&account, &issued.key_der())?;
             }
-            return Err(e);
-        }
-    }
+            state.write_identity(&after, &issued.cert_pem)
+        },
+    )?;
     Ok(Renewal {
         before: rec,
         after,

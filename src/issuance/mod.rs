@@ -23,7 +23,7 @@ use crate::docker::context;
 use crate::error::{Error, Result};
 use crate::keystore::{self, Choice, KeyStore};
 use crate::pki::{self, KeyType, San};
-use crate::state::State;
+use crate::state::{Journal, State};
 
 /// What every command needs: where Docker's config is, which keystore, and the clock.
 pub struct Env {
@@ -94,6 +94,32 @@ pub(crate) fn generating<T>(
     let r = f();
     progress.finished();
     r
+}
+
+/// Runs `work` as one transaction (ARCHITECTURE.md, "One lock, one
+/// transaction"): the journal is written before it and closed after it.
+/// When `work` fails, `settle` finishes or undoes what it did at once; if
+/// even that fails, the journal stays for the next command (recover.rs).
+pub(crate) fn transaction<T>(
+    env: &Env,
+    journal: &Journal,
+    settle: impl FnOnce() -> Result<String>,
+    work: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    let state = env.state();
+    state.open_journal(journal)?;
+    match work() {
+        Ok(v) => {
+            state.close_journal();
+            Ok(v)
+        }
+        Err(e) => {
+            if settle().is_ok() {
+                state.close_journal();
+            }
+            Err(e)
+        }
+    }
 }
 
 /// Fails with `Cancelled` once SIGINT, SIGTERM or Docker's socket asked us to stop.

@@ -195,41 +195,35 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
         use_context: req.use_it,
     };
     let state = env.state();
-    state.open_journal(&journal)?;
     let key_pem = client_issued.key_pem();
-    let written = (|| {
-        let server_rec = match &server_bundle {
-            Some((plan, bundle)) => Some(server::write(env, ks.as_ref(), plan, &bundle.issued)?),
-            None => None,
-        };
-        ks.set(&client_account, &client_issued.key_der())?;
-        let ctx = NewContext {
-            name: req.name,
-            description: req.description,
-            host: &url,
-            ca_pem: &signer.cert_pem,
-            cert_pem: &client_issued.cert_pem,
-            key_pem: &key_pem,
-        };
-        contexts.write(&ctx, req.force, check_cancelled)?;
-        state.write_identity(&rec, &client_issued.cert_pem)?;
-        if req.use_it {
-            env.config().use_context(req.name)?;
-        }
-        Ok(server_rec)
-    })();
-    let server_rec = match written {
-        Ok(s) => {
-            state.close_journal();
-            s
-        }
-        Err(e) => {
-            if super::identity::settle(env, &journal).is_ok() {
-                state.close_journal();
+    let server_rec = super::transaction(
+        env,
+        &journal,
+        || super::identity::settle(env, &journal),
+        || {
+            let server_rec = match &server_bundle {
+                Some((plan, bundle)) => {
+                    Some(server::write(env, ks.as_ref(), plan, &bundle.issued)?)
+                }
+                None => None,
+            };
+            ks.set(&client_account, &client_issued.key_der())?;
+            let ctx = NewContext {
+                name: req.name,
+                description: req.description,
+                host: &url,
+                ca_pem: &signer.cert_pem,
+                cert_pem: &client_issued.cert_pem,
+                key_pem: &key_pem,
+            };
+            contexts.write(&ctx, req.force, check_cancelled)?;
+            state.write_identity(&rec, &client_issued.cert_pem)?;
+            if req.use_it {
+                env.config().use_context(req.name)?;
             }
-            return Err(e);
-        }
-    };
+            Ok(server_rec)
+        },
+    )?;
     let mut p12 = None;
     let mut keychain = None;
     if p12_plan.is_some() || req.keychain {

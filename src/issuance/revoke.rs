@@ -48,10 +48,15 @@ pub fn revoke(env: &Env, name: &str, reason: Option<RevocationReason>) -> Result
         ca: rec.ca.clone(),
         revocations: revs.clone(),
     };
-    state.open_journal(&journal)?;
-    state.write_revocations(&rec.ca, &revs)?;
-    let crls = ca::write_crls(env, &signer, &revs)?;
-    state.close_journal();
+    let crls = super::transaction(
+        env,
+        &journal,
+        || settle(env, &rec.ca, &revs),
+        || {
+            state.write_revocations(&rec.ca, &revs)?;
+            ca::write_crls(env, &signer, &revs)
+        },
+    )?;
     Ok(Revoked {
         identity: rec,
         entry,

@@ -304,20 +304,12 @@ fn in_journal(env: &Env, ks: &dyn KeyStore, plan: &ServerPlan, key: &Leaf) -> Re
         pid: std::process::id(),
         plan: plan.clone(),
     };
-    let state = env.state();
-    state.open_journal(&journal)?;
-    match write(env, ks, plan, key) {
-        Ok(rec) => {
-            state.close_journal();
-            Ok(rec)
-        }
-        Err(e) => {
-            if settle(env, plan).is_ok() {
-                state.close_journal();
-            }
-            Err(e)
-        }
-    }
+    super::transaction(
+        env,
+        &journal,
+        || settle(env, plan),
+        || write(env, ks, plan, key),
+    )
 }
 
 /// What `server renew` did.

@@ -17,25 +17,16 @@ pub struct Dockerd {
 
 impl Dockerd {
     pub fn start(dir: &Path, bundle: &Path, port: u16) -> Dockerd {
+        Dockerd::start_with(dir, bundle, port, serde_json::json!({}))
+    }
+
+    /// `start`, with more daemon.json keys (e.g. "authorization-plugins").
+    pub fn start_with(dir: &Path, bundle: &Path, port: u16, extra: serde_json::Value) -> Dockerd {
         // The generated daemon.json, with paths pointing at this test's bundle
         // and its own unix socket instead of the system's.
         let mut cfg: serde_json::Value =
             serde_json::from_str(&fs::read_to_string(bundle.join("daemon.json")).unwrap()).unwrap();
         assert_eq!(cfg["tlsverify"], true);
-        cfg["tlscacert"] = bundle.join("ca.pem").display().to_string().into();
-        cfg["tlscert"] = bundle.join("server-cert.pem").display().to_string().into();
-        cfg["tlskey"] = bundle.join("server-key.pem").display().to_string().into();
-        cfg["hosts"] = serde_json::json!([
-            format!("unix://{}/docker.sock", dir.display()),
-            format!("tcp://127.0.0.1:{port}")
-        ]);
-        Dockerd::spawn(dir, &cfg, &format!("API listen on 127.0.0.1:{port}"))
-    }
-
-    /// `start`, with more daemon.json keys (e.g. "authorization-plugins").
-    pub fn start_with(dir: &Path, bundle: &Path, port: u16, extra: serde_json::Value) -> Dockerd {
-        let mut cfg: serde_json::Value =
-            serde_json::from_str(&fs::read_to_string(bundle.join("daemon.json")).unwrap()).unwrap();
         cfg["tlscacert"] = bundle.join("ca.pem").display().to_string().into();
         cfg["tlscert"] = bundle.join("server-cert.pem").display().to_string().into();
         cfg["tlskey"] = bundle.join("server-key.pem").display().to_string().into();
