@@ -28,9 +28,26 @@ passed=0
 
 fail() { echo "wine e2e: FAIL: $*" >&2; exit 1; }
 ok() { passed=$((passed + 1)); echo "wine e2e: ok: $*"; }
-# Our binary under Wine; Windows writes CRLF, which we drop.
-tlsctx() { "$wine" "$work/docker-tlsctx.exe" "$@" 2>"$work/stderr" | tr -d '\r'; }
-helper() { "$wine" "$work/docker-credential-tlsctx.exe" "$@" | tr -d '\r'; }
+# A program under Wine, its output without Windows' CR. Debian's Wine 8 now
+# and then SIGKILLs a process it is starting (exit 137; seen on cold CI runs,
+# at most once per run, never on a warm one): such a start is retried once,
+# and said so. Any other failure is the program's own.
+run_wine() {
+  local out status attempt
+  for attempt in 1 2; do
+    set +e
+    out=$("$wine" "$@" 2>"$work/stderr")
+    status=$?
+    set -e
+    [ "$status" -ne 137 ] && break
+    echo "wine e2e: note: Wine killed $(basename "$1") as it started (attempt $attempt)" >&2
+    sleep 1
+  done
+  if [ -n "$out" ]; then printf '%s\n' "$out" | tr -d '\r'; fi
+  return "$status"
+}
+tlsctx() { run_wine "$work/docker-tlsctx.exe" "$@"; }
+helper() { run_wine "$work/docker-credential-tlsctx.exe" "$@"; }
 ctx_tls() { echo "$docker_dir/contexts/tls/$(printf %s "$1" | sha256sum | cut -c1-64)/docker"; }
 
 # 1. The plugin metadata Docker asks for.
