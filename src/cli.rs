@@ -62,6 +62,151 @@ pub enum Command {
     /// Inspect the keystores
     #[command(subcommand)]
     Keystore(KeystoreCommand),
+    /// Issue a certificate for a service behind the daemon (an nginx or registry site); `cert renew NAME` re-issues one
+    Cert(CertCmd),
+    /// Keep a bundle's certificate as versioned swarm secrets and rotate it on live services
+    #[command(subcommand)]
+    Swarm(SwarmCommand),
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct CertCmd {
+    #[command(subcommand)]
+    pub action: Option<CertAction>,
+    #[command(flatten)]
+    pub issue: CertArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CertAction {
+    /// Re-issue a service certificate from the same CA, for the same names (plus --add-san)
+    Renew(ServerRenewArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CertArgs {
+    /// Name of the certificate (also its keystore entry and its swarm secrets' prefix)
+    #[arg(required = true)]
+    pub name: Option<String>,
+    /// Name or address on the certificate (repeatable, at least one; the first is also its CN)
+    #[arg(long = "san", value_name = "VALUE", required = true)]
+    pub sans: Vec<String>,
+    /// Lifetime in days (at most 825: Apple's rule)
+    #[arg(long, default_value_t = crate::pki::SERVER_DAYS)]
+    pub days: u32,
+    /// CA that signs the certificate
+    #[arg(long, default_value = "default")]
+    pub ca: String,
+    /// A TLS client's certificate (EKU clientAuth) instead of a server's (serverAuth)
+    #[arg(long)]
+    pub client: bool,
+    #[command(flatten)]
+    pub key_type: KeyTypeArg,
+    /// Where to write ca.pem, cert.pem, key.pem [default: $DOCKER_CONFIG/tlsctx/servers/NAME]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Replace an existing certificate of that name
+    #[arg(long)]
+    pub force: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SwarmCommand {
+    /// Publish a bundle's CA, certificate and key as secrets PREFIX-{ca,cert,key}.pem-vN (N grows)
+    Publish(SwarmPublishArgs),
+    /// Renew the certificate, publish the next version, move services to it, wait, remove what no service uses
+    Rotate(SwarmRotateArgs),
+    /// Versions per bundle, the services using each, and which can be pruned
+    Ls(SwarmLsArgs),
+    /// Remove a bundle's old versions that no service uses (the newest stays)
+    Prune(SwarmPruneArgs),
+}
+
+impl SwarmCommand {
+    /// Which swarm the command talks to.
+    pub fn target(&mut self) -> &mut SwarmTarget {
+        match self {
+            SwarmCommand::Publish(a) => &mut a.target,
+            SwarmCommand::Rotate(a) => &mut a.target,
+            SwarmCommand::Ls(a) => &mut a.target,
+            SwarmCommand::Prune(a) => &mut a.target,
+        }
+    }
+}
+
+/// Which swarm: a context, or docker's own choice.
+#[derive(Args, Debug, Clone)]
+pub struct SwarmTarget {
+    /// Docker context of a swarm manager [default: docker's: DOCKER_HOST, DOCKER_CONTEXT, the current context]
+    #[arg(long, value_name = "CTX")]
+    pub context: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SwarmPublishArgs {
+    /// Server bundle or service certificate to publish
+    pub name: String,
+    /// Secret name prefix [default: NAME]
+    #[arg(long, value_name = "P")]
+    pub prefix: Option<String>,
+    #[command(flatten)]
+    pub target: SwarmTarget,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct SwarmRotateArgs {
+    /// Server bundle or service certificate to rotate
+    pub name: String,
+    /// Service to move to the new version (repeatable; all move, each in one update)
+    #[arg(long = "service", value_name = "SVC", required = true, num_args = 1..)]
+    pub services: Vec<String>,
+    /// Where the certificate goes in the services [default: the target they use now]
+    #[arg(long, value_name = "F")]
+    pub target_cert: Option<String>,
+    /// Where the key goes [default: the target they use now]
+    #[arg(long, value_name = "F")]
+    pub target_key: Option<String>,
+    /// Where the CA certificate goes [default: the target they use now]
+    #[arg(long, value_name = "F")]
+    pub target_ca: Option<String>,
+    /// Secret name prefix [default: NAME]
+    #[arg(long, value_name = "P")]
+    pub prefix: Option<String>,
+    /// Lifetime of the renewed certificate in days (at most 825: Apple's rule)
+    #[arg(long, default_value_t = crate::pki::SERVER_DAYS)]
+    pub days: u32,
+    /// Seconds to wait for each service's update to converge
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub target: SwarmTarget,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct SwarmLsArgs {
+    #[command(flatten)]
+    pub target: SwarmTarget,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct SwarmPruneArgs {
+    /// Bundle whose unused old versions go
+    pub name: String,
+    #[command(flatten)]
+    pub target: SwarmTarget,
 }
 
 #[derive(Args, Debug)]

@@ -149,6 +149,55 @@ pub enum Error {
     IdentityRevoked(String),
     /// `rm` of a Docker context this tool did not create.
     ContextNotOurs(String),
+    /// `cert NAME` where a daemon bundle is called NAME, or the reverse.
+    BundleNameTaken {
+        name: String,
+        /// "daemon", "service" or "service-client" (pki::Purpose).
+        purpose: &'static str,
+    },
+    /// `swarm …` without a docker CLI on PATH.
+    DockerNotFound,
+    /// A secret name prefix swarm would refuse.
+    PrefixInvalid(String),
+    /// The docker CLI failed at something; its own message passed through.
+    DockerFailed {
+        what: String,
+        message: String,
+    },
+    /// The context's daemon is not a swarm manager.
+    NotASwarmManager {
+        context: String,
+        state: String,
+    },
+    /// A secret over swarm's 500 KiB limit (moby api/validation).
+    SecretTooLarge {
+        name: String,
+        size: usize,
+    },
+    /// `swarm rotate --service X` for a service that does not exist.
+    ServiceNotFound(String),
+    /// A service to rotate that uses none of the bundle's secrets and no
+    /// --target-* flags said where they go.
+    ServiceHasNoTargets {
+        service: String,
+        bundle: String,
+    },
+    /// The bundle was never published to this swarm.
+    NotPublished {
+        bundle: String,
+        prefix: String,
+    },
+    /// A secret still used by a service.
+    SecretInUse {
+        secret: String,
+        services: Vec<String>,
+    },
+    /// A service update failed, rolled back or did not converge in time;
+    /// `on` says which service is on which version now.
+    RotationFailed {
+        why: String,
+        on: Vec<String>,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -341,7 +390,7 @@ impl Error {
                 Some("list contexts with docker context ls; create one with docker tlsctx new NAME --host tcp://HOST:2376".into()),
             ),
             Error::ServerNotFound(name) => (
-                format!("no server bundle {name:?} is recorded"),
+                format!("no server bundle or service certificate {name:?} is recorded"),
                 Some("list server bundles with: docker tlsctx ls --all".into()),
             ),
             Error::BadClock(why) => (
@@ -384,6 +433,54 @@ impl Error {
             Error::ContextNotOurs(name) => (
                 format!("context {name:?} was not created by docker-tlsctx"),
                 Some(format!("remove it with Docker itself: docker context rm {name}")),
+            ),
+            Error::BundleNameTaken { name, purpose } => (
+                if *purpose == "daemon" {
+                    format!("{name:?} is already the name of a daemon server bundle")
+                } else {
+                    format!("{name:?} is already the name of a service certificate ({purpose})")
+                },
+                Some(format!("pick another name, or remove the bundle first: docker tlsctx rm {name}")),
+            ),
+            Error::DockerNotFound => (
+                "the docker CLI was not found on PATH".into(),
+                Some("install the docker CLI (docker.io or docker-ce-cli), or put it on PATH; docker tlsctx swarm talks to the swarm through it".into()),
+            ),
+            Error::PrefixInvalid(p) => (
+                format!("swarm secret prefix {p:?} is invalid: swarm names allow only letters, digits and - _ . and start and end with a letter or digit, and at most 64 characters in all"),
+                Some("give --prefix with at most 48 such characters (room for -cert.pem-vN), e.g. --prefix web".into()),
+            ),
+            Error::DockerFailed { what, message } => (
+                format!("docker could not {what}: {message}"),
+                Some("check that the context reaches a running daemon: docker version (or docker --context CTX version)".into()),
+            ),
+            Error::NotASwarmManager { context, state } => (
+                format!("the daemon of context {context} is not a swarm manager (swarm state: {state})"),
+                Some("make it one with: docker swarm init --advertise-addr ADDRESS (or point --context at a manager of the swarm)".into()),
+            ),
+            Error::SecretTooLarge { name, size } => (
+                format!("secret {name:?} would be {size} bytes; swarm secrets are limited to 500 KiB (512000 bytes)"),
+                Some("use a smaller certificate chain or key (the default ecdsa-p256 keys are a few hundred bytes)".into()),
+            ),
+            Error::ServiceNotFound(svc) => (
+                format!("service {svc:?} does not exist; nothing was changed"),
+                Some("list services with: docker service ls".into()),
+            ),
+            Error::ServiceHasNoTargets { service, bundle } => (
+                format!("service {service:?} uses none of the secrets of {bundle:?}, so there are no targets to keep; nothing was changed"),
+                Some("say where the files go: --target-cert FILE --target-key FILE --target-ca FILE (names under /run/secrets/)".into()),
+            ),
+            Error::NotPublished { bundle, prefix } => (
+                format!("{bundle:?} has no secrets {prefix}-*-vN in this swarm"),
+                Some(format!("publish it first: docker tlsctx swarm publish {bundle}")),
+            ),
+            Error::SecretInUse { secret, services } => (
+                format!("secret {secret:?} is in use by {}", services.join(", ")),
+                Some("move the services to a newer version first (docker tlsctx swarm rotate), then prune".into()),
+            ),
+            Error::RotationFailed { why, on } => (
+                format!("the rotation did not complete: {why}; services now: {}", on.join(", ")),
+                Some("the old secrets are kept; see why with docker service ps --no-trunc SERVICE, fix it, then run swarm rotate again".into()),
             ),
         };
         (what, next)

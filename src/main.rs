@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 
-use docker_tlsctx::cli::{AuthzCommand, CaCommand, Cli, Command, KeystoreCommand, ServerAction};
+use docker_tlsctx::cli::{
+    AuthzCommand, CaCommand, CertAction, Cli, Command, KeystoreCommand, ServerAction, SwarmCommand,
+};
 use docker_tlsctx::docker::{hooks, plugin};
 use docker_tlsctx::error::Result;
 use docker_tlsctx::issuance::{health, recover, Env};
@@ -75,10 +77,14 @@ fn run(inv: plugin::Invocation) -> i32 {
         clap_args.push("--help".into());
     }
     clap_args.extend(inv.args);
-    let cli = match Cli::try_parse_from(clap_args) {
+    let mut cli = match Cli::try_parse_from(clap_args) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    // `docker -c CTX tlsctx swarm …` means that context's swarm.
+    if let (Command::Swarm(s), Some(ctx)) = (&mut cli.command, inv.context) {
+        s.target().context.get_or_insert(ctx);
+    }
     plugin::install_cancellation();
     match dispatch(cli, inv.config) {
         Ok(()) => 0,
@@ -105,6 +111,7 @@ fn writes(command: &Command) -> bool {
             | Command::Keystore(KeystoreCommand::Status(_))
             | Command::Ca(CaCommand::Ls(_))
             | Command::Authz(_)
+            | Command::Swarm(SwarmCommand::Ls(_))
     ) && !matches!(command, Command::Revoke(a) if a.list)
 }
 
@@ -159,5 +166,13 @@ fn dispatch(cli: Cli, config: Option<PathBuf>) -> Result<()> {
         Command::Keystore(KeystoreCommand::Status(a)) => {
             commands::keystore_status::run(&env, a.format)
         }
+        Command::Cert(c) => match &c.action {
+            Some(CertAction::Renew(a)) => commands::cert_renew::run(&env, a),
+            None => commands::cert::run(&env, &c.issue),
+        },
+        Command::Swarm(SwarmCommand::Publish(a)) => commands::swarm_publish::run(&env, a),
+        Command::Swarm(SwarmCommand::Rotate(a)) => commands::swarm_rotate::run(&env, a),
+        Command::Swarm(SwarmCommand::Ls(a)) => commands::swarm_ls::run(&env, a),
+        Command::Swarm(SwarmCommand::Prune(a)) => commands::swarm_prune::run(&env, a),
     }
 }

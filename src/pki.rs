@@ -220,6 +220,61 @@ impl<'de> serde::Deserialize<'de> for Role {
     }
 }
 
+/// What a certificate of a bundle is for: the daemon's own (`server`,
+/// `new`), or a service behind it (`cert`), as a TLS server or a TLS client.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Purpose {
+    #[default]
+    Daemon,
+    Service,
+    ServiceClient,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Daemon => "daemon",
+            Purpose::Service => "service",
+            Purpose::ServiceClient => "service-client",
+        }
+    }
+
+    pub fn is_daemon(&self) -> bool {
+        *self == Purpose::Daemon
+    }
+
+    /// EKU nests down the chain (RFC 5280 §4.2.1.12, as Go checks it), so a
+    /// leaf carries exactly the one its peer checks.
+    fn eku(self) -> ExtendedKeyUsagePurpose {
+        match self {
+            Purpose::Daemon | Purpose::Service => ExtendedKeyUsagePurpose::ServerAuth,
+            Purpose::ServiceClient => ExtendedKeyUsagePurpose::ClientAuth,
+        }
+    }
+}
+
+impl fmt::Display for Purpose {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for Purpose {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Purpose {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        [Purpose::Daemon, Purpose::Service, Purpose::ServiceClient]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown purpose {s:?}")))
+    }
+}
+
 /// One revoked certificate, as a CRL lists it.
 #[derive(Clone, Debug)]
 pub struct Revoked {
@@ -531,6 +586,20 @@ impl Ca {
         days: u32,
         now: OffsetDateTime,
     ) -> Result<Leaf> {
+        self.issue_for(Purpose::Daemon, sans, key_type, days, now)
+    }
+
+    /// A certificate for `purpose` with these SANs (the first is also the
+    /// CN): serverAuth for the daemon and for services behind it (an nginx
+    /// or registry site), clientAuth for a service that is a TLS client.
+    pub fn issue_for(
+        &self,
+        purpose: Purpose,
+        sans: &[San],
+        key_type: KeyType,
+        days: u32,
+        now: OffsetDateTime,
+    ) -> Result<Leaf> {
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         if let Some(first) = sans.first() {
@@ -538,7 +607,7 @@ impl Ca {
         }
         params.distinguished_name = dn;
         params.subject_alt_names = sans.iter().map(San::to_rcgen).collect::<Result<_>>()?;
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.extended_key_usages = vec![purpose.eku()];
         self.leaf(params, key_type, days, now)
     }
 

@@ -19,7 +19,7 @@ use crate::docker::host::Host;
 use crate::error::{Error, Result};
 use crate::fsio::{self, PUBLIC_DIR};
 use crate::keystore::Backend;
-use crate::pki::{KeyKind, KeyType, Role, San};
+use crate::pki::{KeyKind, KeyType, Purpose, Role, San};
 
 fn is_false(b: &bool) -> bool {
     !*b
@@ -38,6 +38,19 @@ pub const SERVER_FILES: [&str; 5] = [
     "daemon.json",
     "docker.service.d/override.conf",
 ];
+
+/// The files of a service certificate (`cert`): the names nginx, registry
+/// and most TLS software examples use.
+pub const SERVICE_FILES: [&str; 3] = ["ca.pem", "cert.pem", "key.pem"];
+
+/// The files of a bundle of this purpose.
+pub fn bundle_files(purpose: Purpose) -> &'static [&'static str] {
+    if purpose.is_daemon() {
+        &SERVER_FILES
+    } else {
+        &SERVICE_FILES
+    }
+}
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct CaRecord {
@@ -102,6 +115,30 @@ pub struct ServerRecord {
     /// Made with --authz: daemon.json names the tlsctx-authz plugin.
     #[serde(default, skip_serializing_if = "is_false")]
     pub authz: bool,
+    /// The daemon's bundle, or a service certificate from `cert`; written
+    /// only for the latter, so a daemon bundle's record reads as before.
+    #[serde(default, skip_serializing_if = "Purpose::is_daemon")]
+    pub purpose: Purpose,
+}
+
+impl ServerRecord {
+    /// The certificate's file in the bundle folder.
+    pub fn cert_file(&self) -> &'static str {
+        if self.purpose.is_daemon() {
+            "server-cert.pem"
+        } else {
+            "cert.pem"
+        }
+    }
+
+    /// The key's file in the bundle folder (0600).
+    pub fn key_file(&self) -> &'static str {
+        if self.purpose.is_daemon() {
+            "server-key.pem"
+        } else {
+            "key.pem"
+        }
+    }
 }
 
 /// What an expiry warning needs of an identity.
@@ -354,7 +391,7 @@ impl State {
     pub fn remove_server(&self, rec: &ServerRecord) -> Result<()> {
         let dir = self.server_dir(rec);
         // crl.pem too, once its CA revoked something (issuance/revoke.rs).
-        for f in SERVER_FILES
+        for f in bundle_files(rec.purpose)
             .iter()
             .chain(&["crl.pem", "tlsctx-authz.service"])
         {
@@ -377,6 +414,25 @@ impl State {
         let path = self.server_record_path(&rec.name);
         fsio::create_dir_all(path.parent().unwrap(), fsio::SECRET_DIR)?;
         write_json(&path, rec)
+    }
+
+    fn swarm_versions_path(&self, cluster: &str) -> PathBuf {
+        self.root.join("swarm").join(format!("{cluster}.json"))
+    }
+
+    /// The last version `swarm publish` numbered for each prefix in the
+    /// swarm `cluster` (its ID), so that a name is never used twice even
+    /// when every secret of a prefix was removed by hand.
+    pub fn swarm_versions(&self, cluster: &str) -> Result<SwarmVersions> {
+        crate::names::validate("swarm cluster ID", cluster)?;
+        Ok(read_json(&self.swarm_versions_path(cluster))?.unwrap_or_default())
+    }
+
+    pub fn write_swarm_versions(&self, cluster: &str, v: &SwarmVersions) -> Result<()> {
+        crate::names::validate("swarm cluster ID", cluster)?;
+        let path = self.swarm_versions_path(cluster);
+        fsio::create_dir_all(path.parent().unwrap(), PUBLIC_DIR)?;
+        write_json(&path, v)
     }
 
     fn revocations_path(&self, ca: &str) -> PathBuf {
@@ -426,6 +482,12 @@ impl State {
     pub fn close_journal(&self) {
         let _ = fsio::remove_file(&self.journal_path());
     }
+}
+
+/// `tlsctx/swarm/<cluster>.json`: prefix → the last version published.
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+pub struct SwarmVersions {
+    pub last: BTreeMap<String, u32>,
 }
 
 /// A CA's revocations: what its CRL lists (`cas/<ca>/revoked.json`).

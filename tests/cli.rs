@@ -33,6 +33,21 @@ fn help_transcripts() {
     let s = Sandbox::new();
     snap!(None, "help", transcript(&s.tlsctx(&["--help"])));
     snap!(None, "help_new", transcript(&s.tlsctx(&["new", "--help"])));
+    snap!(
+        None,
+        "help_cert",
+        transcript(&s.tlsctx(&["cert", "--help"]))
+    );
+    snap!(
+        None,
+        "help_swarm",
+        transcript(&s.tlsctx(&["swarm", "--help"]))
+    );
+    snap!(
+        None,
+        "help_swarm_rotate",
+        transcript(&s.tlsctx(&["swarm", "rotate", "--help"]))
+    );
     // `docker help tlsctx` arrives as `help tlsctx`, with Docker's flags first.
     let via_docker = s.tlsctx(&["--config", "/nonexistent", "help", "tlsctx"]);
     assert_eq!(transcript(&via_docker), transcript(&s.tlsctx(&["--help"])));
@@ -383,4 +398,122 @@ fn rsa_keys_show_progress_on_a_terminal_only() {
     // ca ls shows both CAs' state... here the one CA with its two identities.
     let o = s.tlsctx(&["ca", "ls"]);
     snap!(Some(&s), "ca_ls", transcript(&o));
+}
+
+#[test]
+fn cert_transcript_files_and_refusals() {
+    let s = Sandbox::new();
+    ok(&s.tlsctx(&["ca", "init"]));
+    let o = s.tlsctx(&[
+        "cert",
+        "registry",
+        "--san",
+        "registry.local",
+        "--san",
+        "10.0.0.5",
+    ]);
+    snap!(Some(&s), "cert_registry", transcript(&o));
+    let dir = s.cfg().join("tlsctx/servers/registry");
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("key.pem")), 0o600);
+    let cert = dir.join("cert.pem");
+    let text = openssl_ok(&[
+        "x509",
+        "-noout",
+        "-ext",
+        "extendedKeyUsage,subjectAltName",
+        "-in",
+        cert.to_str().unwrap(),
+    ]);
+    assert!(text.contains("TLS Web Server Authentication"), "{text}");
+    assert!(
+        text.contains("DNS:registry.local, IP Address:10.0.0.5"),
+        "{text}"
+    );
+    // OpenSSL verifies it as a TLS server certificate of our CA.
+    openssl_ok(&[
+        "verify",
+        "-purpose",
+        "sslserver",
+        "-CAfile",
+        dir.join("ca.pem").to_str().unwrap(),
+        cert.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        public_key_of_cert(&cert),
+        public_key_of_key(&dir.join("key.pem"))
+    );
+
+    ok(&s.tlsctx(&["cert", "job", "--san", "job.local", "--client"]));
+    let job = s.cfg().join("tlsctx/servers/job/cert.pem");
+    openssl_ok(&[
+        "verify",
+        "-purpose",
+        "sslclient",
+        "-CAfile",
+        dir.join("ca.pem").to_str().unwrap(),
+        job.to_str().unwrap(),
+    ]);
+    let o = openssl(&[
+        "verify",
+        "-purpose",
+        "sslserver",
+        "-CAfile",
+        dir.join("ca.pem").to_str().unwrap(),
+        job.to_str().unwrap(),
+    ]);
+    assert!(
+        !o.status.success(),
+        "a --client certificate passed as a server's"
+    );
+
+    // ls --all lists them; renew keeps the names and moves the key.
+    let ls = ok(&s.tlsctx(&["ls", "--all"]));
+    assert!(ls.contains("SERVICE CERTIFICATES"), "{ls}");
+    assert!(
+        ls.lines()
+            .any(|l| l.starts_with("registry ") && l.contains(" service ")),
+        "{ls}"
+    );
+    assert!(
+        ls.lines()
+            .any(|l| l.starts_with("job ") && l.contains("service-client")),
+        "{ls}"
+    );
+    let key_before = fs::read(dir.join("key.pem")).unwrap();
+    ok(&s.tlsctx(&["cert", "renew", "registry", "--add-san", "registry.example"]));
+    assert_ne!(fs::read(dir.join("key.pem")).unwrap(), key_before);
+    let text = openssl_ok(&[
+        "x509",
+        "-noout",
+        "-ext",
+        "subjectAltName",
+        "-in",
+        cert.to_str().unwrap(),
+    ]);
+    assert!(
+        text.contains("DNS:registry.local, IP Address:10.0.0.5, DNS:registry.example"),
+        "{text}"
+    );
+
+    // One namespace with server bundles; nothing changes on a refusal.
+    let before = s.listing();
+    let o = s.tlsctx(&["cert", "registry", "--san", "x.local"]);
+    snap!(Some(&s), "cert_exists", transcript(&o));
+    ok(&s.tlsctx(&["server", "d1", "--san", "d1.local"]));
+    let before_d1 = s.listing();
+    let o = s.tlsctx(&["cert", "d1", "--san", "d1.local", "--force"]);
+    snap!(Some(&s), "cert_name_taken", transcript(&o));
+    assert_eq!(s.listing(), before_d1);
+    let o = s.tlsctx(&["swarm", "publish", "registry", "--prefix", "a+b"]);
+    snap!(Some(&s), "swarm_bad_prefix", transcript(&o));
+    let o = s.tlsctx(&["swarm", "publish", "nothing"]);
+    snap!(Some(&s), "swarm_no_bundle", transcript(&o));
+    assert_eq!(s.listing(), before_d1);
+    assert!(before_d1.len() > before.len());
+
+    // rm takes it away with its key.
+    ok(&s.tlsctx(&["rm", "registry"]));
+    assert!(!dir.exists());
+    assert!(!s.cfg().join("tlsctx/keys/server/registry.key").exists());
 }

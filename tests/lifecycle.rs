@@ -211,13 +211,9 @@ fn renew_while_dockerd_runs_and_a_failed_renew_keeps_the_old_identity() {
         fs::read(ctx_tls(&s, "live").join("key.pem")).unwrap(),
         key_before
     );
-    assert_eq!(
-        fs::read(s.cfg().join("tlsctx/keys/client/live.key"))
-            .unwrap()
-            .len()
-            > 0,
-        true
-    );
+    assert!(!fs::read(s.cfg().join("tlsctx/keys/client/live.key"))
+        .unwrap()
+        .is_empty());
     ok(&version());
 
     // A failure in the middle: the TLS folder cannot be replaced (immutable).

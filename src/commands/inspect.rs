@@ -44,7 +44,7 @@ pub fn run(env: &Env, args: &InspectArgs) -> Result<()> {
         Some(s) => {
             let dir = state.server_dir(&s);
             Some((
-                CertInfo::from_pem(&fsio::read_to_string(&dir.join("server-cert.pem"))?)?,
+                CertInfo::from_pem(&fsio::read_to_string(&dir.join(s.cert_file()))?)?,
                 s,
                 dir,
             ))

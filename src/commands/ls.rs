@@ -159,7 +159,9 @@ pub fn run(env: &Env, args: &LsArgs) -> Result<()> {
     );
     if args.all {
         println!("\nSERVER BUNDLES");
-        let lines: Vec<[String; 6]> = servers
+        let (daemons, services): (Vec<_>, Vec<_>) =
+            servers.iter().partition(|s| s.purpose.is_daemon());
+        let lines: Vec<[String; 6]> = daemons
             .iter()
             .map(|s| {
                 let h = expiry(s.not_before, s.not_after, env.now);
@@ -181,6 +183,41 @@ pub fn run(env: &Env, args: &LsArgs) -> Result<()> {
                 &lines
             )
         );
+        // Only when there are some, so a listing without `cert` is as before.
+        if !services.is_empty() {
+            println!("\nSERVICE CERTIFICATES");
+            let lines: Vec<[String; 7]> = services
+                .iter()
+                .map(|s| {
+                    let h = expiry(s.not_before, s.not_after, env.now);
+                    let sans: Vec<String> = s.sans.iter().map(ToString::to_string).collect();
+                    [
+                        s.name.clone(),
+                        s.purpose.to_string(),
+                        sans.join(","),
+                        s.ca.clone(),
+                        date(s.not_after),
+                        days_left(s.not_after, env.now).to_string(),
+                        ui::state_cell(&h, on),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                ui::table(
+                    &[
+                        "NAME",
+                        "KIND",
+                        "SANS",
+                        "CA",
+                        "NOT AFTER",
+                        "DAYS LEFT",
+                        "STATE"
+                    ],
+                    &lines
+                )
+            );
+        }
         println!("\nCLIENT BUNDLES");
         let lines: Vec<[String; 6]> = bundle_rows
             .iter()

@@ -27,6 +27,7 @@ pub fn run(env: &Env, args: &ServerArgs) -> Result<()> {
             daemon_dir: &args.daemon_dir,
             authz: args.authz,
             force: args.force,
+            purpose: crate::pki::Purpose::Daemon,
         },
         &ui::Spinner::default(),
     )?;

@@ -39,6 +39,8 @@ pub fn print_metadata() -> i32 {
 pub struct Invocation {
     /// `--config DIR`: Docker does not export DOCKER_CONFIG to plugins.
     pub config: Option<PathBuf>,
+    /// `-c/--context CTX` before `tlsctx`: the swarm commands' default.
+    pub context: Option<String>,
     /// Our own argv after `tlsctx` (or all of it, run standalone).
     pub args: Vec<OsString>,
     /// `docker help tlsctx` arrives as `help tlsctx`.
@@ -92,6 +94,8 @@ pub fn parse_argv(argv: Vec<OsString>) -> Invocation {
             };
             if flag == "--config" {
                 inv.config = value.map(PathBuf::from);
+            } else if flag == "-c" || flag == "--context" {
+                inv.context = value;
             }
         } else if BOOL_FLAGS.contains(&flag.as_str()) {
             // Accepted and ignored: `--tlsverify=true` and friends too.

@@ -13,6 +13,7 @@ pub mod recover;
 pub mod remove;
 pub mod revoke;
 pub mod server;
+pub mod swarm;
 
 use std::path::{Path, PathBuf};
 

@@ -127,6 +127,7 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
             env,
             &signer,
             req.name,
+            crate::pki::Purpose::Daemon,
             &sans,
             kt,
             req.server_days,
@@ -160,6 +161,7 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
                 daemon_dir: req.daemon_dir.into(),
                 key_type: kt,
                 authz: req.authz,
+                purpose: crate::pki::Purpose::Daemon,
             };
             let plan = server::plan(req.name, &signer, &bundle, ks.as_ref(), new_bundle);
             Some((plan, bundle))

@@ -48,8 +48,8 @@ pub fn finish(env: &Env, name: &str) -> Result<Vec<String>> {
     // Docker first: from here on Docker no longer offers the context.
     if contexts.exists(name) || contexts.tls_dir(name).exists() {
         contexts.remove(name)?;
+        removed.push(format!("context {name:?}"));
     }
-    removed.push(format!("context {name:?}"));
     if config.current()?.as_deref() == Some(name) {
         config.clear_current()?;
     }
@@ -68,7 +68,12 @@ pub fn finish(env: &Env, name: &str) -> Result<Vec<String>> {
         ks.delete(&server::account(&s.name))?;
         let dir = state.server_dir(&s);
         state.remove_server(&s)?;
-        removed.push(format!("server bundle {} and its key", dir.display()));
+        let what = if s.purpose.is_daemon() {
+            "server bundle"
+        } else {
+            "service certificate"
+        };
+        removed.push(format!("{what} {} and its key", dir.display()));
     }
     Ok(removed)
 }

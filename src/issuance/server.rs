@@ -13,8 +13,8 @@ use crate::error::{Error, Result};
 use crate::fsio::{self, SECRET_DIR, SECRET_FILE};
 use crate::keystore::{self, Account, KeyStore};
 use crate::names;
-use crate::pki::{Ca, KeyType, Leaf, San};
-use crate::state::{Journal, ServerPlan, ServerRecord, SERVER_FILES};
+use crate::pki::{Ca, KeyType, Leaf, Purpose, San};
+use crate::state::{bundle_files, Journal, ServerPlan, ServerRecord};
 
 pub fn account(name: &str) -> Account {
     Account::Server(name.into())
@@ -101,31 +101,47 @@ pub struct Bundle {
     pub key_type: KeyType,
     /// `--authz`: dockerd asks the tlsctx-authz plugin (daemon.json, unit).
     pub authz: bool,
+    pub purpose: Purpose,
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn issue(
     env: &Env,
     ca: &Ca,
     name: &str,
+    purpose: Purpose,
     sans: &[San],
     key_type: KeyType,
     days: u32,
     progress: &dyn Progress,
 ) -> Result<Leaf> {
-    generating(progress, key_type, &format!("server {name}"), || {
-        ca.issue_server(sans, key_type, days, env.now)
+    let what = if purpose.is_daemon() {
+        "server"
+    } else {
+        "certificate"
+    };
+    generating(progress, key_type, &format!("{what} {name}"), || {
+        ca.issue_for(purpose, sans, key_type, days, env.now)
     })
 }
 
 /// Refuses to overwrite an existing bundle in `dir` unless `force`; a file
 /// where the folder should be is an error of its own.
 pub fn check_target(dir: &Path, force: bool) -> Result<()> {
+    check_target_for(Purpose::Daemon, dir, force)
+}
+
+fn check_target_for(purpose: Purpose, dir: &Path, force: bool) -> Result<()> {
     if dir.exists() && !dir.is_dir() {
         return Err(Error::NotADirectory(dir.into()));
     }
-    if !force && SERVER_FILES.iter().any(|f| dir.join(f).exists()) {
+    if !force && bundle_files(purpose).iter().any(|f| dir.join(f).exists()) {
         return Err(Error::BundleExists {
-            what: "server",
+            what: if purpose.is_daemon() {
+                "server"
+            } else {
+                "certificate"
+            },
             dir: dir.into(),
         });
     }
@@ -147,6 +163,7 @@ pub fn plan(name: &str, ca: &Ca, b: &Bundle, ks: &dyn KeyStore, new_bundle: bool
             not_after: b.issued.not_after,
             keystore: ks.backend(),
             authz: b.authz,
+            purpose: b.purpose,
         },
         cert_pem: b.issued.cert_pem.clone(),
         ca_pem: ca.cert_pem.clone(),
@@ -155,9 +172,13 @@ pub fn plan(name: &str, ca: &Ca, b: &Bundle, ks: &dyn KeyStore, new_bundle: bool
     }
 }
 
-/// Whether `dir` holds none of a bundle's files yet.
+/// Whether `dir` holds none of a server bundle's files yet.
 pub fn is_new(dir: &Path) -> bool {
-    !SERVER_FILES.iter().any(|f| dir.join(f).exists())
+    is_new_for(Purpose::Daemon, dir)
+}
+
+fn is_new_for(purpose: Purpose, dir: &Path) -> bool {
+    !bundle_files(purpose).iter().any(|f| dir.join(f).exists())
 }
 
 /// Writes a bundle (ARCHITECTURE.md, "Write and commit order"): the key
@@ -180,6 +201,9 @@ pub fn write(env: &Env, ks: &dyn KeyStore, plan: &ServerPlan, key: &Leaf) -> Res
 }
 
 fn write_files(env: &Env, plan: &ServerPlan, key_pem: &str) -> Result<()> {
+    if !plan.record.purpose.is_daemon() {
+        return write_service_files(env, plan, key_pem);
+    }
     let dir = &plan.record.dir;
     fsio::create_dir_all(dir, SECRET_DIR)?;
     fsio::create_dir_all(&dir.join("docker.service.d"), fsio::PUBLIC_DIR)?;
@@ -201,6 +225,19 @@ fn write_files(env: &Env, plan: &ServerPlan, key_pem: &str) -> Result<()> {
         &dir.join("docker.service.d/override.conf"),
         OVERRIDE_CONF.as_bytes(),
     )?;
+    env.state().write_server(&plan.record)
+}
+
+/// A service certificate's folder: key (0600, first), certificate, CA,
+/// then the record. No daemon.json or drop-in: dockerd does not use it.
+fn write_service_files(env: &Env, plan: &ServerPlan, key_pem: &str) -> Result<()> {
+    let dir = &plan.record.dir;
+    fsio::create_dir_all(dir, SECRET_DIR)?;
+    let key = dir.join(plan.record.key_file());
+    fsio::refuse_symlink(&key)?;
+    fsio::write_atomic(&key, key_pem.as_bytes(), SECRET_FILE)?;
+    fsio::write_public(&dir.join(plan.record.cert_file()), plan.cert_pem.as_bytes())?;
+    fsio::write_public(&dir.join("ca.pem"), plan.ca_pem.as_bytes())?;
     env.state().write_server(&plan.record)
 }
 
@@ -259,6 +296,8 @@ pub struct Request<'a> {
     pub daemon_dir: &'a str,
     pub authz: bool,
     pub force: bool,
+    /// `server` issues the daemon's bundle, `cert` a service's.
+    pub purpose: Purpose,
 }
 
 /// A server bundle alone. Returns its record and whether the certificate
@@ -275,12 +314,32 @@ pub fn create(
         .out
         .clone()
         .unwrap_or_else(|| env.state().default_server_dir(req.name));
-    check_target(&dir, req.force)?;
+    check_target_for(req.purpose, &dir, req.force)?;
+    // Server bundles and service certificates share one namespace (their
+    // keystore account and `swarm publish NAME`); even --force replaces
+    // one of the same kind only, since the other kind's files would stay.
+    if let Some(old) = env.state().server(req.name)? {
+        if old.purpose.is_daemon() != req.purpose.is_daemon() {
+            return Err(Error::BundleNameTaken {
+                name: req.name.into(),
+                purpose: old.purpose.as_str(),
+            });
+        }
+    }
     let (_, ca) = ca::load(env, req.ca)?;
-    let issued = issue(env, &ca, req.name, &sans, req.key_type, req.days, progress)?;
+    let issued = issue(
+        env,
+        &ca,
+        req.name,
+        req.purpose,
+        &sans,
+        req.key_type,
+        req.days,
+        progress,
+    )?;
     let clamped = issued.clamped_to_ca;
     let ks = env.keystore()?;
-    let new_bundle = is_new(&dir) && env.state().server(req.name)?.is_none();
+    let new_bundle = is_new_for(req.purpose, &dir) && env.state().server(req.name)?.is_none();
     let bundle = Bundle {
         dir,
         issued,
@@ -289,6 +348,7 @@ pub fn create(
         daemon_dir: req.daemon_dir.into(),
         key_type: req.key_type,
         authz: req.authz,
+        purpose: req.purpose,
     };
     let plan = plan(req.name, &ca, &bundle, ks.as_ref(), new_bundle);
     Ok((
@@ -343,7 +403,16 @@ pub fn renew(
         }
     }
     let (_, ca) = ca::load(env, &rec.ca)?;
-    let issued = issue(env, &ca, name, &sans, rec.key_type, days, progress)?;
+    let issued = issue(
+        env,
+        &ca,
+        name,
+        rec.purpose,
+        &sans,
+        rec.key_type,
+        days,
+        progress,
+    )?;
     let clamped_to_ca = issued.clamped_to_ca;
     let ks = keystore::open_recorded(rec.keystore, &env.config_dir)?;
     let dir = env.state().server_dir(&rec);
@@ -356,6 +425,7 @@ pub fn renew(
         daemon_dir: daemon_dir.clone(),
         key_type: rec.key_type,
         authz: rec.authz,
+        purpose: rec.purpose,
     };
     let plan = plan(name, &ca, &bundle, ks.as_ref(), false);
     let after = in_journal(env, ks.as_ref(), &plan, &bundle.issued)?;

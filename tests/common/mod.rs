@@ -261,3 +261,37 @@ pub fn all_files(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// An image to run, imported from Debian's static busybox (nothing can be pulled here).
+pub fn import_busybox(s: &Sandbox, ctx: &str) -> String {
+    let root = s.path().join("rootfs");
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::copy(require("busybox"), root.join("bin/busybox")).unwrap();
+    let tar = s.path().join("rootfs.tar");
+    ok(&Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .output()
+        .unwrap());
+    ok(&s.docker(&[
+        "--context",
+        ctx,
+        "import",
+        tar.to_str().unwrap(),
+        "tlsctx-test/busybox",
+    ]));
+    ok(&s.docker(&[
+        "--context",
+        ctx,
+        "image",
+        "inspect",
+        "-f",
+        "{{.Id}}",
+        "tlsctx-test/busybox",
+    ]))
+    .trim()
+    .to_string()
+}

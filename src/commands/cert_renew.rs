@@ -1,0 +1,38 @@
+//! `docker tlsctx cert renew NAME [--add-san VALUE] [--days N]`.
+
+use crate::cli::ServerRenewArgs;
+use crate::error::Result;
+use crate::issuance::{server, Env};
+use crate::text::date;
+use crate::ui;
+
+pub fn run(env: &Env, args: &ServerRenewArgs) -> Result<()> {
+    let r = server::renew(
+        env,
+        &args.name,
+        &args.add_sans,
+        args.days,
+        &ui::Spinner::default(),
+    )?;
+    ui::warn_if_clamped(
+        r.clamped_to_ca,
+        r.after.not_after,
+        "certificate",
+        &r.after.ca,
+        args.days,
+    );
+    let sans: Vec<String> = r.after.sans.iter().map(ToString::to_string).collect();
+    println!(
+        "Renewed certificate {:?} for {} (valid until {}, was {}) in {}",
+        r.after.name,
+        sans.join(", "),
+        date(r.after.not_after),
+        date(r.before.not_after),
+        r.after.dir.display()
+    );
+    println!(
+        "Services read it at start: to move swarm services to it, docker tlsctx swarm rotate {} --service SVC",
+        r.after.name
+    );
+    Ok(())
+}

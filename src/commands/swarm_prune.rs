@@ -1,0 +1,23 @@
+//! `docker tlsctx swarm prune NAME`.
+
+use crate::cli::SwarmPruneArgs;
+use crate::docker::swarm::Docker;
+use crate::error::Result;
+use crate::issuance::swarm;
+use crate::issuance::Env;
+
+pub fn run(env: &Env, args: &SwarmPruneArgs) -> Result<()> {
+    let docker = Docker::find(&env.config_dir, args.target.context.as_deref())?;
+    let removed = swarm::prune(&docker, &args.name)?;
+    if removed.is_empty() {
+        println!(
+            "Nothing to prune for {:?}: every older version is in use, or there is only the newest",
+            args.name
+        );
+    } else {
+        for s in &removed {
+            println!("Removed {s}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,92 @@
+//! `docker tlsctx swarm rotate NAME --service SVC… [--target-cert F …]`.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::cli::{Format, SwarmRotateArgs};
+use crate::docker::swarm::Docker;
+use crate::error::Result;
+use crate::issuance::swarm::{self, RotateRequest, Targets, Watch};
+use crate::issuance::Env;
+use crate::text::{date, rfc3339};
+use crate::ui;
+
+/// Progress on stderr: one line each time a service's update changes state.
+#[derive(Default)]
+struct Lines {
+    last: RefCell<BTreeMap<String, String>>,
+}
+
+impl Watch for Lines {
+    fn status(&self, service: &str, state: &str, elapsed: Duration) {
+        let mut last = self.last.borrow_mut();
+        if last.get(service).map(String::as_str) != Some(state) {
+            eprintln!("{service}: {state} ({:.1} s)", elapsed.as_secs_f64());
+            last.insert(service.into(), state.into());
+        }
+    }
+}
+
+pub fn run(env: &Env, args: &SwarmRotateArgs) -> Result<()> {
+    let docker = Docker::find(&env.config_dir, args.target.context.as_deref())?;
+    let r = swarm::rotate(
+        env,
+        &docker,
+        &RotateRequest {
+            name: &args.name,
+            prefix: args.prefix.as_deref(),
+            services: &args.services,
+            targets: Targets {
+                cert: args.target_cert.clone(),
+                key: args.target_key.clone(),
+                ca: args.target_ca.clone(),
+            },
+            days: args.days,
+            timeout: Duration::from_secs(args.timeout),
+        },
+        &ui::Spinner::default(),
+        &Lines::default(),
+    )?;
+    let p = &r.published;
+    if args.format == Format::Json {
+        let services: Vec<_> = r
+            .outcomes
+            .iter()
+            .map(|o| json!({ "service": o.service, "from": o.from, "to": p.version, "seconds": o.seconds }))
+            .collect();
+        ui::print_json(&json!({
+            "bundle": p.bundle,
+            "prefix": p.prefix,
+            "version": p.version,
+            "not_after": rfc3339(p.not_after),
+            "sha256": p.sha256,
+            "services": services,
+            "removed": r.removed,
+            "seconds": r.seconds,
+        }));
+        return Ok(());
+    }
+    println!(
+        "Renewed {:?} (valid until {}, was {}) and published version {}",
+        p.bundle,
+        date(r.renewed.after.not_after),
+        date(r.renewed.before.not_after),
+        p.version
+    );
+    for o in &r.outcomes {
+        let from = o.from.map_or("none".to_string(), |v| format!("v{v}"));
+        println!(
+            "Moved service {} from {from} to v{} in {:.1} s",
+            o.service, p.version, o.seconds
+        );
+    }
+    if r.removed.is_empty() {
+        println!("Kept the older versions: services still use them (docker tlsctx swarm ls)");
+    } else {
+        println!("Removed (no service uses them): {}", r.removed.join(", "));
+    }
+    Ok(())
+}

@@ -1,0 +1,452 @@
+//! Swarm through the docker CLI found on PATH (ARCHITECTURE.md, "Swarm").
+//!
+//! Why the CLI and not the Engine API: it already reaches every kind of
+//! context the user has (ours, ssh://, npipe://, DOCKER_HOST), with the
+//! user's config (proxies, headers) and API version negotiation, and it is
+//! always there when we run as its plugin. Secret data goes to
+//! `docker secret create NAME -` on a pipe: never on argv, never in a file.
+//!
+//! This module only runs commands and reads their JSON; what to do with
+//! secrets and services is issuance/swarm.rs.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// Swarm's limit on a secret's data: 500 KiB (moby api/validation
+/// `MaxSecretSize`, swarmkit manager/controlapi/secret.go).
+pub const MAX_SECRET_SIZE: usize = 500 * 1024;
+
+/// What `docker info` says of the swarm.
+#[derive(Debug, Clone)]
+pub struct SwarmInfo {
+    /// "inactive", "pending", "active", "error", "locked".
+    pub local_state: String,
+    /// This node is a manager (it can create secrets and update services).
+    pub control_available: bool,
+    pub cluster_id: String,
+}
+
+/// A secret as `docker secret inspect` shows it (never its data: swarm
+/// does not give it back).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Secret {
+    pub id: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// One secret a service mounts, as in its spec
+/// (`Spec.TaskTemplate.ContainerSpec.Secrets[]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mount {
+    pub secret_name: String,
+    /// File name under /run/secrets/ (or an absolute path on Windows).
+    pub target: String,
+    pub uid: String,
+    pub gid: String,
+    pub mode: u32,
+}
+
+impl Mount {
+    /// `--secret-add` syntax (docker/cli opts/secret.go): mode in octal,
+    /// which the CLI parses with base prefix (`0400`).
+    pub fn add_arg(&self) -> String {
+        format!(
+            "source={},target={},uid={},gid={},mode=0{:o}",
+            self.secret_name, self.target, self.uid, self.gid, self.mode
+        )
+    }
+}
+
+/// Swarm's `UpdateStatus` of a service (swarmkit api/types.proto).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateStatus {
+    /// "updating", "paused", "completed", "rollback_started",
+    /// "rollback_paused", "rollback_completed".
+    pub state: String,
+    pub started_at: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub id: String,
+    pub name: String,
+    pub replicas: Option<u64>,
+    /// What the service's spec mounts now.
+    pub mounts: Vec<Mount>,
+    /// What a `docker service rollback` would go back to.
+    pub previous_mounts: Vec<Mount>,
+    pub update: Option<UpdateStatus>,
+}
+
+/// The docker CLI, pointed at one configuration folder and, when given,
+/// one context.
+pub struct Docker {
+    program: PathBuf,
+    config_dir: PathBuf,
+    context: Option<String>,
+}
+
+impl Docker {
+    /// The `docker` on PATH; `context` None means docker's own choice
+    /// (DOCKER_HOST, DOCKER_CONTEXT, currentContext).
+    pub fn find(config_dir: &Path, context: Option<&str>) -> Result<Docker> {
+        let program = which::which("docker").map_err(|_| Error::DockerNotFound)?;
+        Ok(Docker {
+            program,
+            config_dir: config_dir.to_path_buf(),
+            context: context.map(str::to_string),
+        })
+    }
+
+    /// The context as messages name it.
+    pub fn context_label(&self) -> String {
+        match &self.context {
+            Some(c) => format!("{c:?}"),
+            None => "in use (DOCKER_HOST, DOCKER_CONTEXT or docker context use)".into(),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.program);
+        c.arg("--config").arg(&self.config_dir);
+        if let Some(ctx) = &self.context {
+            c.args(["--context", ctx]);
+        }
+        c.args(args)
+            // No "What's next" hints or other chatter in what we parse.
+            .env("DOCKER_CLI_HINTS", "false")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    /// Runs docker with `stdin` (secret data) on a pipe; returns stdout.
+    fn run_with(&self, what: &str, args: &[&str], stdin: Option<&[u8]>) -> Result<String> {
+        let mut c = self.command(args);
+        c.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        let failed = |e: std::io::Error| Error::DockerFailed {
+            what: what.into(),
+            message: e.to_string(),
+        };
+        let mut child = c.spawn().map_err(failed)?;
+        if let Some(data) = stdin {
+            let mut pipe = child.stdin.take().expect("piped");
+            // A docker that exits early closes the pipe; its stderr says why.
+            let _ = pipe.write_all(data);
+        }
+        let out = child.wait_with_output().map_err(failed)?;
+        if out.status.success() {
+            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        Err(Error::DockerFailed {
+            what: what.into(),
+            message: docker_message(&out.stderr),
+        })
+    }
+
+    fn run(&self, what: &str, args: &[&str]) -> Result<String> {
+        self.run_with(what, args, None)
+    }
+
+    pub fn swarm_info(&self) -> Result<SwarmInfo> {
+        let out = self.run("reach the daemon", &["info", "--format", "{{json .Swarm}}"])?;
+        let v: Value = serde_json::from_str(out.trim()).map_err(|e| Error::DockerFailed {
+            what: "describe the swarm".into(),
+            message: format!("docker info printed something that is not JSON ({e})"),
+        })?;
+        Ok(SwarmInfo {
+            local_state: str_of(&v["LocalNodeState"]),
+            control_available: v["ControlAvailable"].as_bool().unwrap_or(false),
+            cluster_id: str_of(&v["Cluster"]["ID"]),
+        })
+    }
+
+    /// Fails unless the daemon is an active swarm manager; returns the
+    /// cluster's ID.
+    pub fn require_manager(&self) -> Result<String> {
+        let info = self.swarm_info()?;
+        if info.local_state != "active" || !info.control_available {
+            let state = if info.local_state == "active" {
+                "active, but a worker".to_string()
+            } else {
+                info.local_state
+            };
+            return Err(Error::NotASwarmManager {
+                context: self.context_label(),
+                state,
+            });
+        }
+        Ok(info.cluster_id)
+    }
+
+    /// Every secret of the swarm, with its labels.
+    pub fn secrets(&self) -> Result<Vec<Secret>> {
+        let ids = self.run("list secrets", &["secret", "ls", "-q"])?;
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args = vec!["secret", "inspect"];
+        args.extend(&ids);
+        let v = json_of("inspect secrets", &self.run("inspect secrets", &args)?)?;
+        Ok(v.as_array()
+            .map(|a| a.iter().map(parse_secret).collect())
+            .unwrap_or_default())
+    }
+
+    /// `docker secret create --label K=V … NAME -`, the data on stdin.
+    pub fn create_secret(
+        &self,
+        name: &str,
+        labels: &[(String, String)],
+        data: &[u8],
+    ) -> Result<()> {
+        if data.len() > MAX_SECRET_SIZE {
+            return Err(Error::SecretTooLarge {
+                name: name.into(),
+                size: data.len(),
+            });
+        }
+        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut args = vec!["secret", "create"];
+        for l in &labels {
+            args.extend(["--label", l.as_str()]);
+        }
+        args.extend([name, "-"]);
+        self.run_with(&format!("create secret {name}"), &args, Some(data))?;
+        Ok(())
+    }
+
+    /// `docker secret rm NAME`; swarm's refusal of a secret in use becomes
+    /// `SecretInUse` with the services it names.
+    pub fn remove_secret(&self, name: &str) -> Result<()> {
+        match self.run(&format!("remove secret {name}"), &["secret", "rm", name]) {
+            Err(Error::DockerFailed { message, .. }) if message.contains(IN_USE) => {
+                Err(Error::SecretInUse {
+                    secret: name.into(),
+                    services: in_use_by(&message),
+                })
+            }
+            r => r.map(|_| ()),
+        }
+    }
+
+    /// Every service of the swarm.
+    pub fn services(&self) -> Result<Vec<Service>> {
+        let ids = self.run("list services", &["service", "ls", "-q"])?;
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args = vec!["service", "inspect"];
+        args.extend(&ids);
+        let v = json_of("inspect services", &self.run("inspect services", &args)?)?;
+        Ok(v.as_array()
+            .map(|a| a.iter().map(parse_service).collect())
+            .unwrap_or_default())
+    }
+
+    /// One service by name or ID; None when swarm has no such service.
+    pub fn service(&self, name: &str) -> Result<Option<Service>> {
+        match self.run(
+            &format!("inspect service {name}"),
+            &["service", "inspect", name],
+        ) {
+            Ok(out) => Ok(json_of("inspect services", &out)?
+                .as_array()
+                .and_then(|a| a.first())
+                .map(parse_service)),
+            Err(Error::DockerFailed { message, .. }) if message.contains("no such service") => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One `docker service update --detach` that swaps secrets: every
+    /// `remove` (by name) out, every `add` in.
+    pub fn update_secrets(&self, service: &str, remove: &[String], add: &[Mount]) -> Result<()> {
+        let adds: Vec<String> = add.iter().map(Mount::add_arg).collect();
+        let mut args = vec!["service", "update", "--detach", "--quiet"];
+        for r in remove {
+            args.extend(["--secret-rm", r.as_str()]);
+        }
+        for a in &adds {
+            args.extend(["--secret-add", a.as_str()]);
+        }
+        args.push(service);
+        self.run(&format!("update service {service}"), &args)?;
+        Ok(())
+    }
+
+    /// `docker service rollback --detach`: back to the previous spec.
+    pub fn rollback(&self, service: &str) -> Result<()> {
+        self.run(
+            &format!("roll back service {service}"),
+            &["service", "rollback", "--detach", "--quiet", service],
+        )?;
+        Ok(())
+    }
+}
+
+/// What swarm answers when a secret in use is removed (swarmkit
+/// manager/controlapi/secret.go): "secret 'X' is in use by the following
+/// service: A, B" (or "services").
+const IN_USE: &str = "is in use by the following service";
+
+fn in_use_by(message: &str) -> Vec<String> {
+    message
+        .split_once(IN_USE)
+        .map(|(_, rest)| {
+            rest.trim_start_matches('s')
+                .trim_start_matches(':')
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// docker's stderr, without its "Error response from daemon: rpc error:
+/// code = … desc =" wrapping, on one line.
+fn docker_message(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let text = text.trim();
+    let text = text.rsplit_once("desc = ").map_or(text, |(_, d)| d);
+    let text = text
+        .strip_prefix("Error response from daemon: ")
+        .or_else(|| text.strip_prefix("Error: "))
+        .unwrap_or(text);
+    let one: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if one.is_empty() {
+        "it failed without saying why".into()
+    } else {
+        one.join(" ")
+    }
+}
+
+fn json_of(what: &str, out: &str) -> Result<Value> {
+    serde_json::from_str(out).map_err(|e| Error::DockerFailed {
+        what: what.into(),
+        message: format!("docker printed something that is not JSON ({e})"),
+    })
+}
+
+fn str_of(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_string()
+}
+
+fn parse_secret(v: &Value) -> Secret {
+    Secret {
+        id: str_of(&v["ID"]),
+        name: str_of(&v["Spec"]["Name"]),
+        labels: v["Spec"]["Labels"]
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), str_of(v))).collect())
+            .unwrap_or_default(),
+    }
+}
+
+fn parse_mounts(spec: &Value) -> Vec<Mount> {
+    spec["TaskTemplate"]["ContainerSpec"]["Secrets"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| Mount {
+                    secret_name: str_of(&s["SecretName"]),
+                    target: str_of(&s["File"]["Name"]),
+                    uid: str_of(&s["File"]["UID"]),
+                    gid: str_of(&s["File"]["GID"]),
+                    mode: s["File"]["Mode"].as_u64().unwrap_or(0o444) as u32,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn parse_service(v: &Value) -> Service {
+    let u = &v["UpdateStatus"];
+    Service {
+        id: str_of(&v["ID"]),
+        name: str_of(&v["Spec"]["Name"]),
+        replicas: v["Spec"]["Mode"]["Replicated"]["Replicas"].as_u64(),
+        mounts: parse_mounts(&v["Spec"]),
+        previous_mounts: parse_mounts(&v["PreviousSpec"]),
+        update: u.is_object().then(|| UpdateStatus {
+            state: str_of(&u["State"]),
+            started_at: str_of(&u["StartedAt"]),
+            message: str_of(&u["Message"]),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_add_argument_keeps_uid_gid_and_octal_mode() {
+        let m = Mount {
+            secret_name: "web-key.pem-v2".into(),
+            target: "key.pem".into(),
+            uid: "101".into(),
+            gid: "0".into(),
+            mode: 0o400,
+        };
+        assert_eq!(
+            m.add_arg(),
+            "source=web-key.pem-v2,target=key.pem,uid=101,gid=0,mode=0400"
+        );
+    }
+
+    #[test]
+    fn a_service_spec_reads_back() {
+        // As dockerd 20.10 prints it (observed), trimmed.
+        let v: Value = serde_json::from_str(
+            r#"{"ID":"amob","Spec":{"Name":"web","Mode":{"Replicated":{"Replicas":2}},
+            "TaskTemplate":{"ContainerSpec":{"Secrets":[{"File":{"Name":"cert.pem","UID":"0","GID":"0","Mode":256},
+            "SecretID":"ogwu","SecretName":"s1"}]}}},
+            "UpdateStatus":{"State":"completed","StartedAt":"2026-12-01T08:15:40Z","Message":"update completed"}}"#,
+        )
+        .unwrap();
+        let s = parse_service(&v);
+        assert_eq!(s.name, "web");
+        assert_eq!(s.replicas, Some(2));
+        assert_eq!(s.mounts[0].target, "cert.pem");
+        assert_eq!(s.mounts[0].mode, 0o400);
+        assert!(s.previous_mounts.is_empty());
+        assert_eq!(s.update.unwrap().state, "completed");
+    }
+
+    #[test]
+    fn docker_errors_lose_their_wrapping() {
+        let e = b"Error response from daemon: rpc error: code = InvalidArgument desc = secret 'web-ca.pem-v1' is in use by the following service: web, api\n";
+        let m = docker_message(e);
+        assert_eq!(
+            m,
+            "secret 'web-ca.pem-v1' is in use by the following service: web, api"
+        );
+        assert_eq!(in_use_by(&m), ["web", "api"]);
+        assert_eq!(
+            docker_message(b"Error: no such service: x\n"),
+            "no such service: x"
+        );
+    }
+}

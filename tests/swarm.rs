@@ -1,0 +1,663 @@
+//! Certificates as versioned swarm secrets against a real single-node
+//! swarm: a dockerd of the test's own with our server bundle, `docker swarm
+//! init`, services from an imported busybox image. Publish, rotate on live
+//! services (one and two replicas, two services sharing a bundle), the
+//! refusals that leave the old version in place and in use, and secret
+//! data that never shows on any process's argv nor on disk.
+//!
+//! One test function: swarm makes host-wide objects (the docker_gwbridge
+//! link), so two swarms at once on one machine would collide.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+
+use common::dockerd::{free_port, stderr, Dockerd};
+use common::*;
+
+/// What a swarm leaves on the host once dockerd is gone (seen here): an
+/// nsfs mount under the exec root and the docker_gwbridge link. Declared
+/// before the daemon, so it is dropped after it.
+struct HostCleanup {
+    exec_root: PathBuf,
+}
+
+impl Drop for HostCleanup {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.exec_root.join("netns/default"))
+            .output();
+        let _ = Command::new("ip")
+            .args(["link", "del", "docker_gwbridge"])
+            .output();
+    }
+}
+
+/// `docker swarm leave --force` before dockerd stops (declared after it).
+struct SwarmMember<'a> {
+    s: &'a Sandbox,
+}
+
+impl Drop for SwarmMember<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .s
+            .docker(&["--context", "d1", "swarm", "leave", "--force"]);
+    }
+}
+
+/// Samples every process's argv while it runs and keeps each distinct one,
+/// so that keys made during the run (a rotation renews its key) are looked
+/// for too; counts the `docker secret create` processes it saw, so a clean
+/// result means something.
+struct ArgvSampler {
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<BTreeSet<String>>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ArgvSampler {
+    fn start() -> ArgvSampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(BTreeSet::new()));
+        let (st, sn) = (stop.clone(), seen.clone());
+        let handle = std::thread::spawn(move || {
+            while !st.load(Ordering::SeqCst) {
+                for e in fs::read_dir("/proc").unwrap().flatten() {
+                    if let Ok(argv) = fs::read(e.path().join("cmdline")) {
+                        let text = String::from_utf8_lossy(&argv).replace('\0', " ");
+                        // The PID too: the same command twice counts twice.
+                        sn.lock()
+                            .unwrap()
+                            .insert(format!("{} {text}", e.file_name().to_string_lossy()));
+                    }
+                }
+            }
+        });
+        ArgvSampler {
+            stop,
+            seen,
+            handle: Some(handle),
+        }
+    }
+
+    /// Stops; returns (argvs holding a needle, `secret create` processes seen).
+    fn finish(mut self, needles: &[String]) -> (Vec<String>, usize) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.handle.take().unwrap().join().unwrap();
+        let seen = self.seen.lock().unwrap();
+        let found = seen
+            .iter()
+            .filter(|a| needles.iter().any(|n| a.contains(n.as_str())))
+            .cloned()
+            .collect();
+        let creates = seen.iter().filter(|a| a.contains("secret create")).count();
+        (found, creates)
+    }
+}
+
+/// The base64 lines of a PEM file: what would show if its data leaked.
+fn body_lines(pem: &str) -> Vec<String> {
+    pem.lines()
+        .filter(|l| !l.starts_with("-----") && l.len() >= 40)
+        .map(str::to_string)
+        .collect()
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// SHA-256 of `path` inside every running task of `service`.
+fn task_file_hashes(s: &Sandbox, service: &str, path: &str) -> Vec<String> {
+    let dk = |args: &[&str]| {
+        let mut all = vec!["--context", "d1"];
+        all.extend_from_slice(args);
+        ok(&s.docker(&all))
+    };
+    let tasks = dk(&[
+        "service",
+        "ps",
+        "-q",
+        "--filter",
+        "desired-state=running",
+        service,
+    ]);
+    let mut out = Vec::new();
+    for task in tasks.split_whitespace() {
+        let cid = dk(&[
+            "inspect",
+            "-f",
+            "{{.Status.ContainerStatus.ContainerID}}",
+            task,
+        ]);
+        let sum = dk(&["exec", cid.trim(), "/bin/busybox", "sha256sum", path]);
+        out.push(sum.split_whitespace().next().unwrap().to_string());
+    }
+    out.sort();
+    out
+}
+
+fn secret_names(s: &Sandbox) -> BTreeSet<String> {
+    ok(&s.docker(&["--context", "d1", "secret", "ls", "--format", "{{.Name}}"]))
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn versions_of(s: &Sandbox, bundle: &str) -> Vec<serde_json::Value> {
+    let out = ok(&s.tlsctx(&["swarm", "ls", "--context", "d1", "--format", "json"]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["bundle"] == bundle)
+        .cloned()
+        .collect()
+}
+
+fn v_set(names: &BTreeSet<String>, version: u32) -> bool {
+    ["ca.pem", "cert.pem", "key.pem"]
+        .iter()
+        .all(|f| names.contains(&format!("web-{f}-v{version}")))
+}
+
+fn failed(o: &Output, want: &[&str]) {
+    assert!(!o.status.success(), "succeeded: {}", transcript(o));
+    let err = stderr(o);
+    for w in want {
+        assert!(err.contains(w), "{w:?} not in: {err}");
+    }
+}
+
+/// Seconds of each "Moved service NAME … in N s" line.
+fn move_times(out: &str) -> Vec<(String, f64)> {
+    out.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("Moved service ")?;
+            let name = rest.split_whitespace().next()?.to_string();
+            let secs = rest
+                .rsplit_once(" in ")?
+                .1
+                .strip_suffix(" s")?
+                .parse()
+                .ok()?;
+            Some((name, secs))
+        })
+        .collect()
+}
+
+/// Every file below `dir` holding one of the needles, skipping the folders
+/// in `skip` and tmpfs mounts (memory, not disk: where swarm mounts secrets
+/// into containers).
+fn files_holding(
+    dir: &Path,
+    needles: &[String],
+    skip: &[PathBuf],
+    tmpfs: &[PathBuf],
+) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if skip.contains(&p) || tmpfs.contains(&p) {
+            continue;
+        }
+        let Ok(m) = fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if m.is_dir() {
+            out.extend(files_holding(&p, needles, skip, tmpfs));
+        } else if m.is_file() && m.len() < 64 << 20 {
+            if let Ok(b) = fs::read(&p) {
+                let text = String::from_utf8_lossy(&b);
+                if needles.iter().any(|n| text.contains(n.as_str())) {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn tmpfs_mounts() -> Vec<PathBuf> {
+    fs::read_to_string("/proc/self/mounts")
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(2) == Some(&"tmpfs")).then(|| PathBuf::from(f[1]))
+        })
+        .collect()
+}
+
+#[test]
+fn certificates_rotate_on_live_services() {
+    assert!(
+        is_root(),
+        "dockerd and swarm need root; run the suite as root (CI does)"
+    );
+    require("busybox");
+    require("ip");
+    let s = Sandbox::new();
+    let port = free_port();
+    let host = format!("tcp://127.0.0.1:{port}");
+    ok(&s.tlsctx(&["new", "d1", "--host", &host]));
+    let daemon_bundle = s.cfg().join("tlsctx/servers/d1");
+    let dir = s.path().join("d");
+    fs::create_dir(&dir).unwrap();
+    let _cleanup = HostCleanup {
+        exec_root: dir.join("exec"),
+    };
+    let _daemon = Dockerd::start(&dir, &daemon_bundle, port);
+    let dk = |args: &[&str]| {
+        let mut all = vec!["--context", "d1"];
+        all.extend_from_slice(args);
+        s.docker(&all)
+    };
+    let tlsctx_in = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--context", "d1"]);
+        s.tlsctx(&all)
+    };
+
+    ok(&s.tlsctx(&["cert", "web", "--san", "web.local", "--san", "127.0.0.1"]));
+    let web = s.cfg().join("tlsctx/servers/web");
+    let read = |f: &str| fs::read_to_string(web.join(f)).unwrap();
+
+    // Not a manager yet: a clear error, nothing made.
+    failed(
+        &tlsctx_in(&["swarm", "publish", "web"]),
+        &[
+            "is not a swarm manager (swarm state: inactive)",
+            "docker swarm init",
+        ],
+    );
+    // No docker on PATH.
+    let mut c = s.tlsctx_cmd(&["swarm", "ls"]);
+    c.env("PATH", "/nonexistent");
+    failed(
+        &c.output().unwrap(),
+        &["the docker CLI was not found on PATH"],
+    );
+
+    let swarm_port = free_port().to_string();
+    ok(&dk(&[
+        "swarm",
+        "init",
+        "--advertise-addr",
+        "127.0.0.1",
+        "--listen-addr",
+        &format!("127.0.0.1:{swarm_port}"),
+    ]));
+    let _member = SwarmMember { s: &s };
+    let image = import_busybox(&s, "d1");
+
+    // Every key this test publishes, as it would leak; on argv, the
+    // certificate's lines too (its first lines are shared with every
+    // certificate of the CA, so on disk only keys are looked for).
+    let mut needles: Vec<String> = body_lines(&read("key.pem"));
+    let mut on_argv = needles.clone();
+    on_argv.extend(body_lines(&read("cert.pem")));
+    let sampler = ArgvSampler::start();
+
+    // v1, labelled.
+    let out = ok(&tlsctx_in(&["swarm", "publish", "web"]));
+    assert!(out.contains("as version 1"), "{out}");
+    let names = secret_names(&s);
+    assert!(v_set(&names, 1), "{names:?}");
+    let labels: serde_json::Value = serde_json::from_str(&ok(&dk(&[
+        "secret",
+        "inspect",
+        "--format",
+        "{{json .Spec.Labels}}",
+        "web-cert.pem-v1",
+    ])))
+    .unwrap();
+    let fp = openssl_ok(&[
+        "x509",
+        "-noout",
+        "-fingerprint",
+        "-sha256",
+        "-in",
+        web.join("cert.pem").to_str().unwrap(),
+    ]);
+    let fp = fp
+        .trim()
+        .rsplit('=')
+        .next()
+        .unwrap()
+        .replace(':', "")
+        .to_lowercase();
+    assert_eq!(labels["io.github.docker-tlsctx.sha256"], fp.as_str());
+    assert_eq!(labels["io.github.docker-tlsctx.bundle"], "web");
+    assert_eq!(labels["io.github.docker-tlsctx.version"], "1");
+    assert!(labels["io.github.docker-tlsctx.tool"]
+        .as_str()
+        .unwrap()
+        .starts_with("docker-tlsctx "));
+
+    // Two services on v1: one replica and two.
+    let create = |name: &str, replicas: &str, extra: &[&str], cmd: &[&str]| {
+        let mut args = vec![
+            "service",
+            "create",
+            "--quiet",
+            "--detach=false",
+            "--name",
+            name,
+            "--replicas",
+            replicas,
+            "--network",
+            "host",
+            "--init",
+            "--update-order",
+            "start-first",
+            "--update-monitor",
+            "1s",
+            "--rollback-monitor",
+            "1s",
+        ];
+        args.extend_from_slice(extra);
+        args.push(&image);
+        args.extend_from_slice(cmd);
+        ok(&dk(&args));
+    };
+    let secrets_v = |v: u32| {
+        vec![
+            format!("source=web-cert.pem-v{v},target=cert.pem"),
+            format!("source=web-key.pem-v{v},target=key.pem,mode=0400"),
+            format!("source=web-ca.pem-v{v},target=ca.pem"),
+        ]
+    };
+    let v1 = secrets_v(1);
+    let mut extra = Vec::new();
+    for m in &v1 {
+        extra.extend(["--secret", m.as_str()]);
+    }
+    let sleep = ["/bin/busybox", "sleep", "1000000"];
+    create("web", "1", &extra, &sleep);
+    create("web2", "2", &extra, &sleep);
+    let cert_v1 = sha256_hex(read("cert.pem").as_bytes());
+    assert_eq!(
+        task_file_hashes(&s, "web", "/run/secrets/cert.pem"),
+        vec![cert_v1.clone()]
+    );
+    assert_eq!(
+        task_file_hashes(&s, "web2", "/run/secrets/cert.pem"),
+        [cert_v1.clone(), cert_v1.clone()]
+    );
+    assert_eq!(
+        task_file_hashes(&s, "web", "/run/secrets/key.pem"),
+        [sha256_hex(read("key.pem").as_bytes())]
+    );
+
+    // Rotate both: v2 in the running tasks, v1 gone.
+    let serial_v1 = openssl_ok(&[
+        "x509",
+        "-noout",
+        "-serial",
+        "-in",
+        web.join("cert.pem").to_str().unwrap(),
+    ]);
+    let o = tlsctx_in(&[
+        "swarm",
+        "rotate",
+        "web",
+        "--service",
+        "web",
+        "--service",
+        "web2",
+    ]);
+    let out = ok(&o);
+    assert!(out.contains("published version 2"), "{out}");
+    let times = move_times(&out);
+    assert_eq!(times.len(), 2, "{out}");
+    eprintln!("rotation times (web: 1 replica, web2: 2 replicas): {times:?}");
+    assert!(stderr(&o).contains("web: completed"), "{}", stderr(&o));
+    needles.extend(body_lines(&read("key.pem")));
+    on_argv.extend(body_lines(&read("key.pem")));
+    on_argv.extend(body_lines(&read("cert.pem")));
+    let serial_v2 = openssl_ok(&[
+        "x509",
+        "-noout",
+        "-serial",
+        "-in",
+        web.join("cert.pem").to_str().unwrap(),
+    ]);
+    assert_ne!(serial_v1, serial_v2);
+    let cert_v2 = sha256_hex(read("cert.pem").as_bytes());
+    assert_ne!(cert_v1, cert_v2);
+    assert_eq!(
+        task_file_hashes(&s, "web", "/run/secrets/cert.pem"),
+        vec![cert_v2.clone()]
+    );
+    assert_eq!(
+        task_file_hashes(&s, "web2", "/run/secrets/cert.pem"),
+        [cert_v2.clone(), cert_v2.clone()]
+    );
+    assert_eq!(
+        task_file_hashes(&s, "web2", "/run/secrets/key.pem"),
+        vec![sha256_hex(read("key.pem").as_bytes()); 2]
+    );
+    let names = secret_names(&s);
+    assert!(
+        v_set(&names, 2) && !names.iter().any(|n| n.ends_with("-v1")),
+        "{names:?}"
+    );
+    let vs = versions_of(&s, "web");
+    assert_eq!(vs.len(), 1, "{vs:?}");
+    assert_eq!(vs[0]["version"], 2);
+    assert_eq!(vs[0]["services"], serde_json::json!(["web", "web2"]));
+    assert_eq!(vs[0]["prunable"], false);
+    // The targets, owner and mode were kept.
+    let mounts: serde_json::Value = serde_json::from_str(&ok(&dk(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{json .Spec.TaskTemplate.ContainerSpec.Secrets}}",
+        "web",
+    ])))
+    .unwrap();
+    let mut got: Vec<(String, String, u64)> = mounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["SecretName"].as_str().unwrap().to_string(),
+                m["File"]["Name"].as_str().unwrap().to_string(),
+                m["File"]["Mode"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("web-ca.pem-v2".to_string(), "ca.pem".to_string(), 0o444),
+            ("web-cert.pem-v2".to_string(), "cert.pem".to_string(), 0o444),
+            ("web-key.pem-v2".to_string(), "key.pem".to_string(), 0o400),
+        ]
+    );
+
+    // A service that does not exist: nothing changes, not even the certificate.
+    failed(
+        &tlsctx_in(&[
+            "swarm",
+            "rotate",
+            "web",
+            "--service",
+            "web",
+            "--service",
+            "nope",
+        ]),
+        &["service \"nope\" does not exist; nothing was changed"],
+    );
+    assert_eq!(
+        serial_v2,
+        openssl_ok(&[
+            "x509",
+            "-noout",
+            "-serial",
+            "-in",
+            web.join("cert.pem").to_str().unwrap()
+        ])
+    );
+    assert_eq!(secret_names(&s), names);
+    // A service with none of the bundle's secrets and no --target-*.
+    create("other", "1", &[], &sleep);
+    failed(
+        &tlsctx_in(&["swarm", "rotate", "web", "--service", "other"]),
+        &["uses none of the secrets of \"web\"", "--target-cert"],
+    );
+    assert_eq!(secret_names(&s), names);
+
+    // A service whose update fails (its tasks accept only the v2
+    // certificate): rolled back to v2, which stays, in use; v3 goes again.
+    let fp_env = format!("FP={cert_v2}");
+    let v2 = secrets_v(2);
+    let mut extra = vec!["--env", fp_env.as_str()];
+    for m in &v2 {
+        extra.extend(["--secret", m.as_str()]);
+    }
+    create(
+        "strict",
+        "1",
+        &extra,
+        &[
+            "/bin/busybox",
+            "sh",
+            "-c",
+            "test \"$(/bin/busybox sha256sum /run/secrets/cert.pem | /bin/busybox cut -c1-64)\" = \"$FP\" && exec /bin/busybox sleep 1000000",
+        ],
+    );
+    let t = Instant::now();
+    let o = tlsctx_in(&[
+        "swarm",
+        "rotate",
+        "web",
+        "--service",
+        "strict",
+        "--timeout",
+        "120",
+    ]);
+    failed(
+        &o,
+        &[
+            "the rotation did not complete",
+            "strict: its update failed",
+            "strict on v2",
+        ],
+    );
+    eprintln!(
+        "failed rotation rolled back in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    needles.extend(body_lines(&read("key.pem")));
+    on_argv.extend(body_lines(&read("key.pem")));
+    on_argv.extend(body_lines(&read("cert.pem")));
+    let names = secret_names(&s);
+    assert!(v_set(&names, 2), "{names:?}");
+    assert!(!names.iter().any(|n| n.ends_with("-v3")), "{names:?}");
+    assert_eq!(
+        task_file_hashes(&s, "strict", "/run/secrets/cert.pem"),
+        vec![cert_v2.clone()]
+    );
+    assert_eq!(
+        task_file_hashes(&s, "web", "/run/secrets/cert.pem"),
+        vec![cert_v2.clone()]
+    );
+    let vs = versions_of(&s, "web");
+    assert_eq!(vs.len(), 1, "{vs:?}");
+    assert_eq!(
+        vs[0]["services"],
+        serde_json::json!(["strict", "web", "web2"])
+    );
+
+    // The next version is 4: 3 was used by the failed rotation, and a name
+    // is never used twice. Prune keeps what is in use and the newest.
+    let out = ok(&tlsctx_in(&["swarm", "publish", "web"]));
+    assert!(out.contains("as version 4"), "{out}");
+    needles.extend(body_lines(&read("key.pem")));
+    on_argv.extend(body_lines(&read("key.pem")));
+    on_argv.extend(body_lines(&read("cert.pem")));
+    let out = ok(&tlsctx_in(&["swarm", "prune", "web"]));
+    assert!(out.contains("Nothing to prune"), "{out}");
+    ok(&dk(&["service", "rm", "strict", "web", "web2", "other"]));
+    // Swarm drops a removed service's hold on its secrets at once.
+    let vs = versions_of(&s, "web");
+    let prunable: Vec<(u64, bool)> = vs
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_u64().unwrap(),
+                v["prunable"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(prunable, [(2, true), (4, false)]);
+    let out = ok(&tlsctx_in(&["swarm", "prune", "web"]));
+    assert_eq!(out.lines().count(), 3, "{out}");
+    let names = secret_names(&s);
+    assert!(
+        v_set(&names, 4) && !names.iter().any(|n| n.ends_with("-v2")),
+        "{names:?}"
+    );
+
+    // No key or certificate on any argv, and the sampler did see the
+    // `docker secret create` calls that carried them.
+    let (found, creates) = sampler.finish(&on_argv);
+    assert!(found.is_empty(), "secret data on argv: {found:?}");
+    // 12 in all: 3 per publish, v1 and v4 by hand, v2 and v3 inside the
+    // two rotations that got that far; a sample can miss a short one.
+    assert!(
+        creates >= 3,
+        "the sampler saw {creates} `docker secret create` calls"
+    );
+    eprintln!("argv sampler saw {creates} docker secret create calls");
+
+    // Nor on disk, outside the bundle folder: dockerd's own folder is
+    // walked too, but not its tmpfs mounts (swarm's in-memory secrets).
+    let hits = files_holding(
+        Path::new("/tmp"),
+        &needles,
+        std::slice::from_ref(&web),
+        &tmpfs_mounts(),
+    );
+    assert!(hits.is_empty(), "secret data on disk: {hits:?}");
+}
+
+#[test]
+fn secrets_over_swarms_limit_are_refused_before_any_call() {
+    let s = Sandbox::new();
+    ok(&s.tlsctx(&["ca", "init"]));
+    // 15,000 names of 32 bytes: a certificate of about 650 KB in PEM,
+    // over swarm's 500 KiB (512,000 bytes) for a secret.
+    let sans: Vec<String> = (0..15_000)
+        .map(|i| format!("host-{i:05}.swarm-limit.example"))
+        .collect();
+    let mut args = vec!["cert", "big"];
+    for n in &sans {
+        args.extend(["--san", n.as_str()]);
+    }
+    ok(&s.tlsctx(&args));
+    // A context that points nowhere: the size is checked before docker is.
+    let o = s.tlsctx(&["swarm", "publish", "big", "--context", "nonexistent"]);
+    failed(&o, &["swarm secrets are limited to 500 KiB (512000 bytes)"]);
+    assert!(!stderr(&o).contains("nonexistent"), "{}", stderr(&o));
+}
