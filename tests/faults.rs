@@ -155,6 +155,20 @@ const SCENARIOS: &[Scenario] = &[
         stdin: None,
     },
     Scenario {
+        name: "cert",
+        setup: &[&["ca", "init"]],
+        command: &["cert", "site", "--san", "site.local", "--client"],
+        again: &["cert", "site", "--san", "site.local", "--client", "--force"],
+        stdin: None,
+    },
+    Scenario {
+        name: "cert renew",
+        setup: &[&["ca", "init"], &["cert", "site", "--san", "site.local"]],
+        command: &["cert", "renew", "site", "--add-san", "10.0.0.9"],
+        again: &["cert", "renew", "site"],
+        stdin: None,
+    },
+    Scenario {
         name: "client",
         setup: &[&["ca", "init"]],
         command: &["client", "ci1"],
@@ -449,13 +463,24 @@ fn settled(cfg: &Path, strict: bool) -> Result<(), String> {
         } else {
             recorded.to_path_buf()
         };
-        for f in docker_tlsctx::state::SERVER_FILES {
+        // A service certificate (`cert`) has its own three files.
+        let service = rec["purpose"].is_string();
+        let (files, key_file, cert_file): (&[&str], _, _) = if service {
+            (&docker_tlsctx::state::SERVICE_FILES, "key.pem", "cert.pem")
+        } else {
+            (
+                &docker_tlsctx::state::SERVER_FILES,
+                "server-key.pem",
+                "server-cert.pem",
+            )
+        };
+        for f in files {
             if !dir.join(f).exists() {
                 return Err(format!("server bundle {s:?} lacks {f}"));
             }
         }
-        let der = key_der_of_pem(&dir.join("server-key.pem"));
-        let cert = fs::read_to_string(dir.join("server-cert.pem")).unwrap();
+        let der = key_der_of_pem(&dir.join(key_file));
+        let cert = fs::read_to_string(dir.join(cert_file)).unwrap();
         if !pki::key_matches_cert(&der, &cert).unwrap_or(false) {
             return Err(format!("server bundle {s:?}: key and certificate differ"));
         }

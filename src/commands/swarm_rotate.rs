@@ -28,6 +28,10 @@ impl Watch for Lines {
             last.insert(service.into(), state.into());
         }
     }
+
+    fn note(&self, text: &str) {
+        eprintln!("Note: {text}");
+    }
 }
 
 pub fn run(env: &Env, args: &SwarmRotateArgs) -> Result<()> {

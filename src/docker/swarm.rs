@@ -84,6 +84,25 @@ pub struct Service {
     /// What a `docker service rollback` would go back to.
     pub previous_mounts: Vec<Mount>,
     pub update: Option<UpdateStatus>,
+    /// `Spec.UpdateConfig.Order`: "stop-first" (Docker's default) or "start-first".
+    pub update_order: String,
+    /// `Spec.UpdateConfig.Parallelism`: tasks updated at once; 0 is all.
+    pub update_parallelism: u64,
+}
+
+impl Service {
+    /// Whether an update stops every task before new ones run: stop-first,
+    /// and as many tasks at once as there are (a global service counts as
+    /// one task a node, so it may).
+    pub fn update_has_downtime(&self) -> bool {
+        if self.update_order == "start-first" {
+            return false;
+        }
+        match self.replicas {
+            Some(n) => self.update_parallelism == 0 || n <= self.update_parallelism,
+            None => true,
+        }
+    }
 }
 
 /// The docker CLI, pointed at one configuration folder and, when given,
@@ -389,6 +408,13 @@ fn parse_service(v: &Value) -> Service {
         replicas: v["Spec"]["Mode"]["Replicated"]["Replicas"].as_u64(),
         mounts: parse_mounts(&v["Spec"]),
         previous_mounts: parse_mounts(&v["PreviousSpec"]),
+        update_order: match str_of(&v["Spec"]["UpdateConfig"]["Order"]) {
+            o if o.is_empty() => "stop-first".into(),
+            o => o,
+        },
+        update_parallelism: v["Spec"]["UpdateConfig"]["Parallelism"]
+            .as_u64()
+            .unwrap_or(1),
         update: u.is_object().then(|| UpdateStatus {
             state: str_of(&u["State"]),
             started_at: str_of(&u["StartedAt"]),
@@ -433,6 +459,20 @@ mod tests {
         assert_eq!(s.mounts[0].mode, 0o400);
         assert!(s.previous_mounts.is_empty());
         assert_eq!(s.update.unwrap().state, "completed");
+        // Docker's defaults (stop-first, one at a time) with 2 replicas:
+        // one keeps serving while the other is replaced.
+        assert_eq!(s.update_order, "stop-first");
+        assert!(!s.update_has_downtime());
+        let one = Service {
+            replicas: Some(1),
+            ..parse_service(&v)
+        };
+        assert!(one.update_has_downtime());
+        let first = Service {
+            update_order: "start-first".into(),
+            ..one
+        };
+        assert!(!first.update_has_downtime());
     }
 
     #[test]

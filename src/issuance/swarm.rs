@@ -387,6 +387,8 @@ pub struct Rotated {
 /// Told how each service's update is going.
 pub trait Watch {
     fn status(&self, _service: &str, _state: &str, _elapsed: Duration) {}
+    /// Something the user should know before the updates run.
+    fn note(&self, _text: &str) {}
 }
 
 impl Watch for () {}
@@ -433,6 +435,14 @@ pub fn rotate(
             });
         }
         before.push(svc);
+    }
+    for svc in &before {
+        if svc.update_has_downtime() {
+            watch.note(&format!(
+                "service {} updates stop-first with every task at once, so its tasks stop briefly while they move; for no downtime: docker service update --update-order start-first {}",
+                svc.name, svc.name
+            ));
+        }
     }
     let started = Instant::now();
     let renewed = server::renew(env, &rec.name, &[], req.days, progress)?;
@@ -644,6 +654,8 @@ mod tests {
             mounts,
             previous_mounts: Vec::new(),
             update: None,
+            update_order: "start-first".into(),
+            update_parallelism: 1,
         }
     }
 
