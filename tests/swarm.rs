@@ -150,6 +150,13 @@ fn task_file_hashes(s: &Sandbox, service: &str, path: &str) -> Vec<String> {
     out
 }
 
+/// Every task of `web` (1 replica) and `web2` (2) sees `file` with this hash.
+fn tasks_see(s: &Sandbox, file: &str, sha256: &str) {
+    let path = format!("/run/secrets/{file}");
+    assert_eq!(task_file_hashes(s, "web", &path), [sha256]);
+    assert_eq!(task_file_hashes(s, "web2", &path), [sha256, sha256]);
+}
+
 fn secret_names(s: &Sandbox) -> BTreeSet<String> {
     ok(&s.docker(&["--context", "d1", "secret", "ls", "--format", "{{.Name}}"]))
         .lines()
@@ -393,18 +400,9 @@ fn certificates_rotate_on_live_services() {
     create("web", "1", &extra, &sleep);
     create("web2", "2", &extra, &sleep);
     let cert_v1 = sha256_hex(read("cert.pem").as_bytes());
-    assert_eq!(
-        task_file_hashes(&s, "web", "/run/secrets/cert.pem"),
-        vec![cert_v1.clone()]
-    );
-    assert_eq!(
-        task_file_hashes(&s, "web2", "/run/secrets/cert.pem"),
-        [cert_v1.clone(), cert_v1.clone()]
-    );
-    assert_eq!(
-        task_file_hashes(&s, "web", "/run/secrets/key.pem"),
-        [sha256_hex(read("key.pem").as_bytes())]
-    );
+    let key_v1 = sha256_hex(read("key.pem").as_bytes());
+    tasks_see(&s, "cert.pem", &cert_v1);
+    tasks_see(&s, "key.pem", &key_v1);
 
     // Rotate both: v2 in the running tasks, v1 gone.
     let serial_v1 = openssl_ok(&[
@@ -442,18 +440,8 @@ fn certificates_rotate_on_live_services() {
     assert_ne!(serial_v1, serial_v2);
     let cert_v2 = sha256_hex(read("cert.pem").as_bytes());
     assert_ne!(cert_v1, cert_v2);
-    assert_eq!(
-        task_file_hashes(&s, "web", "/run/secrets/cert.pem"),
-        vec![cert_v2.clone()]
-    );
-    assert_eq!(
-        task_file_hashes(&s, "web2", "/run/secrets/cert.pem"),
-        [cert_v2.clone(), cert_v2.clone()]
-    );
-    assert_eq!(
-        task_file_hashes(&s, "web2", "/run/secrets/key.pem"),
-        vec![sha256_hex(read("key.pem").as_bytes()); 2]
-    );
+    tasks_see(&s, "cert.pem", &cert_v2);
+    tasks_see(&s, "key.pem", &sha256_hex(read("key.pem").as_bytes()));
     let names = secret_names(&s);
     assert!(
         v_set(&names, 2) && !names.iter().any(|n| n.ends_with("-v1")),

@@ -12,7 +12,7 @@ use crate::issuance::health::{days_left, expiry, health, Health};
 use crate::issuance::Env;
 use crate::keystore::Backend;
 use crate::pki::KeyType;
-use crate::state::IdentityRecord;
+use crate::state::{IdentityRecord, ServerRecord};
 use crate::text::date;
 use crate::ui;
 
@@ -161,21 +161,20 @@ pub fn run(env: &Env, args: &LsArgs) -> Result<()> {
         println!("\nSERVER BUNDLES");
         let (daemons, services): (Vec<_>, Vec<_>) =
             servers.iter().partition(|s| s.purpose.is_daemon());
-        let lines: Vec<[String; 6]> = daemons
-            .iter()
-            .map(|s| {
-                let h = expiry(s.not_before, s.not_after, env.now);
-                let sans: Vec<String> = s.sans.iter().map(ToString::to_string).collect();
-                [
-                    s.name.clone(),
-                    sans.join(","),
-                    s.ca.clone(),
-                    date(s.not_after),
-                    days_left(s.not_after, env.now).to_string(),
-                    ui::state_cell(&h, on),
-                ]
-            })
-            .collect();
+        // NAME, SANS, CA, NOT AFTER, DAYS LEFT, STATE of a bundle.
+        let cells = |s: &ServerRecord| {
+            let h = expiry(s.not_before, s.not_after, env.now);
+            let sans: Vec<String> = s.sans.iter().map(ToString::to_string).collect();
+            [
+                s.name.clone(),
+                sans.join(","),
+                s.ca.clone(),
+                date(s.not_after),
+                days_left(s.not_after, env.now).to_string(),
+                ui::state_cell(&h, on),
+            ]
+        };
+        let lines: Vec<[String; 6]> = daemons.iter().map(|s| cells(s)).collect();
         print!(
             "{}",
             ui::table(
@@ -189,17 +188,8 @@ pub fn run(env: &Env, args: &LsArgs) -> Result<()> {
             let lines: Vec<[String; 7]> = services
                 .iter()
                 .map(|s| {
-                    let h = expiry(s.not_before, s.not_after, env.now);
-                    let sans: Vec<String> = s.sans.iter().map(ToString::to_string).collect();
-                    [
-                        s.name.clone(),
-                        s.purpose.to_string(),
-                        sans.join(","),
-                        s.ca.clone(),
-                        date(s.not_after),
-                        days_left(s.not_after, env.now).to_string(),
-                        ui::state_cell(&h, on),
-                    ]
+                    let [name, sans, ca, until, left, state] = cells(s);
+                    [name, s.purpose.to_string(), sans, ca, until, left, state]
                 })
                 .collect();
             print!(

@@ -458,7 +458,7 @@ mod tests {
         assert_eq!(s.mounts[0].target, "cert.pem");
         assert_eq!(s.mounts[0].mode, 0o400);
         assert!(s.previous_mounts.is_empty());
-        assert_eq!(s.update.unwrap().state, "completed");
+        assert_eq!(s.update.as_ref().unwrap().state, "completed");
         // Docker's defaults (stop-first, one at a time) with 2 replicas:
         // one keeps serving while the other is replaced.
         assert_eq!(s.update_order, "stop-first");
