@@ -67,6 +67,45 @@ pub enum Command {
     /// Keep a bundle's certificate as versioned swarm secrets and rotate it on live services
     #[command(subcommand)]
     Swarm(SwarmCommand),
+    /// Serve keychain-only contexts: a private socket per context, carried on over mutual TLS with the key from the keystore
+    Agent(AgentCmd),
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AgentCmd {
+    #[command(subcommand)]
+    pub action: Option<AgentAction>,
+    #[command(flatten)]
+    pub serve: AgentArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AgentAction {
+    /// Make an existing context keychain-only: it points Docker at the agent and its key.pem goes
+    Adopt(NameArg),
+    /// Start the agent on demand: systemd user socket + service (Linux), launchd agent (macOS)
+    Install,
+    /// Remove what install wrote
+    Uninstall,
+}
+
+#[derive(Args, Debug)]
+pub struct AgentArgs {
+    /// Contexts to serve [default: every keychain-only context]
+    pub names: Vec<String>,
+    /// Stay in the foreground (otherwise the agent detaches and logs to its folder)
+    #[arg(long)]
+    pub foreground: bool,
+    /// Exit after this many seconds without a connection (0: never)
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    pub idle_timeout: u64,
+    /// Connections served at once; more get an error at once
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_connections: usize,
+    /// Log each connection on standard error
+    #[arg(long)]
+    pub log: bool,
 }
 
 #[derive(Args, Debug)]
@@ -383,6 +422,9 @@ pub struct NewArgs {
     pub p12: Option<PathBuf>,
     #[command(flatten)]
     pub p12_opts: P12Opts,
+    /// Keep the client key in the keystore only: no key.pem; the context points Docker at the agent's socket (docker tlsctx agent)
+    #[arg(long)]
+    pub keychain_only: bool,
 }
 
 #[derive(Args, Debug, Clone, Copy)]

@@ -157,6 +157,14 @@ pub enum Error {
     },
     /// `swarm …` without a docker CLI on PATH.
     DockerNotFound,
+    /// Keychain-only contexts where the agent cannot run.
+    AgentUnsupported(&'static str),
+    /// The agent's socket path would be longer than a unix socket allows.
+    SocketPathTooLong(PathBuf),
+    /// An agent command for a context that is not keychain-only.
+    NotKeychainOnly(String),
+    /// Another agent already answers on a context's socket.
+    AgentRunning(String),
     /// A secret name prefix swarm would refuse.
     PrefixInvalid(String),
     /// The docker CLI failed at something; its own message passed through.
@@ -441,6 +449,19 @@ impl Error {
                     format!("{name:?} is already the name of a service certificate ({purpose})")
                 },
                 Some(format!("pick another name, or remove the bundle first: docker tlsctx rm {name}")),
+            ),
+            Error::AgentUnsupported(why) => ((*why).into(), Some("use a context with a key file (docker tlsctx new without --keychain-only)".into())),
+            Error::SocketPathTooLong(p) => (
+                format!("the agent's socket {} would be longer than the 103 bytes a unix socket path may have", p.display()),
+                Some("use a shorter context name, or point XDG_RUNTIME_DIR at a shorter folder".into()),
+            ),
+            Error::NotKeychainOnly(name) => (
+                format!("context {name:?} is not keychain-only: Docker reads its key.pem directly"),
+                Some(format!("make it keychain-only first: docker tlsctx agent adopt {name}")),
+            ),
+            Error::AgentRunning(name) => (
+                format!("an agent already serves context {name:?}"),
+                Some("it keeps serving; to restart it, stop it first (docker tlsctx agent stop, or kill the process)".into()),
             ),
             Error::DockerNotFound => (
                 "the docker CLI was not found on PATH".into(),

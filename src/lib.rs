@@ -24,6 +24,8 @@ pub mod cli;
 pub mod ui;
 // Front ends: one file per command; the credential helper.
 #[cfg(unix)]
+pub mod agent;
+#[cfg(unix)]
 pub mod authz;
 pub mod commands;
 pub mod credhelper;

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 
 use docker_tlsctx::cli::{
-    AuthzCommand, CaCommand, CertAction, Cli, Command, KeystoreCommand, ServerAction, SwarmCommand,
+    AgentAction, AuthzCommand, CaCommand, CertAction, Cli, Command, KeystoreCommand, ServerAction,
+    SwarmCommand,
 };
 use docker_tlsctx::docker::{hooks, plugin};
 use docker_tlsctx::error::Result;
@@ -113,6 +114,8 @@ fn writes(command: &Command) -> bool {
             | Command::Authz(_)
             | Command::Swarm(SwarmCommand::Ls(_))
     ) && !matches!(command, Command::Revoke(a) if a.list)
+        // The agent only reads, for as long as it runs; `agent adopt` writes.
+        && !matches!(command, Command::Agent(a) if a.action.is_none())
 }
 
 fn dispatch(cli: Cli, config: Option<PathBuf>) -> Result<()> {
@@ -174,5 +177,16 @@ fn dispatch(cli: Cli, config: Option<PathBuf>) -> Result<()> {
         Command::Swarm(SwarmCommand::Rotate(a)) => commands::swarm_rotate::run(&env, a),
         Command::Swarm(SwarmCommand::Ls(a)) => commands::swarm_ls::run(&env, a),
         Command::Swarm(SwarmCommand::Prune(a)) => commands::swarm_prune::run(&env, a),
+        #[cfg(unix)]
+        Command::Agent(a) => match &a.action {
+            Some(AgentAction::Adopt(n)) => commands::agent_adopt::run(&env, &n.name),
+            Some(AgentAction::Install) => commands::agent_install::run(&env),
+            Some(AgentAction::Uninstall) => commands::agent_uninstall::run(),
+            None => commands::agent::run(env, &a.serve),
+        },
+        #[cfg(not(unix))]
+        Command::Agent(_) => Err(docker_tlsctx::error::Error::AgentUnsupported(
+            "keychain-only contexts need unix sockets; on Windows the agent is not built yet",
+        )),
     }
 }

@@ -95,6 +95,10 @@ pub struct IdentityRecord {
     /// thousand contexts without parsing a thousand keys.
     #[serde(default)]
     pub key_pem_sha256: Option<String>,
+    /// The key is only in the keystore: the context points Docker at the
+    /// agent's socket (ARCHITECTURE.md, "The agent"), and has no key.pem.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub keychain_only: bool,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]

@@ -13,7 +13,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("adapters", &["docker", "keystore", "state", "probe"]),
     ("issuance", &["issuance"]),
     ("interface", &["cli", "ui"]),
-    ("front ends", &["commands", "credhelper", "authz"]),
+    ("front ends", &["commands", "credhelper", "authz", "agent"]),
 ];
 
 fn layer_of(top: &str) -> Option<usize> {

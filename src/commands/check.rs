@@ -17,10 +17,28 @@ pub fn run(env: &Env, name: &str) -> Result<()> {
     let host = contexts
         .host(name)?
         .ok_or_else(|| Error::ContextMissing(name.into()))?;
+    // A keychain-only context's material is where the agent reads it: the
+    // record, its CA and the keystore; its real host is the record's.
+    let keychain_only = env
+        .state()
+        .identity(name)?
+        .filter(|r| r.keychain_only)
+        .is_some();
+    let (host, ca_pem, cert_pem, key_pem) = if keychain_only {
+        let m = crate::issuance::identity::load(env, name)?;
+        println!(
+            "agent: {} on {}",
+            crate::docker::endpoint::agent_state(name),
+            host
+        );
+        let key = crate::pki::key_pem_from_der(&m.key_der);
+        (m.host.url(), m.ca_pem, m.cert_pem, key)
+    } else {
+        let dir = contexts.tls_dir(name).join("docker");
+        let read = |f: &str| fsio::read_to_string(&dir.join(f));
+        (host, read("ca.pem")?, read("cert.pem")?, read("key.pem")?)
+    };
     let parsed = Host::parse(&host, true)?;
-    let dir = contexts.tls_dir(name).join("docker");
-    let read = |f: &str| fsio::read_to_string(&dir.join(f));
-    let (ca_pem, cert_pem, key_pem) = (read("ca.pem")?, read("cert.pem")?, read("key.pem")?);
     let hostname = parsed.name();
     let started = std::time::Instant::now();
     let outcome = probe::probe(&probe::Material {

@@ -64,6 +64,13 @@ pub fn run(env: &Env, args: &InspectArgs) -> Result<()> {
         "ca": cert_json(&ca),
         "ca_key": { "name": ca_rec.name, "keystore": ca_rec.keystore, "account": ca_account },
     });
+    if rec.keychain_only {
+        v["keychain_only"] = true.into();
+        v["agent"] = json!({
+            "socket": crate::docker::endpoint::socket_url(&rec.name).ok(),
+            "state": crate::docker::endpoint::agent_state(&rec.name),
+        });
+    }
     if let Some((info, s, dir)) = &server {
         v["server"] = cert_json(info);
         v["server"]["bundle"] = dir.display().to_string().into();
@@ -86,6 +93,13 @@ pub fn run(env: &Env, args: &InspectArgs) -> Result<()> {
             .unwrap_or_else(|| "-".into())
     );
     println!("State:     {}", h.describe());
+    if rec.keychain_only {
+        println!(
+            "Agent:     {} on {} (the key is in the keystore only)",
+            crate::docker::endpoint::agent_state(&rec.name),
+            crate::docker::endpoint::socket_url(&rec.name).unwrap_or_default()
+        );
+    }
     let section = |title: &str, i: &CertInfo, key: String| {
         println!("\n{title}");
         println!("  Subject:     {}", i.subject);

@@ -27,6 +27,9 @@ struct Row {
     days_left: i64,
     key_type: KeyType,
     keystore: Backend,
+    /// Keychain-only: whether the agent serves it now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent: Option<&'static str>,
     #[serde(flatten)]
     health: Health,
 }
@@ -59,6 +62,9 @@ pub fn run(env: &Env, args: &LsArgs) -> Result<()> {
         days_left: days_left(rec.not_after, env.now),
         key_type: rec.key_type,
         keystore: rec.keystore,
+        agent: rec
+            .keychain_only
+            .then(|| crate::docker::endpoint::agent_state(&rec.name)),
         health: health(env, rec),
     };
     let rows: Vec<Row> = ctx_ids.iter().map(row).collect();
@@ -115,7 +121,10 @@ pub fn run(env: &Env, args: &LsArgs) -> Result<()> {
         .map(|r| {
             [
                 r.name.clone(),
-                r.host.as_ref().map(Host::url).unwrap_or_default(),
+                match (r.host.as_ref().map(Host::url), r.agent) {
+                    (Some(h), Some(a)) => format!("{h} (agent: {a})"),
+                    (h, _) => h.unwrap_or_default(),
+                },
                 r.ca.clone(),
                 r.cn.clone(),
                 date(r.not_after),

@@ -2,6 +2,14 @@
 //! from cli.rs, the work from issuance/, the output from ui.rs. No command
 //! imports another (tests/layers.rs checks it).
 
+#[cfg(unix)]
+pub mod agent;
+#[cfg(unix)]
+pub mod agent_adopt;
+#[cfg(unix)]
+pub mod agent_install;
+#[cfg(unix)]
+pub mod agent_uninstall;
 pub mod authz;
 pub mod ca_export;
 pub mod ca_import;

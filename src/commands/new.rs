@@ -33,6 +33,7 @@ pub fn run(env: &Env, args: &NewArgs) -> Result<()> {
             password_stdin: args.p12_opts.password_stdin,
         }),
         keychain: args.p12_opts.keychain,
+        keychain_only: args.keychain_only,
     };
     let c = new::run(env, &req, &ui::Spinner::default())?;
     if let Some(s) = &c.server {
@@ -118,6 +119,16 @@ fn print_text(args: &NewArgs, c: &Created) {
         print!(
             "\n{}",
             ui::server_next_steps(&s.dir, &args.daemon_dir, &c.host.name(), s.authz)
+        );
+    }
+    if id.keychain_only {
+        println!(
+            "The client key is only in {}: the context reaches the daemon through the agent, which loads it into memory.",
+            c.keystore
+        );
+        println!(
+            "\nStart it (or install it, started on first use: docker tlsctx agent install):\n  docker tlsctx agent {}",
+            args.name
         );
     }
     println!("\nThen: docker --context {} version", args.name);

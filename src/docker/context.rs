@@ -236,6 +236,48 @@ impl Store {
         Ok(())
     }
 
+    /// Writes a context with no TLS files, for an endpoint that needs none
+    /// (the agent's unix socket). meta.json is the commit point, as in
+    /// `write`; a TLS folder left from before (with its key.pem) goes only
+    /// after it, so Docker never sees a tcp:// host without TLS files.
+    pub fn write_plain(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        host: &str,
+        force: bool,
+        check: impl Fn() -> Result<()>,
+    ) -> Result<()> {
+        if self.exists(name) && !force {
+            return Err(Error::ContextExists(name.into()));
+        }
+        let stage = fsio::TempDir::new_in(&self.staging_parent())?;
+        let meta_stage = stage.path().join("meta");
+        fsio::create_dir_all(&meta_stage, PUBLIC_DIR)?;
+        fsio::write_atomic(
+            &meta_stage.join("meta.json"),
+            &meta_json(name, description, host),
+            PUBLIC_FILE,
+        )?;
+        let meta_dir = self.meta_dir(name);
+        fsio::create_dir_all(meta_dir.parent().unwrap(), PUBLIC_DIR)?;
+        fsio::refuse_symlink(&meta_dir)?;
+        check()?;
+        if meta_dir.is_dir() {
+            fsio::rename(&meta_stage.join("meta.json"), &meta_dir.join("meta.json"))
+                .map_err(Error::io("write", meta_dir.join("meta.json")))?;
+        } else {
+            fsio::rename(&meta_stage, &meta_dir).map_err(Error::io("write", &meta_dir))?;
+        }
+        fsio::sync_dir(&meta_dir);
+        fsio::sync_dir(meta_dir.parent().unwrap());
+        let tls_dir = self.tls_dir(name);
+        if tls_dir.exists() {
+            fsio::remove_dir_all(&tls_dir)?;
+        }
+        Ok(())
+    }
+
     /// Removes the context's meta and TLS folders (meta first: from then on
     /// Docker no longer lists it).
     pub fn remove(&self, name: &str) -> Result<()> {

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod context;
+pub mod endpoint;
 pub mod hooks;
 pub mod host;
 pub mod plugin;

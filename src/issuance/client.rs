@@ -70,6 +70,7 @@ pub fn record(r: Recorded<'_>, issued: &Leaf, ks: &dyn KeyStore) -> IdentityReco
         not_after: issued.not_after,
         keystore: ks.backend(),
         key_pem_sha256: Some(sha256_hex(issued.key_pem().as_bytes())),
+        keychain_only: false,
     }
 }
 

@@ -80,6 +80,16 @@ pub fn health(env: &Env, rec: &IdentityRecord) -> Health {
             "the Docker context is gone (restore it: docker tlsctx restore {ctx})"
         ));
     }
+    if rec.keychain_only {
+        // No TLS files: the context must point Docker at the agent.
+        let socket = crate::docker::endpoint::socket_url(ctx).ok();
+        if contexts.host(ctx).ok().flatten() != socket {
+            return Health::Broken(format!(
+                "the context does not point at the agent's socket (restore it: docker tlsctx restore {ctx} --force)"
+            ));
+        }
+        return expiry(rec.not_before, rec.not_after, env.now);
+    }
     let dir = contexts.tls_dir(ctx).join("docker");
     let read = |f: &str| std::fs::read_to_string(dir.join(f));
     let (Ok(cert), Ok(key), true) = (

@@ -3,6 +3,7 @@
 
 use super::{ca, check_cancelled, client, server, Env, Progress};
 use crate::docker::context::NewContext;
+use crate::docker::endpoint;
 use crate::docker::host::Host;
 use crate::error::{Error, Result};
 use crate::fsio;
@@ -85,6 +86,18 @@ pub fn restore(env: &Env, name: &str, force: bool) -> Result<(IdentityRecord, Ma
         return Err(Error::ContextExists(name.into()));
     }
     let (rec, m) = load_with_record(env, name)?;
+    if rec.keychain_only {
+        // The agent's socket, and no key file (ARCHITECTURE.md, "The agent").
+        let socket = endpoint::socket_url(name)?;
+        contexts.write_plain(
+            name,
+            rec.description.as_deref(),
+            &socket,
+            force,
+            check_cancelled,
+        )?;
+        return Ok((rec, m));
+    }
     let key_pem = pki::key_pem_from_der(&m.key_der);
     let url = m.host.url();
     contexts.write(
@@ -152,7 +165,9 @@ pub fn renew(
     check_cancelled()?;
     let key_pem = issued.key_pem();
     let mut after = rec.clone();
-    after.key_pem_sha256 = Some(sha256_hex(key_pem.as_bytes()));
+    if !rec.keychain_only {
+        after.key_pem_sha256 = Some(sha256_hex(key_pem.as_bytes()));
+    }
     after.serial = issued.serial_hex.clone();
     after.not_before = issued.not_before;
     after.not_after = issued.not_after;
@@ -177,18 +192,24 @@ pub fn renew(
         &journal,
         || settle(env, &journal),
         || {
-            contexts.write(
-                &NewContext {
-                    name: &ctx,
-                    description: rec.description.as_deref(),
-                    host: &host,
-                    ca_pem: &signer.cert_pem,
-                    cert_pem: &issued.cert_pem,
-                    key_pem: &key_pem,
-                },
-                true,
-                check_cancelled,
-            )?;
+            // A keychain-only context has no TLS files to swap: the agent
+            // reads the certificate from the record and the key from the
+            // keystore, so the keystore (with --rekey) is the commit point.
+            if !rec.keychain_only {
+                contexts.write(
+                    &NewContext {
+                        name: &ctx,
+                        description: rec.description.as_deref(),
+                        host: &host,
+                        ca_pem: &signer.cert_pem,
+                        cert_pem: &issued.cert_pem,
+                        key_pem: &key_pem,
+                    },
+                    true,
+                    check_cancelled,
+                )?;
+            }
+            check_cancelled()?;
             if rekey {
                 ks.set(&account, &issued.key_der())?;
             }
@@ -225,10 +246,20 @@ pub fn settle(env: &Env, journal: &Journal) -> Result<String> {
     let contexts = env.contexts();
     let tls = contexts.tls_dir(context).join("docker");
     let exists = contexts.exists(context);
-    let on_disk = std::fs::read_to_string(tls.join("cert.pem")).ok();
-    let committed = exists && on_disk.as_deref() == Some(cert_pem.as_str());
     let ks = keystore::open_recorded(record.keystore, &env.config_dir)?;
     let account = client::account(context);
+    let committed = if record.keychain_only {
+        // No TLS files: committed once the context points at the agent and
+        // the keystore holds the key of the journal's certificate.
+        let socket = endpoint::socket_url(context)?;
+        let key = ks.get(&account)?;
+        exists
+            && contexts.host(context)?.as_deref() == Some(socket.as_str())
+            && key.is_some_and(|k| pki::key_matches_cert(&k, cert_pem).unwrap_or(false))
+    } else {
+        let on_disk = std::fs::read_to_string(tls.join("cert.pem")).ok();
+        exists && on_disk.as_deref() == Some(cert_pem.as_str())
+    };
     // Whatever happened, the keystore ends up holding the key the context
     // uses (renew --rekey sets it after the swap).
     let context_key = std::fs::read_to_string(tls.join("key.pem"))

@@ -3,6 +3,7 @@
 //! identity's material, the expiry policy). Services return values and
 //! print nothing: the commands say what happened (ARCHITECTURE.md, "Layers").
 
+pub mod agent;
 pub mod ca;
 pub mod client;
 pub mod export;

@@ -46,6 +46,9 @@ pub struct Request<'a> {
     pub force: bool,
     pub p12: Option<P12Request>,
     pub keychain: bool,
+    /// `--keychain-only`: no key.pem; the context points Docker at the
+    /// agent's socket (ARCHITECTURE.md, "The agent").
+    pub keychain_only: bool,
 }
 
 /// What `new` made.
@@ -148,6 +151,16 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
     //    point), then the identity record. A failure undoes what came
     //    before the commit; a kill is finished or undone by the next command.
     let url = host.url();
+    // Checked before anything is written: where the agent's socket goes.
+    let socket = if req.keychain_only {
+        Some(crate::docker::endpoint::socket_url(req.name)?)
+    } else {
+        None
+    };
+    let keychain_description = socket
+        .as_ref()
+        .map(|_| crate::docker::endpoint::description(&url));
+    let description = req.description.or(keychain_description.as_deref());
     let client_account = client::account(req.name);
     let had_key = ks.get(&client_account)?.is_some();
     let server_bundle = match (server_dir, server_issued) {
@@ -178,11 +191,16 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
             cn: &cn,
             key_type: kt,
             role: req.role,
-            description: req.description,
+            description,
         },
         &client_issued,
         ks.as_ref(),
     );
+    let mut rec = rec;
+    if req.keychain_only {
+        rec.keychain_only = true;
+        rec.key_pem_sha256 = None;
+    }
     let mut added = Vec::new();
     if !had_key {
         added.push(client_account.to_string());
@@ -210,15 +228,26 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
                 None => None,
             };
             ks.set(&client_account, &client_issued.key_der())?;
-            let ctx = NewContext {
-                name: req.name,
-                description: req.description,
-                host: &url,
-                ca_pem: &signer.cert_pem,
-                cert_pem: &client_issued.cert_pem,
-                key_pem: &key_pem,
-            };
-            contexts.write(&ctx, req.force, check_cancelled)?;
+            match &socket {
+                Some(socket) => contexts.write_plain(
+                    req.name,
+                    description,
+                    socket,
+                    req.force,
+                    check_cancelled,
+                )?,
+                None => {
+                    let ctx = NewContext {
+                        name: req.name,
+                        description,
+                        host: &url,
+                        ca_pem: &signer.cert_pem,
+                        cert_pem: &client_issued.cert_pem,
+                        key_pem: &key_pem,
+                    };
+                    contexts.write(&ctx, req.force, check_cancelled)?;
+                }
+            }
             state.write_identity(&rec, &client_issued.cert_pem)?;
             if req.use_it {
                 env.config().use_context(req.name)?;

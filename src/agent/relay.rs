@@ -1,0 +1,166 @@
+//! Bytes both ways between the docker CLI's unix connection and one TLS
+//! connection to the daemon, with a thread per direction. rustls keeps one
+//! state for both directions, so it sits behind a lock that is never held
+//! across a blocking read; what it produces for the wire is written under a
+//! second lock, taken first, so TLS records leave in the order they were
+//! made (both threads may make some: data, alerts, key updates).
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex};
+
+/// Plaintext read from the CLI at once. rustls buffers at most 64 KiB of
+/// plaintext before it is encrypted (DEFAULT_BUFFER_LIMIT); each chunk is
+/// encrypted and sent before the next is read.
+const CHUNK: usize = 32 * 1024;
+
+pub struct Tls {
+    conn: Mutex<rustls::ClientConnection>,
+    /// The write side of the TCP stream; its lock orders TLS records.
+    wire: Mutex<TcpStream>,
+    read: TcpStream,
+}
+
+impl Tls {
+    pub fn new(conn: rustls::ClientConnection, tcp: TcpStream) -> Tls {
+        let read = tcp.try_clone().expect("a TCP stream can be cloned");
+        Tls {
+            conn: Mutex::new(conn),
+            wire: Mutex::new(tcp),
+            read,
+        }
+    }
+
+    /// Sends whatever rustls has ready for the wire.
+    fn flush(&self) -> io::Result<()> {
+        let mut wire = self.wire.lock().unwrap();
+        loop {
+            let mut out = Vec::new();
+            {
+                let mut c = self.conn.lock().unwrap();
+                if !c.wants_write() {
+                    return Ok(());
+                }
+                c.write_tls(&mut out)?;
+            }
+            wire.write_all(&out)?;
+        }
+    }
+}
+
+/// What a relayed connection came to.
+pub struct Relayed {
+    pub up: u64,
+    pub down: u64,
+    pub error: Option<String>,
+}
+
+pub fn run(client: UnixStream, tls: Tls) -> Relayed {
+    let tls = Arc::new(tls);
+    let client_read = match client.try_clone() {
+        Ok(c) => c,
+        Err(e) => {
+            return Relayed {
+                up: 0,
+                down: 0,
+                error: Some(e.to_string()),
+            }
+        }
+    };
+    let up_tls = tls.clone();
+    let up = std::thread::spawn(move || up(client_read, &up_tls));
+    let down = down(&client, &tls);
+    // The daemon is done (or gone): the CLI's side ends too, so the other
+    // thread's read returns.
+    let _ = client.shutdown(Shutdown::Both);
+    let up = up.join().unwrap_or(Ok(0));
+    let (down_n, down_err) = match down {
+        Ok(n) => (n, None),
+        Err((n, e)) => (n, Some(e.to_string())),
+    };
+    let (up_n, up_err) = match up {
+        Ok(n) => (n, None),
+        Err(e) => (0, Some(e.to_string())),
+    };
+    let _ = tls.read.shutdown(Shutdown::Both);
+    Relayed {
+        up: up_n,
+        down: down_n,
+        error: down_err.or(up_err),
+    }
+}
+
+/// CLI → daemon. At the CLI's end of input (a half-close, as `exec -i`
+/// makes when stdin ends) the daemon gets close_notify: Go's TLS reads it
+/// as EOF, as it does the CLI's own CloseWrite.
+fn up(mut client: UnixStream, tls: &Tls) -> io::Result<u64> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut total = 0u64;
+    loop {
+        let n = match client.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => 0,
+        };
+        if n == 0 {
+            tls.conn.lock().unwrap().send_close_notify();
+            let _ = tls.flush();
+            return Ok(total);
+        }
+        tls.conn.lock().unwrap().writer().write_all(&buf[..n])?;
+        tls.flush()?;
+        total += n as u64;
+    }
+}
+
+/// Daemon → CLI, until the daemon closes.
+fn down(mut client: &UnixStream, tls: &Tls) -> Result<u64, (u64, io::Error)> {
+    let mut raw = vec![0u8; CHUNK + 1024];
+    let mut plain = vec![0u8; CHUNK];
+    let mut total = 0u64;
+    let mut read = &tls.read;
+    loop {
+        let n = match read.read(&mut raw) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err((total, e)),
+        };
+        if n == 0 {
+            return Ok(total);
+        }
+        let mut input = &raw[..n];
+        let mut closed = false;
+        while !input.is_empty() {
+            let mut out = Vec::new();
+            {
+                let mut c = tls.conn.lock().unwrap();
+                c.read_tls(&mut input).map_err(|e| (total, e))?;
+                let state = c
+                    .process_new_packets()
+                    .map_err(|e| (total, io::Error::new(io::ErrorKind::InvalidData, e)))?;
+                let mut left = state.plaintext_bytes_to_read();
+                while left > 0 {
+                    let k = c
+                        .reader()
+                        .read(&mut plain[..left.min(CHUNK)])
+                        .map_err(|e| (total, e))?;
+                    if k == 0 {
+                        break;
+                    }
+                    out.extend_from_slice(&plain[..k]);
+                    left -= k;
+                }
+                closed |= state.peer_has_closed();
+            }
+            tls.flush().map_err(|e| (total, e))?;
+            if !out.is_empty() {
+                client.write_all(&out).map_err(|e| (total, e))?;
+                total += out.len() as u64;
+            }
+        }
+        if closed {
+            return Ok(total);
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! `docker tlsctx agent [--foreground] [NAME…]`: serves keychain-only
+//! contexts (src/agent/). Without --foreground it starts itself again in
+//! the background, detached from the terminal, and returns once it listens.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::agent::{self, Options};
+use crate::cli::AgentArgs;
+use crate::docker::endpoint;
+use crate::error::{Error, Result};
+use crate::fsio;
+use crate::issuance::Env;
+
+pub fn run(env: Env, args: &AgentArgs) -> Result<()> {
+    let names = agent::contexts(&env, &args.names)?;
+    if names.is_empty() {
+        println!("No keychain-only context to serve (docker tlsctx new NAME --host tcp://HOST --keychain-only makes one).");
+        return Ok(());
+    }
+    if !args.foreground {
+        return detach(&env, args, &names);
+    }
+    let opts = Options {
+        max_connections: args.max_connections.max(1),
+        idle: (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)),
+        log: args.log,
+    };
+    agent::serve(env, &names, opts, |sockets| {
+        for (n, s) in names.iter().zip(sockets) {
+            eprintln!("agent: serving {n} on unix://{}", s.display());
+        }
+    })
+}
+
+/// Starts `agent --foreground` in its own process group with its output in
+/// `<socket folder>/agent.log` (0600), and waits until its sockets answer.
+fn detach(env: &Env, args: &AgentArgs, names: &[String]) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    let dir = endpoint::socket_dir()?;
+    fsio::create_dir_all(&dir, fsio::SECRET_DIR)?;
+    let log_path = dir.join("agent.log");
+    fsio::refuse_symlink(&log_path)?;
+    let log = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(fsio::SECRET_FILE)
+            .open(&log_path)
+            .map_err(Error::io("open", &log_path))?
+    };
+    let exe = std::env::current_exe().map_err(Error::io("find", PathBuf::from("docker-tlsctx")))?;
+    let mut c = Command::new(exe);
+    c.args(["agent", "--foreground", "--log"])
+        .arg("--idle-timeout")
+        .arg(args.idle_timeout.to_string())
+        .arg("--max-connections")
+        .arg(args.max_connections.to_string())
+        .args(names)
+        .env("DOCKER_CONFIG", &env.config_dir)
+        .env_remove("DOCKER_CLI_PLUGIN_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .process_group(0);
+    let mut child = c
+        .spawn()
+        .map_err(Error::io("start", PathBuf::from("docker-tlsctx agent")))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !names.iter().all(|n| agent::serving(n)) {
+        if let Ok(Some(status)) = child.try_wait() {
+            let tail = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let last = tail
+                .lines()
+                .rev()
+                .find(|l| l.starts_with("Error"))
+                .unwrap_or("");
+            return Err(Error::CheckFailed {
+                what: format!("the agent stopped at once ({status}) {last}"),
+                fix: format!("run it in the foreground to see why: docker tlsctx agent --foreground; its log is {}", log_path.display()),
+            });
+        }
+        if Instant::now() > deadline {
+            return Err(Error::CheckFailed {
+                what: "the agent did not listen within 10 s".into(),
+                fix: format!("see its log: {}", log_path.display()),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for n in names {
+        println!(
+            "Serving {n} on {} (agent pid {})",
+            endpoint::socket_url(n)?,
+            child.id()
+        );
+    }
+    println!("Log: {}", log_path.display());
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! `agent adopt NAME`: an existing context becomes keychain-only
+//! (ARCHITECTURE.md, "The agent"): it points Docker at the agent's socket
+//! and its TLS folder, key.pem included, goes.
+
+use super::{check_cancelled, identity, Env};
+use crate::docker::endpoint;
+use crate::error::{Error, Result};
+use crate::names;
+use crate::pki;
+use crate::state::{IdentityRecord, Journal};
+
+/// One transaction (journal `context`, with a keychain-only record): the
+/// keystore must already hold the key the context's key.pem has; then the
+/// context is rewritten (meta.json, the commit point, then the TLS folder
+/// goes) and the record says keychain-only.
+pub fn adopt(env: &Env, name: &str) -> Result<IdentityRecord> {
+    names::validate_context(name)?;
+    let contexts = env.contexts();
+    if !contexts.exists(name) {
+        return Err(Error::ContextMissing(name.into()));
+    }
+    // The keystore's copy, checked against the record's certificate.
+    let (rec, m) = identity::load_with_record(env, name)?;
+    if rec.keychain_only {
+        return Ok(rec);
+    }
+    let on_disk = std::fs::read_to_string(contexts.tls_dir(name).join("docker/key.pem")).ok();
+    if let Some(pem) = on_disk {
+        let der = pki::parse_private_key_pem(&pem).ok();
+        if der.as_deref() != Some(m.key_der.as_slice()) {
+            return Err(Error::Corrupt {
+                path: contexts.tls_dir(name).join("docker/key.pem"),
+                why: "the context's key.pem is not the key in the keystore, so removing it could lose the key Docker uses".into(),
+            });
+        }
+    }
+    let socket = endpoint::socket_url(name)?;
+    let mut after = rec.clone();
+    after.keychain_only = true;
+    after.key_pem_sha256 = None;
+    if after.description.is_none() {
+        after.description = Some(endpoint::description(&m.host.url()));
+    }
+    let journal = Journal::Context {
+        pid: std::process::id(),
+        context: name.into(),
+        record: after.clone(),
+        cert_pem: m.cert_pem.clone(),
+        added: Vec::new(),
+        server: None,
+        use_context: false,
+    };
+    let state = env.state();
+    super::transaction(
+        env,
+        &journal,
+        || identity::settle(env, &journal),
+        || {
+            contexts.write_plain(
+                name,
+                after.description.as_deref(),
+                &socket,
+                true,
+                check_cancelled,
+            )?;
+            state.write_identity(&after, &m.cert_pem)
+        },
+    )?;
+    Ok(after)
+}
