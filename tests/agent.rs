@@ -1,0 +1,643 @@
+//! Keychain-only contexts through the agent, against a real dockerd with
+//! our server bundle: the docker CLI's everyday commands (version, ps, run,
+//! exec -i, logs -f), no key file anywhere Docker or the agent keep files,
+//! socket modes and another uid, a kill mid-stream, a locked Secret Service,
+//! daemons the agent must not trust, socket activation from the units
+//! `agent install` writes, and renew, restore and adopt in this mode.
+
+mod common;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::dockerd::{free_port, stderr, Dockerd};
+use common::secret_service::SecretService;
+use common::*;
+
+/// The agent's folder for this sandbox: XDG_RUNTIME_DIR is set for every
+/// command of ours here.
+fn run_dir(s: &Sandbox) -> PathBuf {
+    let d = s.path().join("run");
+    if !d.exists() {
+        fs::create_dir(&d).unwrap();
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    d
+}
+
+fn tlsctx(s: &Sandbox, args: &[&str]) -> Output {
+    let mut c = s.tlsctx_cmd(args);
+    c.env("XDG_RUNTIME_DIR", run_dir(s));
+    c.output().unwrap()
+}
+
+fn socket(s: &Sandbox, name: &str) -> PathBuf {
+    run_dir(s).join(format!("docker-tlsctx/{name}.sock"))
+}
+
+/// `agent --foreground --log NAMES`, stopped on drop.
+struct Agent {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Agent {
+    fn start(s: &Sandbox, names: &[&str], env: &[(&str, &str)]) -> Agent {
+        let log = s.path().join(format!("agent-{}.log", names.join("-")));
+        let mut c = s.tlsctx_cmd(&["agent", "--foreground", "--log"]);
+        c.args(names)
+            .env("XDG_RUNTIME_DIR", run_dir(s))
+            .stderr(fs::File::create(&log).unwrap());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let child = c.spawn().unwrap();
+        let mut a = Agent { child, log };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !names
+            .iter()
+            .all(|n| UnixStream::connect(socket(s, n)).is_ok())
+        {
+            if let Ok(Some(st)) = a.child.try_wait() {
+                panic!("agent exited ({st}): {}", a.log_text());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "agent did not listen: {}",
+                a.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        a
+    }
+
+    fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn dk(s: &Sandbox, ctx: &str, args: &[&str]) -> Output {
+    let mut all = vec!["--context", ctx];
+    all.extend_from_slice(args);
+    s.docker(&all)
+}
+
+/// The key as PEM text and DER, from the file keystore (its only home).
+fn keystore_key(s: &Sandbox, name: &str) -> (Vec<String>, Vec<u8>) {
+    let der = fs::read(s.cfg().join(format!("tlsctx/keys/client/{name}.key"))).unwrap();
+    let tmp = s.path().join("k.der");
+    fs::write(&tmp, &der).unwrap();
+    let pem = openssl_ok(&["pkey", "-inform", "DER", "-in", tmp.to_str().unwrap()]);
+    fs::remove_file(&tmp).unwrap();
+    let lines = pem
+        .lines()
+        .filter(|l| !l.starts_with("-----") && l.len() >= 40)
+        .map(str::to_string)
+        .collect();
+    (lines, der)
+}
+
+/// Files below `dir` (but those in `skip`) holding the key, as PEM or DER.
+fn holding_key(dir: &Path, pem_lines: &[String], der: &[u8], skip: &[PathBuf]) -> Vec<PathBuf> {
+    all_files(dir)
+        .into_iter()
+        .filter(|p| !skip.iter().any(|k| p.starts_with(k)))
+        .filter(|p| fs::metadata(p).is_ok_and(|m| m.is_file()))
+        .filter(|p| {
+            let b = fs::read(p).unwrap_or_default();
+            let t = String::from_utf8_lossy(&b);
+            pem_lines.iter().any(|l| t.contains(l.as_str()))
+                || b.windows(der.len()).any(|w| w == der)
+        })
+        .collect()
+}
+
+fn mode(p: &Path) -> u32 {
+    fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// One HTTP request over the socket, as uid 65534 (nobody), by Python.
+fn as_nobody(sock: &Path) -> Output {
+    Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "/usr/bin/python3",
+            "-c",
+        ])
+        .arg(
+            "import socket,sys\n\
+             s=socket.socket(socket.AF_UNIX)\n\
+             try:\n  s.connect(sys.argv[1])\n\
+             except OSError as e:\n  print('refused', e.errno); sys.exit(3)\n\
+             s.sendall(b'GET /_ping HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')\n\
+             s.settimeout(10)\n\
+             try:\n  r=s.recv(100)\n\
+             except ConnectionResetError:\n  r=b''\n\
+             print('answer', repr(r))\n",
+        )
+        .arg(sock)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn keychain_only_context_through_a_real_dockerd() {
+    assert!(
+        is_root(),
+        "dockerd needs root; run the suite as root (CI does)"
+    );
+    require("setpriv");
+    let s = Sandbox::new();
+    let port = free_port();
+    let host = format!("tcp://127.0.0.1:{port}");
+    let out = ok(&tlsctx(
+        &s,
+        &["new", "k1", "--host", &host, "--keychain-only"],
+    ));
+    assert!(out.contains("The client key is only in"), "{out}");
+    // The context points Docker at the agent; no TLS folder, no key.pem.
+    let meta = ok(&s.docker(&["context", "inspect", "k1", "--format", "{{json .}}"]));
+    let v: serde_json::Value = serde_json::from_str(&meta).unwrap();
+    let sock = socket(&s, "k1");
+    assert_eq!(
+        v["Endpoints"]["docker"]["Host"],
+        format!("unix://{}", sock.display())
+    );
+    assert!(v["Metadata"]["Description"]
+        .as_str()
+        .unwrap()
+        .contains("through the docker-tlsctx agent"));
+    assert!(
+        !s.cfg().join("contexts/tls").exists()
+            || all_files(&s.cfg().join("contexts/tls")).is_empty()
+    );
+
+    let bundle = s.cfg().join("tlsctx/servers/k1");
+    let dir = s.path().join("d");
+    fs::create_dir(&dir).unwrap();
+    let _daemon = Dockerd::start(&dir, &bundle, port);
+
+    // Without an agent: Docker's own "cannot connect", nothing hangs.
+    let o = dk(&s, "k1", &["version"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("Cannot connect to the Docker daemon"),
+        "{}",
+        stderr(&o)
+    );
+
+    let mut agent = Agent::start(&s, &["k1"], &[]);
+    assert_eq!(mode(&sock), 0o600);
+    assert_eq!(mode(sock.parent().unwrap()), 0o700);
+    let o = ok(&dk(
+        &s,
+        "k1",
+        &["version", "--format", "{{.Server.Version}}"],
+    ));
+    assert!(!o.trim().is_empty());
+    ok(&dk(&s, "k1", &["ps"]));
+    let image = import_busybox(&s, "k1");
+    let o = ok(&dk(
+        &s,
+        "k1",
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &image,
+            "/bin/busybox",
+            "echo",
+            "from a container",
+        ],
+    ));
+    assert_eq!(o.trim(), "from a container");
+    ok(&dk(
+        &s,
+        "k1",
+        &[
+            "run",
+            "-d",
+            "--name",
+            "ticker",
+            "--network",
+            "none",
+            &image,
+            "/bin/busybox",
+            "sh",
+            "-c",
+            "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done",
+        ],
+    ));
+    // exec -i: stdin in, output out, through an upgraded connection.
+    let o = with_stdin(
+        s.docker_cmd(&[
+            "--context",
+            "k1",
+            "exec",
+            "-i",
+            "ticker",
+            "/bin/busybox",
+            "tr",
+            "a-z",
+            "A-Z",
+        ]),
+        "through the agent\n",
+    );
+    assert_eq!(ok(&o), "THROUGH THE AGENT\n");
+    // logs -f streams; then the agent is killed mid-stream.
+    let mut follow = s
+        .docker_cmd(&["--context", "k1", "logs", "-f", "ticker"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(follow.stdout.take().unwrap()).lines();
+    for _ in 0..3 {
+        assert!(lines.next().unwrap().unwrap().starts_with("tick "));
+    }
+    agent.kill9();
+    let status = follow.wait().unwrap();
+    let mut err = String::new();
+    follow
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(!status.success(), "logs -f went on without the agent");
+    assert!(err.contains("unexpected EOF"), "{err}");
+    let o = dk(&s, "k1", &["version"]);
+    assert!(
+        stderr(&o).contains("Cannot connect to the Docker daemon"),
+        "{}",
+        stderr(&o)
+    );
+    // A new agent takes over the socket the killed one left.
+    let agent = Agent::start(&s, &["k1"], &[]);
+    ok(&dk(&s, "k1", &["ps"]));
+
+    // No file holds the key but the keystore's own (dockerd's folder is
+    // left out: the daemon never sees a client key, and it holds fifos).
+    let (pem_lines, der) = keystore_key(&s, "k1");
+    let skip = [s.cfg().join("tlsctx/keys"), dir.clone()];
+    let hits = holding_key(s.path(), &pem_lines, &der, &skip);
+    assert!(hits.is_empty(), "the client key is in {hits:?}");
+
+    // Another uid: the 0700 folder refuses it; with the folder and socket
+    // opened up, the agent's own peer check still drops it unanswered.
+    let o = as_nobody(&sock);
+    assert_eq!(o.status.code(), Some(3), "{}", transcript(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("refused 13"),
+        "{}",
+        transcript(&o)
+    );
+    fs::set_permissions(s.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(run_dir(&s), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(sock.parent().unwrap(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(&sock, fs::Permissions::from_mode(0o666)).unwrap();
+    let o = as_nobody(&sock);
+    let answer = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        answer.contains("answer b''"),
+        "nobody got an answer: {}",
+        transcript(&o)
+    );
+    fs::set_permissions(sock.parent().unwrap(), fs::Permissions::from_mode(0o700)).unwrap();
+    fs::set_permissions(&sock, fs::Permissions::from_mode(0o600)).unwrap();
+
+    // ls, inspect and check show the mode and the agent.
+    let ls = ok(&tlsctx(&s, &["ls"]));
+    assert!(ls.contains(&format!("{host} (agent: serving)")), "{ls}");
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&tlsctx(&s, &["inspect", "k1", "--format", "json"]))).unwrap();
+    assert_eq!(v["keychain_only"], true);
+    assert_eq!(v["agent"]["state"], "serving");
+    let o = ok(&tlsctx(&s, &["check", "k1"]));
+    assert!(
+        o.contains("agent: serving") && o.contains("answered with Docker Engine"),
+        "{o}"
+    );
+
+    // renew --rekey: the running agent picks up the new identity.
+    ok(&tlsctx(&s, &["renew", "k1", "--rekey"]));
+    ok(&dk(&s, "k1", &["ps"]));
+    let rec: serde_json::Value =
+        serde_json::from_slice(&fs::read(s.cfg().join("tlsctx/identities/k1.json")).unwrap())
+            .unwrap();
+    let serial = rec["serial"].as_str().unwrap().to_string();
+    assert!(
+        agent.log_text().contains(&format!("(serial {serial})")),
+        "{}",
+        agent.log_text()
+    );
+    let (pem_lines, der) = keystore_key(&s, "k1");
+    assert!(holding_key(s.path(), &pem_lines, &der, &skip).is_empty());
+
+    // restore after docker context rm: the same socket context again.
+    ok(&s.docker(&["context", "rm", "k1"]));
+    ok(&tlsctx(&s, &["restore", "k1"]));
+    ok(&dk(&s, "k1", &["version"]));
+    assert!(
+        !s.cfg().join("contexts/tls").exists()
+            || all_files(&s.cfg().join("contexts/tls")).is_empty()
+    );
+
+    // adopt: a context with a key.pem becomes keychain-only; the key.pem goes.
+    ok(&tlsctx(&s, &["new", "n1", "--host", &host, "--no-server"]));
+    let n1_tls = s.cfg().join("contexts/tls").join(context_id("n1"));
+    assert!(n1_tls.join("docker/key.pem").exists());
+    ok(&tlsctx(&s, &["agent", "adopt", "n1"]));
+    assert!(!n1_tls.exists());
+    let _n1 = Agent::start(&s, &["n1"], &[]);
+    ok(&dk(&s, "n1", &["ps"]));
+    drop(agent);
+}
+
+fn context_id(name: &str) -> String {
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!("printf %s {name} | sha256sum"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn the_agent_refuses_daemons_it_must_not_trust() {
+    assert!(
+        is_root(),
+        "dockerd needs root; run the suite as root (CI does)"
+    );
+    let s = Sandbox::new();
+    let port = free_port();
+    // dockerd runs a bundle from another CA.
+    ok(&tlsctx(&s, &["ca", "init", "--name", "other"]));
+    ok(&tlsctx(
+        &s,
+        &[
+            "server",
+            "foreign",
+            "--san",
+            "127.0.0.1",
+            "--san",
+            "localhost",
+            "--ca",
+            "other",
+        ],
+    ));
+    let dir = s.path().join("d");
+    fs::create_dir(&dir).unwrap();
+    let _daemon = Dockerd::start(&dir, &s.cfg().join("tlsctx/servers/foreign"), port);
+    ok(&tlsctx(
+        &s,
+        &[
+            "new",
+            "kx",
+            "--host",
+            &format!("tcp://127.0.0.1:{port}"),
+            "--no-server",
+            "--keychain-only",
+        ],
+    ));
+    // A host its certificate does not name: the CA is ours, the SAN is not.
+    let port2 = free_port();
+    ok(&tlsctx(
+        &s,
+        &[
+            "new",
+            "kn",
+            "--host",
+            &format!("tcp://127.0.0.1:{port2}"),
+            "--san",
+            "10.9.9.9",
+            "--keychain-only",
+        ],
+    ));
+    let dir2 = s.path().join("d2");
+    fs::create_dir(&dir2).unwrap();
+    // A bundle for 10.9.9.9 only, served on 127.0.0.1.
+    ok(&tlsctx(
+        &s,
+        &["server", "kn", "--san", "10.9.9.9", "--force"],
+    ));
+    let _daemon2 = Dockerd::start(&dir2, &s.cfg().join("tlsctx/servers/kn"), port2);
+    let _agent = Agent::start(&s, &["kx", "kn"], &[]);
+    let o = dk(&s, "kx", &["version"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("Error response from daemon: docker-tlsctx agent:")
+            && err.contains("not from this context's CA"),
+        "{err}"
+    );
+    let o = dk(&s, "kn", &["version"]);
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("does not name this host in its SANs"), "{err}");
+    assert!(err.contains("docker tlsctx check kn"), "{err}");
+}
+
+#[test]
+fn a_locked_secret_service_gives_the_documented_message() {
+    let ss = SecretService::start();
+    let s = Sandbox::new();
+    let port = free_port();
+    let run = ss_run_dir(&ss);
+    let o = ss.tlsctx(
+        &s,
+        &[
+            "new",
+            "ks",
+            "--host",
+            &format!("tcp://127.0.0.1:{port}"),
+            "--no-server",
+            "--keychain-only",
+        ],
+    );
+    ok(&o);
+    ss.lock();
+    let mut c = ss.env(s.tlsctx_cmd(&["agent", "--foreground", "--log", "ks"]));
+    c.env("DOCKER_TLSCTX_KEYSTORE", "os")
+        .env("DOCKER_TLSCTX_KEYCHAIN_TIMEOUT", "10")
+        .stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let sock = run.join("docker-tlsctx/ks.sock");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while UnixStream::connect(&sock).is_err() {
+        assert!(Instant::now() < deadline, "agent did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = dk(&s, "ks", &["version"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains(
+            "Error response from daemon: docker-tlsctx agent: cannot load the identity of \"ks\""
+        ) && err.contains("keychain is locked")
+            && err.contains("unlock the login keyring"),
+        "{err}"
+    );
+}
+
+fn ss_run_dir(ss: &SecretService) -> PathBuf {
+    // The Secret Service harness sets XDG_RUNTIME_DIR to HOME/run.
+    let o = ss
+        .env(Command::new("sh"))
+        .args([
+            "-c",
+            "mkdir -p -m 700 \"$XDG_RUNTIME_DIR\"; printf %s \"$XDG_RUNTIME_DIR\"",
+        ])
+        .output()
+        .unwrap();
+    PathBuf::from(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+#[test]
+fn installed_units_start_the_agent_on_first_use() {
+    assert!(
+        is_root(),
+        "dockerd needs root; run the suite as root (CI does)"
+    );
+    let activate = require("systemd-socket-activate");
+    let s = Sandbox::new();
+    let port = free_port();
+    ok(&tlsctx(
+        &s,
+        &[
+            "new",
+            "k1",
+            "--host",
+            &format!("tcp://127.0.0.1:{port}"),
+            "--keychain-only",
+        ],
+    ));
+    let home = s.path().join("home");
+    fs::create_dir(&home).unwrap();
+    let mut c = s.tlsctx_cmd(&["agent", "install"]);
+    c.env("XDG_RUNTIME_DIR", run_dir(&s))
+        .env("HOME", &home)
+        .env_remove("XDG_CONFIG_HOME");
+    let out = ok(&c.output().unwrap());
+    assert!(
+        out.contains("systemctl --user enable --now docker-tlsctx-agent.socket"),
+        "{out}"
+    );
+    let units = home.join(".config/systemd/user");
+    let socket_unit = fs::read_to_string(units.join("docker-tlsctx-agent.socket")).unwrap();
+    let service_unit = fs::read_to_string(units.join("docker-tlsctx-agent.service")).unwrap();
+    let listen = socket_unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ListenStream="))
+        .unwrap()
+        .to_string();
+    assert_eq!(PathBuf::from(&listen), socket(&s, "k1"));
+    assert!(socket_unit.contains("SocketMode=0600") && socket_unit.contains("DirectoryMode=0700"));
+    // What systemd would run: the unit's own ExecStart, its environment,
+    // handed the socket it listens on (systemd-socket-activate does what
+    // the socket unit does, without a user manager).
+    let exec = service_unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .unwrap();
+    let words: Vec<String> = exec
+        .split_whitespace()
+        .map(|w| w.trim_matches('"').to_string())
+        .collect();
+    let env_line = service_unit
+        .lines()
+        .find_map(|l| l.strip_prefix("Environment="))
+        .unwrap();
+    let (k, v) = env_line.trim_matches('"').split_once('=').unwrap();
+    assert_eq!(k, "DOCKER_CONFIG");
+    assert_eq!(PathBuf::from(v), s.cfg());
+    fs::create_dir_all(Path::new(&listen).parent().unwrap()).unwrap();
+    fs::set_permissions(
+        Path::new(&listen).parent().unwrap(),
+        fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
+    let idle: Vec<String> = words
+        .iter()
+        .map(|w| {
+            if w == "600" {
+                "2".to_string()
+            } else {
+                w.clone()
+            }
+        })
+        .collect();
+    let dir = s.path().join("d");
+    fs::create_dir(&dir).unwrap();
+    let _daemon = Dockerd::start(&dir, &s.cfg().join("tlsctx/servers/k1"), port);
+    let mut act = Command::new(activate)
+        .args([
+            "-l",
+            &listen,
+            "-E",
+            &format!("DOCKER_CONFIG={v}"),
+            "-E",
+            "DOCKER_TLSCTX_KEYSTORE=file",
+        ])
+        .args(["-E", &format!("XDG_RUNTIME_DIR={}", run_dir(&s).display())])
+        .args(&idle)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while UnixStream::connect(&listen).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "systemd-socket-activate did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Nothing runs until the first connection; then the agent serves it
+    // and exits once idle (the 600 s of the unit, 2 s here).
+    let o = ok(&dk(
+        &s,
+        "k1",
+        &["version", "--format", "{{.Server.Version}}"],
+    ));
+    assert!(!o.trim().is_empty());
+    let t = Instant::now();
+    let st = act.wait().unwrap();
+    let mut err = String::new();
+    act.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(st.success(), "{err}");
+    assert!(err.contains("agent: k1: loaded identity"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(15), "no idle exit");
+    let mut c = s.tlsctx_cmd(&["agent", "uninstall"]);
+    c.env("HOME", &home).env_remove("XDG_CONFIG_HOME");
+    ok(&c.output().unwrap());
+    assert!(!units.join("docker-tlsctx-agent.socket").exists());
+    let _ = std::io::stdout().flush();
+}
