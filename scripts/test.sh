@@ -23,6 +23,10 @@ declare -A peers=(
   [script]=bsdutils                     # a pseudo-terminal for the colour and hooks tests
   [chattr]=e2fsprogs                    # makes a folder immutable to inject a failure into renew
   [busybox]=busybox-static              # an image to run (docker import): nothing can be pulled in CI
+  [systemd-socket-activate]=systemd     # hands the agent its socket as the installed unit would
+  [setpriv]=util-linux                  # a second uid that must not reach the agent's socket
+  [ip]=iproute2                         # removes what a test swarm leaves on the host (docker_gwbridge)
+  [umount]=mount                        # and its nsfs mount
 )
 missing=()
 for cmd in "${!peers[@]}"; do
@@ -39,6 +43,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   # With recommends, as these tests were developed: gnome-keyring then brings
   # its prompter, whose refusal is the "locked" answer the keychain tests expect.
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# Debian's own python3 (not a per-user one): a second uid runs it to try the agent's socket.
+if [ ! -x /usr/bin/python3 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null
 fi
 
 # Python's cryptography package reads our PKCS#12 too.

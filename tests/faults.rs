@@ -155,6 +155,46 @@ const SCENARIOS: &[Scenario] = &[
         stdin: None,
     },
     Scenario {
+        name: "new --keychain-only",
+        setup: &[],
+        command: &[
+            "new",
+            "prod",
+            "--host",
+            "tcp://10.0.0.1:2376",
+            "--keychain-only",
+        ],
+        again: &[
+            "new",
+            "prod",
+            "--host",
+            "tcp://10.0.0.1:2376",
+            "--keychain-only",
+            "--force",
+        ],
+        stdin: None,
+    },
+    Scenario {
+        name: "agent adopt",
+        setup: &[NEW],
+        command: &["agent", "adopt", "prod"],
+        again: &["agent", "adopt", "prod"],
+        stdin: None,
+    },
+    Scenario {
+        name: "renew --rekey, keychain-only",
+        setup: &[&[
+            "new",
+            "prod",
+            "--host",
+            "tcp://10.0.0.1:2376",
+            "--keychain-only",
+        ]],
+        command: &["renew", "prod", "--rekey"],
+        again: &["renew", "prod", "--rekey"],
+        stdin: None,
+    },
+    Scenario {
         name: "cert",
         setup: &[&["ca", "init"]],
         command: &["cert", "site", "--san", "site.local", "--client"],
@@ -282,7 +322,10 @@ fn command(s: &Sandbox, args: &[&str], failpoint: Option<String>) -> Command {
         c
     } else {
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        s.tlsctx_cmd(&refs)
+        let mut c = s.tlsctx_cmd(&refs);
+        // Where keychain-only contexts point Docker (the agent's socket).
+        c.env("XDG_RUNTIME_DIR", s.path().join("run"));
+        c
     };
     match failpoint {
         Some(f) => c.env("DOCKER_TLSCTX_FAILPOINT", f),
@@ -366,6 +409,15 @@ fn no_plaintext(cfg: &Path) -> Result<(), String> {
             .join("contexts/tls")
             .join(context_id(&name))
             .join("docker");
+        // A keychain-only context points at the agent's unix socket: Docker
+        // speaks to no tcp:// host there (a TLS folder left by a kill goes
+        // with the next command, which `invariants` checks).
+        let host = meta["Endpoints"]["docker"]["Host"]
+            .as_str()
+            .unwrap_or_default();
+        if host.starts_with("unix://") {
+            continue;
+        }
         for f in ["ca.pem", "cert.pem", "key.pem"] {
             if !tls.join(f).is_file() {
                 return Err(format!(
@@ -423,7 +475,26 @@ fn settled(cfg: &Path, strict: bool) -> Result<(), String> {
                 "identity {name:?}: keystore key and certificate differ"
             ));
         }
-        if let Some(ctx) = rec["context"].as_str() {
+        if let (Some(ctx), true) = (rec["context"].as_str(), rec["keychain_only"] == true) {
+            let meta: serde_json::Value = serde_json::from_slice(
+                &fs::read(
+                    cfg.join("contexts/meta")
+                        .join(context_id(ctx))
+                        .join("meta.json"),
+                )
+                .map_err(|_| format!("identity {name:?} has no context"))?,
+            )
+            .unwrap();
+            let host = meta["Endpoints"]["docker"]["Host"]
+                .as_str()
+                .unwrap_or_default();
+            if !host.ends_with(&format!("/run/docker-tlsctx/{ctx}.sock")) {
+                return Err(format!("keychain-only context {ctx:?} points at {host}"));
+            }
+            if cfg.join("contexts/tls").join(context_id(ctx)).exists() {
+                return Err(format!("keychain-only context {ctx:?} still has TLS files"));
+            }
+        } else if let Some(ctx) = rec["context"].as_str() {
             let tls = cfg
                 .join("contexts/tls")
                 .join(context_id(ctx))

@@ -267,7 +267,11 @@ pub fn settle(env: &Env, journal: &Journal) -> Result<String> {
         .filter(|_| exists)
         .and_then(|pem| pki::parse_private_key_pem(&pem).ok());
     if committed {
-        if let Some(der) = &context_key {
+        if record.keychain_only {
+            // A TLS folder (with the key.pem of before) that the
+            // interrupted command had not removed yet.
+            crate::fsio::remove_dir_all(&contexts.tls_dir(context))?;
+        } else if let Some(der) = &context_key {
             ks.set(&account, der)?;
         }
         if let Some(plan) = server_plan {
