@@ -44,6 +44,7 @@ fn socket(s: &Sandbox, name: &str) -> PathBuf {
 struct Agent {
     child: Child,
     log: PathBuf,
+    killed: bool,
 }
 
 impl Agent {
@@ -57,7 +58,11 @@ impl Agent {
             c.env(k, v);
         }
         let child = c.spawn().unwrap();
-        let mut a = Agent { child, log };
+        let mut a = Agent {
+            child,
+            log,
+            killed: false,
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while !names
             .iter()
@@ -83,11 +88,15 @@ impl Agent {
     fn kill9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.killed = true;
     }
 }
 
 impl Drop for Agent {
     fn drop(&mut self) {
+        if self.killed {
+            return;
+        }
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();

@@ -304,14 +304,26 @@ fn config(
     roots
         .add(CertificateDer::from(ca.contents().to_vec()))
         .map_err(|_| bad("CA certificate"))?;
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(m.key_der));
+    // The key's bytes are wiped as soon as aws-lc holds it (which wipes its
+    // own copy when the last connection using it is gone): the signing key
+    // is made from a borrowed DER rather than handed to rustls by value.
+    let mut m = m;
+    let der = zeroize::Zeroizing::new(std::mem::take(&mut m.key_der));
+    let signer = rustls::crypto::aws_lc_rs::sign::any_supported_type(&PrivateKeyDer::Pkcs8(
+        PrivatePkcs8KeyDer::from(der.as_slice()),
+    ))
+    .map_err(|_| bad("key"))?;
+    drop(der);
+    let certified = Arc::new(rustls::sign::CertifiedKey::new(
+        vec![CertificateDer::from(cert.contents().to_vec())],
+        signer,
+    ));
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|_| bad("TLS configuration"))?
         .with_root_certificates(roots)
-        .with_client_auth_cert(vec![CertificateDer::from(cert.contents().to_vec())], key)
-        .map_err(|_| bad("key"))?;
+        .with_client_cert_resolver(Arc::new(Identity(certified)));
     let config = Arc::new(config);
     if log {
         eprintln!(
@@ -321,6 +333,24 @@ fn config(
     }
     *slot = Some((stamp, config.clone()));
     Ok(config)
+}
+
+/// Always the context's one client identity.
+#[derive(Debug)]
+struct Identity(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for Identity {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
 }
 
 /// TCP to the daemon and the TLS handshake, before the CLI's first byte is
