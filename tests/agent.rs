@@ -306,6 +306,20 @@ fn keychain_only_context_through_a_real_dockerd() {
     // A new agent takes over the socket the killed one left.
     let agent = Agent::start(&s, &["k1"], &[]);
     ok(&dk(&s, "k1", &["ps"]));
+    // env: DOCKER_HOST at the socket, no TLS variables.
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "export DOCKER_TLS_VERIFY=1; eval \"$({BIN} env k1)\"; {} --config {} version --format '{{{{.Server.Version}}}}'",
+            require("docker").display(),
+            s.cfg().display()
+        ))
+        .env("DOCKER_CONFIG", s.cfg())
+        .env("XDG_RUNTIME_DIR", run_dir(&s))
+        .env_remove("DOCKER_CONTEXT")
+        .output()
+        .unwrap();
+    assert!(!ok(&o).trim().is_empty());
 
     // No file holds the key but the keystore's own (dockerd's folder is
     // left out: the daemon never sees a client key, and it holds fifos).

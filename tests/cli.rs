@@ -40,6 +40,11 @@ fn help_transcripts() {
     );
     snap!(
         None,
+        "help_agent",
+        transcript(&s.tlsctx(&["agent", "--help"]))
+    );
+    snap!(
+        None,
         "help_swarm",
         transcript(&s.tlsctx(&["swarm", "--help"]))
     );
@@ -516,4 +521,54 @@ fn cert_transcript_files_and_refusals() {
     ok(&s.tlsctx(&["rm", "registry"]));
     assert!(!dir.exists());
     assert!(!s.cfg().join("tlsctx/keys/server/registry.key").exists());
+}
+
+#[test]
+fn keychain_only_transcript_and_files() {
+    let s = Sandbox::new();
+    let run = s.path().join("run");
+    let mut c = s.tlsctx_cmd(&[
+        "new",
+        "prod",
+        "--host",
+        "tcp://203.0.113.7:2376",
+        "--keychain-only",
+    ]);
+    c.env("XDG_RUNTIME_DIR", &run);
+    let o = c.output().unwrap();
+    snap!(Some(&s), "new_keychain_only", transcript(&o));
+    assert!(o.status.success());
+    let id = "6754af9632a2745e85c293e5aac0863370d9bd3330b9938c00cadfd215227d77"; // sha256("prod")
+    let meta =
+        fs::read_to_string(s.cfg().join("contexts/meta").join(id).join("meta.json")).unwrap();
+    snap!(Some(&s), "new_keychain_only_meta_json", meta);
+    assert!(!s.cfg().join("contexts/tls").join(id).exists());
+    // Without the agent, ls says so.
+    let mut c = s.tlsctx_cmd(&["ls"]);
+    c.env("XDG_RUNTIME_DIR", &run);
+    let ls = ok(&c.output().unwrap());
+    assert!(
+        ls.contains("tcp://203.0.113.7:2376 (agent: not running)"),
+        "{ls}"
+    );
+    // A name whose socket path would not fit in sun_path is refused first.
+    let long = "x".repeat(120);
+    let before = s.listing();
+    let mut c = s.tlsctx_cmd(&[
+        "new",
+        &long,
+        "--host",
+        "tcp://203.0.113.7:2376",
+        "--keychain-only",
+        "--no-server",
+    ]);
+    c.env("XDG_RUNTIME_DIR", &run);
+    let o = c.output().unwrap();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("longer than the 103 bytes"),
+        "{}",
+        transcript(&o)
+    );
+    assert_eq!(s.listing(), before);
 }

@@ -16,6 +16,9 @@ pub fn run(env: &Env, args: &EnvArgs) -> Result<()> {
     let host = contexts
         .host(&args.name)?
         .ok_or_else(|| Error::ContextMissing(args.name.clone()))?;
+    if let Some(socket) = host.strip_prefix("unix://") {
+        return keychain_only(args, &host, socket);
+    }
     let cert_path: PathBuf = contexts.tls_dir(&args.name).join("docker");
     let cert_path = cert_path.display().to_string();
     let vars = [
@@ -51,6 +54,52 @@ pub fn run(env: &Env, args: &EnvArgs) -> Result<()> {
     println!("# Run this command to configure your shell:");
     println!("# {comment_eval}");
     println!("# Reach the daemon with curl: {curl}");
+    Ok(())
+}
+
+/// A keychain-only context: the agent's socket, and no TLS variables (with
+/// DOCKER_TLS_VERIFY set Docker would try TLS on the socket itself).
+fn keychain_only(args: &EnvArgs, host: &str, socket: &str) -> Result<()> {
+    let (set, unset, eval, curl) = match args.shell {
+        Shell::Sh => (
+            format!("export DOCKER_HOST={}", sh_quote(host)),
+            "unset DOCKER_TLS_VERIFY DOCKER_CERT_PATH".to_string(),
+            format!("eval \"$(docker tlsctx env {})\"", args.name),
+            format!(
+                "curl --unix-socket {} http://docker/_ping",
+                sh_quote(socket)
+            ),
+        ),
+        Shell::Fish => (
+            format!("set -gx DOCKER_HOST {};", sh_quote(host)),
+            "set -e DOCKER_TLS_VERIFY; set -e DOCKER_CERT_PATH;".to_string(),
+            format!("docker tlsctx env {} --shell fish | source", args.name),
+            format!(
+                "curl --unix-socket {} http://docker/_ping",
+                sh_quote(socket)
+            ),
+        ),
+        Shell::Powershell => (
+            format!(
+                "$Env:DOCKER_HOST = \"{}\"",
+                host.replace('`', "``")
+                    .replace('"', "`\"")
+                    .replace('$', "`$")
+            ),
+            "Remove-Item Env:DOCKER_TLS_VERIFY, Env:DOCKER_CERT_PATH -ErrorAction SilentlyContinue"
+                .to_string(),
+            format!(
+                "& docker tlsctx env {} --shell powershell | Invoke-Expression",
+                args.name
+            ),
+            format!("curl.exe --unix-socket \"{socket}\" http://docker/_ping"),
+        ),
+    };
+    println!("{set}");
+    println!("{unset}");
+    println!("# Run this command to configure your shell:");
+    println!("# {eval}");
+    println!("# The agent serves this context (docker tlsctx agent {}); reach the daemon with curl: {curl}", args.name);
     Ok(())
 }
 

@@ -115,20 +115,20 @@ fn print_text(args: &NewArgs, c: &Created) {
         args.name,
         c.host.url()
     );
-    if let Some(s) = &c.server {
-        print!(
-            "\n{}",
-            ui::server_next_steps(&s.dir, &args.daemon_dir, &c.host.name(), s.authz)
-        );
-    }
     if id.keychain_only {
         println!(
-            "The client key is only in {}: the context reaches the daemon through the agent, which loads it into memory.",
+            "The client key is only in {}: Docker reaches the daemon through the agent, which loads it into memory.",
             c.keystore
         );
         println!(
             "\nStart it (or install it, started on first use: docker tlsctx agent install):\n  docker tlsctx agent {}",
             args.name
+        );
+    }
+    if let Some(s) = &c.server {
+        print!(
+            "\n{}",
+            ui::server_next_steps(&s.dir, &args.daemon_dir, &c.host.name(), s.authz)
         );
     }
     println!("\nThen: docker --context {} version", args.name);
