@@ -48,15 +48,13 @@ struct Agent {
 }
 
 impl Agent {
-    fn start(s: &Sandbox, names: &[&str], env: &[(&str, &str)]) -> Agent {
+    fn start(s: &Sandbox, names: &[&str], extra: &[&str]) -> Agent {
         let log = s.path().join(format!("agent-{}.log", names.join("-")));
         let mut c = s.tlsctx_cmd(&["agent", "--foreground", "--log"]);
-        c.args(names)
+        c.args(extra)
+            .args(names)
             .env("XDG_RUNTIME_DIR", run_dir(s))
             .stderr(fs::File::create(&log).unwrap());
-        for (k, v) in env {
-            c.env(k, v);
-        }
         let child = c.spawn().unwrap();
         let mut a = Agent {
             child,
@@ -394,8 +392,26 @@ fn keychain_only_context_through_a_real_dockerd() {
     assert!(n1_tls.join("docker/key.pem").exists());
     ok(&tlsctx(&s, &["agent", "adopt", "n1"]));
     assert!(!n1_tls.exists());
-    let _n1 = Agent::start(&s, &["n1"], &[]);
+    let n1 = Agent::start(&s, &["n1"], &["--max-connections", "1"]);
     ok(&dk(&s, "n1", &["ps"]));
+    // A bounded number of connections: one held open, the next refused
+    // with a message, and served again once it closes.
+    let mut held = UnixStream::connect(socket(&s, "n1")).unwrap();
+    held.write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n")
+        .unwrap();
+    let mut first = [0u8; 12];
+    held.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    let o = dk(&s, "n1", &["version"]);
+    assert!(
+        stderr(&o).contains("1 connections are open already"),
+        "{}",
+        transcript(&o)
+    );
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    ok(&dk(&s, "n1", &["ps"]));
+    drop(n1);
     drop(agent);
 }
 

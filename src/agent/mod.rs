@@ -157,16 +157,20 @@ pub fn serve(
                 *last.lock().unwrap() = Instant::now();
                 if active.fetch_add(1, Ordering::SeqCst) >= opts.max_connections {
                     active.fetch_sub(1, Ordering::SeqCst);
-                    refuse(
-                        client,
-                        &Refusal {
-                            status: 503,
-                            message: format!(
-                                "docker-tlsctx agent: {} connections are open already, the most it serves; try again when some close",
-                                opts.max_connections
-                            ),
-                        },
-                    );
+                    let max = opts.max_connections;
+                    // Answered on a thread of its own: reading the request
+                    // head must not hold up the next accept.
+                    std::thread::spawn(move || {
+                        refuse(
+                            client,
+                            &Refusal {
+                                status: 503,
+                                message: format!(
+                                    "docker-tlsctx agent: {max} connections are open already, the most it serves; try again when some close"
+                                ),
+                            },
+                        )
+                    });
                     continue;
                 }
                 let (env, target, active, last, opts) = (
