@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 
 use docker_tlsctx::cli::{
-    AgentAction, AuthzCommand, CaCommand, CertAction, Cli, Command, KeystoreCommand, ServerAction,
-    SwarmCommand,
+    AuthzCommand, CaCommand, CertAction, Cli, Command, KeystoreCommand, ServerAction, SwarmCommand,
 };
 use docker_tlsctx::docker::{hooks, plugin};
 use docker_tlsctx::error::Result;
@@ -179,9 +178,11 @@ fn dispatch(cli: Cli, config: Option<PathBuf>) -> Result<()> {
         Command::Swarm(SwarmCommand::Prune(a)) => commands::swarm_prune::run(&env, a),
         #[cfg(unix)]
         Command::Agent(a) => match &a.action {
-            Some(AgentAction::Adopt(n)) => commands::agent_adopt::run(&env, &n.name),
-            Some(AgentAction::Install) => commands::agent_install::run(&env),
-            Some(AgentAction::Uninstall) => commands::agent_uninstall::run(),
+            Some(docker_tlsctx::cli::AgentAction::Adopt(n)) => {
+                commands::agent_adopt::run(&env, &n.name)
+            }
+            Some(docker_tlsctx::cli::AgentAction::Install) => commands::agent_install::run(&env),
+            Some(docker_tlsctx::cli::AgentAction::Uninstall) => commands::agent_uninstall::run(),
             None => commands::agent::run(env, &a.serve),
         },
         #[cfg(not(unix))]
