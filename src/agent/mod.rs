@@ -60,6 +60,16 @@ struct Target {
     config: Mutex<Option<(Stamp, Arc<rustls::ClientConfig>)>>,
 }
 
+/// What every connection's thread shares.
+struct Shared {
+    env: Env,
+    /// Connections being served now.
+    active: AtomicUsize,
+    /// When the last connection came or went: the idle clock.
+    last: Mutex<Instant>,
+    opts: Options,
+}
+
 /// What failed before any byte reached the daemon, for the CLI to print.
 struct Refusal {
     status: u16,
@@ -98,7 +108,6 @@ pub fn serve(
     opts: Options,
     ready: impl FnOnce(&[PathBuf]),
 ) -> Result<()> {
-    let env = Arc::new(env);
     let dir = endpoint::socket_dir()?;
     fsio::create_dir_all(&dir, fsio::SECRET_DIR)?;
     let mut targets = Vec::new();
@@ -141,23 +150,20 @@ pub fn serve(
     }
     let sockets: Vec<PathBuf> = targets.iter().map(|t| t.socket.clone()).collect();
     ready(&sockets);
-    let active = Arc::new(AtomicUsize::new(0));
-    let last = Arc::new(Mutex::new(Instant::now()));
-    let opts = Arc::new(opts);
+    let shared = Arc::new(Shared {
+        env,
+        active: AtomicUsize::new(0),
+        last: Mutex::new(Instant::now()),
+        opts,
+    });
     for (listener, target) in listeners.into_iter().zip(&targets) {
-        let (env, target, active, last, opts) = (
-            env.clone(),
-            target.clone(),
-            active.clone(),
-            last.clone(),
-            opts.clone(),
-        );
+        let (shared, target) = (shared.clone(), target.clone());
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                *last.lock().unwrap() = Instant::now();
-                if active.fetch_add(1, Ordering::SeqCst) >= opts.max_connections {
-                    active.fetch_sub(1, Ordering::SeqCst);
-                    let max = opts.max_connections;
+                *shared.last.lock().unwrap() = Instant::now();
+                let max = shared.opts.max_connections;
+                if shared.active.fetch_add(1, Ordering::SeqCst) >= max {
+                    shared.active.fetch_sub(1, Ordering::SeqCst);
                     // Answered on a thread of its own: reading the request
                     // head must not hold up the next accept.
                     std::thread::spawn(move || {
@@ -173,27 +179,22 @@ pub fn serve(
                     });
                     continue;
                 }
-                let (env, target, active, last, opts) = (
-                    env.clone(),
-                    target.clone(),
-                    active.clone(),
-                    last.clone(),
-                    opts.clone(),
-                );
+                let (shared, target) = (shared.clone(), target.clone());
                 std::thread::spawn(move || {
-                    handle(&env, &target, client, opts.log);
-                    *last.lock().unwrap() = Instant::now();
-                    active.fetch_sub(1, Ordering::SeqCst);
+                    handle(&shared.env, &target, client, shared.opts.log);
+                    *shared.last.lock().unwrap() = Instant::now();
+                    shared.active.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
     }
     loop {
         std::thread::sleep(Duration::from_millis(200));
-        let idle = active.load(Ordering::SeqCst) == 0
-            && opts
+        let idle = shared.active.load(Ordering::SeqCst) == 0
+            && shared
+                .opts
                 .idle
-                .is_some_and(|d| last.lock().unwrap().elapsed() >= d);
+                .is_some_and(|d| shared.last.lock().unwrap().elapsed() >= d);
         if plugin::cancelled() || idle {
             break;
         }
