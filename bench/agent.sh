@@ -13,29 +13,22 @@ cd "$(dirname "$0")/.."
 for cmd in hyperfine dockerd docker busybox python3; do
   command -v "$cmd" >/dev/null || { echo "bench: needs $cmd (apt-get install hyperfine docker.io busybox-static)" >&2; exit 1; }
 done
+. bench/lib.sh
 bin=$(./scripts/build-release.sh)
 work=$(mktemp -d /tmp/tlsctx-agent-bench.XXXXXX)
 export DOCKER_CONFIG=$work/cfg DOCKER_TLSCTX_KEYSTORE=file XDG_RUNTIME_DIR=$work/run
 mkdir -p "$DOCKER_CONFIG" "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR" && echo '{}' > "$DOCKER_CONFIG/config.json"
-port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+port=$(free_port)
 "$bin" new direct --host "tcp://127.0.0.1:$port" >/dev/null
 "$bin" new viaagent --host "tcp://127.0.0.1:$port" --no-server --keychain-only >/dev/null
 "$bin" export direct --dir "$work/direct" >/dev/null
 bundle=$DOCKER_CONFIG/tlsctx/servers/direct
-d=$work/d
-mkdir -p "$d"
-cat > "$d/daemon.json" <<JSON
-{"tlsverify":true,"tlscacert":"$bundle/ca.pem","tlscert":"$bundle/server-cert.pem","tlskey":"$bundle/server-key.pem",
- "hosts":["unix://$d/docker.sock","tcp://127.0.0.1:$port"]}
-JSON
-dockerd --config-file "$d/daemon.json" --data-root "$d/root" --exec-root "$d/exec" --pidfile "$d/pid" \
-  --bridge none --iptables=false >"$d/log" 2>&1 &
-dpid=$!
+apid=
+cleanup() { kill ${apid:+"$apid"} ${dockerd_pid:+"$dockerd_pid"} 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+dockerd_start "$work/d" "$bundle" "$port"
 "$bin" agent --foreground viaagent 2>"$work/agent.log" &
 apid=$!
-cleanup() { kill "$apid" "$dpid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-for _ in $(seq 300); do grep -q "API listen on 127.0.0.1:$port" "$d/log" && break; sleep 0.1; done
 sock=$XDG_RUNTIME_DIR/docker-tlsctx/viaagent.sock
 for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
 docker --context viaagent version >/dev/null

@@ -9,12 +9,13 @@ cd "$(dirname "$0")/.."
 for cmd in hyperfine dockerd docker; do
   command -v "$cmd" >/dev/null || { echo "bench: needs $cmd (apt-get install hyperfine docker.io)" >&2; exit 1; }
 done
+. bench/lib.sh
 bin=$(./scripts/build-release.sh)
 work=$(mktemp -d /tmp/tlsctx-authz-bench.XXXXXX)
 export DOCKER_CONFIG=$work/cfg DOCKER_TLSCTX_KEYSTORE=file
 mkdir -p "$DOCKER_CONFIG" && echo '{}' > "$DOCKER_CONFIG/config.json"
-p1=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
-p2=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+p1=$(free_port)
+p2=$(free_port)
 "$bin" new direct --host "tcp://127.0.0.1:$p1" >/dev/null
 "$bin" new viaplugin --host "tcp://127.0.0.1:$p2" --no-server >/dev/null
 bundle=$DOCKER_CONFIG/tlsctx/servers/direct
@@ -24,20 +25,10 @@ plugin=$!
 pids=("$plugin")
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -f "/run/docker/plugins/$name.sock"; rm -rf "$work"; }
 trap cleanup EXIT
-daemon() { # DIR PORT EXTRA-JSON
-  mkdir -p "$1"
-  cat > "$1/daemon.json" <<EOF
-{"tlsverify":true,"tlscacert":"$bundle/ca.pem","tlscert":"$bundle/server-cert.pem","tlskey":"$bundle/server-key.pem",
- "hosts":["unix://$1/docker.sock","tcp://127.0.0.1:$2"]$3}
-EOF
-  dockerd --config-file "$1/daemon.json" --data-root "$1/root" --exec-root "$1/exec" --pidfile "$1/pid" \
-    --bridge none --iptables=false >"$1/log" 2>&1 &
-  pids+=("$!")
-  for _ in $(seq 300); do grep -q "API listen on 127.0.0.1:$2" "$1/log" && return; sleep 0.1; done
-  echo "bench: dockerd did not start" >&2; cat "$1/log" >&2; exit 1
-}
-daemon "$work/d1" "$p1" ""
-daemon "$work/d2" "$p2" ",\"authorization-plugins\":[\"$name\"]"
+dockerd_start "$work/d1" "$bundle" "$p1"
+pids+=("$dockerd_pid")
+dockerd_start "$work/d2" "$bundle" "$p2" ",\"authorization-plugins\":[\"$name\"]"
+pids+=("$dockerd_pid")
 docker --context viaplugin version >/dev/null
 hyperfine -N --warmup 20 --runs 200 --export-json "$work/authz.json" \
   "docker --context direct version" "docker --context viaplugin version" >/dev/null 2>&1

@@ -12,33 +12,26 @@ runs=${1:-5}
 for cmd in dockerd docker busybox python3; do
   command -v "$cmd" >/dev/null || { echo "bench: needs $cmd (apt-get install docker.io busybox-static)" >&2; exit 1; }
 done
+. bench/lib.sh
 bin=$(./scripts/build-release.sh)
 work=$(mktemp -d /tmp/tlsctx-swarm-bench.XXXXXX)
 export DOCKER_CONFIG=$work/cfg DOCKER_TLSCTX_KEYSTORE=file
 mkdir -p "$DOCKER_CONFIG" && echo '{}' > "$DOCKER_CONFIG/config.json"
-port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
-sport=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+port=$(free_port)
+sport=$(free_port)
 "$bin" new bench --host "tcp://127.0.0.1:$port" >/dev/null
 bundle=$DOCKER_CONFIG/tlsctx/servers/bench
 d=$work/d
-mkdir -p "$d"
-cat > "$d/daemon.json" <<JSON
-{"tlsverify":true,"tlscacert":"$bundle/ca.pem","tlscert":"$bundle/server-cert.pem","tlskey":"$bundle/server-key.pem",
- "hosts":["unix://$d/docker.sock","tcp://127.0.0.1:$port"]}
-JSON
-dockerd --config-file "$d/daemon.json" --data-root "$d/root" --exec-root "$d/exec" --pidfile "$d/pid" \
-  --bridge none --iptables=false >"$d/log" 2>&1 &
-dpid=$!
 dk() { docker --context bench "$@"; }
 cleanup() {
   dk swarm leave --force >/dev/null 2>&1 || true
-  kill "$dpid" 2>/dev/null || true; wait "$dpid" 2>/dev/null || true
+  if [ -n "${dockerd_pid:-}" ]; then kill "$dockerd_pid" 2>/dev/null || true; wait "$dockerd_pid" 2>/dev/null || true; fi
   umount -l "$d/exec/netns/default" 2>/dev/null || true
   ip link del docker_gwbridge 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
-for _ in $(seq 300); do grep -q "API listen on 127.0.0.1:$port" "$d/log" && break; sleep 0.1; done
+dockerd_start "$d" "$bundle" "$port"
 dk swarm init --advertise-addr 127.0.0.1 --listen-addr "127.0.0.1:$sport" >/dev/null
 mkdir -p "$work/rootfs/bin" && cp "$(command -v busybox)" "$work/rootfs/bin/"
 tar -C "$work/rootfs" -cf "$work/rootfs.tar" . && dk import "$work/rootfs.tar" bench/busybox >/dev/null
