@@ -24,7 +24,10 @@ impl Plugin {
             is_root(),
             "dockerd and /run/docker/plugins need root; run the suite as root (CI does)"
         );
-        let name = format!("tlsctx-authz-test-{}", std::process::id());
+        // One name per plugin: tests of this binary run in parallel.
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("tlsctx-authz-test-{}-{n}", std::process::id());
         let socket = PathBuf::from(format!("/run/docker/plugins/{name}.sock"));
         let child = Command::new(BIN)
             .args(["authz", "serve", "--log", "--bundle"])
@@ -311,4 +314,27 @@ fn authz_bundles_name_the_plugin_and_carry_its_unit() {
     ok(&s.tlsctx(&["new", "plain", "--host", "tcp://10.0.0.8:2376"]));
     let plain = fs::read_to_string(s.cfg().join("tlsctx/servers/plain/daemon.json")).unwrap();
     assert!(!plain.contains("authorization-plugins"), "{plain}");
+}
+
+#[test]
+fn the_plugin_stops_at_sigterm_and_removes_its_socket() {
+    let s = Sandbox::new();
+    ok(&s.tlsctx(&["ca", "init"]));
+    ok(&s.tlsctx(&["server", "p1", "--san", "127.0.0.1"]));
+    let log = s.path().join("plugin.log");
+    let mut plugin = Plugin::start(&s.cfg().join("tlsctx/servers/p1"), &log);
+    ok(&Command::new("kill")
+        .args(["-TERM", &plugin.child.id().to_string()])
+        .output()
+        .unwrap());
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        if let Ok(Some(st)) = plugin.child.try_wait() {
+            assert!(st.success(), "{st}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "still running 3 s after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!plugin.socket.exists());
 }

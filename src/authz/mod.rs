@@ -49,8 +49,9 @@ pub fn plugin_name(socket: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Serves until killed. The socket is created 0600 (dockerd runs as root and
-/// is its only client), replacing a stale one of a previous run.
+/// Serves until SIGINT or SIGTERM (systemd's stop), then removes its
+/// socket. The socket is created 0600 (dockerd runs as root and is its only
+/// client), replacing a stale one of a previous run.
 pub fn serve(bundle: &Path, socket: &Path, log: bool) -> Result<()> {
     let trust = Arc::new(Trust::open(bundle).map_err(|why| Error::Corrupt {
         path: bundle.join("ca.pem"),
@@ -73,13 +74,22 @@ pub fn serve(bundle: &Path, socket: &Path, log: bool) -> Result<()> {
         socket.display(),
         bundle.display()
     );
-    for conn in listener.incoming() {
-        let Ok(conn) = conn else { continue };
-        let trust = trust.clone();
-        std::thread::spawn(move || {
-            let _ = connection(conn, &trust, log);
-        });
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            let trust = trust.clone();
+            std::thread::spawn(move || {
+                let _ = connection(conn, &trust, log);
+            });
+        }
+    });
+    // The accept above blocks; the signal only sets a flag (plugin.rs), so
+    // it is looked at here. Without this a stop waited for systemd's
+    // SIGKILL, 90 s later.
+    while !crate::docker::plugin::cancelled() {
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    let _ = std::fs::remove_file(socket);
     Ok(())
 }
 
