@@ -396,12 +396,25 @@ fn keychain_only_context_through_a_real_dockerd() {
     ok(&dk(&s, "n1", &["ps"]));
     // A bounded number of connections: one held open, the next refused
     // with a message, and served again once it closes.
-    let mut held = UnixStream::connect(socket(&s, "n1")).unwrap();
-    held.write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n")
-        .unwrap();
-    let mut first = [0u8; 12];
-    held.read_exact(&mut first).unwrap();
-    assert_eq!(&first, b"HTTP/1.1 200");
+    // The connection of the `ps` above may still be closing (the agent
+    // counts it until dockerd has closed its side): retry until served.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let held = loop {
+        let mut c = UnixStream::connect(socket(&s, "n1")).unwrap();
+        c.write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n")
+            .unwrap();
+        let mut first = [0u8; 12];
+        c.read_exact(&mut first).unwrap();
+        if &first == b"HTTP/1.1 200" {
+            break c;
+        }
+        assert_eq!(&first, b"HTTP/1.1 503", "neither served nor refused");
+        assert!(
+            Instant::now() < deadline,
+            "the agent never freed its one connection"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
     let o = dk(&s, "n1", &["version"]);
     assert!(
         stderr(&o).contains("1 connections are open already"),
@@ -409,8 +422,14 @@ fn keychain_only_context_through_a_real_dockerd() {
         transcript(&o)
     );
     drop(held);
-    std::thread::sleep(Duration::from_millis(300));
-    ok(&dk(&s, "n1", &["ps"]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !dk(&s, "n1", &["ps"]).status.success() {
+        assert!(
+            Instant::now() < deadline,
+            "not served again after the held connection closed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     drop(n1);
     drop(agent);
 }
