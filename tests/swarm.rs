@@ -405,13 +405,17 @@ fn certificates_rotate_on_live_services() {
     tasks_see(&s, "key.pem", &key_v1);
 
     // Rotate both: v2 in the running tasks, v1 gone.
-    let serial_v1 = openssl_ok(&[
-        "x509",
-        "-noout",
-        "-serial",
-        "-in",
-        web.join("cert.pem").to_str().unwrap(),
-    ]);
+    // The bundle's certificate serial, as OpenSSL reads it.
+    let serial = || {
+        openssl_ok(&[
+            "x509",
+            "-noout",
+            "-serial",
+            "-in",
+            web.join("cert.pem").to_str().unwrap(),
+        ])
+    };
+    let serial_v1 = serial();
     let o = tlsctx_in(&[
         "swarm",
         "rotate",
@@ -430,13 +434,7 @@ fn certificates_rotate_on_live_services() {
     needles.extend(body_lines(&read("key.pem")));
     on_argv.extend(body_lines(&read("key.pem")));
     on_argv.extend(body_lines(&read("cert.pem")));
-    let serial_v2 = openssl_ok(&[
-        "x509",
-        "-noout",
-        "-serial",
-        "-in",
-        web.join("cert.pem").to_str().unwrap(),
-    ]);
+    let serial_v2 = serial();
     assert_ne!(serial_v1, serial_v2);
     let cert_v2 = sha256_hex(read("cert.pem").as_bytes());
     assert_ne!(cert_v1, cert_v2);
@@ -496,16 +494,7 @@ fn certificates_rotate_on_live_services() {
         ]),
         &["service \"nope\" does not exist; nothing was changed"],
     );
-    assert_eq!(
-        serial_v2,
-        openssl_ok(&[
-            "x509",
-            "-noout",
-            "-serial",
-            "-in",
-            web.join("cert.pem").to_str().unwrap()
-        ])
-    );
+    assert_eq!(serial_v2, serial());
     assert_eq!(secret_names(&s), names);
     // A service with none of the bundle's secrets and no --target-*.
     create("other", "1", &[], &sleep);
