@@ -285,6 +285,12 @@ pub struct AuthzServeArgs {
     /// Log each decision (CN, serial, role, method, path) on standard error
     #[arg(long)]
     pub log: bool,
+    /// Refuse certificates that carry no role (issued before roles were explicit); renew them with --role first
+    #[arg(long)]
+    pub require_role: bool,
+    /// Where the highest CRL number accepted per CA is kept, so an older CRL is refused [default: /var/lib/docker-tlsctx/authz]
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -183,9 +183,63 @@ impl Role {
         format!("role:{}", self.as_str())
     }
 
-    /// The role an organizational unit names, if it names one.
-    pub fn from_ou(ou: &str) -> Option<Role> {
-        ou.strip_prefix("role:")?.parse().ok()
+}
+
+/// The organizational unit of a service certificate (`cert NAME`): the
+/// plugin refuses it, since services are not people at the Engine API.
+pub const SERVICE_OU: &str = "role:service";
+
+/// What a certificate's subject says about its role, read strictly: the
+/// plugin decides on this (authz/trust.rs), so anything it cannot read as
+/// exactly one role fails closed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RoleClaim {
+    /// Exactly one `OU=role:admin` or `OU=role:read-only`.
+    Client(Role),
+    /// Exactly one `OU=role:service`: a service certificate.
+    Service,
+    /// No OU that looks like a role: issued before roles were explicit
+    /// (admin clients of v0.1/v0.2, and v0.2's service certificates).
+    Unmarked,
+    /// Two role OUs, an unknown or misspelled role, an OU that is not text,
+    /// two CNs: why it cannot be read.
+    Ambiguous(String),
+}
+
+impl RoleClaim {
+    /// Reads the OUs (and CNs) of a subject. An OU is a role claim when it
+    /// starts with "role", whatever its case or surrounding spaces; it must
+    /// then be spelled exactly as we write it.
+    pub fn read(ous: &[Option<&str>], cns: usize) -> RoleClaim {
+        if cns > 1 {
+            return RoleClaim::Ambiguous(format!("its subject has {cns} common names"));
+        }
+        let mut claims = Vec::new();
+        for ou in ous {
+            let Some(ou) = ou else {
+                return RoleClaim::Ambiguous("an organizational unit is not text".into());
+            };
+            if ou.trim().to_ascii_lowercase().starts_with("role") {
+                claims.push(*ou);
+            }
+        }
+        match claims.as_slice() {
+            [] => RoleClaim::Unmarked,
+            ["role:admin"] => RoleClaim::Client(Role::Admin),
+            ["role:read-only"] => RoleClaim::Client(Role::ReadOnly),
+            [SERVICE_OU] => RoleClaim::Service,
+            [one] => RoleClaim::Ambiguous(format!(
+                "OU={one:?} is not a role (role:admin, role:read-only or role:service)"
+            )),
+            many => RoleClaim::Ambiguous(format!(
+                "it names {} roles ({})",
+                many.len(),
+                many.iter()
+                    .map(|m| format!("OU={m:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
     }
 }
 
@@ -530,6 +584,30 @@ impl Ca {
         Ok(())
     }
 
+    /// A client certificate with any subject, for tests of readers that
+    /// must refuse what we never issue (odd role OUs, two CNs, SANs).
+    #[cfg(test)]
+    pub(crate) fn issue_odd_client(
+        &self,
+        ous: &[&str],
+        cns: &[&str],
+        sans: &[San],
+        now: OffsetDateTime,
+    ) -> Result<Leaf> {
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        for ou in ous {
+            dn.push(DnType::OrganizationalUnitName, *ou);
+        }
+        for cn in cns {
+            dn.push(DnType::CommonName, *cn);
+        }
+        params.distinguished_name = dn;
+        params.subject_alt_names = sans.iter().map(San::to_rcgen).collect::<Result<_>>()?;
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.leaf(params, KeyType::EcdsaP256, 10, now)
+    }
+
     fn leaf(
         &self,
         params: CertificateParams,
@@ -602,6 +680,12 @@ impl Ca {
     ) -> Result<Leaf> {
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
+        // A service certificate says so, and the plugin refuses it at the
+        // Engine API; the daemon's own certificate needs nothing (serverAuth
+        // only: dockerd refuses it as a client certificate).
+        if purpose != Purpose::Daemon {
+            dn.push(DnType::OrganizationalUnitName, SERVICE_OU);
+        }
         if let Some(first) = sans.first() {
             dn.push(DnType::CommonName, first.host());
         }
@@ -686,11 +770,11 @@ impl Ca {
 fn client_params(cn: &str, role: Role) -> CertificateParams {
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
-    // Admin is the absence of a role: an admin certificate is what v0.1
-    // issued, byte for byte in its subject.
-    if role != Role::Admin {
-        dn.push(DnType::OrganizationalUnitName, role.ou());
-    }
+    // Every role is written, admin included: the plugin can then refuse
+    // certificates without one (`authz serve --require-role`), which is how
+    // a CA's older admin certificates are retired (ARCHITECTURE.md, "Roles
+    // and revocation").
+    dn.push(DnType::OrganizationalUnitName, role.ou());
     dn.push(DnType::CommonName, cn);
     params.distinguished_name = dn;
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
@@ -703,12 +787,17 @@ pub struct CertInfo {
     pub subject_cn: String,
     /// The role its subject carries (`OU=role:…`); admin without one.
     pub role: Role,
+    /// The strict reading the plugin decides on.
+    pub role_claim: RoleClaim,
     /// RFC 4514-style text, as OpenSSL prints it.
     pub subject: String,
     pub issuer: String,
     /// "DNS:name" and "IP:address" entries.
     pub sans: Vec<String>,
     pub ekus: Vec<String>,
+    /// It has an extendedKeyUsage extension (without one it is good for
+    /// any use, RFC 5280 §4.2.1.12).
+    pub has_eku: bool,
     pub serial_hex: String,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
@@ -740,12 +829,16 @@ impl CertInfo {
             .and_then(|cn| cn.as_str().ok())
             .unwrap_or("")
             .to_string();
-        let role = cert
+        let ous: Vec<Option<&str>> = cert
             .subject()
             .iter_organizational_unit()
-            .filter_map(|ou| ou.as_str().ok())
-            .find_map(Role::from_ou)
-            .unwrap_or_default();
+            .map(|ou| ou.as_str().ok())
+            .collect();
+        let role_claim = RoleClaim::read(&ous, cert.subject().iter_common_name().count());
+        let role = match role_claim {
+            RoleClaim::Client(r) => r,
+            _ => Role::Admin,
+        };
         let is_ca = cert
             .basic_constraints()
             .ok()
@@ -776,6 +869,7 @@ impl CertInfo {
                 .collect(),
             _ => Vec::new(),
         };
+        let has_eku = !matches!(cert.extended_key_usage(), Ok(None));
         let ekus = match cert.extended_key_usage() {
             Ok(Some(e)) => {
                 let v = &e.value;
@@ -793,10 +887,12 @@ impl CertInfo {
         Ok(CertInfo {
             subject_cn,
             role,
+            role_claim,
             subject: cert.subject().to_string(),
             issuer: cert.issuer().to_string(),
             sans,
             ekus,
+            has_eku,
             is_ca,
             can_sign_certs,
             key_type: key_type_of(cert.public_key()),
@@ -1107,6 +1203,44 @@ mod tests {
     }
 
     #[test]
+    fn role_claims_are_read_exactly() {
+        let read = |ous: &[&str]| {
+            RoleClaim::read(&ous.iter().map(|o| Some(*o)).collect::<Vec<_>>(), 1)
+        };
+        assert_eq!(read(&[]), RoleClaim::Unmarked);
+        assert_eq!(read(&["ops"]), RoleClaim::Unmarked);
+        assert_eq!(read(&["role:read-only"]), RoleClaim::Client(Role::ReadOnly));
+        assert_eq!(read(&["ops", "role:admin"]), RoleClaim::Client(Role::Admin));
+        assert_eq!(read(&["role:service"]), RoleClaim::Service);
+        for odd in [
+            &["role:Read-Only"][..],
+            &["role: read-only"],
+            &[" role:read-only"],
+            &["Role:admin"],
+            &["role:read-only "],
+            &["role:root"],
+            &["role"],
+            &["role:admin", "role:read-only"],
+            &["role:read-only", "role:read-only"],
+            &["ROLES:x"],
+        ] {
+            assert!(
+                matches!(read(odd), RoleClaim::Ambiguous(_)),
+                "{odd:?}: {:?}",
+                read(odd)
+            );
+        }
+        assert!(matches!(
+            RoleClaim::read(&[None], 1),
+            RoleClaim::Ambiguous(_)
+        ));
+        assert!(matches!(
+            RoleClaim::read(&[Some("role:read-only")], 2),
+            RoleClaim::Ambiguous(_)
+        ));
+    }
+
+    #[test]
     fn roles_ride_in_the_subject_and_crls_list_serials() {
         let ca = new_ca("c", KeyType::EcdsaP256, 30, now()).unwrap();
         let signer = Ca::load("c", &ca.cert_pem, &ca.key_der()).unwrap();
@@ -1125,11 +1259,24 @@ mod tests {
             .unwrap();
         let info = CertInfo::from_pem(&admin.cert_pem).unwrap();
         assert_eq!(info.role, Role::Admin);
+        assert_eq!(info.role_claim, RoleClaim::Client(Role::Admin));
         assert!(
-            !info.subject.contains("OU="),
-            "admin carries no OU: {}",
+            info.subject.contains("OU=role:admin"),
+            "admin is written: {}",
             info.subject
         );
+        // A service certificate says so; the daemon's own says nothing.
+        let san = San::parse("svc.example").unwrap();
+        for (purpose, claim) in [
+            (Purpose::Service, RoleClaim::Service),
+            (Purpose::ServiceClient, RoleClaim::Service),
+            (Purpose::Daemon, RoleClaim::Unmarked),
+        ] {
+            let leaf = signer
+                .issue_for(purpose, std::slice::from_ref(&san), KeyType::EcdsaP256, 1, now())
+                .unwrap();
+            assert_eq!(CertInfo::from_pem(&leaf.cert_pem).unwrap().role_claim, claim);
+        }
         let crl = signer
             .crl(
                 &[Revoked {

@@ -43,6 +43,12 @@ pub const SERVER_FILES: [&str; 5] = [
 /// and most TLS software examples use.
 pub const SERVICE_FILES: [&str; 3] = ["ca.pem", "cert.pem", "key.pem"];
 
+/// The marker beside a bundle's crl.pem that a CRL is required: its CA has
+/// revoked something, so the plugin refuses TLS requests while crl.pem is
+/// missing instead of reading its absence as "nothing revoked"
+/// (authz/trust.rs).
+pub const CRL_REQUIRED: &str = "crl-required";
+
 /// The files of a bundle of this purpose.
 pub fn bundle_files(purpose: Purpose) -> &'static [&'static str] {
     if purpose.is_daemon() {
@@ -397,7 +403,7 @@ impl State {
         // crl.pem too, once its CA revoked something (issuance/revoke.rs).
         for f in bundle_files(rec.purpose)
             .iter()
-            .chain(&["crl.pem", "tlsctx-authz.service"])
+            .chain(&["crl.pem", CRL_REQUIRED, "tlsctx-authz.service"])
         {
             fsio::remove_file(&dir.join(f))?;
         }

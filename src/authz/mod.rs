@@ -7,12 +7,13 @@
 //! a certificate (the local socket) pass; a certificate not from the bundle's
 //! CA, a revoked one, or one whose role does not allow the request is refused.
 
+pub mod http;
 pub mod policy;
+pub mod route;
 pub mod trust;
 
-use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use base64::Engine;
@@ -22,22 +23,122 @@ use serde_json::json;
 use crate::error::{Error, Result};
 use trust::{Trust, Verdict};
 
-/// What the plugin protocol's Content-Type is (pkg/plugins/client.go).
-const CONTENT_TYPE: &str = "application/vnd.docker.plugins.v1.2+json";
-/// A request body dockerd sends is a few KiB; more is not one of its requests.
-const MAX_BODY: usize = 16 * 1024 * 1024;
-
-/// The part of `authorization.Request` we read (moby pkg/authorization/api.go).
-#[derive(Deserialize, Default)]
-struct AuthzRequest {
-    #[serde(rename = "RequestMethod", default)]
-    method: String,
-    #[serde(rename = "RequestUri", default)]
-    uri: String,
+/// `authorization.Request` (moby pkg/authorization/api.go), every field
+/// with its Go type: a field of another type, or `null` where dockerd never
+/// sends one, makes the body unreadable, and an unreadable body is refused.
+/// Fields dockerd may add later are ignored; a key given twice is refused
+/// ([`no_duplicate_keys`]).
+#[derive(Deserialize, Debug)]
+pub struct AuthzRequest {
+    #[serde(rename = "User", default, deserialize_with = "not_null")]
+    pub user: Option<String>,
+    #[serde(rename = "UserAuthNMethod", default, deserialize_with = "not_null")]
+    pub authn_method: Option<String>,
+    #[serde(rename = "RequestMethod")]
+    pub method: String,
+    /// Spelled so in moby's JSON tag.
+    #[serde(rename = "RequestUri")]
+    pub uri: String,
+    /// []byte: base64.
+    #[serde(rename = "RequestBody", default, deserialize_with = "not_null")]
+    pub body: Option<String>,
+    #[serde(rename = "RequestHeaders", default, deserialize_with = "not_null")]
+    pub headers: Option<std::collections::BTreeMap<String, String>>,
     /// Each entry: base64 of the PEM text of one certificate of the chain
     /// the client sent, leaf first (PeerCertificate.MarshalJSON).
-    #[serde(rename = "RequestPeerCertificates", default)]
-    peer_certificates: Option<Vec<String>>,
+    #[serde(
+        rename = "RequestPeerCertificates",
+        default,
+        deserialize_with = "not_null"
+    )]
+    pub peer_certificates: Option<Vec<String>>,
+    #[serde(rename = "ResponseStatusCode", default, deserialize_with = "not_null")]
+    pub response_status: Option<i64>,
+    #[serde(rename = "ResponseBody", default, deserialize_with = "not_null")]
+    pub response_body: Option<String>,
+    #[serde(rename = "ResponseHeaders", default, deserialize_with = "not_null")]
+    pub response_headers: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// Present means a value: Go's `omitempty` leaves a field out, never null.
+fn not_null<'de, D, T>(d: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// The request a body holds, or why it is refused.
+pub fn parse_request(body: &[u8]) -> std::result::Result<AuthzRequest, String> {
+    no_duplicate_keys(body)?;
+    serde_json::from_slice(body).map_err(|e| format!("the request cannot be read: {e}"))
+}
+
+/// Refuses JSON with a key twice in one object, anywhere: serde keeps the
+/// last one of a map silently, and two readers could disagree on which.
+fn no_duplicate_keys(body: &[u8]) -> std::result::Result<(), String> {
+    use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
+    struct Check;
+    impl<'de> DeserializeSeed<'de> for Check {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(
+            self,
+            d: D,
+        ) -> std::result::Result<(), D::Error> {
+            d.deserialize_any(Check)
+        }
+    }
+    impl<'de> Visitor<'de> for Check {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_bool<E>(self, _: bool) -> std::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> std::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> std::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> std::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> std::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> std::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> std::result::Result<(), A::Error> {
+            while a.next_element_seed(Check)?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> std::result::Result<(), A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(k) = a.next_key::<String>()? {
+                if !seen.insert(k.clone()) {
+                    return Err(serde::de::Error::custom(format!("key {k:?} appears twice")));
+                }
+                a.next_value_seed(Check)?;
+            }
+            Ok(())
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    Check
+        .deserialize(&mut de)
+        .and_then(|()| de.end())
+        .map_err(|e| format!("the request cannot be read: {e}"))
+}
+
+/// How `authz serve` runs.
+#[derive(Clone, Debug, Default)]
+pub struct ServeOptions {
+    pub log: bool,
+    pub trust: trust::Options,
 }
 
 /// The plugin's name, as dockerd's --authorization-plugin gives it: the
@@ -52,11 +153,13 @@ pub fn plugin_name(socket: &Path) -> String {
 /// Serves until SIGINT or SIGTERM (systemd's stop), then removes its
 /// socket. The socket is created 0600 (dockerd runs as root and is its only
 /// client), replacing a stale one of a previous run.
-pub fn serve(bundle: &Path, socket: &Path, log: bool) -> Result<()> {
-    let trust = Arc::new(Trust::open(bundle).map_err(|why| Error::Corrupt {
-        path: bundle.join("ca.pem"),
-        why,
-    })?);
+pub fn serve(bundle: &Path, socket: &Path, options: ServeOptions) -> Result<()> {
+    let trust = Arc::new(
+        Trust::with_options(bundle, options.trust.clone()).map_err(|why| Error::Corrupt {
+            path: bundle.join("ca.pem"),
+            why,
+        })?,
+    );
     if let Some(dir) = socket.parent() {
         crate::fsio::create_dir_all(dir, crate::fsio::PUBLIC_DIR)?;
     }
@@ -69,11 +172,17 @@ pub fn serve(bundle: &Path, socket: &Path, log: bool) -> Result<()> {
     let listener = UnixListener::bind(socket).map_err(Error::io("listen on", socket))?;
     crate::fsio::set_mode(socket, crate::fsio::SECRET_FILE)?;
     eprintln!(
-        "tlsctx-authz: serving plugin {:?} on {} for bundle {}",
+        "tlsctx-authz: serving plugin {:?} on {} for bundle {}{}",
         plugin_name(socket),
         socket.display(),
-        bundle.display()
+        bundle.display(),
+        if options.trust.require_role {
+            " (roles required)"
+        } else {
+            ""
+        }
     );
+    let log = options.log;
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(conn) = conn else { continue };
@@ -93,22 +202,43 @@ pub fn serve(bundle: &Path, socket: &Path, log: bool) -> Result<()> {
     Ok(())
 }
 
-/// One keep-alive connection from dockerd: requests until it closes.
+/// The default folder of the plugin's state (the CRL numbers it accepted):
+/// it must outlive a reboot, so not /run.
+pub fn default_state_dir() -> PathBuf {
+    PathBuf::from("/var/lib/docker-tlsctx/authz")
+}
+
+/// One keep-alive connection from dockerd: requests until it closes or
+/// sends something outside the protocol's bounds (http.rs).
 fn connection(conn: UnixStream, trust: &Trust, log: bool) -> std::io::Result<()> {
-    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut reader = http::Reader::new(conn.try_clone()?);
     let mut writer = conn;
     loop {
-        let Some((path, body)) = read_request(&mut reader)? else {
-            return Ok(());
-        };
-        let answer = respond(&path, &body, trust, log);
-        write!(
-            writer,
-            "HTTP/1.1 200 OK\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: {}\r\n\r\n{answer}",
-            answer.len()
-        )?;
-        writer.flush()?;
+        match reader.next() {
+            Ok(None) => return Ok(()),
+            Ok(Some(req)) => {
+                let answer = if req.method == "POST" {
+                    respond(&req.path, &req.body, trust, log)
+                } else {
+                    refusal(&format!("{} is not a call of the plugin protocol", req.method))
+                };
+                http::write_json(&mut writer, &answer)?;
+            }
+            Err(e) => {
+                if log {
+                    eprintln!("tlsctx-authz: closing a connection: {e}");
+                }
+                let _ = http::write_bad_request(&mut writer, &e.to_string());
+                return Err(e);
+            }
+        }
     }
+}
+
+/// A refusal that is also an error: dockerd fails the request either way.
+fn refusal(why: &str) -> String {
+    let msg = format!("tlsctx: {why}");
+    json!({ "Allow": false, "Msg": msg, "Err": msg }).to_string()
 }
 
 /// The JSON answer to one plugin call.
@@ -116,24 +246,28 @@ pub fn respond(path: &str, body: &[u8], trust: &Trust, log: bool) -> String {
     match path {
         "/Plugin.Activate" => json!({ "Implements": ["authz"] }).to_string(),
         "/AuthZPlugin.AuthZReq" => {
-            let req: AuthzRequest = serde_json::from_slice(body).unwrap_or_default();
-            let peer = req
-                .peer_certificates
-                .as_ref()
-                .and_then(|c| c.first())
-                .map(|b64| {
-                    base64::engine::general_purpose::STANDARD
-                        .decode(b64)
-                        .ok()
-                        .and_then(|b| String::from_utf8(b).ok())
-                        .unwrap_or_default()
-                });
-            let verdict = trust.check(
-                peer.as_deref(),
-                &req.method,
-                &req.uri,
-                time::OffsetDateTime::now_utc(),
-            );
+            let req = match parse_request(body) {
+                Ok(r) => r,
+                Err(why) => {
+                    if log {
+                        eprintln!("tlsctx-authz: deny unreadable request: {why}");
+                    }
+                    return refusal(&why);
+                }
+            };
+            let verdict = match peer_certificate(&req) {
+                Ok(peer) => trust.check(
+                    peer.as_deref(),
+                    &req.method,
+                    &req.uri,
+                    time::OffsetDateTime::now_utc(),
+                ),
+                Err(msg) => Verdict::Deny {
+                    cn: String::new(),
+                    serial: String::new(),
+                    msg,
+                },
+            };
             if log {
                 log_decision(&verdict, &req.method, &req.uri);
             }
@@ -144,14 +278,46 @@ pub fn respond(path: &str, body: &[u8], trust: &Trust, log: bool) -> String {
                 }
             }
         }
-        // Responses are not filtered: the request was decided already.
-        "/AuthZPlugin.AuthZRes" => json!({ "Allow": true }).to_string(),
-        other => json!({ "Err": format!("{other}: not a call of the authz protocol") }).to_string(),
+        // Responses are not filtered: the request was decided already. An
+        // unreadable one is still refused, as everything unreadable is.
+        "/AuthZPlugin.AuthZRes" => match parse_request(body) {
+            Ok(_) => json!({ "Allow": true }).to_string(),
+            Err(why) => refusal(&why),
+        },
+        other => refusal(&format!("{other}: not a call of the authz protocol")),
     }
 }
 
+/// The client certificate of a request (PEM text), `None` for dockerd's
+/// local socket; anything in between is refused: a TLS request without a
+/// certificate, an empty list (Go's omitempty never sends one), an entry
+/// that is not base64 of PEM text.
+fn peer_certificate(req: &AuthzRequest) -> std::result::Result<Option<String>, String> {
+    let tls = req.authn_method.as_deref().is_some_and(|m| !m.is_empty());
+    let Some(certs) = &req.peer_certificates else {
+        return if tls {
+            Err(format!(
+                "a request authenticated by {:?} came without a certificate",
+                req.authn_method.as_deref().unwrap_or("")
+            ))
+        } else {
+            Ok(None)
+        };
+    };
+    let first = certs
+        .first()
+        .ok_or("the request has an empty list of certificates")?;
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(first)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or("the client certificate is not base64 of PEM text")?;
+    Ok(Some(pem))
+}
+
 fn log_decision(v: &Verdict, method: &str, uri: &str) {
-    let path = policy::api_path(uri);
+    let path = policy::log_path(uri);
+    let method = method.escape_debug();
     match v {
         Verdict::Local => eprintln!("tlsctx-authz: allow local {method} {path}"),
         Verdict::Allow { cn, serial, role } => {
@@ -163,77 +329,32 @@ fn log_decision(v: &Verdict, method: &str, uri: &str) {
     }
 }
 
-/// Reads one HTTP/1.1 request: its path and body (Content-Length or
-/// chunked, as Go's client sends). `None` when the peer closed.
-fn read_request(r: &mut impl BufRead) -> std::io::Result<Option<(String, Vec<u8>)>> {
-    let mut line = String::new();
-    if r.read_line(&mut line)? == 0 {
-        return Ok(None);
-    }
-    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-    let (mut length, mut chunked) = (0usize, false);
-    loop {
-        let mut h = String::new();
-        if r.read_line(&mut h)? == 0 {
-            return Ok(None);
-        }
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
-            if k == "content-length" {
-                length = v.parse().unwrap_or(0);
-            } else if k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked") {
-                chunked = true;
-            }
-        }
-    }
-    let bad = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_string());
-    let mut body = Vec::new();
-    if chunked {
-        loop {
-            let mut size = String::new();
-            r.read_line(&mut size)?;
-            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16)
-                .map_err(|_| bad("bad chunk size"))?;
-            if body.len() + n > MAX_BODY {
-                return Err(bad("request too large"));
-            }
-            let mut chunk = vec![0; n + 2];
-            r.read_exact(&mut chunk)?;
-            if n == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..n]);
-        }
-    } else {
-        if length > MAX_BODY {
-            return Err(bad("request too large"));
-        }
-        body.resize(length, 0);
-        r.read_exact(&mut body)?;
-    }
-    Ok(Some((path, body)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn requests_with_length_and_chunks() {
-        let raw = b"POST /Plugin.Activate HTTP/1.1\r\nHost: plugin\r\nContent-Length: 2\r\n\r\n{}POST /AuthZPlugin.AuthZReq HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
-        let mut r = BufReader::new(&raw[..]);
-        let (p, b) = read_request(&mut r).unwrap().unwrap();
-        assert_eq!((p.as_str(), b.as_slice()), ("/Plugin.Activate", &b"{}"[..]));
-        let (p, b) = read_request(&mut r).unwrap().unwrap();
-        assert_eq!(
-            (p.as_str(), b.as_slice()),
-            ("/AuthZPlugin.AuthZReq", &b"abc"[..])
-        );
-        assert!(read_request(&mut r).unwrap().is_none());
+    fn unreadable_requests_are_refused() {
+        let ok = br#"{"RequestMethod":"GET","RequestUri":"/_ping"}"#;
+        assert!(parse_request(ok).is_ok());
+        for bad in [
+            &br#"{"RequestMethod":"GET","RequestUri":"/_ping","RequestUri":"/x"}"#[..],
+            br#"{"RequestMethod":"GET","RequestUri":"/_ping","RequestPeerCertificates":null}"#,
+            br#"{"RequestMethod":"GET","RequestUri":"/_ping","RequestPeerCertificates":[null]}"#,
+            br#"{"RequestMethod":"GET","RequestUri":7}"#,
+            br#"{"RequestMethod":"GET"}"#,
+            br#"{"RequestMethod":"GET","RequestUri":"/_ping","RequestHeaders":{"a":"1","a":"2"}}"#,
+            br#"{"RequestMethod":"GET","RequestUri":"/_ping","User":null}"#,
+            br#"{"RequestMethod":"GET","RequestUri":"/_ping"} {}"#,
+            b"",
+            b"[]",
+        ] {
+            assert!(
+                parse_request(bad).is_err(),
+                "{} was read",
+                String::from_utf8_lossy(bad)
+            );
+        }
         assert_eq!(
             plugin_name(Path::new("/run/docker/plugins/other.sock")),
             "other"

@@ -1,61 +1,89 @@
-//! What a role may do: pure decisions over Docker Engine API requests.
+//! What a role may do: pure decisions over Docker Engine API requests
+//! (ARCHITECTURE.md, "Roles and revocation").
 //!
-//! `read-only` may read: GET and HEAD only, and not these, which read out
-//! data rather than state (ARCHITECTURE.md, "Roles"):
-//! - `/containers/{id}/archive` (`docker cp` out of a container; HEAD is its stat)
-//! - `/containers/{id}/export` (the container's file system)
-//! - `/containers/{id}/attach/ws` (attach over a WebSocket: a GET)
-//! - `/images/get`, `/images/{name}/get` (`docker save`: layers, baked-in secrets)
-//! - `/configs` (swarm configs carry their data)
-//! - `/swarm/unlockkey` (the key that unlocks a locked swarm)
+//! - `admin`: everything.
+//! - `read-only`: an allow-list. GET or HEAD only, on a route of
+//!   [`route::ROUTES`] marked `Read`, matched on the path dockerd itself
+//!   routes ([`route::normalize`]). Anything else is refused: other methods,
+//!   targets that cannot be normalized, paths that reach no listed route,
+//!   and paths that reach a route marked `Never` (container files, image
+//!   tarballs, attach, swarm tokens, unlock key, secrets, configs, and
+//!   routes that make the daemon connect out).
 //!
-//! Logs (`/containers/{id}/logs`) stay readable: they are what a read-only
-//! operator is for. Everything that changes state (POST, PUT, DELETE: run,
-//! exec, attach, rm, build, pull, volume and network changes) is admin's.
+//! Service certificates (`OU=role:service`) never get here: trust.rs
+//! refuses them, and every certificate whose role it cannot read.
 
+use super::route::{self, Access};
 use crate::pki::Role;
 
 /// Why a request is refused, or `Ok` when it is allowed.
 pub fn decide(role: Role, method: &str, uri: &str) -> Result<(), String> {
-    if role == Role::Admin {
-        return Ok(());
+    match role {
+        Role::Admin => Ok(()),
+        Role::ReadOnly => read_only(method, uri),
     }
-    let path = api_path(uri);
+}
+
+fn read_only(method: &str, uri: &str) -> Result<(), String> {
+    let path = route::normalize(uri)
+        .map_err(|why| format!("{method} {} cannot be classified ({why})", shown(uri)))?;
+    // Exact spelling: gorilla/mux compares methods as sent.
     if method != "GET" && method != "HEAD" {
         return Err(format!("{method} {path} changes the engine"));
     }
-    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let reveals = matches!(
-        parts.as_slice(),
-        ["containers", _, "archive" | "export"]
-            | ["containers", _, "attach", "ws"]
-            | ["images", "get"]
-            | ["images", .., "get"]
-            | ["configs", ..]
-            | ["swarm", "unlockkey"]
-    );
-    if reveals {
-        return Err(format!("{method} {path} reads data out of the engine"));
+    let routes = route::matching(method, &path);
+    if let Some(never) = routes.iter().find_map(|r| match r.access {
+        Access::Never(why) => Some((r, why)),
+        Access::Read => None,
+    }) {
+        let (r, why) = never;
+        return Err(format!(
+            "{method} {path} is {} {}, which {why}",
+            r.method,
+            display_template(r.template)
+        ));
+    }
+    if routes.is_empty() {
+        return Err(format!(
+            "{method} {path} is not a route the read-only role may use"
+        ));
     }
     Ok(())
 }
 
-/// The API path without its version prefix (`/v1.47/containers/json?all=1`
-/// is `/containers/json`).
-pub fn api_path(uri: &str) -> &str {
-    let path = uri.split('?').next().unwrap_or("");
-    match path.strip_prefix("/v") {
-        Some(rest) => match rest.find('/') {
-            Some(i) if rest[..i].chars().all(|c| c.is_ascii_digit() || c == '.') => &rest[i..],
-            _ => path,
-        },
-        None => path,
+/// `/containers/{name:.*}/json` as users read it: `/containers/{name}/json`.
+fn display_template(t: &str) -> String {
+    t.replace(":.*}", "}")
+}
+
+/// A request target as a message may show it: its path, at most 200 bytes,
+/// control bytes escaped.
+fn shown(uri: &str) -> String {
+    let p = uri.split('?').next().unwrap_or("");
+    let mut s: String = p.escape_debug().collect();
+    if s.len() > 200 {
+        let mut end = 200;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
     }
+    s
+}
+
+/// The path a log line shows for a request: the routed path when the target
+/// normalizes, otherwise the raw target, escaped.
+pub fn log_path(uri: &str) -> String {
+    route::normalize(uri).unwrap_or_else(|_| shown(uri))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::authz::route::{
+        ATTACH, CONFIGS, CONNECTS, FILES, IMAGE, SECRETS, SWARM_KEYS, UNLOCK,
+    };
 
     #[test]
     fn read_only_reads_state_and_nothing_else() {
@@ -69,35 +97,45 @@ mod tests {
             ("GET", "/v1.47/containers/abc/logs?stdout=1"),
             ("GET", "/v1.47/images/json"),
             ("GET", "/v1.47/images/busybox/json"),
+            ("GET", "/v1.47/images/library/busybox:1/json"),
             ("GET", "/v1.47/info"),
             ("GET", "/v1.47/networks"),
         ] {
             assert_eq!(decide(ro, m, u), Ok(()), "{m} {u}");
         }
-        for (m, u) in [
-            ("POST", "/v1.47/containers/create"),
-            ("POST", "/v1.47/containers/abc/exec"),
-            ("POST", "/v1.47/exec/x/start"),
-            ("POST", "/v1.47/containers/abc/attach?stream=1"),
-            ("DELETE", "/v1.47/containers/abc"),
-            ("PUT", "/v1.47/containers/abc/archive?path=/"),
-            ("HEAD", "/v1.47/containers/abc/archive?path=/etc"),
-            ("GET", "/v1.47/containers/abc/archive?path=/etc"),
-            ("GET", "/v1.47/containers/abc/export"),
-            ("GET", "/v1.47/containers/abc/attach/ws"),
-            ("GET", "/v1.47/images/get?names=x"),
-            ("GET", "/v1.47/images/busybox/get"),
-            ("GET", "/v1.47/configs/abc"),
-            ("GET", "/v1.47/swarm/unlockkey"),
-            ("POST", "/v1.47/build"),
+        for (m, u, want) in [
+            ("POST", "/v1.47/containers/create", "changes the engine"),
+            ("POST", "/v1.47/containers/abc/exec", "changes the engine"),
+            ("get", "/v1.47/containers/json", "changes the engine"),
+            ("OPTIONS", "/v1.47/containers/json", "changes the engine"),
+            ("DELETE", "/v1.47/containers/abc", "changes the engine"),
+            ("HEAD", "/v1.47/containers/abc/archive?path=/etc", FILES),
+            ("GET", "/v1.47/containers/abc/archive?path=/etc", FILES),
+            ("GET", "/v1.47/containers/c1/%61rchive?path=/etc", FILES),
+            ("GET", "http://x/v1.41/containers/c1/export", FILES),
+            ("GET", "/v1.47/containers/abc/attach/ws", ATTACH),
+            ("GET", "/v1.47/images/get?names=x", IMAGE),
+            ("GET", "/v1.47/images/busybox/get", IMAGE),
+            ("GET", "/v1.47/configs/abc", CONFIGS),
+            ("GET", "/v1.47/swarm/unlockkey", UNLOCK),
+            ("GET", "/v1.47/swarm", SWARM_KEYS),
+            ("GET", "/v1.47/secrets", SECRETS),
+            ("GET", "/v1.47/distribution/registry.example/x/json", CONNECTS),
+            ("GET", "/v1.47/images/search?term=x", CONNECTS),
+            ("GET", "/v1.47/nope", "is not a route"),
+            ("GET", "/v1.47/Containers/json", "is not a route"),
+            ("GET", "/v1.47/containers/json/", "is not a route"),
+            ("GET", "/v1.47/containers/x/../../swarm", "cannot be classified"),
         ] {
-            assert!(decide(ro, m, u).is_err(), "{m} {u} must be refused");
+            let got = decide(ro, m, u);
+            assert!(
+                got.as_ref().is_err_and(|e| e.contains(want)),
+                "{m} {u}: {got:?}, wanted {want:?}"
+            );
         }
         assert_eq!(
             decide(Role::Admin, "POST", "/v1.47/containers/create"),
             Ok(())
         );
-        assert_eq!(api_path("/containers/json"), "/containers/json");
-        assert_eq!(api_path("/version?x=1"), "/version");
     }
 }

@@ -5,10 +5,21 @@
 //! at start).
 //!
 //! The CRL is checked when it is read: issued by this CA (same subject, a
-//! signature its key made) and not past its nextUpdate. A CRL that fails any
-//! of these fails closed: every request with a client certificate is refused
-//! with the reason, until a good crl.pem is in place. No crl.pem means
-//! nothing is revoked.
+//! signature its key made), not past its nextUpdate, and not older than one
+//! already accepted: the plugin keeps the highest CRL number it accepted per
+//! CA in a state file (`--state-dir`, /var/lib/docker-tlsctx/authz), so an
+//! old CRL put back cannot un-revoke anything. A CRL that fails any of these
+//! fails closed: every request with a client certificate is refused with the
+//! reason, until a good crl.pem is in place. A missing crl.pem means nothing
+//! is revoked only while no CRL is required: once the CA has revoked
+//! something (the bundle's `crl-required`, written by `revoke`) or this
+//! plugin has accepted a CRL of it, a missing one refuses every TLS request.
+//!
+//! Roles are read strictly (pki::RoleClaim): a service certificate, two
+//! role OUs, an unknown or misspelled role are refused. A certificate with
+//! no role OU (issued before roles were explicit) is admin only when it
+//! looks like the client identities we issued then (clientAuth, no SAN),
+//! and refused under `--require-role`.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -19,8 +30,21 @@ use ::time::OffsetDateTime;
 use x509_parser::prelude::{parse_x509_certificate, CertificateRevocationList, FromDer};
 
 use super::policy;
-use crate::pki::{CertInfo, Role};
-use crate::text::{date, hex};
+use crate::pki::{CertInfo, Role, RoleClaim};
+use crate::text::{date, hex, sha256_hex};
+
+use crate::state::CRL_REQUIRED;
+
+/// How the plugin reads certificates and where it remembers CRL numbers.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Refuse certificates with no role OU (after every identity of the CA
+    /// was renewed with an explicit role).
+    pub require_role: bool,
+    /// Where the highest CRL number accepted per CA is kept; `None` keeps
+    /// it in memory only (unit tests).
+    pub state_dir: Option<PathBuf>,
+}
 
 /// The plugin's answer about one request.
 #[derive(Debug, PartialEq)]
@@ -59,26 +83,49 @@ enum Crl {
 struct Loaded {
     ca_stamp: Stamp,
     crl_stamp: Stamp,
+    required_stamp: bool,
     ca_der: Result<Vec<u8>, String>,
     crl: Crl,
+    /// The highest CRL number accepted for the current CA.
+    highest: Option<u64>,
 }
 
 pub struct Trust {
     bundle: PathBuf,
+    options: Options,
     loaded: Mutex<Loaded>,
+}
+
+/// What the state file holds for one CA.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CrlState {
+    ca_sha256: String,
+    crl_number: u64,
 }
 
 impl Trust {
     /// Reads the bundle; a missing or unreadable ca.pem is an error here,
     /// so the plugin does not start without one.
     pub fn open(bundle: &Path) -> Result<Trust, String> {
+        Trust::with_options(bundle, Options::default())
+    }
+
+    pub fn with_options(bundle: &Path, options: Options) -> Result<Trust, String> {
+        if let Some(dir) = &options.state_dir {
+            crate::fsio::create_dir_all(dir, crate::fsio::SECRET_DIR)
+                .map_err(|e| format!("cannot create the state folder {}: {e}", dir.display()))?;
+        }
         let trust = Trust {
             bundle: bundle.to_path_buf(),
+            options,
             loaded: Mutex::new(Loaded {
                 ca_stamp: None,
                 crl_stamp: None,
+                required_stamp: false,
                 ca_der: Err("not read yet".into()),
                 crl: Crl::Missing,
+                highest: None,
             }),
         };
         trust.refresh();
@@ -90,24 +137,130 @@ impl Trust {
         Ok(trust)
     }
 
+    fn state_file(&self, ca_der: &[u8]) -> Option<PathBuf> {
+        let dir = self.options.state_dir.as_ref()?;
+        Some(dir.join(format!("crl-{}.json", sha256_hex(ca_der))))
+    }
+
+    /// The highest CRL number accepted for this CA, from the state file;
+    /// a damaged state file is an error (fail closed), a missing one none.
+    fn read_highest(&self, ca_der: &[u8]) -> Result<Option<u64>, String> {
+        let Some(path) = self.state_file(ca_der) else {
+            return Ok(None);
+        };
+        let text = match std::fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        let st: CrlState = serde_json::from_slice(&text).map_err(|e| {
+            format!(
+                "{} is damaged ({e}); nothing is allowed over TLS until it is repaired or removed",
+                path.display()
+            )
+        })?;
+        if st.ca_sha256 != sha256_hex(ca_der) {
+            return Err(format!("{} belongs to another CA", path.display()));
+        }
+        Ok(Some(st.crl_number))
+    }
+
+    fn write_highest(&self, ca_der: &[u8], n: u64) -> Result<(), String> {
+        let Some(path) = self.state_file(ca_der) else {
+            return Ok(());
+        };
+        let st = CrlState {
+            ca_sha256: sha256_hex(ca_der),
+            crl_number: n,
+        };
+        let json = serde_json::to_vec(&st).expect("a state serializes");
+        crate::fsio::write_atomic(&path, &json, crate::fsio::SECRET_FILE)
+            .map_err(|e| format!("cannot record CRL number {n} in {}: {e}", path.display()))
+    }
+
     fn refresh(&self) {
         let mut l = self.loaded.lock().expect("trust lock");
         let ca_path = self.bundle.join("ca.pem");
         let crl_path = self.bundle.join("crl.pem");
         let (ca_now, crl_now) = (stamp(&ca_path), stamp(&crl_path));
+        let required_now = std::fs::symlink_metadata(self.bundle.join(CRL_REQUIRED)).is_ok();
         let ca_changed = ca_now != l.ca_stamp || l.ca_der.is_err();
         if ca_changed {
             l.ca_der = read_ca(&ca_path);
             l.ca_stamp = ca_now;
+            l.highest = None;
         }
-        if ca_changed || crl_now != l.crl_stamp {
-            l.crl = match (&l.ca_der, crl_now) {
-                (_, None) => Crl::Missing,
-                (Err(e), _) => Crl::Invalid(e.clone()),
-                (Ok(ca), Some(_)) => read_crl(&crl_path, ca),
-            };
+        if ca_changed
+            || crl_now != l.crl_stamp
+            || required_now != l.required_stamp
+            || matches!(l.crl, Crl::Invalid(_))
+        {
+            let mut highest = l.highest;
+            l.crl = self.load_crl(&l.ca_der, crl_now.is_some(), required_now, &mut highest);
+            l.highest = highest;
             l.crl_stamp = crl_now;
+            l.required_stamp = required_now;
         }
+    }
+
+    /// Reads crl.pem against the CA and the highest number seen, and
+    /// records a higher one.
+    fn load_crl(
+        &self,
+        ca: &Result<Vec<u8>, String>,
+        present: bool,
+        required: bool,
+        highest: &mut Option<u64>,
+    ) -> Crl {
+        let ca = match ca {
+            Ok(ca) => ca,
+            Err(e) => return Crl::Invalid(e.clone()),
+        };
+        let stored = match self.read_highest(ca) {
+            Ok(n) => n,
+            Err(e) => return Crl::Invalid(e),
+        };
+        let seen = (*highest).max(stored);
+        *highest = seen;
+        let crl_path = self.bundle.join("crl.pem");
+        if !present {
+            return match (required, seen) {
+                (false, None) => Crl::Missing,
+                (true, _) | (false, Some(_)) => Crl::Invalid(format!(
+                    "{} is missing, and this CA has revoked certificates ({}); nothing is allowed over TLS until its CRL is back (docker tlsctx revoke --list shows them; copy the bundle's crl.pem)",
+                    crl_path.display(),
+                    match seen {
+                        Some(n) => format!("CRL number {n} was accepted before"),
+                        None => format!("the bundle's {CRL_REQUIRED} says so"),
+                    }
+                )),
+            };
+        }
+        let (crl, number) = read_crl(&crl_path, ca);
+        let Crl::Valid { .. } = crl else {
+            return crl;
+        };
+        let Some(number) = number else {
+            return Crl::Invalid(format!(
+                "{} has no CRL number, so it cannot be told from an older one; nothing is allowed over TLS until a CRL from docker tlsctx revoke is in place",
+                crl_path.display()
+            ));
+        };
+        if let Some(seen) = seen {
+            if number < seen {
+                return Crl::Invalid(format!(
+                    "{} is CRL number {number}, older than number {seen} accepted before: an old CRL would un-revoke certificates; nothing is allowed over TLS until the current one is in place",
+                    crl_path.display()
+                ));
+            }
+        }
+        if seen.is_none_or(|s| number > s) {
+            if let Err(e) = self.write_highest(ca, number) {
+                return Crl::Invalid(e);
+            }
+            *highest = Some(number);
+        }
+        crl
     }
 
     /// Decides one request. `peer_pem` is the client certificate dockerd
@@ -150,6 +303,10 @@ impl Trust {
                 self.bundle.join("ca.pem").display()
             ));
         }
+        let role = match self.role_of(&info) {
+            Ok(role) => role,
+            Err(why) => return deny(why),
+        };
         match &l.crl {
             Crl::Invalid(why) => return deny(why.clone()),
             Crl::Valid {
@@ -174,16 +331,42 @@ impl Trust {
             }
             Crl::Missing => {}
         }
-        match policy::decide(info.role, method, uri) {
+        match policy::decide(role, method, uri) {
             Ok(()) => Verdict::Allow {
                 cn: info.subject_cn.clone(),
                 serial: info.serial_hex.clone(),
-                role: info.role,
+                role,
             },
-            Err(why) => deny(format!(
-                "{} has role {}, and {why}",
-                info.subject_cn, info.role
+            Err(why) => deny(format!("{} has role {role}, and {why}", info.subject_cn)),
+        }
+    }
+
+    /// The role a certificate gets, read strictly; the refusal says why.
+    fn role_of(&self, info: &CertInfo) -> Result<Role, String> {
+        let cn = &info.subject_cn;
+        // dockerd already requires clientAuth (or no EKU) of a client
+        // certificate (go-connections tlsconfig); checked again here so the
+        // decision does not rest on dockerd's configuration alone.
+        let ekus = &info.ekus;
+        if info.has_eku && !ekus.iter().any(|e| e == "clientAuth") {
+            return Err(format!("the certificate of {cn} is not for TLS clients (no clientAuth)"));
+        }
+        match &info.role_claim {
+            RoleClaim::Client(role) => Ok(*role),
+            RoleClaim::Service => Err(format!(
+                "the certificate of {cn} is a service certificate (OU=role:service): services are not identities of the Docker Engine API; use a client identity (docker tlsctx client NAME)"
             )),
+            RoleClaim::Ambiguous(why) => Err(format!(
+                "the role of {cn} cannot be read: {why}; issue it again with --role admin or --role read-only"
+            )),
+            RoleClaim::Unmarked if self.options.require_role => Err(format!(
+                "the certificate of {cn} carries no role (issued before roles were explicit) and this plugin requires one; renew it: docker tlsctx renew NAME --role admin (or read-only)"
+            )),
+            RoleClaim::Unmarked if !info.sans.is_empty() => Err(format!(
+                "the certificate of {cn} carries no role and names hosts ({}): a service certificate from before roles were explicit, not a client identity; renew it with docker tlsctx cert renew NAME",
+                info.sans.join(", ")
+            )),
+            RoleClaim::Unmarked => Ok(Role::Admin),
         }
     }
 }
@@ -210,18 +393,36 @@ fn issued_by(pem: &str, ca_der: &[u8]) -> Result<(), String> {
         .map_err(|e| format!("its signature does not verify ({e})"))
 }
 
-fn read_crl(path: &Path, ca_der: &[u8]) -> Crl {
+/// The CRL in `path` checked against the CA, and its CRL number.
+fn read_crl(path: &Path, ca_der: &[u8]) -> (Crl, Option<u64>) {
     let shown = path.display();
     let text = match std::fs::read(path) {
         Ok(t) => t,
-        Err(e) => return Crl::Invalid(format!("cannot read {shown}: {e}")),
+        Err(e) => return (Crl::Invalid(format!("cannot read {shown}: {e}")), None),
     };
+    let crl = check_crl(&text, path, ca_der);
+    let number = x509_parser::pem::parse_x509_pem(&text)
+        .ok()
+        .and_then(|(_, p)| {
+            let (_, c) = CertificateRevocationList::from_der(&p.contents).ok()?;
+            let n = c.crl_number()?.to_u64_digits();
+            match n.as_slice() {
+                [] => Some(0),
+                [one] => Some(*one),
+                _ => None,
+            }
+        });
+    (crl, number)
+}
+
+fn check_crl(text: &[u8], path: &Path, ca_der: &[u8]) -> Crl {
+    let shown = path.display();
     let damaged = |why: String| {
         Crl::Invalid(format!(
             "{shown} is damaged ({why}); nothing is allowed over TLS until a good CRL is in place (docker tlsctx revoke writes it)"
         ))
     };
-    let pem = match x509_parser::pem::parse_x509_pem(&text) {
+    let pem = match x509_parser::pem::parse_x509_pem(text) {
         Ok((_, p)) if p.label == "X509 CRL" => p,
         Ok((_, p)) => return damaged(format!("it holds a {} block, not an X509 CRL", p.label)),
         Err(e) => return damaged(e.to_string()),
@@ -374,12 +575,10 @@ mod tests {
         );
         std::fs::write(w.dir.path().join("crl.pem"), &crl[..crl.len() / 2]).unwrap();
         denied(t.check(Some(&w.ro), "GET", "/_ping", at), "is damaged");
-        // No CRL: nothing is revoked.
+        // No CRL once one was accepted: refused, not un-revoked.
         std::fs::remove_file(w.dir.path().join("crl.pem")).unwrap();
-        assert!(matches!(
-            t.check(Some(&w.admin), "GET", "/_ping", at),
-            Verdict::Allow { .. }
-        ));
+        denied(t.check(Some(&w.admin), "GET", "/_ping", at), "is missing");
+        denied(t.check(Some(&w.ro), "GET", "/_ping", at), "is missing");
         // A certificate from another CA.
         let stranger = pki::new_ca("s", KeyType::EcdsaP256, 30, now()).unwrap();
         let stranger = pki::Ca::load("s", &stranger.cert_pem, &stranger.key_der()).unwrap();
@@ -390,5 +589,105 @@ mod tests {
             t.check(Some(&mallory.cert_pem), "GET", "/_ping", at),
             "is not from this bundle's CA",
         );
+    }
+
+    fn crl_of(w: &World, serials: &[&str], number: u64) -> String {
+        let at = now() + ::time::Duration::hours(1);
+        let revoked: Vec<Revoked> = serials
+            .iter()
+            .map(|s| Revoked {
+                serial_hex: s.to_string(),
+                at,
+                reason: None,
+            })
+            .collect();
+        w.ca.crl(&revoked, number, at, at + ::time::Duration::days(30))
+            .unwrap()
+    }
+
+    #[test]
+    fn an_older_crl_or_a_missing_required_one_is_refused() {
+        let w = world();
+        let state = tempfile::tempdir().unwrap();
+        let options = Options {
+            require_role: false,
+            state_dir: Some(state.path().join("authz")),
+        };
+        let at = now() + ::time::Duration::hours(2);
+        let crl = |path: &str| std::fs::write(w.dir.path().join("crl.pem"), path).unwrap();
+        // No CRL and none required: nothing is revoked.
+        let t = Trust::with_options(w.dir.path(), options.clone()).unwrap();
+        assert!(matches!(t.check(Some(&w.admin), "GET", "/_ping", at), Verdict::Allow { .. }));
+        let one = crl_of(&w, &[], 1);
+        let two = crl_of(&w, &[&w.admin_serial], 2);
+        crl(&two);
+        denied(t.check(Some(&w.admin), "GET", "/_ping", at), "is revoked");
+        // Number 1 put back: refused, and by a plugin started afresh too
+        // (the number outlives the process in the state folder).
+        crl(&one);
+        denied(t.check(Some(&w.admin), "GET", "/_ping", at), "older than number 2");
+        drop(t);
+        let t = Trust::with_options(w.dir.path(), options.clone()).unwrap();
+        denied(t.check(Some(&w.ro), "GET", "/_ping", at), "older than number 2");
+        crl(&two);
+        assert!(matches!(t.check(Some(&w.ro), "GET", "/_ping", at), Verdict::Allow { .. }));
+        std::fs::remove_file(w.dir.path().join("crl.pem")).unwrap();
+        denied(t.check(Some(&w.ro), "GET", "/_ping", at), "CRL number 2 was accepted before");
+        // A plugin with no memory of it: the bundle's marker says it.
+        let fresh = Trust::open(w.dir.path()).unwrap();
+        assert!(matches!(fresh.check(Some(&w.ro), "GET", "/_ping", at), Verdict::Allow { .. }));
+        std::fs::write(w.dir.path().join(CRL_REQUIRED), "").unwrap();
+        denied(fresh.check(Some(&w.ro), "GET", "/_ping", at), "the bundle's crl-required says so");
+        // A damaged state file fails closed.
+        std::fs::write(w.dir.path().join("crl.pem"), &two).unwrap();
+        for f in std::fs::read_dir(state.path().join("authz")).unwrap() {
+            std::fs::write(f.unwrap().path(), "{").unwrap();
+        }
+        let t = Trust::with_options(w.dir.path(), options).unwrap();
+        denied(t.check(Some(&w.ro), "GET", "/_ping", at), "is damaged");
+    }
+
+    #[test]
+    fn roles_fail_closed() {
+        let w = world();
+        let at = now() + ::time::Duration::hours(1);
+        let t = Trust::open(w.dir.path()).unwrap();
+        let strict = Trust::with_options(
+            w.dir.path(),
+            Options {
+                require_role: true,
+                state_dir: None,
+            },
+        )
+        .unwrap();
+        let odd = |ous: &[&str], cns: &[&str], sans: &[&str]| {
+            let sans: Vec<pki::San> = sans.iter().map(|s| pki::San::parse(s).unwrap()).collect();
+            w.ca.issue_odd_client(ous, cns, &sans, now()).unwrap().cert_pem
+        };
+        // Two OUs or two CNs: rcgen writes one of each type, so those are
+        // in RoleClaim's own test and, made by openssl, in tests/authz.rs.
+        for (ous, cns, want) in [
+            (&["role:Read-Only"][..], &["x"][..], "cannot be read"),
+            (&["role: read-only"], &["x"], "cannot be read"),
+            (&["role:root"], &["x"], "is not a role"),
+            (&["role:service"], &["svc"], "is a service certificate"),
+        ] {
+            let pem = odd(ous, cns, &[]);
+            denied(t.check(Some(&pem), "GET", "/_ping", at), want);
+        }
+        // A v0.2 service certificate: no role OU, a SAN.
+        let svc = odd(&[], &["svc.example"], &["svc.example"]);
+        denied(t.check(Some(&svc), "GET", "/_ping", at), "a service certificate from before");
+        // A v0.2 admin client: no role OU, no SAN. Admin, unless roles are required.
+        let legacy = odd(&[], &["old"], &[]);
+        assert!(matches!(
+            t.check(Some(&legacy), "POST", "/containers/create", at),
+            Verdict::Allow { role: Role::Admin, .. }
+        ));
+        denied(strict.check(Some(&legacy), "GET", "/_ping", at), "--role admin");
+        assert!(matches!(
+            strict.check(Some(&w.admin), "POST", "/containers/create", at),
+            Verdict::Allow { role: Role::Admin, .. }
+        ));
     }
 }

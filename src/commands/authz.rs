@@ -5,7 +5,18 @@ use crate::error::Result;
 
 #[cfg(unix)]
 pub fn run(args: &AuthzServeArgs) -> Result<()> {
-    crate::authz::serve(&args.bundle, &args.socket, args.log)
+    let options = crate::authz::ServeOptions {
+        log: args.log,
+        trust: crate::authz::trust::Options {
+            require_role: args.require_role,
+            state_dir: Some(
+                args.state_dir
+                    .clone()
+                    .unwrap_or_else(crate::authz::default_state_dir),
+            ),
+        },
+    };
+    crate::authz::serve(&args.bundle, &args.socket, options)
 }
 
 /// dockerd's plugins are unix sockets; on Windows there is none to serve.

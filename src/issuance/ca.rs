@@ -224,11 +224,22 @@ pub fn write_crls(env: &Env, signer: &Ca, revs: &Revocations) -> Result<Vec<Path
         .into_iter()
         .filter(|s| s.ca == signer.name())
     {
-        let path = state.server_dir(&s).join("crl.pem");
-        fsio::write_public(&path, pem.as_bytes())?;
-        written.push(path);
+        written.push(write_crl_into(&state.server_dir(&s), &pem)?);
     }
     Ok(written)
+}
+
+/// A bundle's crl.pem and the marker that says one is required (state.rs,
+/// CRL_REQUIRED): the plugin then refuses TLS requests while crl.pem is
+/// missing. Returns crl.pem's path.
+pub fn write_crl_into(dir: &Path, pem: &str) -> Result<PathBuf> {
+    let path = dir.join("crl.pem");
+    fsio::write_public(&path, pem.as_bytes())?;
+    fsio::write_public(
+        &dir.join(crate::state::CRL_REQUIRED),
+        b"This CA has revoked certificates: copy crl.pem with this file; tlsctx-authz refuses TLS requests while crl.pem is missing.\n",
+    )?;
+    Ok(path)
 }
 
 /// What `ca export` wrote.

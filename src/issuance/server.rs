@@ -195,7 +195,7 @@ pub fn write(env: &Env, ks: &dyn KeyStore, plan: &ServerPlan, key: &Leaf) -> Res
     if !revs.entries.is_empty() {
         let (_, signer) = ca::load(env, &plan.record.ca)?;
         let pem = ca::crl_pem(env, &signer, &revs)?;
-        fsio::write_public(&plan.record.dir.join("crl.pem"), pem.as_bytes())?;
+        ca::write_crl_into(&plan.record.dir, &pem)?;
     }
     Ok(plan.record.clone())
 }

@@ -1,0 +1,275 @@
+//! The plugin's HTTP/1.1: requests from dockerd's plugin client (moby
+//! pkg/plugins/client.go: POST, a JSON body with Content-Length) read with
+//! httparse, within bounds, and 200 answers written back.
+//!
+//! Bounds: a request head of at most [`MAX_HEAD`] bytes and [`MAX_HEADERS`]
+//! fields; a body of at most [`MAX_BODY`]; [`IDLE`] between requests of a
+//! keep-alive connection, [`READ`] for each read once a request has begun.
+//! Anything outside them, both Content-Length and chunked, two
+//! Content-Lengths: an error, and the connection is closed.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+/// dockerd sends small heads (Host, User-Agent, Content-Type, length).
+pub const MAX_HEAD: usize = 16 * 1024;
+pub const MAX_HEADERS: usize = 32;
+/// dockerd passes request and response bodies only up to 1 MiB
+/// (maxBodySize, moby pkg/authorization/authz.go), base64 in the JSON:
+/// 4 MiB holds either with room.
+pub const MAX_BODY: usize = 4 * 1024 * 1024;
+/// dockerd keeps plugin connections open between requests; an idle one is
+/// closed after this, and the client opens a new one.
+pub const IDLE: Duration = Duration::from_secs(600);
+/// Once a request has begun, each read must make progress within this.
+pub const READ: Duration = Duration::from_secs(10);
+
+/// The plugin protocol's Content-Type (pkg/plugins/client.go).
+pub const CONTENT_TYPE: &str = "application/vnd.docker.plugins.v1.2+json";
+
+#[derive(Debug, PartialEq)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub body: Vec<u8>,
+}
+
+/// Reads requests from one connection; holds what was read past a request.
+pub struct Reader<R> {
+    inner: R,
+    buf: Vec<u8>,
+}
+
+/// A socket whose read timeout can be set (a UnixStream; anything in tests).
+pub trait Timed {
+    fn set_timeout(&self, t: Duration);
+}
+
+impl Timed for std::os::unix::net::UnixStream {
+    fn set_timeout(&self, t: Duration) {
+        let _ = self.set_read_timeout(Some(t));
+    }
+}
+
+impl Timed for &[u8] {
+    fn set_timeout(&self, _t: Duration) {}
+}
+
+fn bad(why: impl Into<String>) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, why.into())
+}
+
+impl<R: Read + Timed> Reader<R> {
+    pub fn new(inner: R) -> Self {
+        Reader {
+            inner,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Reads more bytes; false at end of stream.
+    fn fill(&mut self) -> std::io::Result<bool> {
+        let mut chunk = [0u8; 16 * 1024];
+        let n = self.inner.read(&mut chunk)?;
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(n > 0)
+    }
+
+    /// The next request, or `None` when the peer closed between requests.
+    pub fn next(&mut self) -> std::io::Result<Option<Request>> {
+        self.inner.set_timeout(IDLE);
+        let (head_len, method, path, length, chunked) = loop {
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut req = httparse::Request::new(&mut headers);
+            match req.parse(&self.buf) {
+                Ok(httparse::Status::Complete(n)) => {
+                    let (length, chunked) = framing(req.headers)?;
+                    break (
+                        n,
+                        req.method.unwrap_or("").to_string(),
+                        req.path.unwrap_or("").to_string(),
+                        length,
+                        chunked,
+                    );
+                }
+                Ok(httparse::Status::Partial) if self.buf.len() > MAX_HEAD => {
+                    return Err(bad("request head too large"))
+                }
+                Ok(httparse::Status::Partial) => {}
+                Err(e) => return Err(bad(format!("bad request head: {e}"))),
+            }
+            if !self.fill()? {
+                return if self.buf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(bad("connection closed inside a request head"))
+                };
+            }
+            self.inner.set_timeout(READ);
+        };
+        self.inner.set_timeout(READ);
+        self.buf.drain(..head_len);
+        let body = if chunked {
+            self.chunked_body()?
+        } else {
+            if length > MAX_BODY {
+                return Err(bad("request body too large"));
+            }
+            while self.buf.len() < length {
+                if !self.fill()? {
+                    return Err(bad("connection closed inside a request body"));
+                }
+            }
+            self.buf.drain(..length).collect()
+        };
+        Ok(Some(Request { method, path, body }))
+    }
+
+    fn chunked_body(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut body = Vec::new();
+        loop {
+            let (used, size) = loop {
+                match httparse::parse_chunk_size(&self.buf) {
+                    Ok(httparse::Status::Complete((used, size))) => break (used, size),
+                    Ok(httparse::Status::Partial) if self.buf.len() > 1024 => {
+                        return Err(bad("chunk size line too long"))
+                    }
+                    Ok(httparse::Status::Partial) => {}
+                    Err(_) => return Err(bad("bad chunk size")),
+                }
+                if !self.fill()? {
+                    return Err(bad("connection closed inside a chunk"));
+                }
+            };
+            let size = usize::try_from(size)
+                .ok()
+                .filter(|s| body.len() + s <= MAX_BODY)
+                .ok_or_else(|| bad("request body too large"))?;
+            self.buf.drain(..used);
+            // The chunk, then CRLF; the last chunk (0) is followed by an
+            // empty trailer section (no trailers from Go's client).
+            while self.buf.len() < size + 2 {
+                if !self.fill()? {
+                    return Err(bad("connection closed inside a chunk"));
+                }
+            }
+            if &self.buf[size..size + 2] != b"\r\n" {
+                return Err(bad("a chunk does not end with CRLF"));
+            }
+            body.extend_from_slice(&self.buf[..size]);
+            self.buf.drain(..size + 2);
+            if size == 0 {
+                return Ok(body);
+            }
+        }
+    }
+}
+
+/// Content-Length or chunked, never both, never two lengths (RFC 9112
+/// §6.3: the ambiguity request smuggling uses).
+fn framing(headers: &[httparse::Header]) -> std::io::Result<(usize, bool)> {
+    let (mut length, mut chunked) = (None, false);
+    for h in headers {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            let v = std::str::from_utf8(h.value)
+                .ok()
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse::<usize>().ok())
+                .ok_or_else(|| bad("bad Content-Length"))?;
+            if length.replace(v).is_some() {
+                return Err(bad("two Content-Length fields"));
+            }
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            if !h.value.eq_ignore_ascii_case(b"chunked") || chunked {
+                return Err(bad("unsupported Transfer-Encoding"));
+            }
+            chunked = true;
+        }
+    }
+    if chunked && length.is_some() {
+        return Err(bad("both Content-Length and chunked"));
+    }
+    Ok((length.unwrap_or(0), chunked))
+}
+
+/// A 200 answer with a JSON body.
+pub fn write_json(w: &mut impl Write, json: &str) -> std::io::Result<()> {
+    write!(
+        w,
+        "HTTP/1.1 200 OK\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: {}\r\n\r\n{json}",
+        json.len()
+    )?;
+    w.flush()
+}
+
+/// A 400 answer before the connection is closed.
+pub fn write_bad_request(w: &mut impl Write, why: &str) -> std::io::Result<()> {
+    let body = serde_json::json!({ "Err": format!("tlsctx: {why}") }).to_string();
+    write!(
+        w,
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    w.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(raw: &[u8]) -> Vec<std::io::Result<Option<Request>>> {
+        let mut r = Reader::new(raw);
+        let mut out = Vec::new();
+        loop {
+            let next = r.next();
+            let stop = !matches!(next, Ok(Some(_)));
+            out.push(next);
+            if stop {
+                return out;
+            }
+        }
+    }
+
+    #[test]
+    fn requests_with_length_and_chunks() {
+        let raw = b"POST /Plugin.Activate HTTP/1.1\r\nHost: plugin\r\nContent-Length: 2\r\n\r\n{}POST /AuthZPlugin.AuthZReq HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+        let got = all(raw);
+        assert_eq!(got.len(), 3);
+        let r0 = got[0].as_ref().unwrap().as_ref().unwrap();
+        assert_eq!((r0.path.as_str(), r0.body.as_slice()), ("/Plugin.Activate", &b"{}"[..]));
+        let r1 = got[1].as_ref().unwrap().as_ref().unwrap();
+        assert_eq!(
+            (r1.path.as_str(), r1.body.as_slice()),
+            ("/AuthZPlugin.AuthZReq", &b"abc"[..])
+        );
+        assert!(matches!(got[2], Ok(None)));
+    }
+
+    #[test]
+    fn ambiguous_or_oversized_requests_are_errors() {
+        for raw in [
+            &b"POST /x HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}"[..],
+            b"POST /x HTTP/1.1\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}",
+            b"POST /x HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+            b"POST /x HTTP/1.1\r\nContent-Length: +2\r\n\r\n{}",
+            b"POST /x HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n",
+            b"POST /x HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+            b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY0\r\n\r\n",
+            b"POST /x HTTP/1.1\r\nContent-Length: 10\r\n\r\n{}",
+            b"POST /x HTT",
+            b"\x00\x01garbage\r\n\r\n",
+        ] {
+            let got = all(raw);
+            assert!(
+                got.last().unwrap().is_err(),
+                "{:?} gave {:?}",
+                String::from_utf8_lossy(raw),
+                got
+            );
+        }
+        let mut big = b"POST /x HTTP/1.1\r\n".to_vec();
+        big.extend(std::iter::repeat_n(b'a', MAX_HEAD + 10));
+        assert!(all(&big).last().unwrap().is_err());
+    }
+}
