@@ -161,6 +161,10 @@ pub enum Error {
     AgentUnsupported(&'static str),
     /// The agent's socket path would be longer than a unix socket allows.
     SocketPathTooLong(PathBuf),
+    /// A keychain-only context points somewhere other than its socket.
+    EndpointMoved(String),
+    /// The agent's socket folder is not one only we can use.
+    UnsafeSocketDir { path: PathBuf, why: String },
     /// An agent command for a context that is not keychain-only.
     NotKeychainOnly(String),
     /// Another agent already answers on a context's socket.
@@ -454,6 +458,14 @@ impl Error {
             Error::SocketPathTooLong(p) => (
                 format!("the agent's socket {} would be longer than the 103 bytes a unix socket path may have", p.display()),
                 Some("use a shorter context name, or point XDG_RUNTIME_DIR at a shorter folder".into()),
+            ),
+            Error::EndpointMoved(name) => (
+                format!("context {name:?} does not point at the agent's socket (an older version put it under /tmp, where another user could listen)"),
+                Some(format!("point it at the new one: docker tlsctx agent adopt {name} (or docker tlsctx restore {name} --force)")),
+            ),
+            Error::UnsafeSocketDir { path, why } => (
+                format!("the agent's socket folder {} is not safe to use: {why}", path.display()),
+                Some("another user may have made it to receive your Docker traffic: do not use it; remove it (ask an administrator if it is not yours) or set XDG_RUNTIME_DIR to your own runtime folder, then start the agent again".into()),
             ),
             Error::NotKeychainOnly(name) => (
                 format!("context {name:?} is not keychain-only: Docker reads its key.pem directly"),

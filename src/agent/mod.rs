@@ -108,13 +108,18 @@ pub fn serve(
     opts: Options,
     ready: impl FnOnce(&[PathBuf]),
 ) -> Result<()> {
-    let dir = endpoint::socket_dir()?;
-    fsio::create_dir_all(&dir, fsio::SECRET_DIR)?;
+    endpoint::create_socket_dir(&env.config_dir)?;
     let mut targets = Vec::new();
     let mut listeners = Vec::new();
     let mut inherited = inherited_listeners();
     for name in names {
-        let socket = endpoint::socket_path(name)?;
+        let socket = endpoint::socket_path(&env.config_dir, name)?;
+        // A context written where the socket used to go (/tmp before
+        // v0.3) would send Docker's traffic to whoever listens there now.
+        let url = format!("unix://{}", socket.display());
+        if env.contexts().host(name)?.as_deref() != Some(url.as_str()) {
+            return Err(Error::EndpointMoved(name.clone()));
+        }
         let host = env.state().identity(name)?.and_then(|r| r.host);
         if let Some(i) = inherited.iter().position(|(p, _)| *p == socket) {
             let (_, listener) = inherited.swap_remove(i);

@@ -115,7 +115,7 @@ pub fn install(config_dir: &Path, sockets: &[PathBuf]) -> Result<Installed> {
     let exe = std::env::current_exe().map_err(Error::io("find", PathBuf::from("docker-tlsctx")))?;
     if cfg!(target_os = "macos") {
         let path = launchd_path()?;
-        let log = crate::docker::endpoint::socket_dir()?.join("agent.log");
+        let log = crate::docker::endpoint::socket_dir(config_dir)?.join("agent.log");
         fsio::create_dir_all(path.parent().unwrap(), fsio::PUBLIC_DIR)?;
         fsio::write_public(&path, launchd_plist(&exe, config_dir, &log).as_bytes())?;
         return Ok(Installed {

@@ -38,8 +38,7 @@ pub fn run(env: Env, args: &AgentArgs) -> Result<()> {
 /// `<socket folder>/agent.log` (0600), and waits until its sockets answer.
 fn detach(env: &Env, args: &AgentArgs, names: &[String]) -> Result<()> {
     use std::os::unix::process::CommandExt;
-    let dir = endpoint::socket_dir()?;
-    fsio::create_dir_all(&dir, fsio::SECRET_DIR)?;
+    let dir = endpoint::create_socket_dir(&env.config_dir)?;
     let log_path = dir.join("agent.log");
     fsio::refuse_symlink(&log_path)?;
     let log = {
@@ -69,7 +68,7 @@ fn detach(env: &Env, args: &AgentArgs, names: &[String]) -> Result<()> {
         .spawn()
         .map_err(Error::io("start", PathBuf::from("docker-tlsctx agent")))?;
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !names.iter().all(|n| agent::serving(n)) {
+    while !names.iter().all(|n| agent::serving(&env.config_dir, n)) {
         if let Ok(Some(status)) = child.try_wait() {
             let tail = std::fs::read_to_string(&log_path).unwrap_or_default();
             let last = tail
@@ -93,7 +92,7 @@ fn detach(env: &Env, args: &AgentArgs, names: &[String]) -> Result<()> {
     for n in names {
         println!(
             "Serving {n} on {} (agent pid {})",
-            endpoint::socket_url(n)?,
+            endpoint::socket_url(&env.config_dir, n)?,
             child.id()
         );
     }

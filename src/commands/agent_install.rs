@@ -9,7 +9,7 @@ pub fn run(env: &Env) -> Result<()> {
     let names = agent::contexts(env, &[])?;
     let sockets = names
         .iter()
-        .map(|n| endpoint::socket_path(n))
+        .map(|n| endpoint::socket_path(&env.config_dir, n))
         .collect::<Result<Vec<_>>>()?;
     let done = units::install(&env.config_dir, &sockets)?;
     for f in &done.files {

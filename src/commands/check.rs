@@ -25,12 +25,21 @@ pub fn run(env: &Env, name: &str) -> Result<()> {
         .filter(|r| r.keychain_only)
         .is_some();
     let (host, ca_pem, cert_pem, key_pem) = if keychain_only {
+        use crate::docker::endpoint::{self, AgentState};
+        let state = endpoint::agent_state(&env.config_dir, name);
+        // Docker's traffic would go to someone else's folder or listener:
+        // that is the finding, whatever the daemon says.
+        if let AgentState::Unsafe(why) = &state {
+            return Err(Error::CheckFailed {
+                what: format!("the agent's socket for {name} is not safe: {why}"),
+                fix: format!(
+                    "do not use the context until this is fixed; remove what is not yours at {}, or set XDG_RUNTIME_DIR to your own runtime folder, then: docker tlsctx agent adopt {name}",
+                    host
+                ),
+            });
+        }
         let m = crate::issuance::identity::load(env, name)?;
-        println!(
-            "agent: {} on {}",
-            crate::docker::endpoint::agent_state(name),
-            host
-        );
+        println!("agent: {state} on {host}");
         let key = crate::pki::key_pem_from_der(&m.key_der);
         (m.host.url(), m.ca_pem, m.cert_pem, key)
     } else {

@@ -67,8 +67,8 @@ pub fn run(env: &Env, args: &InspectArgs) -> Result<()> {
     if rec.keychain_only {
         v["keychain_only"] = true.into();
         v["agent"] = json!({
-            "socket": crate::docker::endpoint::socket_url(&rec.name).ok(),
-            "state": crate::docker::endpoint::agent_state(&rec.name),
+            "socket": crate::docker::endpoint::socket_url(&env.config_dir, &rec.name).ok(),
+            "state": crate::docker::endpoint::agent_state(&env.config_dir, &rec.name).to_string(),
         });
     }
     if let Some((info, s, dir)) = &server {
@@ -96,8 +96,8 @@ pub fn run(env: &Env, args: &InspectArgs) -> Result<()> {
     if rec.keychain_only {
         println!(
             "Agent:     {} on {} (the key is in the keystore only)",
-            crate::docker::endpoint::agent_state(&rec.name),
-            crate::docker::endpoint::socket_url(&rec.name).unwrap_or_default()
+            crate::docker::endpoint::agent_state(&env.config_dir, &rec.name),
+            crate::docker::endpoint::socket_url(&env.config_dir, &rec.name).unwrap_or_default()
         );
     }
     let section = |title: &str, i: &CertInfo, key: String| {

@@ -29,7 +29,7 @@ struct Row {
     keystore: Backend,
     /// Keychain-only: whether the agent serves it now.
     #[serde(skip_serializing_if = "Option::is_none")]
-    agent: Option<&'static str>,
+    agent: Option<String>,
     #[serde(flatten)]
     health: Health,
 }
@@ -64,7 +64,7 @@ pub fn run(env: &Env, args: &LsArgs) -> Result<()> {
         keystore: rec.keystore,
         agent: rec
             .keychain_only
-            .then(|| crate::docker::endpoint::agent_state(&rec.name)),
+            .then(|| crate::docker::endpoint::agent_state(&env.config_dir, &rec.name).to_string()),
         health: health(env, rec),
     };
     let rows: Vec<Row> = ctx_ids.iter().map(row).collect();
@@ -121,7 +121,7 @@ pub fn run(env: &Env, args: &LsArgs) -> Result<()> {
         .map(|r| {
             [
                 r.name.clone(),
-                match (r.host.as_ref().map(Host::url), r.agent) {
+                match (r.host.as_ref().map(Host::url), r.agent.as_deref()) {
                     (Some(h), Some(a)) => format!("{h} (agent: {a})"),
                     (h, _) => h.unwrap_or_default(),
                 },

@@ -22,7 +22,14 @@ pub fn adopt(env: &Env, name: &str) -> Result<IdentityRecord> {
     // The keystore's copy, checked against the record's certificate.
     let (rec, m) = identity::load_with_record(env, name)?;
     if rec.keychain_only {
-        return Ok(rec);
+        // Already keychain-only: make sure it points at the socket where
+        // it goes now (an older version's /tmp path could be another
+        // user's: ARCHITECTURE.md, "The agent"); restore rewrites it.
+        let socket = endpoint::socket_url(&env.config_dir, name)?;
+        if contexts.host(name)?.as_deref() == Some(socket.as_str()) {
+            return Ok(rec);
+        }
+        return identity::restore(env, name, true).map(|(rec, _)| rec);
     }
     let on_disk = std::fs::read_to_string(contexts.tls_dir(name).join("docker/key.pem")).ok();
     if let Some(pem) = on_disk {
@@ -34,7 +41,7 @@ pub fn adopt(env: &Env, name: &str) -> Result<IdentityRecord> {
             });
         }
     }
-    let socket = endpoint::socket_url(name)?;
+    let socket = endpoint::socket_url(&env.config_dir, name)?;
     let mut after = rec.clone();
     after.keychain_only = true;
     after.key_pem_sha256 = None;

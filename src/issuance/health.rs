@@ -82,7 +82,7 @@ pub fn health(env: &Env, rec: &IdentityRecord) -> Health {
     }
     if rec.keychain_only {
         // No TLS files: the context must point Docker at the agent.
-        let socket = crate::docker::endpoint::socket_url(ctx).ok();
+        let socket = crate::docker::endpoint::socket_url(&env.config_dir, ctx).ok();
         if contexts.host(ctx).ok().flatten() != socket {
             return Health::Broken(format!(
                 "the context does not point at the agent's socket (restore it: docker tlsctx restore {ctx} --force)"

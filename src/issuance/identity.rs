@@ -88,7 +88,7 @@ pub fn restore(env: &Env, name: &str, force: bool) -> Result<(IdentityRecord, Ma
     let (rec, m) = load_with_record(env, name)?;
     if rec.keychain_only {
         // The agent's socket, and no key file (ARCHITECTURE.md, "The agent").
-        let socket = endpoint::socket_url(name)?;
+        let socket = endpoint::socket_url(&env.config_dir, name)?;
         contexts.write_plain(
             name,
             rec.description.as_deref(),
@@ -251,7 +251,7 @@ pub fn settle(env: &Env, journal: &Journal) -> Result<String> {
     let committed = if record.keychain_only {
         // No TLS files: committed once the context points at the agent and
         // the keystore holds the key of the journal's certificate.
-        let socket = endpoint::socket_url(context)?;
+        let socket = endpoint::socket_url(&env.config_dir, context)?;
         let key = ks.get(&account)?;
         exists
             && contexts.host(context)?.as_deref() == Some(socket.as_str())
