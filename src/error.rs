@@ -164,7 +164,10 @@ pub enum Error {
     /// A keychain-only context points somewhere other than its socket.
     EndpointMoved(String),
     /// The agent's socket folder is not one only we can use.
-    UnsafeSocketDir { path: PathBuf, why: String },
+    UnsafeSocketDir {
+        path: PathBuf,
+        why: String,
+    },
     /// An agent command for a context that is not keychain-only.
     NotKeychainOnly(String),
     /// Another agent already answers on a context's socket.

@@ -182,7 +182,6 @@ impl Role {
     pub fn ou(self) -> String {
         format!("role:{}", self.as_str())
     }
-
 }
 
 /// The organizational unit of a service certificate (`cert NAME`): the
@@ -1204,9 +1203,8 @@ mod tests {
 
     #[test]
     fn role_claims_are_read_exactly() {
-        let read = |ous: &[&str]| {
-            RoleClaim::read(&ous.iter().map(|o| Some(*o)).collect::<Vec<_>>(), 1)
-        };
+        let read =
+            |ous: &[&str]| RoleClaim::read(&ous.iter().map(|o| Some(*o)).collect::<Vec<_>>(), 1);
         assert_eq!(read(&[]), RoleClaim::Unmarked);
         assert_eq!(read(&["ops"]), RoleClaim::Unmarked);
         assert_eq!(read(&["role:read-only"]), RoleClaim::Client(Role::ReadOnly));
@@ -1273,9 +1271,18 @@ mod tests {
             (Purpose::Daemon, RoleClaim::Unmarked),
         ] {
             let leaf = signer
-                .issue_for(purpose, std::slice::from_ref(&san), KeyType::EcdsaP256, 1, now())
+                .issue_for(
+                    purpose,
+                    std::slice::from_ref(&san),
+                    KeyType::EcdsaP256,
+                    1,
+                    now(),
+                )
                 .unwrap();
-            assert_eq!(CertInfo::from_pem(&leaf.cert_pem).unwrap().role_claim, claim);
+            assert_eq!(
+                CertInfo::from_pem(&leaf.cert_pem).unwrap().role_claim,
+                claim
+            );
         }
         let crl = signer
             .crl(

@@ -401,10 +401,11 @@ impl State {
     pub fn remove_server(&self, rec: &ServerRecord) -> Result<()> {
         let dir = self.server_dir(rec);
         // crl.pem too, once its CA revoked something (issuance/revoke.rs).
-        for f in bundle_files(rec.purpose)
-            .iter()
-            .chain(&["crl.pem", CRL_REQUIRED, "tlsctx-authz.service"])
-        {
+        for f in bundle_files(rec.purpose).iter().chain(&[
+            "crl.pem",
+            CRL_REQUIRED,
+            "tlsctx-authz.service",
+        ]) {
             fsio::remove_file(&dir.join(f))?;
         }
         fsio::remove_file(&self.server_record_path(&rec.name))?;

@@ -699,3 +699,186 @@ fn installed_units_start_the_agent_on_first_use() {
     assert!(!units.join("docker-tlsctx-agent.socket").exists());
     let _ = std::io::stdout().flush();
 }
+
+/// A listener of uid 65534 on `path` (Python), kept until dropped: what a
+/// second local user puts where our socket should be.
+struct Squatter(Child);
+
+impl Squatter {
+    fn listen(path: &Path) -> Squatter {
+        let child = Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "/usr/bin/python3",
+                "-c",
+                "import socket,sys,time\n\
+                 s=socket.socket(socket.AF_UNIX)\n\
+                 s.bind(sys.argv[1]); s.listen(8)\n\
+                 print('listening', flush=True)\n\
+                 while True:\n  c,_=s.accept(); c.close()\n",
+            ])
+            .arg(path)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut child = child;
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "listening", "the squatter did not listen");
+        Squatter(child)
+    }
+}
+
+impl Drop for Squatter {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Without XDG_RUNTIME_DIR, as in a cron job or `su`.
+fn no_xdg(s: &Sandbox, args: &[&str]) -> Output {
+    let mut c = s.tlsctx_cmd(args);
+    c.env_remove("XDG_RUNTIME_DIR");
+    c.output().unwrap()
+}
+
+/// Issue 19: with XDG_RUNTIME_DIR unset the socket went under /tmp, where
+/// another user made the folder first and listened: `ls` said "serving" and
+/// Docker's traffic went to them. Now the folder is under DOCKER_CONFIG,
+/// checked at every use, and a listener that is not ours is never
+/// "serving".
+#[test]
+fn another_user_cannot_squat_the_agents_socket() {
+    assert!(
+        is_root(),
+        "a second uid needs root; run the suite as root (CI does)"
+    );
+    require("setpriv");
+    let s = Sandbox::new();
+    ok(&no_xdg(
+        &s,
+        &[
+            "new",
+            "sq",
+            "--host",
+            "tcp://127.0.0.1:1",
+            "--keychain-only",
+        ],
+    ));
+    let dir = s.cfg().join("tlsctx/agent");
+    let sock = dir.join("sq.sock");
+    let meta = ok(&s.docker(&[
+        "context",
+        "inspect",
+        "sq",
+        "-f",
+        "{{.Endpoints.docker.Host}}",
+    ]));
+    assert_eq!(
+        meta.trim(),
+        format!("unix://{}", sock.display()),
+        "not under DOCKER_CONFIG"
+    );
+    assert!(!meta.contains("/tmp/docker-tlsctx-"), "{meta}");
+
+    // 1. The folder made first by another user, who listens in it.
+    fs::create_dir_all(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+    Command::new("chown")
+        .args(["65534:65534"])
+        .arg(&dir)
+        .status()
+        .unwrap();
+    let squat = Squatter::listen(&sock);
+    let ls = ok(&no_xdg(&s, &["ls"]));
+    assert!(!ls.contains("serving"), "{ls}");
+    assert!(
+        ls.contains("UNSAFE") && ls.contains("belongs to uid 65534"),
+        "{ls}"
+    );
+    let check = no_xdg(&s, &["check", "sq"]);
+    assert!(!check.status.success(), "{}", transcript(&check));
+    assert!(
+        String::from_utf8_lossy(&check.stderr).contains("is not safe"),
+        "{}",
+        transcript(&check)
+    );
+    let agent = no_xdg(&s, &["agent", "--foreground", "sq"]);
+    assert!(!agent.status.success(), "{}", transcript(&agent));
+    assert!(
+        String::from_utf8_lossy(&agent.stderr)
+            .contains("is not safe to use: it belongs to uid 65534"),
+        "{}",
+        transcript(&agent)
+    );
+    drop(squat);
+
+    // 2. Our folder, but wider than 0700, or a link to theirs.
+    fs::remove_dir_all(&dir).unwrap();
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let ls = ok(&no_xdg(&s, &["ls"]));
+    assert!(ls.contains("its mode is 755"), "{ls}");
+    fs::remove_dir_all(&dir).unwrap();
+    let theirs = s.path().join("theirs");
+    fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::symlink(&theirs, &dir).unwrap();
+    let ls = ok(&no_xdg(&s, &["ls"]));
+    assert!(ls.contains("UNSAFE"), "{ls}");
+    let agent = no_xdg(&s, &["agent", "--foreground", "sq"]);
+    assert!(!agent.status.success(), "{}", transcript(&agent));
+    fs::remove_file(&dir).unwrap();
+
+    // 3. Our folder, 0700, with their listener moved into it (a bound
+    //    socket keeps its owner): the peer's uid gives it away.
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+    let outside = s.path().join("out");
+    fs::create_dir(&outside).unwrap();
+    Command::new("chown")
+        .args(["65534:65534"])
+        .arg(&outside)
+        .status()
+        .unwrap();
+    let squat = Squatter::listen(&outside.join("sq.sock"));
+    fs::rename(outside.join("sq.sock"), &sock).unwrap();
+    let ls = ok(&no_xdg(&s, &["ls"]));
+    assert!(
+        !ls.contains("serving") && ls.contains("served by uid 65534"),
+        "{ls}"
+    );
+    drop(squat);
+    fs::remove_file(&sock).unwrap();
+
+    // 4. A context an older version wrote, pointing under /tmp: the agent
+    //    refuses it with the command that moves it, which does.
+    let old = format!("unix:///tmp/docker-tlsctx-0/sq.sock");
+    ok(&s.docker(&[
+        "context",
+        "update",
+        "sq",
+        "--docker",
+        &format!("host={old}"),
+    ]));
+    let agent = no_xdg(&s, &["agent", "--foreground", "sq"]);
+    let err = String::from_utf8_lossy(&agent.stderr);
+    assert!(
+        !agent.status.success() && err.contains("docker tlsctx agent adopt sq"),
+        "{}",
+        transcript(&agent)
+    );
+    ok(&no_xdg(&s, &["agent", "adopt", "sq"]));
+    let meta = ok(&s.docker(&[
+        "context",
+        "inspect",
+        "sq",
+        "-f",
+        "{{.Endpoints.docker.Host}}",
+    ]));
+    assert_eq!(meta.trim(), format!("unix://{}", sock.display()));
+}

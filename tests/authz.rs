@@ -20,20 +20,28 @@ struct Plugin {
 
 impl Plugin {
     fn start(bundle: &Path, log: &Path) -> Plugin {
+        Plugin::start_with(bundle, log, &[])
+    }
+
+    fn start_with(bundle: &Path, log: &Path, extra: &[&str]) -> Plugin {
         assert!(
             is_root(),
             "dockerd and /run/docker/plugins need root; run the suite as root (CI does)"
         );
-        // One name per plugin: tests of this binary run in parallel.
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let name = format!("tlsctx-authz-test-{}-{n}", std::process::id());
         let socket = PathBuf::from(format!("/run/docker/plugins/{name}.sock"));
+        // The CRL numbers it accepts stay with the test's own files.
+        let state = log.with_extension("state");
         let child = Command::new(BIN)
             .args(["authz", "serve", "--log", "--bundle"])
             .arg(bundle)
             .arg("--socket")
             .arg(&socket)
+            .arg("--state-dir")
+            .arg(&state)
+            .args(extra)
             .stderr(fs::File::create(log).unwrap())
             .spawn()
             .unwrap();
@@ -89,6 +97,7 @@ fn roles_and_revocation_through_a_real_dockerd() {
         "read-only",
     ]));
     ok(&s.tlsctx(&["new", "gone", "--host", &host, "--no-server"]));
+    ok(&s.tlsctx(&["new", "gone2", "--host", &host, "--no-server"]));
     let bundle = s.cfg().join("tlsctx/servers/admin1");
     let log = s.path().join("plugin.log");
     let plugin = Plugin::start(&bundle, &log);
@@ -180,7 +189,7 @@ fn roles_and_revocation_through_a_real_dockerd() {
             ],
         ),
         p,
-        "reads data out of the engine",
+        "GET /containers/c1/archive is GET /containers/{name}/archive, which reads files out of a container",
     );
     refused(
         &dk("ro1", &["volume", "create", "v1"]),
@@ -210,6 +219,19 @@ fn roles_and_revocation_through_a_real_dockerd() {
     }
     ok(&dk("admin1", &["ps"]));
     ok(&dk("ro1", &["ps"]));
+    // An older CRL put back is refused (issue 19: the CRL number was not
+    // tracked, so CRL 1 un-revoked what CRL 2 revoked).
+    let crl1 = fs::read(bundle.join("crl.pem")).unwrap();
+    ok(&dk("gone2", &["ps"]));
+    ok(&s.tlsctx(&["revoke", "gone2"]));
+    refused(&dk("gone2", &["ps"]), p, "is revoked");
+    let crl2 = fs::read(bundle.join("crl.pem")).unwrap();
+    fs::write(bundle.join("crl.pem"), &crl1).unwrap();
+    refused(&dk("gone2", &["ps"]), p, "older than number 2");
+    refused(&dk("admin1", &["ps"]), p, "older than number 2");
+    fs::write(bundle.join("crl.pem"), &crl2).unwrap();
+    ok(&dk("admin1", &["ps"]));
+    assert!(bundle.join("crl-required").exists());
     // ls shows it, renew refuses it, --list lists it.
     let ls = ok(&s.tlsctx(&["ls"]));
     assert!(
@@ -247,9 +269,11 @@ fn roles_and_revocation_through_a_real_dockerd() {
     fs::write(bundle.join("crl.pem"), &good[..good.len() / 2]).unwrap();
     refused(&dk("admin1", &["ps"]), p, "is damaged");
     ok(&s.docker(&["-H", &format!("unix://{}/docker.sock", dir.display()), "ps"]));
-    // No CRL at all: nothing is revoked (documented).
+    // No CRL once the CA revoked something: everything is refused, not
+    // un-revoked (issue 19: deleting crl.pem un-revoked everything).
     fs::remove_file(bundle.join("crl.pem")).unwrap();
-    ok(&dk("gone", &["ps"]));
+    refused(&dk("gone", &["ps"]), p, "is missing");
+    refused(&dk("admin1", &["ps"]), p, "is missing");
     fs::write(bundle.join("crl.pem"), &good).unwrap();
     refused(&dk("gone", &["ps"]), p, "is revoked");
 
@@ -337,4 +361,433 @@ fn the_plugin_stops_at_sigterm_and_removes_its_socket() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(!plugin.socket.exists());
+}
+
+/// An exported identity's files: ca.pem, cert.pem, key.pem.
+fn files_of(s: &Sandbox, name: &str) -> PathBuf {
+    let dir = s.path().join(format!("export-{name}"));
+    ok(&s.tlsctx(&["export", name, "--dir", dir.to_str().unwrap()]));
+    dir
+}
+
+/// curl with an identity's files: (HTTP status, body).
+fn curl(id: &Path, port: u16, target: &str, extra: &[&str]) -> (String, String) {
+    let body = id.join("body");
+    let o = Command::new(require("curl"))
+        .args(["-sS", "-m", "5", "--path-as-is", "-o"])
+        .arg(&body)
+        .args(["-w", "%{http_code}", "--cacert"])
+        .arg(id.join("ca.pem"))
+        .arg("--cert")
+        .arg(id.join("cert.pem"))
+        .arg("--key")
+        .arg(id.join("key.pem"))
+        .args(extra)
+        .arg(format!("https://127.0.0.1:{port}{target}"))
+        .env_remove("CURL_CA_BUNDLE")
+        .env_remove("REQUESTS_CA_BUNDLE")
+        .output()
+        .unwrap();
+    let code = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    (code, fs::read_to_string(&body).unwrap_or_default())
+}
+
+/// A client certificate made by openssl with the CA's key: subjects we never
+/// issue (two role OUs, a misspelled role, none).
+fn openssl_client(s: &Sandbox, ca: &Path, name: &str, subject: &str, san: Option<&str>) -> PathBuf {
+    let dir = s.path().join(format!("odd-{name}"));
+    fs::create_dir_all(&dir).unwrap();
+    fs::copy(ca.join("ca.pem"), dir.join("ca.pem")).unwrap();
+    let ext = dir.join("ext.cnf");
+    let mut text = "extendedKeyUsage = clientAuth\n".to_string();
+    if let Some(san) = san {
+        text.push_str(&format!("subjectAltName = {san}\n"));
+    }
+    fs::write(&ext, text).unwrap();
+    let p = |f: &str| dir.join(f).display().to_string();
+    openssl_ok(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &p("key.pem"),
+        "-subj",
+        subject,
+        "-out",
+        &p("req.csr"),
+    ]);
+    openssl_ok(&[
+        "x509",
+        "-req",
+        "-in",
+        &p("req.csr"),
+        "-CA",
+        &ca.join("ca.pem").display().to_string(),
+        "-CAkey",
+        &ca.join("ca-key.pem").display().to_string(),
+        "-set_serial",
+        "0x7e57a11",
+        "-days",
+        "2",
+        "-extfile",
+        &ext.display().to_string(),
+        "-out",
+        &p("cert.pem"),
+    ]);
+    dir
+}
+
+/// Issue 19 against a real dockerd: other spellings of what read-only may
+/// not do (percent-encoding, absolute-form targets, a WebSocket attach,
+/// swarm tokens), service certificates and odd role OUs. Each was allowed
+/// before; each is refused now, and the plain reads still work.
+#[test]
+fn read_only_is_read_only_in_every_spelling() {
+    let s = Sandbox::new();
+    let port = free_port();
+    let host = format!("tcp://127.0.0.1:{port}");
+    ok(&s.tlsctx(&["new", "admin1", "--host", &host]));
+    ok(&s.tlsctx(&[
+        "new",
+        "ro1",
+        "--host",
+        &host,
+        "--no-server",
+        "--role",
+        "read-only",
+    ]));
+    ok(&s.tlsctx(&["cert", "svc1", "--san", "svc.example", "--client"]));
+    let bundle = s.cfg().join("tlsctx/servers/admin1");
+    let plugin = Plugin::start(&bundle, &s.path().join("plugin.log"));
+    let dir = s.path().join("d");
+    fs::create_dir(&dir).unwrap();
+    let _daemon = Dockerd::start_with(
+        &dir,
+        &bundle,
+        port,
+        serde_json::json!({ "authorization-plugins": [plugin.name] }),
+    );
+    let p = &plugin.name;
+    let image = import_busybox(&s, "admin1");
+    ok(&s.docker(&[
+        "--context",
+        "admin1",
+        "create",
+        "-i",
+        "--name",
+        "c1",
+        "--network",
+        "none",
+        &image,
+        "/bin/busybox",
+        "sh",
+    ]));
+    ok(&s.docker(&["--context", "admin1", "start", "c1"]));
+    let ro = files_of(&s, "ro1");
+
+    // The plain reads work, spelled plainly or not.
+    for target in [
+        "/v1.41/containers/json",
+        "/v1.41/containers/c1/json",
+        "/v1.41/containers/c1/%6Aso%6E",
+        "/v1.41/version",
+    ] {
+        let (code, body) = curl(&ro, port, target, &[]);
+        assert_eq!(code, "200", "{target}: {body}");
+    }
+    let (code, body) = curl(
+        &ro,
+        port,
+        "/",
+        &["--request-target", "http://x/v1.41/containers/json"],
+    );
+    assert_eq!(code, "200", "absolute-form read: {body}");
+
+    // What it may not do, in every spelling: refused by the plugin.
+    let denied = |target: &str, extra: &[&str], want: &str| {
+        let (code, body) = curl(&ro, port, target, extra);
+        assert!(
+            code == "403"
+                && body.contains(&format!("authorization denied by plugin {p}"))
+                && body.contains(want),
+            "{target} {extra:?}: {code} {body}"
+        );
+    };
+    let img = format!("/v1.41/images/{image}/%67et");
+    for (target, want) in [
+        (
+            "/v1.41/containers/c1/%61rchive?path=/etc/hostname",
+            "reads files out of a container",
+        ),
+        (
+            "/v1.41/containers/c1%2Farchive?path=/etc/hostname",
+            "reads files out of a container",
+        ),
+        (
+            "/v1.41/containers/c1/%65xport",
+            "reads files out of a container",
+        ),
+        ("/v1.41/images/get?names=x", "reads image layers"),
+        (img.as_str(), "reads image layers"),
+        ("/v1.41/swarm", "join tokens"),
+        ("/v1.41/swarm/unlock%6Bey", "unlock key"),
+        ("/v1.41/configs", "swarm configs"),
+        ("/v1.41/secrets", "swarm secrets"),
+        (
+            "/v1.41/distribution/registry.invalid/x/json",
+            "connect to a registry",
+        ),
+        ("/debug/vars", "debug endpoints"),
+    ] {
+        denied(target, &[], want);
+    }
+    denied(
+        "/",
+        &["--request-target", "http://x/v1.41/containers/c1/export"],
+        "reads files out of a container",
+    );
+    denied(
+        "/",
+        &[
+            "--request-target",
+            "unix:/v1.41/containers/c1/archive?path=/",
+        ],
+        "reads files out of a container",
+    );
+    // HEAD: a 403 has no body to read the message from.
+    let (code, _) = curl(&ro, port, "/v1.41/containers/c1/%61rchive?path=/", &["-I"]);
+    assert_eq!(code, "403", "HEAD of the archive");
+    denied(
+        "/v1.41/containers/c1/attach/%77s?stream=1&stdin=1&stdout=1",
+        &[
+            "-H",
+            "Connection: Upgrade",
+            "-H",
+            "Upgrade: websocket",
+            "-H",
+            "Sec-WebSocket-Version: 13",
+            "-H",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        ],
+        "attaches to a container",
+    );
+    // And through the real CLI.
+    let dk = |ctx: &str, args: &[&str]| {
+        let mut all = vec!["--context", ctx];
+        all.extend_from_slice(args);
+        s.docker(&all)
+    };
+    refused(
+        &dk("ro1", &["export", "c1"]),
+        p,
+        "reads files out of a container",
+    );
+    refused(&dk("ro1", &["save", &image]), p, "reads image layers");
+
+    // A service certificate of the same CA is not an Engine identity.
+    let svc = s.cfg().join("tlsctx/servers/svc1");
+    let with = |dir: &Path, args: &[&str]| {
+        let mut c = s.docker_cmd(&["--tlsverify", "--tlscacert"]);
+        c.arg(dir.join("ca.pem"))
+            .arg("--tlscert")
+            .arg(dir.join("cert.pem"))
+            .arg("--tlskey")
+            .arg(dir.join("key.pem"))
+            .arg("-H")
+            .arg(&host)
+            .args(args);
+        c.output().unwrap()
+    };
+    refused(&with(&svc, &["ps"]), p, "is a service certificate");
+    refused(
+        &with(
+            &svc,
+            &[
+                "run",
+                "--rm",
+                "--privileged",
+                "-v",
+                "/:/host",
+                "--network",
+                "none",
+                &image,
+                "/bin/busybox",
+                "true",
+            ],
+        ),
+        p,
+        "is a service certificate",
+    );
+
+    // Subjects we never issue, made by openssl with the CA's key.
+    let ca = s.path().join("ca");
+    ok(&s.tlsctx(&[
+        "ca",
+        "export",
+        "--name",
+        "default",
+        "--out",
+        ca.to_str().unwrap(),
+        "--include-key",
+    ]));
+    for (name, subject, want) in [
+        ("caps", "/OU=role:Read-Only/CN=odd1", "cannot be read"),
+        ("space", "/OU=role: read-only/CN=odd2", "cannot be read"),
+        (
+            "two",
+            "/OU=role:admin/OU=role:read-only/CN=odd3",
+            "names 2 roles",
+        ),
+        (
+            "two-b",
+            "/OU=role:read-only/OU=role:admin/CN=odd4",
+            "names 2 roles",
+        ),
+        (
+            "cns",
+            "/OU=role:read-only/CN=odd5/CN=odd6",
+            "2 common names",
+        ),
+    ] {
+        let id = openssl_client(&s, &ca, name, subject, None);
+        refused(&with(&id, &["ps"]), p, want);
+    }
+    // A v0.2 service certificate (no role, a SAN) is refused; a v0.2 admin
+    // client (no role, no SAN) is still admin without --require-role.
+    let old_svc = openssl_client(
+        &s,
+        &ca,
+        "old-svc",
+        "/CN=svc.example",
+        Some("DNS:svc.example"),
+    );
+    refused(
+        &with(&old_svc, &["ps"]),
+        p,
+        "a service certificate from before",
+    );
+    let legacy = openssl_client(&s, &ca, "legacy", "/CN=legacy-client", None);
+    ok(&with(&legacy, &["ps"]));
+    ok(&dk("admin1", &["rm", "-f", "c1"]));
+}
+
+/// One plugin call over its socket; the JSON answer, or the raw reply when
+/// it is not a 200.
+fn call(socket: &Path, raw: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut c = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(raw).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                out.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&out);
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        return text.into_owned();
+                    }
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn post(path: &str, body: &str) -> Vec<u8> {
+    format!("POST {path} HTTP/1.1\r\nHost: plugin\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).into_bytes()
+}
+
+/// Issue 19: a body the plugin could not parse became a request without a
+/// certificate, "local", allowed. Every one is refused now, with Err, and
+/// so are HTTP framings that two readers could read differently.
+#[test]
+fn unreadable_plugin_calls_are_refused() {
+    use base64::Engine;
+    let s = Sandbox::new();
+    ok(&s.tlsctx(&[
+        "new",
+        "ro1",
+        "--host",
+        "tcp://127.0.0.1:2376",
+        "--role",
+        "read-only",
+    ]));
+    let bundle = s.cfg().join("tlsctx/servers/ro1");
+    let ca = s.path().join("ca");
+    ok(&s.tlsctx(&[
+        "ca",
+        "export",
+        "--name",
+        "default",
+        "--out",
+        ca.to_str().unwrap(),
+        "--include-key",
+    ]));
+    let legacy = openssl_client(&s, &ca, "legacy", "/CN=legacy-client", None);
+    let b64 = |p: &Path| base64::engine::general_purpose::STANDARD.encode(fs::read(p).unwrap());
+    let ro = b64(&files_of(&s, "ro1").join("cert.pem"));
+    let old = b64(&legacy.join("cert.pem"));
+    let plugin = Plugin::start(&bundle, &s.path().join("plugin.log"));
+    let strict = Plugin::start_with(&bundle, &s.path().join("strict.log"), &["--require-role"]);
+    let req = |body: &str| call(&plugin.socket, &post("/AuthZPlugin.AuthZReq", body));
+    let allowed = |answer: &str| answer.contains(r#""Allow":true"#);
+    // The well-formed ones decide as they should.
+    let good = format!(
+        r#"{{"User":"ro1-client","UserAuthNMethod":"TLS","RequestMethod":"GET","RequestUri":"/v1.41/containers/json","RequestPeerCertificates":["{ro}"]}}"#
+    );
+    assert!(allowed(&req(&good)), "{}", req(&good));
+    let local = r#"{"RequestMethod":"POST","RequestUri":"/v1.41/containers/create"}"#;
+    assert!(allowed(&req(local)), "{}", req(local));
+    for body in [
+        // A key twice: the certificate first, then nothing.
+        format!(r#"{{"RequestMethod":"POST","RequestUri":"/v1.41/containers/create","RequestPeerCertificates":["{ro}"],"RequestPeerCertificates":["{ro}"]}}"#),
+        format!(r#"{{"RequestMethod":"POST","RequestMethod":"POST","RequestUri":"/v1.41/containers/create","UserAuthNMethod":"TLS","RequestPeerCertificates":["{ro}"]}}"#),
+        r#"{"RequestMethod":"POST","RequestUri":"/v1.41/containers/create","RequestPeerCertificates":[null]}"#.to_string(),
+        r#"{"RequestMethod":"POST","RequestUri":"/v1.41/containers/create","RequestPeerCertificates":null}"#.to_string(),
+        r#"{"RequestMethod":"POST","RequestUri":"/v1.41/containers/create","RequestPeerCertificates":[]}"#.to_string(),
+        format!(r#"{{"RequestMethod":"POST","RequestUri":5,"RequestPeerCertificates":["{ro}"]}}"#),
+        r#"{"RequestMethod":"POST","RequestUri":"/v1.41/containers/create","UserAuthNMethod":"TLS"}"#.to_string(),
+        r#"{"RequestMethod":"POST","RequestUri":"/v1.41/containers/create","RequestPeerCertificates":["not base64!"]}"#.to_string(),
+        "not json".to_string(),
+    ] {
+        let answer = req(&body);
+        assert!(
+            answer.contains(r#""Allow":false"#) && answer.contains("tlsctx: "),
+            "{body} gave {answer}"
+        );
+    }
+    // Framings refused at the HTTP layer: 400 and the connection closed.
+    for raw in [
+        b"POST /AuthZPlugin.AuthZReq HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 70\r\n\r\n{}".to_vec(),
+        b"POST /AuthZPlugin.AuthZReq HTTP/1.1\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}".to_vec(),
+        format!("POST /AuthZPlugin.AuthZReq HTTP/1.1\r\nContent-Length: {}\r\n\r\n", 64 << 20).into_bytes(),
+    ] {
+        let answer = call(&plugin.socket, &raw);
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    }
+    // --require-role: a certificate without a role is refused.
+    let legacy_req = format!(
+        r#"{{"UserAuthNMethod":"TLS","RequestMethod":"GET","RequestUri":"/_ping","RequestPeerCertificates":["{old}"]}}"#
+    );
+    assert!(allowed(&req(&legacy_req)));
+    let answer = call(&strict.socket, &post("/AuthZPlugin.AuthZReq", &legacy_req));
+    assert!(
+        answer.contains(r#""Allow":false"#)
+            && answer.contains("renew it: docker tlsctx renew NAME --role admin"),
+        "{answer}"
+    );
 }

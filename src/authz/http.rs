@@ -236,7 +236,10 @@ mod tests {
         let got = all(raw);
         assert_eq!(got.len(), 3);
         let r0 = got[0].as_ref().unwrap().as_ref().unwrap();
-        assert_eq!((r0.path.as_str(), r0.body.as_slice()), ("/Plugin.Activate", &b"{}"[..]));
+        assert_eq!(
+            (r0.path.as_str(), r0.body.as_slice()),
+            ("/Plugin.Activate", &b"{}"[..])
+        );
         let r1 = got[1].as_ref().unwrap().as_ref().unwrap();
         assert_eq!(
             (r1.path.as_str(), r1.body.as_slice()),

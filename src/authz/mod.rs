@@ -220,7 +220,10 @@ fn connection(conn: UnixStream, trust: &Trust, log: bool) -> std::io::Result<()>
                 let answer = if req.method == "POST" {
                     respond(&req.path, &req.body, trust, log)
                 } else {
-                    refusal(&format!("{} is not a call of the plugin protocol", req.method))
+                    refusal(&format!(
+                        "{} is not a call of the plugin protocol",
+                        req.method
+                    ))
                 };
                 http::write_json(&mut writer, &answer)?;
             }

@@ -120,12 +120,20 @@ mod tests {
             ("GET", "/v1.47/swarm/unlockkey", UNLOCK),
             ("GET", "/v1.47/swarm", SWARM_KEYS),
             ("GET", "/v1.47/secrets", SECRETS),
-            ("GET", "/v1.47/distribution/registry.example/x/json", CONNECTS),
+            (
+                "GET",
+                "/v1.47/distribution/registry.example/x/json",
+                CONNECTS,
+            ),
             ("GET", "/v1.47/images/search?term=x", CONNECTS),
             ("GET", "/v1.47/nope", "is not a route"),
             ("GET", "/v1.47/Containers/json", "is not a route"),
             ("GET", "/v1.47/containers/json/", "is not a route"),
-            ("GET", "/v1.47/containers/x/../../swarm", "cannot be classified"),
+            (
+                "GET",
+                "/v1.47/containers/x/../../swarm",
+                "cannot be classified",
+            ),
         ] {
             let got = decide(ro, m, u);
             assert!(

@@ -68,10 +68,18 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/containers/{name:.*}/top", Access::Read),
     r("GET", "/containers/{name:.*}/logs", Access::Read),
     r("GET", "/containers/{name:.*}/stats", Access::Read),
-    r("GET", "/containers/{name:.*}/attach/ws", Access::Never(ATTACH)),
+    r(
+        "GET",
+        "/containers/{name:.*}/attach/ws",
+        Access::Never(ATTACH),
+    ),
     r("GET", "/exec/{id:.*}/json", Access::Read),
     r("GET", "/containers/{name:.*}/archive", Access::Never(FILES)),
-    r("HEAD", "/containers/{name:.*}/archive", Access::Never(FILES)),
+    r(
+        "HEAD",
+        "/containers/{name:.*}/archive",
+        Access::Never(FILES),
+    ),
     // checkpoint/checkpoint.go
     r(
         "GET",
@@ -113,7 +121,11 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/plugins/{name:.*}/json", Access::Read),
     r("GET", "/plugins/privileges", Access::Never(CONNECTS)),
     // distribution/distribution.go
-    r("GET", "/distribution/{name:.*}/json", Access::Never(CONNECTS)),
+    r(
+        "GET",
+        "/distribution/{name:.*}/json",
+        Access::Never(CONNECTS),
+    ),
     // debug/debug.go: /debug/vars and /debug/pprof/… (any method in 20.10)
     r("GET", "/debug/{path:.*}", Access::Never(DEBUG)),
 ];
@@ -268,8 +280,14 @@ mod tests {
     fn normalizes_as_dockerd_routes() {
         for (target, want) in [
             ("/v1.41/containers/json?all=1", "/containers/json"),
-            ("/containers/c1/%61rchive?path=/etc", "/containers/c1/archive"),
-            ("http://x/v1.41/containers/c1/export", "/containers/c1/export"),
+            (
+                "/containers/c1/%61rchive?path=/etc",
+                "/containers/c1/archive",
+            ),
+            (
+                "http://x/v1.41/containers/c1/export",
+                "/containers/c1/export",
+            ),
             ("HTTP://x:1/v1.41/_ping", "/_ping"),
             ("unix:/v1.24/swarm", "/swarm"),
             ("/v1.41/containers/a%2Fb/json", "/containers/a/b/json"),
@@ -304,12 +322,18 @@ mod tests {
 
     #[test]
     fn templates_match_like_gorilla() {
-        assert!(template_matches("/containers/{name:.*}/json", "/containers/a/b/json"));
+        assert!(template_matches(
+            "/containers/{name:.*}/json",
+            "/containers/a/b/json"
+        ));
         assert!(template_matches(
             "/containers/{name:.*}/archive",
             "/containers/x/json/archive"
         ));
-        assert!(!template_matches("/containers/{name:.*}/json", "/containers/json"));
+        assert!(!template_matches(
+            "/containers/{name:.*}/json",
+            "/containers/json"
+        ));
         assert!(template_matches("/nodes/{id}", "/nodes/abc"));
         assert!(!template_matches("/nodes/{id}", "/nodes/a/b"));
         assert!(!template_matches("/nodes/{id}", "/nodes/"));

@@ -349,7 +349,9 @@ impl Trust {
         // decision does not rest on dockerd's configuration alone.
         let ekus = &info.ekus;
         if info.has_eku && !ekus.iter().any(|e| e == "clientAuth") {
-            return Err(format!("the certificate of {cn} is not for TLS clients (no clientAuth)"));
+            return Err(format!(
+                "the certificate of {cn} is not for TLS clients (no clientAuth)"
+            ));
         }
         match &info.role_claim {
             RoleClaim::Client(role) => Ok(*role),
@@ -617,7 +619,10 @@ mod tests {
         let crl = |path: &str| std::fs::write(w.dir.path().join("crl.pem"), path).unwrap();
         // No CRL and none required: nothing is revoked.
         let t = Trust::with_options(w.dir.path(), options.clone()).unwrap();
-        assert!(matches!(t.check(Some(&w.admin), "GET", "/_ping", at), Verdict::Allow { .. }));
+        assert!(matches!(
+            t.check(Some(&w.admin), "GET", "/_ping", at),
+            Verdict::Allow { .. }
+        ));
         let one = crl_of(&w, &[], 1);
         let two = crl_of(&w, &[&w.admin_serial], 2);
         crl(&two);
@@ -625,19 +630,37 @@ mod tests {
         // Number 1 put back: refused, and by a plugin started afresh too
         // (the number outlives the process in the state folder).
         crl(&one);
-        denied(t.check(Some(&w.admin), "GET", "/_ping", at), "older than number 2");
+        denied(
+            t.check(Some(&w.admin), "GET", "/_ping", at),
+            "older than number 2",
+        );
         drop(t);
         let t = Trust::with_options(w.dir.path(), options.clone()).unwrap();
-        denied(t.check(Some(&w.ro), "GET", "/_ping", at), "older than number 2");
+        denied(
+            t.check(Some(&w.ro), "GET", "/_ping", at),
+            "older than number 2",
+        );
         crl(&two);
-        assert!(matches!(t.check(Some(&w.ro), "GET", "/_ping", at), Verdict::Allow { .. }));
+        assert!(matches!(
+            t.check(Some(&w.ro), "GET", "/_ping", at),
+            Verdict::Allow { .. }
+        ));
         std::fs::remove_file(w.dir.path().join("crl.pem")).unwrap();
-        denied(t.check(Some(&w.ro), "GET", "/_ping", at), "CRL number 2 was accepted before");
+        denied(
+            t.check(Some(&w.ro), "GET", "/_ping", at),
+            "CRL number 2 was accepted before",
+        );
         // A plugin with no memory of it: the bundle's marker says it.
         let fresh = Trust::open(w.dir.path()).unwrap();
-        assert!(matches!(fresh.check(Some(&w.ro), "GET", "/_ping", at), Verdict::Allow { .. }));
+        assert!(matches!(
+            fresh.check(Some(&w.ro), "GET", "/_ping", at),
+            Verdict::Allow { .. }
+        ));
         std::fs::write(w.dir.path().join(CRL_REQUIRED), "").unwrap();
-        denied(fresh.check(Some(&w.ro), "GET", "/_ping", at), "the bundle's crl-required says so");
+        denied(
+            fresh.check(Some(&w.ro), "GET", "/_ping", at),
+            "the bundle's crl-required says so",
+        );
         // A damaged state file fails closed.
         std::fs::write(w.dir.path().join("crl.pem"), &two).unwrap();
         for f in std::fs::read_dir(state.path().join("authz")).unwrap() {
@@ -662,7 +685,9 @@ mod tests {
         .unwrap();
         let odd = |ous: &[&str], cns: &[&str], sans: &[&str]| {
             let sans: Vec<pki::San> = sans.iter().map(|s| pki::San::parse(s).unwrap()).collect();
-            w.ca.issue_odd_client(ous, cns, &sans, now()).unwrap().cert_pem
+            w.ca.issue_odd_client(ous, cns, &sans, now())
+                .unwrap()
+                .cert_pem
         };
         // Two OUs or two CNs: rcgen writes one of each type, so those are
         // in RoleClaim's own test and, made by openssl, in tests/authz.rs.
@@ -677,17 +702,29 @@ mod tests {
         }
         // A v0.2 service certificate: no role OU, a SAN.
         let svc = odd(&[], &["svc.example"], &["svc.example"]);
-        denied(t.check(Some(&svc), "GET", "/_ping", at), "a service certificate from before");
+        denied(
+            t.check(Some(&svc), "GET", "/_ping", at),
+            "a service certificate from before",
+        );
         // A v0.2 admin client: no role OU, no SAN. Admin, unless roles are required.
         let legacy = odd(&[], &["old"], &[]);
         assert!(matches!(
             t.check(Some(&legacy), "POST", "/containers/create", at),
-            Verdict::Allow { role: Role::Admin, .. }
+            Verdict::Allow {
+                role: Role::Admin,
+                ..
+            }
         ));
-        denied(strict.check(Some(&legacy), "GET", "/_ping", at), "--role admin");
+        denied(
+            strict.check(Some(&legacy), "GET", "/_ping", at),
+            "--role admin",
+        );
         assert!(matches!(
             strict.check(Some(&w.admin), "POST", "/containers/create", at),
-            Verdict::Allow { role: Role::Admin, .. }
+            Verdict::Allow {
+                role: Role::Admin,
+                ..
+            }
         ));
     }
 }

@@ -75,10 +75,16 @@ pub fn check_private_dir(dir: &Path) -> Result<()> {
         return Err(unsafe_dir("it is not a folder".into()));
     }
     if m.uid() != me {
-        return Err(unsafe_dir(format!("it belongs to uid {}, not to you (uid {me})", m.uid())));
+        return Err(unsafe_dir(format!(
+            "it belongs to uid {}, not to you (uid {me})",
+            m.uid()
+        )));
     }
     if m.mode() & 0o7777 != 0o700 {
-        return Err(unsafe_dir(format!("its mode is {:o}, not 700", m.mode() & 0o7777)));
+        return Err(unsafe_dir(format!(
+            "its mode is {:o}, not 700",
+            m.mode() & 0o7777
+        )));
     }
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
         let p = std::fs::metadata(parent).map_err(Error::io("look at", parent))?;
@@ -138,7 +144,10 @@ pub fn socket_path(config_dir: &Path, name: &str) -> Result<PathBuf> {
 
 /// The context's docker endpoint: `unix://<socket_path>`.
 pub fn socket_url(config_dir: &Path, name: &str) -> Result<String> {
-    Ok(format!("unix://{}", socket_path(config_dir, name)?.display()))
+    Ok(format!(
+        "unix://{}",
+        socket_path(config_dir, name)?.display()
+    ))
 }
 
 /// The Description of a keychain-only context, unless the user gave one.
@@ -205,7 +214,9 @@ pub fn serving(config_dir: &Path, name: &str) -> bool {
 
 /// The uid of the process that listens at the other end of `stream`.
 #[cfg(target_os = "linux")]
-pub fn listener_is_ours(stream: &std::os::unix::net::UnixStream) -> std::result::Result<(), String> {
+pub fn listener_is_ours(
+    stream: &std::os::unix::net::UnixStream,
+) -> std::result::Result<(), String> {
     let me = rustix::process::geteuid().as_raw();
     match rustix::net::sockopt::socket_peercred(stream) {
         Ok(cred) if cred.uid.as_raw() == me => Ok(()),
@@ -219,6 +230,8 @@ pub fn listener_is_ours(stream: &std::os::unix::net::UnixStream) -> std::result:
 
 /// Elsewhere the folder check stands alone (0700, ours).
 #[cfg(all(unix, not(target_os = "linux")))]
-pub fn listener_is_ours(_stream: &std::os::unix::net::UnixStream) -> std::result::Result<(), String> {
+pub fn listener_is_ours(
+    _stream: &std::os::unix::net::UnixStream,
+) -> std::result::Result<(), String> {
     Ok(())
 }

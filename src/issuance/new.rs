@@ -153,7 +153,10 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
     let url = host.url();
     // Checked before anything is written: where the agent's socket goes.
     let socket = if req.keychain_only {
-        Some(crate::docker::endpoint::socket_url(&env.config_dir, req.name)?)
+        Some(crate::docker::endpoint::socket_url(
+            &env.config_dir,
+            req.name,
+        )?)
     } else {
         None
     };
