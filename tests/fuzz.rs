@@ -252,3 +252,179 @@ fn pem_and_der_for_ca_import() {
     });
     assert_eq!(n + m, 40_000);
 }
+
+/// The authorization plugin's input (issue 19): AuthZReq bodies mutated
+/// from real ones. No panic; a body that does not parse strictly is never
+/// allowed; a read-only identity is never allowed what changes the engine.
+#[cfg(unix)]
+#[test]
+fn authz_request_bodies() {
+    use base64::Engine;
+    use docker_tlsctx::authz::{parse_request, respond, trust::Trust};
+    use docker_tlsctx::pki::{KeyType, Role};
+    let now = time::OffsetDateTime::now_utc();
+    let dir = tempfile::tempdir().unwrap();
+    let new = pki::new_ca("f", KeyType::EcdsaP256, 30, now).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), &new.cert_pem).unwrap();
+    let ca = pki::Ca::load("f", &new.cert_pem, &new.key_der()).unwrap();
+    let b64 = |role| {
+        let leaf = ca
+            .issue_client("x", role, KeyType::EcdsaP256, 2, now)
+            .unwrap();
+        base64::engine::general_purpose::STANDARD.encode(leaf.cert_pem)
+    };
+    let (ro, admin) = (b64(Role::ReadOnly), b64(Role::Admin));
+    let trust = Trust::open(dir.path()).unwrap();
+    let seeds: Vec<Vec<u8>> = [
+        format!(r#"{{"User":"x","UserAuthNMethod":"TLS","RequestMethod":"GET","RequestUri":"/v1.41/containers/json","RequestHeaders":{{"Accept":"*/*"}},"RequestPeerCertificates":["{ro}"]}}"#),
+        format!(r#"{{"User":"x","UserAuthNMethod":"TLS","RequestMethod":"POST","RequestUri":"/v1.41/containers/create","RequestBody":"e30=","RequestPeerCertificates":["{ro}"]}}"#),
+        format!(r#"{{"User":"x","UserAuthNMethod":"TLS","RequestMethod":"GET","RequestUri":"/v1.41/containers/c1/archive?path=/","RequestPeerCertificates":["{ro}"]}}"#),
+        format!(r#"{{"User":"x","UserAuthNMethod":"TLS","RequestMethod":"POST","RequestUri":"/v1.41/containers/create","RequestPeerCertificates":["{admin}"]}}"#),
+        r#"{"RequestMethod":"GET","RequestUri":"/_ping"}"#.to_string(),
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    fuzz("authz request bodies", &seeds, 20_000, |input| {
+        let answer = respond("/AuthZPlugin.AuthZReq", input, &trust, false);
+        let allowed = answer.contains(r#""Allow":true"#);
+        match parse_request(input) {
+            Err(_) => assert!(!allowed, "an unreadable body was allowed: {answer}"),
+            Ok(req) if allowed => {
+                let ro_cert = req
+                    .peer_certificates
+                    .as_ref()
+                    .is_some_and(|c| c.first() == Some(&ro));
+                if ro_cert {
+                    assert!(
+                        req.method == "GET" || req.method == "HEAD",
+                        "read-only allowed {} {}",
+                        req.method,
+                        req.uri
+                    );
+                }
+            }
+            Ok(_) => {}
+        }
+        let _ = respond("/AuthZPlugin.AuthZRes", input, &trust, false);
+    });
+}
+
+/// Spellings of every route read-only must never reach: percent-encoding
+/// of random characters (either hex case), absolute-form targets with random
+/// schemes and authorities, version prefixes, names holding slashes. Every
+/// one is refused; the same spellings of a plain read are allowed whenever
+/// they normalize.
+#[cfg(unix)]
+#[test]
+fn authz_route_spellings() {
+    use docker_tlsctx::authz::policy::decide;
+    use docker_tlsctx::authz::route::{normalize, Access, ROUTES};
+    use docker_tlsctx::pki::Role;
+    let mut rng = Rng(0x5eed_0019);
+    let names = ["c1", "a/b", "json", "archive", "x%y", "é", "get", "-"];
+    let spell = |rng: &mut Rng, template: &str| -> String {
+        // Fill the variables.
+        let mut path = String::new();
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            path.push_str(&rest[..open]);
+            let close = rest.find('}').unwrap();
+            let any = rest[open..close].contains(":.");
+            let mut n = names[rng.below(names.len())];
+            if !any && n.contains('/') {
+                n = "c1";
+            }
+            path.push_str(n);
+            rest = &rest[close + 1..];
+        }
+        path.push_str(rest);
+        // Encode some characters, in either case.
+        let mut enc = String::new();
+        for ch in path.chars() {
+            if ch != '/' && rng.below(3) == 0 {
+                let mut b = [0u8; 4];
+                for byte in ch.encode_utf8(&mut b).bytes() {
+                    if rng.below(2) == 0 {
+                        enc.push_str(&format!("%{byte:02X}"));
+                    } else {
+                        enc.push_str(&format!("%{byte:02x}"));
+                    }
+                }
+            } else if ch == '%' {
+                enc.push_str("%25");
+            } else {
+                enc.push(ch);
+            }
+        }
+        let versioned = match rng.below(3) {
+            0 => enc,
+            1 => format!("/v1.41{enc}"),
+            _ => format!("/v{}.{}{enc}", rng.below(2), rng.below(50)),
+        };
+        let target = match rng.below(4) {
+            0 => format!(
+                "{}://{}{versioned}",
+                ["http", "HTTP", "https", "unix", "x+y"][rng.below(5)],
+                ["x", "127.0.0.1:2376", "a@b", ""][rng.below(4)]
+            ),
+            1 => format!("http:{versioned}"),
+            _ => versioned,
+        };
+        if rng.below(2) == 0 {
+            format!("{target}?path=/&x=%2F")
+        } else {
+            target
+        }
+    };
+    let mut n = 0;
+    for _ in 0..400 {
+        for r in ROUTES {
+            let target = spell(&mut rng, r.template);
+            let got = decide(Role::ReadOnly, r.method, &target);
+            match r.access {
+                Access::Never(_) => assert!(
+                    got.is_err(),
+                    "{} {target} (route {}) was allowed",
+                    r.method,
+                    r.template
+                ),
+                Access::Read => {
+                    if normalize(&target).is_ok() {
+                        assert_eq!(got, Ok(()), "{} {target} (route {})", r.method, r.template);
+                    }
+                }
+            }
+            for m in ["POST", "PUT", "DELETE", "OPTIONS", "get", "GET ", "PATCH"] {
+                assert!(decide(Role::ReadOnly, m, &target).is_err(), "{m} {target}");
+            }
+            n += 8;
+        }
+    }
+    println!("authz route spellings: {n} decisions, no findings");
+}
+
+/// The plugin's HTTP reader on mutated requests: no panic, and it ends.
+#[cfg(unix)]
+#[test]
+fn authz_http_framing() {
+    use docker_tlsctx::authz::http::Reader;
+    let seeds: Vec<Vec<u8>> = [
+        "POST /AuthZPlugin.AuthZReq HTTP/1.1\r\nHost: plugin\r\nContent-Length: 2\r\n\r\n{}",
+        "POST /AuthZPlugin.AuthZReq HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        "POST /Plugin.Activate HTTP/1.1\r\n\r\nPOST /x HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    fuzz("authz http framing", &seeds, 20_000, |input| {
+        let mut r = Reader::new(input);
+        for _ in 0..input.len() + 2 {
+            match r.next() {
+                Ok(Some(req)) => assert!(req.body.len() <= input.len()),
+                Ok(None) | Err(_) => return,
+            }
+        }
+        panic!("the reader did not end");
+    });
+}
