@@ -17,6 +17,7 @@ pub mod docker;
 pub mod keystore;
 pub mod probe;
 pub mod state;
+pub mod tls_client;
 // Issuance: the operations commands are made of.
 pub mod issuance;
 // The user interface: clap definitions and output helpers.

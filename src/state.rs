@@ -205,7 +205,7 @@ impl State {
         self.root.join("clients").join(name)
     }
 
-    fn identity_path(&self, name: &str) -> PathBuf {
+    pub fn identity_path(&self, name: &str) -> PathBuf {
         self.root.join("identities").join(format!("{name}.json"))
     }
 

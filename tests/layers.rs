@@ -10,7 +10,10 @@ use std::path::Path;
 const LAYERS: &[(&str, &[&str])] = &[
     ("leaves", &["error", "text", "names", "fsio", "lock"]),
     ("pure code", &["pki", "p12"]),
-    ("adapters", &["docker", "keystore", "state", "probe"]),
+    (
+        "adapters",
+        &["docker", "keystore", "state", "probe", "tls_client"],
+    ),
     ("issuance", &["issuance"]),
     ("interface", &["cli", "ui"]),
     ("front ends", &["commands", "credhelper", "authz", "agent"]),

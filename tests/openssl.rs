@@ -103,7 +103,10 @@ fn check_key_type(key_type: &str, openssl_says: &str) {
     assert!(srv_text.contains("CA:FALSE"));
     assert!(srv_text.contains(openssl_says), "{key_type}: {srv_text}");
     let cli_text = text(&cli);
-    assert!(cli_text.contains("Subject: CN = prod-client"), "{cli_text}");
+    assert!(
+        cli_text.contains("Subject: OU = role:admin, CN = prod-client"),
+        "{cli_text}"
+    );
     assert!(cli_text.contains("TLS Web Client Authentication"));
 
     // Keys match their certificates.

@@ -133,7 +133,7 @@ print(cert.subject.rfc4514_string())
         .arg(script)
         .output()
         .unwrap());
-    assert_eq!(out.trim(), "CN=prod-client");
+    assert_eq!(out.trim(), "CN=prod-client,OU=role:admin");
 }
 
 #[test]

@@ -15,14 +15,13 @@ mod relay;
 pub mod units;
 
 use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::docker::endpoint;
 use crate::docker::host::Host;
@@ -30,10 +29,7 @@ use crate::docker::plugin;
 use crate::error::{Error, Result};
 use crate::fsio;
 use crate::issuance::{identity, Env};
-
-/// How long a connect to the daemon may take before the CLI is told: the
-/// same 5 s as `check` (probe.rs).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::tls_client::{self, Identity, Recording};
 
 pub struct Options {
     /// Connections served at once; more are answered 503 at once.
@@ -44,20 +40,42 @@ pub struct Options {
     pub log: bool,
 }
 
-/// The identity's certificate file as last seen (modification time, size):
-/// `renew` rewrites it, and the next connection then loads the new one.
-type Stamp = Option<(std::time::SystemTime, u64)>;
+/// The identity's certificate and record files as last seen (modification
+/// time, size): `renew` rewrites the certificate and `new --force` both
+/// (perhaps with another host); the next connection then loads them again.
+type Stamp = [Option<(std::time::SystemTime, u64)>; 2];
+
+fn stamp(env: &Env, name: &str) -> Stamp {
+    let state = env.state();
+    let of = |p: PathBuf| {
+        std::fs::metadata(p)
+            .ok()
+            .and_then(|m| Some((m.modified().ok()?, m.len())))
+    };
+    [
+        of(state.identity_cert_path(name)),
+        of(state.identity_path(name)),
+    ]
+}
+
+/// What a context's connections are made with, loaded together from the
+/// record, its CA and the keystore: the host and the identity never come
+/// from two different versions of the context.
+struct Loaded {
+    host: Host,
+    config: Arc<rustls::ClientConfig>,
+    verifier: Arc<Recording>,
+}
 
 /// One context's way to its daemon, made on first use and kept until its
-/// certificate changes: the keychain may be locked when the agent starts
-/// and unlocked later.
+/// files change: the keychain may be locked when the agent starts and
+/// unlocked later.
 struct Target {
     name: String,
     socket: PathBuf,
     /// Handed over by systemd (socket activation): not ours to remove.
     activated: bool,
-    host: Option<Host>,
-    config: Mutex<Option<(Stamp, Arc<rustls::ClientConfig>)>>,
+    loaded: Mutex<Option<(Stamp, Arc<Loaded>)>>,
 }
 
 /// What every connection's thread shares.
@@ -114,21 +132,22 @@ pub fn serve(
     let mut inherited = inherited_listeners();
     for name in names {
         let socket = endpoint::socket_path(&env.config_dir, name)?;
+        env.state()
+            .identity(name)?
+            .ok_or_else(|| Error::IdentityNotFound(name.clone()))?;
         // A context written where the socket used to go (/tmp before
         // v0.3) would send Docker's traffic to whoever listens there now.
         let url = format!("unix://{}", socket.display());
         if env.contexts().host(name)?.as_deref() != Some(url.as_str()) {
             return Err(Error::EndpointMoved(name.clone()));
         }
-        let host = env.state().identity(name)?.and_then(|r| r.host);
         if let Some(i) = inherited.iter().position(|(p, _)| *p == socket) {
             let (_, listener) = inherited.swap_remove(i);
             targets.push(Arc::new(Target {
                 name: name.clone(),
                 socket,
                 activated: true,
-                host,
-                config: Mutex::new(None),
+                loaded: Mutex::new(None),
             }));
             listeners.push(listener);
             continue;
@@ -148,8 +167,7 @@ pub fn serve(
             name: name.clone(),
             socket,
             activated: false,
-            host,
-            config: Mutex::new(None),
+            loaded: Mutex::new(None),
         }));
         listeners.push(listener);
     }
@@ -210,7 +228,7 @@ pub fn serve(
         }
         // Drops our hold on the key; aws-lc wipes it when the last
         // connection using it ends (OPENSSL_cleanse on free).
-        t.config.lock().unwrap().take();
+        t.loaded.lock().unwrap().take();
     }
     Ok(())
 }
@@ -275,22 +293,23 @@ fn handle(env: &Env, target: &Target, client: UnixStream, log: bool) {
     }
 }
 
-/// The TLS config of `target`, made once from the record, the CA and the
-/// keystore.
-fn config(
-    env: &Env,
-    target: &Target,
-    log: bool,
-) -> std::result::Result<Arc<rustls::ClientConfig>, Refusal> {
-    let mut slot = target.config.lock().unwrap();
-    let stamp: Stamp = std::fs::metadata(env.state().identity_cert_path(&target.name))
-        .ok()
-        .and_then(|m| Some((m.modified().ok()?, m.len())));
-    if let Some((seen, c)) = slot.as_ref() {
-        if *seen == stamp {
-            return Ok(c.clone());
+/// What `target`'s connections are made with: cached until its files
+/// change. The keystore call (which may wait for a locked keychain) is made
+/// without holding the cache's lock, so it never holds up the context's
+/// other connections.
+fn load(env: &Env, target: &Target, log: bool) -> std::result::Result<Arc<Loaded>, Refusal> {
+    let now = stamp(env, &target.name);
+    if let Some((seen, loaded)) = target.loaded.lock().unwrap().as_ref() {
+        if *seen == now {
+            return Ok(loaded.clone());
         }
     }
+    let loaded = Arc::new(read_identity(env, target, log)?);
+    *target.loaded.lock().unwrap() = Some((now, loaded.clone()));
+    Ok(loaded)
+}
+
+fn read_identity(env: &Env, target: &Target, log: bool) -> std::result::Result<Loaded, Refusal> {
     let (rec, m) = identity::load_with_record(env, &target.name).map_err(|e| {
         let (what, next) = e.explain();
         Refusal {
@@ -310,13 +329,10 @@ fn config(
     };
     let ca = pem::parse(&m.ca_pem).map_err(|_| bad("CA certificate"))?;
     let cert = pem::parse(&m.cert_pem).map_err(|_| bad("certificate"))?;
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from(ca.contents().to_vec()))
-        .map_err(|_| bad("CA certificate"))?;
     // The key's bytes are wiped as soon as aws-lc holds it (which wipes its
     // own copy when the last connection using it is gone): the signing key
     // is made from a borrowed DER rather than handed to rustls by value.
+    let host = m.host.clone();
     let mut m = m;
     let der = zeroize::Zeroizing::new(std::mem::take(&mut m.key_der));
     let signer = rustls::crypto::aws_lc_rs::sign::any_supported_type(&PrivateKeyDer::Pkcs8(
@@ -328,118 +344,51 @@ fn config(
         vec![CertificateDer::from(cert.contents().to_vec())],
         signer,
     ));
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|_| bad("TLS configuration"))?
-        .with_root_certificates(roots)
-        .with_client_cert_resolver(Arc::new(Identity(certified)));
-    let config = Arc::new(config);
+    let (config, verifier) =
+        tls_client::config(ca.contents().to_vec(), Arc::new(Identity(certified)))
+            .map_err(|_| bad("CA certificate"))?;
     if log {
         eprintln!(
-            "agent: {}: loaded identity {} (serial {}) from the {} keystore",
-            target.name, rec.cn, rec.serial, rec.keystore
+            "agent: {}: loaded identity {} (serial {}) from the {} keystore, for {}",
+            target.name,
+            rec.cn,
+            rec.serial,
+            rec.keystore,
+            host.url()
         );
     }
-    *slot = Some((stamp, config.clone()));
-    Ok(config)
+    Ok(Loaded {
+        host,
+        config,
+        verifier,
+    })
 }
 
-/// Always the context's one client identity.
-#[derive(Debug)]
-struct Identity(Arc<rustls::sign::CertifiedKey>);
-
-impl rustls::client::ResolvesClientCert for Identity {
-    fn resolve(
-        &self,
-        _root_hint_subjects: &[&[u8]],
-        _sigschemes: &[rustls::SignatureScheme],
-    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
-        Some(self.0.clone())
-    }
-
-    fn has_certs(&self) -> bool {
-        true
-    }
-}
-
-/// TCP to the daemon and the TLS handshake, before the CLI's first byte is
-/// relayed: so every failure can still be answered in HTTP.
+/// TCP to the daemon and the TLS handshake (tls_client.rs, with its
+/// deadlines), before the CLI's first byte is relayed: so every failure can
+/// still be answered in HTTP, in the same words as `check`.
 fn connect(env: &Env, target: &Target, log: bool) -> std::result::Result<relay::Tls, Refusal> {
-    let config = config(env, target, log)?;
-    let host = target.host.clone().ok_or_else(|| Refusal {
-        status: 500,
-        message: format!(
-            "docker-tlsctx agent: the record of {:?} names no host",
-            target.name
-        ),
-    })?;
-    let url = host.url();
-    let unreachable = |why: String| {
-        Refusal {
-        status: 502,
-        message: format!(
-            "docker-tlsctx agent: cannot reach {url}: {why}; is dockerd running and listening there? (docker tlsctx check {} says more)",
-            target.name
-        ),
-    }
-    };
-    let addrs: Vec<_> = (host.name().as_str(), host.port)
-        .to_socket_addrs()
-        .map_err(|e| unreachable(format!("cannot resolve {}: {e}", host.name())))?
-        .collect();
-    let mut tcp = None;
-    let mut last = String::from("no address");
-    for a in addrs {
-        match TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
-            Ok(s) => {
-                tcp = Some(s);
-                break;
-            }
-            Err(e) => last = e.to_string(),
+    let l = load(env, target, log)?;
+    let name = l.host.name();
+    match tls_client::handshake(l.config.clone(), &l.verifier, &name, l.host.port) {
+        Ok((conn, tcp)) => {
+            // The relay has no read deadline on the daemon: `logs -f` and
+            // `events` may be quiet for hours (relay.rs frees a connection
+            // whose client has gone instead).
+            let _ = tcp.set_read_timeout(None);
+            let _ = tcp.set_write_timeout(None);
+            Ok(relay::Tls::new(conn, tcp))
         }
-    }
-    let mut tcp = tcp.ok_or_else(|| unreachable(last))?;
-    let _ = tcp.set_nodelay(true);
-    let name = ServerName::try_from(host.name())
-        .map_err(|_| unreachable("not a valid server name".into()))?;
-    let mut conn =
-        rustls::ClientConnection::new(config, name).map_err(|e| unreachable(e.to_string()))?;
-    let _ = tcp.set_read_timeout(Some(CONNECT_TIMEOUT));
-    while conn.is_handshaking() {
-        if let Err(e) = conn.complete_io(&mut tcp) {
-            return Err(Refusal {
+        Err(f) => {
+            let (what, fix) = f.explain(&format!("{name}:{}", l.host.port), &target.name);
+            Err(Refusal {
                 status: 502,
                 message: format!(
-                    "docker-tlsctx agent: {url} {}",
-                    handshake_failure(&e, &target.name)
+                    "docker-tlsctx agent: {what}; {fix} (docker tlsctx check {} says more)",
+                    target.name
                 ),
-            });
+            })
         }
-    }
-    let _ = tcp.set_read_timeout(None);
-    Ok(relay::Tls::new(conn, tcp))
-}
-
-/// A handshake error in the user's words (the same cases as `check`).
-fn handshake_failure(e: &std::io::Error, name: &str) -> String {
-    use rustls::{AlertDescription as A, CertificateError as C, Error as E};
-    let fix = format!("run docker tlsctx check {name} for the details and the fix");
-    match e.get_ref().and_then(|i| i.downcast_ref::<E>()) {
-        Some(E::InvalidCertificate(C::UnknownIssuer | C::BadSignature)) => format!(
-            "presented a certificate that is not from this context's CA, so the agent did not trust it; {fix}"
-        ),
-        Some(E::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. })) => format!(
-            "presented a certificate that does not name this host in its SANs, so the agent did not trust it; {fix}"
-        ),
-        Some(E::InvalidCertificate(C::Expired | C::ExpiredContext { .. })) => {
-            format!("presented an expired certificate; {fix}")
-        }
-        Some(E::AlertReceived(A::BadCertificate | A::UnknownCA | A::CertificateRequired | A::CertificateUnknown)) => {
-            format!("refused this context's client certificate (another CA, or revoked); {fix}")
-        }
-        Some(other) => format!("failed the TLS handshake: {other}; {fix}"),
-        None => format!("closed the connection during the TLS handshake ({e}); {fix}"),
     }
 }
 

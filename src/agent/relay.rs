@@ -101,11 +101,16 @@ fn up(mut client: UnixStream, tls: &Tls) -> io::Result<u64> {
         let n = match client.read(&mut buf) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => 0,
+            Err(_) => {
+                // The CLI is gone (reset): nothing can reach it any more.
+                let _ = tls.read.shutdown(Shutdown::Both);
+                return Ok(total);
+            }
         };
         if n == 0 {
             tls.conn.lock().unwrap().send_close_notify();
             let _ = tls.flush();
+            wait_for_hangup(&client, tls);
             return Ok(total);
         }
         tls.conn.lock().unwrap().writer().write_all(&buf[..n])?;
@@ -113,6 +118,34 @@ fn up(mut client: UnixStream, tls: &Tls) -> io::Result<u64> {
         total += n as u64;
     }
 }
+
+/// After the CLI's end of input: a half-close (`exec -i` when stdin ends)
+/// still wants the daemon's answer, a full close does not. A full close is
+/// the only one that sets POLLHUP on our end of a unix socket (Linux's
+/// unix_poll: both directions shut), so on it the daemon's side is shut
+/// too: the connection is freed even if the daemon never answers (issue
+/// 19: slots were held until a hung dockerd woke). run() shuts our end
+/// when the daemon is done, which also ends this wait.
+#[cfg(target_os = "linux")]
+fn wait_for_hangup(client: &UnixStream, tls: &Tls) {
+    use rustix::event::{poll, PollFd, PollFlags};
+    loop {
+        // No events asked for: poll reports HUP and ERR regardless, and
+        // does not wake for the end of input we have already read.
+        let mut fds = [PollFd::new(client, PollFlags::empty())];
+        match poll(&mut fds, None) {
+            Ok(_) if fds[0].revents().intersects(PollFlags::HUP | PollFlags::ERR) => {
+                let _ = tls.read.shutdown(Shutdown::Both);
+                return;
+            }
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn wait_for_hangup(_client: &UnixStream, _tls: &Tls) {}
 
 /// Daemon → CLI, until the daemon closes.
 fn down(mut client: &UnixStream, tls: &Tls) -> Result<u64, (u64, io::Error)> {

@@ -61,45 +61,24 @@ pub fn run(env: &Env, name: &str) -> Result<()> {
     let hp = format!("{hostname}:{}", parsed.port);
     let fail = |what: String, fix: String| Err(Error::CheckFailed { what, fix });
     match outcome {
-        probe::Outcome::Ok { version, api_version } => {
+        probe::Outcome::Ok {
+            version,
+            api_version,
+        } => {
             let client = CertInfo::from_pem(&cert_pem)?;
-            println!("ok: {host} answered with Docker Engine {version} (API {api_version}) in {took} ms");
-            println!("client certificate valid until {} ({} days left)", date(client.not_after), days_left(client.not_after, env.now));
+            println!(
+                "ok: {host} answered with Docker Engine {version} (API {api_version}) in {took} ms"
+            );
+            println!(
+                "client certificate valid until {} ({} days left)",
+                date(client.not_after),
+                days_left(client.not_after, env.now)
+            );
             Ok(())
         }
-        probe::Outcome::ServerCertExpired { not_after } => fail(
-            format!("the daemon's server certificate expired on {not_after}"),
-            format!("renew it (docker tlsctx server renew {name}), copy the new files to the host and restart dockerd"),
-        ),
-        probe::Outcome::ServerCertNotYetValid { not_before } => fail(
-            format!("the daemon's server certificate is not valid before {not_before}"),
-            "check the clocks of this machine and of the daemon host (NTP)".into(),
-        ),
-        probe::Outcome::HostNotInSans { host: h, sans } => fail(
-            format!("{h} is not covered by the daemon's server certificate (it covers: {})", sans.join(", ")),
-            format!("add it: docker tlsctx server renew {name} --add-san {h}, then copy the bundle and restart dockerd; or use a host name the certificate covers"),
-        ),
-        probe::Outcome::UnknownAuthority { issuer } => fail(
-            format!("the daemon at {hp} presents a certificate from another CA ({issuer})"),
-            "this context trusts a different CA than the daemon uses: install this context's server bundle on the daemon, or import the daemon's CA (docker tlsctx ca import) and issue the context from it".into(),
-        ),
-        probe::Outcome::ClientCertRefused { alert } => fail(
-            format!("the daemon at {hp} refused this context's client certificate (TLS alert {alert})"),
-            "the daemon trusts another CA, or the certificate expired: compare with docker tlsctx inspect, renew with docker tlsctx renew".into(),
-        ),
-        probe::Outcome::PlainHttp => fail(
-            format!("{hp} speaks plain HTTP, not TLS: the daemon there is open to anyone who can reach it"),
-            "configure dockerd with --tlsverify (install the server bundle: docker tlsctx server ...), and use port 2376; never expose 2375".into(),
-        ),
-        probe::Outcome::NotTls { detail } => fail(format!("{hp} does not speak TLS ({detail})"), "check the port: dockerd's TLS port is usually 2376".into()),
-        probe::Outcome::ConnectionRefused => fail(
-            format!("connection refused by {hp}: nothing listens there"),
-            "start dockerd on the host, and check that its daemon.json hosts include tcp://0.0.0.0:PORT".into(),
-        ),
-        probe::Outcome::TimedOut => fail(
-            format!("no answer from {hp} within {} s", probe::TIMEOUT.as_secs()),
-            "check the address, the host's firewall and any security group for the port".into(),
-        ),
-        probe::Outcome::Other(why) => fail(why, "run docker --context NAME version for Docker's own message".into()),
+        probe::Outcome::Failed(f) => {
+            let (what, fix) = f.explain(&hp, name);
+            fail(what, fix)
+        }
     }
 }

@@ -58,6 +58,10 @@ impl Dockerd {
         Dockerd::spawn(dir, &cfg, &format!("API listen on 127.0.0.1:{port}"))
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `unix://…` of the daemon's own socket.
     pub fn socket(&self) -> String {
         format!("unix://{}/docker.sock", self.dir.display())
