@@ -206,10 +206,14 @@ pub enum RoleClaim {
 }
 
 impl RoleClaim {
-    /// Reads the OUs (and CNs) of a subject. An OU is a role claim when it
-    /// starts with "role", whatever its case or surrounding spaces; it must
-    /// then be spelled exactly as we write it.
-    pub fn read(ous: &[Option<&str>], cns: usize) -> RoleClaim {
+    /// Reads a subject: its OUs, its number of CNs, and how many of its
+    /// attributes are neither (O, C, …). An OU is a role claim when it
+    /// mentions "role" anywhere, in any case, or is not plain ASCII (a
+    /// look-alike letter, a zero-width space before "role"); a claim must
+    /// be spelled exactly as we write it. A subject with no claim is
+    /// Unmarked (admin, as v0.2 issued them) only when it is exactly what
+    /// v0.2 wrote: one CN and nothing else.
+    pub fn read(ous: &[Option<&str>], cns: usize, others: usize) -> RoleClaim {
         if cns > 1 {
             return RoleClaim::Ambiguous(format!("its subject has {cns} common names"));
         }
@@ -218,12 +222,15 @@ impl RoleClaim {
             let Some(ou) = ou else {
                 return RoleClaim::Ambiguous("an organizational unit is not text".into());
             };
-            if ou.trim().to_ascii_lowercase().starts_with("role") {
+            if !ou.is_ascii() || ou.to_ascii_lowercase().contains("role") {
                 claims.push(*ou);
             }
         }
         match claims.as_slice() {
-            [] => RoleClaim::Unmarked,
+            [] if ous.is_empty() && others == 0 && cns == 1 => RoleClaim::Unmarked,
+            [] => RoleClaim::Ambiguous(
+                "its subject has other fields than a CN and no role OU (role:admin or role:read-only)".into(),
+            ),
             ["role:admin"] => RoleClaim::Client(Role::Admin),
             ["role:read-only"] => RoleClaim::Client(Role::ReadOnly),
             [SERVICE_OU] => RoleClaim::Service,
@@ -833,7 +840,16 @@ impl CertInfo {
             .iter_organizational_unit()
             .map(|ou| ou.as_str().ok())
             .collect();
-        let role_claim = RoleClaim::read(&ous, cert.subject().iter_common_name().count());
+        let others = cert
+            .subject()
+            .iter_attributes()
+            .filter(|a| {
+                let t = a.attr_type();
+                *t != x509_parser::oid_registry::OID_X509_COMMON_NAME
+                    && *t != x509_parser::oid_registry::OID_X509_ORGANIZATIONAL_UNIT
+            })
+            .count();
+        let role_claim = RoleClaim::read(&ous, cert.subject().iter_common_name().count(), others);
         let role = match role_claim {
             RoleClaim::Client(r) => r,
             _ => Role::Admin,
@@ -1204,9 +1220,18 @@ mod tests {
     #[test]
     fn role_claims_are_read_exactly() {
         let read =
-            |ous: &[&str]| RoleClaim::read(&ous.iter().map(|o| Some(*o)).collect::<Vec<_>>(), 1);
+            |ous: &[&str]| RoleClaim::read(&ous.iter().map(|o| Some(*o)).collect::<Vec<_>>(), 1, 0);
         assert_eq!(read(&[]), RoleClaim::Unmarked);
-        assert_eq!(read(&["ops"]), RoleClaim::Unmarked);
+        // Anything but v0.2's bare CN needs a role.
+        assert!(matches!(read(&["ops"]), RoleClaim::Ambiguous(_)));
+        assert!(matches!(
+            RoleClaim::read(&[], 1, 1),
+            RoleClaim::Ambiguous(_)
+        ));
+        assert!(matches!(
+            RoleClaim::read(&[], 0, 0),
+            RoleClaim::Ambiguous(_)
+        ));
         assert_eq!(read(&["role:read-only"]), RoleClaim::Client(Role::ReadOnly));
         assert_eq!(read(&["ops", "role:admin"]), RoleClaim::Client(Role::Admin));
         assert_eq!(read(&["role:service"]), RoleClaim::Service);
@@ -1221,6 +1246,9 @@ mod tests {
             &["role:admin", "role:read-only"],
             &["role:read-only", "role:read-only"],
             &["ROLES:x"],
+            &["\u{200b}role:read-only"],
+            &["r\u{43e}le:read-only"],
+            &["my-role"],
         ] {
             assert!(
                 matches!(read(odd), RoleClaim::Ambiguous(_)),
@@ -1229,11 +1257,11 @@ mod tests {
             );
         }
         assert!(matches!(
-            RoleClaim::read(&[None], 1),
+            RoleClaim::read(&[None], 1, 0),
             RoleClaim::Ambiguous(_)
         ));
         assert!(matches!(
-            RoleClaim::read(&[Some("role:read-only")], 2),
+            RoleClaim::read(&[Some("role:read-only")], 2, 0),
             RoleClaim::Ambiguous(_)
         ));
     }

@@ -407,6 +407,7 @@ fn openssl_client(s: &Sandbox, ca: &Path, name: &str, subject: &str, san: Option
     let p = |f: &str| dir.join(f).display().to_string();
     openssl_ok(&[
         "req",
+        "-utf8",
         "-new",
         "-newkey",
         "ec",
@@ -494,6 +495,7 @@ fn read_only_is_read_only_in_every_spelling() {
         "/v1.41/containers/json",
         "/v1.41/containers/c1/json",
         "/v1.41/containers/c1/%6Aso%6E",
+        "/v1.41/containers/c1/top",
         "/v1.41/version",
     ] {
         let (code, body) = curl(&ro, port, target, &[]);
@@ -542,6 +544,8 @@ fn read_only_is_read_only_in_every_spelling() {
             "connect to a registry",
         ),
         ("/debug/vars", "debug endpoints"),
+        // Found by review: ps_args=e printed every process's environment.
+        ("/v1.41/containers/c1/top?ps_args=auxe", "ps e shows"),
     ] {
         denied(target, &[], want);
     }
@@ -652,6 +656,14 @@ fn read_only_is_read_only_in_every_spelling() {
             "/OU=role:read-only/CN=odd5/CN=odd6",
             "2 common names",
         ),
+        // Found by review: a zero-width space before the role, or the role
+        // in O instead of OU, read as no role at all, which was admin.
+        (
+            "zwsp",
+            "/OU=\u{200b}role:read-only/CN=odd7",
+            "is not a role",
+        ),
+        ("org", "/O=role:read-only/CN=odd8", "other fields than a CN"),
     ] {
         let id = openssl_client(&s, &ca, name, subject, None);
         refused(&with(&id, &["ps"]), p, want);

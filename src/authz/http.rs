@@ -141,9 +141,10 @@ impl<R: Read + Timed> Reader<R> {
                     return Err(bad("connection closed inside a chunk"));
                 }
             };
+            // Checked: a chunk size near 2^64 must not wrap past the bound.
             let size = usize::try_from(size)
                 .ok()
-                .filter(|s| body.len() + s <= MAX_BODY)
+                .filter(|s| body.len().checked_add(*s).is_some_and(|t| t <= MAX_BODY))
                 .ok_or_else(|| bad("request body too large"))?;
             self.buf.drain(..used);
             // The chunk, then CRLF; the last chunk (0) is followed by an
@@ -260,6 +261,8 @@ mod tests {
             b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
             b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY0\r\n\r\n",
             b"POST /x HTTP/1.1\r\nContent-Length: 10\r\n\r\n{}",
+            // Found by review: a chunk size that overflowed the bound check.
+            b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\nffffffffffffffff\r\nxyz\r\n",
             b"POST /x HTT",
             b"\x00\x01garbage\r\n\r\n",
         ] {

@@ -32,9 +32,12 @@ fn read_only(method: &str, uri: &str) -> Result<(), String> {
         return Err(format!("{method} {path} changes the engine"));
     }
     let routes = route::matching(method, &path);
+    // Go's url.ParseRequestURI: the query is what follows the first '?'.
+    let has_query = uri.split_once('?').is_some_and(|(_, q)| !q.is_empty());
     if let Some(never) = routes.iter().find_map(|r| match r.access {
         Access::Never(why) => Some((r, why)),
-        Access::Read => None,
+        Access::ReadWithoutQuery(why) if has_query => Some((r, why)),
+        Access::Read | Access::ReadWithoutQuery(_) => None,
     }) {
         let (r, why) = never;
         return Err(format!(
@@ -99,6 +102,7 @@ mod tests {
             ("GET", "/v1.47/images/busybox/json"),
             ("GET", "/v1.47/images/library/busybox:1/json"),
             ("GET", "/v1.47/info"),
+            ("GET", "/v1.47/containers/c1/top"),
             ("GET", "/v1.47/networks"),
         ] {
             assert_eq!(decide(ro, m, u), Ok(()), "{m} {u}");
@@ -127,6 +131,12 @@ mod tests {
             ),
             ("GET", "/v1.47/images/search?term=x", CONNECTS),
             ("GET", "/v1.47/nope", "is not a route"),
+            ("GET", "/v1.47/containers/c1/top?ps_args=auxe", "ps e shows"),
+            (
+                "GET",
+                "http://x/v1.47/containers/c1/%74op?ps_args=e",
+                "ps e shows",
+            ),
             ("GET", "/v1.47/Containers/json", "is not a route"),
             ("GET", "/v1.47/containers/json/", "is not a route"),
             (

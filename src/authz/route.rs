@@ -25,6 +25,10 @@
 pub enum Access {
     /// A read of the engine's state.
     Read,
+    /// A read only without a query string: with one, it is refused for
+    /// this reason (`top?ps_args=…` has dockerd run ps as root with the
+    /// caller's options, which show every process's environment).
+    ReadWithoutQuery(&'static str),
     /// Never, for this reason (shown in the denial).
     Never(&'static str),
 }
@@ -45,6 +49,8 @@ pub const UNLOCK: &str = "reveals the swarm's unlock key";
 pub const SECRETS: &str = "reads swarm secrets";
 pub const CONFIGS: &str = "reads swarm configs and their data";
 pub const CONNECTS: &str = "makes the daemon connect to a registry";
+pub const PS_ARGS: &str =
+    "with a query has dockerd run ps with the caller's options (ps e shows every process's environment)";
 pub const DEBUG: &str = "reads the daemon's memory and command line (debug endpoints)";
 pub const CHECKPOINT: &str = "is the experimental checkpoint API, not a read of state";
 
@@ -65,7 +71,11 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/containers/{name:.*}/export", Access::Never(FILES)),
     r("GET", "/containers/{name:.*}/changes", Access::Read),
     r("GET", "/containers/{name:.*}/json", Access::Read),
-    r("GET", "/containers/{name:.*}/top", Access::Read),
+    r(
+        "GET",
+        "/containers/{name:.*}/top",
+        Access::ReadWithoutQuery(PS_ARGS),
+    ),
     r("GET", "/containers/{name:.*}/logs", Access::Read),
     r("GET", "/containers/{name:.*}/stats", Access::Read),
     r(

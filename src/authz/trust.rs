@@ -186,9 +186,13 @@ impl Trust {
         let required_now = std::fs::symlink_metadata(self.bundle.join(CRL_REQUIRED)).is_ok();
         let ca_changed = ca_now != l.ca_stamp || l.ca_der.is_err();
         if ca_changed {
-            l.ca_der = read_ca(&ca_path);
+            let before = std::mem::replace(&mut l.ca_der, read_ca(&ca_path));
             l.ca_stamp = ca_now;
-            l.highest = None;
+            // Another CA starts from its own state file; the same CA
+            // touched or copied again keeps what this process has seen.
+            if before.ok() != l.ca_der.as_ref().ok().cloned() {
+                l.highest = None;
+            }
         }
         if ca_changed
             || crl_now != l.crl_stamp
@@ -254,12 +258,16 @@ impl Trust {
                 ));
             }
         }
-        if seen.is_none_or(|s| number > s) {
-            if let Err(e) = self.write_highest(ca, number) {
+        // The state file always holds the highest number seen: written when
+        // it grows, and again when the file went missing or fell behind
+        // what this process remembers.
+        let now_highest = seen.map_or(number, |s| s.max(number));
+        if stored != Some(now_highest) {
+            if let Err(e) = self.write_highest(ca, now_highest) {
                 return Crl::Invalid(e);
             }
-            *highest = Some(number);
         }
+        *highest = Some(now_highest);
         crl
     }
 
@@ -726,5 +734,41 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    /// Found by review: the remembered number was dropped when ca.pem was
+    /// touched, and a state file removed while the plugin ran was not
+    /// written again, so CRL 1 came back after CRL 2.
+    #[test]
+    fn the_crl_number_survives_a_touched_ca_and_a_lost_state_file() {
+        let w = world();
+        let state = tempfile::tempdir().unwrap();
+        let options = Options {
+            require_role: false,
+            state_dir: Some(state.path().join("authz")),
+        };
+        let at = now() + ::time::Duration::hours(2);
+        let t = Trust::with_options(w.dir.path(), options).unwrap();
+        let crl = |text: &str| std::fs::write(w.dir.path().join("crl.pem"), text).unwrap();
+        crl(&crl_of(&w, &[&w.admin_serial], 2));
+        denied(t.check(Some(&w.admin), "GET", "/_ping", at), "is revoked");
+        for f in std::fs::read_dir(state.path().join("authz")).unwrap() {
+            std::fs::remove_file(f.unwrap().path()).unwrap();
+        }
+        crl(&format!("{}\n", crl_of(&w, &[&w.admin_serial], 2)));
+        denied(t.check(Some(&w.admin), "GET", "/_ping", at), "is revoked");
+        assert_eq!(
+            std::fs::read_dir(state.path().join("authz"))
+                .unwrap()
+                .count(),
+            1
+        );
+        let ca = std::fs::read(w.dir.path().join("ca.pem")).unwrap();
+        std::fs::write(w.dir.path().join("ca.pem"), [&ca[..], b"\n"].concat()).unwrap();
+        crl(&crl_of(&w, &[], 1));
+        denied(
+            t.check(Some(&w.admin), "GET", "/_ping", at),
+            "older than number 2",
+        );
     }
 }

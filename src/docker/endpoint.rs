@@ -50,6 +50,11 @@ pub fn socket_dir(config_dir: &Path) -> Result<PathBuf> {
 /// [`check_private_dir`] does: whoever made it first must have been us.
 pub fn create_socket_dir(config_dir: &Path) -> Result<PathBuf> {
     let dir = socket_dir(config_dir)?;
+    // The parent first: nothing of ours is made inside a folder that is
+    // someone else's (an XDG_RUNTIME_DIR of another user, say).
+    if let Some(parent) = dir.parent().filter(|p| p.exists()) {
+        check_parent(&dir, parent)?;
+    }
     crate::fsio::create_dir_all(&dir, crate::fsio::SECRET_DIR)?;
     check_private_dir(&dir)?;
     Ok(dir)
@@ -87,19 +92,38 @@ pub fn check_private_dir(dir: &Path) -> Result<()> {
         )));
     }
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-        let p = std::fs::metadata(parent).map_err(Error::io("look at", parent))?;
-        if p.uid() != me && p.uid() != 0 {
-            return Err(unsafe_dir(format!(
-                "its parent folder belongs to uid {}",
-                p.uid()
-            )));
-        }
-        if p.mode() & 0o022 != 0 && p.mode() & 0o1000 == 0 {
-            return Err(unsafe_dir(
-                "its parent folder is writable by others and not sticky".into(),
-            ));
-        }
+        check_parent(dir, parent)?;
     }
+    Ok(())
+}
+
+/// The folder that holds the agent's: ours or root's, and not writable by
+/// others unless sticky (or they could rename ours away and put theirs).
+#[cfg(unix)]
+fn check_parent(dir: &Path, parent: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let unsafe_dir = |why: String| Error::UnsafeSocketDir {
+        path: dir.to_path_buf(),
+        why,
+    };
+    let me = own_uid(dir)?;
+    let p = std::fs::metadata(parent).map_err(Error::io("look at", parent))?;
+    if p.uid() != me && p.uid() != 0 {
+        return Err(unsafe_dir(format!(
+            "its parent folder belongs to uid {}",
+            p.uid()
+        )));
+    }
+    if p.mode() & 0o022 != 0 && p.mode() & 0o1000 == 0 {
+        return Err(unsafe_dir(
+            "its parent folder is writable by others and not sticky".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_parent(_dir: &Path, _parent: &Path) -> Result<()> {
     Ok(())
 }
 
