@@ -213,6 +213,21 @@ pub enum Error {
         why: String,
         on: Vec<String>,
     },
+    /// A service's earlier update is still running or paused.
+    ServiceBusy {
+        service: String,
+        state: String,
+    },
+    /// A rotation stopped after the bundle was renewed: what changed.
+    RotationInterrupted {
+        why: String,
+        cancelled: bool,
+        renewed: String,
+        /// The version published, if it was.
+        version: Option<u32>,
+        on: Vec<String>,
+        notes: Vec<String>,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -518,6 +533,27 @@ impl Error {
                 format!("the rotation did not complete: {why}; services now: {}", on.join(", ")),
                 Some("the old secrets are kept; see why with docker service ps --no-trunc SERVICE, fix it, then run swarm rotate again".into()),
             ),
+            Error::ServiceBusy { service, state } => (
+                format!("service {service} is in the middle of an earlier update (swarm: {state}); nothing was changed"),
+                Some(format!("wait for it (docker service inspect {service} --format '{{{{.UpdateStatus.State}}}}'), or finish it with docker service rollback {service} or docker service update {service}, then run swarm rotate again")),
+            ),
+            Error::RotationInterrupted { why, cancelled, renewed, version, on, notes } => (
+                format!(
+                    "the rotation {}: {why}. What changed: the bundle {renewed}; {}; services now: {}{}",
+                    if *cancelled { "was cancelled" } else { "did not complete" },
+                    match version {
+                        Some(v) => format!("version {v} was published and its secrets that no service uses were removed"),
+                        None => "no new version was published".into(),
+                    },
+                    on.join(", "),
+                    if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) }
+                ),
+                Some(if *cancelled {
+                    "the services keep the versions above (swarm finishes an update it started); run swarm rotate again to move them all".into()
+                } else {
+                    "the old secrets are kept; fix the cause, then run swarm rotate again (it renews once more and moves every service)".into()
+                }),
+            ),
         };
         (what, next)
     }
@@ -531,6 +567,9 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Cancelled => 130,
+            Error::RotationInterrupted {
+                cancelled: true, ..
+            } => 130,
             _ => 1,
         }
     }

@@ -9,7 +9,8 @@ use serde_json::json;
 use crate::cli::{Format, SwarmRotateArgs};
 use crate::docker::swarm::Docker;
 use crate::error::Result;
-use crate::issuance::swarm::{self, RotateRequest, Targets, Watch};
+use crate::issuance::rotate::{self, RotateRequest, Watch};
+use crate::issuance::swarm::Targets;
 use crate::issuance::Env;
 use crate::text::{date, rfc3339};
 use crate::ui;
@@ -35,8 +36,11 @@ impl Watch for Lines {
 }
 
 pub fn run(env: &Env, args: &SwarmRotateArgs) -> Result<()> {
-    let docker = Docker::find(&env.config_dir, args.target.context.as_deref())?;
-    let r = swarm::rotate(
+    // --timeout bounds every docker call too: a hung dockerd must not hold
+    // the rotation, and the lock, forever.
+    let docker = Docker::find(&env.config_dir, args.target.context.as_deref())?
+        .with_timeout(Duration::from_secs(args.timeout));
+    let r = rotate::rotate(
         env,
         &docker,
         &RotateRequest {

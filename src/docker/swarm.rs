@@ -14,8 +14,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use serde_json::Value;
-
 use crate::error::{Error, Result};
 
 /// Swarm's limit on a secret's data: 500 KiB (moby api/validation
@@ -64,12 +62,49 @@ impl Mount {
     }
 }
 
+/// `UpdateStatus.State` (moby api/types/swarm/service.go).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateState {
+    Updating,
+    Paused,
+    Completed,
+    RollbackStarted,
+    RollbackPaused,
+    RollbackCompleted,
+    /// A state a later Docker adds: never taken for a finished one.
+    #[serde(other)]
+    Unknown,
+}
+
+impl UpdateState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpdateState::Updating => "updating",
+            UpdateState::Paused => "paused",
+            UpdateState::Completed => "completed",
+            UpdateState::RollbackStarted => "rollback_started",
+            UpdateState::RollbackPaused => "rollback_paused",
+            UpdateState::RollbackCompleted => "rollback_completed",
+            UpdateState::Unknown => "unknown",
+        }
+    }
+
+    /// Swarm is still moving the service's tasks: an update made now would
+    /// start from a half-moved service (a stop-first one can reach zero
+    /// running tasks).
+    pub fn in_progress(self) -> bool {
+        matches!(
+            self,
+            UpdateState::Updating | UpdateState::RollbackStarted | UpdateState::Unknown
+        )
+    }
+}
+
 /// Swarm's `UpdateStatus` of a service (swarmkit api/types.proto).
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateStatus {
-    /// "updating", "paused", "completed", "rollback_started",
-    /// "rollback_paused", "rollback_completed".
-    pub state: String,
+    pub state: UpdateState,
     pub started_at: String,
     pub message: String,
 }
@@ -107,10 +142,17 @@ impl Service {
 
 /// The docker CLI, pointed at one configuration folder and, when given,
 /// one context.
+#[derive(Clone)]
 pub struct Docker {
     program: PathBuf,
     config_dir: PathBuf,
     context: Option<String>,
+    /// How long one docker command may take (`swarm rotate --timeout`):
+    /// a hung dockerd must not hold the command, and our lock, forever.
+    timeout: Option<std::time::Duration>,
+    /// Whether a cancellation stops a command (not for the cleanup that
+    /// the cancellation itself asks for).
+    cancellable: bool,
 }
 
 impl Docker {
@@ -122,7 +164,25 @@ impl Docker {
             program,
             config_dir: config_dir.to_path_buf(),
             context: context.map(str::to_string),
+            timeout: None,
+            cancellable: true,
         })
+    }
+
+    /// The same CLI for cleaning up after an interruption: not stopped by
+    /// the cancellation that caused it, and bounded by `timeout`.
+    pub fn for_cleanup(&self, timeout: std::time::Duration) -> Docker {
+        Docker {
+            timeout: Some(self.timeout.map_or(timeout, |t| t.min(timeout))),
+            cancellable: false,
+            ..self.clone()
+        }
+    }
+
+    /// Every docker command from here on is killed after `timeout`.
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Docker {
+        self.timeout = Some(timeout);
+        self
     }
 
     /// The context as messages name it.
@@ -148,7 +208,10 @@ impl Docker {
     }
 
     /// Runs docker with `stdin` (secret data) on a pipe; returns stdout.
+    /// Waits at most the timeout, and stops at a cancellation (Ctrl-C, or
+    /// Docker's plugin socket closing): the child is killed either way.
     fn run_with(&self, what: &str, args: &[&str], stdin: Option<&[u8]>) -> Result<String> {
+        use std::io::Read;
         let mut c = self.command(args);
         c.stdin(if stdin.is_some() {
             Stdio::piped()
@@ -160,18 +223,70 @@ impl Docker {
             message: e.to_string(),
         };
         let mut child = c.spawn().map_err(failed)?;
-        if let Some(data) = stdin {
+        // Pipes are fed and drained on threads, so a docker that never
+        // reads or writes cannot hold this one past its deadline.
+        let feeder = stdin.map(|data| {
             let mut pipe = child.stdin.take().expect("piped");
+            let data = data.to_vec();
             // A docker that exits early closes the pipe; its stderr says why.
-            let _ = pipe.write_all(data);
+            std::thread::spawn(move || {
+                let _ = pipe.write_all(&data);
+            })
+        });
+        let drain = |r: Option<Box<dyn Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                if let Some(mut r) = r {
+                    let _ = r.read_to_end(&mut buf);
+                }
+                buf
+            })
+        };
+        let out = drain(
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let err = drain(
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().map_err(failed)? {
+                break status;
+            }
+            let over = self.timeout.is_some_and(|t| started.elapsed() > t);
+            if over || (self.cancellable && crate::docker::plugin::cancelled()) {
+                let _ = child.kill();
+                let _ = child.wait();
+                if !over {
+                    return Err(Error::Cancelled);
+                }
+                return Err(Error::DockerFailed {
+                    what: what.into(),
+                    message: format!(
+                        "docker did not finish within {} s (--timeout); is the daemon hung?",
+                        self.timeout.unwrap_or_default().as_secs()
+                    ),
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        if let Some(f) = feeder {
+            let _ = f.join();
         }
-        let out = child.wait_with_output().map_err(failed)?;
-        if out.status.success() {
-            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+        let stdout = out.join().unwrap_or_default();
+        let stderr = err.join().unwrap_or_default();
+        if status.success() {
+            return Ok(String::from_utf8_lossy(&stdout).into_owned());
         }
         Err(Error::DockerFailed {
             what: what.into(),
-            message: docker_message(&out.stderr),
+            message: docker_message(&stderr),
         })
     }
 
@@ -181,14 +296,11 @@ impl Docker {
 
     pub fn swarm_info(&self) -> Result<SwarmInfo> {
         let out = self.run("reach the daemon", &["info", "--format", "{{json .Swarm}}"])?;
-        let v: Value = serde_json::from_str(out.trim()).map_err(|e| Error::DockerFailed {
-            what: "describe the swarm".into(),
-            message: format!("docker info printed something that is not JSON ({e})"),
-        })?;
+        let v: wire::Info = json_of("describe the swarm", out.trim())?;
         Ok(SwarmInfo {
-            local_state: str_of(&v["LocalNodeState"]),
-            control_available: v["ControlAvailable"].as_bool().unwrap_or(false),
-            cluster_id: str_of(&v["Cluster"]["ID"]),
+            local_state: v.local_node_state,
+            control_available: v.control_available,
+            cluster_id: v.cluster.map(|c| c.id).unwrap_or_default(),
         })
     }
 
@@ -219,10 +331,9 @@ impl Docker {
         }
         let mut args = vec!["secret", "inspect"];
         args.extend(&ids);
-        let v = json_of("inspect secrets", &self.run("inspect secrets", &args)?)?;
-        Ok(v.as_array()
-            .map(|a| a.iter().map(parse_secret).collect())
-            .unwrap_or_default())
+        let v: Vec<wire::Secret> =
+            json_of("inspect secrets", &self.run("inspect secrets", &args)?)?;
+        Ok(v.into_iter().map(wire::Secret::into_secret).collect())
     }
 
     /// `docker secret create --label K=V … NAME -`, the data on stdin.
@@ -271,10 +382,9 @@ impl Docker {
         }
         let mut args = vec!["service", "inspect"];
         args.extend(&ids);
-        let v = json_of("inspect services", &self.run("inspect services", &args)?)?;
-        Ok(v.as_array()
-            .map(|a| a.iter().map(parse_service).collect())
-            .unwrap_or_default())
+        let v: Vec<wire::Service> =
+            json_of("inspect services", &self.run("inspect services", &args)?)?;
+        Ok(v.into_iter().map(wire::Service::into_service).collect())
     }
 
     /// One service by name or ID; None when swarm has no such service.
@@ -283,10 +393,10 @@ impl Docker {
             &format!("inspect service {name}"),
             &["service", "inspect", name],
         ) {
-            Ok(out) => Ok(json_of("inspect services", &out)?
-                .as_array()
-                .and_then(|a| a.first())
-                .map(parse_service)),
+            Ok(out) => Ok(json_of::<Vec<wire::Service>>("inspect services", &out)?
+                .into_iter()
+                .next()
+                .map(wire::Service::into_service)),
             Err(Error::DockerFailed { message, .. }) if message.contains("no such service") => {
                 Ok(None)
             }
@@ -361,67 +471,16 @@ fn docker_message(stderr: &[u8]) -> String {
     }
 }
 
-fn json_of(what: &str, out: &str) -> Result<Value> {
+/// Docker's JSON read into `T`: a field we need that is missing, or of
+/// another type, is an error that names it, never an empty string.
+fn json_of<T: serde::de::DeserializeOwned>(what: &str, out: &str) -> Result<T> {
     serde_json::from_str(out).map_err(|e| Error::DockerFailed {
         what: what.into(),
-        message: format!("docker printed something that is not JSON ({e})"),
+        message: format!("docker printed JSON we cannot read ({e})"),
     })
 }
 
-fn str_of(v: &Value) -> String {
-    v.as_str().unwrap_or_default().to_string()
-}
-
-fn parse_secret(v: &Value) -> Secret {
-    Secret {
-        id: str_of(&v["ID"]),
-        name: str_of(&v["Spec"]["Name"]),
-        labels: v["Spec"]["Labels"]
-            .as_object()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), str_of(v))).collect())
-            .unwrap_or_default(),
-    }
-}
-
-fn parse_mounts(spec: &Value) -> Vec<Mount> {
-    spec["TaskTemplate"]["ContainerSpec"]["Secrets"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|s| Mount {
-                    secret_name: str_of(&s["SecretName"]),
-                    target: str_of(&s["File"]["Name"]),
-                    uid: str_of(&s["File"]["UID"]),
-                    gid: str_of(&s["File"]["GID"]),
-                    mode: s["File"]["Mode"].as_u64().unwrap_or(0o444) as u32,
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn parse_service(v: &Value) -> Service {
-    let u = &v["UpdateStatus"];
-    Service {
-        id: str_of(&v["ID"]),
-        name: str_of(&v["Spec"]["Name"]),
-        replicas: v["Spec"]["Mode"]["Replicated"]["Replicas"].as_u64(),
-        mounts: parse_mounts(&v["Spec"]),
-        previous_mounts: parse_mounts(&v["PreviousSpec"]),
-        update_order: match str_of(&v["Spec"]["UpdateConfig"]["Order"]) {
-            o if o.is_empty() => "stop-first".into(),
-            o => o,
-        },
-        update_parallelism: v["Spec"]["UpdateConfig"]["Parallelism"]
-            .as_u64()
-            .unwrap_or(1),
-        update: u.is_object().then(|| UpdateStatus {
-            state: str_of(&u["State"]),
-            started_at: str_of(&u["StartedAt"]),
-            message: str_of(&u["Message"]),
-        }),
-    }
-}
+mod wire;
 
 #[cfg(test)]
 mod tests {
@@ -445,27 +504,41 @@ mod tests {
     #[test]
     fn a_service_spec_reads_back() {
         // As dockerd 20.10 prints it (observed), trimmed.
-        let v: Value = serde_json::from_str(
-            r#"{"ID":"amob","Spec":{"Name":"web","Mode":{"Replicated":{"Replicas":2}},
+        let parse = |text: &str| -> Result<Service> {
+            Ok(json_of::<Vec<wire::Service>>("inspect", text)?
+                .remove(0)
+                .into_service())
+        };
+        let text = r#"{"ID":"amob","Spec":{"Name":"web","Mode":{"Replicated":{"Replicas":2}},
             "TaskTemplate":{"ContainerSpec":{"Secrets":[{"File":{"Name":"cert.pem","UID":"0","GID":"0","Mode":256},
             "SecretID":"ogwu","SecretName":"s1"}]}}},
-            "UpdateStatus":{"State":"completed","StartedAt":"2026-12-01T08:15:40Z","Message":"update completed"}}"#,
-        )
-        .unwrap();
-        let s = parse_service(&v);
+            "UpdateStatus":{"State":"completed","StartedAt":"2026-12-01T08:15:40Z","Message":"update completed"}}"#;
+        let text = format!("[{text}]");
+        let s = parse(&text).unwrap();
         assert_eq!(s.name, "web");
         assert_eq!(s.replicas, Some(2));
         assert_eq!(s.mounts[0].target, "cert.pem");
         assert_eq!(s.mounts[0].mode, 0o400);
         assert!(s.previous_mounts.is_empty());
-        assert_eq!(s.update.as_ref().unwrap().state, "completed");
+        assert_eq!(s.update.as_ref().unwrap().state, UpdateState::Completed);
+        // A field Docker always writes, missing or of another type: an
+        // error naming it, not "".
+        let err = parse(&text.replace(r#""SecretName":"s1""#, r#""SecretName":7"#)).unwrap_err();
+        assert!(
+            err.to_string().contains("SecretName") || err.to_string().contains("string"),
+            "{err}"
+        );
+        let err = parse(&text.replace(r#""Name":"web","#, "")).unwrap_err();
+        assert!(err.to_string().contains("Name"), "{err}");
+        let later = parse(&text.replace("\"completed\"", "\"reticulating\"")).unwrap();
+        assert!(later.update.unwrap().state.in_progress());
         // Docker's defaults (stop-first, one at a time) with 2 replicas:
         // one keeps serving while the other is replaced.
         assert_eq!(s.update_order, "stop-first");
         assert!(!s.update_has_downtime());
         let one = Service {
             replicas: Some(1),
-            ..parse_service(&v)
+            ..parse(&text).unwrap()
         };
         assert!(one.update_has_downtime());
         let first = Service {

@@ -13,6 +13,7 @@ pub mod new;
 pub mod recover;
 pub mod remove;
 pub mod revoke;
+pub mod rotate;
 pub mod server;
 pub mod swarm;
 

@@ -9,9 +9,8 @@
 //! swarm or recorded in `tlsctx/swarm/<cluster>.json`, plus one).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
 
-use super::{server, Env, Progress};
+use super::Env;
 use crate::docker::swarm::{Docker, Mount, Secret, Service};
 use crate::error::{Error, Result};
 use crate::fsio;
@@ -213,7 +212,7 @@ fn material(env: &Env, rec: &ServerRecord) -> Result<(CertInfo, [Vec<u8>; 3])> {
     Ok((info, [ca.into_bytes(), cert.into_bytes(), key.into_bytes()]))
 }
 
-fn bundle_record(env: &Env, name: &str) -> Result<ServerRecord> {
+pub(super) fn bundle_record(env: &Env, name: &str) -> Result<ServerRecord> {
     crate::names::validate("bundle", name)?;
     env.state()
         .server(name)?
@@ -262,10 +261,15 @@ pub fn publish(env: &Env, docker: &Docker, name: &str, prefix: Option<&str>) -> 
     let mut made: Vec<String> = Vec::new();
     for (file, bytes) in FILES.iter().zip(&data) {
         let secret = secret_name(prefix, *file, version);
-        super::check_cancelled()?;
-        if let Err(e) = docker.create_secret(&secret, &labels(*file), bytes) {
-            for m in &made {
-                let _ = docker.remove_secret(m);
+        // A cancellation between two secrets, or during one, leaves no
+        // incomplete version behind (issue 19: it left them).
+        let created = super::check_cancelled()
+            .and_then(|()| docker.create_secret(&secret, &labels(*file), bytes));
+        if let Err(e) = created {
+            let cleanup = docker.for_cleanup(std::time::Duration::from_secs(20));
+            // The one being created may exist already if docker finished.
+            for m in made.iter().chain(std::iter::once(&secret)) {
+                let _ = cleanup.remove_secret(m);
             }
             return Err(e);
         }
@@ -360,243 +364,6 @@ pub fn plan_move(svc: &Service, prefix: &str, version: u32, targets: &Targets) -
         add,
         from,
     })
-}
-
-/// What a service's rotation came to.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub service: String,
-    pub from: Option<u32>,
-    /// Moved to the new version.
-    pub moved: bool,
-    /// Why not, when it did not.
-    pub why: Option<String>,
-    pub seconds: f64,
-}
-
-/// What `swarm rotate` did.
-pub struct Rotated {
-    pub renewed: server::Renewed,
-    pub published: Published,
-    pub outcomes: Vec<Outcome>,
-    /// Old secrets removed once no service used them.
-    pub removed: Vec<String>,
-    pub seconds: f64,
-}
-
-/// Told how each service's update is going.
-pub trait Watch {
-    fn status(&self, _service: &str, _state: &str, _elapsed: Duration) {}
-    /// Something the user should know before the updates run.
-    fn note(&self, _text: &str) {}
-}
-
-impl Watch for () {}
-
-/// What `swarm rotate` asks for.
-pub struct RotateRequest<'a> {
-    pub name: &'a str,
-    pub prefix: Option<&'a str>,
-    pub services: &'a [String],
-    pub targets: Targets,
-    pub days: u32,
-    pub timeout: Duration,
-}
-
-/// `swarm rotate`: every service is checked and planned before anything
-/// changes (a missing service, or one with no targets, changes nothing);
-/// then the certificate is renewed (its own transaction), the next version
-/// published, each service moved in one `docker service update`, and the
-/// updates watched until they converge. A failed or paused update is rolled
-/// back to the old version, which stays; only when every service moved are
-/// the versions no service uses removed.
-pub fn rotate(
-    env: &Env,
-    docker: &Docker,
-    req: &RotateRequest<'_>,
-    progress: &dyn Progress,
-    watch: &dyn Watch,
-) -> Result<Rotated> {
-    let rec = bundle_record(env, req.name)?;
-    let prefix = req.prefix.unwrap_or(req.name);
-    validate_prefix(prefix)?;
-    super::check_server_days("--days", req.days)?;
-    docker.require_manager()?;
-    let mut before = Vec::new();
-    for name in req.services {
-        let svc = docker
-            .service(name)?
-            .ok_or_else(|| Error::ServiceNotFound(name.clone()))?;
-        // Version 0 stands in for the new one: only the shape is checked here.
-        if plan_move(&svc, prefix, 0, &req.targets).is_none() {
-            return Err(Error::ServiceHasNoTargets {
-                service: name.clone(),
-                bundle: req.name.into(),
-            });
-        }
-        before.push(svc);
-    }
-    for svc in &before {
-        if svc.update_has_downtime() {
-            watch.note(&format!(
-                "service {} updates stop-first with every task at once, so its tasks stop briefly while they move; for no downtime: docker service update --update-order start-first {}",
-                svc.name, svc.name
-            ));
-        }
-    }
-    let started = Instant::now();
-    let renewed = server::renew(env, &rec.name, &[], req.days, progress)?;
-    let published = publish(env, docker, req.name, Some(prefix))?;
-    let mut outcomes = Vec::new();
-    let mut pending = Vec::new();
-    for svc in &before {
-        let mv = plan_move(svc, prefix, published.version, &req.targets).expect("planned above");
-        let t0 = Instant::now();
-        match docker.update_secrets(&svc.name, &mv.remove, &mv.add) {
-            Ok(()) => pending.push((svc.clone(), mv, t0)),
-            Err(e) => outcomes.push(Outcome {
-                service: svc.name.clone(),
-                from: mv.from,
-                moved: false,
-                why: Some(e.to_string()),
-                seconds: 0.0,
-            }),
-        }
-    }
-    for (svc, mv, t0) in pending {
-        let old_start = svc.update.as_ref().map(|u| u.started_at.clone());
-        let why = converge(docker, &svc.name, old_start, t0, req.timeout, watch)?;
-        outcomes.push(Outcome {
-            service: svc.name.clone(),
-            from: mv.from,
-            moved: why.is_none(),
-            why,
-            seconds: t0.elapsed().as_secs_f64(),
-        });
-    }
-    outcomes.sort_by(|a, b| a.service.cmp(&b.service));
-    let services = docker.services()?;
-    let secrets = docker.secrets()?;
-    let ours: Vec<Version> = versions(&secrets, &services)
-        .into_iter()
-        .filter(|v| v.bundle == req.name && v.prefix == prefix)
-        .collect();
-    if outcomes.iter().any(|o| !o.moved) {
-        // The new version goes again unless a service did move to it.
-        if let Some(v) = ours.iter().find(|v| v.version == published.version) {
-            if v.services.is_empty() {
-                for s in &v.secrets {
-                    let _ = docker.remove_secret(s);
-                }
-            }
-        }
-        let why = outcomes
-            .iter()
-            .filter_map(|o| o.why.as_ref().map(|w| format!("{}: {w}", o.service)))
-            .collect::<Vec<_>>()
-            .join("; ");
-        return Err(Error::RotationFailed {
-            why,
-            on: where_services_are(&services, prefix, req.services),
-        });
-    }
-    let mut removed = Vec::new();
-    for v in ours
-        .iter()
-        .filter(|v| v.version < published.version && v.services.is_empty())
-    {
-        for s in &v.secrets {
-            docker.remove_secret(s)?;
-            removed.push(s.clone());
-        }
-    }
-    Ok(Rotated {
-        renewed,
-        published,
-        outcomes,
-        removed,
-        seconds: started.elapsed().as_secs_f64(),
-    })
-}
-
-/// "web on v1" for each named service, from their specs as they are now.
-fn where_services_are(services: &[Service], prefix: &str, names: &[String]) -> Vec<String> {
-    names
-        .iter()
-        .map(|n| {
-            let v = services
-                .iter()
-                .find(|s| &s.name == n || &s.id == n)
-                .and_then(|s| {
-                    s.mounts
-                        .iter()
-                        .filter_map(|m| parse_name(prefix, &m.secret_name).map(|(_, v)| v))
-                        .max()
-                });
-            match v {
-                Some(v) => format!("{n} on v{v}"),
-                None => format!("{n} on none of {prefix}'s secrets"),
-            }
-        })
-        .collect()
-}
-
-/// How often an update's state is read: a converging update takes a
-/// second or more (swarm's update monitor is 5 s by default), so a poll
-/// every half second adds little.
-const POLL: Duration = Duration::from_millis(500);
-
-/// Watches `service`'s update (the one that started after `old_start`)
-/// until it completes (None) or fails (Some(why)); a paused update is
-/// rolled back, and waited for, so the service runs the old version again.
-fn converge(
-    docker: &Docker,
-    service: &str,
-    old_start: Option<String>,
-    t0: Instant,
-    timeout: Duration,
-    watch: &dyn Watch,
-) -> Result<Option<String>> {
-    let mut rolled_back: Option<String> = None;
-    loop {
-        let svc = docker
-            .service(service)?
-            .ok_or_else(|| Error::ServiceNotFound(service.into()))?;
-        let status = svc
-            .update
-            .filter(|u| Some(&u.started_at) != old_start.as_ref() || rolled_back.is_some());
-        let state = status
-            .as_ref()
-            .map_or("starting".to_string(), |u| u.state.clone());
-        let message = status.map(|u| u.message).unwrap_or_default();
-        watch.status(service, &state, t0.elapsed());
-        match (state.as_str(), &rolled_back) {
-            ("completed", None) => return Ok(None),
-            ("rollback_completed", Some(why)) => return Ok(Some(why.clone())),
-            ("rollback_completed", None) => {
-                return Ok(Some(format!(
-                    "its update failed and swarm rolled it back ({message})"
-                )))
-            }
-            ("paused", None) => {
-                docker.rollback(service)?;
-                rolled_back = Some(format!("its update failed ({message}) and was rolled back"));
-            }
-            ("rollback_paused", _) => {
-                return Ok(Some(format!(
-                    "its update failed and so did the rollback ({message}); it needs a look"
-                )))
-            }
-            _ => {}
-        }
-        if t0.elapsed() > timeout {
-            return Ok(Some(format!(
-                "its update did not converge within {} s (state: {state})",
-                timeout.as_secs()
-            )));
-        }
-        std::thread::sleep(POLL);
-    }
 }
 
 /// `swarm ls`: every version of every bundle in the swarm.
