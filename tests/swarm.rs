@@ -620,6 +620,158 @@ fn certificates_rotate_on_live_services() {
         &tmpfs_mounts(),
     );
     assert!(hits.is_empty(), "secret data on disk: {hits:?}");
+
+    // Issue 19: interruptions. A 2-replica stop-first service whose updates
+    // take a while (4 s monitor), on the newest version.
+    let v4 = secrets_v(4);
+    let mut extra = vec!["--update-order", "stop-first", "--update-monitor", "4s"];
+    for m in &v4 {
+        extra.extend(["--secret", m.as_str()]);
+    }
+    create("slow", "2", &extra, &sleep);
+    let rotate_slow = |extra_env: &[(&str, &Path)]| {
+        let mut c = s.tlsctx_cmd(&[
+            "swarm",
+            "rotate",
+            "web",
+            "--service",
+            "slow",
+            "--context",
+            "d1",
+            "--timeout",
+            "120",
+        ]);
+        for (k, v) in extra_env {
+            c.env(k, v);
+        }
+        c.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c
+    };
+    let interrupt = |pid: u32| {
+        ok(&Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .output()
+            .unwrap());
+    };
+
+    // 1. Ctrl-C while a secret is being created: the incomplete version
+    //    goes, and the error says the bundle was renewed (it said "nothing
+    //    was changed", and the incomplete secrets stayed).
+    let shim = s.path().join("shim");
+    fs::create_dir(&shim).unwrap();
+    let mark = s.path().join("creating");
+    fs::write(
+        shim.join("docker"),
+        format!(
+            "#!/bin/sh\ncase \"$*\" in *'secret create'*-cert.pem-v*) touch {}; exec sleep 60;; esac\nexec {} \"$@\"\n",
+            mark.display(),
+            require("docker").display()
+        ),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(shim.join("docker"))
+        .status()
+        .unwrap();
+    let path = format!("{}:{}", shim.display(), std::env::var("PATH").unwrap());
+    let mut c = rotate_slow(&[]);
+    c.env("PATH", &path);
+    let child = c.spawn().unwrap();
+    let t = Instant::now();
+    while !mark.exists() {
+        assert!(
+            t.elapsed().as_secs() < 60,
+            "the shim was never asked to create"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    interrupt(child.id());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", transcript(&o));
+    assert!(t.elapsed().as_secs() < 20, "{:?}", t.elapsed());
+    failed(
+        &o,
+        &[
+            "the rotation was cancelled",
+            "\"web\" was renewed",
+            "slow on v4",
+        ],
+    );
+    let names = secret_names(&s);
+    assert!(!names.iter().any(|n| n.ends_with("-v5")), "{names:?}");
+
+    // 2. Ctrl-C while the update converges: the wait stops at once and the
+    //    error says where the service is (swarm goes on with its update).
+    let mut child = rotate_slow(&[]).spawn().unwrap();
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(err).lines() {
+            let line = line.unwrap();
+            if line.starts_with("slow: updating") {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the update never showed as updating");
+    let t = Instant::now();
+    interrupt(child.id());
+    let status = child.wait().unwrap();
+    let err = reader.join().unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(t.elapsed().as_secs() < 3, "{:?}: {err}", t.elapsed());
+    assert!(
+        err.contains("the rotation was cancelled") && err.contains("slow on v6 (swarm: updating)"),
+        "{err}"
+    );
+
+    // 3. Rotating again while that update still runs: it waits for it
+    //    (updating on top of it took a stop-first service to 0 tasks),
+    //    then moves the service.
+    let o = rotate_slow(&[]).output().unwrap();
+    let out = ok(&o);
+    let err = stderr(&o);
+    assert!(err.contains("service slow is still being updated"), "{err}");
+    assert!(out.contains("Moved service slow from v6 to v7"), "{out}");
+    let cert_v7 = sha256_hex(read("cert.pem").as_bytes());
+    assert_eq!(
+        task_file_hashes(&s, "slow", "/run/secrets/cert.pem"),
+        vec![cert_v7.clone(), cert_v7]
+    );
+
+    // 4. A hung dockerd (SIGSTOP): --timeout bounds each docker call, so
+    //    the rotation ends (it held a --timeout 5 rotation for 26 s, and a
+    //    hung dockerd would hold it and the lock forever).
+    let pid = _daemon.pid().to_string();
+    ok(&Command::new("kill").args(["-STOP", &pid]).output().unwrap());
+    let t = Instant::now();
+    let o = s
+        .tlsctx_cmd(&[
+            "swarm",
+            "rotate",
+            "web",
+            "--service",
+            "slow",
+            "--context",
+            "d1",
+            "--timeout",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    let took = t.elapsed();
+    ok(&Command::new("kill").args(["-CONT", &pid]).output().unwrap());
+    failed(&o, &["did not finish within 3 s"]);
+    assert!(took.as_secs() < 10, "{took:?}");
+    ok(&dk(&["service", "rm", "slow"]));
 }
 
 #[test]
