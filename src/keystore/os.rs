@@ -30,15 +30,68 @@ fn timeout() -> Duration {
 /// Runs `f` on a worker thread and gives up after the deadline. The worker
 /// is left behind on time-out; the command fails and the process exits.
 fn with_deadline<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    let fault = failpoint();
+    if fault == Some(Fault::Fail) {
+        return Err(Error::KeystoreFailed {
+            backend: platform::NAME,
+            why: "failpoint: the keychain call failed".into(),
+        });
+    }
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let _ = tx.send(f());
+        let answer = f();
+        if fault == Some(Fault::Hang) {
+            // Done, but the answer never comes: the ambiguous case.
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+        let _ = tx.send(answer);
     });
     let limit = timeout();
     rx.recv_timeout(limit).map_err(|_| Error::KeychainTimeout {
         backend: platform::NAME,
         secs: limit.as_secs_f64(),
     })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// The call is not made and fails.
+    Fail,
+    /// The call is made and its answer never arrives (the deadline fires).
+    Hang,
+}
+
+/// Failpoints for the keychain fault tests (tests/faults.rs), in debug
+/// builds only, like fsio::step: `DOCKER_TLSCTX_KEYCHAIN_FAILPOINT=fail:N`
+/// or `hang:N` acts on the Nth keychain call of the process.
+#[cfg(debug_assertions)]
+fn failpoint() -> Option<Fault> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::OnceLock;
+    static PLAN: OnceLock<Option<(Fault, usize)>> = OnceLock::new();
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    let plan = PLAN.get_or_init(|| {
+        let v = std::env::var("DOCKER_TLSCTX_KEYCHAIN_FAILPOINT").ok()?;
+        let (kind, n) = v.split_once(':')?;
+        let kind = match kind {
+            "fail" => Fault::Fail,
+            "hang" => Fault::Hang,
+            _ => return None,
+        };
+        Some((kind, n.parse().ok()?))
+    });
+    let (kind, at) = (*plan)?;
+    let n = COUNT.fetch_add(1, Ordering::SeqCst) + 1;
+    (n == at).then(|| {
+        eprintln!("failpoint: injected at keychain call {n}");
+        kind
+    })
+}
+
+#[cfg(not(debug_assertions))]
+#[inline(always)]
+fn failpoint() -> Option<Fault> {
+    None
 }
 
 pub struct OsStore {

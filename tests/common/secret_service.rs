@@ -46,23 +46,7 @@ impl SecretService {
             "dbus-daemon printed {address:?}"
         );
 
-        let mut keyring = Command::new(gkd)
-            .args(["--foreground", "--unlock", "--components=secrets"])
-            .env("HOME", home.path())
-            .env("XDG_RUNTIME_DIR", &run)
-            .env("DBUS_SESSION_BUS_ADDRESS", &address)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        // The login keyring's password, on stdin as gnome-keyring-daemon --unlock wants it.
-        keyring
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"test-password")
-            .unwrap();
+        let keyring = spawn_keyring(&gkd, home.path(), &address);
         let ss = SecretService {
             dbus,
             keyring,
@@ -71,6 +55,25 @@ impl SecretService {
         };
         ss.wait_until_ready();
         ss
+    }
+
+    /// Whether gnome-keyring-daemon has exited (it crashes on a client
+    /// that disconnects in the middle of opening a session: see
+    /// tests/faults.rs).
+    pub fn crashed(&mut self) -> bool {
+        matches!(self.keyring.try_wait(), Ok(Some(_)))
+    }
+
+    /// Starts gnome-keyring-daemon again in the same HOME: the login
+    /// keyring's items are on disk, so they are all there again.
+    pub fn restart(&mut self) {
+        let _ = self.keyring.wait();
+        self.keyring = spawn_keyring(
+            &require("gnome-keyring-daemon"),
+            self.home.path(),
+            &self.address,
+        );
+        self.wait_until_ready();
     }
 
     fn wait_until_ready(&self) {
@@ -170,6 +173,27 @@ impl SecretService {
             .unwrap();
         ok(&o);
     }
+}
+
+fn spawn_keyring(gkd: &std::path::Path, home: &std::path::Path, address: &str) -> Child {
+    let mut keyring = Command::new(gkd)
+        .args(["--foreground", "--unlock", "--components=secrets"])
+        .env("HOME", home)
+        .env("XDG_RUNTIME_DIR", home.join("run"))
+        .env("DBUS_SESSION_BUS_ADDRESS", address)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The login keyring's password, on stdin as gnome-keyring-daemon --unlock wants it.
+    keyring
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"test-password")
+        .unwrap();
+    keyring
 }
 
 impl Drop for SecretService {
