@@ -20,7 +20,7 @@ p2=$(free_port)
 "$bin" new viaplugin --host "tcp://127.0.0.1:$p2" --no-server >/dev/null
 bundle=$DOCKER_CONFIG/tlsctx/servers/direct
 name=tlsctx-authz-bench-$$
-"$bin" authz serve --bundle "$bundle" --socket "/run/docker/plugins/$name.sock" 2>"$work/plugin.log" &
+"$bin" authz serve --bundle "$bundle" --socket "/run/docker/plugins/$name.sock" --state-dir "$work/state" 2>"$work/plugin.log" &
 plugin=$!
 pids=("$plugin")
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -f "/run/docker/plugins/$name.sock"; rm -rf "$work"; }
@@ -50,11 +50,16 @@ def call(path, body):
         if line in (b"\r\n", b""): break
         if line.lower().startswith(b"content-length:"): length = int(line.split(b":")[1])
     return f.read(length)
+# AuthZRes carries the request again, with the response (moby
+# pkg/authorization/authz.go): read strictly like AuthZReq.
+res = json.dumps({**json.loads(req), "ResponseStatusCode": 200,
+                  "ResponseHeaders": {"Content-Type": "application/json"}}).encode()
 assert b'"Allow":true' in call(b"/AuthZPlugin.AuthZReq", req)
+assert b'"Allow":true' in call(b"/AuthZPlugin.AuthZRes", res)
 times = []
 for _ in range(5000):
     t = time.perf_counter()
-    call(b"/AuthZPlugin.AuthZReq", req); call(b"/AuthZPlugin.AuthZRes", b"{}")
+    call(b"/AuthZPlugin.AuthZReq", req); call(b"/AuthZPlugin.AuthZRes", res)
     times.append(time.perf_counter() - t)
 times.sort()
 print(f"{statistics.median(times)*1e3:.3f} {times[int(len(times)*0.99)]*1e3:.3f}")
