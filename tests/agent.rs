@@ -987,6 +987,20 @@ fn a_hung_daemon_does_not_hold_connections_whose_client_left() {
             "{:?}",
             String::from_utf8_lossy(&buf[..n])
         );
+        // A quiet relay's deadline: the agent's connection to the daemon
+        // has TCP keepalive on (ss shows its timer).
+        let ss = Command::new("ss")
+            .args([
+                "-tno",
+                "state",
+                "established",
+                "dst",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .output()
+            .unwrap();
+        let ss = String::from_utf8_lossy(&ss.stdout);
+        assert!(ss.contains("timer:(keepalive"), "{ss}");
         signal("-STOP");
         let _cont = Cont(&signal);
         c.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")

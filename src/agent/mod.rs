@@ -377,6 +377,7 @@ fn connect(env: &Env, target: &Target, log: bool) -> std::result::Result<relay::
             // whose client has gone instead).
             let _ = tcp.set_read_timeout(None);
             let _ = tcp.set_write_timeout(None);
+            keepalive(&tcp);
             Ok(relay::Tls::new(conn, tcp))
         }
         Err(f) => {
@@ -391,6 +392,23 @@ fn connect(env: &Env, target: &Target, log: bool) -> std::result::Result<relay::
         }
     }
 }
+
+/// The deadline of a quiet relay: TCP keepalive after 60 s of silence, a
+/// probe every 10 s, 6 unanswered probes and the connection is dropped, so
+/// a daemon host that vanished (network gone, host powered off) frees the
+/// relay within about two minutes, while a quiet but live `logs -f` or
+/// `events` stream (the kernel answers the probes) is kept.
+#[cfg(target_os = "linux")]
+fn keepalive(tcp: &std::net::TcpStream) {
+    use rustix::net::sockopt;
+    let _ = sockopt::set_socket_keepalive(tcp, true);
+    let _ = sockopt::set_tcp_keepidle(tcp, Duration::from_secs(60));
+    let _ = sockopt::set_tcp_keepintvl(tcp, Duration::from_secs(10));
+    let _ = sockopt::set_tcp_keepcnt(tcp, 6);
+}
+
+#[cfg(not(target_os = "linux"))]
+fn keepalive(_tcp: &std::net::TcpStream) {}
 
 /// Answers the CLI's request with an error it prints: reads the request
 /// head first (bounded), so the reply is not taken for a reset.
