@@ -860,7 +860,7 @@ fn another_user_cannot_squat_the_agents_socket() {
 
     // 4. A context an older version wrote, pointing under /tmp: the agent
     //    refuses it with the command that moves it, which does.
-    let old = format!("unix:///tmp/docker-tlsctx-0/sq.sock");
+    let old = "unix:///tmp/docker-tlsctx-0/sq.sock";
     ok(&s.docker(&[
         "context",
         "update",

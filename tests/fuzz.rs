@@ -426,7 +426,7 @@ fn authz_http_framing() {
     fuzz("authz http framing", &seeds, 20_000, |input| {
         let mut r = Reader::new(input);
         for _ in 0..input.len() + 2 {
-            match r.next() {
+            match r.next_request() {
                 Ok(Some(req)) => assert!(req.body.len() <= input.len()),
                 Ok(None) | Err(_) => return,
             }

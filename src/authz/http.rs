@@ -76,7 +76,7 @@ impl<R: Read + Timed> Reader<R> {
     }
 
     /// The next request, or `None` when the peer closed between requests.
-    pub fn next(&mut self) -> std::io::Result<Option<Request>> {
+    pub fn next_request(&mut self) -> std::io::Result<Option<Request>> {
         self.inner.set_timeout(IDLE);
         let (head_len, method, path, length, chunked) = loop {
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -222,7 +222,7 @@ mod tests {
         let mut r = Reader::new(raw);
         let mut out = Vec::new();
         loop {
-            let next = r.next();
+            let next = r.next_request();
             let stop = !matches!(next, Ok(Some(_)));
             out.push(next);
             if stop {

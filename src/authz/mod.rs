@@ -214,7 +214,7 @@ fn connection(conn: UnixStream, trust: &Trust, log: bool) -> std::io::Result<()>
     let mut reader = http::Reader::new(conn.try_clone()?);
     let mut writer = conn;
     loop {
-        match reader.next() {
+        match reader.next_request() {
             Ok(None) => return Ok(()),
             Ok(Some(req)) => {
                 let answer = if req.method == "POST" {
