@@ -81,9 +81,9 @@ fn refused(o: &Output, plugin: &str, want: &str) {
     );
 }
 
-#[test]
-fn roles_and_revocation_through_a_real_dockerd() {
-    let s = Sandbox::new();
+/// A daemon address, with context `admin1` (and its server bundle) and the
+/// read-only context `ro1` for it.
+fn admin_and_reader(s: &Sandbox) -> (u16, String) {
     let port = free_port();
     let host = format!("tcp://127.0.0.1:{port}");
     ok(&s.tlsctx(&["new", "admin1", "--host", &host]));
@@ -96,6 +96,13 @@ fn roles_and_revocation_through_a_real_dockerd() {
         "--role",
         "read-only",
     ]));
+    (port, host)
+}
+
+#[test]
+fn roles_and_revocation_through_a_real_dockerd() {
+    let s = Sandbox::new();
+    let (port, host) = admin_and_reader(&s);
     ok(&s.tlsctx(&["new", "gone", "--host", &host, "--no-server"]));
     ok(&s.tlsctx(&["new", "gone2", "--host", &host, "--no-server"]));
     let bundle = s.cfg().join("tlsctx/servers/admin1");
@@ -449,18 +456,7 @@ fn openssl_client(s: &Sandbox, ca: &Path, name: &str, subject: &str, san: Option
 #[test]
 fn read_only_is_read_only_in_every_spelling() {
     let s = Sandbox::new();
-    let port = free_port();
-    let host = format!("tcp://127.0.0.1:{port}");
-    ok(&s.tlsctx(&["new", "admin1", "--host", &host]));
-    ok(&s.tlsctx(&[
-        "new",
-        "ro1",
-        "--host",
-        &host,
-        "--no-server",
-        "--role",
-        "read-only",
-    ]));
+    let (port, host) = admin_and_reader(&s);
     ok(&s.tlsctx(&["cert", "svc1", "--san", "svc.example", "--client"]));
     let bundle = s.cfg().join("tlsctx/servers/admin1");
     let plugin = Plugin::start(&bundle, &s.path().join("plugin.log"));

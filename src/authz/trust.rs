@@ -601,6 +601,17 @@ mod tests {
         );
     }
 
+    /// Options with a state folder of the test's own (kept alive by the
+    /// returned TempDir).
+    fn with_state() -> (tempfile::TempDir, Options) {
+        let state = tempfile::tempdir().unwrap();
+        let options = Options {
+            require_role: false,
+            state_dir: Some(state.path().join("authz")),
+        };
+        (state, options)
+    }
+
     fn crl_of(w: &World, serials: &[&str], number: u64) -> String {
         let at = now() + ::time::Duration::hours(1);
         let revoked: Vec<Revoked> = serials
@@ -618,11 +629,7 @@ mod tests {
     #[test]
     fn an_older_crl_or_a_missing_required_one_is_refused() {
         let w = world();
-        let state = tempfile::tempdir().unwrap();
-        let options = Options {
-            require_role: false,
-            state_dir: Some(state.path().join("authz")),
-        };
+        let (state, options) = with_state();
         let at = now() + ::time::Duration::hours(2);
         let crl = |path: &str| std::fs::write(w.dir.path().join("crl.pem"), path).unwrap();
         // No CRL and none required: nothing is revoked.
@@ -742,11 +749,7 @@ mod tests {
     #[test]
     fn the_crl_number_survives_a_touched_ca_and_a_lost_state_file() {
         let w = world();
-        let state = tempfile::tempdir().unwrap();
-        let options = Options {
-            require_role: false,
-            state_dir: Some(state.path().join("authz")),
-        };
+        let (state, options) = with_state();
         let at = now() + ::time::Duration::hours(2);
         let t = Trust::with_options(w.dir.path(), options).unwrap();
         let crl = |text: &str| std::fs::write(w.dir.path().join("crl.pem"), text).unwrap();
