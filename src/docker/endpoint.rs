@@ -71,7 +71,7 @@ pub fn check_private_dir(dir: &Path) -> Result<()> {
         path: dir.to_path_buf(),
         why,
     };
-    let me = own_uid(dir)?;
+    let me = own_uid();
     let m = std::fs::symlink_metadata(dir).map_err(Error::io("look at", dir))?;
     if m.file_type().is_symlink() {
         return Err(unsafe_dir("it is a symbolic link".into()));
@@ -106,7 +106,7 @@ fn check_parent(dir: &Path, parent: &Path) -> Result<()> {
         path: dir.to_path_buf(),
         why,
     };
-    let me = own_uid(dir)?;
+    let me = own_uid();
     let p = std::fs::metadata(parent).map_err(Error::io("look at", parent))?;
     if p.uid() != me && p.uid() != 0 {
         return Err(unsafe_dir(format!(
@@ -132,29 +132,10 @@ pub fn check_private_dir(_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Our effective uid, as the kernel reports it (std has no getuid).
+/// Our effective uid (std has no geteuid).
 #[cfg(unix)]
-fn own_uid(dir: &Path) -> Result<u32> {
-    #[cfg(target_os = "linux")]
-    {
-        let _ = dir;
-        Ok(rustix::process::geteuid().as_raw())
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        // A file we create is ours: its owner is our effective uid.
-        use std::os::unix::fs::MetadataExt;
-        let _ = dir;
-        let probe = std::env::temp_dir().join(format!(".docker-tlsctx-uid-{}", std::process::id()));
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&probe)
-            .map_err(Error::io("create", &probe))?;
-        let uid = f.metadata().map_err(Error::io("look at", &probe))?.uid();
-        let _ = std::fs::remove_file(&probe);
-        Ok(uid)
-    }
+fn own_uid() -> u32 {
+    rustix::process::geteuid().as_raw()
 }
 
 /// `<socket_dir>/NAME.sock`, refused when longer than a socket path may be.
