@@ -53,7 +53,12 @@ fn run(m: &Material<'_>) -> Result<Outcome, Failure> {
     })?;
     let (config, verifier) = tls_client::config(ca_der, Arc::new(Identity(Arc::new(certified))))?;
     let (mut conn, mut tcp) = tls_client::handshake(config, &verifier, m.host, m.port)?;
-    let mut tls = rustls::Stream::new(&mut conn, &mut tcp);
+    // The request and its answer within their own deadline too.
+    let mut io = tls_client::Deadline {
+        tcp: &mut tcp,
+        until: std::time::Instant::now() + TIMEOUT,
+    };
+    let mut tls = rustls::Stream::new(&mut conn, &mut io);
     let request = format!("GET /version HTTP/1.1\r\nHost: {}:{}\r\nUser-Agent: docker-tlsctx-check\r\nConnection: close\r\n\r\n", m.host, m.port);
     let mut response = Vec::new();
     let io = tls

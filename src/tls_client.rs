@@ -185,8 +185,50 @@ impl rustls::client::ResolvesClientCert for Identity {
     }
 }
 
-/// TCP, then the whole handshake within the deadlines; the connection is
-/// returned with its deadlines still set (the caller changes them).
+/// A stream whose reads and writes all end by one instant: a per-read
+/// timeout alone lets a peer that sends a byte every few seconds hold a
+/// handshake forever.
+pub struct Deadline<'a> {
+    pub tcp: &'a mut TcpStream,
+    pub until: std::time::Instant,
+}
+
+impl Deadline<'_> {
+    fn left(&self) -> std::io::Result<Duration> {
+        let left = self
+            .until
+            .saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the deadline passed",
+            ));
+        }
+        Ok(left)
+    }
+}
+
+impl std::io::Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.tcp.set_read_timeout(Some(self.left()?))?;
+        self.tcp.read(buf)
+    }
+}
+
+impl std::io::Write for Deadline<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.tcp.set_write_timeout(Some(self.left()?))?;
+        self.tcp.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.tcp.flush()
+    }
+}
+
+/// TCP, then the whole handshake within [`TIMEOUT`] in all (not per read);
+/// the connection is returned with deadlines still set (the caller changes
+/// them).
 pub fn handshake(
     config: Arc<rustls::ClientConfig>,
     verifier: &Recording,
@@ -198,11 +240,17 @@ pub fn handshake(
     let mut conn =
         rustls::ClientConnection::new(config, name).map_err(|e| Failure::Other(e.to_string()))?;
     let mut tcp = connect_tcp(host, port)?;
+    let mut io = Deadline {
+        tcp: &mut tcp,
+        until: std::time::Instant::now() + TIMEOUT,
+    };
     while conn.is_handshaking() {
-        if let Err(e) = conn.complete_io(&mut tcp) {
+        if let Err(e) = conn.complete_io(&mut io) {
             return Err(classify(&e, verifier, host, port));
         }
     }
+    let _ = tcp.set_read_timeout(Some(TIMEOUT));
+    let _ = tcp.set_write_timeout(Some(TIMEOUT));
     Ok((conn, tcp))
 }
 

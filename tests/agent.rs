@@ -827,6 +827,16 @@ fn another_user_cannot_squat_the_agents_socket() {
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
     let ls = ok(&no_xdg(&s, &["ls"]));
     assert!(ls.contains("its mode is 755"), "{ls}");
+    // Refused, not narrowed (found by review: the chmod followed a link
+    // swapped in between the check and the call).
+    let agent = no_xdg(&s, &["agent", "--foreground", "sq"]);
+    assert!(
+        !agent.status.success()
+            && String::from_utf8_lossy(&agent.stderr).contains("its mode is 755"),
+        "{}",
+        transcript(&agent)
+    );
+    assert_eq!(mode(&dir), 0o755);
     fs::remove_dir_all(&dir).unwrap();
     let theirs = s.path().join("theirs");
     fs::create_dir(&theirs).unwrap();
@@ -875,6 +885,17 @@ fn another_user_cannot_squat_the_agents_socket() {
         "{}",
         transcript(&agent)
     );
+    // Found by review: check and ls called it fine while Docker went to
+    // the old path; now both say where Docker goes.
+    let check = no_xdg(&s, &["check", "sq"]);
+    assert!(
+        !check.status.success()
+            && String::from_utf8_lossy(&check.stderr)
+                .contains("points Docker at unix:///tmp/docker-tlsctx-0/sq.sock"),
+        "{}",
+        transcript(&check)
+    );
+    assert!(ok(&no_xdg(&s, &["ls"])).contains("UNSAFE"));
     ok(&no_xdg(&s, &["agent", "adopt", "sq"]));
     let meta = ok(&s.docker(&[
         "context",
@@ -884,6 +905,56 @@ fn another_user_cannot_squat_the_agents_socket() {
         "{{.Endpoints.docker.Host}}",
     ]));
     assert_eq!(meta.trim(), format!("unix://{}", sock.display()));
+
+    // 5. Found by review: a runtime folder that is sticky but writable by
+    //    everyone (like /tmp), or reached through another user's link, is
+    //    refused before the context is pointed there.
+    let sticky = s.path().join("sticky");
+    fs::create_dir(&sticky).unwrap();
+    fs::set_permissions(&sticky, fs::Permissions::from_mode(0o1777)).unwrap();
+    let with_run = |run: &Path, args: &[&str]| {
+        let mut c = s.tlsctx_cmd(args);
+        c.env("XDG_RUNTIME_DIR", run);
+        c.output().unwrap()
+    };
+    let o = with_run(&sticky, &["agent", "adopt", "sq"]);
+    assert!(
+        !o.status.success()
+            && String::from_utf8_lossy(&o.stderr).contains("is writable by other users"),
+        "{}",
+        transcript(&o)
+    );
+    let mine = s.path().join("mine");
+    fs::create_dir(&mine).unwrap();
+    let link = s.path().join("link");
+    std::os::unix::fs::symlink(&mine, &link).unwrap();
+    Command::new("chown")
+        .args(["-h", "65534:65534"])
+        .arg(&link)
+        .status()
+        .unwrap();
+    let o = with_run(&link, &["agent", "adopt", "sq"]);
+    assert!(
+        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("belongs to uid 65534"),
+        "{}",
+        transcript(&o)
+    );
+    let meta = ok(&s.docker(&[
+        "context",
+        "inspect",
+        "sq",
+        "-f",
+        "{{.Endpoints.docker.Host}}",
+    ]));
+    assert_eq!(
+        meta.trim(),
+        format!("unix://{}", sock.display()),
+        "the context moved anyway"
+    );
+    assert!(
+        !mine.join("docker-tlsctx").exists(),
+        "made a folder behind their link"
+    );
 }
 
 /// Issue 19: a daemon that accepts and does not answer was reported as
@@ -929,6 +1000,70 @@ fn a_daemon_that_does_not_answer_is_named() {
         "{}",
         transcript(&check)
     );
+
+    // Found by review: a server that sends a TLS record a byte every 2 s
+    // (under the 5 s read timeout) held the handshake forever. The 5 s are
+    // for the whole handshake now.
+    let trickle = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let tport = trickle.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut c in trickle.incoming().flatten() {
+            std::thread::spawn(move || {
+                // A handshake record header announcing 16 KiB, then a byte
+                // at a time.
+                let _ = c.write_all(&[0x16, 0x03, 0x03, 0x40, 0x00]);
+                while c.write_all(&[0]).is_ok() {
+                    std::thread::sleep(Duration::from_secs(2));
+                }
+            });
+        }
+    });
+    ok(&tlsctx(
+        &s,
+        &[
+            "new",
+            "slow",
+            "--host",
+            &format!("tcp://127.0.0.1:{tport}"),
+            "--keychain-only",
+        ],
+    ));
+    let _agent2 = Agent::start(&s, &["slow"], &[]);
+    let started = Instant::now();
+    let o = dk(&s, "slow", &["version"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("did not answer the TLS handshake within 5 s"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    let started = Instant::now();
+    let check = tlsctx(&s, &["check", "slow"]);
+    assert!(!check.status.success(), "{}", transcript(&check));
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// The status line of the answer on `c` (read until its CRLF: a relay may
+/// hand it over in pieces).
+fn status_line(c: &mut UnixStream) -> String {
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut got = Vec::new();
+    let mut byte = [0u8; 1];
+    while !got.ends_with(b"\r\n") && got.len() < 256 {
+        match c.read(&mut byte) {
+            Ok(1) => got.push(byte[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&got).trim_end().to_string()
 }
 
 /// Issue 19: connections whose client had gone held the agent's slots
@@ -970,23 +1105,17 @@ fn a_hung_daemon_does_not_hold_connections_whose_client_left() {
         // daemon stops, the client asks and leaves. (The CLI that ran
         // before may still hold the slot for a moment after it exits.)
         let deadline = Instant::now() + Duration::from_secs(2);
-        let (mut c, buf, n) = loop {
+        let (mut c, status) = loop {
             let mut c = UnixStream::connect(socket(&s, "st")).unwrap();
             c.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
                 .unwrap();
-            let mut buf = [0u8; 256];
-            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-            let n = c.read(&mut buf).unwrap();
-            if !buf[..n].starts_with(b"HTTP/1.1 503") || Instant::now() > deadline {
-                break (c, buf, n);
+            let status = status_line(&mut c);
+            if !status.starts_with("HTTP/1.1 503") || Instant::now() > deadline {
+                break (c, status);
             }
             std::thread::sleep(Duration::from_millis(50));
         };
-        assert!(
-            buf[..n].starts_with(b"HTTP/1.1 200"),
-            "{:?}",
-            String::from_utf8_lossy(&buf[..n])
-        );
+        assert!(status.starts_with("HTTP/1.1 200"), "{status:?}");
         // A quiet relay's deadline: the agent's connection to the daemon
         // has TCP keepalive on (ss shows its timer).
         let ss = Command::new("ss")
@@ -1030,4 +1159,54 @@ fn a_hung_daemon_does_not_hold_connections_whose_client_left() {
         drop(_cont);
         ok(&dk(&s, "st", &["version"]));
     }
+
+    // Found by review: a client that left while its upload was stuck on a
+    // daemon that had stopped reading held its slot (the relay sat in a
+    // write, never looking at the client). The hang-up is watched for the
+    // relay's whole life now.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut c = loop {
+        let mut c = UnixStream::connect(socket(&s, "st")).unwrap();
+        c.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let status = status_line(&mut c);
+        if status.starts_with("HTTP/1.1 200") {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "{status:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    c.write_all(b"POST /v1.41/images/load HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-tar\r\nContent-Length: 1000000000\r\n\r\n")
+        .unwrap();
+    signal("-STOP");
+    let _cont = Cont(&signal);
+    // Until every buffer on the way is full and the write blocks.
+    c.set_write_timeout(Some(Duration::from_secs(3))).unwrap();
+    let chunk = vec![0u8; 1 << 20];
+    let mut sent = 0usize;
+    while c.write_all(&chunk).is_ok() {
+        sent += chunk.len();
+        assert!(sent < 512 << 20, "the upload never blocked");
+    }
+    drop(c);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let answer = loop {
+        let mut c = UnixStream::connect(socket(&s, "st")).unwrap();
+        c.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        let mut text = String::new();
+        let _ = c.read_to_string(&mut text);
+        if !text.contains(" 503 ") || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        answer.starts_with("HTTP/1.1 502"),
+        "the slot was not freed after {sent} bytes: {answer}\n{}",
+        agent.log_text()
+    );
+    drop(_cont);
+    ok(&dk(&s, "st", &["version"]));
 }

@@ -16,7 +16,7 @@ pub mod units;
 
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -43,18 +43,20 @@ pub struct Options {
 /// The identity's certificate and record files as last seen (modification
 /// time, size): `renew` rewrites the certificate and `new --force` both
 /// (perhaps with another host); the next connection then loads them again.
-type Stamp = [Option<(std::time::SystemTime, u64)>; 2];
+type Stamp = [FileStamp; 2];
+type FileStamp = Option<(std::time::SystemTime, u64)>;
+
+fn file_stamp(p: &Path) -> FileStamp {
+    std::fs::metadata(p)
+        .ok()
+        .and_then(|m| Some((m.modified().ok()?, m.len())))
+}
 
 fn stamp(env: &Env, name: &str) -> Stamp {
     let state = env.state();
-    let of = |p: PathBuf| {
-        std::fs::metadata(p)
-            .ok()
-            .and_then(|m| Some((m.modified().ok()?, m.len())))
-    };
     [
-        of(state.identity_cert_path(name)),
-        of(state.identity_path(name)),
+        file_stamp(&state.identity_cert_path(name)),
+        file_stamp(&state.identity_path(name)),
     ]
 }
 
@@ -65,6 +67,10 @@ struct Loaded {
     host: Host,
     config: Arc<rustls::ClientConfig>,
     verifier: Arc<Recording>,
+    /// The CA certificate it trusts, and that file as it was: a CA
+    /// replaced in place (`ca import --force`) is read again too.
+    ca_path: PathBuf,
+    ca_stamp: FileStamp,
 }
 
 /// One context's way to its daemon, made on first use and kept until its
@@ -83,6 +89,8 @@ struct Shared {
     env: Env,
     /// Connections being served now.
     active: AtomicUsize,
+    /// Connections being refused now (over the limit).
+    refusing: AtomicUsize,
     /// When the last connection came or went: the idle clock.
     last: Mutex<Instant>,
     opts: Options,
@@ -176,6 +184,7 @@ pub fn serve(
     let shared = Arc::new(Shared {
         env,
         active: AtomicUsize::new(0),
+        refusing: AtomicUsize::new(0),
         last: Mutex::new(Instant::now()),
         opts,
     });
@@ -187,6 +196,14 @@ pub fn serve(
                 let max = shared.opts.max_connections;
                 if shared.active.fetch_add(1, Ordering::SeqCst) >= max {
                     shared.active.fetch_sub(1, Ordering::SeqCst);
+                    // Beyond as many refusals again, the connection is
+                    // just closed: refusals are bounded too.
+                    if shared.refusing.fetch_add(1, Ordering::SeqCst) >= max {
+                        shared.refusing.fetch_sub(1, Ordering::SeqCst);
+                        drop(client);
+                        continue;
+                    }
+                    let shared = shared.clone();
                     // Answered on a thread of its own: reading the request
                     // head must not hold up the next accept.
                     std::thread::spawn(move || {
@@ -198,7 +215,8 @@ pub fn serve(
                                     "docker-tlsctx agent: {max} connections are open already, the most it serves; try again when some close"
                                 ),
                             },
-                        )
+                        );
+                        shared.refusing.fetch_sub(1, Ordering::SeqCst);
                     });
                     continue;
                 }
@@ -300,7 +318,7 @@ fn handle(env: &Env, target: &Target, client: UnixStream, log: bool) {
 fn load(env: &Env, target: &Target, log: bool) -> std::result::Result<Arc<Loaded>, Refusal> {
     let now = stamp(env, &target.name);
     if let Some((seen, loaded)) = target.loaded.lock().unwrap().as_ref() {
-        if *seen == now {
+        if *seen == now && file_stamp(&loaded.ca_path) == loaded.ca_stamp {
             return Ok(loaded.clone());
         }
     }
@@ -357,10 +375,13 @@ fn read_identity(env: &Env, target: &Target, log: bool) -> std::result::Result<L
             host.url()
         );
     }
+    let ca_path = env.state().ca_dir(&rec.ca).join("ca.pem");
     Ok(Loaded {
         host,
         config,
         verifier,
+        ca_stamp: file_stamp(&ca_path),
+        ca_path,
     })
 }
 
@@ -413,10 +434,16 @@ fn keepalive(_tcp: &std::net::TcpStream) {}
 /// Answers the CLI's request with an error it prints: reads the request
 /// head first (bounded), so the reply is not taken for a reset.
 fn refuse(mut client: UnixStream, r: &Refusal) {
-    let _ = client.set_read_timeout(Some(Duration::from_secs(2)));
+    // 2 s for the whole head, not per read: a client that sends a byte at a
+    // time must not keep this thread.
+    let until = Instant::now() + Duration::from_secs(2);
     let mut head = Vec::new();
     let mut buf = [0u8; 4096];
     while head.len() < 64 * 1024 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() || client.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
         match client.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => head.extend_from_slice(&buf[..n]),

@@ -70,6 +70,10 @@ pub fn run(client: UnixStream, tls: Tls) -> Relayed {
     };
     let up_tls = tls.clone();
     let up = std::thread::spawn(move || up(client_read, &up_tls));
+    let watcher = client.try_clone().ok().map(|c| {
+        let tls = tls.clone();
+        std::thread::spawn(move || wait_for_hangup(&c, &tls))
+    });
     let down = down(&client, &tls);
     // The daemon is done (or gone): the CLI's side ends too, so the other
     // thread's read returns.
@@ -84,6 +88,9 @@ pub fn run(client: UnixStream, tls: Tls) -> Relayed {
         Err(e) => (0, Some(e.to_string())),
     };
     let _ = tls.read.shutdown(Shutdown::Both);
+    if let Some(w) = watcher {
+        let _ = w.join();
+    }
     Relayed {
         up: up_n,
         down: down_n,
@@ -110,7 +117,6 @@ fn up(mut client: UnixStream, tls: &Tls) -> io::Result<u64> {
         if n == 0 {
             tls.conn.lock().unwrap().send_close_notify();
             let _ = tls.flush();
-            wait_for_hangup(&client, tls);
             return Ok(total);
         }
         tls.conn.lock().unwrap().writer().write_all(&buf[..n])?;
@@ -119,13 +125,15 @@ fn up(mut client: UnixStream, tls: &Tls) -> io::Result<u64> {
     }
 }
 
-/// After the CLI's end of input: a half-close (`exec -i` when stdin ends)
-/// still wants the daemon's answer, a full close does not. A full close is
-/// the only one that sets POLLHUP on our end of a unix socket (Linux's
-/// unix_poll: both directions shut), so on it the daemon's side is shut
-/// too: the connection is freed even if the daemon never answers (issue
-/// 19: slots were held until a hung dockerd woke). run() shuts our end
-/// when the daemon is done, which also ends this wait.
+/// Watches the CLI's end for the whole life of the relay. A half-close
+/// (`exec -i` when stdin ends) still wants the daemon's answer, a full
+/// close does not. A full close is the only one that sets POLLHUP on our
+/// end of a unix socket (Linux's unix_poll: both directions shut), so on it
+/// the daemon's side is shut too, which ends a read of a silent daemon and
+/// a write to one that stopped reading alike: the connection is freed even
+/// while the daemon hangs (issue 19: slots were held until a hung dockerd
+/// woke). run() shuts our end when the daemon is done, which also ends
+/// this wait.
 #[cfg(target_os = "linux")]
 fn wait_for_hangup(client: &UnixStream, tls: &Tls) {
     use rustix::event::{poll, PollFd, PollFlags};

@@ -48,22 +48,47 @@ pub fn socket_dir(config_dir: &Path) -> Result<PathBuf> {
 
 /// Creates the agent's folder 0700 if it is missing, then checks it as
 /// [`check_private_dir`] does: whoever made it first must have been us.
+/// Never a chmod: a folder that is not already 0700 is refused rather than
+/// narrowed (a chmod by path follows a link someone swapped in between the
+/// check and the call).
 pub fn create_socket_dir(config_dir: &Path) -> Result<PathBuf> {
     let dir = socket_dir(config_dir)?;
-    // The parent first: nothing of ours is made inside a folder that is
+    // Its ancestors first: nothing of ours is made inside a folder that is
     // someone else's (an XDG_RUNTIME_DIR of another user, say).
-    if let Some(parent) = dir.parent().filter(|p| p.exists()) {
-        check_parent(&dir, parent)?;
+    if let Some(parent) = dir.parent() {
+        if !parent.exists() {
+            crate::fsio::create_dir_all(parent, crate::fsio::PUBLIC_DIR)?;
+        }
+        check_ancestors(&dir)?;
     }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io("create", &dir)(e)),
+        }
+    }
+    #[cfg(not(unix))]
     crate::fsio::create_dir_all(&dir, crate::fsio::SECRET_DIR)?;
     check_private_dir(&dir)?;
     Ok(dir)
 }
 
+/// `unix://<socket_path>` for a context about to point there: the folder
+/// is made (0700, ours) and checked first, so no one else can make it
+/// before the agent runs (`new --keychain-only`, `agent adopt`, `restore`).
+pub fn prepare_socket_url(config_dir: &Path, name: &str) -> Result<String> {
+    let url = socket_url(config_dir, name)?;
+    create_socket_dir(config_dir)?;
+    Ok(url)
+}
+
 /// Whether `dir` is a folder only we can use, looked at with lstat every
 /// time it is used: a real folder (not a link), owned by our user, mode
-/// 0700; and its parent neither another user's nor writable by others
-/// without the sticky bit (or that user could swap our folder for theirs).
+/// 0700, in a chain of folders no other user can change
+/// ([`check_ancestors`]).
 #[cfg(unix)]
 pub fn check_private_dir(dir: &Path) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
@@ -91,39 +116,73 @@ pub fn check_private_dir(dir: &Path) -> Result<()> {
             m.mode() & 0o7777
         )));
     }
-    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-        check_parent(dir, parent)?;
-    }
-    Ok(())
+    check_ancestors(dir)
 }
 
-/// The folder that holds the agent's: ours or root's, and not writable by
-/// others unless sticky (or they could rename ours away and put theirs).
+/// Every folder above `dir`, up to `/`, with lstat: each ours or root's; a
+/// link among them owned by us or root, and the folders it leads to checked
+/// the same way; none writable by other users, except a sticky one above
+/// the parent (/tmp: others cannot rename our entries there). The parent
+/// itself must not be writable by others at all, sticky or not: there they
+/// could make the folder first whenever ours is gone (a tmp cleaner, a
+/// reboot).
 #[cfg(unix)]
-fn check_parent(dir: &Path, parent: &Path) -> Result<()> {
+fn check_ancestors(dir: &Path) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     let unsafe_dir = |why: String| Error::UnsafeSocketDir {
         path: dir.to_path_buf(),
         why,
     };
     let me = own_uid();
-    let p = std::fs::metadata(parent).map_err(Error::io("look at", parent))?;
-    if p.uid() != me && p.uid() != 0 {
-        return Err(unsafe_dir(format!(
-            "its parent folder belongs to uid {}",
-            p.uid()
-        )));
-    }
-    if p.mode() & 0o022 != 0 && p.mode() & 0o1000 == 0 {
-        return Err(unsafe_dir(
-            "its parent folder is writable by others and not sticky".into(),
-        ));
+    let ours = |uid: u32| uid == me || uid == 0;
+    let mut seen = 0;
+    let mut todo: Vec<(PathBuf, bool)> = dir
+        .ancestors()
+        .skip(1)
+        .filter(|a| !a.as_os_str().is_empty())
+        .enumerate()
+        .map(|(i, a)| (a.to_path_buf(), i == 0))
+        .collect();
+    while let Some((a, is_parent)) = todo.pop() {
+        seen += 1;
+        if seen > 256 {
+            return Err(unsafe_dir("its path has too many links to follow".into()));
+        }
+        let m = std::fs::symlink_metadata(&a).map_err(Error::io("look at", &a))?;
+        if !ours(m.uid()) {
+            return Err(unsafe_dir(format!(
+                "{} belongs to uid {}",
+                a.display(),
+                m.uid()
+            )));
+        }
+        if m.file_type().is_symlink() {
+            // Where it leads, checked the same way (a link cannot be
+            // changed in place; its own folder is checked above).
+            let target = std::fs::canonicalize(&a).map_err(Error::io("follow", &a))?;
+            todo.push((target.clone(), is_parent));
+            todo.extend(target.ancestors().skip(1).map(|t| (t.to_path_buf(), false)));
+            continue;
+        }
+        let others_write = m.mode() & 0o022 != 0;
+        let sticky = m.mode() & 0o1000 != 0;
+        if others_write && (is_parent || !sticky) {
+            return Err(unsafe_dir(format!(
+                "{} is writable by other users{}",
+                a.display(),
+                if sticky {
+                    " (sticky, but it is the socket folder's parent)"
+                } else {
+                    ""
+                }
+            )));
+        }
     }
     Ok(())
 }
 
 #[cfg(not(unix))]
-fn check_parent(_dir: &Path, _parent: &Path) -> Result<()> {
+fn check_ancestors(_dir: &Path) -> Result<()> {
     Ok(())
 }
 
@@ -190,6 +249,19 @@ pub fn agent_state(config_dir: &Path, name: &str) -> AgentState {
         let Ok(path) = socket_path(config_dir, name) else {
             return AgentState::NotRunning;
         };
+        // Docker goes where meta.json says, whatever the agent serves: a
+        // context still pointing elsewhere (v0.2's /tmp path) is unsafe.
+        let url = format!("unix://{}", path.display());
+        match super::context::Store::new(config_dir).host(name) {
+            Ok(Some(host)) if host == url => {}
+            Ok(Some(host)) => {
+                return AgentState::Unsafe(format!(
+                    "the context points Docker at {host}, not at the agent's socket {url}; run docker tlsctx agent adopt {name}"
+                ))
+            }
+            Ok(None) => return AgentState::NotRunning,
+            Err(e) => return AgentState::Unsafe(e.to_string()),
+        }
         let dir = path.parent().expect("a socket path has a folder");
         if std::fs::symlink_metadata(dir).is_err() {
             return AgentState::NotRunning;

@@ -41,7 +41,7 @@ pub fn adopt(env: &Env, name: &str) -> Result<IdentityRecord> {
             });
         }
     }
-    let socket = endpoint::socket_url(&env.config_dir, name)?;
+    let socket = endpoint::prepare_socket_url(&env.config_dir, name)?;
     let mut after = rec.clone();
     after.keychain_only = true;
     after.key_pem_sha256 = None;

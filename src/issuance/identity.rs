@@ -88,7 +88,7 @@ pub fn restore(env: &Env, name: &str, force: bool) -> Result<(IdentityRecord, Ma
     let (rec, m) = load_with_record(env, name)?;
     if rec.keychain_only {
         // The agent's socket, and no key file (ARCHITECTURE.md, "The agent").
-        let socket = endpoint::socket_url(&env.config_dir, name)?;
+        let socket = endpoint::prepare_socket_url(&env.config_dir, name)?;
         contexts.write_plain(
             name,
             rec.description.as_deref(),

@@ -151,9 +151,10 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
     //    point), then the identity record. A failure undoes what came
     //    before the commit; a kill is finished or undone by the next command.
     let url = host.url();
-    // Checked before anything is written: where the agent's socket goes.
+    // Checked before anything is written: where the agent's socket goes,
+    // its folder made ours now so no one else can make it first.
     let socket = if req.keychain_only {
-        Some(crate::docker::endpoint::socket_url(
+        Some(crate::docker::endpoint::prepare_socket_url(
             &env.config_dir,
             req.name,
         )?)
