@@ -72,7 +72,8 @@ pub fn create_socket_dir(config_dir: &Path) -> Result<PathBuf> {
     }
     #[cfg(not(unix))]
     crate::fsio::create_dir_all(&dir, crate::fsio::SECRET_DIR)?;
-    check_private_dir(&dir)?;
+    // The ancestors were checked above.
+    check_dir_itself(&dir)?;
     Ok(dir)
 }
 
@@ -89,8 +90,14 @@ pub fn prepare_socket_url(config_dir: &Path, name: &str) -> Result<String> {
 /// time it is used: a real folder (not a link), owned by our user, mode
 /// 0700, in a chain of folders no other user can change
 /// ([`check_ancestors`]).
-#[cfg(unix)]
 pub fn check_private_dir(dir: &Path) -> Result<()> {
+    check_dir_itself(dir)?;
+    check_ancestors(dir)
+}
+
+/// The folder itself, with lstat: a folder, not a link, ours, 0700.
+#[cfg(unix)]
+fn check_dir_itself(dir: &Path) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     let unsafe_dir = |why: String| Error::UnsafeSocketDir {
         path: dir.to_path_buf(),
@@ -116,7 +123,7 @@ pub fn check_private_dir(dir: &Path) -> Result<()> {
             m.mode() & 0o7777
         )));
     }
-    check_ancestors(dir)
+    Ok(())
 }
 
 /// Every folder above `dir`, up to `/`, with lstat: each ours or root's; a
@@ -187,7 +194,7 @@ fn check_ancestors(_dir: &Path) -> Result<()> {
 }
 
 #[cfg(not(unix))]
-pub fn check_private_dir(_dir: &Path) -> Result<()> {
+fn check_dir_itself(_dir: &Path) -> Result<()> {
     Ok(())
 }
 
