@@ -1051,6 +1051,41 @@ fn a_daemon_that_does_not_answer_is_named() {
     );
 }
 
+/// A connection to `name`'s socket that asked `GET /_ping`, and the status
+/// line of its answer; asked again for up to 2 s while the answer is 503
+/// (the connection before may hold the slot a moment after it closed).
+fn pinged(s: &Sandbox, name: &str) -> (UnixStream, String) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let mut c = UnixStream::connect(socket(s, name)).unwrap();
+        c.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let status = status_line(&mut c);
+        if !status.starts_with("HTTP/1.1 503") || Instant::now() > deadline {
+            return (c, status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The whole answer to `GET /_ping` on `name`'s socket, once the agent has
+/// a free slot (asked again while the answer is 503, for up to `within`).
+fn answer_when_free(s: &Sandbox, name: &str, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let mut c = UnixStream::connect(socket(s, name)).unwrap();
+        c.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        let mut text = String::new();
+        let _ = c.read_to_string(&mut text);
+        if !text.contains(" 503 ") || Instant::now() > deadline {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The status line of the answer on `c` (read until its CRLF: a relay may
 /// hand it over in pieces).
 fn status_line(c: &mut UnixStream) -> String {
@@ -1104,17 +1139,7 @@ fn a_hung_daemon_does_not_hold_connections_whose_client_left() {
         // The handshake is done when the agent starts relaying; then the
         // daemon stops, the client asks and leaves. (The CLI that ran
         // before may still hold the slot for a moment after it exits.)
-        let deadline = Instant::now() + Duration::from_secs(2);
-        let (mut c, status) = loop {
-            let mut c = UnixStream::connect(socket(&s, "st")).unwrap();
-            c.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
-                .unwrap();
-            let status = status_line(&mut c);
-            if !status.starts_with("HTTP/1.1 503") || Instant::now() > deadline {
-                break (c, status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let (mut c, status) = pinged(&s, "st");
         assert!(status.starts_with("HTTP/1.1 200"), "{status:?}");
         // A quiet relay's deadline: the agent's connection to the daemon
         // has TCP keepalive on (ss shows its timer).
@@ -1137,19 +1162,7 @@ fn a_hung_daemon_does_not_hold_connections_whose_client_left() {
         drop(c);
         // The next one gets the slot back (within a second), and is told
         // the daemon does not answer.
-        let deadline = Instant::now() + Duration::from_secs(1);
-        let answer = loop {
-            let mut c = UnixStream::connect(socket(&s, "st")).unwrap();
-            c.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
-                .unwrap();
-            c.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-            let mut text = String::new();
-            let _ = c.read_to_string(&mut text);
-            if !text.contains(" 503 ") || Instant::now() > deadline {
-                break text;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let answer = answer_when_free(&s, "st", Duration::from_secs(1));
         assert!(
             answer.starts_with("HTTP/1.1 502")
                 && answer.contains("did not answer the TLS handshake"),
@@ -1164,18 +1177,8 @@ fn a_hung_daemon_does_not_hold_connections_whose_client_left() {
     // daemon that had stopped reading held its slot (the relay sat in a
     // write, never looking at the client). The hang-up is watched for the
     // relay's whole life now.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    let mut c = loop {
-        let mut c = UnixStream::connect(socket(&s, "st")).unwrap();
-        c.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
-            .unwrap();
-        let status = status_line(&mut c);
-        if status.starts_with("HTTP/1.1 200") {
-            break c;
-        }
-        assert!(Instant::now() < deadline, "{status:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let (mut c, status) = pinged(&s, "st");
+    assert!(status.starts_with("HTTP/1.1 200"), "{status:?}");
     c.write_all(b"POST /v1.41/images/load HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-tar\r\nContent-Length: 1000000000\r\n\r\n")
         .unwrap();
     signal("-STOP");
@@ -1189,19 +1192,7 @@ fn a_hung_daemon_does_not_hold_connections_whose_client_left() {
         assert!(sent < 512 << 20, "the upload never blocked");
     }
     drop(c);
-    let deadline = Instant::now() + Duration::from_secs(2);
-    let answer = loop {
-        let mut c = UnixStream::connect(socket(&s, "st")).unwrap();
-        c.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
-            .unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-        let mut text = String::new();
-        let _ = c.read_to_string(&mut text);
-        if !text.contains(" 503 ") || Instant::now() > deadline {
-            break text;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let answer = answer_when_free(&s, "st", Duration::from_secs(2));
     assert!(
         answer.starts_with("HTTP/1.1 502"),
         "the slot was not freed after {sent} bytes: {answer}\n{}",

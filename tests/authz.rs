@@ -399,6 +399,21 @@ fn curl(id: &Path, port: u16, target: &str, extra: &[&str]) -> (String, String) 
     (code, fs::read_to_string(&body).unwrap_or_default())
 }
 
+/// The default CA's certificate and key (ca.pem, ca-key.pem), for openssl.
+fn export_ca(s: &Sandbox) -> PathBuf {
+    let ca = s.path().join("ca");
+    ok(&s.tlsctx(&[
+        "ca",
+        "export",
+        "--name",
+        "default",
+        "--out",
+        ca.to_str().unwrap(),
+        "--include-key",
+    ]));
+    ca
+}
+
 /// A client certificate made by openssl with the CA's key: subjects we never
 /// issue (two role OUs, a misspelled role, none).
 fn openssl_client(s: &Sandbox, ca: &Path, name: &str, subject: &str, san: Option<&str>) -> PathBuf {
@@ -624,16 +639,7 @@ fn read_only_is_read_only_in_every_spelling() {
     );
 
     // Subjects we never issue, made by openssl with the CA's key.
-    let ca = s.path().join("ca");
-    ok(&s.tlsctx(&[
-        "ca",
-        "export",
-        "--name",
-        "default",
-        "--out",
-        ca.to_str().unwrap(),
-        "--include-key",
-    ]));
+    let ca = export_ca(&s);
     for (name, subject, want) in [
         ("caps", "/OU=role:Read-Only/CN=odd1", "cannot be read"),
         ("space", "/OU=role: read-only/CN=odd2", "cannot be read"),
@@ -735,16 +741,7 @@ fn unreadable_plugin_calls_are_refused() {
         "read-only",
     ]));
     let bundle = s.cfg().join("tlsctx/servers/ro1");
-    let ca = s.path().join("ca");
-    ok(&s.tlsctx(&[
-        "ca",
-        "export",
-        "--name",
-        "default",
-        "--out",
-        ca.to_str().unwrap(),
-        "--include-key",
-    ]));
+    let ca = export_ca(&s);
     let legacy = openssl_client(&s, &ca, "legacy", "/CN=legacy-client", None);
     let b64 = |p: &Path| base64::engine::general_purpose::STANDARD.encode(fs::read(p).unwrap());
     let ro = b64(&files_of(&s, "ro1").join("cert.pem"));

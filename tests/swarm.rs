@@ -629,7 +629,7 @@ fn certificates_rotate_on_live_services() {
         extra.extend(["--secret", m.as_str()]);
     }
     create("slow", "2", &extra, &sleep);
-    let rotate_slow = |extra_env: &[(&str, &Path)]| {
+    let rotate_slow = |timeout: &str| {
         let mut c = s.tlsctx_cmd(&[
             "swarm",
             "rotate",
@@ -639,11 +639,8 @@ fn certificates_rotate_on_live_services() {
             "--context",
             "d1",
             "--timeout",
-            "120",
+            timeout,
         ]);
-        for (k, v) in extra_env {
-            c.env(k, v);
-        }
         c.stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
         c
@@ -676,7 +673,7 @@ fn certificates_rotate_on_live_services() {
         .status()
         .unwrap();
     let path = format!("{}:{}", shim.display(), std::env::var("PATH").unwrap());
-    let mut c = rotate_slow(&[]);
+    let mut c = rotate_slow("120");
     c.env("PATH", &path);
     let child = c.spawn().unwrap();
     let t = Instant::now();
@@ -704,7 +701,7 @@ fn certificates_rotate_on_live_services() {
 
     // 2. Ctrl-C while the update converges: the wait stops at once and the
     //    error says where the service is (swarm goes on with its update).
-    let mut child = rotate_slow(&[]).spawn().unwrap();
+    let mut child = rotate_slow("120").spawn().unwrap();
     let err = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
@@ -736,7 +733,7 @@ fn certificates_rotate_on_live_services() {
     // 3. Rotating again while that update still runs: it waits for it
     //    (updating on top of it took a stop-first service to 0 tasks),
     //    then moves the service.
-    let o = rotate_slow(&[]).output().unwrap();
+    let o = rotate_slow("120").output().unwrap();
     let out = ok(&o);
     let err = stderr(&o);
     assert!(err.contains("service slow is still being updated"), "{err}");
@@ -753,20 +750,7 @@ fn certificates_rotate_on_live_services() {
     let pid = _daemon.pid().to_string();
     ok(&Command::new("kill").args(["-STOP", &pid]).output().unwrap());
     let t = Instant::now();
-    let o = s
-        .tlsctx_cmd(&[
-            "swarm",
-            "rotate",
-            "web",
-            "--service",
-            "slow",
-            "--context",
-            "d1",
-            "--timeout",
-            "3",
-        ])
-        .output()
-        .unwrap();
+    let o = rotate_slow("3").output().unwrap();
     let took = t.elapsed();
     ok(&Command::new("kill").args(["-CONT", &pid]).output().unwrap());
     failed(&o, &["did not finish within 3 s"]);
