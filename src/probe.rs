@@ -54,9 +54,10 @@ fn run(m: &Material<'_>) -> Result<Outcome, Failure> {
     let (config, verifier) = tls_client::config(ca_der, Arc::new(Identity(Arc::new(certified))))?;
     let (mut conn, mut tcp) = tls_client::handshake(config, &verifier, m.host, m.port)?;
     // The request and its answer within their own deadline too.
+    let until = std::time::Instant::now() + TIMEOUT;
     let mut io = tls_client::Deadline {
         tcp: &mut tcp,
-        until: std::time::Instant::now() + TIMEOUT,
+        until,
     };
     let mut tls = rustls::Stream::new(&mut conn, &mut io);
     let request = format!("GET /version HTTP/1.1\r\nHost: {}:{}\r\nUser-Agent: docker-tlsctx-check\r\nConnection: close\r\n\r\n", m.host, m.port);
@@ -69,15 +70,17 @@ fn run(m: &Material<'_>) -> Result<Outcome, Failure> {
         if response.is_empty() {
             // TLS 1.3 refuses a client certificate after the client's half
             // of the handshake: the alert arrives here.
-            return Err(match tls_client::classify(&e, &verifier, m.host, m.port) {
-                Failure::NoAnswer => Failure::Other(format!(
+            return Err(
+                match tls_client::classify(&e, &verifier, m.host, m.port, until) {
+                    Failure::NoAnswer => Failure::Other(format!(
                     "{}:{} completed the TLS handshake but did not answer GET /version within {} s",
                     m.host,
                     m.port,
                     TIMEOUT.as_secs()
                 )),
-                f => f,
-            });
+                    f => f,
+                },
+            );
         }
     }
     parse_version(&response)

@@ -240,13 +240,14 @@ pub fn handshake(
     let mut conn =
         rustls::ClientConnection::new(config, name).map_err(|e| Failure::Other(e.to_string()))?;
     let mut tcp = connect_tcp(host, port)?;
+    let until = std::time::Instant::now() + TIMEOUT;
     let mut io = Deadline {
         tcp: &mut tcp,
-        until: std::time::Instant::now() + TIMEOUT,
+        until,
     };
     while conn.is_handshaking() {
         if let Err(e) = conn.complete_io(&mut io) {
-            return Err(classify(&e, verifier, host, port));
+            return Err(classify(&e, verifier, host, port, until));
         }
     }
     let _ = tcp.set_read_timeout(Some(TIMEOUT));
@@ -254,8 +255,15 @@ pub fn handshake(
     Ok((conn, tcp))
 }
 
-/// A handshake or read failure as the user's situation.
-pub fn classify(e: &std::io::Error, verifier: &Recording, host: &str, port: u16) -> Failure {
+/// A handshake or read failure as the user's situation. A second look (is
+/// it plain HTTP?) is taken only within what is left until `until`.
+pub fn classify(
+    e: &std::io::Error,
+    verifier: &Recording,
+    host: &str,
+    port: u16,
+    until: std::time::Instant,
+) -> Failure {
     let seen = verifier.seen.lock().unwrap().take();
     let Some(tls_err) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) else {
         return match e.kind() {
@@ -310,7 +318,7 @@ pub fn classify(e: &std::io::Error, verifier: &Recording, host: &str, port: u16)
             other => Failure::Other(format!("the daemon ended the TLS handshake: {other:?}")),
         },
         rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
-            if speaks_plain_http(host, port) {
+            if speaks_plain_http(host, port, until) {
                 Failure::PlainHttp
             } else {
                 Failure::NotTls {
@@ -323,10 +331,19 @@ pub fn classify(e: &std::io::Error, verifier: &Recording, host: &str, port: u16)
 }
 
 /// A second connection, in plain HTTP: does a Docker API answer there?
-fn speaks_plain_http(host: &str, port: u16) -> bool {
+/// Within the same deadline as the handshake it follows, so a failure is
+/// named within [`TIMEOUT`] in all (a slow server made it 10 s).
+fn speaks_plain_http(host: &str, port: u16, until: std::time::Instant) -> bool {
     use std::io::{Read, Write};
-    let Ok(mut s) = connect_tcp(host, port) else {
+    if until <= std::time::Instant::now() {
         return false;
+    }
+    let Ok(mut tcp) = connect_tcp(host, port) else {
+        return false;
+    };
+    let mut s = Deadline {
+        tcp: &mut tcp,
+        until,
     };
     let req = format!("GET /_ping HTTP/1.0\r\nHost: {host}:{port}\r\n\r\n");
     let mut buf = [0u8; 16];

@@ -955,6 +955,75 @@ fn another_user_cannot_squat_the_agents_socket() {
         !mine.join("docker-tlsctx").exists(),
         "made a folder behind their link"
     );
+
+    // 6. Found by the third review: a link of theirs further down a chain
+    //    of links (ours → theirs → a good folder) was crossed unseen, and
+    //    they could re-point it later.
+    let att = s.path().join("att");
+    fs::create_dir(&att).unwrap();
+    let good = s.path().join("good2");
+    fs::create_dir(&good).unwrap();
+    std::os::unix::fs::symlink(&good, att.join("alink")).unwrap();
+    Command::new("chown")
+        .args(["-R", "-h", "65534:65534"])
+        .arg(&att)
+        .status()
+        .unwrap();
+    let chain = s.path().join("rt2");
+    std::os::unix::fs::symlink(att.join("alink"), &chain).unwrap();
+    let o = with_run(&chain, &["agent", "adopt", "sq"]);
+    assert!(
+        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("belongs to uid 65534"),
+        "{}",
+        transcript(&o)
+    );
+    assert!(
+        !good.join("docker-tlsctx").exists(),
+        "made a folder behind their link"
+    );
+
+    // 7. Found by the third review: a relative XDG_RUNTIME_DIR (or
+    //    DOCKER_CONFIG) became a relative endpoint, which Docker resolves
+    //    from whatever folder it runs in. Relative XDG_RUNTIME_DIR is
+    //    ignored (the XDG spec) and the config folder made absolute.
+    let mut c = s.tlsctx_cmd(&["agent", "adopt", "sq"]);
+    c.env("XDG_RUNTIME_DIR", "xdgrel").current_dir(s.path());
+    ok(&c.output().unwrap());
+    let meta = ok(&s.docker(&[
+        "context",
+        "inspect",
+        "sq",
+        "-f",
+        "{{.Endpoints.docker.Host}}",
+    ]));
+    assert_eq!(meta.trim(), format!("unix://{}", sock.display()));
+    let mut c = Command::new(BIN);
+    c.args([
+        "new",
+        "rel",
+        "--host",
+        "tcp://127.0.0.1:1",
+        "--keychain-only",
+        "--no-server",
+    ])
+    .env("DOCKER_CONFIG", "cfg")
+    .env("DOCKER_TLSCTX_KEYSTORE", "file")
+    .env_remove("XDG_RUNTIME_DIR")
+    .env_remove("DOCKER_CLI_PLUGIN_SOCKET")
+    .current_dir(s.path());
+    ok(&c.output().unwrap());
+    let meta = ok(&s.docker(&[
+        "context",
+        "inspect",
+        "rel",
+        "-f",
+        "{{.Endpoints.docker.Host}}",
+    ]));
+    assert_eq!(
+        meta.trim(),
+        format!("unix://{}/rel.sock", dir.display()),
+        "a relative endpoint"
+    );
 }
 
 /// Issue 19: a daemon that accepts and does not answer was reported as
@@ -1048,6 +1117,51 @@ fn a_daemon_that_does_not_answer_is_named() {
         started.elapsed() < Duration::from_secs(15),
         "{:?}",
         started.elapsed()
+    );
+
+    // Found by the third review: a server that answers with a record that
+    // is not a handshake, then trickles, sent the client on to a second
+    // look (is it plain HTTP?) with its own 5 s: 10 s in all. The second
+    // look shares the handshake's deadline now.
+    let odd = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let oport = odd.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        // First connection: the odd record; second (the plain-HTTP look):
+        // silence, then one byte just under the old per-read 5 s.
+        for (i, mut c) in odd.incoming().flatten().enumerate() {
+            std::thread::spawn(move || {
+                if i % 2 == 1 {
+                    std::thread::sleep(Duration::from_millis(4900));
+                    let _ = c.write_all(b"X");
+                    std::thread::sleep(Duration::from_secs(5));
+                    return;
+                }
+                let _ = c.write_all(&[0x17, 0x03, 0x03, 0x00, 0x04]);
+                while c.write_all(&[0]).is_ok() {
+                    std::thread::sleep(Duration::from_millis(1400));
+                }
+            });
+        }
+    });
+    ok(&tlsctx(
+        &s,
+        &[
+            "new",
+            "odd",
+            "--host",
+            &format!("tcp://127.0.0.1:{oport}"),
+            "--keychain-only",
+            "--no-server",
+        ],
+    ));
+    let started = Instant::now();
+    let check = tlsctx(&s, &["check", "odd"]);
+    assert!(!check.status.success(), "{}", transcript(&check));
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}: {}",
+        started.elapsed(),
+        transcript(&check)
     );
 }
 

@@ -32,9 +32,17 @@ pub fn socket_dir(config_dir: &Path) -> Result<PathBuf> {
     }
     #[cfg(all(unix, not(target_os = "macos")))]
     {
-        if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-            return Ok(PathBuf::from(dir).join("docker-tlsctx"));
+        // A relative value is ignored, as the XDG Base Directory spec says:
+        // Docker would resolve it from whatever folder it runs in.
+        if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR")
+            .map(PathBuf::from)
+            .filter(|d| d.is_absolute())
+        {
+            return Ok(dir.join("docker-tlsctx"));
         }
+        // Absolute for the same reason (DOCKER_CONFIG or --config may be
+        // relative).
+        let config_dir = std::path::absolute(config_dir).map_err(Error::io("find", config_dir))?;
         Ok(config_dir.join("tlsctx").join("agent"))
     }
     #[cfg(not(unix))]
@@ -164,11 +172,24 @@ fn check_ancestors(dir: &Path) -> Result<()> {
             )));
         }
         if m.file_type().is_symlink() {
-            // Where it leads, checked the same way (a link cannot be
-            // changed in place; its own folder is checked above).
-            let target = std::fs::canonicalize(&a).map_err(Error::io("follow", &a))?;
+            // Where it leads, one link at a time: the target as written,
+            // and every folder on the way to it, each checked the same way
+            // (canonicalize would cross further links unseen, which their
+            // owner could re-point later). A link cannot be changed in
+            // place; its own folder is checked as one of the ancestors.
+            let target = std::fs::read_link(&a).map_err(Error::io("follow", &a))?;
+            let target = match a.parent() {
+                Some(p) if target.is_relative() => p.join(target),
+                _ => target,
+            };
             todo.push((target.clone(), is_parent));
-            todo.extend(target.ancestors().skip(1).map(|t| (t.to_path_buf(), false)));
+            todo.extend(
+                target
+                    .ancestors()
+                    .skip(1)
+                    .filter(|t| !t.as_os_str().is_empty())
+                    .map(|t| (t.to_path_buf(), false)),
+            );
             continue;
         }
         let others_write = m.mode() & 0o022 != 0;
