@@ -120,7 +120,19 @@ pub struct CertCmd {
 #[derive(Subcommand, Debug)]
 pub enum CertAction {
     /// Re-issue a service certificate from the same CA, for the same names (plus --add-san)
-    Renew(ServerRenewArgs),
+    Renew(CertRenewArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CertRenewArgs {
+    /// Name of the service certificate
+    pub name: String,
+    /// Add a name or address to the certificate (repeatable)
+    #[arg(long = "add-san", value_name = "VALUE")]
+    pub add_sans: Vec<String>,
+    /// Lifetime in days (at most 825: Apple's rule)
+    #[arg(long, default_value_t = crate::pki::SERVER_DAYS)]
+    pub days: u32,
 }
 
 #[derive(Args, Debug)]
@@ -431,6 +443,12 @@ pub struct NewArgs {
     /// Keep the client key in the keystore only: no key.pem; the context points Docker at the agent's socket (docker tlsctx agent)
     #[arg(long)]
     pub keychain_only: bool,
+    /// Then install the server bundle on the Docker host over SSH: [USER@]HOST[:PORT] (docker tlsctx server install)
+    #[arg(long, value_name = "TARGET", conflicts_with = "no_server")]
+    pub ssh: Option<String>,
+    /// With --ssh: confirm a restart that stops running containers or a swarm manager
+    #[arg(long, requires = "ssh")]
+    pub yes: bool,
 }
 
 #[derive(Args, Debug, Clone, Copy)]
@@ -529,6 +547,42 @@ pub struct ServerCmd {
 pub enum ServerAction {
     /// Re-issue a server bundle from the same CA (clients keep working); prints the restart steps
     Renew(ServerRenewArgs),
+    /// Install a server bundle on its Docker host over SSH: pre-flight, merge daemon.json, restart, verify with a client identity, roll back on failure
+    Install(ServerInstallArgs),
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct InstallOpts {
+    /// Confirm a restart that stops running containers or a swarm manager (needed when not on a terminal)
+    #[arg(long)]
+    pub yes: bool,
+    /// Context whose client identity proves the install [default: the bundle's own context, else one of its CA for a host it names]
+    #[arg(long, value_name = "CONTEXT")]
+    pub context: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ServerInstallArgs {
+    /// Name of the server bundle (the context name for bundles made by `new`)
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub name: Option<String>,
+    /// The Docker host, as the system ssh reaches it: [USER@]HOST[:PORT] or a Host alias (recorded; later installs need no flag)
+    #[arg(long, value_name = "TARGET", conflicts_with = "all")]
+    pub ssh: Option<String>,
+    /// Print the plan (files and modes, the daemon.json change, the drop-in, the commands) and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Every server bundle with a recorded SSH target
+    #[arg(long)]
+    pub all: bool,
+    /// With --all: how many hosts at once
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
+    #[command(flatten)]
+    pub opts: InstallOpts,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Args, Debug)]
@@ -541,6 +595,14 @@ pub struct ServerRenewArgs {
     /// Lifetime in days (at most 825: Apple's rule)
     #[arg(long, default_value_t = crate::pki::SERVER_DAYS)]
     pub days: u32,
+    /// Then install the renewed bundle on its host (docker tlsctx server install)
+    #[arg(long)]
+    pub install: bool,
+    /// With --install: the Docker host, [USER@]HOST[:PORT] (recorded)
+    #[arg(long, value_name = "TARGET", requires = "install")]
+    pub ssh: Option<String>,
+    #[command(flatten)]
+    pub opts: InstallOpts,
 }
 
 #[derive(Args, Debug)]

@@ -129,6 +129,36 @@ pub enum Error {
         fix: String,
     },
     Cancelled,
+    /// `--ssh TARGET` that is not `[USER@]HOST[:PORT]`.
+    SshTarget {
+        target: String,
+        why: String,
+    },
+    /// The system `ssh` could not reach or log in to the host.
+    SshFailed {
+        target: String,
+        detail: String,
+        fix: String,
+    },
+    /// `sudo -n` on the host wants a password.
+    SudoPassword(String),
+    /// Pre-flight refused to change the host: what it found, what to do.
+    InstallRefused {
+        host: String,
+        what: String,
+        fix: String,
+    },
+    /// The new configuration failed and was rolled back (or could not be).
+    InstallFailed {
+        host: String,
+        what: String,
+        fix: String,
+    },
+    /// `server install --all`: some hosts failed (each reported above).
+    InstallsFailed {
+        failed: usize,
+        total: usize,
+    },
     /// A symlink where a key is read or written, or a private folder is.
     SymlinkRefused(PathBuf),
     /// Another docker-tlsctx command holds the lock past our wait.
@@ -432,6 +462,30 @@ impl Error {
                 Some("switch to another context first (docker context use default), or pass --force: the context is removed and Docker falls back to DOCKER_HOST or the default context".into()),
             ),
             Error::CheckFailed { what, fix } => (what.clone(), Some(fix.clone())),
+            Error::SshTarget { target, why } => (
+                format!("--ssh {target:?} is not an SSH destination: {why}"),
+                Some("give it as [USER@]HOST[:PORT], e.g. root@203.0.113.7 or admin@docker1.example.com:2222, or a Host alias from ~/.ssh/config".into()),
+            ),
+            Error::SshFailed { target, detail, fix } => (
+                format!("ssh to {target} failed: {detail}"),
+                Some(fix.clone()),
+            ),
+            Error::SudoPassword(target) => (
+                format!("sudo on {target} wants a password, and docker-tlsctx never types one (sudo -n)"),
+                Some("log in as root (--ssh root@HOST), or allow this user sudo without a password (NOPASSWD in /etc/sudoers.d/)".into()),
+            ),
+            Error::InstallRefused { host, what, fix } => (
+                format!("not installing on {host}: {what}; nothing was changed"),
+                Some(fix.clone()),
+            ),
+            Error::InstallFailed { host, what, fix } => (
+                format!("install on {host} failed: {what}"),
+                Some(fix.clone()),
+            ),
+            Error::InstallsFailed { failed, total } => (
+                format!("{failed} of {total} installs failed (each is reported above)"),
+                Some("fix what each one names, then run docker tlsctx server install --all again: hosts already done are installed again and verified".into()),
+            ),
             Error::Cancelled => (
                 "cancelled".into(),
                 Some("nothing was changed; run the command again when ready".into()),

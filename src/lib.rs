@@ -16,6 +16,7 @@ pub mod pki;
 pub mod docker;
 pub mod keystore;
 pub mod probe;
+pub mod ssh;
 pub mod state;
 pub mod tls_client;
 // Issuance: the operations commands are made of.

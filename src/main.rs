@@ -151,6 +151,7 @@ fn dispatch(cli: Cli, config: Option<PathBuf>) -> Result<()> {
         Command::Ca(CaCommand::Rm(a)) => commands::ca_rm::run(&env, a),
         Command::Server(s) => match &s.action {
             Some(ServerAction::Renew(a)) => commands::server_renew::run(&env, a),
+            Some(ServerAction::Install(a)) => commands::server_install::run(&env, a),
             None => commands::server::run(&env, &s.issue),
         },
         Command::Ls(a) => commands::ls::run(&env, a),

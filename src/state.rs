@@ -129,6 +129,10 @@ pub struct ServerRecord {
     /// only for the latter, so a daemon bundle's record reads as before.
     #[serde(default, skip_serializing_if = "Purpose::is_daemon")]
     pub purpose: Purpose,
+    /// `server install --ssh`: the host it was last installed on, as the
+    /// user wrote it ([USER@]HOST[:PORT]); later installs need no flag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<String>,
 }
 
 impl ServerRecord {

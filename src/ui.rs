@@ -176,3 +176,80 @@ pub fn report_keychain(login: &Path, friendly: &str, host: &Host) {
         host.authority()
     );
 }
+
+/// Asks a yes/no question on the terminal (stderr, then a line of stdin);
+/// false when stdin is not a terminal, so scripts must say --yes.
+pub fn ask_yes(question: &str) -> bool {
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    eprint!("{question}. Go ahead? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).is_ok()
+        && matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// What `server install` (and `new --ssh`, `server renew --install`) did,
+/// or would do with --dry-run.
+pub fn report_install(i: &crate::issuance::install::Installed) {
+    use crate::issuance::install::plan;
+    for n in &i.notes {
+        eprintln!("Note: {n}.");
+    }
+    if i.dry_run {
+        let f = &i.facts;
+        println!("Plan for {} on {} (nothing was changed):", i.name, i.target);
+        println!(
+            "  dockerd:  {} ({}); restarted with: {}",
+            f.dockerd.as_deref().unwrap_or("?"),
+            f.version.as_deref().unwrap_or("version unknown"),
+            i.plan.restart
+        );
+        println!("  started:  {}", i.plan.start_command);
+        println!("  files:");
+        for (d, mode) in &i.plan.dirs {
+            println!("    {d}/ (folder, {mode:04o} if new)");
+        }
+        for c in &i.plan.files {
+            let what = if c.secret {
+                "the server key".to_string()
+            } else if c.before.is_some() {
+                "replaced, backed up".into()
+            } else {
+                format!("{} bytes", c.content.len())
+            };
+            println!("    {} ({:04o}, root): {what}", c.dest, c.mode);
+        }
+        for c in &i.plan.files {
+            if c.dest == plan::DROP_IN {
+                println!("  {}:", c.dest);
+                for l in String::from_utf8_lossy(&c.content).lines() {
+                    println!("    {l}");
+                }
+            } else if !c.secret && (c.dest == plan::DAEMON_JSON || c.before.is_some()) {
+                println!("  {} change:", c.dest);
+                let after = String::from_utf8_lossy(&c.content);
+                for l in plan::diff(c.before.as_deref().unwrap_or(""), &after).lines() {
+                    println!("    {l}");
+                }
+            }
+        }
+        println!("  then: {}; {}", i.plan.reload, i.plan.restart);
+        println!(
+            "  verify: the local socket, then a mutual-TLS call to {} as context {:?}; roll back on failure",
+            i.address, i.context
+        );
+        return;
+    }
+    println!(
+        "Installed server bundle {:?} on {}: dockerd {} answers on {} to context {:?} (restart {:.1} s, {:.1} s in all).",
+        i.name,
+        i.target,
+        i.version,
+        i.address,
+        i.context,
+        i.restart.as_secs_f64(),
+        i.total.as_secs_f64()
+    );
+}

@@ -12,7 +12,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("pure code", &["pki", "p12"]),
     (
         "adapters",
-        &["docker", "keystore", "state", "probe", "tls_client"],
+        &["docker", "keystore", "state", "probe", "ssh", "tls_client"],
     ),
     ("issuance", &["issuance"]),
     ("interface", &["cli", "ui"]),

@@ -14,8 +14,6 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
@@ -53,64 +51,6 @@ impl Drop for SwarmMember<'_> {
             .s
             .docker(&["--context", "d1", "swarm", "leave", "--force"]);
     }
-}
-
-/// Samples every process's argv while it runs and keeps each distinct one,
-/// so that keys made during the run (a rotation renews its key) are looked
-/// for too; counts the `docker secret create` processes it saw, so a clean
-/// result means something.
-struct ArgvSampler {
-    stop: Arc<AtomicBool>,
-    seen: Arc<Mutex<BTreeSet<String>>>,
-    handle: Option<std::thread::JoinHandle<()>>,
-}
-
-impl ArgvSampler {
-    fn start() -> ArgvSampler {
-        let stop = Arc::new(AtomicBool::new(false));
-        let seen = Arc::new(Mutex::new(BTreeSet::new()));
-        let (st, sn) = (stop.clone(), seen.clone());
-        let handle = std::thread::spawn(move || {
-            while !st.load(Ordering::SeqCst) {
-                for e in fs::read_dir("/proc").unwrap().flatten() {
-                    if let Ok(argv) = fs::read(e.path().join("cmdline")) {
-                        let text = String::from_utf8_lossy(&argv).replace('\0', " ");
-                        // The PID too: the same command twice counts twice.
-                        sn.lock()
-                            .unwrap()
-                            .insert(format!("{} {text}", e.file_name().to_string_lossy()));
-                    }
-                }
-            }
-        });
-        ArgvSampler {
-            stop,
-            seen,
-            handle: Some(handle),
-        }
-    }
-
-    /// Stops; returns (argvs holding a needle, `secret create` processes seen).
-    fn finish(mut self, needles: &[String]) -> (Vec<String>, usize) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.handle.take().unwrap().join().unwrap();
-        let seen = self.seen.lock().unwrap();
-        let found = seen
-            .iter()
-            .filter(|a| needles.iter().any(|n| a.contains(n.as_str())))
-            .cloned()
-            .collect();
-        let creates = seen.iter().filter(|a| a.contains("secret create")).count();
-        (found, creates)
-    }
-}
-
-/// The base64 lines of a PEM file: what would show if its data leaked.
-fn body_lines(pem: &str) -> Vec<String> {
-    pem.lines()
-        .filter(|l| !l.starts_with("-----") && l.len() >= 40)
-        .map(str::to_string)
-        .collect()
 }
 
 fn sha256_hex(data: &[u8]) -> String {
@@ -601,7 +541,7 @@ fn certificates_rotate_on_live_services() {
 
     // No key or certificate on any argv, and the sampler did see the
     // `docker secret create` calls that carried them.
-    let (found, creates) = sampler.finish(&on_argv);
+    let (found, creates) = sampler.finish(&on_argv, "secret create");
     assert!(found.is_empty(), "secret data on argv: {found:?}");
     // 12 in all: 3 per publish, v1 and v4 by hand, v2 and v3 inside the
     // two rotations that got that far; a sample can miss a short one.

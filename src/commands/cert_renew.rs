@@ -1,12 +1,12 @@
 //! `docker tlsctx cert renew NAME [--add-san VALUE] [--days N]`.
 
-use crate::cli::ServerRenewArgs;
+use crate::cli::CertRenewArgs;
 use crate::error::Result;
 use crate::issuance::{server, Env};
 use crate::text::date;
 use crate::ui;
 
-pub fn run(env: &Env, args: &ServerRenewArgs) -> Result<()> {
+pub fn run(env: &Env, args: &CertRenewArgs) -> Result<()> {
     let r = server::renew(
         env,
         &args.name,

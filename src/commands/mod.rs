@@ -32,6 +32,7 @@ pub mod restore;
 pub mod revoke;
 pub mod rm;
 pub mod server;
+pub mod server_install;
 pub mod server_renew;
 pub mod swarm_ls;
 pub mod swarm_prune;

@@ -4,6 +4,7 @@ use serde_json::json;
 
 use crate::cli::{Format, NewArgs};
 use crate::error::Result;
+use crate::issuance::install;
 use crate::issuance::new::{self, Created, P12Request, Request};
 use crate::issuance::Env;
 use crate::text::{date, rfc3339};
@@ -69,6 +70,24 @@ pub fn run(env: &Env, args: &NewArgs) -> Result<()> {
         })),
         Format::Text => print_text(args, &c),
     }
+    if let Some(ssh) = &args.ssh {
+        // The context exists from here on; a failed install says how to
+        // try again (`server install NAME`), the host keeps its old setup.
+        let done = install::install(
+            env,
+            &args.name,
+            &install::Options {
+                ssh: Some(ssh),
+                context: Some(&args.name),
+                dry_run: false,
+                yes: args.yes,
+                confirm: &ui::ask_yes,
+            },
+        )?;
+        if args.format == Format::Text {
+            ui::report_install(&done);
+        }
+    }
     Ok(())
 }
 
@@ -125,11 +144,13 @@ fn print_text(args: &NewArgs, c: &Created) {
             args.name
         );
     }
-    if let Some(s) = &c.server {
+    if let (Some(s), None) = (&c.server, &args.ssh) {
         print!(
             "\n{}",
             ui::server_next_steps(&s.dir, &args.daemon_dir, &c.host.name(), s.authz)
         );
     }
-    println!("\nThen: docker --context {} version", args.name);
+    if args.ssh.is_none() {
+        println!("\nThen: docker --context {} version", args.name);
+    }
 }

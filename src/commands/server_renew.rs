@@ -2,7 +2,7 @@
 
 use crate::cli::ServerRenewArgs;
 use crate::error::Result;
-use crate::issuance::{server, Env};
+use crate::issuance::{install, server, Env};
 use crate::text::date;
 use crate::ui;
 
@@ -30,7 +30,22 @@ pub fn run(env: &Env, args: &ServerRenewArgs) -> Result<()> {
         date(r.before.not_after),
         r.after.dir.display()
     );
-    println!("dockerd reads its certificate only at start: copy the new files and restart it.");
+    if args.install {
+        let done = install::install(
+            env,
+            &args.name,
+            &install::Options {
+                ssh: args.ssh.as_deref(),
+                context: args.opts.context.as_deref(),
+                dry_run: false,
+                yes: args.opts.yes,
+                confirm: &ui::ask_yes,
+            },
+        )?;
+        ui::report_install(&done);
+        return Ok(());
+    }
+    println!("dockerd reads its certificate only at start: copy the new files and restart it (or: docker tlsctx server install {}).", r.after.name);
     print!(
         "\n{}",
         ui::server_next_steps(

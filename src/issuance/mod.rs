@@ -9,6 +9,7 @@ pub mod client;
 pub mod export;
 pub mod health;
 pub mod identity;
+pub mod install;
 pub mod new;
 pub mod recover;
 pub mod remove;

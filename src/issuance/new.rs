@@ -179,6 +179,7 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
                 key_type: kt,
                 authz: req.authz,
                 purpose: crate::pki::Purpose::Daemon,
+                ssh: env.state().server(req.name)?.and_then(|r| r.ssh),
             };
             let plan = server::plan(req.name, &signer, &bundle, ks.as_ref(), new_bundle);
             Some((plan, bundle))

@@ -102,6 +102,8 @@ pub struct Bundle {
     /// `--authz`: dockerd asks the tlsctx-authz plugin (daemon.json, unit).
     pub authz: bool,
     pub purpose: Purpose,
+    /// The recorded SSH target, kept across a renewal.
+    pub ssh: Option<String>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -164,6 +166,7 @@ pub fn plan(name: &str, ca: &Ca, b: &Bundle, ks: &dyn KeyStore, new_bundle: bool
             keystore: ks.backend(),
             authz: b.authz,
             purpose: b.purpose,
+            ssh: b.ssh.clone(),
         },
         cert_pem: b.issued.cert_pem.clone(),
         ca_pem: ca.cert_pem.clone(),
@@ -349,6 +352,8 @@ pub fn create(
         key_type: req.key_type,
         authz: req.authz,
         purpose: req.purpose,
+        // A replaced bundle (--force) keeps where it was installed.
+        ssh: env.state().server(req.name)?.and_then(|r| r.ssh),
     };
     let plan = plan(req.name, &ca, &bundle, ks.as_ref(), new_bundle);
     Ok((
@@ -426,6 +431,7 @@ pub fn renew(
         key_type: rec.key_type,
         authz: rec.authz,
         purpose: rec.purpose,
+        ssh: rec.ssh.clone(),
     };
     let plan = plan(name, &ca, &bundle, ks.as_ref(), false);
     let after = in_journal(env, ks.as_ref(), &plan, &bundle.issued)?;
@@ -438,7 +444,7 @@ pub fn renew(
 }
 
 /// The folder daemon.json points at, so a renewal keeps the user's --daemon-dir.
-fn daemon_dir_of(dir: &Path) -> Option<String> {
+pub fn daemon_dir_of(dir: &Path) -> Option<String> {
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("daemon.json")).ok()?).ok()?;
     let key = v["tlskey"].as_str()?;

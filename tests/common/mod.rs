@@ -3,10 +3,14 @@
 #![allow(dead_code)]
 
 pub mod dockerd;
+pub mod host;
 pub mod secret_service;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_docker-tlsctx");
 
@@ -294,4 +298,63 @@ pub fn import_busybox(s: &Sandbox, ctx: &str) -> String {
     ]))
     .trim()
     .to_string()
+}
+
+/// Samples every process's argv while it runs and keeps each distinct one,
+/// so that keys made during the run (a rotation renews its key) are looked
+/// for too; counts the processes of a kind it saw, so a clean result means
+/// something.
+pub struct ArgvSampler {
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<BTreeSet<String>>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ArgvSampler {
+    pub fn start() -> ArgvSampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(BTreeSet::new()));
+        let (st, sn) = (stop.clone(), seen.clone());
+        let handle = std::thread::spawn(move || {
+            while !st.load(Ordering::SeqCst) {
+                for e in std::fs::read_dir("/proc").unwrap().flatten() {
+                    if let Ok(argv) = std::fs::read(e.path().join("cmdline")) {
+                        let text = String::from_utf8_lossy(&argv).replace('\0', " ");
+                        // The PID too: the same command twice counts twice.
+                        sn.lock()
+                            .unwrap()
+                            .insert(format!("{} {text}", e.file_name().to_string_lossy()));
+                    }
+                }
+            }
+        });
+        ArgvSampler {
+            stop,
+            seen,
+            handle: Some(handle),
+        }
+    }
+
+    /// Stops; returns (argvs holding a needle, processes seen whose argv
+    /// holds `counted`).
+    pub fn finish(mut self, needles: &[String], counted: &str) -> (Vec<String>, usize) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.handle.take().unwrap().join().unwrap();
+        let seen = self.seen.lock().unwrap();
+        let found = seen
+            .iter()
+            .filter(|a| needles.iter().any(|n| a.contains(n.as_str())))
+            .cloned()
+            .collect();
+        let creates = seen.iter().filter(|a| a.contains(counted)).count();
+        (found, creates)
+    }
+}
+
+/// The base64 lines of a PEM file: what would show if its data leaked.
+pub fn body_lines(pem: &str) -> Vec<String> {
+    pem.lines()
+        .filter(|l| !l.starts_with("-----") && l.len() >= 40)
+        .map(str::to_string)
+        .collect()
 }

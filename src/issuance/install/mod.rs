@@ -1,0 +1,587 @@
+//! `server install`: a server bundle onto its Docker host over SSH,
+//! validated, restarted, verified with a real client identity, and rolled
+//! back when anything fails (ARCHITECTURE.md, "Installing on a host").
+//!
+//! Order: local checks (bundle, key, the identity that verifies) → login →
+//! pre-flight (read-only) → the plan → settle an earlier half-done install
+//! → stage → apply (detached, journaled) → mutual-TLS call from here →
+//! confirm (or abort: the host rolls back) → record the target.
+
+pub mod facts;
+pub mod plan;
+pub mod script;
+
+use std::time::{Duration, Instant};
+
+use facts::{Facts, HOST_STATE, PREFLIGHT};
+use plan::{Plan, Refusal};
+
+use super::{identity, Env};
+use crate::error::{Error, Result};
+use crate::fsio;
+use crate::keystore;
+use crate::pki;
+use crate::probe;
+use crate::ssh::{quote, Session, Target};
+use crate::state::ServerRecord;
+
+/// How long the host waits for this side's confirmation before it rolls
+/// back by itself. DOCKER_TLSCTX_CONFIRM_SECS shortens it in debug builds
+/// (tests of a killed client).
+fn confirm_secs() -> u32 {
+    #[cfg(debug_assertions)]
+    if let Some(n) = std::env::var("DOCKER_TLSCTX_CONFIRM_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return n;
+    }
+    90
+}
+
+pub struct Options<'a> {
+    /// `--ssh`; the recorded target when None.
+    pub ssh: Option<&'a str>,
+    /// `--context`: the identity that proves the install.
+    pub context: Option<&'a str>,
+    pub dry_run: bool,
+    /// `--yes`: a restart that stops containers goes ahead.
+    pub yes: bool,
+    /// Asks the user (a terminal) whether the restart may go ahead.
+    pub confirm: &'a (dyn Fn(&str) -> bool + Sync),
+}
+
+/// What an install found and did.
+pub struct Installed {
+    pub name: String,
+    pub target: Target,
+    /// The address the mutual-TLS call went to, and with which context.
+    pub address: String,
+    pub context: String,
+    pub plan: Plan,
+    pub facts: Facts,
+    /// Said before the restart (its cost) and after (an earlier install undone).
+    pub notes: Vec<String>,
+    /// The Engine's version, from the verifying call.
+    pub version: String,
+    pub restart: Duration,
+    pub total: Duration,
+    pub dry_run: bool,
+}
+
+pub fn work_dir(name: &str) -> String {
+    format!("{HOST_STATE}/{name}")
+}
+
+fn refused(host: &str, r: Refusal) -> Error {
+    Error::InstallRefused {
+        host: host.into(),
+        what: r.what,
+        fix: r.fix,
+    }
+}
+
+/// The bundle's files as they go to the host: the key from the keystore
+/// (its canonical copy), checked against the certificate.
+struct Files {
+    ca_pem: String,
+    cert_pem: String,
+    key_pem: String,
+    crl_pem: Option<String>,
+    tls_dir: String,
+}
+
+fn bundle_files(env: &Env, rec: &ServerRecord) -> Result<Files> {
+    let dir = env.state().server_dir(rec);
+    let read = |f: &str| fsio::read_to_string(&dir.join(f));
+    let cert_pem = read("server-cert.pem")?;
+    let ks = keystore::open_recorded(rec.keystore, &env.config_dir)?;
+    let der = ks
+        .get(&super::server::account(&rec.name))?
+        .ok_or_else(|| Error::KeyMissing {
+            what: format!("server bundle {:?}", rec.name),
+            backend: rec.keystore.to_string(),
+            fix: format!("issue it again: docker tlsctx server renew {}", rec.name),
+        })?;
+    if !pki::key_matches_cert(&der, &cert_pem)? {
+        return Err(Error::Corrupt {
+            path: dir.join("server-cert.pem"),
+            why: "the certificate does not belong to the bundle's key in the keystore".into(),
+        });
+    }
+    let crl_pem = dir
+        .join("crl.pem")
+        .exists()
+        .then(|| read("crl.pem"))
+        .transpose()?;
+    Ok(Files {
+        ca_pem: read("ca.pem")?,
+        cert_pem,
+        key_pem: pki::key_pem_from_der(&der),
+        crl_pem,
+        tls_dir: super::server::daemon_dir_of(&dir)
+            .unwrap_or_else(|| super::server::DEFAULT_DAEMON_DIR.into()),
+    })
+}
+
+/// The context whose identity proves the install: `--context`, else the
+/// bundle's own name (what `new` makes), else any context of the bundle's
+/// CA whose host the certificate names.
+fn verifier(env: &Env, rec: &ServerRecord, wanted: Option<&str>) -> Result<String> {
+    let state = env.state();
+    if let Some(c) = wanted {
+        return Ok(c.into());
+    }
+    let fits = |r: &crate::state::IdentityRecord| {
+        r.context.is_some()
+            && r.ca == rec.ca
+            && r.host.as_ref().is_some_and(|h| {
+                rec.sans
+                    .iter()
+                    .any(|s| s.host().eq_ignore_ascii_case(&h.name()))
+            })
+    };
+    if let Some(r) = state.identity(&rec.name)?.filter(fits) {
+        return Ok(r.name);
+    }
+    let mut all = state.identities()?;
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    all.into_iter()
+        .find(fits)
+        .map(|r| r.name)
+        .ok_or_else(|| Error::InstallRefused {
+            host: rec.name.clone(),
+            what: format!(
+                "no context of CA {:?} names a host of this certificate, so nothing here could prove the install",
+                rec.ca
+            ),
+            fix: format!(
+                "pass --context NAME, or make one: docker tlsctx new NAME --host tcp://{}:{} --ca {} --no-server",
+                rec.sans[0].host(),
+                rec.port,
+                rec.ca
+            ),
+        })
+}
+
+pub fn install(env: &Env, name: &str, opts: &Options<'_>) -> Result<Installed> {
+    let started = Instant::now();
+    crate::names::validate("server bundle", name)?;
+    let rec = env
+        .state()
+        .server(name)?
+        .filter(|r| r.purpose.is_daemon())
+        .ok_or_else(|| Error::ServerNotFound(name.into()))?;
+    let target_text = opts
+        .ssh
+        .map(str::to_string)
+        .or_else(|| rec.ssh.clone())
+        .ok_or_else(|| Error::InstallRefused {
+            host: name.into(),
+            what: format!("server bundle {name:?} has no SSH target yet"),
+            fix: format!(
+                "name the host once: docker tlsctx server install {name} --ssh [USER@]HOST[:PORT]"
+            ),
+        })?;
+    let target = Target::parse(&target_text)?;
+    let files = bundle_files(env, &rec)?;
+    let context = verifier(env, &rec, opts.context)?;
+    let m = identity::load(env, &context)?;
+    let hostname = m.host.name();
+    let shown = target.to_string();
+    // x509: certificate is valid for A, not B: caught before the host.
+    if !rec
+        .sans
+        .iter()
+        .any(|s| s.host().eq_ignore_ascii_case(&hostname))
+    {
+        return Err(Error::InstallRefused {
+            host: shown,
+            what: format!(
+                "context {context:?} reaches the daemon as {hostname}, which the server certificate does not name (it names {})",
+                rec.sans.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            ),
+            fix: format!("add the name: docker tlsctx server renew {name} --add-san {hostname} --install"),
+        });
+    }
+    let id_rec = env
+        .state()
+        .identity(&context)?
+        .ok_or_else(|| Error::IdentityNotFound(context.clone()))?;
+
+    let session = Session::open(&target, &env.state().tmp_dir())?;
+    let work = work_dir(name);
+    let mut notes = Vec::new();
+    let mut facts = preflight(&session, &work)?;
+    if let Some(note) = settle_earlier(&session, &work, &facts)? {
+        notes.push(note);
+        facts = preflight(&session, &work)?;
+    }
+    let bundle = plan::Bundle {
+        tls_dir: &files.tls_dir,
+        port: rec.port,
+        authz: rec.authz,
+        ca_pem: &files.ca_pem,
+        cert_pem: &files.cert_pem,
+        key_pem: &files.key_pem,
+        crl_pem: files.crl_pem.as_deref(),
+    };
+    let plan = plan::build(&facts, &bundle, &shown).map_err(|r| refused(&shown, r))?;
+    // dockerd checks the client certificate with the host's clock.
+    if let Some(clock) = facts.clock {
+        let t = time::OffsetDateTime::from_unix_timestamp(clock).unwrap_or(env.now);
+        if t < id_rec.not_before || t > id_rec.not_after {
+            return Err(Error::InstallRefused {
+                host: shown,
+                what: format!(
+                    "the host's clock says {}, outside the client certificate's validity ({} to {}), so dockerd would refuse it",
+                    crate::text::rfc3339(t),
+                    crate::text::rfc3339(id_rec.not_before),
+                    crate::text::rfc3339(id_rec.not_after)
+                ),
+                fix: "set the host's clock (timedatectl set-ntp true, or chrony/ntpd), then run this again".into(),
+            });
+        }
+    }
+    if let Some(c) = facts.cost {
+        let mut cost = Vec::new();
+        if c.running > 0 && !c.live_restore {
+            cost.push(format!(
+                "stops its {} running container(s) (live-restore is off; containers with a restart policy come back)",
+                c.running
+            ));
+        }
+        if c.swarm_manager {
+            cost.push("takes a swarm manager away while dockerd restarts".into());
+        }
+        if !cost.is_empty() {
+            let said = format!("restarting dockerd on {shown} {}", cost.join(", and "));
+            if !opts.dry_run && !opts.yes && !(opts.confirm)(&said) {
+                return Err(Error::InstallRefused {
+                    host: shown,
+                    what: said,
+                    fix:
+                        "pass --yes when that is fine (or enable live-restore in daemon.json first)"
+                            .into(),
+                });
+            }
+            notes.push(said);
+        }
+    }
+    let mut out = Installed {
+        name: name.into(),
+        target,
+        address: format!("{hostname}:{}", m.host.port),
+        context,
+        plan,
+        facts,
+        notes,
+        version: String::new(),
+        restart: Duration::ZERO,
+        total: Duration::ZERO,
+        dry_run: opts.dry_run,
+    };
+    if opts.dry_run {
+        out.total = started.elapsed();
+        return Ok(out);
+    }
+    stage(&session, &work, &out.plan)?;
+    let launched = Instant::now();
+    launch(&session, &work)?;
+    let (state, why) = wait_for(&session, &work, &["waiting", "rolled-back", "broken"])?;
+    out.restart = launched.elapsed();
+    if state != "waiting" {
+        return Err(failed_on_host(&session, &work, &shown, &state, &why));
+    }
+    let key_pem = pki::key_pem_from_der(&m.key_der);
+    let probed = verify(&probe::Material {
+        host: &hostname,
+        port: m.host.port,
+        ca_pem: &m.ca_pem,
+        cert_pem: &m.cert_pem,
+        key_pem: &key_pem,
+    });
+    match probed {
+        Ok(version) => {
+            session.run(&format!("touch {}/confirm", quote(&work)), b"")?;
+            let (state, why) = wait_for(&session, &work, &["committed", "rolled-back", "broken"])?;
+            if state != "committed" {
+                return Err(failed_on_host(&session, &work, &shown, &state, &why));
+            }
+            out.version = version;
+        }
+        Err(f) => {
+            let hp = out.address.clone();
+            let (what, fix) = f.explain(&hp, &out.context);
+            let reason =
+                format!("the daemon ran, but a mutual-TLS call from here to {hp} failed: {what}");
+            abort(&session, &work, &reason)?;
+            let (state, _) = wait_for(&session, &work, &["rolled-back", "broken"])?;
+            let undone = if state == "rolled-back" {
+                "the old configuration was restored and serves again".to_string()
+            } else {
+                format!("the old configuration could not be restored: see {work} on the host")
+            };
+            let firewall = matches!(f, crate::tls_client::Failure::TimedOut);
+            return Err(Error::InstallFailed {
+                host: shown,
+                what: format!("{reason}; {undone}"),
+                fix: if firewall {
+                    format!("the daemon answered on the host itself but nothing came back here within 5 s: a firewall between here and {hp} drops the traffic; open TCP {} to this machine (ufw allow, security group), then run docker tlsctx server install {name} again", m.host.port)
+                } else {
+                    format!("{fix}; then run docker tlsctx server install {name} again")
+                },
+            });
+        }
+    }
+    // Later installs and renewals need no --ssh.
+    if rec.ssh.as_deref() != Some(target_text.as_str()) {
+        let mut rec = rec.clone();
+        rec.ssh = Some(target_text);
+        env.state().write_server(&rec)?;
+    }
+    out.total = started.elapsed();
+    Ok(out)
+}
+
+fn preflight(session: &Session, work: &str) -> Result<Facts> {
+    let ran = session.run(&format!("set -- {}\n{PREFLIGHT}", quote(work)), b"")?;
+    if !ran.ok() {
+        return Err(session.failed(&ran));
+    }
+    Ok(Facts::parse(&ran.stdout()))
+}
+
+/// An earlier install left on the host: wait for it, or undo it. Returns
+/// what was done, for the report.
+fn settle_earlier(session: &Session, work: &str, facts: &Facts) -> Result<Option<String>> {
+    let host = session.target.to_string();
+    let Some((state, alive)) = &facts.journal else {
+        return Ok(None);
+    };
+    match state.as_str() {
+        "committed" | "rolled-back" => return Ok(None),
+        "broken" => {
+            return Err(Error::InstallRefused {
+                host,
+                what: format!("the last install there could not restore the old configuration (its journal and backups are in {work})"),
+                fix: format!("start dockerd by hand from the backups listed in {work}/done, then remove {work}/state and run this again"),
+            })
+        }
+        _ => {}
+    }
+    if *alive {
+        if state == "waiting" {
+            abort(session, work, "a newer install replaces this one")?;
+        }
+    } else {
+        // The script itself was killed (a reboot, kill -9): undo its work.
+        let line = format!(
+            "cd {w} && (setsid sh apply.sh recover </dev/null >>log 2>&1 &)",
+            w = quote(work)
+        );
+        let ran = session.run(&line, b"")?;
+        if !ran.ok() {
+            return Err(session.failed(&ran));
+        }
+    }
+    let (end, _) = wait_for(session, work, &["rolled-back", "committed", "broken"])?;
+    Ok(Some(match end.as_str() {
+        "rolled-back" => format!("undid an earlier install on {host} that was left half-done ({state}); the configuration before it serves again"),
+        "committed" => format!("an earlier install on {host} finished while this one waited"),
+        _ => {
+            return Err(Error::InstallRefused {
+                host,
+                what: format!("undoing an earlier half-done install failed (see {work} on the host)"),
+                fix: format!("start dockerd by hand from the backups listed in {work}/done, then remove {work}/state and run this again"),
+            })
+        }
+    }))
+}
+
+/// The files, the list and the script, each on stdin into a 0700 folder.
+fn stage(session: &Session, work: &str, plan: &Plan) -> Result<()> {
+    let w = quote(work);
+    let put = |name: &str, data: &[u8]| -> Result<()> {
+        let line = format!(
+            "umask 077; mkdir -p {w}/stage && cat > {w}/stage/{name}.part && mv -f {w}/stage/{name}.part {w}/stage/{name}"
+        );
+        let ran = session.run(&line, data)?;
+        if ran.ok() {
+            Ok(())
+        } else {
+            Err(session.failed(&ran))
+        }
+    };
+    let clean = session.run(
+        &format!("umask 077; mkdir -p {w} && cd {w} && rm -rf stage confirm abort result daemon.log done backup"),
+        b"",
+    )?;
+    if !clean.ok() {
+        return Err(session.failed(&clean));
+    }
+    for (i, f) in plan.files.iter().enumerate() {
+        put(&script::staged_name(i), &f.content)?;
+    }
+    let list = script::manifest(plan);
+    let apply = script::apply_script(work, plan, confirm_secs());
+    let line = format!("umask 077; cat > {w}/files.part && mv -f {w}/files.part {w}/files");
+    let ran = session.run(&line, list.as_bytes())?;
+    if !ran.ok() {
+        return Err(session.failed(&ran));
+    }
+    let line =
+        format!("umask 077; cat > {w}/apply.sh.part && mv -f {w}/apply.sh.part {w}/apply.sh");
+    let ran = session.run(&line, apply.as_bytes())?;
+    if !ran.ok() {
+        return Err(session.failed(&ran));
+    }
+    Ok(())
+}
+
+/// Starts apply.sh in its own session, so the SSH connection's end does not
+/// end it.
+fn launch(session: &Session, work: &str) -> Result<()> {
+    let line = format!(
+        "cd {w} && rm -f state && if command -v setsid >/dev/null 2>&1; then (setsid sh apply.sh </dev/null >>log 2>&1 &); else (nohup sh apply.sh </dev/null >>log 2>&1 &); fi",
+        w = quote(work)
+    );
+    let ran = session.run(&line, b"")?;
+    if ran.ok() {
+        Ok(())
+    } else {
+        Err(session.failed(&ran))
+    }
+}
+
+fn abort(session: &Session, work: &str, reason: &str) -> Result<()> {
+    let w = quote(work);
+    session.run(
+        &format!("cat > {w}/abort.part && mv -f {w}/abort.part {w}/abort"),
+        reason.as_bytes(),
+    )?;
+    Ok(())
+}
+
+/// Polls the journal until it reaches one of `ends`; returns the state and
+/// the script's reason.
+fn wait_for(session: &Session, work: &str, ends: &[&str]) -> Result<(String, String)> {
+    let w = quote(work);
+    // Restart (up to UP_SECS), the confirmation window, a rollback's restart.
+    let limit = Duration::from_secs(u64::from(2 * script::UP_SECS + confirm_secs() + 30));
+    let until = Instant::now() + limit;
+    let mut state;
+    loop {
+        let ran = session.run(
+            &format!("cat {w}/state 2>/dev/null; echo; echo ---; cat {w}/result 2>/dev/null"),
+            b"",
+        )?;
+        let out = ran.stdout();
+        let (s, why) = out.split_once("---").unwrap_or((&out, ""));
+        state = s.trim().to_string();
+        if ends.contains(&state.as_str()) {
+            return Ok((state, why.trim().to_string()));
+        }
+        if Instant::now() > until {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    Err(Error::InstallFailed {
+        host: session.target.to_string(),
+        what: format!("the install on the host is still at {state:?} after {} s", limit.as_secs()),
+        fix: format!("look at {work}/log on the host; the next docker tlsctx server install finishes or undoes it"),
+    })
+}
+
+fn failed_on_host(session: &Session, work: &str, host: &str, state: &str, why: &str) -> Error {
+    let logs = session
+        .run(&format!("cat {}/daemon.log 2>/dev/null", quote(work)), b"")
+        .map(|r| r.stdout())
+        .unwrap_or_default();
+    let tail: Vec<&str> = logs.lines().rev().take(8).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    let restored = if state == "rolled-back" {
+        "the old configuration was restored and serves again"
+    } else {
+        "the old configuration could not be restored either"
+    };
+    let why = if why.is_empty() {
+        "dockerd did not start"
+    } else {
+        why
+    };
+    Error::InstallFailed {
+        host: host.into(),
+        what: format!(
+            "{why}; {restored}{}{}",
+            if tail.is_empty() { "" } else { ". dockerd's last log lines:\n  " },
+            tail.join("\n  ")
+        ),
+        fix: format!(
+            "fix what the log names (a port another program holds, a flag daemon.json repeats), then run the install again; the journal is in {work} on the host"
+        ),
+    }
+}
+
+/// One mutual-TLS call with the context's identity; a refused connection
+/// right after the restart is tried again for a few seconds.
+fn verify(m: &probe::Material<'_>) -> std::result::Result<String, crate::tls_client::Failure> {
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        match probe::probe(m) {
+            probe::Outcome::Ok { version, .. } => return Ok(version),
+            probe::Outcome::Failed(crate::tls_client::Failure::ConnectionRefused)
+                if Instant::now() < until =>
+            {
+                std::thread::sleep(Duration::from_millis(250))
+            }
+            probe::Outcome::Failed(f) => return Err(f),
+        }
+    }
+}
+
+/// `server install --all`: every bundle with a recorded target, `parallel`
+/// at a time. Each host has its own session and journal, so one failing
+/// neither stops nor touches the others; `done` hears each as it ends.
+#[allow(clippy::type_complexity)]
+pub fn install_all(
+    env: &Env,
+    parallel: usize,
+    opts: &Options<'_>,
+    done: &(dyn Fn(&str, &Result<Installed>) + Sync),
+) -> Result<Vec<(String, Result<Installed>)>> {
+    let mut names: Vec<String> = env
+        .state()
+        .servers()?
+        .into_iter()
+        .filter(|r| r.purpose.is_daemon() && r.ssh.is_some())
+        .map(|r| r.name)
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        return Err(Error::InstallRefused {
+            host: "any host".into(),
+            what: "no server bundle has a recorded SSH target".into(),
+            fix: "install one first: docker tlsctx server install NAME --ssh [USER@]HOST[:PORT]"
+                .into(),
+        });
+    }
+    let queue = std::sync::Mutex::new(names.clone().into_iter());
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..parallel.clamp(1, names.len()) {
+            s.spawn(|| loop {
+                let Some(name) = queue.lock().expect("queue").next() else {
+                    break;
+                };
+                let r = install(env, &name, opts);
+                done(&name, &r);
+                results.lock().expect("results").push((name, r));
+            });
+        }
+    });
+    let mut results = results.into_inner().expect("results");
+    results.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(results)
+}

@@ -1,0 +1,634 @@
+//! What an install changes on a host, worked out from the pre-flight facts
+//! alone (pure: facts in, plan or refusal out), so `--dry-run` prints
+//! exactly what the real run applies.
+
+use serde_json::{json, Map, Value};
+
+use super::facts::{Facts, Init};
+use crate::issuance::server::AUTHZ_PLUGIN;
+
+/// Pre-flight said no: what it found, what to do.
+#[derive(Debug, PartialEq)]
+pub struct Refusal {
+    pub what: String,
+    pub fix: String,
+}
+
+fn refuse(what: impl Into<String>, fix: impl Into<String>) -> Refusal {
+    Refusal {
+        what: what.into(),
+        fix: fix.into(),
+    }
+}
+
+/// dockerd's default (moby daemon/config: /etc/docker/daemon.json).
+pub const DAEMON_JSON: &str = "/etc/docker/daemon.json";
+
+/// Our drop-in. systemd applies a unit's drop-ins in name order and the
+/// last ExecStart= wins, so the name sorts after the usual override.conf.
+pub const DROP_IN: &str = "/etc/systemd/system/docker.service.d/zz-docker-tlsctx.conf";
+
+/// The local socket every install keeps, so `docker` on the host itself
+/// keeps working.
+pub const LOCAL_SOCKET: &str = "unix:///var/run/docker.sock";
+
+/// One file the install writes.
+#[derive(Debug, Clone)]
+pub struct FileChange {
+    pub dest: String,
+    pub mode: u32,
+    pub before: Option<String>,
+    pub content: Vec<u8>,
+    /// Never printed (the server key).
+    pub secret: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Folders made when absent, with their modes.
+    pub dirs: Vec<(String, u32)>,
+    pub files: Vec<FileChange>,
+    /// Shell commands (run as root on the host).
+    pub reload: String,
+    pub restart: String,
+    pub logs: String,
+    /// `dockerd --validate` is run on the new daemon.json (Docker 23.0+).
+    pub validate: bool,
+    /// The start command as the host's init system has it, for the report.
+    pub start_command: String,
+}
+
+/// What the bundle brings.
+pub struct Bundle<'a> {
+    pub tls_dir: &'a str,
+    pub port: u16,
+    pub authz: bool,
+    pub ca_pem: &'a str,
+    pub cert_pem: &'a str,
+    pub key_pem: &'a str,
+    pub crl_pem: Option<&'a str>,
+}
+
+/// Flags of a dockerd command line that matter here.
+#[derive(Debug, Default, PartialEq)]
+pub struct Flags {
+    /// The words without any -H/--host.
+    pub kept: Vec<String>,
+    pub hosts: Vec<String>,
+    pub tls: Vec<String>,
+    pub config_file: Option<String>,
+}
+
+/// Splits dockerd's flags as Go's pflag reads them: `-H X`, `-H=X`, `-HX`,
+/// `--host X`, `--host=X`.
+pub fn split_flags(words: &[String]) -> Flags {
+    let mut f = Flags::default();
+    let mut it = words.iter().peekable();
+    while let Some(w) = it.next() {
+        let value_of = |w: &str, long: &str| -> Option<Option<String>> {
+            if w == long {
+                return Some(None);
+            }
+            w.strip_prefix(long)
+                .and_then(|r| r.strip_prefix('='))
+                .map(|v| Some(v.to_string()))
+        };
+        if let Some(v) = value_of(w, "--host").or_else(|| value_of(w, "-H")) {
+            let v = v.or_else(|| it.next().cloned()).unwrap_or_default();
+            f.hosts.push(v);
+        } else if let Some(rest) = w.strip_prefix("-H").filter(|r| !r.is_empty()) {
+            f.hosts.push(rest.into());
+        } else if let Some(v) = value_of(w, "--config-file") {
+            let v = v.or_else(|| it.next().cloned()).unwrap_or_default();
+            f.config_file = Some(v.clone());
+            f.kept.push("--config-file".into());
+            f.kept.push(v);
+        } else if w.starts_with("--tls") {
+            f.tls.push(w.split('=').next().unwrap_or(w).into());
+            f.kept.push(w.clone());
+        } else {
+            f.kept.push(w.clone());
+        }
+    }
+    f
+}
+
+/// The effective ExecStart of `systemctl cat docker.service`: later
+/// assignments win, an empty `ExecStart=` clears (systemd.service(5)).
+pub fn exec_start(unit: &str) -> Option<String> {
+    let mut cur: Option<String> = None;
+    let mut lines = unit.lines();
+    while let Some(l) = lines.next() {
+        let l = l.trim();
+        if let Some(v) = l.strip_prefix("ExecStart=") {
+            let mut v = v.trim().to_string();
+            // Continuation lines end with a backslash.
+            while v.ends_with('\\') {
+                v.pop();
+                v.push(' ');
+                v.push_str(lines.next().unwrap_or("").trim());
+            }
+            cur = (!v.is_empty()).then_some(v);
+        }
+    }
+    cur
+}
+
+/// DOCKER_OPTS of a shell variables file (/etc/default/docker,
+/// /etc/conf.d/docker): the line index, the quote, the value. Only the
+/// simple forms init scripts document; anything else is None.
+pub fn docker_opts(file: &str) -> Option<(usize, char, String)> {
+    let mut found = None;
+    for (i, l) in file.lines().enumerate() {
+        let t = l.trim_start();
+        let t = t.strip_prefix("export ").unwrap_or(t);
+        let Some(v) = t.strip_prefix("DOCKER_OPTS=") else {
+            continue;
+        };
+        let v = v.trim_end();
+        let parsed = match v.chars().next() {
+            Some(q @ ('"' | '\'')) => v[1..]
+                .strip_suffix(q)
+                .filter(|inner| !inner.contains(q))
+                .map(|inner| (q, inner.to_string())),
+            _ => Some((' ', v.split('#').next().unwrap_or("").trim().to_string())),
+        };
+        found = parsed.map(|(q, val)| (i, q, val));
+    }
+    found
+}
+
+fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(Into::into).collect()
+}
+
+/// daemon.json with our TLS keys and hosts merged in; every other key kept.
+/// A damaged file is refused with its line and column.
+pub fn merge_daemon_json(
+    current: Option<&str>,
+    path: &str,
+    b: &Bundle<'_>,
+    moved_hosts: &[String],
+) -> Result<String, Refusal> {
+    let mut obj: Map<String, Value> = match current {
+        None => Map::new(),
+        Some(s) if s.trim().is_empty() => Map::new(),
+        Some(s) => match serde_json::from_str::<Value>(s) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => {
+                return Err(refuse(
+                    format!("{path} is not a JSON object"),
+                    format!("fix {path} on the host (dockerd would not start with it either), then run this again"),
+                ))
+            }
+            Err(e) => {
+                return Err(refuse(
+                    format!(
+                        "{path} is not valid JSON: {} at line {}, column {}",
+                        e.to_string().split(" at line").next().unwrap_or(""),
+                        e.line(),
+                        e.column()
+                    ),
+                    format!("fix {path} on the host (dockerd would not start with it either), then run this again"),
+                ))
+            }
+        },
+    };
+    let mut hosts: Vec<String> =
+        match obj.get("hosts") {
+            None => Vec::new(),
+            Some(Value::Array(a)) if a.iter().all(Value::is_string) => a
+                .iter()
+                .map(|v| v.as_str().unwrap_or_default().to_string())
+                .collect(),
+            Some(_) => return Err(refuse(
+                format!("\"hosts\" in {path} is not a list of addresses"),
+                format!(
+                    "make it a list such as [\"{LOCAL_SOCKET}\"] in {path}, then run this again"
+                ),
+            )),
+        };
+    for h in moved_hosts {
+        // fd:// is systemd's socket activation, which the drop-in removes.
+        let h = if h.starts_with("fd://") {
+            LOCAL_SOCKET.to_string()
+        } else {
+            h.clone()
+        };
+        hosts.push(h);
+    }
+    if !hosts.iter().any(|h| h.starts_with("unix://")) {
+        hosts.insert(0, LOCAL_SOCKET.into());
+    }
+    let port = b.port.to_string();
+    if !hosts
+        .iter()
+        .any(|h| h.starts_with("tcp://") && h.rsplit(':').next() == Some(port.as_str()))
+    {
+        hosts.push(format!("tcp://0.0.0.0:{port}"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    hosts.retain(|h| seen.insert(h.clone()));
+    let dir = b.tls_dir.trim_end_matches('/');
+    if obj.get("tls") == Some(&Value::Bool(false)) {
+        obj.remove("tls");
+    }
+    obj.insert("tlsverify".into(), json!(true));
+    obj.insert("tlscacert".into(), json!(format!("{dir}/ca.pem")));
+    obj.insert("tlscert".into(), json!(format!("{dir}/server-cert.pem")));
+    obj.insert("tlskey".into(), json!(format!("{dir}/server-key.pem")));
+    obj.insert("hosts".into(), json!(hosts));
+    if b.authz {
+        let plugins = obj
+            .entry("authorization-plugins")
+            .or_insert_with(|| json!([]));
+        match plugins {
+            Value::Array(a) if !a.iter().any(|p| p == AUTHZ_PLUGIN) => a.push(json!(AUTHZ_PLUGIN)),
+            Value::Array(_) => {}
+            _ => {
+                return Err(refuse(
+                    format!("\"authorization-plugins\" in {path} is not a list"),
+                    format!("make it a list in {path}, then run this again"),
+                ))
+            }
+        }
+    }
+    let mut s = serde_json::to_string_pretty(&Value::Object(obj)).expect("json");
+    s.push('\n');
+    Ok(s)
+}
+
+/// The drop-in that restarts dockerd without -H, keeping the unit's own
+/// dockerd path and every other flag (`--containerd=…`, `$DOCKER_OPTS`).
+pub fn drop_in(kept: &[String]) -> String {
+    format!(
+        "# Written by docker-tlsctx (server install): daemon.json now sets \"hosts\",
+# and dockerd refuses \"hosts\" both as a flag and in daemon.json
+# (daemon/config/config.go). This is the unit's own command without -H.
+[Service]
+ExecStart=
+ExecStart={}
+",
+        kept.join(" ")
+    )
+}
+
+pub fn build(facts: &Facts, b: &Bundle<'_>, host: &str) -> Result<Plan, Refusal> {
+    let Some(dockerd) = &facts.dockerd else {
+        return Err(refuse(
+            "dockerd is not installed there",
+            "install Docker Engine on the host (docker-ce or your distribution's docker.io), then run this again",
+        ));
+    };
+    if facts.snap {
+        return Err(refuse(
+            "Docker there comes from snap, whose daemon.json and service snapd owns (/var/snap/docker/current/config/daemon.json)",
+            "not supported: install docker-ce or the distribution's package instead, or configure the snap by hand with the files of `docker tlsctx server`",
+        ));
+    }
+    if facts.rootless {
+        return Err(refuse(
+            "a rootless dockerd runs there (rootlesskit), configured in its user's ~/.config/docker",
+            "not supported: rootless dockerd cannot listen on a TCP port for other machines without its own port driver; use the system daemon",
+        ));
+    }
+    let (kind, start_words, opts_file) = match facts.init {
+        Init::Systemd => {
+            let unit = facts.unit.as_deref().ok_or_else(|| {
+                refuse(
+                    "systemd runs there but has no docker.service",
+                    "install Docker's packaged service (docker-ce or docker.io), then run this again",
+                )
+            })?;
+            let cmd = exec_start(unit).ok_or_else(|| {
+                refuse(
+                    "docker.service has no ExecStart",
+                    "check `systemctl cat docker.service` on the host",
+                )
+            })?;
+            ("systemd", words(&cmd), "/etc/default/docker")
+        }
+        Init::Sysv => ("sysv", vec![dockerd.clone()], "/etc/default/docker"),
+        Init::OpenRc => ("openrc", vec![dockerd.clone()], "/etc/conf.d/docker"),
+        Init::Unknown => {
+            return Err(refuse(
+                "no systemd, OpenRC or /etc/init.d/docker there to restart dockerd with",
+                "start dockerd from a service manager, or configure it by hand with the files of `docker tlsctx server`",
+            ))
+        }
+    };
+    let unit_flags = split_flags(&start_words);
+    let opts_text = facts.file(opts_file);
+    let opts = opts_text.and_then(docker_opts);
+    let uses_opts = kind != "systemd" || start_words.iter().any(|w| w.contains("DOCKER_OPTS"));
+    let opts_flags = match (&opts, uses_opts) {
+        (Some((_, _, v)), true) => split_flags(&words(v)),
+        _ => Flags::default(),
+    };
+    let tls: Vec<String> = unit_flags
+        .tls
+        .iter()
+        .chain(&opts_flags.tls)
+        .cloned()
+        .collect();
+    if !tls.is_empty() {
+        return Err(refuse(
+            format!("dockerd's start command already sets {}", tls.join(", ")),
+            "remove those flags from the start command (daemon.json will carry the TLS settings), then run this again",
+        ));
+    }
+    let config = unit_flags
+        .config_file
+        .clone()
+        .or(opts_flags.config_file.clone())
+        .unwrap_or_else(|| DAEMON_JSON.into());
+    if config != DAEMON_JSON {
+        return Err(refuse(
+            format!("dockerd reads its configuration from {config}, not {DAEMON_JSON}"),
+            "not supported yet: drop --config-file from the start command, or configure that file by hand",
+        ));
+    }
+    let current = facts.file(DAEMON_JSON);
+    let moved: Vec<String> = unit_flags
+        .hosts
+        .iter()
+        .chain(&opts_flags.hosts)
+        .cloned()
+        .collect();
+    let merged = merge_daemon_json(current, DAEMON_JSON, b, &moved)?;
+    // The port: free, or already dockerd's own.
+    let ours_now = current_tcp_ports(current, &moved);
+    if facts.listening.contains(&b.port) && !ours_now.contains(&b.port) {
+        return Err(refuse(
+            format!("TCP port {} on {host} is taken by another program", b.port),
+            format!(
+                "free it (ss -ltnp 'sport = :{}' on the host shows which program), or issue the bundle for another port (--port)",
+                b.port
+            ),
+        ));
+    }
+    let dir = b.tls_dir.trim_end_matches('/');
+    let mut files = vec![
+        file(format!("{dir}/ca.pem"), 0o644, b.ca_pem, None, false),
+        file(
+            format!("{dir}/server-cert.pem"),
+            0o644,
+            b.cert_pem,
+            None,
+            false,
+        ),
+        file(
+            format!("{dir}/server-key.pem"),
+            0o600,
+            b.key_pem,
+            None,
+            true,
+        ),
+    ];
+    if let Some(crl) = b.crl_pem {
+        files.push(file(format!("{dir}/crl.pem"), 0o644, crl, None, false));
+    }
+    files.push(file(
+        DAEMON_JSON.into(),
+        0o644,
+        &merged,
+        current.map(Into::into),
+        false,
+    ));
+    let mut dirs = vec![("/etc/docker".to_string(), 0o755), (dir.to_string(), 0o700)];
+    if !unit_flags.hosts.is_empty() {
+        dirs.push(("/etc/systemd/system/docker.service.d".into(), 0o755));
+        files.push(file(
+            DROP_IN.into(),
+            0o644,
+            &drop_in(&unit_flags.kept),
+            None,
+            false,
+        ));
+    }
+    if !opts_flags.hosts.is_empty() {
+        let (line, q, _) = opts.as_ref().expect("opts_flags come from opts");
+        let text = opts_text.expect("opts come from the file");
+        let q = if *q == ' ' { '"' } else { *q };
+        let new_line = format!("DOCKER_OPTS={q}{}{q}", opts_flags.kept.join(" "));
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines[*line] = &new_line;
+        let mut new_text = lines.join("\n");
+        new_text.push('\n');
+        files.push(file(
+            opts_file.into(),
+            0o644,
+            &new_text,
+            Some(text.into()),
+            false,
+        ));
+    }
+    let (reload, restart, logs) = match facts.init {
+        Init::Systemd => (
+            "systemctl daemon-reload",
+            // A failed start counts against StartLimitBurst ("start request
+            // repeated too quickly"); clear it so a rollback can start.
+            "systemctl reset-failed docker.service >/dev/null 2>&1; systemctl restart docker.service",
+            "journalctl -u docker.service -n 20 --no-pager",
+        ),
+        Init::OpenRc => (":", "rc-service docker restart", "tail -n 20 /var/log/docker.log"),
+        _ => (":", "/etc/init.d/docker restart", "tail -n 20 /var/log/docker.log"),
+    };
+    let mut start_command = start_words.join(" ");
+    if uses_opts {
+        if let Some((_, _, v)) = &opts {
+            start_command = format!("{start_command} (DOCKER_OPTS={v:?} from {opts_file})");
+        }
+    }
+    Ok(Plan {
+        dirs,
+        files,
+        reload: reload.into(),
+        restart: restart.into(),
+        logs: logs.into(),
+        validate: facts.has_validate,
+        start_command,
+    })
+}
+
+fn file(
+    dest: String,
+    mode: u32,
+    content: &str,
+    before: Option<String>,
+    secret: bool,
+) -> FileChange {
+    FileChange {
+        dest,
+        mode,
+        before,
+        content: content.as_bytes().to_vec(),
+        secret,
+    }
+}
+
+/// TCP ports dockerd listens on now (daemon.json hosts and -H flags).
+fn current_tcp_ports(daemon_json: Option<&str>, flags: &[String]) -> Vec<u16> {
+    let from_json: Vec<String> = daemon_json
+        .and_then(|s| serde_json::from_str::<Value>(s).ok())
+        .and_then(|v| v.get("hosts").cloned())
+        .and_then(|h| serde_json::from_value::<Vec<String>>(h).ok())
+        .unwrap_or_default();
+    from_json
+        .iter()
+        .chain(flags)
+        .filter(|h| h.starts_with("tcp://"))
+        .filter_map(|h| h.rsplit(':').next()?.trim_end_matches('/').parse().ok())
+        .collect()
+}
+
+/// A line diff (`-`/`+`/` `), for the dry run's daemon.json.
+pub fn diff(before: &str, after: &str) -> String {
+    let a: Vec<&str> = before.lines().collect();
+    let b: Vec<&str> = after.lines().collect();
+    // Longest common subsequence table, from the end.
+    let mut l = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            l[i][j] = if a[i] == b[j] {
+                l[i + 1][j + 1] + 1
+            } else {
+                l[i + 1][j].max(l[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, String::new());
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            out += &format!("  {}\n", a[i]);
+            i += 1;
+            j += 1;
+        } else if j < b.len() && (i == a.len() || l[i][j + 1] >= l[i + 1][j]) {
+            out += &format!("+ {}\n", b[j]);
+            j += 1;
+        } else {
+            out += &format!("- {}\n", a[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(s: &str) -> Vec<String> {
+        words(s)
+    }
+
+    const BUNDLE: Bundle<'static> = Bundle {
+        tls_dir: "/etc/docker/tls",
+        port: 2376,
+        authz: false,
+        ca_pem: "CA",
+        cert_pem: "CERT",
+        key_pem: "KEY",
+        crl_pem: None,
+    };
+
+    #[test]
+    fn exec_start_of_packaged_units() {
+        // docker-ce's docker.service.
+        let ce = "# /lib/systemd/system/docker.service\n[Service]\nType=notify\nExecStart=/usr/bin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock\nExecReload=/bin/kill -s HUP $MAINPID\n";
+        let f = split_flags(&w(&exec_start(ce).unwrap()));
+        assert_eq!(f.hosts, ["fd://"]);
+        assert_eq!(
+            drop_in(&f.kept).lines().last().unwrap(),
+            "ExecStart=/usr/bin/dockerd --containerd=/run/containerd/containerd.sock"
+        );
+        // Debian's docker.io keeps $DOCKER_OPTS.
+        let deb = "[Service]\nEnvironmentFile=-/etc/default/docker\nExecStart=/usr/sbin/dockerd -H fd:// $DOCKER_OPTS\n";
+        let f = split_flags(&w(&exec_start(deb).unwrap()));
+        assert_eq!(f.kept, ["/usr/sbin/dockerd", "$DOCKER_OPTS"]);
+        // A custom unit with a drop-in that already resets ExecStart, and
+        // every spelling of -H.
+        let custom = "[Service]\nExecStart=/opt/bin/dockerd -H fd://\n# /etc/systemd/system/docker.service.d/override.conf\n[Service]\nExecStart=\nExecStart=/opt/bin/dockerd --debug \\\n  -H=unix:///run/d.sock -Htcp://127.0.0.1:2375 --host tcp://10.0.0.1:2375 --host=fd:// --data-root /srv/docker\n";
+        let f = split_flags(&w(&exec_start(custom).unwrap()));
+        assert_eq!(
+            f.hosts,
+            [
+                "unix:///run/d.sock",
+                "tcp://127.0.0.1:2375",
+                "tcp://10.0.0.1:2375",
+                "fd://"
+            ]
+        );
+        assert_eq!(
+            f.kept.join(" "),
+            "/opt/bin/dockerd --debug --data-root /srv/docker"
+        );
+        assert_eq!(exec_start("[Service]\nExecStart=\n"), None);
+    }
+
+    #[test]
+    fn daemon_json_is_merged() {
+        let cur = r#"{"registry-mirrors": ["https://m.example"], "hosts": ["unix:///var/run/docker.sock", "tcp://127.0.0.1:2375"], "log-driver": "journald"}"#;
+        let out = merge_daemon_json(Some(cur), DAEMON_JSON, &BUNDLE, &[]).unwrap();
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["registry-mirrors"][0], "https://m.example");
+        assert_eq!(v["log-driver"], "journald");
+        assert_eq!(
+            v["hosts"],
+            json!([
+                "unix:///var/run/docker.sock",
+                "tcp://127.0.0.1:2375",
+                "tcp://0.0.0.0:2376"
+            ])
+        );
+        assert_eq!(v["tlskey"], "/etc/docker/tls/server-key.pem");
+        // Order of the user's keys kept (preserve_order).
+        assert!(out.find("registry-mirrors").unwrap() < out.find("log-driver").unwrap());
+        // Hosts moved from -H fd:// become the local socket.
+        let out = merge_daemon_json(None, DAEMON_JSON, &BUNDLE, &["fd://".into()]).unwrap();
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["hosts"], json!([LOCAL_SOCKET, "tcp://0.0.0.0:2376"]));
+        // Installing twice changes nothing the second time.
+        assert_eq!(
+            merge_daemon_json(Some(&out), DAEMON_JSON, &BUNDLE, &[]).unwrap(),
+            out
+        );
+    }
+
+    #[test]
+    fn damaged_daemon_json_names_line_and_column() {
+        let r = merge_daemon_json(
+            Some("{\n  \"debug\": true,\n  oops\n}"),
+            DAEMON_JSON,
+            &BUNDLE,
+            &[],
+        )
+        .unwrap_err();
+        assert!(r.what.contains("line 3, column 3"), "{}", r.what);
+        assert!(merge_daemon_json(Some("[1]"), DAEMON_JSON, &BUNDLE, &[]).is_err());
+        assert!(
+            merge_daemon_json(Some(r#"{"hosts": "tcp://x"}"#), DAEMON_JSON, &BUNDLE, &[]).is_err()
+        );
+    }
+
+    #[test]
+    fn docker_opts_forms() {
+        let f = "# Docker Upstart and SysVinit configuration file\n#DOCKER_OPTS=\"--dns 8.8.8.8\"\nDOCKER_OPTS=\"--bridge none -H tcp://127.0.0.1:2375\"\n";
+        let (i, q, v) = docker_opts(f).unwrap();
+        assert_eq!(
+            (i, q, v.as_str()),
+            (2, '"', "--bridge none -H tcp://127.0.0.1:2375")
+        );
+        assert_eq!(
+            docker_opts("DOCKER_OPTS=--debug # x\n").unwrap().2,
+            "--debug"
+        );
+        assert_eq!(docker_opts("export DOCKER_OPTS='-D'\n").unwrap().1, '\'');
+        assert!(docker_opts("DOCKER_OPTS=\"a\" \"b\"\n").is_none());
+    }
+
+    #[test]
+    fn diff_marks_changes() {
+        assert_eq!(diff("a\nb\nc\n", "a\nc\nd\n"), "  a\n- b\n  c\n+ d\n");
+    }
+}

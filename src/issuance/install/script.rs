@@ -1,0 +1,199 @@
+//! The host side of an install: one POSIX sh script, staged with the files
+//! and run detached from the SSH session (setsid), so a dropped connection
+//! or a killed client cannot stop it half-way. It keeps a journal in its
+//! work folder (ARCHITECTURE.md, "Installing on a host"):
+//!
+//! ```text
+//! backing-up -> applying -> waiting -> committed
+//!                  |            |
+//!                  +------------+--> rolling-back -> rolled-back | broken
+//! ```
+//!
+//! `waiting` is a confirmed commit: the new dockerd runs and answers on its
+//! local socket, and the script waits for the client's `confirm` (its
+//! mutual-TLS call went through) or `abort`. Without either in time (the
+//! client was killed, the connection dropped) it rolls back by itself.
+//! `sh apply.sh recover` undoes what a killed script left.
+
+use super::plan::Plan;
+use crate::ssh::quote;
+
+/// The list of what to install: `D<TAB>mode<TAB>dir` and
+/// `F<TAB>mode<TAB>staged name<TAB>destination`, one per line.
+pub fn manifest(plan: &Plan) -> String {
+    let mut s = String::new();
+    for (d, mode) in &plan.dirs {
+        s += &format!("D\t{mode:o}\t{d}\n");
+    }
+    for (i, f) in plan.files.iter().enumerate() {
+        s += &format!("F\t{:o}\t{}\t{}\n", f.mode, staged_name(i), f.dest);
+    }
+    s
+}
+
+pub fn staged_name(i: usize) -> String {
+    format!("f{i}")
+}
+
+/// How long the script waits for dockerd's local socket after a restart.
+pub const UP_SECS: u32 = 60;
+
+pub fn apply_script(work: &str, plan: &Plan, confirm_secs: u32) -> String {
+    let validate = if plan.validate {
+        // Docker 23.0+ (moby#42393) checks a configuration without starting.
+        "dockerd --validate --config-file stage/daemon.json >>log 2>&1 || fail \"dockerd --validate refused the new daemon.json\""
+    } else {
+        ":"
+    };
+    let daemon_json_stage = plan
+        .files
+        .iter()
+        .position(|f| f.dest == super::plan::DAEMON_JSON)
+        .map(staged_name)
+        .unwrap_or_default();
+    format!(
+        r#"#!/bin/sh
+# Written by docker-tlsctx: one install of a server bundle, with its journal.
+set -u
+W={work}
+cd "$W" || exit 1
+umask 077
+echo $$ > pid
+say() {{ printf '%s\n' "$1" > state.new && mv -f state.new state; }}
+alive() {{
+  if command -v docker >/dev/null 2>&1; then
+    docker -H unix:///var/run/docker.sock version >/dev/null 2>&1
+  else
+    curl -fsS --max-time 2 --unix-socket /var/run/docker.sock http://docker/_ping >/dev/null 2>&1
+  fi
+}}
+wait_up() {{ n=0; while [ "$n" -lt {up} ]; do alive && return 0; sleep 1; n=$((n+1)); done; return 1; }}
+restart() {{ {restart}; }}
+restore() {{
+  [ -f done ] || return 0
+  sed '1!G;h;$!d' done > done.rev
+  while IFS='	' read -r kind path n; do
+    case "$kind" in
+      file) cp -p "backup/$n" "$path.tlsctx-restore" && mv -f "$path.tlsctx-restore" "$path" || return 1 ;;
+      new) rm -f "$path" ;;
+      dir) rmdir "$path" 2>/dev/null ;;
+    esac
+  done < done.rev
+  rm -f done.rev
+}}
+rollback() {{
+  prev="$(cat state 2>/dev/null)"
+  say rolling-back
+  if ! restore; then say broken; exit 1; fi
+  if [ "$prev" = backing-up ]; then
+    rm -rf backup stage done files confirm abort
+    say rolled-back
+    return 0
+  fi
+  {reload} >>log 2>&1
+  restart >>log 2>&1
+  if wait_up; then
+    rm -rf backup stage done files confirm abort
+    say rolled-back
+  else
+    say broken
+  fi
+}}
+fail() {{
+  printf '%s\n' "$1" > result
+  {{ {logs}; }} > daemon.log 2>&1
+  rollback
+  exit 1
+}}
+if [ "${{1:-}}" = recover ]; then
+  rollback
+  exit 0
+fi
+rm -f result daemon.log confirm abort done
+say backing-up
+mkdir -p backup || fail "cannot make $W/backup"
+cp stage/{daemon_json_stage} stage/daemon.json 2>/dev/null
+{validate}
+i=0
+: > done
+while IFS='	' read -r kind mode a b; do
+  case "$kind" in
+    D) [ -d "$a" ] || printf 'dir\t%s\n' "$a" >> done ;;
+    F)
+      if [ -e "$b" ] || [ -L "$b" ]; then
+        i=$((i+1))
+        cp -p "$b" "backup/$i" || fail "cannot back up $b"
+        printf 'file\t%s\t%s\n' "$b" "$i" >> done
+      else
+        printf 'new\t%s\n' "$b" >> done
+      fi ;;
+  esac
+done < files
+say applying
+while IFS='	' read -r kind mode a b; do
+  case "$kind" in
+    D) if [ ! -d "$a" ]; then mkdir -p "$a" && chmod "$mode" "$a" || fail "cannot make $a"; fi ;;
+    F)
+      rm -f "$b.tlsctx-new"
+      cp "stage/$a" "$b.tlsctx-new" && chown 0:0 "$b.tlsctx-new" && chmod "$mode" "$b.tlsctx-new" \
+        && mv -f "$b.tlsctx-new" "$b" || fail "cannot write $b" ;;
+  esac
+done < files
+rm -rf stage
+{reload} >>log 2>&1
+restart >>log 2>&1
+wait_up || fail "dockerd did not answer on /var/run/docker.sock within {up} s of the restart with the new configuration"
+say waiting
+n=0
+while [ "$n" -lt {confirm} ]; do
+  [ -e confirm ] && break
+  [ -e abort ] && break
+  sleep 1
+  n=$((n+1))
+done
+if [ -e confirm ] && [ ! -e abort ]; then
+  rm -rf backup done files confirm
+  say committed
+  exit 0
+fi
+if [ -e abort ]; then cp abort result; else echo "no confirmation from the client within {confirm} s" > result; fi
+rollback
+exit 1
+"#,
+        work = quote(work),
+        up = UP_SECS,
+        restart = plan.restart,
+        reload = plan.reload,
+        logs = plan.logs,
+        confirm = confirm_secs,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_script_is_valid_sh() {
+        let plan = Plan {
+            dirs: vec![("/etc/docker/tls".into(), 0o700)],
+            files: vec![],
+            reload: ":".into(),
+            restart: "/etc/init.d/docker restart".into(),
+            logs: "tail -n 20 /var/log/docker.log".into(),
+            validate: true,
+            start_command: String::new(),
+        };
+        let s = apply_script("/var/lib/docker-tlsctx/install/it's", &plan, 60);
+        let out = std::process::Command::new("sh")
+            .args(["-n", "-c", &s])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(manifest(&plan), "D\t700\t/etc/docker/tls\n");
+    }
+}

@@ -1,0 +1,409 @@
+//! The system `ssh`, as Docker's own `ssh://` contexts use it (docker/cli
+//! cli/connhelper/ssh): the user's ~/.ssh/config, agent, jump hosts and
+//! known_hosts apply. One ControlMaster connection carries every step of an
+//! install (ARCHITECTURE.md, "Installing on a host"); its socket lives in a
+//! private staging folder. File contents travel on stdin, never on a
+//! command line, and every remote word is POSIX-quoted.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::fsio::TempDir;
+
+/// `[USER@]HOST[:PORT]`; HOST may be an alias from ~/.ssh/config or
+/// `[v6-address]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub user: Option<String>,
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+impl Target {
+    /// Refuses anything `ssh` could read as an option (a leading `-`, e.g.
+    /// `-oProxyCommand=…`) and anything with spaces or control characters,
+    /// which no host or user name holds.
+    pub fn parse(s: &str) -> Result<Target> {
+        let bad = |why: &str| Error::SshTarget {
+            target: s.into(),
+            why: why.into(),
+        };
+        if s.is_empty() {
+            return Err(bad("it is empty"));
+        }
+        if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad("it holds a space or a control character"));
+        }
+        let (user, rest) = match s.rsplit_once('@') {
+            Some((u, r)) => (Some(u), r),
+            None => (None, s),
+        };
+        if let Some(u) = user {
+            if u.is_empty() || u.starts_with('-') || u.contains(['@', ':', '/', '\'', '"']) {
+                return Err(bad("the user name is empty or not a user name"));
+            }
+        }
+        let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+            let (h, after) = v6
+                .split_once(']')
+                .ok_or_else(|| bad("an IPv6 address needs its closing ]"))?;
+            let port = match after {
+                "" => None,
+                p => Some(p.strip_prefix(':').ok_or_else(|| bad("text after ]"))?),
+            };
+            (h, port)
+        } else {
+            match rest.split_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (rest, None),
+            }
+        };
+        let port = match port {
+            None => None,
+            Some(p) => match p.parse::<u16>() {
+                Ok(n) if n > 0 => Some(n),
+                _ => return Err(bad(&format!("{p:?} is not a port (1-65535)"))),
+            },
+        };
+        if host.is_empty() || host.starts_with('-') || host.contains(['/', '\'', '"', '\\']) {
+            return Err(bad("the host is empty or not a host name or address"));
+        }
+        Ok(Target {
+            user: user.map(Into::into),
+            host: host.into(),
+            port,
+        })
+    }
+
+    /// `ssh` arguments naming the destination: `-l USER -p PORT -- HOST`.
+    fn args(&self) -> Vec<String> {
+        let mut a = Vec::new();
+        if let Some(u) = &self.user {
+            a.extend(["-l".into(), u.clone()]);
+        }
+        if let Some(p) = self.port {
+            a.extend(["-p".into(), p.to_string()]);
+        }
+        a.extend(["--".into(), self.host.clone()]);
+        a
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(u) = &self.user {
+            write!(f, "{u}@")?;
+        }
+        if self.host.contains(':') {
+            write!(f, "[{}]", self.host)?;
+        } else {
+            f.write_str(&self.host)?;
+        }
+        if let Some(p) = self.port {
+            write!(f, ":{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One word for a POSIX shell: single quotes, each `'` as `'\''`.
+pub fn quote(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
+    {
+        return word.into();
+    }
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+/// How long the first connection may take (Docker's own ssh helper uses
+/// ConnectTimeout=30; the master gets the same).
+const CONNECT: Duration = Duration::from_secs(30);
+
+/// A logged-in connection to a host.
+pub struct Session {
+    pub target: Target,
+    master: Option<Child>,
+    dir: TempDir,
+    /// Commands go through `sudo -n` (the login is not root).
+    sudo: bool,
+}
+
+/// What a remote command returned.
+pub struct Ran {
+    pub code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Ran {
+    pub fn ok(&self) -> bool {
+        self.code == Some(0)
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+impl Session {
+    /// Logs in (BatchMode: a key or agent, never a prompt; host keys
+    /// checked against known_hosts as the user's config says, never
+    /// turned off), then learns whether commands need `sudo -n`.
+    pub fn open(target: &Target, staging: &Path) -> Result<Session> {
+        let dir = TempDir::new_in(staging)?;
+        let log = std::fs::File::create(dir.path().join("master.log"))
+            .map_err(Error::io("create", dir.path()))?;
+        let mut cmd = Command::new("ssh");
+        cmd.args(base_opts(dir.path()))
+            .args([
+                "-o",
+                "ControlMaster=yes",
+                "-o",
+                "ControlPersist=no",
+                "-o",
+                &format!("ConnectTimeout={}", CONNECT.as_secs()),
+                // A dropped connection is noticed in ~15 s, not at TCP's pace.
+                "-o",
+                "ServerAliveInterval=5",
+                "-o",
+                "ServerAliveCountMax=3",
+                "-N",
+            ])
+            .args(target.args())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        let master = cmd.spawn().map_err(|e| Error::SshFailed {
+            target: target.to_string(),
+            detail: format!("ssh cannot be run: {e}"),
+            fix: "install the OpenSSH client (ssh) and try again".into(),
+        })?;
+        let mut s = Session {
+            target: target.clone(),
+            master: Some(master),
+            dir,
+            sudo: false,
+        };
+        s.wait_for_master()?;
+        let who = s.run_plain("id -u", b"")?;
+        if !who.ok() {
+            return Err(s.failed(&who));
+        }
+        if who.stdout().trim() != "0" {
+            let probe = s.run_plain("sudo -n true", b"")?;
+            if !probe.ok() {
+                if probe.stderr.contains("password") || probe.stderr.contains("terminal") {
+                    return Err(Error::SudoPassword(target.to_string()));
+                }
+                return Err(Error::SshFailed {
+                    target: target.to_string(),
+                    detail: format!("sudo -n true failed: {}", last_line(&probe.stderr)),
+                    fix: "log in as root, or give this user sudo without a password (NOPASSWD)"
+                        .into(),
+                });
+            }
+            s.sudo = true;
+        }
+        Ok(s)
+    }
+
+    fn wait_for_master(&mut self) -> Result<()> {
+        let sock = self.dir.path().join("cm");
+        let until = Instant::now() + CONNECT + Duration::from_secs(5);
+        loop {
+            let master = self.master.as_mut().expect("master");
+            if let Ok(Some(_)) = master.try_wait() {
+                self.master = None;
+                let log =
+                    std::fs::read_to_string(self.dir.path().join("master.log")).unwrap_or_default();
+                return Err(connect_error(&self.target, &log));
+            }
+            if sock.exists() {
+                return Ok(());
+            }
+            if Instant::now() > until {
+                return Err(Error::SshFailed {
+                    target: self.target.to_string(),
+                    detail: "no connection within 35 s".into(),
+                    fix: "check that the host is up and sshd listens on that port".into(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Runs `script` with `sh -c` as root on the host (through `sudo -n`
+    /// when the login is not root), `input` on its stdin.
+    pub fn run(&self, script: &str, input: &[u8]) -> Result<Ran> {
+        let sh = format!("sh -c {}", quote(script));
+        let line = if self.sudo {
+            format!("sudo -n {sh}")
+        } else {
+            sh
+        };
+        self.run_plain(&line, input)
+    }
+
+    fn run_plain(&self, line: &str, input: &[u8]) -> Result<Ran> {
+        let mut child = Command::new("ssh")
+            .args(base_opts(self.dir.path()))
+            .args(["-o", "ControlMaster=no", "-T"])
+            .args(self.target.args())
+            .arg(line)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(Error::io("run", Path::new("ssh")))?;
+        let mut stdin = child.stdin.take().expect("piped");
+        let data = input.to_vec();
+        let feeder = std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+        let out: Output = child
+            .wait_with_output()
+            .map_err(Error::io("run", Path::new("ssh")))?;
+        let _ = feeder.join();
+        let ran = Ran {
+            code: out.status.code(),
+            stdout: out.stdout,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        // 255 is ssh's own failure: the connection, not the command.
+        if ran.code == Some(255) {
+            return Err(connect_error(&self.target, &ran.stderr));
+        }
+        Ok(ran)
+    }
+
+    /// A remote command that failed, as an error.
+    pub fn failed(&self, ran: &Ran) -> Error {
+        Error::SshFailed {
+            target: self.target.to_string(),
+            detail: format!(
+                "a remote command exited with {}: {}",
+                ran.code.map_or("a signal".into(), |c| c.to_string()),
+                last_line(&ran.stderr)
+            ),
+            fix: "see the message above; nothing after that step ran".into(),
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(mut m) = self.master.take() {
+            let _ = m.kill();
+            let _ = m.wait();
+        }
+    }
+}
+
+fn base_opts(dir: &Path) -> Vec<String> {
+    [
+        "-o".to_string(),
+        format!("ControlPath={}", dir.join("cm").display()),
+        "-o".into(),
+        // Never a password, passphrase or host-key prompt: an error instead.
+        "BatchMode=yes".into(),
+        "-o".into(),
+        "LogLevel=ERROR".into(),
+    ]
+    .into()
+}
+
+fn last_line(s: &str) -> String {
+    s.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("(no message)")
+        .trim()
+        .to_string()
+}
+
+/// ssh's own failures, told apart by OpenSSH's messages.
+fn connect_error(target: &Target, log: &str) -> Error {
+    let detail = last_line(log);
+    let fix = if log.contains("Host key verification failed")
+        || log.contains("No ED25519 host key is known")
+        || log.contains("host key is known")
+    {
+        format!(
+            "the host's key is not in known_hosts (or has changed): connect once with `ssh {target}`, compare the fingerprint it shows with the host's own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on the host), accept it, then try again"
+        )
+    } else if log.contains("Permission denied") {
+        format!("log in works only with a key here (BatchMode): add yours with ssh-add, or name it in ~/.ssh/config for {}", target.host)
+    } else if log.contains("Connection refused")
+        || log.contains("timed out")
+        || log.contains("Could not resolve")
+    {
+        "check the host name, that the host is up and that sshd listens on that port".into()
+    } else {
+        format!("try `ssh {target} true` to see the whole message")
+    };
+    Error::SshFailed {
+        target: target.to_string(),
+        detail,
+        fix,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        let t = Target::parse("root@203.0.113.7:2222").unwrap();
+        assert_eq!(t.user.as_deref(), Some("root"));
+        assert_eq!(t.host, "203.0.113.7");
+        assert_eq!(t.port, Some(2222));
+        assert_eq!(t.to_string(), "root@203.0.113.7:2222");
+        let t = Target::parse("[::1]:22").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("::1", Some(22)));
+        assert_eq!(t.to_string(), "[::1]:22");
+        assert_eq!(Target::parse("docker1").unwrap().host, "docker1");
+        for bad in [
+            "",
+            "-oProxyCommand=touch /tmp/x",
+            "root@-oProxyCommand=x",
+            "-l@host",
+            "host:0",
+            "host:99999",
+            "a b",
+            "host\n",
+            "@host",
+            "[::1",
+            "[::1]x",
+        ] {
+            assert!(Target::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+        // The destination always follows `--`: nothing in it is an option.
+        assert_eq!(
+            Target::parse("u@h:2").unwrap().args(),
+            ["-l", "u", "-p", "2", "--", "h"]
+        );
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("/etc/docker"), "/etc/docker");
+        assert_eq!(quote(""), "''");
+        assert_eq!(quote("a b"), "'a b'");
+        assert_eq!(quote("it's"), r"'it'\''s'");
+        assert_eq!(quote("$(reboot)"), "'$(reboot)'");
+        // What sh makes of it is the word itself.
+        for w in ["it's $HOME `x` \"q\" \\ ;|&", "'", "''x"] {
+            let out = std::process::Command::new("sh")
+                .args(["-c", &format!("printf %s {}", quote(w))])
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8(out.stdout).unwrap(), w);
+        }
+    }
+}

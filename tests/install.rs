@@ -1,0 +1,536 @@
+//! `new --ssh`, `server install`, `server renew --install`: the daemon side
+//! over a real sshd into a sandboxed Docker host (tests/common/host.rs)
+//! whose dockerd Debian's init script restarts. Each case checks what the
+//! host runs afterwards through its own local socket and through the real
+//! docker CLI with the context.
+//!
+//! The cases share the machine's CPU with a dockerd each; a lock runs them
+//! one at a time.
+
+mod common;
+
+use std::fs;
+use std::process::{Command, Output};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::dockerd::free_port;
+use common::host::DockerHost;
+use common::*;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn tlsctx(s: &Sandbox, h: &DockerHost, args: &[&str]) -> Output {
+    tlsctx_cmd(s, h, args).output().unwrap()
+}
+
+fn tlsctx_cmd(s: &Sandbox, h: &DockerHost, args: &[&str]) -> Command {
+    let mut c = s.tlsctx_cmd(args);
+    c.env("PATH", h.path_env());
+    c
+}
+
+fn new_ssh(s: &Sandbox, h: &DockerHost, name: &str, port: u16, user: &str) -> Output {
+    tlsctx(
+        s,
+        h,
+        &[
+            "new",
+            name,
+            "--host",
+            &format!("tcp://127.0.0.1:{port}"),
+            "--ssh",
+            &h.target(user),
+        ],
+    )
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn server_version(s: &Sandbox, ctx: &str) -> String {
+    ok(&s.docker(&[
+        "--context",
+        ctx,
+        "version",
+        "--format",
+        "{{.Server.Version}}",
+    ]))
+    .trim()
+    .to_string()
+}
+
+/// No PEM private key left in the install's folders on either side.
+fn no_key_left(s: &Sandbox, h: &DockerHost, name: &str) {
+    let tmp = s.cfg().join("tlsctx/tmp");
+    let left: Vec<_> = if tmp.exists() {
+        all_files(&tmp)
+    } else {
+        vec![]
+    };
+    assert!(left.is_empty(), "left in the staging folder: {left:?}");
+    let work = h.root.path().join(format!("state/install/{name}"));
+    for f in all_files(&work) {
+        let text = fs::read_to_string(&f).unwrap_or_default();
+        assert!(
+            !text.contains("PRIVATE KEY"),
+            "a key is left in {}",
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn fresh_host_then_run_then_renew_install() {
+    let _g = serial();
+    let h = DockerHost::start(None);
+    let s = Sandbox::new();
+    let port = free_port();
+    let sampler = ArgvSampler::start();
+    let o = new_ssh(&s, &h, "prod", port, "root");
+    let out = ok(&o);
+    assert!(
+        out.contains("Installed server bundle \"prod\" on root@127.0.0.1"),
+        "{out}"
+    );
+    assert_eq!(server_version(&s, "prod"), "20.10.24+dfsg1");
+    // What landed on the host, with its modes.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &str| {
+        fs::metadata(h.etc_docker().join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("tls/server-key.pem"), 0o600);
+    assert_eq!(mode("tls"), 0o700);
+    assert_eq!(mode("daemon.json"), 0o644);
+    let bundle_key =
+        fs::read_to_string(s.cfg().join("tlsctx/servers/prod/server-key.pem")).unwrap();
+    assert_eq!(
+        fs::read_to_string(h.etc_docker().join("tls/server-key.pem")).unwrap(),
+        bundle_key
+    );
+    assert_eq!(h.journal("prod").as_deref(), Some("committed"));
+    // The target is recorded; a run needs no flag.
+    let rec = fs::read_to_string(s.cfg().join("tlsctx/servers/prod/server.json")).unwrap();
+    assert!(
+        rec.contains(&format!("\"ssh\": \"root@127.0.0.1:{}\"", h.ssh_port)),
+        "{rec}"
+    );
+    let image = import_busybox(&s, "prod");
+    let said = ok(&s.docker(&[
+        "--context",
+        "prod",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &image,
+        "/bin/busybox",
+        "echo",
+        "hello",
+    ]));
+    assert_eq!(said.trim(), "hello");
+
+    // Renew and install, while a client keeps calling.
+    let before = fs::read_to_string(h.etc_docker().join("tls/server-cert.pem")).unwrap();
+    let o = tlsctx(&s, &h, &["server", "renew", "prod", "--install"]);
+    let out = ok(&o);
+    assert!(out.contains("Renewed server bundle"), "{out}");
+    assert!(out.contains("Installed server bundle"), "{out}");
+    let after = fs::read_to_string(h.etc_docker().join("tls/server-cert.pem")).unwrap();
+    assert_ne!(before, after, "the renewed certificate is on the host");
+    assert_eq!(server_version(&s, "prod"), "20.10.24+dfsg1");
+    let renewed_key =
+        fs::read_to_string(s.cfg().join("tlsctx/servers/prod/server-key.pem")).unwrap();
+    let mut needles = body_lines(&bundle_key);
+    needles.extend(body_lines(&renewed_key));
+    let (found, ssh_runs) = sampler.finish(&needles, "ssh");
+    assert!(found.is_empty(), "a key on a command line: {found:?}");
+    assert!(
+        ssh_runs > 5,
+        "the sampler saw the ssh commands ({ssh_runs})"
+    );
+    no_key_left(&s, &h, "prod");
+
+    // Installing again converges: same files, one more verified restart.
+    let snap = h.etc_docker_snapshot();
+    ok(&tlsctx(&s, &h, &["server", "install", "prod"]));
+    assert_eq!(h.etc_docker_snapshot(), snap);
+}
+
+#[test]
+fn daemon_json_merged_and_dry_run_changes_nothing() {
+    let _g = serial();
+    let other = free_port();
+    let h = DockerHost::start(Some(&format!(
+        "{{\n  \"debug\": true,\n  \"log-opts\": {{\"max-size\": \"10m\"}},\n  \"hosts\": [\"unix:///var/run/docker.sock\", \"tcp://127.0.0.1:{other}\"]\n}}\n"
+    )));
+    let s = Sandbox::new();
+    let port = free_port();
+    ok(&s.tlsctx(&["new", "merge", "--host", &format!("tcp://127.0.0.1:{port}")]));
+    let snap = h.etc_docker_snapshot();
+    let target = h.target("deploy");
+    let o = tlsctx(
+        &s,
+        &h,
+        &["server", "install", "merge", "--ssh", &target, "--dry-run"],
+    );
+    let plan = ok(&o);
+    assert!(plan.contains("nothing was changed"), "{plan}");
+    assert!(plan.contains("+     \"tcp://0.0.0.0:"), "{plan}");
+    assert!(
+        plan.contains("/etc/docker/tls/server-key.pem (0600, root): the server key"),
+        "{plan}"
+    );
+    assert!(!plan.contains("PRIVATE KEY"), "{plan}");
+    assert_eq!(h.etc_docker_snapshot(), snap, "--dry-run changed the host");
+    assert_eq!(h.journal("merge"), None);
+    // Through sudo -n (deploy has NOPASSWD).
+    ok(&tlsctx(
+        &s,
+        &h,
+        &["server", "install", "merge", "--ssh", &target],
+    ));
+    let v: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(h.etc_docker().join("daemon.json")).unwrap())
+            .unwrap();
+    assert_eq!(v["debug"], true);
+    assert_eq!(v["log-opts"]["max-size"], "10m");
+    assert_eq!(
+        v["hosts"],
+        serde_json::json!([
+            "unix:///var/run/docker.sock",
+            format!("tcp://127.0.0.1:{other}"),
+            format!("tcp://0.0.0.0:{port}")
+        ])
+    );
+    assert_eq!(server_version(&s, "merge"), "20.10.24+dfsg1");
+    assert!(h.local_docker_ok());
+}
+
+#[test]
+fn a_daemon_that_cannot_start_is_rolled_back() {
+    let _g = serial();
+    let h = DockerHost::start(Some("{\"debug\": true}\n"));
+    let s = Sandbox::new();
+    let port = free_port();
+    ok(&s.tlsctx(&["new", "busy", "--host", &format!("tcp://127.0.0.1:{port}")]));
+    let snap = h.etc_docker_snapshot();
+    // Another program takes the port after pre-flight looked (just before
+    // the host's script starts), so dockerd cannot listen there.
+    let holder = h.root.path().join("holder.pid");
+    h.hook(&format!(
+        "python3 -c 'import socket,time; s=socket.socket(); s.bind((\"127.0.0.1\", {port})); s.listen(); time.sleep(300)' </dev/null >/dev/null 2>&1 &\necho $! > {}\nsleep 0.5\n",
+        holder.display()
+    ));
+    let o = tlsctx(
+        &s,
+        &h,
+        &["server", "install", "busy", "--ssh", &h.target("root")],
+    );
+    h.clear_hook();
+    if let Ok(pid) = fs::read_to_string(&holder) {
+        let _ = Command::new("kill").arg(pid.trim()).status();
+    }
+    assert!(!o.status.success());
+    let e = err(&o);
+    assert!(e.contains("install on root@127.0.0.1"), "{e}");
+    assert!(
+        e.contains("the old configuration was restored and serves again"),
+        "{e}"
+    );
+    assert!(
+        e.contains("address already in use"),
+        "the daemon's own words: {e}"
+    );
+    assert_eq!(
+        h.etc_docker_snapshot(),
+        snap,
+        "/etc/docker is exactly as before"
+    );
+    assert!(h.local_docker_ok(), "the old dockerd serves its socket");
+    assert_eq!(h.journal("busy").as_deref(), Some("rolled-back"));
+    no_key_left(&s, &h, "busy");
+    // Nothing recorded for a failed install.
+    let rec = fs::read_to_string(s.cfg().join("tlsctx/servers/busy/server.json")).unwrap();
+    assert!(!rec.contains("\"ssh\""), "{rec}");
+    // With the port free, the same command installs.
+    ok(&tlsctx(
+        &s,
+        &h,
+        &["server", "install", "busy", "--ssh", &h.target("root")],
+    ));
+    assert_eq!(server_version(&s, "busy"), "20.10.24+dfsg1");
+}
+
+#[test]
+fn refusals_before_any_change() {
+    let _g = serial();
+    // A daemon.json damaged by hand after dockerd started (dockerd would
+    // refuse it too, at its next start).
+    let h = DockerHost::start(None);
+    fs::write(
+        h.etc_docker().join("daemon.json"),
+        "{\n  \"debug\": true,\n  oops\n}\n",
+    )
+    .unwrap();
+    let s = Sandbox::new();
+    let port = free_port();
+    ok(&s.tlsctx(&["new", "ref", "--host", &format!("tcp://127.0.0.1:{port}")]));
+    let snap = h.etc_docker_snapshot();
+    let install = |target: &str| tlsctx(&s, &h, &["server", "install", "ref", "--ssh", target]);
+
+    let o = install(&h.target("root"));
+    assert!(!o.status.success());
+    let e = err(&o);
+    assert!(
+        e.contains("/etc/docker/daemon.json is not valid JSON"),
+        "{e}"
+    );
+    assert!(e.contains("line 3, column 3"), "{e}");
+    assert!(e.contains("nothing was changed"), "{e}");
+
+    let o = install(&h.target("guarded"));
+    let e = err(&o);
+    assert!(!o.status.success());
+    assert!(e.contains("sudo on guarded@127.0.0.1"), "{e}");
+    assert!(e.contains("NOPASSWD"), "{e}");
+
+    // An unknown host key: refused by ssh itself, never accepted.
+    let kh = h.root.path().join("known_hosts");
+    let known = fs::read_to_string(&kh).unwrap();
+    fs::write(&kh, "").unwrap();
+    let started = Instant::now();
+    let o = install(&h.target("root"));
+    fs::write(&kh, known).unwrap();
+    let e = err(&o);
+    assert!(!o.status.success());
+    assert!(e.contains("Host key verification failed"), "{e}");
+    assert!(e.contains("known_hosts"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(20), "no hang");
+
+    // Names ssh would read as options.
+    let o = tlsctx(
+        &s,
+        &h,
+        &[
+            "server",
+            "install",
+            "ref",
+            "--ssh=-oProxyCommand=touch /tmp/tlsctx-pwned",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(err(&o).contains("is not an SSH destination"), "{}", err(&o));
+    assert!(!std::path::Path::new("/tmp/tlsctx-pwned").exists());
+
+    assert_eq!(h.etc_docker_snapshot(), snap);
+    assert_eq!(h.journal("ref"), None, "no install started");
+}
+
+/// Kills the install when the host's journal reaches `state`.
+fn kill_at(s: &Sandbox, h: &DockerHost, name: &str, state: &str, what: &str) {
+    let mut child = tlsctx_cmd(s, h, &["server", "install", name])
+        .env("DOCKER_TLSCTX_CONFIRM_SECS", "4")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(90);
+    loop {
+        if h.journal(name).as_deref() == Some(state) {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{what}: the install ended before {state}"
+        );
+        assert!(Instant::now() < until, "{what}: never reached {state}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    match what {
+        // The client dies.
+        "kill" => {
+            child.kill().unwrap();
+        }
+        // The connection drops: no new one can be made, and the
+        // ControlMaster ssh of this install dies.
+        _ => {
+            h.network(false);
+            let o = Command::new("pkill")
+                .args(["-KILL", "-f", "ControlMaster=yes"])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "no master connection to drop");
+        }
+    }
+    let _ = child.wait();
+    h.network(true);
+}
+
+#[test]
+fn killed_or_disconnected_installs_leave_a_serving_host_and_converge() {
+    let _g = serial();
+    let h = DockerHost::start(None);
+    let s = Sandbox::new();
+    let port = free_port();
+    ok(&new_ssh(&s, &h, "kk", port, "root"));
+    for (state, what) in [
+        ("applying", "kill"),
+        ("waiting", "kill"),
+        ("waiting", "drop"),
+    ] {
+        let installed = h.etc_docker_snapshot();
+        // Each time: a new certificate that is not yet on the host.
+        ok(&tlsctx(&s, &h, &["server", "renew", "kk"]));
+        kill_at(&s, &h, "kk", state, what);
+        // The host goes back by itself once no confirmation comes.
+        let until = Instant::now() + Duration::from_secs(120);
+        while h.journal("kk").as_deref() != Some("rolled-back") {
+            assert!(
+                Instant::now() < until,
+                "{what} at {state}: the host did not roll back ({:?})",
+                h.journal("kk")
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert!(
+            h.local_docker_ok(),
+            "{what} at {state}: the old dockerd serves"
+        );
+        assert_eq!(
+            h.etc_docker_snapshot(),
+            installed,
+            "{what} at {state}: the old files"
+        );
+        // The next run converges on the new bundle.
+        ok(&tlsctx(&s, &h, &["server", "install", "kk"]));
+        assert_eq!(server_version(&s, "kk"), "20.10.24+dfsg1");
+        let on_host = fs::read_to_string(h.etc_docker().join("tls/server-cert.pem")).unwrap();
+        let local = fs::read_to_string(s.cfg().join("tlsctx/servers/kk/server-cert.pem")).unwrap();
+        assert_eq!(on_host, local, "{what} at {state}: the renewed certificate");
+        no_key_left(&s, &h, "kk");
+    }
+    // A script killed on the host (a reboot, kill -9) while applying: the
+    // next install undoes it first.
+    ok(&tlsctx(&s, &h, &["server", "renew", "kk"]));
+    let mut child = tlsctx_cmd(&s, &h, &["server", "install", "kk"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(60);
+    while h.journal("kk").as_deref() != Some("waiting") {
+        assert!(Instant::now() < until);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    ok_status(&h.run("pkill -KILL -f '[s]h apply.sh'"));
+    let o = tlsctx(&s, &h, &["server", "install", "kk"]);
+    let e = err(&o);
+    ok(&o);
+    assert!(e.contains("undid an earlier install"), "{e}");
+    assert_eq!(server_version(&s, "kk"), "20.10.24+dfsg1");
+}
+
+fn ok_status(o: &Output) {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn a_fleet_in_parallel_with_one_failing() {
+    let _g = serial();
+    let good = DockerHost::start(None);
+    let bad = DockerHost::start(None);
+    let s = Sandbox::new();
+    let (p1, p2) = (free_port(), free_port());
+    // One client config knows both hosts (good's ssh wrapper reads it).
+    let (g, b) = (good.root.path(), bad.root.path());
+    fs::write(
+        g.join("ssh_config"),
+        format!(
+            "Host *\n  IdentityFile {}\n  IdentityFile {}\n  IdentitiesOnly yes\n  UserKnownHostsFile {} {}\n  GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n",
+            g.join("userkey").display(),
+            b.join("userkey").display(),
+            g.join("known_hosts").display(),
+            b.join("known_hosts").display()
+        ),
+    )
+    .unwrap();
+    ok(&new_ssh(&s, &good, "fleet-a", p1, "root"));
+    let o = tlsctx(
+        &s,
+        &good,
+        &[
+            "new",
+            "fleet-b",
+            "--host",
+            &format!("tcp://127.0.0.1:{p2}"),
+            "--ssh",
+            &bad.target("root"),
+        ],
+    );
+    ok(&o);
+    // The second host's known key changes (a reinstalled host, or a man in
+    // the middle): its install must fail, the first must not care.
+    let kh = bad.root.path().join("known_hosts");
+    let other = good.root.path().join("hostkey.pub");
+    fs::write(
+        &kh,
+        format!(
+            "[127.0.0.1]:{} {}",
+            bad.ssh_port,
+            fs::read_to_string(other).unwrap()
+        ),
+    )
+    .unwrap();
+    let o = tlsctx(
+        &s,
+        &good,
+        &[
+            "server",
+            "install",
+            "--all",
+            "--parallel",
+            "2",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(!o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let results: Vec<(String, String)> = v["installs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["name"].as_str().unwrap().into(),
+                i["result"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("fleet-a".into(), "installed".into()),
+            ("fleet-b".into(), "failed".into())
+        ]
+    );
+    assert!(err(&o).contains("1 of 2 installs failed"), "{}", err(&o));
+    assert_eq!(server_version(&s, "fleet-a"), "20.10.24+dfsg1");
+    assert_eq!(
+        server_version(&s, "fleet-b"),
+        "20.10.24+dfsg1",
+        "fleet-b keeps its earlier install"
+    );
+}
