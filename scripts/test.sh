@@ -27,6 +27,14 @@ declare -A peers=(
   [setpriv]=util-linux                  # a second uid that must not reach the agent's socket
   [ip]=iproute2                         # removes what a test swarm leaves on the host (docker_gwbridge)
   [umount]=mount                        # and its nsfs mount
+  [sshd]=openssh-server                 # the Docker host `server install` reaches (tests/install.rs)
+  [ssh]=openssh-client                  # the transport `server install` uses, as Docker's ssh:// does
+  [ssh-keygen]=openssh-client           # the test host's and user's keys
+  [sudo]=sudo                           # a login that is not root (sudo -n, with and without a password)
+  [nsenter]=util-linux                  # the test looks inside the Docker host's mount namespace
+  [unshare]=util-linux                  # which gives that host its own /etc/docker, /run, …
+  [pkill]=procps                        # a killed install script, a dropped connection
+  [systemd-analyze]=systemd             # checks the generated drop-in against the packaged docker.service
 )
 missing=()
 for cmd in "${!peers[@]}"; do

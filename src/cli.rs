@@ -575,6 +575,9 @@ pub struct ServerInstallArgs {
     /// Every server bundle with a recorded SSH target
     #[arg(long)]
     pub all: bool,
+    /// Only copy the bundle's crl.pem (written by revoke) to the host; the tlsctx-authz plugin reads it again without a restart
+    #[arg(long, conflicts_with = "dry_run")]
+    pub crl_only: bool,
     /// With --all: how many hosts at once
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: u16,

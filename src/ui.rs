@@ -235,7 +235,11 @@ pub fn report_install(i: &crate::issuance::install::Installed) {
                 }
             }
         }
-        println!("  then: {}; {}", i.plan.reload, i.plan.restart);
+        if i.plan.reload == ":" {
+            println!("  then: {}", i.plan.restart);
+        } else {
+            println!("  then: {}; {}", i.plan.reload, i.plan.restart);
+        }
         println!(
             "  verify: the local socket, then a mutual-TLS call to {} as context {:?}; roll back on failure",
             i.address, i.context

@@ -345,8 +345,13 @@ fn kill_at(s: &Sandbox, h: &DockerHost, name: &str, state: &str, what: &str) {
         .spawn()
         .unwrap();
     let until = Instant::now() + Duration::from_secs(90);
+    // "staging": every file is on the host, the script not started yet.
+    let staged = h.root.path().join("at-launch");
+    if state == "staging" {
+        h.hook(&format!("touch {}; sleep 3; exit 1", staged.display()));
+    }
     loop {
-        if h.journal(name).as_deref() == Some(state) {
+        if h.journal(name).as_deref() == Some(state) || (state == "staging" && staged.exists()) {
             break;
         }
         assert!(
@@ -374,6 +379,8 @@ fn kill_at(s: &Sandbox, h: &DockerHost, name: &str, state: &str, what: &str) {
     }
     let _ = child.wait();
     h.network(true);
+    h.clear_hook();
+    let _ = fs::remove_file(staged);
 }
 
 #[test]
@@ -384,6 +391,7 @@ fn killed_or_disconnected_installs_leave_a_serving_host_and_converge() {
     let port = free_port();
     ok(&new_ssh(&s, &h, "kk", port, "root"));
     for (state, what) in [
+        ("staging", "kill"),
         ("applying", "kill"),
         ("waiting", "kill"),
         ("waiting", "drop"),
@@ -392,9 +400,15 @@ fn killed_or_disconnected_installs_leave_a_serving_host_and_converge() {
         // Each time: a new certificate that is not yet on the host.
         ok(&tlsctx(&s, &h, &["server", "renew", "kk"]));
         kill_at(&s, &h, "kk", state, what);
-        // The host goes back by itself once no confirmation comes.
+        // The host goes back by itself once no confirmation comes (a kill
+        // while staging changed nothing).
         let until = Instant::now() + Duration::from_secs(120);
-        while h.journal("kk").as_deref() != Some("rolled-back") {
+        let settled = if state == "staging" {
+            "committed"
+        } else {
+            "rolled-back"
+        };
+        while h.journal("kk").as_deref() != Some(settled) {
             assert!(
                 Instant::now() < until,
                 "{what} at {state}: the host did not roll back ({:?})",
@@ -533,4 +547,182 @@ fn a_fleet_in_parallel_with_one_failing() {
         "20.10.24+dfsg1",
         "fleet-b keeps its earlier install"
     );
+}
+
+#[test]
+fn authz_plugin_installed_then_roles_and_a_pushed_crl() {
+    let _g = serial();
+    let h = DockerHost::start(None);
+    let s = Sandbox::new();
+    let port = free_port();
+    let host = format!("tcp://127.0.0.1:{port}");
+    // The verify step itself proves the call went through the plugin.
+    let out = ok(&tlsctx(
+        &s,
+        &h,
+        &[
+            "new",
+            "guard",
+            "--host",
+            &host,
+            "--authz",
+            "--ssh",
+            &h.target("root"),
+        ],
+    ));
+    assert!(out.contains("Installed server bundle \"guard\""), "{out}");
+    ok_status(&h.run("[ -S /run/docker/plugins/tlsctx-authz.sock ]"));
+    let calls = fs::read_to_string(h.root.path().join("var-log/update-rc.d.calls")).unwrap();
+    assert!(
+        calls.contains("tlsctx-authz defaults"),
+        "enabled at boot: {calls}"
+    );
+    let log = fs::read_to_string(h.root.path().join("var-log/tlsctx-authz.log")).unwrap();
+    assert!(log.contains("allow cn=\"guard-client\""), "{log}");
+
+    ok(&s.tlsctx(&[
+        "new",
+        "guard-ro",
+        "--host",
+        &host,
+        "--no-server",
+        "--role",
+        "read-only",
+    ]));
+    assert_eq!(server_version(&s, "guard-ro"), "20.10.24+dfsg1");
+    let o = s.docker(&["--context", "guard-ro", "network", "create", "nope"]);
+    assert!(!o.status.success());
+    assert!(err(&o).contains("has role read-only"), "{}", err(&o));
+
+    // Revoke, push the CRL: refused from the next request, no restart.
+    let pid = ok(&h.run_ok("cat /var/run/docker.pid"));
+    ok(&s.tlsctx(&["revoke", "guard-ro"]));
+    let out = ok(&tlsctx(
+        &s,
+        &h,
+        &["server", "install", "--all", "--crl-only"],
+    ));
+    assert!(out.contains("crl pushed"), "{out}");
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let o = s.docker(&[
+            "--context",
+            "guard-ro",
+            "version",
+            "--format",
+            "{{.Server.Version}}",
+        ]);
+        if !o.status.success() && err(&o).contains("revoked") {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "still served after the CRL push: {}",
+            err(&o)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        ok(&h.run_ok("cat /var/run/docker.pid")),
+        pid,
+        "dockerd was not restarted"
+    );
+    assert_eq!(server_version(&s, "guard"), "20.10.24+dfsg1");
+
+    // The plugin comes back when it dies (dockerd refuses everything while
+    // it is down).
+    ok_status(&h.run("pkill -KILL -f '[d]ocker-tlsctx authz serve'"));
+    let until = Instant::now() + Duration::from_secs(10);
+    while !s
+        .docker(&["--context", "guard", "version"])
+        .status
+        .success()
+    {
+        assert!(Instant::now() < until, "the plugin did not come back");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The systemd path, offline: the drop-in and the plugin's unit generated
+/// for the packaged docker.service, checked by `systemd-analyze verify`
+/// (no systemd runs here). The plan comes from the same code as a real
+/// install, fed the facts pre-flight would read on such a host.
+#[test]
+fn systemd_drop_in_verifies_against_the_packaged_unit() {
+    use base64::Engine;
+    use docker_tlsctx::issuance::install::{facts::Facts, plan, plugin};
+    let analyze = require("systemd-analyze");
+    let packaged = fs::read_to_string("/lib/systemd/system/docker.service")
+        .expect("Debian's docker.io docker.service");
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let uname = format!(
+        "{} {}",
+        if cfg!(target_os = "linux") {
+            "Linux"
+        } else {
+            "?"
+        },
+        std::env::consts::ARCH
+    );
+    let facts = Facts::parse(&format!(
+        "uid=0\nuname={uname}\ninit=systemd\ndockerd=/usr/sbin/dockerd\nunit64={}\n",
+        b64(&format!("# /lib/systemd/system/docker.service\n{packaged}"))
+    ));
+    let bundle = plan::Bundle {
+        tls_dir: "/etc/docker/tls",
+        port: 2376,
+        authz: true,
+        ca_pem: "",
+        cert_pem: "",
+        key_pem: "",
+        crl_pem: None,
+        plugin_exe: Some(b"#!/bin/sh\n"),
+    };
+    let p = plan::build(&facts, &bundle, "host").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let units = dir.path();
+    fs::write(units.join("docker.service"), &packaged).unwrap();
+    fs::create_dir(units.join("docker.service.d")).unwrap();
+    let file = |dest: &str| {
+        p.files
+            .iter()
+            .find(|f| f.dest == dest)
+            .unwrap_or_else(|| panic!("the plan writes {dest}"))
+            .content
+            .clone()
+    };
+    let drop_in = String::from_utf8(file(plan::DROP_IN)).unwrap();
+    assert!(
+        drop_in.contains("ExecStart=\nExecStart=/usr/sbin/dockerd --containerd=/run/containerd/containerd.sock $DOCKER_OPTS\n"),
+        "{drop_in}"
+    );
+    fs::write(
+        units.join("docker.service.d/zz-docker-tlsctx.conf"),
+        &drop_in,
+    )
+    .unwrap();
+    // The plugin's unit names a binary that must exist for verify.
+    let unit = String::from_utf8(file(plugin::UNIT)).unwrap();
+    let unit = unit.replace(plugin::BIN, "/bin/true");
+    fs::write(units.join("tlsctx-authz.service"), unit).unwrap();
+    let verify = |names: &[&str]| {
+        Command::new(&analyze)
+            .arg("verify")
+            .args(names)
+            .current_dir(units)
+            .env("SYSTEMD_UNIT_PATH", format!("{}:", units.display()))
+            .output()
+            .unwrap()
+    };
+    let o = verify(&["docker.service", "tlsctx-authz.service"]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(err(&o).trim().is_empty(), "warnings: {}", err(&o));
+    // The check can fail: without the reset, two ExecStart= lines.
+    fs::write(
+        units.join("docker.service.d/zz-docker-tlsctx.conf"),
+        drop_in.replace("ExecStart=\n", ""),
+    )
+    .unwrap();
+    let o = verify(&["docker.service"]);
+    assert!(!o.status.success(), "a drop-in without the reset passed");
 }

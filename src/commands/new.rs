@@ -83,7 +83,13 @@ pub fn run(env: &Env, args: &NewArgs) -> Result<()> {
                 yes: args.yes,
                 confirm: &ui::ask_yes,
             },
-        )?;
+        )
+        .inspect_err(|_| {
+            eprintln!(
+                "The context {:?} and its server bundle were created; the host was not changed (or was restored). Once fixed: docker tlsctx server install {} --ssh {ssh}",
+                args.name, args.name
+            )
+        })?;
         if args.format == Format::Text {
             ui::report_install(&done);
         }

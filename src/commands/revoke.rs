@@ -35,8 +35,8 @@ pub fn run(env: &Env, args: &RevokeArgs) -> Result<()> {
         println!("Wrote {}", crl.display());
     }
     println!(
-        "\nNext: copy crl.pem beside ca.pem on each daemon host whose dockerd runs the tlsctx-authz plugin \
-         (docker tlsctx authz serve --bundle DIR); it re-reads the file within a second, no restart needed.\n\
+        "\nNext: docker tlsctx server install --all --crl-only copies it to every host installed over SSH whose dockerd runs the \
+         tlsctx-authz plugin (or copy crl.pem beside ca.pem by hand); the plugin re-reads the file within a second, no restart needed.\n\
          dockerd itself has no revocation: without the plugin this certificate keeps working until {}.",
         date(r.identity.not_after)
     );

@@ -1,13 +1,53 @@
-//! `docker tlsctx server install NAME [--ssh TARGET] [--dry-run]` and
-//! `server install --all [--parallel N]`.
+//! `docker tlsctx server install NAME [--ssh TARGET] [--dry-run]`,
+//! `server install --all [--parallel N]`, and `--crl-only` for either.
+
+use std::time::Duration;
 
 use serde_json::json;
 
 use crate::cli::{Format, ServerInstallArgs};
 use crate::error::{Error, Result};
-use crate::issuance::install::{self, Installed, Options};
+use crate::issuance::install::{self, Installed, Options, Pushed};
 use crate::issuance::Env;
+use crate::ssh::Target;
 use crate::ui;
+
+/// One host's outcome, either kind.
+enum Done {
+    Installed(Box<Installed>),
+    Pushed(Pushed),
+}
+
+impl Done {
+    fn target(&self) -> &Target {
+        match self {
+            Done::Installed(i) => &i.target,
+            Done::Pushed(p) => &p.target,
+        }
+    }
+    fn total(&self) -> Duration {
+        match self {
+            Done::Installed(i) => i.total,
+            Done::Pushed(p) => p.total,
+        }
+    }
+    fn result(&self) -> &'static str {
+        match self {
+            Done::Installed(i) if i.dry_run => "planned",
+            Done::Installed(_) => "installed",
+            Done::Pushed(_) => "crl pushed",
+        }
+    }
+    fn report(&self) {
+        match self {
+            Done::Installed(i) => ui::report_install(i),
+            Done::Pushed(p) => println!(
+                "Copied the CRL of server bundle {:?} to {} on {}: the tlsctx-authz plugin refuses the revoked identities from its next request.",
+                p.name, p.dest, p.target
+            ),
+        }
+    }
+}
 
 pub fn run(env: &Env, args: &ServerInstallArgs) -> Result<()> {
     let opts = Options {
@@ -17,27 +57,35 @@ pub fn run(env: &Env, args: &ServerInstallArgs) -> Result<()> {
         yes: args.opts.yes,
         confirm: &ui::ask_yes,
     };
+    let one = |name: &str| -> Result<Done> {
+        if args.crl_only {
+            install::push_crl(env, name, opts.ssh).map(Done::Pushed)
+        } else {
+            install::install(env, name, &opts).map(|i| Done::Installed(Box::new(i)))
+        }
+    };
     if !args.all {
         let name = args
             .name
             .as_deref()
             .expect("clap requires NAME without --all");
-        let done = install::install(env, name, &opts)?;
+        let done = one(name)?;
         match args.format {
             Format::Json => ui::print_json(&summary(name, &Ok(done))),
-            Format::Text => ui::report_install(&done),
+            Format::Text => done.report(),
         }
         return Ok(());
     }
     let text = args.format == Format::Text;
-    let results = install::install_all(env, usize::from(args.parallel), &opts, &|name, r| {
+    let names = install::fleet(env, args.crl_only)?;
+    let results = install::in_parallel(names, usize::from(args.parallel), &one, &|name, r| {
         if text {
             match r {
-                Ok(done) => ui::report_install(done),
+                Ok(done) => done.report(),
                 Err(e) => eprintln!("{name}: {}", e.explain().0),
             }
         }
-    })?;
+    });
     let failed = results.iter().filter(|(_, r)| r.is_err()).count();
     match args.format {
         Format::Json => ui::print_json(&json!({
@@ -49,9 +97,9 @@ pub fn run(env: &Env, args: &ServerInstallArgs) -> Result<()> {
                 .map(|(n, r)| match r {
                     Ok(d) => [
                         n.clone(),
-                        d.target.to_string(),
-                        if d.dry_run { "planned" } else { "installed" }.into(),
-                        format!("{:.1} s", d.total.as_secs_f64()),
+                        d.target().to_string(),
+                        d.result().into(),
+                        format!("{:.1} s", d.total().as_secs_f64()),
                     ],
                     Err(e) => [n.clone(), String::new(), "FAILED".into(), e.explain().0],
                 })
@@ -71,19 +119,24 @@ pub fn run(env: &Env, args: &ServerInstallArgs) -> Result<()> {
     Ok(())
 }
 
-fn summary(name: &str, r: &Result<Installed>) -> serde_json::Value {
+fn summary(name: &str, r: &Result<Done>) -> serde_json::Value {
     match r {
-        Ok(d) => json!({
-            "name": name,
-            "ssh": d.target.to_string(),
-            "result": if d.dry_run { "planned" } else { "installed" },
-            "address": d.address,
-            "context": d.context,
-            "version": d.version,
-            "restart_ms": d.restart.as_millis() as u64,
-            "total_ms": d.total.as_millis() as u64,
-            "notes": d.notes,
-        }),
+        Ok(d) => {
+            let mut v = json!({
+                "name": name,
+                "ssh": d.target().to_string(),
+                "result": d.result(),
+                "total_ms": d.total().as_millis() as u64,
+            });
+            if let Done::Installed(i) = d {
+                v["address"] = json!(i.address);
+                v["context"] = json!(i.context);
+                v["version"] = json!(i.version);
+                v["restart_ms"] = json!(i.restart.as_millis() as u64);
+                v["notes"] = json!(i.notes);
+            }
+            v
+        }
         Err(e) => {
             let (what, fix) = e.explain();
             json!({ "name": name, "result": "failed", "error": what, "fix": fix })

@@ -57,7 +57,10 @@ pub const AUTHZ_UNIT_FILE: &str = "tlsctx-authz.service";
 /// starts before dockerd and comes back at once when it stops. A plain
 /// service rather than socket activation: adopting an inherited socket
 /// needs unsafe code, which this crate forbids.
-pub fn authz_unit(daemon_dir: &str) -> String {
+/// The binary path the bundle's own unit names (installed by hand).
+pub const AUTHZ_BIN: &str = "/usr/local/bin/docker-tlsctx";
+
+pub fn authz_unit(daemon_dir: &str, bin: &str) -> String {
     let dir = daemon_dir.trim_end_matches('/');
     format!(
         "# Written by docker-tlsctx: revocation and roles for dockerd (authorization plugin).
@@ -66,7 +69,7 @@ Description=docker-tlsctx authorization plugin for dockerd
 Before=docker.service
 
 [Service]
-ExecStart=/usr/local/bin/docker-tlsctx authz serve --bundle {dir} --log
+ExecStart={bin} authz serve --bundle {dir} --log
 Restart=always
 RestartSec=1
 
@@ -221,7 +224,7 @@ fn write_files(env: &Env, plan: &ServerPlan, key_pem: &str) -> Result<()> {
     if plan.record.authz {
         fsio::write_public(
             &dir.join(AUTHZ_UNIT_FILE),
-            authz_unit(&plan.daemon_dir).as_bytes(),
+            authz_unit(&plan.daemon_dir, AUTHZ_BIN).as_bytes(),
         )?;
     }
     fsio::write_public(

@@ -4,7 +4,8 @@
 //! sshd runs on 127.0.0.1, so every remote command sees only the sandbox.
 //! Its dockerd is started and restarted by Debian's own /etc/init.d/docker
 //! (a copy whose `ulimit` lines may fail: the sandbox has no
-//! CAP_SYS_RESOURCE). The network is the machine's: 127.0.0.1:PORT of the
+//! CAP_SYS_RESOURCE); /etc/init.d and /usr/local/libexec/docker-tlsctx are
+//! the sandbox's own too, for the authorization plugin's service. The network is the machine's: 127.0.0.1:PORT of the
 //! sandbox's dockerd is reachable from the test.
 
 use std::fs;
@@ -57,6 +58,8 @@ impl DockerHost {
             "sudoers.d",
             "bin",
             "home",
+            "init.d",
+            "libexec",
         ] {
             fs::create_dir(r.join(d)).unwrap();
         }
@@ -80,7 +83,14 @@ impl DockerHost {
                 }
             })
             .collect();
-        write_mode(&r.join("init-docker"), &init, 0o755);
+        write_mode(&r.join("init.d/docker"), &init, 0o755);
+        // The sandbox cannot reboot: enabling a service at boot is recorded,
+        // not done (update-rc.d would write the machine's own rc links).
+        write_mode(
+            &r.join("update-rc.d"),
+            "#!/bin/sh\necho \"$@\" >> /var/log/update-rc.d.calls\n",
+            0o755,
+        );
         // Users and sudoers, for the sudo cases.
         let mut passwd = fs::read_to_string("/etc/passwd").unwrap();
         let mut shadow = fs::read_to_string("/etc/shadow").unwrap();
@@ -123,16 +133,21 @@ impl DockerHost {
         // OpenSSH takes ~ from the password database, not $HOME: the
         // client reads the test's config through `-F`, from an `ssh` first
         // on PATH. A test may take the network down, or leave a hook to run
-        // before the command that starts the host's apply script.
+        // before the command that starts the host's apply script (a hook
+        // that fails stops that command, as a lost connection would).
         write_mode(
             &r.join("bin/ssh"),
             &format!(
-                "#!/bin/sh\nR={r}\nif [ -f \"$R/down\" ]; then echo 'ssh: connect to host 127.0.0.1: Network is unreachable' >&2; exit 255; fi\nif [ -f \"$R/hook\" ]; then case \"$*\" in *'setsid sh apply.sh <'*) sh \"$R/hook\" ;; esac; fi\nexec /usr/bin/ssh -F \"$R/ssh_config\" \"$@\"\n",
+                "#!/bin/sh\nR={r}\nif [ -f \"$R/down\" ]; then echo 'ssh: connect to host 127.0.0.1: Network is unreachable' >&2; exit 255; fi\nif [ -f \"$R/hook\" ]; then case \"$*\" in *'setsid sh apply.sh <'*) sh \"$R/hook\" || exit 255 ;; esac; fi\nexec /usr/bin/ssh -F \"$R/ssh_config\" \"$@\"\n",
                 r = r.display()
             ),
             0o755,
         );
-        for p in ["/var/lib/docker", "/var/lib/docker-tlsctx"] {
+        for p in [
+            "/var/lib/docker",
+            "/var/lib/docker-tlsctx",
+            "/usr/local/libexec/docker-tlsctx",
+        ] {
             fs::create_dir_all(p).unwrap();
         }
         let setup = format!(
@@ -143,7 +158,9 @@ mount --bind $R/etc-default /etc/default
 mount --bind $R/var-lib-docker /var/lib/docker
 mount --bind $R/var-log /var/log
 mount --bind $R/state /var/lib/docker-tlsctx
-mount --bind $R/init-docker /etc/init.d/docker
+mount --bind $R/init.d /etc/init.d
+mount --bind $R/update-rc.d /usr/sbin/update-rc.d
+mount --bind $R/libexec /usr/local/libexec/docker-tlsctx
 mount --bind $R/passwd /etc/passwd
 mount --bind $R/shadow /etc/shadow
 mount --bind $R/group /etc/group
@@ -229,6 +246,17 @@ exec {sshd} -D -e -f /dev/null -p {ssh_port} -o ListenAddress=127.0.0.1 -h $R/ho
             .args(["-t", &self.sshd.id().to_string(), "-m", "sh", "-c", script])
             .output()
             .unwrap()
+    }
+
+    /// `run`, which must succeed.
+    pub fn run_ok(&self, script: &str) -> Output {
+        let o = self.run(script);
+        assert!(
+            o.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        o
     }
 
     pub fn etc_docker(&self) -> PathBuf {

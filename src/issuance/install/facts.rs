@@ -15,6 +15,8 @@ W="$1"
 kv() { printf '%s=%s\n' "$1" "$2"; }
 b64() { printf '%s64=' "$1"; base64 | tr -d '\n'; echo; }
 kv uid "$(id -u)"
+kv uname "$(uname -sm)"
+if [ -x /usr/local/libexec/docker-tlsctx/docker-tlsctx ]; then kv plugin_bin yes; fi
 if [ -d /run/systemd/system ]; then kv init systemd
 elif [ -x /sbin/openrc-run ] || command -v openrc >/dev/null 2>&1; then kv init openrc
 elif [ -x /etc/init.d/docker ]; then kv init sysv
@@ -63,6 +65,10 @@ pub struct Cost {
 #[derive(Debug, Clone)]
 pub struct Facts {
     pub uid: String,
+    /// `uname -sm`: whether this binary can serve as the host's plugin.
+    pub uname: String,
+    /// The authorization plugin's binary is already installed.
+    pub plugin_bin: bool,
     pub init: Init,
     pub dockerd: Option<String>,
     pub version: Option<String>,
@@ -87,6 +93,8 @@ impl Facts {
     pub fn parse(out: &str) -> Facts {
         let mut f = Facts {
             uid: String::new(),
+            uname: String::new(),
+            plugin_bin: false,
             init: Init::Unknown,
             dockerd: None,
             version: None,
@@ -115,6 +123,8 @@ impl Facts {
             };
             match k {
                 "uid" => f.uid = v.trim().into(),
+                "uname" => f.uname = v.trim().into(),
+                "plugin_bin" => f.plugin_bin = true,
                 "init" => {
                     f.init = match v.trim() {
                         "systemd" => Init::Systemd,

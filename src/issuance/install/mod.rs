@@ -9,6 +9,7 @@
 
 pub mod facts;
 pub mod plan;
+pub mod plugin;
 pub mod script;
 
 use std::time::{Duration, Instant};
@@ -217,6 +218,15 @@ pub fn install(env: &Env, name: &str, opts: &Options<'_>) -> Result<Installed> {
         notes.push(note);
         facts = preflight(&session, &work)?;
     }
+    // The plugin is this very binary (same OS and architecture checked by
+    // the plan).
+    let exe = if rec.authz {
+        let path = std::env::current_exe()
+            .map_err(Error::io("read", std::path::Path::new("/proc/self/exe")))?;
+        Some(std::fs::read(&path).map_err(Error::io("read", &path))?)
+    } else {
+        None
+    };
     let bundle = plan::Bundle {
         tls_dir: &files.tls_dir,
         port: rec.port,
@@ -225,6 +235,7 @@ pub fn install(env: &Env, name: &str, opts: &Options<'_>) -> Result<Installed> {
         cert_pem: &files.cert_pem,
         key_pem: &files.key_pem,
         crl_pem: files.crl_pem.as_deref(),
+        plugin_exe: exe.as_deref(),
     };
     let plan = plan::build(&facts, &bundle, &shown).map_err(|r| refused(&shown, r))?;
     // dockerd checks the client certificate with the host's clock.
@@ -294,6 +305,20 @@ pub fn install(env: &Env, name: &str, opts: &Options<'_>) -> Result<Installed> {
         return Err(failed_on_host(&session, &work, &shown, &state, &why));
     }
     let key_pem = pki::key_pem_from_der(&m.key_der);
+    // With the plugin: its decisions for this CN, before and after the call.
+    let allowed = format!("allow cn={:?}", m.cn);
+    let count = |log: &str| -> Result<usize> {
+        let ran = session.run(&format!("{log} 2>/dev/null"), b"")?;
+        Ok(ran
+            .stdout()
+            .lines()
+            .filter(|l| l.contains(&allowed))
+            .count())
+    };
+    let seen_before = match &out.plan.plugin {
+        Some(p) => Some(count(&p.log)?),
+        None => None,
+    };
     let probed = verify(&probe::Material {
         host: &hostname,
         port: m.host.port,
@@ -301,6 +326,19 @@ pub fn install(env: &Env, name: &str, opts: &Options<'_>) -> Result<Installed> {
         cert_pem: &m.cert_pem,
         key_pem: &key_pem,
     });
+    // The call went through the plugin, or the install is not what it says.
+    let probed = match (probed, &out.plan.plugin, seen_before) {
+        (Ok(v), Some(p), Some(n)) => {
+            if count(&p.log)? > n {
+                Ok(v)
+            } else {
+                Err(crate::tls_client::Failure::Other(
+                    "dockerd answered without asking the tlsctx-authz plugin (no decision in its log)".into(),
+                ))
+            }
+        }
+        (r, _, _) => r,
+    };
     match probed {
         Ok(version) => {
             session.run(&format!("touch {}/confirm", quote(&work)), b"")?;
@@ -541,21 +579,14 @@ fn verify(m: &probe::Material<'_>) -> std::result::Result<String, crate::tls_cli
     }
 }
 
-/// `server install --all`: every bundle with a recorded target, `parallel`
-/// at a time. Each host has its own session and journal, so one failing
-/// neither stops nor touches the others; `done` hears each as it ends.
-#[allow(clippy::type_complexity)]
-pub fn install_all(
-    env: &Env,
-    parallel: usize,
-    opts: &Options<'_>,
-    done: &(dyn Fn(&str, &Result<Installed>) + Sync),
-) -> Result<Vec<(String, Result<Installed>)>> {
+/// The bundles `server install --all` reaches: those with a recorded
+/// target (with `authz_only`, those whose daemon runs the plugin).
+pub fn fleet(env: &Env, authz_only: bool) -> Result<Vec<String>> {
     let mut names: Vec<String> = env
         .state()
         .servers()?
         .into_iter()
-        .filter(|r| r.purpose.is_daemon() && r.ssh.is_some())
+        .filter(|r| r.purpose.is_daemon() && r.ssh.is_some() && (r.authz || !authz_only))
         .map(|r| r.name)
         .collect();
     names.sort();
@@ -567,15 +598,29 @@ pub fn install_all(
                 .into(),
         });
     }
-    let queue = std::sync::Mutex::new(names.clone().into_iter());
+    Ok(names)
+}
+
+/// Runs `f` for each name, `parallel` at a time. Each host has its own
+/// session and journal, so one failing neither stops nor touches the
+/// others; `done` hears each as it ends.
+#[allow(clippy::type_complexity)]
+pub fn in_parallel<T: Send>(
+    names: Vec<String>,
+    parallel: usize,
+    f: &(dyn Fn(&str) -> Result<T> + Sync),
+    done: &(dyn Fn(&str, &Result<T>) + Sync),
+) -> Vec<(String, Result<T>)> {
+    let workers = parallel.clamp(1, names.len().max(1));
+    let queue = std::sync::Mutex::new(names.into_iter());
     let results = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
-        for _ in 0..parallel.clamp(1, names.len()) {
+        for _ in 0..workers {
             s.spawn(|| loop {
                 let Some(name) = queue.lock().expect("queue").next() else {
                     break;
                 };
-                let r = install(env, &name, opts);
+                let r = f(&name);
                 done(&name, &r);
                 results.lock().expect("results").push((name, r));
             });
@@ -583,5 +628,79 @@ pub fn install_all(
     });
     let mut results = results.into_inner().expect("results");
     results.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(results)
+    results
+}
+
+/// What `server install --crl-only` did.
+pub struct Pushed {
+    pub name: String,
+    pub target: Target,
+    pub dest: String,
+    pub total: Duration,
+}
+
+/// `server install NAME --crl-only`: the bundle's crl.pem (which `revoke`
+/// writes) onto its host, atomically beside ca.pem. The plugin reads it
+/// again when it changes: no restart, so nothing to roll back.
+pub fn push_crl(env: &Env, name: &str, ssh: Option<&str>) -> Result<Pushed> {
+    let started = Instant::now();
+    crate::names::validate("server bundle", name)?;
+    let rec = env
+        .state()
+        .server(name)?
+        .filter(|r| r.purpose.is_daemon())
+        .ok_or_else(|| Error::ServerNotFound(name.into()))?;
+    let target =
+        Target::parse(
+            ssh.or(rec.ssh.as_deref())
+                .ok_or_else(|| Error::InstallRefused {
+                    host: name.into(),
+                    what: format!("server bundle {name:?} has no SSH target yet"),
+                    fix: format!(
+                "install it first: docker tlsctx server install {name} --ssh [USER@]HOST[:PORT]"
+            ),
+                })?,
+        )?;
+    let shown = target.to_string();
+    if !rec.authz {
+        return Err(Error::InstallRefused {
+            host: shown,
+            what: format!("bundle {name:?} was made without --authz, and dockerd itself reads no CRL"),
+            fix: format!("revocation needs the plugin: docker tlsctx server {name} --san … --authz --force, then server install {name}"),
+        });
+    }
+    let files = bundle_files(env, &rec)?;
+    let Some(crl) = files.crl_pem else {
+        return Err(Error::InstallRefused {
+            host: shown,
+            what: format!(
+                "bundle {name:?} has no crl.pem: CA {:?} has revoked nothing",
+                rec.ca
+            ),
+            fix: "revoke first: docker tlsctx revoke NAME".into(),
+        });
+    };
+    let session = Session::open(&target, &env.state().tmp_dir())?;
+    let dir = files.tls_dir.trim_end_matches('/').to_string();
+    let d = quote(&dir);
+    let ran = session.run(
+        &format!("[ -d {d} ] || exit 3; umask 022; cat > {d}/crl.pem.tlsctx-new && chmod 644 {d}/crl.pem.tlsctx-new && mv -f {d}/crl.pem.tlsctx-new {d}/crl.pem"),
+        crl.as_bytes(),
+    )?;
+    if ran.code == Some(3) {
+        return Err(Error::InstallRefused {
+            host: shown,
+            what: format!("{dir} is not there: the bundle was never installed on it"),
+            fix: format!("install it: docker tlsctx server install {name}"),
+        });
+    }
+    if !ran.ok() {
+        return Err(session.failed(&ran));
+    }
+    Ok(Pushed {
+        name: name.into(),
+        target,
+        dest: format!("{dir}/crl.pem"),
+        total: started.elapsed(),
+    })
 }

@@ -56,6 +56,8 @@ pub struct Plan {
     pub validate: bool,
     /// The start command as the host's init system has it, for the report.
     pub start_command: String,
+    /// The authorization plugin's service (bundles made with --authz).
+    pub plugin: Option<super::plugin::Commands>,
 }
 
 /// What the bundle brings.
@@ -67,6 +69,8 @@ pub struct Bundle<'a> {
     pub cert_pem: &'a str,
     pub key_pem: &'a str,
     pub crl_pem: Option<&'a str>,
+    /// This binary, to run as the host's authorization plugin (--authz).
+    pub plugin_exe: Option<&'a [u8]>,
 }
 
 /// Flags of a dockerd command line that matter here.
@@ -194,20 +198,21 @@ pub fn merge_daemon_json(
             }
         },
     };
-    let mut hosts: Vec<String> =
-        match obj.get("hosts") {
-            None => Vec::new(),
-            Some(Value::Array(a)) if a.iter().all(Value::is_string) => a
-                .iter()
-                .map(|v| v.as_str().unwrap_or_default().to_string())
-                .collect(),
-            Some(_) => return Err(refuse(
+    let mut hosts: Vec<String> = match obj.get("hosts") {
+        None => Vec::new(),
+        Some(Value::Array(a)) if a.iter().all(Value::is_string) => a
+            .iter()
+            .map(|v| v.as_str().unwrap_or_default().to_string())
+            .collect(),
+        Some(_) => {
+            return Err(refuse(
                 format!("\"hosts\" in {path} is not a list of addresses"),
                 format!(
                     "make it a list such as [\"{LOCAL_SOCKET}\"] in {path}, then run this again"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     for h in moved_hosts {
         // fd:// is systemd's socket activation, which the drop-in removes.
         let h = if h.starts_with("fd://") {
@@ -423,6 +428,14 @@ pub fn build(facts: &Facts, b: &Bundle<'_>, host: &str) -> Result<Plan, Refusal>
             false,
         ));
     }
+    let plugin = if b.authz {
+        let (more, cmds) = super::plugin::plan(facts, dir, b.plugin_exe)?;
+        dirs.push(("/usr/local/libexec/docker-tlsctx".into(), 0o755));
+        files.extend(more);
+        Some(cmds)
+    } else {
+        None
+    };
     let (reload, restart, logs) = match facts.init {
         Init::Systemd => (
             "systemctl daemon-reload",
@@ -448,6 +461,7 @@ pub fn build(facts: &Facts, b: &Bundle<'_>, host: &str) -> Result<Plan, Refusal>
         logs: logs.into(),
         validate: facts.has_validate,
         start_command,
+        plugin,
     })
 }
 
@@ -530,6 +544,7 @@ mod tests {
         cert_pem: "CERT",
         key_pem: "KEY",
         crl_pem: None,
+        plugin_exe: None,
     };
 
     #[test]

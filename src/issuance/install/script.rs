@@ -38,6 +38,19 @@ pub fn staged_name(i: usize) -> String {
 /// How long the script waits for dockerd's local socket after a restart.
 pub const UP_SECS: u32 = 60;
 
+/// Starts the plugin and waits for its socket, before dockerd restarts
+/// with it.
+fn plugin_start(plan: &Plan) -> String {
+    let Some(p) = &plan.plugin else {
+        return ":".into();
+    };
+    format!(
+        "{{ {start}; }} >>log 2>&1\nn=0; while [ ! -S {sock} ] && [ \"$n\" -lt 20 ]; do sleep 0.5; n=$((n+1)); done\n[ -S {sock} ] || fail \"the authorization plugin did not start (no {sock})\"",
+        start = p.start,
+        sock = super::plugin::SOCKET
+    )
+}
+
 pub fn apply_script(work: &str, plan: &Plan, confirm_secs: u32) -> String {
     let validate = if plan.validate {
         // Docker 23.0+ (moby#42393) checks a configuration without starting.
@@ -84,7 +97,9 @@ restore() {{
 rollback() {{
   prev="$(cat state 2>/dev/null)"
   say rolling-back
+  {plugin_stop} >>log 2>&1
   if ! restore; then say broken; exit 1; fi
+  {plugin_after} >>log 2>&1
   if [ "$prev" = backing-up ]; then
     rm -rf backup stage done files confirm abort
     say rolled-back
@@ -140,6 +155,7 @@ while IFS='	' read -r kind mode a b; do
   esac
 done < files
 rm -rf stage
+{plugin_start}
 {reload} >>log 2>&1
 restart >>log 2>&1
 wait_up || fail "dockerd did not answer on /var/run/docker.sock within {up} s of the restart with the new configuration"
@@ -166,6 +182,12 @@ exit 1
         reload = plan.reload,
         logs = plan.logs,
         confirm = confirm_secs,
+        plugin_stop = plan.plugin.as_ref().map_or(":", |p| p.stop.as_str()),
+        plugin_after = plan
+            .plugin
+            .as_ref()
+            .map_or(":", |p| p.after_restore.as_str()),
+        plugin_start = plugin_start(plan),
     )
 }
 
@@ -183,6 +205,7 @@ mod tests {
             logs: "tail -n 20 /var/log/docker.log".into(),
             validate: true,
             start_command: String::new(),
+            plugin: None,
         };
         let s = apply_script("/var/lib/docker-tlsctx/install/it's", &plan, 60);
         let out = std::process::Command::new("sh")
