@@ -80,7 +80,9 @@ hyperfine -N --warmup 0 --runs 3 --export-json "$work/fleet.json" \
 python3 - "$work/new.json" "$work/installs.jsonl" "$work/fleet.json" > bench/results/install.md <<'PY'
 import json, statistics, sys
 new = json.load(open(sys.argv[1]))["results"][0]
-runs = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+text, runs, dec = open(sys.argv[2]).read(), [], json.JSONDecoder()
+while text.strip():
+    obj, end = dec.raw_decode(text.lstrip()); runs.append(obj); text = text.lstrip()[end:]
 fleet = json.load(open(sys.argv[3]))["results"]
 med = lambda xs: statistics.median(xs)
 total = med([r["total_ms"] for r in runs]); restart = med([r["restart_ms"] for r in runs])

@@ -559,6 +559,9 @@ pub struct InstallOpts {
     /// Context whose client identity proves the install [default: the bundle's own context, else one of its CA for a host it names]
     #[arg(long, value_name = "CONTEXT")]
     pub context: Option<String>,
+    /// Replace a TLS set-up of another CA on the host (its clients are locked out)
+    #[arg(long = "force-ca")]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]

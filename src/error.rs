@@ -129,6 +129,11 @@ pub enum Error {
         fix: String,
     },
     Cancelled,
+    /// `--daemon-dir` that is not a plain absolute path.
+    DaemonDirInvalid {
+        dir: String,
+        why: &'static str,
+    },
     /// `--ssh TARGET` that is not `[USER@]HOST[:PORT]`.
     SshTarget {
         target: String,
@@ -462,6 +467,10 @@ impl Error {
                 Some("switch to another context first (docker context use default), or pass --force: the context is removed and Docker falls back to DOCKER_HOST or the default context".into()),
             ),
             Error::CheckFailed { what, fix } => (what.clone(), Some(fix.clone())),
+            Error::DaemonDirInvalid { dir, why } => (
+                format!("--daemon-dir {dir:?} cannot be used: {why}"),
+                Some("give an absolute folder of letters, digits and . _ - /, such as /etc/docker/tls".into()),
+            ),
             Error::SshTarget { target, why } => (
                 format!("--ssh {target:?} is not an SSH destination: {why}"),
                 Some("give it as [USER@]HOST[:PORT], e.g. root@203.0.113.7 or admin@docker1.example.com:2222, or a Host alias from ~/.ssh/config".into()),

@@ -16,6 +16,9 @@ pub enum Outcome {
     Ok {
         version: String,
         api_version: String,
+        /// The certificate the daemon presented (DER), so `server install`
+        /// can tell the new one from an old one of the same CA.
+        server_cert: Vec<u8>,
     },
     Failed(Failure),
 }
@@ -53,6 +56,11 @@ fn run(m: &Material<'_>) -> Result<Outcome, Failure> {
     })?;
     let (config, verifier) = tls_client::config(ca_der, Arc::new(Identity(Arc::new(certified))))?;
     let (mut conn, mut tcp) = tls_client::handshake(config, &verifier, m.host, m.port)?;
+    let server_cert = conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.as_ref().to_vec())
+        .unwrap_or_default();
     // The request and its answer within their own deadline too.
     let until = std::time::Instant::now() + TIMEOUT;
     let mut io = tls_client::Deadline {
@@ -83,7 +91,18 @@ fn run(m: &Material<'_>) -> Result<Outcome, Failure> {
             );
         }
     }
-    parse_version(&response)
+    parse_version(&response).map(|o| match o {
+        Outcome::Ok {
+            version,
+            api_version,
+            ..
+        } => Outcome::Ok {
+            version,
+            api_version,
+            server_cert,
+        },
+        other => other,
+    })
 }
 
 fn parse_version(resp: &[u8]) -> Result<Outcome, Failure> {
@@ -111,6 +130,7 @@ fn parse_version(resp: &[u8]) -> Result<Outcome, Failure> {
     Ok(Outcome::Ok {
         version: v["Version"].as_str().unwrap_or("?").to_string(),
         api_version: v["ApiVersion"].as_str().unwrap_or("?").to_string(),
+        server_cert: Vec::new(),
     })
 }
 

@@ -5,9 +5,9 @@
 //! private staging folder. File contents travel on stdin, never on a
 //! command line, and every remote word is POSIX-quoted.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -41,8 +41,11 @@ impl Target {
             Some((u, r)) => (Some(u), r),
             None => (None, s),
         };
+        // Names as OpenSSH's own checks allow them, and nothing a shell
+        // would read (our hints quote them anyway).
+        let name_char = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
         if let Some(u) = user {
-            if u.is_empty() || u.starts_with('-') || u.contains(['@', ':', '/', '\'', '"']) {
+            if u.is_empty() || u.starts_with('-') || !u.chars().all(name_char) {
                 return Err(bad("the user name is empty or not a user name"));
             }
         }
@@ -68,7 +71,14 @@ impl Target {
                 _ => return Err(bad(&format!("{p:?} is not a port (1-65535)"))),
             },
         };
-        if host.is_empty() || host.starts_with('-') || host.contains(['/', '\'', '"', '\\']) {
+        let host_ok = if rest.starts_with('[') {
+            host.chars()
+                .all(|c| c.is_ascii_hexdigit() || ":.%".contains(c))
+                && host.contains(':')
+        } else {
+            host.chars().all(name_char)
+        };
+        if host.is_empty() || host.starts_with('-') || !host_ok {
             return Err(bad("the host is empty or not a host name or address"));
         }
         Ok(Target {
@@ -124,11 +134,13 @@ pub fn quote(word: &str) -> String {
 /// How long the first connection may take (Docker's own ssh helper uses
 /// ConnectTimeout=30; the master gets the same).
 const CONNECT: Duration = Duration::from_secs(30);
+/// How long one remote command may take: each is a short step (the long
+/// part of an install runs detached on the host and is polled).
+const COMMAND: Duration = Duration::from_secs(120);
 
 /// A logged-in connection to a host.
 pub struct Session {
     pub target: Target,
-    master: Option<Child>,
     dir: TempDir,
     /// Commands go through `sudo -n` (the login is not root).
     sudo: bool,
@@ -153,18 +165,21 @@ impl Ran {
 impl Session {
     /// Logs in (BatchMode: a key or agent, never a prompt; host keys
     /// checked against known_hosts as the user's config says, never
-    /// turned off), then learns whether commands need `sudo -n`.
+    /// turned off), then learns whether commands need `sudo -n`. The master
+    /// goes to the background once logged in (`-f`) and ends by itself 15 s
+    /// after its last command (ControlPersist), so a killed client leaves no
+    /// logged-in connection behind for long.
     pub fn open(target: &Target, staging: &Path) -> Result<Session> {
         let dir = TempDir::new_in(staging)?;
         let log = std::fs::File::create(dir.path().join("master.log"))
             .map_err(Error::io("create", dir.path()))?;
-        let mut cmd = Command::new("ssh");
-        cmd.args(base_opts(dir.path()))
+        let mut master = Command::new("ssh")
+            .args(base_opts(dir.path()))
             .args([
                 "-o",
                 "ControlMaster=yes",
                 "-o",
-                "ControlPersist=no",
+                "ControlPersist=15",
                 "-o",
                 &format!("ConnectTimeout={}", CONNECT.as_secs()),
                 // A dropped connection is noticed in ~15 s, not at TCP's pace.
@@ -172,24 +187,51 @@ impl Session {
                 "ServerAliveInterval=5",
                 "-o",
                 "ServerAliveCountMax=3",
+                "-f",
                 "-N",
             ])
             .args(target.args())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(log);
-        let master = cmd.spawn().map_err(|e| Error::SshFailed {
-            target: target.to_string(),
-            detail: format!("ssh cannot be run: {e}"),
-            fix: "install the OpenSSH client (ssh) and try again".into(),
-        })?;
+            .stderr(log)
+            .spawn()
+            .map_err(|e| Error::SshFailed {
+                target: target.to_string(),
+                detail: format!("ssh cannot be run: {e}"),
+                fix: "install the OpenSSH client (ssh) and try again".into(),
+            })?;
+        let until = Instant::now() + CONNECT + Duration::from_secs(10);
+        let status = loop {
+            if let Some(st) = master
+                .try_wait()
+                .map_err(Error::io("run", Path::new("ssh")))?
+            {
+                break Some(st);
+            }
+            if Instant::now() > until {
+                let _ = master.kill();
+                let _ = master.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let log = || std::fs::read_to_string(dir.path().join("master.log")).unwrap_or_default();
+        match status {
+            Some(st) if st.success() && dir.path().join("cm").exists() => {}
+            Some(_) => return Err(connect_error(target, &log())),
+            None => {
+                return Err(Error::SshFailed {
+                    target: target.to_string(),
+                    detail: "no login within 40 s".into(),
+                    fix: "check that the host is up and sshd listens on that port".into(),
+                })
+            }
+        }
         let mut s = Session {
             target: target.clone(),
-            master: Some(master),
             dir,
             sudo: false,
         };
-        s.wait_for_master()?;
         let who = s.run_plain("id -u", b"")?;
         if !who.ok() {
             return Err(s.failed(&who));
@@ -197,44 +239,23 @@ impl Session {
         if who.stdout().trim() != "0" {
             let probe = s.run_plain("sudo -n true", b"")?;
             if !probe.ok() {
-                if probe.stderr.contains("password") || probe.stderr.contains("terminal") {
+                if probe.stderr.contains("password") {
                     return Err(Error::SudoPassword(target.to_string()));
                 }
+                let fix = if probe.stderr.contains("tty") {
+                    "this sudo wants a terminal (requiretty): allow this user without one (Defaults:USER !requiretty in /etc/sudoers.d/), or log in as root"
+                } else {
+                    "log in as root, or give this user sudo without a password (NOPASSWD)"
+                };
                 return Err(Error::SshFailed {
                     target: target.to_string(),
                     detail: format!("sudo -n true failed: {}", last_line(&probe.stderr)),
-                    fix: "log in as root, or give this user sudo without a password (NOPASSWD)"
-                        .into(),
+                    fix: fix.into(),
                 });
             }
             s.sudo = true;
         }
         Ok(s)
-    }
-
-    fn wait_for_master(&mut self) -> Result<()> {
-        let sock = self.dir.path().join("cm");
-        let until = Instant::now() + CONNECT + Duration::from_secs(5);
-        loop {
-            let master = self.master.as_mut().expect("master");
-            if let Ok(Some(_)) = master.try_wait() {
-                self.master = None;
-                let log =
-                    std::fs::read_to_string(self.dir.path().join("master.log")).unwrap_or_default();
-                return Err(connect_error(&self.target, &log));
-            }
-            if sock.exists() {
-                return Ok(());
-            }
-            if Instant::now() > until {
-                return Err(Error::SshFailed {
-                    target: self.target.to_string(),
-                    detail: "no connection within 35 s".into(),
-                    fix: "check that the host is up and sshd listens on that port".into(),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
     }
 
     /// Runs `script` with `sh -c` as root on the host (through `sudo -n`
@@ -247,6 +268,16 @@ impl Session {
             sh
         };
         self.run_plain(&line, input)
+    }
+
+    /// Whether commands go through `sudo -n`.
+    pub fn uses_sudo(&self) -> bool {
+        self.sudo
+    }
+
+    /// A command as the login user, without sudo.
+    pub fn run_as_login(&self, line: &str, input: &[u8]) -> Result<Ran> {
+        self.run_plain(line, input)
     }
 
     fn run_plain(&self, line: &str, input: &[u8]) -> Result<Ran> {
@@ -265,14 +296,49 @@ impl Session {
         let feeder = std::thread::spawn(move || {
             let _ = stdin.write_all(&data);
         });
-        let out: Output = child
-            .wait_with_output()
-            .map_err(Error::io("run", Path::new("ssh")))?;
+        fn drain<R: Read + Send + 'static>(mut r: R) -> std::thread::JoinHandle<Vec<u8>> {
+            std::thread::spawn(move || {
+                let mut v = Vec::new();
+                let _ = r.read_to_end(&mut v);
+                v
+            })
+        }
+        let out = drain(child.stdout.take().expect("piped"));
+        let err = drain(child.stderr.take().expect("piped"));
+        // No remote step takes long (the install's long parts run detached
+        // on the host): a host that stops answering is an error, not a hang.
+        let until = Instant::now() + COMMAND;
+        let status = loop {
+            if let Some(st) = child
+                .try_wait()
+                .map_err(Error::io("run", Path::new("ssh")))?
+            {
+                break Some(st);
+            }
+            if Instant::now() > until {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
         let _ = feeder.join();
+        let stdout = out.join().unwrap_or_default();
+        let stderr = String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned();
+        let Some(status) = status else {
+            return Err(Error::SshFailed {
+                target: self.target.to_string(),
+                detail: format!(
+                    "a remote command did not end within {} s",
+                    COMMAND.as_secs()
+                ),
+                fix: "the host is overloaded or a command there hangs (a stopped dockerd?); look at it, then run this again".into(),
+            });
+        };
         let ran = Ran {
-            code: out.status.code(),
-            stdout: out.stdout,
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            code: status.code(),
+            stdout,
+            stderr,
         };
         // 255 is ssh's own failure: the connection, not the command.
         if ran.code == Some(255) {
@@ -296,11 +362,16 @@ impl Session {
 }
 
 impl Drop for Session {
+    /// Ends the master connection now rather than after ControlPersist.
     fn drop(&mut self) {
-        if let Some(mut m) = self.master.take() {
-            let _ = m.kill();
-            let _ = m.wait();
-        }
+        let _ = Command::new("ssh")
+            .args(base_opts(self.dir.path()))
+            .args(["-O", "exit"])
+            .args(self.target.args())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
@@ -318,12 +389,36 @@ fn base_opts(dir: &Path) -> Vec<String> {
 }
 
 fn last_line(s: &str) -> String {
-    s.lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("(no message)")
-        .trim()
-        .to_string()
+    printable(
+        s.lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("(no message)")
+            .trim(),
+    )
+}
+
+/// Text from the host, safe to print: control characters (a terminal's
+/// escape sequences) shown as `?`, line breaks kept.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() && c != '\n' { '?' } else { c })
+        .collect()
+}
+
+/// The `ssh` command a user can paste to see the whole message.
+fn try_line(target: &Target) -> String {
+    let mut words = vec!["ssh".to_string()];
+    if let Some(p) = target.port {
+        words.extend(["-p".into(), p.to_string()]);
+    }
+    let dest = match &target.user {
+        Some(u) => format!("{u}@{}", target.host),
+        None => target.host.clone(),
+    };
+    words.push(quote(&dest));
+    words.push("true".into());
+    words.join(" ")
 }
 
 /// ssh's own failures, told apart by OpenSSH's messages.
@@ -334,7 +429,8 @@ fn connect_error(target: &Target, log: &str) -> Error {
         || log.contains("host key is known")
     {
         format!(
-            "the host's key is not in known_hosts (or has changed): connect once with `ssh {target}`, compare the fingerprint it shows with the host's own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on the host), accept it, then try again"
+            "the host's key is not in known_hosts (or has changed): connect once with `{}`, compare the fingerprint it shows with the host's own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on the host), accept it, then try again",
+            try_line(target)
         )
     } else if log.contains("Permission denied") {
         format!("log in works only with a key here (BatchMode): add yours with ssh-add, or name it in ~/.ssh/config for {}", target.host)
@@ -344,7 +440,7 @@ fn connect_error(target: &Target, log: &str) -> Error {
     {
         "check the host name, that the host is up and that sshd listens on that port".into()
     } else {
-        format!("try `ssh {target} true` to see the whole message")
+        format!("try `{}` to see the whole message", try_line(target))
     };
     Error::SshFailed {
         target: target.to_string(),
@@ -380,6 +476,10 @@ mod tests {
             "@host",
             "[::1",
             "[::1]x",
+            "x$(touch${IFS}PWNED)",
+            "h`id`",
+            "us;er@h",
+            "[fe80::1;x]",
         ] {
             assert!(Target::parse(bad).is_err(), "{bad:?} was accepted");
         }
@@ -390,6 +490,8 @@ mod tests {
         );
     }
 
+    // What a POSIX sh makes of the quoted words (no sh under Wine).
+    #[cfg(unix)]
     #[test]
     fn quoting() {
         assert_eq!(quote("/etc/docker"), "/etc/docker");

@@ -214,6 +214,17 @@ fn daemon_json_merged_and_dry_run_changes_nothing() {
     );
     assert_eq!(server_version(&s, "merge"), "20.10.24+dfsg1");
     assert!(h.local_docker_ok());
+    // sudo logged its input, and the key was not in it.
+    let io = all_files(&h.root.path().join("var-log/sudo-io"));
+    assert!(!io.is_empty(), "sudo kept an I/O log");
+    for f in io {
+        let bytes = fs::read(&f).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("PRIVATE KEY"),
+            "the key is in sudo's log {}",
+            f.display()
+        );
+    }
 }
 
 #[test]
@@ -725,4 +736,85 @@ fn systemd_drop_in_verifies_against_the_packaged_unit() {
     .unwrap();
     let o = verify(&["docker.service"]);
     assert!(!o.status.success(), "a drop-in without the reset passed");
+}
+
+/// What the first attacker review found: a dockerd the init script does
+/// not own, another CA's set-up, a folder others can write, a linked work
+/// folder.
+#[test]
+fn hostile_host_states_are_refused_or_repaired() {
+    let _g = serial();
+    let h = DockerHost::start(None);
+    let s = Sandbox::new();
+    let port = free_port();
+    ok(&new_ssh(&s, &h, "hh", port, "root"));
+
+    // The TLS folder made writable by someone else: repaired (root, 0700).
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let tls = h.etc_docker().join("tls");
+    fs::set_permissions(&tls, fs::Permissions::from_mode(0o777)).unwrap();
+    std::os::unix::fs::chown(&tls, Some(1000), Some(1000)).unwrap();
+    ok(&tlsctx(&s, &h, &["server", "install", "hh"]));
+    let m = fs::metadata(&tls).unwrap();
+    assert_eq!((m.mode() & 0o777, m.uid(), m.gid()), (0o700, 0, 0));
+
+    // dockerd started by hand, outside the init script: a restart does not
+    // reach it, and the install must not be reported done.
+    ok_status(&h.run(
+        "/etc/init.d/docker stop >/dev/null && (setsid dockerd --pidfile /var/run/docker-alt.pid --bridge none --iptables=false </dev/null >/var/log/alt.log 2>&1 &)",
+    ));
+    h.wait_local_docker();
+    ok(&tlsctx(&s, &h, &["server", "renew", "hh"]));
+    let o = tlsctx(&s, &h, &["server", "install", "hh"]);
+    assert!(
+        !o.status.success(),
+        "reported installed: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let e = err(&o);
+    assert!(
+        e.contains("another certificate") || e.contains("was not restarted"),
+        "{e}"
+    );
+    ok_status(&h.run(
+        "kill $(cat /var/run/docker-alt.pid); while [ -e /var/run/docker-alt.pid ]; do sleep 0.2; done; /etc/init.d/docker start >/dev/null",
+    ));
+    h.wait_local_docker();
+    ok(&tlsctx(&s, &h, &["server", "install", "hh"]));
+
+    // A second bundle of another CA for the same daemon: refused, since
+    // the first CA's clients would be locked out.
+    ok(&s.tlsctx(&["ca", "init", "--name", "other"]));
+    let snap = h.etc_docker_snapshot();
+    let o = tlsctx(
+        &s,
+        &h,
+        &[
+            "new",
+            "hh2",
+            "--host",
+            &format!("tcp://127.0.0.1:{}", free_port()),
+            "--ca",
+            "other",
+            "--ssh",
+            &h.target("root"),
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(err(&o).contains("already trusts another CA"), "{}", err(&o));
+    assert_eq!(h.etc_docker_snapshot(), snap);
+    assert_eq!(server_version(&s, "hh"), "20.10.24+dfsg1");
+
+    // The work folder replaced by a link to a folder someone else owns.
+    let work = h.root.path().join("state/install/hh");
+    fs::remove_dir_all(&work).unwrap();
+    let evil = h.root.path().join("evil");
+    fs::create_dir(&evil).unwrap();
+    fs::set_permissions(&evil, fs::Permissions::from_mode(0o777)).unwrap();
+    std::os::unix::fs::symlink(&evil, &work).unwrap();
+    let o = tlsctx(&s, &h, &["server", "install", "hh"]);
+    assert!(!o.status.success());
+    assert!(err(&o).contains("is a symbolic link"), "{}", err(&o));
+    fs::remove_file(&work).unwrap();
+    ok(&tlsctx(&s, &h, &["server", "install", "hh"]));
 }

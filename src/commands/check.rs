@@ -64,6 +64,7 @@ pub fn run(env: &Env, name: &str) -> Result<()> {
         probe::Outcome::Ok {
             version,
             api_version,
+            ..
         } => {
             let client = CertInfo::from_pem(&cert_pem)?;
             println!(

@@ -81,6 +81,7 @@ pub fn run(env: &Env, args: &NewArgs) -> Result<()> {
                 context: Some(&args.name),
                 dry_run: false,
                 yes: args.yes,
+                force: false,
                 confirm: &ui::ask_yes,
             },
         )

@@ -55,6 +55,7 @@ pub fn run(env: &Env, args: &ServerInstallArgs) -> Result<()> {
         context: args.opts.context.as_deref(),
         dry_run: args.dry_run,
         yes: args.opts.yes,
+        force: args.opts.force,
         confirm: &ui::ask_yes,
     };
     let one = |name: &str| -> Result<Done> {

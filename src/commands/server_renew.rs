@@ -39,6 +39,7 @@ pub fn run(env: &Env, args: &ServerRenewArgs) -> Result<()> {
                 context: args.opts.context.as_deref(),
                 dry_run: false,
                 yes: args.opts.yes,
+                force: args.opts.force,
                 confirm: &ui::ask_yes,
             },
         )?;

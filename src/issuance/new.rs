@@ -105,6 +105,7 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
             .clone()
             .unwrap_or_else(|| env.state().default_server_dir(req.name));
         server::check_target(&dir, req.force)?;
+        server::check_daemon_dir(req.daemon_dir)?;
         Some(dir)
     };
 

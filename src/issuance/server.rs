@@ -23,6 +23,36 @@ pub fn account(name: &str) -> Account {
 /// Where daemon.json points dockerd when the user names no folder.
 pub const DEFAULT_DAEMON_DIR: &str = "/etc/docker/tls";
 
+/// The folder on the daemon host: it goes into daemon.json, a unit's
+/// ExecStart, an init script and `server install`'s file list, so only a
+/// plain absolute path (no space, quote, `$`, tab, newline or `..`).
+pub fn check_daemon_dir(dir: &str) -> Result<()> {
+    let bad = |why| {
+        Err(Error::DaemonDirInvalid {
+            dir: dir.into(),
+            why,
+        })
+    };
+    if !dir.starts_with('/') {
+        return bad("it is not an absolute path");
+    }
+    if !dir
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c))
+    {
+        return bad("it holds characters other than letters, digits and . _ - /");
+    }
+    let d = dir.trim_end_matches('/');
+    if d.is_empty()
+        || d.split('/')
+            .skip(1)
+            .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+    {
+        return bad("it is / itself, or has an empty, . or .. part");
+    }
+    Ok(())
+}
+
 /// daemon.json for the daemon host. `hosts` keeps the local unix socket so
 /// `docker` on the host itself keeps working, and listens on every address
 /// on `port`; paths point at `daemon_dir` (/etc/docker/tls by default).
@@ -314,6 +344,7 @@ pub fn create(
     progress: &dyn Progress,
 ) -> Result<(ServerRecord, bool)> {
     names::validate("server bundle", req.name)?;
+    check_daemon_dir(req.daemon_dir)?;
     let sans = parse_sans(req.sans)?;
     super::check_server_days("--days", req.days)?;
     let dir = req
@@ -457,6 +488,25 @@ pub fn daemon_dir_of(dir: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn daemon_dirs() {
+        for ok in ["/etc/docker/tls", "/opt/tls/", "/srv/docker-tls.d/v_1"] {
+            check_daemon_dir(ok).unwrap();
+        }
+        for bad in [
+            "etc/docker",
+            "/etc/docker/tls\nF\t644\tf0\t/etc/x",
+            "/etc/a b",
+            "/etc/$(id)",
+            "/etc/../root",
+            "/etc//x",
+            "/",
+            "/etc/'x'",
+        ] {
+            assert!(check_daemon_dir(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn daemon_json_paths_and_hosts() {

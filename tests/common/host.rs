@@ -107,7 +107,9 @@ impl DockerHost {
         write_mode(&r.join("group"), &group, 0o644);
         write_mode(
             &r.join("sudoers.d/tlsctx-test"),
-            "deploy ALL=(ALL) NOPASSWD: ALL\nguarded ALL=(ALL) ALL\n",
+            // deploy's sudo records what it reads (log_input), as hardened
+            // sites do: a key must never go through it.
+            "Defaults:deploy log_input, !compress_io, iolog_dir=/var/log/sudo-io\ndeploy ALL=(ALL) NOPASSWD: ALL\nguarded ALL=(ALL) ALL\n",
             0o440,
         );
         // Keys: the host's, and the test user's (for every login).

@@ -8,6 +8,7 @@ use base64::Engine;
 /// host: outside /etc/docker, so a rollback leaves /etc/docker exactly as
 /// it was (ARCHITECTURE.md, "Installing on a host").
 pub const HOST_STATE: &str = "/var/lib/docker-tlsctx/install";
+pub const HOST_STATE_PARENT: &str = "/var/lib/docker-tlsctx";
 
 /// The read-only probe. `$1` is the bundle's work folder on the host.
 pub const PREFLIGHT: &str = r#"

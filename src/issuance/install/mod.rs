@@ -14,7 +14,7 @@ pub mod script;
 
 use std::time::{Duration, Instant};
 
-use facts::{Facts, HOST_STATE, PREFLIGHT};
+use facts::{Facts, HOST_STATE, HOST_STATE_PARENT, PREFLIGHT};
 use plan::{Plan, Refusal};
 
 use super::{identity, Env};
@@ -48,6 +48,8 @@ pub struct Options<'a> {
     pub dry_run: bool,
     /// `--yes`: a restart that stops containers goes ahead.
     pub yes: bool,
+    /// `--force`: replace a TLS set-up of another CA.
+    pub force: bool,
     /// Asks the user (a terminal) whether the restart may go ahead.
     pub confirm: &'a (dyn Fn(&str) -> bool + Sync),
 }
@@ -110,6 +112,9 @@ fn bundle_files(env: &Env, rec: &ServerRecord) -> Result<Files> {
             why: "the certificate does not belong to the bundle's key in the keystore".into(),
         });
     }
+    let tls_dir = super::server::daemon_dir_of(&dir)
+        .unwrap_or_else(|| super::server::DEFAULT_DAEMON_DIR.into());
+    super::server::check_daemon_dir(&tls_dir)?;
     let crl_pem = dir
         .join("crl.pem")
         .exists()
@@ -120,8 +125,7 @@ fn bundle_files(env: &Env, rec: &ServerRecord) -> Result<Files> {
         cert_pem,
         key_pem: pki::key_pem_from_der(&der),
         crl_pem,
-        tls_dir: super::server::daemon_dir_of(&dir)
-            .unwrap_or_else(|| super::server::DEFAULT_DAEMON_DIR.into()),
+        tls_dir,
     })
 }
 
@@ -238,6 +242,9 @@ pub fn install(env: &Env, name: &str, opts: &Options<'_>) -> Result<Installed> {
         plugin_exe: exe.as_deref(),
     };
     let plan = plan::build(&facts, &bundle, &shown).map_err(|r| refused(&shown, r))?;
+    if !opts.force {
+        other_ca(&session, &facts, &files.ca_pem, &shown, name)?;
+    }
     // dockerd checks the client certificate with the host's clock.
     if let Some(clock) = facts.clock {
         let t = time::OffsetDateTime::from_unix_timestamp(clock).unwrap_or(env.now);
@@ -299,7 +306,11 @@ pub fn install(env: &Env, name: &str, opts: &Options<'_>) -> Result<Installed> {
     stage(&session, &work, &out.plan)?;
     let launched = Instant::now();
     launch(&session, &work)?;
-    let (state, why) = wait_for(&session, &work, &["waiting", "rolled-back", "broken"])?;
+    let (state, why) = wait_for(
+        &session,
+        &work,
+        &["waiting", "rolled-back", "broken", "refused"],
+    )?;
     out.restart = launched.elapsed();
     if state != "waiting" {
         return Err(failed_on_host(&session, &work, &shown, &state, &why));
@@ -319,13 +330,16 @@ pub fn install(env: &Env, name: &str, opts: &Options<'_>) -> Result<Installed> {
         Some(p) => Some(count(&p.log)?),
         None => None,
     };
-    let probed = verify(&probe::Material {
-        host: &hostname,
-        port: m.host.port,
-        ca_pem: &m.ca_pem,
-        cert_pem: &m.cert_pem,
-        key_pem: &key_pem,
-    });
+    let probed = verify(
+        &probe::Material {
+            host: &hostname,
+            port: m.host.port,
+            ca_pem: &m.ca_pem,
+            cert_pem: &m.cert_pem,
+            key_pem: &key_pem,
+        },
+        &files.cert_pem,
+    );
     // The call went through the plugin, or the install is not what it says.
     let probed = match (probed, &out.plan.plugin, seen_before) {
         (Ok(v), Some(p), Some(n)) => {
@@ -382,6 +396,32 @@ pub fn install(env: &Env, name: &str, opts: &Options<'_>) -> Result<Installed> {
     Ok(out)
 }
 
+/// dockerd already trusts another CA for its clients (another bundle, a
+/// hand-made set-up): replacing it would lock that CA's clients out, so it
+/// takes --force.
+fn other_ca(session: &Session, facts: &Facts, ca_pem: &str, host: &str, name: &str) -> Result<()> {
+    let Some(path) = facts
+        .file(plan::DAEMON_JSON)
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+        .and_then(|v| v.get("tlscacert")?.as_str().map(str::to_string))
+    else {
+        return Ok(());
+    };
+    let ran = session.run(&format!("cat {} 2>/dev/null", quote(&path)), b"")?;
+    let theirs = ran.stdout();
+    if !ran.ok() || theirs.trim() == ca_pem.trim() {
+        return Ok(());
+    }
+    let who = crate::pki::CertInfo::from_pem(&theirs)
+        .map(|c| format!(" ({})", c.subject))
+        .unwrap_or_default();
+    Err(Error::InstallRefused {
+        host: host.into(),
+        what: format!("dockerd there already trusts another CA for its clients: {path}{who}; its clients would be locked out"),
+        fix: format!("if that is what you want: docker tlsctx server install {name} --force-ca"),
+    })
+}
+
 fn preflight(session: &Session, work: &str) -> Result<Facts> {
     let ran = session.run(&format!("set -- {}\n{PREFLIGHT}", quote(work)), b"")?;
     if !ran.ok() {
@@ -398,7 +438,7 @@ fn settle_earlier(session: &Session, work: &str, facts: &Facts) -> Result<Option
         return Ok(None);
     };
     match state.as_str() {
-        "committed" | "rolled-back" => return Ok(None),
+        "committed" | "rolled-back" | "refused" => return Ok(None),
         "broken" => {
             return Err(Error::InstallRefused {
                 host,
@@ -408,11 +448,10 @@ fn settle_earlier(session: &Session, work: &str, facts: &Facts) -> Result<Option
         }
         _ => {}
     }
-    if *alive {
-        if state == "waiting" {
-            abort(session, work, "a newer install replaces this one")?;
-        }
-    } else {
+    // A script still running ends by itself: committed once its client
+    // confirms, rolled back without. Waiting for it keeps someone else's
+    // install (another machine, another DOCKER_CONFIG) from being undone.
+    if !*alive {
         // The script itself was killed (a reboot, kill -9): undo its work.
         let line = format!(
             "cd {w} && (setsid sh apply.sh recover </dev/null >>log 2>&1 &)",
@@ -423,10 +462,14 @@ fn settle_earlier(session: &Session, work: &str, facts: &Facts) -> Result<Option
             return Err(session.failed(&ran));
         }
     }
-    let (end, _) = wait_for(session, work, &["rolled-back", "committed", "broken"])?;
+    let (end, _) = wait_for(
+        session,
+        work,
+        &["rolled-back", "committed", "broken", "refused"],
+    )?;
     Ok(Some(match end.as_str() {
         "rolled-back" => format!("undid an earlier install on {host} that was left half-done ({state}); the configuration before it serves again"),
-        "committed" => format!("an earlier install on {host} finished while this one waited"),
+        "committed" | "refused" => format!("an earlier install on {host} finished while this one waited"),
         _ => {
             return Err(Error::InstallRefused {
                 host,
@@ -451,15 +494,48 @@ fn stage(session: &Session, work: &str, plan: &Plan) -> Result<()> {
             Err(session.failed(&ran))
         }
     };
+    // The work folder and those above it: root's own and writable by no
+    // one else, never a link (root runs apply.sh from there).
     let clean = session.run(
-        &format!("umask 077; mkdir -p {w} && cd {w} && rm -rf stage confirm abort result daemon.log done backup"),
+        &format!(
+            r#"umask 077
+for d in {HOST_STATE_PARENT} {HOST_STATE} {w}; do
+  if [ -L "$d" ]; then echo "$d is a symbolic link" >&2; exit 4; fi
+  if [ -e "$d" ]; then
+    [ -d "$d" ] && [ "$(stat -c %u "$d")" = 0 ] || {{ echo "$d is not a folder of root's" >&2; exit 4; }}
+    case "$(stat -c %A "$d")" in ?????w????|????????w?) echo "$d can be written by others" >&2; exit 4 ;; esac
+  else
+    mkdir -m 700 "$d" || exit 4
+  fi
+done
+cd {w} && rm -rf stage confirm abort result daemon.log done backup"#
+        ),
         b"",
     )?;
+    if clean.code == Some(4) {
+        return Err(Error::InstallRefused {
+            host: session.target.to_string(),
+            what: crate::ssh::printable(clean.stderr.trim()),
+            fix: format!("remove it, or make it root's own and mode 0700: the install runs as root from {work}"),
+        });
+    }
     if !clean.ok() {
         return Err(session.failed(&clean));
     }
+    // Where sudo records its input (log_input), a key on sudo's stdin would
+    // stay in that log: the key goes up as the login user into a private
+    // folder of theirs and root moves it from there.
+    let sudo_logs_input = session.uses_sudo()
+        && session
+            .run_as_login("sudo -n -l", b"")
+            .is_ok_and(|r| r.stdout().contains("log_input"));
     for (i, f) in plan.files.iter().enumerate() {
-        put(&script::staged_name(i), &f.content)?;
+        let name = script::staged_name(i);
+        if f.secret && sudo_logs_input {
+            put_around_sudo(session, work, &name, &f.content)?;
+        } else {
+            put(&name, &f.content)?;
+        }
     }
     let list = script::manifest(plan);
     let apply = script::apply_script(work, plan, confirm_secs());
@@ -475,6 +551,33 @@ fn stage(session: &Session, work: &str, plan: &Plan) -> Result<()> {
         return Err(session.failed(&ran));
     }
     Ok(())
+}
+
+/// A secret staged without passing through sudo's input: written by the
+/// login user into a fresh 0700 folder of theirs, moved by root, the folder
+/// removed either way.
+fn put_around_sudo(session: &Session, work: &str, name: &str, data: &[u8]) -> Result<()> {
+    let up = session.run_as_login(
+        "umask 077; d=$(mktemp -d) && cat > \"$d/k\" && printf %s \"$d\"",
+        data,
+    )?;
+    let tmp = up.stdout();
+    if !up.ok() || !tmp.starts_with('/') {
+        return Err(session.failed(&up));
+    }
+    let t = quote(tmp.trim());
+    let w = quote(work);
+    let moved = session.run(
+        &format!("mkdir -p {w}/stage && install -o 0 -g 0 -m 600 {t}/k {w}/stage/{name}; r=$?; rm -rf {t}; exit $r"),
+        b"",
+    );
+    let _ = session.run_as_login(&format!("rm -rf {t}"), b"");
+    let moved = moved?;
+    if moved.ok() {
+        Ok(())
+    } else {
+        Err(session.failed(&moved))
+    }
 }
 
 /// Starts apply.sh in its own session, so the SSH connection's end does not
@@ -537,17 +640,18 @@ fn failed_on_host(session: &Session, work: &str, host: &str, state: &str, why: &
         .run(&format!("cat {}/daemon.log 2>/dev/null", quote(work)), b"")
         .map(|r| r.stdout())
         .unwrap_or_default();
+    let logs = crate::ssh::printable(&logs);
     let tail: Vec<&str> = logs.lines().rev().take(8).collect();
     let tail: Vec<&str> = tail.into_iter().rev().collect();
-    let restored = if state == "rolled-back" {
-        "the old configuration was restored and serves again"
-    } else {
-        "the old configuration could not be restored either"
+    let restored = match state {
+        "rolled-back" => "the old configuration was restored and serves again",
+        "refused" => "nothing was changed",
+        _ => "the old configuration could not be restored either",
     };
     let why = if why.is_empty() {
-        "dockerd did not start"
+        "dockerd did not start".to_string()
     } else {
-        why
+        crate::ssh::printable(why)
     };
     Error::InstallFailed {
         host: host.into(),
@@ -563,12 +667,33 @@ fn failed_on_host(session: &Session, work: &str, host: &str, state: &str, why: &
 }
 
 /// One mutual-TLS call with the context's identity; a refused connection
-/// right after the restart is tried again for a few seconds.
-fn verify(m: &probe::Material<'_>) -> std::result::Result<String, crate::tls_client::Failure> {
+/// right after the restart is tried again for a few seconds. The daemon
+/// must present the certificate just installed: another one of the same CA
+/// means it did not load the new configuration (a dockerd the service
+/// manager does not own, a restart that did nothing).
+fn verify(
+    m: &probe::Material<'_>,
+    installed_cert_pem: &str,
+) -> std::result::Result<String, crate::tls_client::Failure> {
     let until = Instant::now() + Duration::from_secs(5);
+    let want = pem::parse(installed_cert_pem)
+        .map(|p| p.contents().to_vec())
+        .unwrap_or_default();
     loop {
         match probe::probe(m) {
-            probe::Outcome::Ok { version, .. } => return Ok(version),
+            probe::Outcome::Ok {
+                version,
+                server_cert,
+                ..
+            } => {
+                if server_cert != want {
+                    return Err(crate::tls_client::Failure::Other(format!(
+                        "the daemon answered with another certificate (SHA-256 {}) than the one installed: it does not run the new configuration",
+                        crate::text::sha256_hex(&server_cert)
+                    )));
+                }
+                return Ok(version);
+            }
             probe::Outcome::Failed(crate::tls_client::Failure::ConnectionRefused)
                 if Instant::now() < until =>
             {
@@ -580,17 +705,26 @@ fn verify(m: &probe::Material<'_>) -> std::result::Result<String, crate::tls_cli
 }
 
 /// The bundles `server install --all` reaches: those with a recorded
-/// target (with `authz_only`, those whose daemon runs the plugin).
-pub fn fleet(env: &Env, authz_only: bool) -> Result<Vec<String>> {
-    let mut names: Vec<String> = env
-        .state()
-        .servers()?
-        .into_iter()
-        .filter(|r| r.purpose.is_daemon() && r.ssh.is_some() && (r.authz || !authz_only))
-        .map(|r| r.name)
-        .collect();
-    names.sort();
-    if names.is_empty() {
+/// target (with `authz_only`, those whose daemon runs the plugin), grouped
+/// by host: bundles of one host are installed one after the other, since
+/// they share its daemon.json.
+pub fn fleet(env: &Env, authz_only: bool) -> Result<Vec<Vec<String>>> {
+    let mut groups: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for r in env.state().servers()? {
+        if !(r.purpose.is_daemon() && (r.authz || !authz_only)) {
+            continue;
+        }
+        let Some(ssh) = &r.ssh else { continue };
+        let key = Target::parse(ssh)
+            .map(|t| format!("{}:{}", t.host.to_ascii_lowercase(), t.port.unwrap_or(22)))
+            .unwrap_or_else(|_| ssh.clone());
+        groups.entry(key).or_default().push(r.name);
+    }
+    let mut groups: Vec<Vec<String>> = groups.into_values().collect();
+    for g in &mut groups {
+        g.sort();
+    }
+    if groups.is_empty() {
         return Err(Error::InstallRefused {
             host: "any host".into(),
             what: "no server bundle has a recorded SSH target".into(),
@@ -598,31 +732,34 @@ pub fn fleet(env: &Env, authz_only: bool) -> Result<Vec<String>> {
                 .into(),
         });
     }
-    Ok(names)
+    Ok(groups)
 }
 
-/// Runs `f` for each name, `parallel` at a time. Each host has its own
-/// session and journal, so one failing neither stops nor touches the
-/// others; `done` hears each as it ends.
+/// Runs `f` for each name, `parallel` groups at a time, a group's names
+/// one after the other. Each host has its own session and journal, so one
+/// failing neither stops nor touches the others; `done` hears each as it
+/// ends.
 #[allow(clippy::type_complexity)]
 pub fn in_parallel<T: Send>(
-    names: Vec<String>,
+    groups: Vec<Vec<String>>,
     parallel: usize,
     f: &(dyn Fn(&str) -> Result<T> + Sync),
     done: &(dyn Fn(&str, &Result<T>) + Sync),
 ) -> Vec<(String, Result<T>)> {
-    let workers = parallel.clamp(1, names.len().max(1));
-    let queue = std::sync::Mutex::new(names.into_iter());
+    let workers = parallel.clamp(1, groups.len().max(1));
+    let queue = std::sync::Mutex::new(groups.into_iter());
     let results = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| loop {
-                let Some(name) = queue.lock().expect("queue").next() else {
+                let Some(group) = queue.lock().expect("queue").next() else {
                     break;
                 };
-                let r = f(&name);
-                done(&name, &r);
-                results.lock().expect("results").push((name, r));
+                for name in group {
+                    let r = f(&name);
+                    done(&name, &r);
+                    results.lock().expect("results").push((name, r));
+                }
             });
         }
     });

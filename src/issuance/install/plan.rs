@@ -41,12 +41,19 @@ pub struct FileChange {
     pub content: Vec<u8>,
     /// Never printed (the server key).
     pub secret: bool,
+    /// Pre-flight read this file (`before` is what it saw, None: absent),
+    /// and the host's script refuses to go on if it changed since.
+    pub read_before: bool,
 }
 
 #[derive(Debug, Clone)]
 pub struct Plan {
     /// Folders made when absent, with their modes.
     pub dirs: Vec<(String, u32)>,
+    /// Those of `dirs` that are ours: root-owned with their mode even when
+    /// they exist (a folder another user could write would hand them the
+    /// daemon's trust).
+    pub owned_dirs: Vec<String>,
     pub files: Vec<FileChange>,
     /// Shell commands (run as root on the host).
     pub reload: String,
@@ -142,9 +149,15 @@ pub fn exec_start(unit: &str) -> Option<String> {
 /// /etc/conf.d/docker): the line index, the quote, the value. Only the
 /// simple forms init scripts document; anything else is None.
 pub fn docker_opts(file: &str) -> Option<(usize, char, String)> {
+    docker_opts_line(file).map(|(i, q, v, _)| (i, q, v))
+}
+
+/// `docker_opts`, and whether the line starts with `export `.
+fn docker_opts_line(file: &str) -> Option<(usize, char, String, bool)> {
     let mut found = None;
     for (i, l) in file.lines().enumerate() {
         let t = l.trim_start();
+        let export = t.starts_with("export ");
         let t = t.strip_prefix("export ").unwrap_or(t);
         let Some(v) = t.strip_prefix("DOCKER_OPTS=") else {
             continue;
@@ -157,7 +170,7 @@ pub fn docker_opts(file: &str) -> Option<(usize, char, String)> {
                 .map(|inner| (q, inner.to_string())),
             _ => Some((' ', v.split('#').next().unwrap_or("").trim().to_string())),
         };
-        found = parsed.map(|(q, val)| (i, q, val));
+        found = parsed.map(|(q, val)| (i, q, val, export));
     }
     found
 }
@@ -393,14 +406,18 @@ pub fn build(facts: &Facts, b: &Bundle<'_>, host: &str) -> Result<Plan, Refusal>
     if let Some(crl) = b.crl_pem {
         files.push(file(format!("{dir}/crl.pem"), 0o644, crl, None, false));
     }
-    files.push(file(
-        DAEMON_JSON.into(),
-        0o644,
-        &merged,
-        current.map(Into::into),
-        false,
-    ));
+    files.push(FileChange {
+        read_before: true,
+        ..file(
+            DAEMON_JSON.into(),
+            0o644,
+            &merged,
+            current.map(Into::into),
+            false,
+        )
+    });
     let mut dirs = vec![("/etc/docker".to_string(), 0o755), (dir.to_string(), 0o700)];
+    let mut owned_dirs = vec![dir.to_string()];
     if !unit_flags.hosts.is_empty() {
         dirs.push(("/etc/systemd/system/docker.service.d".into(), 0o755));
         files.push(file(
@@ -415,22 +432,25 @@ pub fn build(facts: &Facts, b: &Bundle<'_>, host: &str) -> Result<Plan, Refusal>
         let (line, q, _) = opts.as_ref().expect("opts_flags come from opts");
         let text = opts_text.expect("opts come from the file");
         let q = if *q == ' ' { '"' } else { *q };
-        let new_line = format!("DOCKER_OPTS={q}{}{q}", opts_flags.kept.join(" "));
+        let export = if docker_opts_line(text).is_some_and(|l| l.3) {
+            "export "
+        } else {
+            ""
+        };
+        let new_line = format!("{export}DOCKER_OPTS={q}{}{q}", opts_flags.kept.join(" "));
         let mut lines: Vec<&str> = text.lines().collect();
         lines[*line] = &new_line;
         let mut new_text = lines.join("\n");
         new_text.push('\n');
-        files.push(file(
-            opts_file.into(),
-            0o644,
-            &new_text,
-            Some(text.into()),
-            false,
-        ));
+        files.push(FileChange {
+            read_before: true,
+            ..file(opts_file.into(), 0o644, &new_text, Some(text.into()), false)
+        });
     }
     let plugin = if b.authz {
         let (more, cmds) = super::plugin::plan(facts, dir, b.plugin_exe)?;
         dirs.push(("/usr/local/libexec/docker-tlsctx".into(), 0o755));
+        owned_dirs.push("/usr/local/libexec/docker-tlsctx".into());
         files.extend(more);
         Some(cmds)
     } else {
@@ -455,6 +475,7 @@ pub fn build(facts: &Facts, b: &Bundle<'_>, host: &str) -> Result<Plan, Refusal>
     }
     Ok(Plan {
         dirs,
+        owned_dirs,
         files,
         reload: reload.into(),
         restart: restart.into(),
@@ -478,6 +499,7 @@ fn file(
         before,
         content: content.as_bytes().to_vec(),
         secret,
+        read_before: false,
     }
 }
 

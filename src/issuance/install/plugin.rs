@@ -53,6 +53,7 @@ pub fn plan(
             before: None,
             content: bytes.to_vec(),
             secret: false,
+            read_before: false,
         }),
         _ if facts.plugin_bin => {}
         _ => {
@@ -109,6 +110,7 @@ pub fn plan(
         before: None,
         content: text.into_bytes(),
         secret: false,
+        read_before: false,
     });
     Ok((files, cmds))
 }
@@ -180,7 +182,7 @@ esac
     )
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

@@ -18,15 +18,34 @@
 use super::plan::Plan;
 use crate::ssh::quote;
 
-/// The list of what to install: `D<TAB>mode<TAB>dir` and
-/// `F<TAB>mode<TAB>staged name<TAB>destination`, one per line.
+/// The list of what to install, one per line, tab-separated:
+/// `D<TAB>mode<TAB>dir` (made when absent), `O<TAB>mode<TAB>dir` (ours:
+/// made when absent, and root-owned with `mode` in any case), and
+/// `F<TAB>mode<TAB>staged name<TAB>destination<TAB>expected` where
+/// expected is the SHA-256 pre-flight saw, `absent`, or `-` (not read).
+/// Paths hold no tab or newline (plan.rs checks the TLS folder).
 pub fn manifest(plan: &Plan) -> String {
     let mut s = String::new();
     for (d, mode) in &plan.dirs {
-        s += &format!("D\t{mode:o}\t{d}\n");
+        let kind = if plan.owned_dirs.contains(d) {
+            "O"
+        } else {
+            "D"
+        };
+        s += &format!("{kind}\t{mode:o}\t{d}\n");
     }
     for (i, f) in plan.files.iter().enumerate() {
-        s += &format!("F\t{:o}\t{}\t{}\n", f.mode, staged_name(i), f.dest);
+        let expected = match (&f.before, f.read_before) {
+            (Some(b), _) => crate::text::sha256_hex(b.as_bytes()),
+            (None, true) => "absent".into(),
+            (None, false) => "-".into(),
+        };
+        s += &format!(
+            "F\t{:o}\t{}\t{}\t{expected}\n",
+            f.mode,
+            staged_name(i),
+            f.dest
+        );
     }
     s
 }
@@ -45,7 +64,7 @@ fn plugin_start(plan: &Plan) -> String {
         return ":".into();
     };
     format!(
-        "{{ {start}; }} >>log 2>&1\nn=0; while [ ! -S {sock} ] && [ \"$n\" -lt 20 ]; do sleep 0.5; n=$((n+1)); done\n[ -S {sock} ] || fail \"the authorization plugin did not start (no {sock})\"",
+        "{{ {start}; }} >>log 2>&1 9>&-\nn=0; while [ ! -S {sock} ] && [ \"$n\" -lt 20 ]; do sleep 0.5; n=$((n+1)); done\n[ -S {sock} ] || fail \"the authorization plugin did not start (no {sock})\"",
         start = p.start,
         sock = super::plugin::SOCKET
     )
@@ -54,7 +73,7 @@ fn plugin_start(plan: &Plan) -> String {
 pub fn apply_script(work: &str, plan: &Plan, confirm_secs: u32) -> String {
     let validate = if plan.validate {
         // Docker 23.0+ (moby#42393) checks a configuration without starting.
-        "dockerd --validate --config-file stage/daemon.json >>log 2>&1 || fail \"dockerd --validate refused the new daemon.json\""
+        "t 30 dockerd --validate --config-file stage/daemon.json >>log 2>&1 || refuse \"dockerd --validate refused the new daemon.json\""
     } else {
         ":"
     };
@@ -73,11 +92,13 @@ cd "$W" || exit 1
 umask 077
 echo $$ > pid
 say() {{ printf '%s\n' "$1" > state.new && mv -f state.new state; }}
+# A command with a time limit, where timeout(1) exists.
+t() {{ if command -v timeout >/dev/null 2>&1; then timeout "$@"; else shift; "$@"; fi; }}
 alive() {{
   if command -v docker >/dev/null 2>&1; then
-    docker -H unix:///var/run/docker.sock version >/dev/null 2>&1
+    t 5 docker -H unix:///var/run/docker.sock version >/dev/null 2>&1
   else
-    curl -fsS --max-time 2 --unix-socket /var/run/docker.sock http://docker/_ping >/dev/null 2>&1
+    curl -fsS --max-time 5 --unix-socket /var/run/docker.sock http://docker/_ping >/dev/null 2>&1
   fi
 }}
 wait_up() {{ n=0; while [ "$n" -lt {up} ]; do alive && return 0; sleep 1; n=$((n+1)); done; return 1; }}
@@ -85,11 +106,12 @@ restart() {{ {restart}; }}
 restore() {{
   [ -f done ] || return 0
   sed '1!G;h;$!d' done > done.rev
-  while IFS='	' read -r kind path n; do
+  while IFS='	' read -r kind path n owner; do
     case "$kind" in
-      file) cp -p "backup/$n" "$path.tlsctx-restore" && mv -f "$path.tlsctx-restore" "$path" || return 1 ;;
+      file) cp -P -p "backup/$n" "$path.tlsctx-restore" && mv -f "$path.tlsctx-restore" "$path" || return 1 ;;
       new) rm -f "$path" ;;
       dir) rmdir "$path" 2>/dev/null ;;
+      meta) chown "$owner" "$path" && chmod "$n" "$path" || return 1 ;;
     esac
   done < done.rev
   rm -f done.rev
@@ -97,16 +119,16 @@ restore() {{
 rollback() {{
   prev="$(cat state 2>/dev/null)"
   say rolling-back
-  {plugin_stop} >>log 2>&1
+  {{ {plugin_stop}; }} >>log 2>&1 9>&-
   if ! restore; then say broken; exit 1; fi
-  {plugin_after} >>log 2>&1
+  {{ {plugin_after}; }} >>log 2>&1 9>&-
   if [ "$prev" = backing-up ]; then
     rm -rf backup stage done files confirm abort
     say rolled-back
     return 0
   fi
-  {reload} >>log 2>&1
-  restart >>log 2>&1
+  {reload} >>log 2>&1 9>&-
+  restart >>log 2>&1 9>&-
   if wait_up; then
     rm -rf backup stage done files confirm abort
     say rolled-back
@@ -120,24 +142,56 @@ fail() {{
   rollback
   exit 1
 }}
+# Before any change: nothing to undo.
+refuse() {{
+  printf '%s\n' "$1" > result
+  rm -rf stage backup done files
+  say refused
+  exit 1
+}}
 if [ "${{1:-}}" = recover ]; then
   rollback
   exit 0
 fi
 rm -f result daemon.log confirm abort done
-say backing-up
-mkdir -p backup || fail "cannot make $W/backup"
+# One install at a time on this host: two would merge daemon.json over
+# each other. The lock is not passed on to dockerd or the plugin (9>&-).
+exec 9> ../.lock
+if command -v flock >/dev/null 2>&1; then
+  flock -n 9 || refuse "another install is changing this host right now; run this again when it ends"
+fi
+# The files pre-flight read must be as it read them.
+while IFS='	' read -r kind mode a b want; do
+  [ "$kind" = F ] || continue
+  [ -d "$b" ] && refuse "$b is a folder"
+  case "$want" in
+    -) ;;
+    absent) [ -e "$b" ] && refuse "$b appeared since pre-flight; run this again" ;;
+    *) if command -v sha256sum >/dev/null 2>&1; then
+         got="$(sha256sum < "$b" 2>/dev/null | cut -d' ' -f1)"
+         [ "$got" = "$want" ] || refuse "$b changed since pre-flight; run this again"
+       fi ;;
+  esac
+done < files
 cp stage/{daemon_json_stage} stage/daemon.json 2>/dev/null
 {validate}
+say backing-up
+mkdir -p backup || fail "cannot make $W/backup"
 i=0
 : > done
-while IFS='	' read -r kind mode a b; do
+while IFS='	' read -r kind mode a b want; do
   case "$kind" in
-    D) [ -d "$a" ] || printf 'dir\t%s\n' "$a" >> done ;;
+    D|O)
+      [ -L "$a" ] && fail "$a is a symbolic link"
+      if [ -d "$a" ]; then
+        [ "$kind" = O ] && printf 'meta\t%s\t%s\t%s\n' "$a" "$(stat -c %a "$a")" "$(stat -c %u:%g "$a")" >> done
+      else
+        printf 'dir\t%s\n' "$a" >> done
+      fi ;;
     F)
       if [ -e "$b" ] || [ -L "$b" ]; then
         i=$((i+1))
-        cp -p "$b" "backup/$i" || fail "cannot back up $b"
+        cp -P -p "$b" "backup/$i" || fail "cannot back up $b"
         printf 'file\t%s\t%s\n' "$b" "$i" >> done
       else
         printf 'new\t%s\n' "$b" >> done
@@ -145,9 +199,10 @@ while IFS='	' read -r kind mode a b; do
   esac
 done < files
 say applying
-while IFS='	' read -r kind mode a b; do
+while IFS='	' read -r kind mode a b want; do
   case "$kind" in
     D) if [ ! -d "$a" ]; then mkdir -p "$a" && chmod "$mode" "$a" || fail "cannot make $a"; fi ;;
+    O) mkdir -p "$a" && chown 0:0 "$a" && chmod "$mode" "$a" || fail "cannot make $a root's own ($mode)" ;;
     F)
       rm -f "$b.tlsctx-new"
       cp "stage/$a" "$b.tlsctx-new" && chown 0:0 "$b.tlsctx-new" && chmod "$mode" "$b.tlsctx-new" \
@@ -156,9 +211,14 @@ while IFS='	' read -r kind mode a b; do
 done < files
 rm -rf stage
 {plugin_start}
-{reload} >>log 2>&1
-restart >>log 2>&1
+old="$(cat /var/run/docker.pid 2>/dev/null)"
+{reload} >>log 2>&1 9>&-
+restart >>log 2>&1 9>&-
 wait_up || fail "dockerd did not answer on /var/run/docker.sock within {up} s of the restart with the new configuration"
+new="$(cat /var/run/docker.pid 2>/dev/null)"
+if [ -n "$old" ] && [ "$old" = "$new" ]; then
+  fail "dockerd was not restarted (still pid $old): the service manager does not run the dockerd that answers"
+fi
 say waiting
 n=0
 while [ "$n" -lt {confirm} ]; do
@@ -191,7 +251,7 @@ exit 1
     )
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 
@@ -199,6 +259,7 @@ mod tests {
     fn the_script_is_valid_sh() {
         let plan = Plan {
             dirs: vec![("/etc/docker/tls".into(), 0o700)],
+            owned_dirs: vec!["/etc/docker/tls".into()],
             files: vec![],
             reload: ":".into(),
             restart: "/etc/init.d/docker restart".into(),
@@ -217,6 +278,6 @@ mod tests {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert_eq!(manifest(&plan), "D\t700\t/etc/docker/tls\n");
+        assert_eq!(manifest(&plan), "O\t700\t/etc/docker/tls\n");
     }
 }
