@@ -7,6 +7,7 @@
 //! → stage → apply (detached, journaled) → mutual-TLS call from here →
 //! confirm (or abort: the host rolls back) → record the target.
 
+pub mod change;
 pub mod facts;
 pub mod plan;
 pub mod plugin;

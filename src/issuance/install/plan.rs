@@ -4,22 +4,10 @@
 
 use serde_json::{json, Map, Value};
 
+use super::change::refuse;
+pub use super::change::{FileChange, Refusal};
 use super::facts::{Facts, Init};
 use crate::issuance::server::AUTHZ_PLUGIN;
-
-/// Pre-flight said no: what it found, what to do.
-#[derive(Debug, PartialEq)]
-pub struct Refusal {
-    pub what: String,
-    pub fix: String,
-}
-
-fn refuse(what: impl Into<String>, fix: impl Into<String>) -> Refusal {
-    Refusal {
-        what: what.into(),
-        fix: fix.into(),
-    }
-}
 
 /// dockerd's default (moby daemon/config: /etc/docker/daemon.json).
 pub const DAEMON_JSON: &str = "/etc/docker/daemon.json";
@@ -31,20 +19,6 @@ pub const DROP_IN: &str = "/etc/systemd/system/docker.service.d/zz-docker-tlsctx
 /// The local socket every install keeps, so `docker` on the host itself
 /// keeps working.
 pub const LOCAL_SOCKET: &str = "unix:///var/run/docker.sock";
-
-/// One file the install writes.
-#[derive(Debug, Clone)]
-pub struct FileChange {
-    pub dest: String,
-    pub mode: u32,
-    pub before: Option<String>,
-    pub content: Vec<u8>,
-    /// Never printed (the server key).
-    pub secret: bool,
-    /// Pre-flight read this file (`before` is what it saw, None: absent),
-    /// and the host's script refuses to go on if it changed since.
-    pub read_before: bool,
-}
 
 #[derive(Debug, Clone)]
 pub struct Plan {

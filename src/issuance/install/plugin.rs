@@ -4,8 +4,8 @@
 //! request while a configured plugin is down (moby pkg/authorization), so
 //! the plugin answers before dockerd restarts with it.
 
+use super::change::{FileChange, Refusal};
 use super::facts::{Facts, Init};
-use super::plan::{FileChange, Refusal};
 use crate::ssh::quote;
 
 /// Where the install puts the binary (not /usr/local/bin, which a user's
