@@ -170,16 +170,19 @@ fn verifier(env: &Env, rec: &ServerRecord, wanted: Option<&str>) -> Result<Strin
         })
 }
 
-pub fn install(env: &Env, name: &str, opts: &Options<'_>) -> Result<Installed> {
-    let started = Instant::now();
+/// The daemon bundle NAME and where it goes: `--ssh`, else its record's.
+fn bundle_and_target(
+    env: &Env,
+    name: &str,
+    ssh: Option<&str>,
+) -> Result<(ServerRecord, String, Target)> {
     crate::names::validate("server bundle", name)?;
     let rec = env
         .state()
         .server(name)?
         .filter(|r| r.purpose.is_daemon())
         .ok_or_else(|| Error::ServerNotFound(name.into()))?;
-    let target_text = opts
-        .ssh
+    let text = ssh
         .map(str::to_string)
         .or_else(|| rec.ssh.clone())
         .ok_or_else(|| Error::InstallRefused {
@@ -189,7 +192,13 @@ pub fn install(env: &Env, name: &str, opts: &Options<'_>) -> Result<Installed> {
                 "name the host once: docker tlsctx server install {name} --ssh [USER@]HOST[:PORT]"
             ),
         })?;
-    let target = Target::parse(&target_text)?;
+    let target = Target::parse(&text)?;
+    Ok((rec, text, target))
+}
+
+pub fn install(env: &Env, name: &str, opts: &Options<'_>) -> Result<Installed> {
+    let started = Instant::now();
+    let (rec, target_text, target) = bundle_and_target(env, name, opts.ssh)?;
     let files = bundle_files(env, &rec)?;
     let context = verifier(env, &rec, opts.context)?;
     let m = identity::load(env, &context)?;
@@ -782,23 +791,7 @@ pub struct Pushed {
 /// again when it changes: no restart, so nothing to roll back.
 pub fn push_crl(env: &Env, name: &str, ssh: Option<&str>) -> Result<Pushed> {
     let started = Instant::now();
-    crate::names::validate("server bundle", name)?;
-    let rec = env
-        .state()
-        .server(name)?
-        .filter(|r| r.purpose.is_daemon())
-        .ok_or_else(|| Error::ServerNotFound(name.into()))?;
-    let target =
-        Target::parse(
-            ssh.or(rec.ssh.as_deref())
-                .ok_or_else(|| Error::InstallRefused {
-                    host: name.into(),
-                    what: format!("server bundle {name:?} has no SSH target yet"),
-                    fix: format!(
-                "install it first: docker tlsctx server install {name} --ssh [USER@]HOST[:PORT]"
-            ),
-                })?,
-        )?;
+    let (rec, _, target) = bundle_and_target(env, name, ssh)?;
     let shown = target.to_string();
     if !rec.authz {
         return Err(Error::InstallRefused {
@@ -841,4 +834,18 @@ pub fn push_crl(env: &Env, name: &str, ssh: Option<&str>) -> Result<Pushed> {
         dest: format!("{dir}/crl.pem"),
         total: started.elapsed(),
     })
+}
+
+/// `sh -n`: the script parses as POSIX sh.
+#[cfg(all(test, unix))]
+pub(crate) fn assert_valid_sh(script: &str) {
+    let out = std::process::Command::new("sh")
+        .args(["-n", "-c", script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

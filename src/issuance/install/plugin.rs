@@ -192,15 +192,7 @@ mod tests {
             sysv_script("/etc/docker/tls"),
             openrc_script(&format!("{BIN} authz serve --bundle /x --log")),
         ] {
-            let out = std::process::Command::new("sh")
-                .args(["-n", "-c", &s])
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            super::super::assert_valid_sh(&s);
         }
     }
 }

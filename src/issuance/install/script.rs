@@ -268,16 +268,11 @@ mod tests {
             start_command: String::new(),
             plugin: None,
         };
-        let s = apply_script("/var/lib/docker-tlsctx/install/it's", &plan, 60);
-        let out = std::process::Command::new("sh")
-            .args(["-n", "-c", &s])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        super::super::assert_valid_sh(&apply_script(
+            "/var/lib/docker-tlsctx/install/it's",
+            &plan,
+            60,
+        ));
         assert_eq!(manifest(&plan), "O\t700\t/etc/docker/tls\n");
     }
 }
