@@ -37,7 +37,7 @@ pub enum Command {
     Ls(LsArgs),
     /// Show a context's certificates: subject, issuer, serial, SANs, EKU, validity, fingerprint, key
     Inspect(InspectArgs),
-    /// Issue a new client certificate for a context, swapped in atomically
+    /// Issue a new client certificate for a context, swapped in atomically; `renew --due` renews everything due
     Renew(RenewArgs),
     /// Connect to a context's daemon with its own material and report what works or fails
     Check(NameArg),
@@ -69,6 +69,19 @@ pub enum Command {
     Swarm(SwarmCommand),
     /// Serve keychain-only contexts: a private socket per context, carried on over mutual TLS with the key from the keystore
     Agent(AgentCmd),
+    /// Renew what is due on a schedule: the OS's own scheduler runs `renew --due` twice a day
+    #[command(subcommand)]
+    Autorenew(AutorenewCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AutorenewCommand {
+    /// Install the scheduler's job: a systemd user timer (Linux), a launchd agent (macOS), a Task Scheduler task (Windows)
+    Install,
+    /// Remove it
+    Uninstall,
+    /// Whether it is installed, its last run and result, the next item due
+    Status(FormatArg),
 }
 
 #[derive(Args, Debug)]
@@ -642,7 +655,23 @@ pub struct InspectArgs {
 #[derive(Args, Debug)]
 pub struct RenewArgs {
     /// Name of the context
-    pub name: String,
+    #[arg(required_unless_present = "due", conflicts_with = "due")]
+    pub name: Option<String>,
+    /// Renew everything this tool manages that is due: 2/3 of its lifetime passed (1/2 under 10 days)
+    #[arg(long, conflicts_with_all = ["rekey", "role"])]
+    pub due: bool,
+    /// With --due: say what is due and change nothing
+    #[arg(long, requires = "due")]
+    pub dry_run: bool,
+    /// With --due: renew what has at most this left, a time (30d, 12h) or a share of its lifetime (33%)
+    #[arg(long, value_name = "DURATION|PERCENT", requires = "due")]
+    pub before: Option<String>,
+    /// With --due: a server install may restart a daemon that runs containers
+    #[arg(long, requires = "due")]
+    pub yes: bool,
+    /// Output format (with --due)
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
     /// Lifetime of the new certificate in days
     #[arg(long, default_value_t = crate::pki::CLIENT_DAYS)]
     pub days: u32,

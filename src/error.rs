@@ -134,6 +134,13 @@ pub enum Error {
         dir: String,
         why: &'static str,
     },
+    /// `renew --before` that is neither a duration nor a percentage.
+    BeforeInvalid(String),
+    /// `renew --due`: some items failed (each reported above).
+    RenewalsFailed {
+        failed: usize,
+        total: usize,
+    },
     /// `--ssh TARGET` that is not `[USER@]HOST[:PORT]`.
     SshTarget {
         target: String,
@@ -470,6 +477,14 @@ impl Error {
             Error::DaemonDirInvalid { dir, why } => (
                 format!("--daemon-dir {dir:?} cannot be used: {why}"),
                 Some("give an absolute folder of letters, digits and . _ - /, such as /etc/docker/tls".into()),
+            ),
+            Error::BeforeInvalid(v) => (
+                format!("--before {v:?} is neither a time left nor a share of the lifetime"),
+                Some("give a time left before expiry such as 30d, 12h or 90m, or a share of the lifetime such as 33%".into()),
+            ),
+            Error::RenewalsFailed { failed, total } => (
+                format!("{failed} of {total} renewals failed (each is named above)"),
+                Some("fix what each one names, then run docker tlsctx renew --due again: what was renewed stays renewed".into()),
             ),
             Error::SshTarget { target, why } => (
                 format!("--ssh {target:?} is not an SSH destination: {why}"),

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 
 use docker_tlsctx::cli::{
-    AuthzCommand, CaCommand, CertAction, Cli, Command, KeystoreCommand, ServerAction, SwarmCommand,
+    AuthzCommand, AutorenewCommand, CaCommand, CertAction, Cli, Command, KeystoreCommand,
+    ServerAction, SwarmCommand,
 };
 use docker_tlsctx::docker::{hooks, plugin};
 use docker_tlsctx::error::Result;
@@ -45,7 +46,11 @@ fn main() {
         let Ok(env) = Env::from_process(&config, keystore::Choice::File) else {
             std::process::exit(0);
         };
-        println!("{}", hooks::response(&health::expiry_warnings(&env)));
+        let mut lines = health::expiry_warnings(&env);
+        if !lines.is_empty() {
+            lines.push(health::autorenew_note(&env));
+        }
+        println!("{}", hooks::response(&lines));
         std::process::exit(0);
     }
     std::process::exit(run(plugin::parse_argv(args)));
@@ -112,6 +117,7 @@ fn writes(command: &Command) -> bool {
             | Command::Ca(CaCommand::Ls(_))
             | Command::Authz(_)
             | Command::Swarm(SwarmCommand::Ls(_))
+            | Command::Autorenew(AutorenewCommand::Status(_))
     ) && !matches!(command, Command::Revoke(a) if a.list)
         // The agent only reads, for as long as it runs; `agent adopt` writes.
         && !matches!(command, Command::Agent(a) if a.action.is_none())
@@ -139,8 +145,12 @@ fn dispatch(cli: Cli, config: Option<PathBuf>) -> Result<()> {
     };
     // Identities that need attention, one line each, whatever the command
     // (ls and inspect show it in their output too).
-    for w in health::expiry_warnings(&env) {
+    let warnings = health::expiry_warnings(&env);
+    for w in &warnings {
         eprintln!("Warning: {w}");
+    }
+    if !warnings.is_empty() {
+        eprintln!("{}", health::autorenew_note(&env));
     }
     match &cli.command {
         Command::New(a) => commands::new::run(&env, a),
@@ -156,7 +166,13 @@ fn dispatch(cli: Cli, config: Option<PathBuf>) -> Result<()> {
         },
         Command::Ls(a) => commands::ls::run(&env, a),
         Command::Inspect(a) => commands::inspect::run(&env, a),
+        Command::Renew(a) if a.due => commands::renew_due::run(&env, a),
         Command::Renew(a) => commands::renew::run(&env, a),
+        Command::Autorenew(AutorenewCommand::Install) => commands::autorenew_install::run(&env),
+        Command::Autorenew(AutorenewCommand::Uninstall) => commands::autorenew_uninstall::run(&env),
+        Command::Autorenew(AutorenewCommand::Status(f)) => {
+            commands::autorenew_status::run(&env, f.format)
+        }
         Command::Check(a) => commands::check::run(&env, &a.name),
         Command::Rm(a) => commands::rm::run(&env, a),
         Command::Hooks(a) => commands::hooks::run(&env, a),

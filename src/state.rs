@@ -133,6 +133,10 @@ pub struct ServerRecord {
     /// user wrote it ([USER@]HOST[:PORT]); later installs need no flag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh: Option<String>,
+    /// The serial last installed and verified there: a renewal whose
+    /// install failed is installed by the next `renew --due`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installed: Option<String>,
 }
 
 impl ServerRecord {
@@ -673,6 +677,50 @@ impl Checked for ServerRecord {
 impl Checked for ExpiryIndex {
     fn check(&self, _: &str) -> std::result::Result<(), String> {
         Ok(())
+    }
+}
+
+/// `renew --due`'s own record (tlsctx/autorenew.json): which scheduler
+/// runs it, and how its runs went, for the expiry warnings, `ls` and
+/// `autorenew status`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AutoRenew {
+    /// "systemd user timer", "launchd agent", "Task Scheduler task"; None
+    /// when `autorenew install` has not run (or `uninstall` did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduler: Option<String>,
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub last_attempt: Option<OffsetDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default)]
+    pub consecutive_failures: u32,
+    /// The first failed run of the current series.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub failing_since: Option<OffsetDateTime>,
+}
+
+impl State {
+    fn autorenew_path(&self) -> PathBuf {
+        self.root.join("autorenew.json")
+    }
+
+    /// The record, if `renew --due` or `autorenew install` ever ran.
+    pub fn autorenew(&self) -> Result<Option<AutoRenew>> {
+        read_json(&self.autorenew_path())
+    }
+
+    pub fn write_autorenew(&self, a: &AutoRenew) -> Result<()> {
+        fsio::create_dir_all(&self.root, fsio::SECRET_DIR)?;
+        write_json(&self.autorenew_path(), a)
     }
 }
 

@@ -30,6 +30,14 @@ pub fn random_hex(n: usize) -> String {
     hex(&b)
 }
 
+/// Text for an XML element or attribute (a plist, a Task Scheduler task).
+pub fn xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -818,3 +818,71 @@ fn hostile_host_states_are_refused_or_repaired() {
     fs::remove_file(&work).unwrap();
     ok(&tlsctx(&s, &h, &["server", "install", "hh"]));
 }
+
+/// `renew --due` on a bundle with a recorded host: renewed, installed and
+/// verified there; a failing install is rolled back and exits non-zero.
+/// (`--before 5d` makes the 3-day server certificate due today: a clock
+/// moved forward would put the new certificates' start in the host's
+/// future.)
+#[test]
+fn renew_due_installs_server_bundles_on_their_host() {
+    let _g = serial();
+    let h = DockerHost::start(None);
+    let s = Sandbox::new();
+    let port = free_port();
+    ok(&tlsctx(
+        &s,
+        &h,
+        &[
+            "new",
+            "rd",
+            "--host",
+            &format!("tcp://127.0.0.1:{port}"),
+            "--server-days",
+            "3",
+            "--ssh",
+            &h.target("root"),
+        ],
+    ));
+    let cert_on_host = || fs::read_to_string(h.etc_docker().join("tls/server-cert.pem")).unwrap();
+    let first = cert_on_host();
+    let o = tlsctx(&s, &h, &["renew", "--due", "--before", "5d"]);
+    assert!(o.status.success(), "{}", transcript(&o));
+    let e = err(&o);
+    assert!(e.contains("server bundle \"rd\": renewed"), "{e}");
+    assert!(
+        e.contains("installed and verified on root@127.0.0.1"),
+        "{e}"
+    );
+    assert!(
+        !e.contains("context \"rd\""),
+        "the 90-day context is not due: {e}"
+    );
+    assert_ne!(cert_on_host(), first);
+    assert_eq!(server_version(&s, "rd"), "20.10.24+dfsg1");
+
+    // The host gets no confirmation in time (a window of 0 s): it rolls
+    // back by itself, and the run reports the item and exits 1.
+    let installed = h.etc_docker_snapshot();
+    let o = tlsctx_cmd(&s, &h, &["renew", "--due", "--before", "5d"])
+        .env("DOCKER_TLSCTX_CONFIRM_SECS", "0")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", transcript(&o));
+    let e = err(&o);
+    assert!(e.contains("server bundle \"rd\": FAILED"), "{e}");
+    assert!(e.contains("renewed here"), "{e}");
+    assert!(e.contains("the old configuration was restored"), "{e}");
+    assert_eq!(h.etc_docker_snapshot(), installed);
+    assert!(h.local_docker_ok());
+    // The next run (nothing due by the rule) installs what was renewed.
+    let o = tlsctx(&s, &h, &["renew", "--due"]);
+    assert!(o.status.success(), "{}", transcript(&o));
+    assert!(err(&o).contains("installed and verified"), "{}", err(&o));
+    let local = fs::read_to_string(s.cfg().join("tlsctx/servers/rd/server-cert.pem")).unwrap();
+    assert_eq!(
+        fs::read_to_string(h.etc_docker().join("tls/server-cert.pem")).unwrap(),
+        local
+    );
+    assert_eq!(server_version(&s, "rd"), "20.10.24+dfsg1");
+}

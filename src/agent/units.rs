@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::fsio;
+use crate::text::xml;
 
 /// Minutes an activated agent waits for a connection before it exits.
 pub const IDLE_SECS: u64 = 600;
@@ -49,13 +50,6 @@ pub fn systemd_service(exe: &Path, config_dir: &Path) -> String {
         exe.display(),
         config_dir.display()
     )
-}
-
-fn xml(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// The launchd agent (macOS).

@@ -11,6 +11,9 @@ pub mod agent_install;
 #[cfg(unix)]
 pub mod agent_uninstall;
 pub mod authz;
+pub mod autorenew_install;
+pub mod autorenew_status;
+pub mod autorenew_uninstall;
 pub mod ca_export;
 pub mod ca_import;
 pub mod ca_init;
@@ -28,6 +31,7 @@ pub mod keystore_status;
 pub mod ls;
 pub mod new;
 pub mod renew;
+pub mod renew_due;
 pub mod restore;
 pub mod revoke;
 pub mod rm;

@@ -7,9 +7,13 @@ use crate::text::date;
 use crate::ui;
 
 pub fn run(env: &Env, args: &RenewArgs) -> Result<()> {
+    let name = args
+        .name
+        .as_deref()
+        .expect("clap requires NAME without --due");
     let r = identity::renew(
         env,
-        &args.name,
+        name,
         args.days,
         args.rekey,
         args.role,
@@ -24,7 +28,7 @@ pub fn run(env: &Env, args: &RenewArgs) -> Result<()> {
     );
     println!(
         "Renewed {:?}: new client certificate (serial {}, {}) valid until {} (was {}).",
-        args.name,
+        name,
         &r.after.serial[..8],
         if args.rekey { "new key" } else { "same key" },
         date(r.after.not_after),

@@ -138,7 +138,7 @@ pub fn expiry_warnings(env: &Env) -> Vec<String> {
             .flatten()
             .is_some_and(|r| state.is_revoked(&r.ca, &r.serial))
     };
-    entries
+    let warnings: Vec<String> = entries
         .iter()
         .filter_map(|(name, e)| {
             let days = days_left(e.not_after, env.now);
@@ -162,5 +162,14 @@ pub fn expiry_warnings(env: &Env) -> Vec<String> {
                 _ => None,
             }
         })
-        .collect()
+        .collect();
+    warnings
+}
+
+/// Said under the expiry warnings: whether a scheduler will act on them,
+/// and since when it fails (one small file, read only when something is
+/// due).
+pub fn autorenew_note(env: &Env) -> String {
+    let a = env.state().autorenew().ok().flatten();
+    super::renew_due::status_line(a.as_ref())
 }

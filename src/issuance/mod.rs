@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod ca;
 pub mod client;
+pub mod due;
 pub mod export;
 pub mod health;
 pub mod identity;
@@ -13,8 +14,10 @@ pub mod install;
 pub mod new;
 pub mod recover;
 pub mod remove;
+pub mod renew_due;
 pub mod revoke;
 pub mod rotate;
+pub mod schedule;
 pub mod server;
 pub mod swarm;
 

@@ -137,6 +137,8 @@ pub struct Bundle {
     pub purpose: Purpose,
     /// The recorded SSH target, kept across a renewal.
     pub ssh: Option<String>,
+    /// The serial installed there, kept across a renewal.
+    pub installed: Option<String>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -200,6 +202,7 @@ pub fn plan(name: &str, ca: &Ca, b: &Bundle, ks: &dyn KeyStore, new_bundle: bool
             authz: b.authz,
             purpose: b.purpose,
             ssh: b.ssh.clone(),
+            installed: b.installed.clone(),
         },
         cert_pem: b.issued.cert_pem.clone(),
         ca_pem: ca.cert_pem.clone(),
@@ -388,6 +391,7 @@ pub fn create(
         purpose: req.purpose,
         // A replaced bundle (--force) keeps where it was installed.
         ssh: env.state().server(req.name)?.and_then(|r| r.ssh),
+        installed: env.state().server(req.name)?.and_then(|r| r.installed),
     };
     let plan = plan(req.name, &ca, &bundle, ks.as_ref(), new_bundle);
     Ok((
@@ -466,6 +470,7 @@ pub fn renew(
         authz: rec.authz,
         purpose: rec.purpose,
         ssh: rec.ssh.clone(),
+        installed: rec.installed.clone(),
     };
     let plan = plan(name, &ca, &bundle, ks.as_ref(), false);
     let after = in_journal(env, ks.as_ref(), &plan, &bundle.issued)?;

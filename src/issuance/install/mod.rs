@@ -396,10 +396,14 @@ pub fn install(env: &Env, name: &str, opts: &Options<'_>) -> Result<Installed> {
             });
         }
     }
-    // Later installs and renewals need no --ssh.
-    if rec.ssh.as_deref() != Some(target_text.as_str()) {
+    // Later installs and renewals need no --ssh; `renew --due` knows this
+    // serial is in place.
+    if rec.ssh.as_deref() != Some(target_text.as_str())
+        || rec.installed.as_deref() != Some(&rec.serial)
+    {
         let mut rec = rec.clone();
         rec.ssh = Some(target_text);
+        rec.installed = Some(rec.serial.clone());
         env.state().write_server(&rec)?;
     }
     out.total = started.elapsed();

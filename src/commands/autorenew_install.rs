@@ -1,0 +1,34 @@
+//! `docker tlsctx autorenew install`: the OS's scheduler runs `renew --due`.
+
+use crate::error::Result;
+use crate::issuance::{schedule, Env};
+
+pub fn run(env: &Env) -> Result<()> {
+    let done = schedule::install(&env.config_dir, env.keystore_choice)?;
+    let state = env.state();
+    let mut a = state.autorenew()?.unwrap_or_default();
+    a.scheduler = Some(done.scheduler.into());
+    state.write_autorenew(&a)?;
+    for f in &done.files {
+        println!("Wrote {}", f.display());
+    }
+    for (cmd, ok) in &done.ran {
+        println!("{} {cmd}", if *ok { "Ran" } else { "Could not run" });
+    }
+    println!(
+        "The {} runs docker tlsctx renew --due at {:02}:00 and {:02}:00 (within an hour, fixed per machine), and at the next start after a missed run.",
+        done.scheduler,
+        schedule::HOURS[0],
+        schedule::HOURS[1]
+    );
+    if !done.next.is_empty() {
+        println!("\nRun this where the scheduler is reachable (your login session):");
+        for n in &done.next {
+            println!("  {n}");
+        }
+    }
+    if cfg!(target_os = "linux") {
+        println!("\nOn a server, user timers run while you are logged out only with: loginctl enable-linger $USER");
+    }
+    Ok(())
+}

@@ -1,0 +1,48 @@
+//! `docker tlsctx autorenew status [--format json]`: installed or not, the
+//! last run and its result, the next item due.
+
+use serde_json::json;
+
+use crate::cli::Format;
+use crate::error::Result;
+use crate::issuance::due::Before;
+use crate::issuance::{renew_due, schedule, Env};
+use crate::text::rfc3339;
+use crate::ui;
+
+pub fn run(env: &Env, format: Format) -> Result<()> {
+    let a = env.state().autorenew()?;
+    let files = schedule::files(&env.config_dir)?;
+    let installed =
+        a.as_ref().is_some_and(|a| a.scheduler.is_some()) && files.iter().all(|f| f.exists());
+    let items = renew_due::items(env, Before::Rule)?;
+    let next = items.first();
+    match format {
+        Format::Json => ui::print_json(&json!({
+            "installed": installed,
+            "scheduler": a.as_ref().and_then(|a| a.scheduler.clone()),
+            "files": files,
+            "last_attempt": a.as_ref().and_then(|a| a.last_attempt).map(rfc3339),
+            "last_error": a.as_ref().and_then(|a| a.last_error.clone()),
+            "consecutive_failures": a.as_ref().map_or(0, |a| a.consecutive_failures),
+            "failing_since": a.as_ref().and_then(|a| a.failing_since).map(rfc3339),
+            "next_due": next.map(|i| json!({"name": i.name, "kind": i.kind.as_str(), "due_at": rfc3339(i.due_at)})),
+        })),
+        Format::Text => {
+            println!("{}", renew_due::status_line(a.as_ref()));
+            if !installed && a.as_ref().is_some_and(|a| a.scheduler.is_some()) {
+                println!("its files are missing: run docker tlsctx autorenew install again");
+            }
+            match next {
+                Some(i) => println!(
+                    "next due: {} {:?} on {}",
+                    i.kind.as_str(),
+                    i.name,
+                    rfc3339(i.due_at)
+                ),
+                None => println!("nothing to renew yet"),
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! `docker tlsctx renew --due [--dry-run] [--before D|P%] [--format json]`:
+//! what a scheduler runs. Exit 0 when nothing is due and when everything
+//! due was renewed (a locked keychain is skipped, not failed); a real
+//! failure exits 1 and names the item.
+
+use serde_json::json;
+
+use crate::cli::{Format, RenewArgs};
+use crate::error::{Error, Result};
+use crate::issuance::due::Before;
+use crate::issuance::renew_due::{self, Done, Options, Outcome};
+use crate::issuance::Env;
+use crate::text::{date, rfc3339};
+use crate::ui;
+
+fn line(d: &Done) -> String {
+    let what = format!("{} {:?}", d.item.kind.as_str(), d.item.name);
+    match &d.outcome {
+        Outcome::WouldRenew => format!(
+            "{what}: due since {} (expires {}); would renew",
+            date(d.item.due_at),
+            date(d.item.not_after)
+        ),
+        Outcome::Renewed { not_after } => {
+            format!("{what}: renewed, valid until {}", date(*not_after))
+        }
+        Outcome::Installed { not_after, target } => format!(
+            "{what}: renewed, valid until {}, installed and verified on {target}",
+            date(*not_after)
+        ),
+        Outcome::NotInstalled { not_after, next } => format!(
+            "{what}: renewed, valid until {}, not installed (no host recorded): {next}",
+            date(*not_after)
+        ),
+        Outcome::Skipped(why) => format!("{what}: skipped: {why}"),
+        Outcome::Failed(e) => {
+            let (w, fix) = e.explain();
+            match fix {
+                Some(f) => format!("{what}: FAILED: {w} ({f})"),
+                None => format!("{what}: FAILED: {w}"),
+            }
+        }
+    }
+}
+
+fn result_word(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::WouldRenew => "due",
+        Outcome::Renewed { .. } => "renewed",
+        Outcome::Installed { .. } => "installed",
+        Outcome::NotInstalled { .. } => "renewed-not-installed",
+        Outcome::Skipped(_) => "skipped",
+        Outcome::Failed(_) => "failed",
+    }
+}
+
+pub fn run(env: &Env, args: &RenewArgs) -> Result<()> {
+    let before = match &args.before {
+        Some(b) => Before::parse(b)?,
+        None => Before::Rule,
+    };
+    let opts = Options {
+        before,
+        dry_run: args.dry_run,
+        yes: args.yes,
+    };
+    let done = renew_due::run(env, &opts, &|d| eprintln!("{}", line(d)))?;
+    let failed = done.iter().filter(|d| d.failed()).count();
+    match args.format {
+        Format::Json => ui::print_json(&json!({
+            "dry_run": args.dry_run,
+            "items": done.iter().map(|d| {
+                let mut v = json!({
+                    "name": d.item.name,
+                    "kind": d.item.kind.as_str(),
+                    "result": result_word(&d.outcome),
+                    "due_at": rfc3339(d.item.due_at),
+                    "not_after_before": rfc3339(d.item.not_after),
+                });
+                match &d.outcome {
+                    Outcome::Renewed { not_after } | Outcome::NotInstalled { not_after, .. } => {
+                        v["not_after"] = json!(rfc3339(*not_after));
+                    }
+                    Outcome::Installed { not_after, target } => {
+                        v["not_after"] = json!(rfc3339(*not_after));
+                        v["ssh"] = json!(target);
+                    }
+                    Outcome::Skipped(why) => v["reason"] = json!(why),
+                    Outcome::Failed(e) => {
+                        let (w, fix) = e.explain();
+                        v["error"] = json!(w);
+                        v["fix"] = json!(fix);
+                    }
+                    Outcome::WouldRenew => {}
+                }
+                v
+            }).collect::<Vec<_>>(),
+        })),
+        Format::Text => {
+            if done.is_empty() {
+                eprintln!("Nothing is due.");
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(Error::RenewalsFailed {
+            failed,
+            total: done.len(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,333 @@
+//! `renew --due`: everything this tool manages that is due (due.rs), each
+//! through its own command's path (one transaction each, the context
+//! swapped atomically), under the one lock of the run. Finding nothing due
+//! reads what `ls` reads (the expiry index and the server records) and
+//! opens no keystore.
+
+use time::OffsetDateTime;
+
+use super::due::{self, Before};
+use super::{client, identity, install, server, Env};
+use crate::error::{Error, Result};
+use crate::state::AutoRenew;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A context's identity (with key.pem, or keychain-only).
+    Context,
+    /// A bundle from `client NAME`.
+    ClientBundle,
+    /// A daemon's server bundle.
+    Server,
+    /// A service certificate from `cert`.
+    Service,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Context => "context",
+            Kind::ClientBundle => "client bundle",
+            Kind::Server => "server bundle",
+            Kind::Service => "service certificate",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub name: String,
+    pub kind: Kind,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    pub due_at: OffsetDateTime,
+    /// A server bundle renewed here whose install on its host failed.
+    pub pending_install: bool,
+}
+
+/// What happened to one item.
+pub enum Outcome {
+    /// `--dry-run`.
+    WouldRenew,
+    Renewed {
+        not_after: OffsetDateTime,
+    },
+    /// A server bundle renewed and installed on its recorded host.
+    Installed {
+        not_after: OffsetDateTime,
+        target: String,
+    },
+    /// A server bundle renewed here only: no recorded host.
+    NotInstalled {
+        not_after: OffsetDateTime,
+        next: String,
+    },
+    /// Tried again at the next run (a locked keychain).
+    Skipped(String),
+    Failed(Error),
+}
+
+pub struct Done {
+    pub item: Item,
+    pub outcome: Outcome,
+}
+
+impl Done {
+    pub fn failed(&self) -> bool {
+        matches!(self.outcome, Outcome::Failed(_))
+    }
+}
+
+pub struct Options {
+    pub before: Before,
+    pub dry_run: bool,
+    /// A server install may restart a daemon that runs containers.
+    pub yes: bool,
+}
+
+/// Everything managed, with its due date, soonest first.
+pub fn items(env: &Env, before: Before) -> Result<Vec<Item>> {
+    let state = env.state();
+    let mut out = Vec::new();
+    for (name, e) in state.expiry_entries()? {
+        out.push(Item {
+            kind: if e.context.is_some() {
+                Kind::Context
+            } else {
+                Kind::ClientBundle
+            },
+            due_at: due::due_at(e.not_before, e.not_after, before),
+            name,
+            not_before: e.not_before,
+            not_after: e.not_after,
+            pending_install: false,
+        });
+    }
+    for r in state.servers()? {
+        out.push(Item {
+            kind: if r.purpose.is_daemon() {
+                Kind::Server
+            } else {
+                Kind::Service
+            },
+            due_at: due::due_at(r.not_before, r.not_after, before),
+            pending_install: r.purpose.is_daemon()
+                && r.ssh.is_some()
+                && r.installed.is_some()
+                && r.installed.as_deref() != Some(&r.serial),
+            name: r.name,
+            not_before: r.not_before,
+            not_after: r.not_after,
+        });
+    }
+    out.sort_by(|a, b| a.due_at.cmp(&b.due_at).then(a.name.cmp(&b.name)));
+    Ok(out)
+}
+
+/// Renews the due items; `each` hears each as it ends. Revoked identities
+/// are left alone (their renewal would undo a revocation).
+pub fn run(env: &Env, opts: &Options, each: &dyn Fn(&Done)) -> Result<Vec<Done>> {
+    let due: Vec<Item> = items(env, opts.before)?
+        .into_iter()
+        .filter(|i| env.now >= i.due_at || i.pending_install)
+        .collect();
+    let mut done = Vec::new();
+    for item in due {
+        if matches!(item.kind, Kind::Context | Kind::ClientBundle) && revoked(env, &item.name) {
+            continue;
+        }
+        let outcome = if opts.dry_run {
+            Outcome::WouldRenew
+        } else {
+            match renew_one(env, &item, opts) {
+                Ok(o) => o,
+                Err(Error::KeychainLocked { .. }) => {
+                    Outcome::Skipped("keychain locked; the next run tries again".into())
+                }
+                Err(e) => Outcome::Failed(e),
+            }
+        };
+        let d = Done { item, outcome };
+        each(&d);
+        done.push(d);
+    }
+    if !opts.dry_run {
+        record(env, &done)?;
+    }
+    Ok(done)
+}
+
+fn revoked(env: &Env, name: &str) -> bool {
+    let state = env.state();
+    state
+        .identity(name)
+        .ok()
+        .flatten()
+        .is_some_and(|r| state.is_revoked(&r.ca, &r.serial))
+}
+
+fn renew_one(env: &Env, item: &Item, opts: &Options) -> Result<Outcome> {
+    let days = due::lifetime_days(item.not_before, item.not_after);
+    if item.pending_install && env.now < item.due_at {
+        // Renewed by an earlier run whose install failed: install only.
+        let target = install_on_host(env, &item.name, item.not_after, opts)?;
+        return Ok(Outcome::Installed {
+            not_after: item.not_after,
+            target,
+        });
+    }
+    match item.kind {
+        Kind::Context => {
+            let r = identity::renew(
+                env,
+                &item.name,
+                days.min(crate::pki::MAX_DAYS),
+                false,
+                None,
+                &(),
+            )?;
+            Ok(Outcome::Renewed {
+                not_after: r.after.not_after,
+            })
+        }
+        Kind::ClientBundle => {
+            let rec = env
+                .state()
+                .identity(&item.name)?
+                .ok_or_else(|| Error::IdentityNotFound(item.name.clone()))?;
+            let b = client::create_bundle(
+                env,
+                &client::Request {
+                    name: &item.name,
+                    out: rec.out.clone(),
+                    days: days.min(crate::pki::MAX_DAYS),
+                    ca: &rec.ca,
+                    cn: Some(&rec.cn),
+                    key_type: rec.key_type,
+                    role: rec.role,
+                    force: true,
+                },
+                &(),
+            )?;
+            Ok(Outcome::Renewed {
+                not_after: b.record.not_after,
+            })
+        }
+        Kind::Service => {
+            let r = server::renew(
+                env,
+                &item.name,
+                &[],
+                days.min(crate::pki::SERVER_MAX_DAYS),
+                &(),
+            )?;
+            Ok(Outcome::Renewed {
+                not_after: r.after.not_after,
+            })
+        }
+        Kind::Server => {
+            let r = server::renew(
+                env,
+                &item.name,
+                &[],
+                days.min(crate::pki::SERVER_MAX_DAYS),
+                &(),
+            )?;
+            let not_after = r.after.not_after;
+            if r.after.ssh.is_none() {
+                return Ok(Outcome::NotInstalled {
+                    not_after,
+                    next: format!(
+                        "docker tlsctx server install {} --ssh [USER@]HOST[:PORT]",
+                        item.name
+                    ),
+                });
+            }
+            let target = install_on_host(env, &item.name, not_after, opts)?;
+            Ok(Outcome::Installed { not_after, target })
+        }
+    }
+}
+
+/// The bundle onto its recorded host. A scheduled run has no terminal: a
+/// restart that stops containers needs --yes, as on the command line.
+fn install_on_host(
+    env: &Env,
+    name: &str,
+    not_after: OffsetDateTime,
+    opts: &Options,
+) -> Result<String> {
+    let done = install::install(
+        env,
+        name,
+        &install::Options {
+            ssh: None,
+            context: None,
+            dry_run: false,
+            yes: opts.yes,
+            force: false,
+            confirm: &|_| false,
+        },
+    )
+    .map_err(|e| {
+        let (what, fix) = e.explain();
+        Error::InstallFailed {
+            host: name.into(),
+            what: format!(
+                "renewed here (valid until {}), not installed: {what}",
+                crate::text::date(not_after)
+            ),
+            fix: fix.unwrap_or_else(|| format!("docker tlsctx server install {name}")),
+        }
+    })?;
+    Ok(done.target.to_string())
+}
+
+/// The run's result in tlsctx/autorenew.json.
+fn record(env: &Env, done: &[Done]) -> Result<()> {
+    let state = env.state();
+    let mut a = state.autorenew().ok().flatten().unwrap_or_default();
+    a.last_attempt = Some(env.now);
+    match done.iter().find(|d| d.failed()) {
+        Some(d) => {
+            let Outcome::Failed(e) = &d.outcome else {
+                unreachable!("failed() matched")
+            };
+            a.last_error = Some(format!(
+                "{} {}: {}",
+                d.item.kind.as_str(),
+                d.item.name,
+                e.explain().0
+            ));
+            a.consecutive_failures += 1;
+            a.failing_since = a.failing_since.or(Some(env.now));
+        }
+        None => {
+            a.last_error = None;
+            a.consecutive_failures = 0;
+            a.failing_since = None;
+        }
+    }
+    state.write_autorenew(&a)
+}
+
+/// One line for the expiry warnings and `ls`: whether automatic renewal is
+/// on, and since when it fails.
+pub fn status_line(a: Option<&AutoRenew>) -> String {
+    let Some(a) = a.filter(|a| a.scheduler.is_some()) else {
+        return "Automatic renewal is off; turn it on: docker tlsctx autorenew install".into();
+    };
+    let by = a.scheduler.as_deref().unwrap_or("a scheduler");
+    match (&a.failing_since, &a.last_error, a.last_attempt) {
+        (Some(since), Some(why), _) => format!(
+            "Automatic renewal ({by}) has failed since {} ({} runs): {why}",
+            crate::text::date(*since),
+            a.consecutive_failures
+        ),
+        (_, _, Some(last)) => format!(
+            "Automatic renewal is on ({by}); last run {}, ok",
+            crate::text::rfc3339(last)
+        ),
+        _ => format!("Automatic renewal is on ({by}); it has not run yet"),
+    }
+}

@@ -1,0 +1,332 @@
+//! `autorenew install|uninstall|status`: the OS's own scheduler runs
+//! `renew --due` twice a day, on the wall clock, catching up a run missed
+//! while the machine slept or was off. Never a monotonic timer (it pauses
+//! in suspend: smallstep's renewer, istio/ztunnel#1481) and never a
+//! long-running daemon of ours.
+//!
+//! - Linux: a systemd user timer (`OnCalendar`, `Persistent=true`,
+//!   `RandomizedDelaySec` with `FixedRandomDelay=true`) and a oneshot
+//!   service. User timers run while the user is logged out only with
+//!   `loginctl enable-linger`.
+//! - macOS: a launchd agent with `StartCalendarInterval` (run on wake when
+//!   a time was missed) and `RunAtLoad`; `StartInterval` may miss runs
+//!   across sleep.
+//! - Windows: a Task Scheduler task from an XML definition, with
+//!   `StartWhenAvailable` (run after a missed start).
+//!
+//! Each carries DOCKER_CONFIG and the keystore choice.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::error::{Error, Result};
+use crate::fsio;
+use crate::keystore::Choice;
+use crate::text::xml;
+
+pub const SERVICE_UNIT: &str = "docker-tlsctx-renew.service";
+pub const TIMER_UNIT: &str = "docker-tlsctx-renew.timer";
+pub const LAUNCHD_LABEL: &str = "io.github.docker-tlsctx.renew";
+pub const TASK_NAME: &str = "docker-tlsctx-renew";
+
+/// Twice a day, as certbot's timer: a failed run is retried within 12 h,
+/// long before anything due (a third of a 90-day lifetime) expires.
+pub const HOURS: [u8; 2] = [3, 15];
+
+/// A minute of the hour fixed per configuration folder: many machines set
+/// up alike do not all run at :00 (the jitter launchd and Task Scheduler
+/// XML cannot draw themselves).
+pub fn minute(config_dir: &Path) -> u8 {
+    let h = crate::text::sha256_hex(config_dir.display().to_string().as_bytes());
+    u8::from_str_radix(&h[..2], 16).unwrap_or(0) % 60
+}
+
+fn keystore_word(k: Choice) -> &'static str {
+    match k {
+        Choice::Auto => "auto",
+        Choice::Os => "os",
+        Choice::File => "file",
+    }
+}
+
+/// systemd quoting for one word of ExecStart= or Environment= (systemd.syntax(7)).
+fn sd_quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+pub fn systemd_service(exe: &Path, config_dir: &Path, keystore: Choice) -> String {
+    format!(
+        "# Written by docker tlsctx autorenew install.\n\
+         [Unit]\n\
+         Description=docker-tlsctx: renew the certificates that are due\n\n\
+         [Service]\n\
+         Type=oneshot\n\
+         ExecStart={} renew --due\n\
+         Environment={}\n\
+         Environment={}\n",
+        sd_quote(&exe.display().to_string()),
+        sd_quote(&format!("DOCKER_CONFIG={}", config_dir.display())),
+        sd_quote(&format!(
+            "DOCKER_TLSCTX_KEYSTORE={}",
+            keystore_word(keystore)
+        )),
+    )
+}
+
+pub fn systemd_timer() -> String {
+    format!(
+        "# Written by docker tlsctx autorenew install: twice a day on the wall clock;\n\
+         # a run missed while the machine was off or asleep runs at the next start.\n\
+         [Unit]\n\
+         Description=docker-tlsctx: renew the certificates that are due, twice a day\n\n\
+         [Timer]\n\
+         OnCalendar=*-*-* {:02},{:02}:00:00\n\
+         Persistent=true\n\
+         RandomizedDelaySec=1h\n\
+         FixedRandomDelay=true\n\n\
+         [Install]\n\
+         WantedBy=timers.target\n",
+        HOURS[0], HOURS[1]
+    )
+}
+
+pub fn launchd_plist(exe: &Path, config_dir: &Path, keystore: Choice, log: &Path) -> String {
+    let m = minute(config_dir);
+    let times: String = HOURS
+        .iter()
+        .map(|h| {
+            format!("    <dict><key>Hour</key><integer>{h}</integer><key>Minute</key><integer>{m}</integer></dict>\n")
+        })
+        .collect();
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<!-- Written by docker tlsctx autorenew install. -->
+<plist version="1.0">
+<dict>
+  <key>Label</key><string>{LAUNCHD_LABEL}</string>
+  <key>ProgramArguments</key>
+  <array><string>{}</string><string>renew</string><string>--due</string></array>
+  <key>EnvironmentVariables</key>
+  <dict><key>DOCKER_CONFIG</key><string>{}</string><key>DOCKER_TLSCTX_KEYSTORE</key><string>{}</string></dict>
+  <key>StartCalendarInterval</key>
+  <array>
+{times}  </array>
+  <key>RunAtLoad</key><true/>
+  <key>StandardErrorPath</key><string>{}</string>
+</dict>
+</plist>
+"#,
+        xml(&exe.display().to_string()),
+        xml(&config_dir.display().to_string()),
+        keystore_word(keystore),
+        xml(&log.display().to_string())
+    )
+}
+
+/// The Task Scheduler definition (schema 1.2, Windows 7 and later). Task
+/// Scheduler sets no environment, so the folder and keystore go as our
+/// global flags.
+pub fn task_xml(exe: &Path, config_dir: &Path, keystore: Choice) -> String {
+    let m = minute(config_dir);
+    let triggers: String = HOURS
+        .iter()
+        .map(|h| {
+            format!(
+                "    <CalendarTrigger><StartBoundary>2026-01-01T{h:02}:{m:02}:00</StartBoundary><RandomDelay>PT1H</RandomDelay><ScheduleByDay><DaysInterval>1</DaysInterval></ScheduleByDay></CalendarTrigger>\n"
+            )
+        })
+        .collect();
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-16"?>
+<Task version="1.2" xmlns="http://schemas.microsoft.com/windows/2004/02/mit/task">
+  <RegistrationInfo><Description>docker-tlsctx: renew the certificates that are due</Description></RegistrationInfo>
+  <Triggers>
+{triggers}  </Triggers>
+  <Settings>
+    <StartWhenAvailable>true</StartWhenAvailable>
+    <DisallowStartIfOnBatteries>false</DisallowStartIfOnBatteries>
+    <StopIfGoingOnBatteries>false</StopIfGoingOnBatteries>
+    <MultipleInstancesPolicy>IgnoreNew</MultipleInstancesPolicy>
+    <ExecutionTimeLimit>PT1H</ExecutionTimeLimit>
+  </Settings>
+  <Actions>
+    <Exec>
+      <Command>{}</Command>
+      <Arguments>--config "{}" --keystore {} renew --due</Arguments>
+    </Exec>
+  </Actions>
+</Task>
+"#,
+        xml(&exe.display().to_string()),
+        xml(&config_dir.display().to_string()),
+        keystore_word(keystore)
+    )
+}
+
+/// What `install` or `uninstall` did.
+pub struct Changed {
+    pub scheduler: &'static str,
+    pub files: Vec<PathBuf>,
+    /// Commands that ran, with whether they worked.
+    pub ran: Vec<(String, bool)>,
+    /// What the user runs next, when a command could not run here.
+    pub next: Vec<String>,
+}
+
+pub fn scheduler_name() -> &'static str {
+    if cfg!(target_os = "macos") {
+        "launchd agent"
+    } else if cfg!(windows) {
+        "Task Scheduler task"
+    } else {
+        "systemd user timer"
+    }
+}
+
+fn systemd_dir() -> Result<PathBuf> {
+    dirs::config_dir()
+        .map(|d| d.join("systemd/user"))
+        .ok_or_else(|| Error::CheckFailed {
+            what: "no home folder for the systemd user units".into(),
+            fix: "set HOME (or XDG_CONFIG_HOME), then run this again".into(),
+        })
+}
+
+fn launchd_path() -> Result<PathBuf> {
+    dirs::home_dir()
+        .map(|h| {
+            h.join("Library/LaunchAgents")
+                .join(format!("{LAUNCHD_LABEL}.plist"))
+        })
+        .ok_or_else(|| Error::CheckFailed {
+            what: "no home folder for the launchd agent".into(),
+            fix: "set HOME, then run this again".into(),
+        })
+}
+
+/// The files `install` writes on this OS.
+pub fn files(config_dir: &Path) -> Result<Vec<PathBuf>> {
+    Ok(if cfg!(target_os = "macos") {
+        vec![launchd_path()?]
+    } else if cfg!(windows) {
+        vec![config_dir.join("tlsctx").join(format!("{TASK_NAME}.xml"))]
+    } else {
+        let d = systemd_dir()?;
+        vec![d.join(SERVICE_UNIT), d.join(TIMER_UNIT)]
+    })
+}
+
+fn run(words: &[&str]) -> bool {
+    Command::new(words[0])
+        .args(&words[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Writes the scheduler's files and asks the scheduler to load them; what
+/// it could not run here is returned as the next step.
+pub fn install(config_dir: &Path, keystore: Choice) -> Result<Changed> {
+    let exe = std::env::current_exe().map_err(Error::io("find", PathBuf::from("docker-tlsctx")))?;
+    let files = files(config_dir)?;
+    let mut ran = Vec::new();
+    let mut next = Vec::new();
+    let mut try_run = |words: &[&str]| {
+        let ok = run(words);
+        ran.push((words.join(" "), ok));
+        if !ok {
+            next.push(words.join(" "));
+        }
+    };
+    if cfg!(target_os = "macos") {
+        let log = config_dir.join("tlsctx/autorenew.log");
+        fsio::create_dir_all(files[0].parent().expect("LaunchAgents"), fsio::PUBLIC_DIR)?;
+        fsio::write_public(
+            &files[0],
+            launchd_plist(&exe, config_dir, keystore, &log).as_bytes(),
+        )?;
+        let domain = format!("gui/{}", uid());
+        try_run(&[
+            "launchctl",
+            "bootstrap",
+            &domain,
+            &files[0].display().to_string(),
+        ]);
+    } else if cfg!(windows) {
+        fsio::create_dir_all(files[0].parent().expect("tlsctx"), fsio::SECRET_DIR)?;
+        // Task Scheduler reads its XML as UTF-16 with a byte-order mark.
+        let text = task_xml(&exe, config_dir, keystore);
+        let mut bytes = vec![0xFF, 0xFE];
+        bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        fsio::write_public(&files[0], &bytes)?;
+        let path = files[0].display().to_string();
+        try_run(&["schtasks", "/Create", "/TN", TASK_NAME, "/XML", &path, "/F"]);
+    } else {
+        fsio::create_dir_all(files[0].parent().expect("systemd/user"), fsio::PUBLIC_DIR)?;
+        fsio::write_public(
+            &files[0],
+            systemd_service(&exe, config_dir, keystore).as_bytes(),
+        )?;
+        fsio::write_public(&files[1], systemd_timer().as_bytes())?;
+        try_run(&["systemctl", "--user", "daemon-reload"]);
+        try_run(&["systemctl", "--user", "enable", "--now", TIMER_UNIT]);
+    }
+    Ok(Changed {
+        scheduler: scheduler_name(),
+        files,
+        ran,
+        next,
+    })
+}
+
+pub fn uninstall(config_dir: &Path) -> Result<Changed> {
+    let mut ran = Vec::new();
+    let mut next = Vec::new();
+    let mut try_run = |words: &[&str]| {
+        let ok = run(words);
+        ran.push((words.join(" "), ok));
+        if !ok {
+            next.push(words.join(" "));
+        }
+    };
+    if cfg!(target_os = "macos") {
+        try_run(&[
+            "launchctl",
+            "bootout",
+            &format!("gui/{}/{LAUNCHD_LABEL}", uid()),
+        ]);
+    } else if cfg!(windows) {
+        try_run(&["schtasks", "/Delete", "/TN", TASK_NAME, "/F"]);
+    } else {
+        try_run(&["systemctl", "--user", "disable", "--now", TIMER_UNIT]);
+    }
+    let mut removed = Vec::new();
+    for f in files(config_dir)? {
+        if f.exists() {
+            fsio::remove_file(&f)?;
+            removed.push(f);
+        }
+    }
+    if !cfg!(target_os = "macos") && !cfg!(windows) {
+        try_run(&["systemctl", "--user", "daemon-reload"]);
+    }
+    Ok(Changed {
+        scheduler: scheduler_name(),
+        files: removed,
+        ran,
+        next,
+    })
+}
+
+#[cfg(unix)]
+fn uid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+#[cfg(not(unix))]
+fn uid() -> u32 {
+    0
+}

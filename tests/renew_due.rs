@@ -1,0 +1,386 @@
+//! `renew --due` and `autorenew`: with DOCKER_TLSCTX_NOW moving the clock,
+//! exactly the due items renew and the others stay byte-identical; the
+//! scheduler's units checked by their own tools (systemd-analyze,
+//! plistlib). Server bundles installed over SSH by `renew --due` are in
+//! tests/install.rs (they need the sandboxed host).
+
+mod common;
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::secret_service::SecretService;
+use common::*;
+
+/// An RFC 3339 time `days` from now.
+fn later(days: i64) -> String {
+    let t = time::OffsetDateTime::now_utc() + time::Duration::days(days);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+fn at(s: &Sandbox, now: &str, args: &[&str]) -> std::process::Output {
+    s.tlsctx_cmd(args)
+        .env("DOCKER_TLSCTX_NOW", now)
+        .output()
+        .unwrap()
+}
+
+fn files_of(dirs: &[PathBuf]) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out: Vec<_> = dirs
+        .iter()
+        .flat_map(|d| all_files(d))
+        .map(|p| {
+            let b = fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn exactly_the_due_items_renew_and_a_second_run_does_nothing() {
+    let s = Sandbox::new();
+    // Due at day 60 (90-day context), day 20 (30-day client bundle), day
+    // 40 (60-day service certificate); not at day 61: a 300-day context,
+    // the 397-day server bundle of `new`, a 200-day service certificate.
+    ok(&s.tlsctx(&["new", "due-ctx", "--host", "tcp://10.0.0.1:2376"]));
+    ok(&s.tlsctx(&[
+        "new",
+        "later-ctx",
+        "--host",
+        "tcp://10.0.0.2:2376",
+        "--no-server",
+        "--days",
+        "300",
+    ]));
+    ok(&s.tlsctx(&["client", "due-bundle", "--days", "30"]));
+    ok(&s.tlsctx(&["cert", "due-svc", "--san", "web.example", "--days", "60"]));
+    ok(&s.tlsctx(&["cert", "later-svc", "--san", "api.example", "--days", "200"]));
+    let t = s.cfg().join("tlsctx");
+    let untouched = [
+        t.join("identities/later-ctx.json"),
+        t.join("identities/later-ctx.pem"),
+        t.join("servers/due-ctx"),
+        t.join("servers/later-svc"),
+    ];
+    let stay = |paths: &[PathBuf]| -> Vec<(PathBuf, Vec<u8>)> {
+        let mut v = files_of(
+            &paths
+                .iter()
+                .filter(|p| p.is_dir())
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        for p in paths.iter().filter(|p| p.is_file()) {
+            v.push((p.clone(), fs::read(p).unwrap()));
+        }
+        v
+    };
+    let before = stay(&untouched);
+    let ctx_cert = |name: &str| fs::read(t.join(format!("identities/{name}.pem"))).unwrap();
+    let due_before = (ctx_cert("due-ctx"), ctx_cert("due-bundle"));
+
+    // Today nothing is due: exit 0, and no keystore is opened (the file
+    // keystore's folder is not even read: a locked keychain would not be).
+    let o = s.tlsctx(&["renew", "--due"]);
+    assert!(o.status.success(), "{}", transcript(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Nothing is due."));
+
+    let now = later(61);
+    let o = at(
+        &s,
+        &now,
+        &["renew", "--due", "--dry-run", "--format", "json"],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut due: Vec<(String, String)> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["name"].as_str().unwrap().into(),
+                i["result"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    due.sort();
+    assert_eq!(
+        due,
+        [
+            ("due-bundle".into(), "due".into()),
+            ("due-ctx".into(), "due".into()),
+            ("due-svc".into(), "due".into())
+        ]
+    );
+    assert_eq!(
+        (ctx_cert("due-ctx"), ctx_cert("due-bundle")),
+        due_before,
+        "--dry-run renewed"
+    );
+
+    let o = at(&s, &now, &["renew", "--due"]);
+    assert!(o.status.success(), "{}", transcript(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    for l in [
+        "context \"due-ctx\": renewed",
+        "client bundle \"due-bundle\": renewed",
+        "service certificate \"due-svc\": renewed",
+    ] {
+        assert!(err.contains(l), "{l:?} in {err}");
+    }
+    assert_ne!(ctx_cert("due-ctx"), due_before.0);
+    assert_ne!(ctx_cert("due-bundle"), due_before.1);
+    assert_eq!(stay(&untouched), before, "items not due changed");
+    // The renewed context still works as a context: its TLS files are the
+    // new certificate.
+    let inspect = ok(&at(&s, &now, &["inspect", "due-ctx", "--format", "json"]));
+    assert!(inspect.contains("due-ctx-client"), "{inspect}");
+
+    // A second run renews nothing and exits 0.
+    let o = at(&s, &now, &["renew", "--due", "--format", "json"]);
+    assert!(o.status.success(), "{}", transcript(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["items"], serde_json::json!([]));
+
+    // The run is recorded; ls and the status say so.
+    let rec: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(t.join("autorenew.json")).unwrap()).unwrap();
+    assert_eq!(rec["consecutive_failures"], 0);
+    assert!(ok(&at(&s, &now, &["ls"])).contains("Automatic renewal is off"));
+    let st = ok(&at(&s, &now, &["autorenew", "status"]));
+    assert!(st.contains("next due:"), "{st}");
+}
+
+#[test]
+fn a_failure_exits_non_zero_names_the_item_and_is_remembered() {
+    let s = Sandbox::new();
+    ok(&s.tlsctx(&[
+        "new",
+        "ok-ctx",
+        "--host",
+        "tcp://10.0.0.1:2376",
+        "--no-server",
+    ]));
+    ok(&s.tlsctx(&["cert", "broken-svc", "--san", "web.example", "--days", "30"]));
+    // Due at day 86.7: not in the run at day 80, warned about at day 89.
+    ok(&s.tlsctx(&[
+        "new",
+        "soon-ctx",
+        "--host",
+        "tcp://10.0.0.3:2376",
+        "--no-server",
+        "--days",
+        "130",
+    ]));
+    // The key of the service certificate's CA is lost: its renewal must
+    // fail, and the context due at the same time must still renew.
+    ok(&s.tlsctx(&["ca", "init", "--name", "other"]));
+    ok(&s.tlsctx(&[
+        "cert",
+        "orphan",
+        "--san",
+        "x.example",
+        "--days",
+        "30",
+        "--ca",
+        "other",
+    ]));
+    fs::remove_file(s.cfg().join("tlsctx/keys/ca/other.key")).unwrap();
+    let now = later(80);
+    let o = at(&s, &now, &["renew", "--due"]);
+    assert_eq!(o.status.code(), Some(1), "{}", transcript(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("service certificate \"orphan\": FAILED"),
+        "{err}"
+    );
+    assert!(err.contains("context \"ok-ctx\": renewed"), "{err}");
+    assert!(err.contains("1 of 3 renewals failed"), "{err}");
+    let rec: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(s.cfg().join("tlsctx/autorenew.json")).unwrap())
+            .unwrap();
+    assert_eq!(rec["consecutive_failures"], 1);
+    assert!(rec["last_error"].as_str().unwrap().contains("orphan"));
+    // Marked installed, the warnings say since when it fails.
+    let mut r = rec.clone();
+    r["scheduler"] = "systemd user timer".into();
+    fs::write(s.cfg().join("tlsctx/autorenew.json"), r.to_string()).unwrap();
+    let o = at(&s, &later(89), &["ls"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("Automatic renewal (systemd user timer) has failed since"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_locked_keychain_is_skipped_with_exit_zero() {
+    let ss = SecretService::start();
+    let s = Sandbox::new();
+    ok(&ss.tlsctx(
+        &s,
+        &["new", "kc", "--host", "tcp://10.0.0.1:2376", "--no-server"],
+    ));
+    ss.lock();
+    let cert = s.cfg().join("tlsctx/identities/kc.pem");
+    let before = fs::read(&cert).unwrap();
+    let o = ss
+        .env(s.tlsctx_cmd(&["renew", "--due"]))
+        .env("DOCKER_TLSCTX_KEYSTORE", "os")
+        .env("DOCKER_TLSCTX_NOW", later(70))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", transcript(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("context \"kc\": skipped: keychain locked"),
+        "{err}"
+    );
+    assert_eq!(fs::read(&cert).unwrap(), before, "nothing renewed");
+}
+
+/// The systemd units `autorenew install` writes, verified by
+/// systemd-analyze, and the service's command run as systemd would run it
+/// (its ExecStart words with its Environment=, nothing else).
+#[test]
+fn systemd_units_verify_and_their_command_runs() {
+    let analyze = require("systemd-analyze");
+    let s = Sandbox::new();
+    let home = s.path().join("home");
+    fs::create_dir(&home).unwrap();
+    let o = s
+        .tlsctx_cmd(&["autorenew", "install"])
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", transcript(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    // No user manager here: the commands are said, not pretended.
+    assert!(
+        out.contains("systemctl --user enable --now docker-tlsctx-renew.timer"),
+        "{out}"
+    );
+    let units = home.join(".config/systemd/user");
+    let timer = fs::read_to_string(units.join("docker-tlsctx-renew.timer")).unwrap();
+    for l in [
+        "OnCalendar=*-*-* 03,15:00:00",
+        "Persistent=true",
+        "RandomizedDelaySec=1h",
+        "FixedRandomDelay=true",
+    ] {
+        assert!(timer.contains(l), "{l} in {timer}");
+    }
+    assert!(
+        !timer.contains("OnUnitActiveSec") && !timer.contains("OnBootSec"),
+        "a monotonic timer"
+    );
+    let v = Command::new(&analyze)
+        .args([
+            "verify",
+            "docker-tlsctx-renew.timer",
+            "docker-tlsctx-renew.service",
+        ])
+        .current_dir(&units)
+        .env("SYSTEMD_UNIT_PATH", format!("{}:", units.display()))
+        .output()
+        .unwrap();
+    assert!(v.status.success(), "{}", transcript(&v));
+    assert!(
+        String::from_utf8_lossy(&v.stderr).trim().is_empty(),
+        "{}",
+        transcript(&v)
+    );
+
+    let service = fs::read_to_string(units.join("docker-tlsctx-renew.service")).unwrap();
+    let unquote = |w: &str| {
+        w.trim_matches('"')
+            .replace("\\\"", "\"")
+            .replace("\\\\", "\\")
+    };
+    let exec = service
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .unwrap();
+    let words: Vec<String> = exec.split(' ').map(unquote).collect();
+    let mut cmd = Command::new(&words[0]);
+    cmd.args(&words[1..])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin");
+    for e in service
+        .lines()
+        .filter_map(|l| l.strip_prefix("Environment="))
+    {
+        let (k, v) = unquote(e)
+            .split_once('=')
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .unwrap();
+        cmd.env(k, v);
+    }
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{}", transcript(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Nothing is due."));
+    assert!(service.contains(&format!("DOCKER_CONFIG={}", s.cfg().display())));
+    assert!(service.contains("DOCKER_TLSCTX_KEYSTORE=file"));
+    // Recorded as on; uninstall removes the files and says it is off.
+    let st = ok(&s
+        .tlsctx_cmd(&["autorenew", "status"])
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .output()
+        .unwrap());
+    assert!(
+        st.contains("Automatic renewal is on (systemd user timer)"),
+        "{st}"
+    );
+    ok(&s
+        .tlsctx_cmd(&["autorenew", "uninstall"])
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .output()
+        .unwrap());
+    assert!(!units.join("docker-tlsctx-renew.timer").exists());
+}
+
+/// The launchd agent and the Task Scheduler task, generated here and read
+/// by the tools that can read them on Linux: Python's plistlib, and an XML
+/// parser for the task (Wine's schtasks is in the cross-check's reach only
+/// as far as it goes).
+#[test]
+fn launchd_plist_and_task_xml_read_back() {
+    use docker_tlsctx::issuance::schedule;
+    use docker_tlsctx::keystore::Choice;
+    let exe = std::path::Path::new("/Applications/Docker Tools/docker-tlsctx");
+    let cfg = std::path::Path::new("/Users/a&b/.docker");
+    let plist = schedule::launchd_plist(exe, cfg, Choice::Os, std::path::Path::new("/tmp/l.log"));
+    let check = r#"
+import plistlib, sys
+p = plistlib.loads(sys.stdin.buffer.read())
+assert p["Label"] == "io.github.docker-tlsctx.renew", p
+assert p["ProgramArguments"] == ["/Applications/Docker Tools/docker-tlsctx", "renew", "--due"], p
+assert p["EnvironmentVariables"] == {"DOCKER_CONFIG": "/Users/a&b/.docker", "DOCKER_TLSCTX_KEYSTORE": "os"}, p
+assert [c["Hour"] for c in p["StartCalendarInterval"]] == [3, 15], p
+assert all(0 <= c["Minute"] < 60 for c in p["StartCalendarInterval"]), p
+assert p["RunAtLoad"] is True and "StartInterval" not in p and "KeepAlive" not in p, p
+import xml.etree.ElementTree as ET
+t = ET.fromstring(sys.argv[1])
+ns = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
+assert t.find("t:Settings/t:StartWhenAvailable", ns).text == "true"
+assert len(t.findall("t:Triggers/t:CalendarTrigger", ns)) == 2
+args = t.find("t:Actions/t:Exec/t:Arguments", ns).text
+assert args == '--config "/Users/a&b/.docker" --keystore os renew --due', args
+print("ok")
+"#;
+    let task = schedule::task_xml(exe, cfg, Choice::Os).replacen("UTF-16", "UTF-8", 1);
+    let mut c = Command::new(require("python3"));
+    c.args(["-c", check, &task]);
+    let o = with_stdin(c, &plist);
+    assert!(o.status.success(), "{}", transcript(&o));
+}
