@@ -447,6 +447,20 @@ impl State {
         Ok(read_json(&self.swarm_versions_path(cluster))?.unwrap_or_default())
     }
 
+    /// Whether `swarm publish` numbered versions under `prefix` in any
+    /// swarm this configuration published to.
+    pub fn swarm_published(&self, prefix: &str) -> bool {
+        let Ok(rd) = std::fs::read_dir(self.root.join("swarm")) else {
+            return false;
+        };
+        rd.flatten().any(|e| {
+            read_json::<SwarmVersions>(&e.path())
+                .ok()
+                .flatten()
+                .is_some_and(|v| v.last.contains_key(prefix))
+        })
+    }
+
     pub fn write_swarm_versions(&self, cluster: &str, v: &SwarmVersions) -> Result<()> {
         crate::names::validate("swarm cluster ID", cluster)?;
         let path = self.swarm_versions_path(cluster);

@@ -122,9 +122,16 @@ fn exactly_the_due_items_renew_and_a_second_run_does_nothing() {
         "--dry-run renewed"
     );
 
+    // due-svc was published as swarm secrets (the record `swarm publish`
+    // keeps per cluster): the run says how to move its services, and does
+    // not restart them itself.
+    fs::create_dir_all(t.join("swarm")).unwrap();
+    fs::write(t.join("swarm/k3x9cluster.json"), r#"{"last":{"due-svc":2}}"#).unwrap();
     let o = at(&s, &now, &["renew", "--due"]);
     assert!(o.status.success(), "{}", transcript(&o));
     let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("docker tlsctx swarm rotate due-svc"), "{err}");
+    assert!(!err.contains("swarm rotate due-ctx"), "{err}");
     for l in [
         "context \"due-ctx\": renewed",
         "client bundle \"due-bundle\": renewed",

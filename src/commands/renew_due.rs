@@ -64,7 +64,12 @@ pub fn run(env: &Env, args: &RenewArgs) -> Result<()> {
         dry_run: args.dry_run,
         yes: args.yes,
     };
-    let done = renew_due::run(env, &opts, &|d| eprintln!("{}", line(d)))?;
+    let done = renew_due::run(env, &opts, &|d| {
+        eprintln!("{}", line(d));
+        if let Some(n) = &d.note {
+            eprintln!("  {n}");
+        }
+    })?;
     let failed = done.iter().filter(|d| d.failed()).count();
     match args.format {
         Format::Json => ui::print_json(&json!({
@@ -77,6 +82,9 @@ pub fn run(env: &Env, args: &RenewArgs) -> Result<()> {
                     "due_at": rfc3339(d.item.due_at),
                     "not_after_before": rfc3339(d.item.not_after),
                 });
+                if let Some(n) = &d.note {
+                    v["note"] = json!(n);
+                }
                 match &d.outcome {
                     Outcome::Renewed { not_after } | Outcome::NotInstalled { not_after, .. } => {
                         v["not_after"] = json!(rfc3339(*not_after));

@@ -70,6 +70,8 @@ pub enum Outcome {
 pub struct Done {
     pub item: Item,
     pub outcome: Outcome,
+    /// What the user still has to do (a bundle published as swarm secrets).
+    pub note: Option<String>,
 }
 
 impl Done {
@@ -147,7 +149,17 @@ pub fn run(env: &Env, opts: &Options, each: &dyn Fn(&Done)) -> Result<Vec<Done>>
                 Err(e) => Outcome::Failed(e),
             }
         };
-        let d = Done { item, outcome };
+        // Services keep the secret version they were given: rotating them
+        // restarts their tasks, which this run does not do unasked.
+        let note = (matches!(outcome, Outcome::Renewed { .. } | Outcome::Installed { .. } | Outcome::NotInstalled { .. })
+            && matches!(item.kind, Kind::Server | Kind::Service)
+            && env.state().swarm_published(&item.name))
+        .then(|| format!("it is published as swarm secrets: move its services to the new version with docker tlsctx swarm rotate {}", item.name));
+        let d = Done {
+            item,
+            outcome,
+            note,
+        };
         each(&d);
         done.push(d);
     }
