@@ -672,9 +672,9 @@ pub struct RenewArgs {
     /// Output format (with --due)
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// Lifetime of the new certificate in days
-    #[arg(long, default_value_t = crate::pki::CLIENT_DAYS)]
-    pub days: u32,
+    /// Lifetime of the new certificate in days [default: 90]
+    #[arg(long, conflicts_with = "due")]
+    pub days: Option<u32>,
     /// Generate a new key too (otherwise the key is kept)
     #[arg(long)]
     pub rekey: bool,

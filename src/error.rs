@@ -134,6 +134,8 @@ pub enum Error {
         dir: String,
         why: &'static str,
     },
+    /// A `renew` flag that only means something with --due.
+    FlagNeedsDue(&'static str),
     /// `renew --before` that is neither a duration nor a percentage.
     BeforeInvalid(String),
     /// `renew --due`: some items failed (each reported above).
@@ -477,6 +479,10 @@ impl Error {
             Error::DaemonDirInvalid { dir, why } => (
                 format!("--daemon-dir {dir:?} cannot be used: {why}"),
                 Some("give an absolute folder of letters, digits and . _ - /, such as /etc/docker/tls".into()),
+            ),
+            Error::FlagNeedsDue(flag) => (
+                format!("{flag} goes with renew --due, not with a context name"),
+                Some(format!("run docker tlsctx renew --due {flag} …, or docker tlsctx renew NAME without it")),
             ),
             Error::BeforeInvalid(v) => (
                 format!("--before {v:?} is neither a time left nor a share of the lifetime"),

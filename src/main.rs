@@ -47,6 +47,7 @@ fn main() {
             std::process::exit(0);
         };
         let mut lines = health::expiry_warnings(&env);
+        lines.extend(health::not_installed_warnings(&env));
         if !lines.is_empty() {
             lines.push(health::autorenew_note(&env));
         }
@@ -145,7 +146,8 @@ fn dispatch(cli: Cli, config: Option<PathBuf>) -> Result<()> {
     };
     // Identities that need attention, one line each, whatever the command
     // (ls and inspect show it in their output too).
-    let warnings = health::expiry_warnings(&env);
+    let mut warnings = health::expiry_warnings(&env);
+    warnings.extend(health::not_installed_warnings(&env));
     for w in &warnings {
         eprintln!("Warning: {w}");
     }

@@ -720,6 +720,14 @@ pub struct AutoRenew {
         skip_serializing_if = "Option::is_none"
     )]
     pub failing_since: Option<OffsetDateTime>,
+    /// Server bundles renewed here that no host has yet (no SSH target),
+    /// with the date renewed: said under every command's warnings until
+    /// `server install` runs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub not_installed: BTreeMap<String, String>,
+    /// Items the last run skipped (a locked keychain), with why.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub skipped: BTreeMap<String, String>,
 }
 
 impl State {
@@ -727,9 +735,23 @@ impl State {
         self.root.join("autorenew.json")
     }
 
-    /// The record, if `renew --due` or `autorenew install` ever ran.
+    /// The record, if `renew --due` or `autorenew install` ever ran. Read
+    /// by every command that warns: only a small regular file is read (a
+    /// FIFO or a device there would block or never end).
     pub fn autorenew(&self) -> Result<Option<AutoRenew>> {
-        read_json(&self.autorenew_path())
+        let path = self.autorenew_path();
+        match std::fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("read", &path)(e)),
+            Ok(m) if !m.is_file() || m.len() > 1 << 20 => {
+                return Err(Error::Corrupt {
+                    path,
+                    why: "not a regular file of at most 1 MiB".into(),
+                })
+            }
+            Ok(_) => {}
+        }
+        read_json(&path)
     }
 
     pub fn write_autorenew(&self, a: &AutoRenew) -> Result<()> {

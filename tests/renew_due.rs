@@ -59,6 +59,24 @@ fn exactly_the_due_items_renew_and_a_second_run_does_nothing() {
     ok(&s.tlsctx(&["client", "due-bundle", "--days", "30"]));
     ok(&s.tlsctx(&["cert", "due-svc", "--san", "web.example", "--days", "60"]));
     ok(&s.tlsctx(&["cert", "later-svc", "--san", "api.example", "--days", "200"]));
+    // A server bundle with no host recorded: renewed here, and said under
+    // every command until it is installed.
+    ok(&s.tlsctx(&["server", "hostless", "--san", "10.0.0.9", "--days", "30"]));
+    // A context removed with `docker context rm` behind our back: left
+    // alone, never handed working credentials again.
+    ok(&s.tlsctx(&[
+        "new",
+        "gone-ctx",
+        "--host",
+        "tcp://10.0.0.4:2376",
+        "--no-server",
+    ]));
+    fs::remove_dir_all(
+        s.cfg()
+            .join("contexts/meta")
+            .join(docker_tlsctx::docker::context::context_id("gone-ctx")),
+    )
+    .unwrap();
     let t = s.cfg().join("tlsctx");
     let untouched = [
         t.join("identities/later-ctx.json"),
@@ -113,7 +131,9 @@ fn exactly_the_due_items_renew_and_a_second_run_does_nothing() {
         [
             ("due-bundle".into(), "due".into()),
             ("due-ctx".into(), "due".into()),
-            ("due-svc".into(), "due".into())
+            ("due-svc".into(), "due".into()),
+            ("gone-ctx".into(), "left-alone".into()),
+            ("hostless".into(), "due".into())
         ]
     );
     assert_eq!(
@@ -126,11 +146,30 @@ fn exactly_the_due_items_renew_and_a_second_run_does_nothing() {
     // keeps per cluster): the run says how to move its services, and does
     // not restart them itself.
     fs::create_dir_all(t.join("swarm")).unwrap();
-    fs::write(t.join("swarm/k3x9cluster.json"), r#"{"last":{"due-svc":2}}"#).unwrap();
+    fs::write(
+        t.join("swarm/k3x9cluster.json"),
+        r#"{"last":{"due-svc":2}}"#,
+    )
+    .unwrap();
     let o = at(&s, &now, &["renew", "--due"]);
     assert!(o.status.success(), "{}", transcript(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("docker tlsctx swarm rotate due-svc"), "{err}");
+    assert!(
+        err.contains("context \"gone-ctx\": left alone: its Docker context was removed"),
+        "{err}"
+    );
+    assert!(err.contains("server bundle \"hostless\": renewed"), "{err}");
+    let o = at(&s, &now, &["ls"]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("server bundle \"hostless\" was renewed on"),
+        "{}",
+        transcript(&o)
+    );
+    // renew NAME takes none of --due's flags.
+    let o = s.tlsctx(&["renew", "due-ctx", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(1), "{}", transcript(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--dry-run goes with renew --due"));
     assert!(!err.contains("swarm rotate due-ctx"), "{err}");
     for l in [
         "context \"due-ctx\": renewed",
@@ -151,7 +190,14 @@ fn exactly_the_due_items_renew_and_a_second_run_does_nothing() {
     let o = at(&s, &now, &["renew", "--due", "--format", "json"]);
     assert!(o.status.success(), "{}", transcript(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["items"], serde_json::json!([]));
+    // Only what is left alone on purpose, said again each run.
+    let results: Vec<&str> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(results, ["left-alone"], "{v}");
 
     // The run is recorded; ls and the status say so.
     let rec: serde_json::Value =
@@ -248,6 +294,11 @@ fn a_locked_keychain_is_skipped_with_exit_zero() {
         "{err}"
     );
     assert_eq!(fs::read(&cert).unwrap(), before, "nothing renewed");
+    let rec = fs::read_to_string(s.cfg().join("tlsctx/autorenew.json")).unwrap();
+    assert!(
+        rec.contains("\"skipped\"") && rec.contains("keychain locked"),
+        "{rec}"
+    );
 }
 
 /// The systemd units `autorenew install` writes, verified by
@@ -259,8 +310,13 @@ fn systemd_units_verify_and_their_command_runs() {
     let s = Sandbox::new();
     let home = s.path().join("home");
     fs::create_dir(&home).unwrap();
+    // A folder whose name holds a systemd specifier: `%h` must stay `%h`.
+    let cfg = s.path().join("cfg%h");
+    fs::create_dir(&cfg).unwrap();
+    fs::write(cfg.join("config.json"), "{}").unwrap();
     let o = s
         .tlsctx_cmd(&["autorenew", "install"])
+        .env("DOCKER_CONFIG", &cfg)
         .env("HOME", &home)
         .env("XDG_CONFIG_HOME", home.join(".config"))
         .env_remove("DBUS_SESSION_BUS_ADDRESS")
@@ -269,13 +325,16 @@ fn systemd_units_verify_and_their_command_runs() {
         .unwrap();
     assert!(o.status.success(), "{}", transcript(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    // No user manager here: the commands are said, not pretended.
+    // No user manager here: the commands are said, not pretended, and
+    // renewal is not called on.
+    let job = docker_tlsctx::issuance::schedule::job_name(&cfg);
     assert!(
-        out.contains("systemctl --user enable --now docker-tlsctx-renew.timer"),
+        out.contains(&format!("systemctl --user enable --now {job}.timer")),
         "{out}"
     );
+    assert!(out.contains("Automatic renewal is not on yet"), "{out}");
     let units = home.join(".config/systemd/user");
-    let timer = fs::read_to_string(units.join("docker-tlsctx-renew.timer")).unwrap();
+    let timer = fs::read_to_string(units.join(format!("{job}.timer"))).unwrap();
     for l in [
         "OnCalendar=*-*-* 03,15:00:00",
         "Persistent=true",
@@ -289,11 +348,7 @@ fn systemd_units_verify_and_their_command_runs() {
         "a monotonic timer"
     );
     let v = Command::new(&analyze)
-        .args([
-            "verify",
-            "docker-tlsctx-renew.timer",
-            "docker-tlsctx-renew.service",
-        ])
+        .args(["verify", &format!("{job}.timer"), &format!("{job}.service")])
         .current_dir(&units)
         .env("SYSTEMD_UNIT_PATH", format!("{}:", units.display()))
         .output()
@@ -305,12 +360,9 @@ fn systemd_units_verify_and_their_command_runs() {
         transcript(&v)
     );
 
-    let service = fs::read_to_string(units.join("docker-tlsctx-renew.service")).unwrap();
-    let unquote = |w: &str| {
-        w.trim_matches('"')
-            .replace("\\\"", "\"")
-            .replace("\\\\", "\\")
-    };
+    let service = fs::read_to_string(units.join(format!("{job}.service"))).unwrap();
+    // What systemd makes of a quoted word: the quotes go, `%%` is `%`.
+    let unquote = |w: &str| w.trim_matches('"').replace("%%", "%");
     let exec = service
         .lines()
         .find_map(|l| l.strip_prefix("ExecStart="))
@@ -333,27 +385,33 @@ fn systemd_units_verify_and_their_command_runs() {
     let o = cmd.output().unwrap();
     assert!(o.status.success(), "{}", transcript(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("Nothing is due."));
-    assert!(service.contains(&format!("DOCKER_CONFIG={}", s.cfg().display())));
+    assert!(service.contains("/cfg%%h\""), "{service}");
+    // It ran on that folder: its run is recorded there.
+    let rec = fs::read_to_string(cfg.join("tlsctx/autorenew.json")).unwrap();
+    assert!(
+        rec.contains("last_attempt"),
+        "the unit's command used another folder: {rec}"
+    );
     assert!(service.contains("DOCKER_TLSCTX_KEYSTORE=file"));
-    // Recorded as on; uninstall removes the files and says it is off.
+    // Not recorded as on (the enable did not run); uninstall removes the
+    // files.
     let st = ok(&s
         .tlsctx_cmd(&["autorenew", "status"])
+        .env("DOCKER_CONFIG", &cfg)
         .env("HOME", &home)
         .env("XDG_CONFIG_HOME", home.join(".config"))
         .output()
         .unwrap());
-    assert!(
-        st.contains("Automatic renewal is on (systemd user timer)"),
-        "{st}"
-    );
+    assert!(st.contains("Automatic renewal is off"), "{st}");
     ok(&s
         .tlsctx_cmd(&["autorenew", "uninstall"])
+        .env("DOCKER_CONFIG", &cfg)
         .env("HOME", &home)
         .env("XDG_CONFIG_HOME", home.join(".config"))
         .env_remove("DBUS_SESSION_BUS_ADDRESS")
         .output()
         .unwrap());
-    assert!(!units.join("docker-tlsctx-renew.timer").exists());
+    assert!(!units.join(format!("{job}.timer")).exists());
 }
 
 /// The launchd agent and the Task Scheduler task, generated here and read
@@ -370,7 +428,7 @@ fn launchd_plist_and_task_xml_read_back() {
     let check = r#"
 import plistlib, sys
 p = plistlib.loads(sys.stdin.buffer.read())
-assert p["Label"] == "io.github.docker-tlsctx.renew", p
+assert p["Label"].startswith("io.github.docker-tlsctx-renew-"), p
 assert p["ProgramArguments"] == ["/Applications/Docker Tools/docker-tlsctx", "renew", "--due"], p
 assert p["EnvironmentVariables"] == {"DOCKER_CONFIG": "/Users/a&b/.docker", "DOCKER_TLSCTX_KEYSTORE": "os"}, p
 assert [c["Hour"] for c in p["StartCalendarInterval"]] == [3, 15], p

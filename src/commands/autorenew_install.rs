@@ -6,8 +6,10 @@ use crate::issuance::{schedule, Env};
 pub fn run(env: &Env) -> Result<()> {
     let done = schedule::install(&env.config_dir, env.keystore_choice)?;
     let state = env.state();
-    let mut a = state.autorenew()?.unwrap_or_default();
-    a.scheduler = Some(done.scheduler.into());
+    // "On" only once the scheduler took the job: files alone run nothing.
+    let enabled = done.next.is_empty();
+    let mut a = state.autorenew().ok().flatten().unwrap_or_default();
+    a.scheduler = enabled.then(|| done.scheduler.into());
     state.write_autorenew(&a)?;
     for f in &done.files {
         println!("Wrote {}", f.display());
@@ -21,11 +23,12 @@ pub fn run(env: &Env) -> Result<()> {
         schedule::HOURS[0],
         schedule::HOURS[1]
     );
-    if !done.next.is_empty() {
-        println!("\nRun this where the scheduler is reachable (your login session):");
+    if !enabled {
+        println!("\nAutomatic renewal is not on yet: the scheduler could not be reached from here. In your login session, run:");
         for n in &done.next {
             println!("  {n}");
         }
+        println!("then docker tlsctx autorenew install again, so that the tools record it as on.");
     }
     if cfg!(target_os = "linux") {
         println!("\nOn a server, user timers run while you are logged out only with: loginctl enable-linger $USER");

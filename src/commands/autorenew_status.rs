@@ -16,7 +16,7 @@ pub fn run(env: &Env, format: Format) -> Result<()> {
     let installed =
         a.as_ref().is_some_and(|a| a.scheduler.is_some()) && files.iter().all(|f| f.exists());
     let items = renew_due::items(env, Before::Rule)?;
-    let next = items.first();
+    let next = items.iter().find(|i| !renew_due::is_left_alone(env, i));
     match format {
         Format::Json => ui::print_json(&json!({
             "installed": installed,
@@ -29,7 +29,7 @@ pub fn run(env: &Env, format: Format) -> Result<()> {
             "next_due": next.map(|i| json!({"name": i.name, "kind": i.kind.as_str(), "due_at": rfc3339(i.due_at)})),
         })),
         Format::Text => {
-            println!("{}", renew_due::status_line(a.as_ref()));
+            println!("{}", renew_due::status_line(a.as_ref(), env.now));
             if !installed && a.as_ref().is_some_and(|a| a.scheduler.is_some()) {
                 println!("its files are missing: run docker tlsctx autorenew install again");
             }

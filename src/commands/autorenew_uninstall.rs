@@ -6,7 +6,7 @@ use crate::issuance::{schedule, Env};
 pub fn run(env: &Env) -> Result<()> {
     let done = schedule::uninstall(&env.config_dir)?;
     let state = env.state();
-    if let Some(mut a) = state.autorenew()? {
+    if let Some(mut a) = state.autorenew().ok().flatten() {
         a.scheduler = None;
         state.write_autorenew(&a)?;
     }

@@ -262,7 +262,10 @@ pub fn run(env: &Env, args: &LsArgs) -> Result<()> {
     }
     // One line once automatic renewal was set up or has run.
     if let Some(a) = env.state().autorenew().ok().flatten() {
-        println!("\n{}", crate::issuance::renew_due::status_line(Some(&a)));
+        println!(
+            "\n{}",
+            crate::issuance::renew_due::status_line(Some(&a), env.now)
+        );
     }
     Ok(())
 }

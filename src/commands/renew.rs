@@ -11,10 +11,22 @@ pub fn run(env: &Env, args: &RenewArgs) -> Result<()> {
         .name
         .as_deref()
         .expect("clap requires NAME without --due");
+    // clap's `requires` does not hold a flag to --due once NAME is given.
+    for (set, flag) in [
+        (args.dry_run, "--dry-run"),
+        (args.before.is_some(), "--before"),
+        (args.yes, "--yes"),
+        (args.format == crate::cli::Format::Json, "--format"),
+    ] {
+        if set {
+            return Err(crate::error::Error::FlagNeedsDue(flag));
+        }
+    }
+    let days = args.days.unwrap_or(crate::pki::CLIENT_DAYS);
     let r = identity::renew(
         env,
         name,
-        args.days,
+        days,
         args.rekey,
         args.role,
         &ui::Spinner::default(),
@@ -24,7 +36,7 @@ pub fn run(env: &Env, args: &RenewArgs) -> Result<()> {
         r.after.not_after,
         "client",
         &r.after.ca,
-        args.days,
+        days,
     );
     println!(
         "Renewed {:?}: new client certificate (serial {}, {}) valid until {} (was {}).",

@@ -33,6 +33,7 @@ fn line(d: &Done) -> String {
             date(*not_after)
         ),
         Outcome::Skipped(why) => format!("{what}: skipped: {why}"),
+        Outcome::Left(why) => format!("{what}: left alone: {why}"),
         Outcome::Failed(e) => {
             let (w, fix) = e.explain();
             match fix {
@@ -50,6 +51,7 @@ fn result_word(o: &Outcome) -> &'static str {
         Outcome::Installed { .. } => "installed",
         Outcome::NotInstalled { .. } => "renewed-not-installed",
         Outcome::Skipped(_) => "skipped",
+        Outcome::Left(_) => "left-alone",
         Outcome::Failed(_) => "failed",
     }
 }
@@ -93,7 +95,7 @@ pub fn run(env: &Env, args: &RenewArgs) -> Result<()> {
                         v["not_after"] = json!(rfc3339(*not_after));
                         v["ssh"] = json!(target);
                     }
-                    Outcome::Skipped(why) => v["reason"] = json!(why),
+                    Outcome::Skipped(why) | Outcome::Left(why) => v["reason"] = json!(why),
                     Outcome::Failed(e) => {
                         let (w, fix) = e.explain();
                         v["error"] = json!(w);

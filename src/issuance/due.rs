@@ -29,6 +29,17 @@ impl Before {
         }
         let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
         let n: i64 = num.parse().map_err(|_| bad())?;
+        // At most 10 years in any unit, checked before a Duration is built
+        // (a huge count would overflow it).
+        let per_day = match unit {
+            "d" => 1,
+            "h" => 24,
+            "m" => 24 * 60,
+            _ => return Err(bad()),
+        };
+        if n > 3650 * per_day {
+            return Err(bad());
+        }
         let d = match unit {
             "d" => Duration::days(n),
             "h" => Duration::hours(n),
@@ -103,7 +114,19 @@ mod tests {
         );
         assert_eq!(lifetime_days(nb - Duration::minutes(5), na), 90);
         for bad in [
-            "", "%", "0%", "100%", "30", "30w", "-3d", "0d", "99999d", "d",
+            "",
+            "%",
+            "0%",
+            "100%",
+            "30",
+            "30w",
+            "-3d",
+            "0d",
+            "99999d",
+            "d",
+            "106751991167301d",
+            "2562047788015216h",
+            "153722867280912931m",
         ] {
             assert!(Before::parse(bad).is_err(), "{bad:?}");
         }

@@ -171,5 +171,11 @@ pub fn expiry_warnings(env: &Env) -> Vec<String> {
 /// due).
 pub fn autorenew_note(env: &Env) -> String {
     let a = env.state().autorenew().ok().flatten();
-    super::renew_due::status_line(a.as_ref())
+    super::renew_due::status_line(a.as_ref(), env.now)
+}
+
+/// Server bundles renewed by `renew --due` that no daemon has yet.
+pub fn not_installed_warnings(env: &Env) -> Vec<String> {
+    let a = env.state().autorenew().ok().flatten();
+    super::renew_due::not_installed_warnings(a.as_ref())
 }

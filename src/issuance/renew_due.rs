@@ -64,6 +64,9 @@ pub enum Outcome {
     },
     /// Tried again at the next run (a locked keychain).
     Skipped(String),
+    /// Not renewed, on purpose: revoked, or its context or folder was
+    /// removed (renewing would hand out working credentials again).
+    Left(String),
     Failed(Error),
 }
 
@@ -135,16 +138,23 @@ pub fn run(env: &Env, opts: &Options, each: &dyn Fn(&Done)) -> Result<Vec<Done>>
         .collect();
     let mut done = Vec::new();
     for item in due {
-        if matches!(item.kind, Kind::Context | Kind::ClientBundle) && revoked(env, &item.name) {
-            continue;
-        }
-        let outcome = if opts.dry_run {
+        let outcome = if let Some(why) = left_alone(env, &item) {
+            Outcome::Left(why)
+        } else if opts.dry_run {
             Outcome::WouldRenew
         } else {
             match renew_one(env, &item, opts) {
                 Ok(o) => o,
-                Err(Error::KeychainLocked { .. }) => {
-                    Outcome::Skipped("keychain locked; the next run tries again".into())
+                // Locked now, likely open later (a scheduled run while the
+                // user is away): tried again, until the last sixth of the
+                // lifetime, where waiting is no longer safe.
+                Err(e @ Error::KeychainLocked { .. }) => {
+                    let life = item.not_after - item.not_before;
+                    if env.now >= item.not_after - life / 6 {
+                        Outcome::Failed(e)
+                    } else {
+                        Outcome::Skipped("keychain locked; the next run tries again".into())
+                    }
                 }
                 Err(e) => Outcome::Failed(e),
             }
@@ -167,6 +177,37 @@ pub fn run(env: &Env, opts: &Options, each: &dyn Fn(&Done)) -> Result<Vec<Done>>
         record(env, &done)?;
     }
     Ok(done)
+}
+
+/// Whether `renew --due` leaves the item alone (revoked, orphaned).
+pub fn is_left_alone(env: &Env, item: &Item) -> bool {
+    left_alone(env, item).is_some()
+}
+
+/// Why an item is not renewed at all, if it is not.
+fn left_alone(env: &Env, item: &Item) -> Option<String> {
+    match item.kind {
+        Kind::Context | Kind::ClientBundle if revoked(env, &item.name) => Some(format!(
+            "revoked, so never renewed; remove it with docker tlsctx rm {}",
+            item.name
+        )),
+        Kind::Context if env.contexts().host(&item.name).ok().flatten().is_none() => Some(format!(
+            "its Docker context was removed; remove the rest with docker tlsctx rm {}",
+            item.name
+        )),
+        Kind::ClientBundle => {
+            let rec = env.state().identity(&item.name).ok().flatten()?;
+            let out = rec.out?;
+            (!out.is_dir()).then(|| {
+                format!(
+                    "its folder {} is gone; issue it again with docker tlsctx client {} --force",
+                    out.display(),
+                    item.name
+                )
+            })
+        }
+        _ => None,
+    }
 }
 
 fn revoked(env: &Env, name: &str) -> bool {
@@ -300,6 +341,22 @@ fn record(env: &Env, done: &[Done]) -> Result<()> {
     let state = env.state();
     let mut a = state.autorenew().ok().flatten().unwrap_or_default();
     a.last_attempt = Some(env.now);
+    a.skipped.clear();
+    for d in done {
+        match &d.outcome {
+            Outcome::Skipped(why) => {
+                a.skipped.insert(d.item.name.clone(), why.clone());
+            }
+            Outcome::NotInstalled { .. } => {
+                a.not_installed
+                    .insert(d.item.name.clone(), crate::text::date(env.now));
+            }
+            Outcome::Installed { .. } => {
+                a.not_installed.remove(&d.item.name);
+            }
+            _ => {}
+        }
+    }
     match done.iter().find(|d| d.failed()) {
         Some(d) => {
             let Outcome::Failed(e) = &d.outcome else {
@@ -311,7 +368,7 @@ fn record(env: &Env, done: &[Done]) -> Result<()> {
                 d.item.name,
                 e.explain().0
             ));
-            a.consecutive_failures += 1;
+            a.consecutive_failures = a.consecutive_failures.saturating_add(1);
             a.failing_since = a.failing_since.or(Some(env.now));
         }
         None => {
@@ -324,22 +381,53 @@ fn record(env: &Env, done: &[Done]) -> Result<()> {
 }
 
 /// One line for the expiry warnings and `ls`: whether automatic renewal is
-/// on, and since when it fails.
-pub fn status_line(a: Option<&AutoRenew>) -> String {
+/// on, whether it runs, and since when it fails.
+pub fn status_line(a: Option<&AutoRenew>, now: OffsetDateTime) -> String {
     let Some(a) = a.filter(|a| a.scheduler.is_some()) else {
         return "Automatic renewal is off; turn it on: docker tlsctx autorenew install".into();
     };
     let by = a.scheduler.as_deref().unwrap_or("a scheduler");
+    let skipped = if a.skipped.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; {} skipped ({})",
+            a.skipped.len(),
+            a.skipped.values().next().map_or("", String::as_str)
+        )
+    };
     match (&a.failing_since, &a.last_error, a.last_attempt) {
         (Some(since), Some(why), _) => format!(
-            "Automatic renewal ({by}) has failed since {} ({} runs): {why}",
+            "Automatic renewal ({by}) has failed since {} ({} runs): {}",
             crate::text::date(*since),
-            a.consecutive_failures
+            a.consecutive_failures,
+            crate::ssh::printable(why)
+        ),
+        // It runs twice a day: two days without a run means it does not.
+        (_, _, Some(last)) if now - last > time::Duration::days(2) => format!(
+            "Automatic renewal ({by}) has not run since {}: check the scheduler (docker tlsctx autorenew status)",
+            crate::text::date(last)
         ),
         (_, _, Some(last)) => format!(
-            "Automatic renewal is on ({by}); last run {}, ok",
+            "Automatic renewal is on ({by}); last run {}, ok{skipped}",
             crate::text::rfc3339(last)
         ),
         _ => format!("Automatic renewal is on ({by}); it has not run yet"),
     }
+}
+
+/// Warnings for bundles renewed here whose daemons still serve the old
+/// certificate (no host recorded to install them on).
+pub fn not_installed_warnings(a: Option<&AutoRenew>) -> Vec<String> {
+    a.map(|a| {
+        a.not_installed
+            .iter()
+            .map(|(name, on)| {
+                format!(
+                    "server bundle {name:?} was renewed on {on} but not installed: its daemon still serves the old certificate; install it: docker tlsctx server install {name} --ssh [USER@]HOST"
+                )
+            })
+            .collect()
+    })
+    .unwrap_or_default()
 }

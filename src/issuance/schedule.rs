@@ -24,10 +24,52 @@ use crate::fsio;
 use crate::keystore::Choice;
 use crate::text::xml;
 
-pub const SERVICE_UNIT: &str = "docker-tlsctx-renew.service";
-pub const TIMER_UNIT: &str = "docker-tlsctx-renew.timer";
-pub const LAUNCHD_LABEL: &str = "io.github.docker-tlsctx.renew";
-pub const TASK_NAME: &str = "docker-tlsctx-renew";
+/// The job's name for one configuration folder: several DOCKER_CONFIGs of
+/// one user each get their own (`docker-tlsctx-renew-<8 hex>`), so
+/// installing one never replaces or removes another's.
+pub fn job_name(config_dir: &Path) -> String {
+    let h = crate::text::sha256_hex(config_dir.display().to_string().as_bytes());
+    format!("docker-tlsctx-renew-{}", &h[..8])
+}
+
+pub fn service_unit(config_dir: &Path) -> String {
+    format!("{}.service", job_name(config_dir))
+}
+
+pub fn timer_unit(config_dir: &Path) -> String {
+    format!("{}.timer", job_name(config_dir))
+}
+
+pub fn launchd_label(config_dir: &Path) -> String {
+    format!("io.github.{}", job_name(config_dir))
+}
+
+/// Paths that go into a unit, a plist or a task: absolute, and nothing
+/// their formats would read as syntax (systemd's `%` specifiers are
+/// escaped; quotes, backslashes on Unix and control characters are
+/// refused; on Windows `%`, which Task Scheduler expands).
+pub fn check_path(what: &str, p: &Path) -> Result<()> {
+    let s = p.display().to_string();
+    let bad = |why: &str| {
+        Err(Error::CheckFailed {
+            what: format!("{what} {s:?} cannot go into the scheduler's job: {why}"),
+            fix: "use a folder whose path has no quotes, backslashes, % or control characters (set DOCKER_CONFIG), then run this again".into(),
+        })
+    };
+    if !p.is_absolute() {
+        return bad("it is not an absolute path");
+    }
+    if s.chars().any(|c| c.is_control() || c == '"') {
+        return bad("it holds a quote or a control character");
+    }
+    if cfg!(unix) && s.contains('\\') {
+        return bad("it holds a backslash");
+    }
+    if cfg!(windows) && s.contains('%') {
+        return bad("it holds %, which Task Scheduler expands");
+    }
+    Ok(())
+}
 
 /// Twice a day, as certbot's timer: a failed run is retried within 12 h,
 /// long before anything due (a third of a 90-day lifetime) expires.
@@ -49,9 +91,11 @@ fn keystore_word(k: Choice) -> &'static str {
     }
 }
 
-/// systemd quoting for one word of ExecStart= or Environment= (systemd.syntax(7)).
+/// One word of ExecStart= or Environment=, double-quoted, `%` doubled
+/// (a specifier otherwise: systemd.unit(5)); check_path refused what
+/// quoting could not carry.
 fn sd_quote(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    format!("\"{}\"", s.replace('%', "%%"))
 }
 
 pub fn systemd_service(exe: &Path, config_dir: &Path, keystore: Choice) -> String {
@@ -61,6 +105,7 @@ pub fn systemd_service(exe: &Path, config_dir: &Path, keystore: Choice) -> Strin
          Description=docker-tlsctx: renew the certificates that are due\n\n\
          [Service]\n\
          Type=oneshot\n\
+         TimeoutStartSec=1h\n\
          ExecStart={} renew --due\n\
          Environment={}\n\
          Environment={}\n",
@@ -104,7 +149,7 @@ pub fn launchd_plist(exe: &Path, config_dir: &Path, keystore: Choice, log: &Path
 <!-- Written by docker tlsctx autorenew install. -->
 <plist version="1.0">
 <dict>
-  <key>Label</key><string>{LAUNCHD_LABEL}</string>
+  <key>Label</key><string>{}</string>
   <key>ProgramArguments</key>
   <array><string>{}</string><string>renew</string><string>--due</string></array>
   <key>EnvironmentVariables</key>
@@ -117,6 +162,7 @@ pub fn launchd_plist(exe: &Path, config_dir: &Path, keystore: Choice, log: &Path
 </dict>
 </plist>
 "#,
+        launchd_label(config_dir),
         xml(&exe.display().to_string()),
         xml(&config_dir.display().to_string()),
         keystore_word(keystore),
@@ -159,7 +205,8 @@ pub fn task_xml(exe: &Path, config_dir: &Path, keystore: Choice) -> String {
 </Task>
 "#,
         xml(&exe.display().to_string()),
-        xml(&config_dir.display().to_string()),
+        // A trailing backslash would escape the closing quote.
+        xml(config_dir.display().to_string().trim_end_matches('\\')),
         keystore_word(keystore)
     )
 }
@@ -193,11 +240,11 @@ fn systemd_dir() -> Result<PathBuf> {
         })
 }
 
-fn launchd_path() -> Result<PathBuf> {
+fn launchd_path(config_dir: &Path) -> Result<PathBuf> {
     dirs::home_dir()
         .map(|h| {
             h.join("Library/LaunchAgents")
-                .join(format!("{LAUNCHD_LABEL}.plist"))
+                .join(format!("{}.plist", launchd_label(config_dir)))
         })
         .ok_or_else(|| Error::CheckFailed {
             what: "no home folder for the launchd agent".into(),
@@ -208,12 +255,17 @@ fn launchd_path() -> Result<PathBuf> {
 /// The files `install` writes on this OS.
 pub fn files(config_dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(if cfg!(target_os = "macos") {
-        vec![launchd_path()?]
+        vec![launchd_path(config_dir)?]
     } else if cfg!(windows) {
-        vec![config_dir.join("tlsctx").join(format!("{TASK_NAME}.xml"))]
+        vec![config_dir
+            .join("tlsctx")
+            .join(format!("{}.xml", job_name(config_dir)))]
     } else {
         let d = systemd_dir()?;
-        vec![d.join(SERVICE_UNIT), d.join(TIMER_UNIT)]
+        vec![
+            d.join(service_unit(config_dir)),
+            d.join(timer_unit(config_dir)),
+        ]
     })
 }
 
@@ -231,6 +283,10 @@ fn run(words: &[&str]) -> bool {
 /// it could not run here is returned as the next step.
 pub fn install(config_dir: &Path, keystore: Choice) -> Result<Changed> {
     let exe = std::env::current_exe().map_err(Error::io("find", PathBuf::from("docker-tlsctx")))?;
+    // A relative folder would be read from wherever the scheduler starts.
+    let config_dir = &std::path::absolute(config_dir).map_err(Error::io("find", config_dir))?;
+    check_path("the program", &exe)?;
+    check_path("the Docker config folder", config_dir)?;
     let files = files(config_dir)?;
     let mut ran = Vec::new();
     let mut next = Vec::new();
@@ -249,6 +305,12 @@ pub fn install(config_dir: &Path, keystore: Choice) -> Result<Changed> {
             launchd_plist(&exe, config_dir, keystore, &log).as_bytes(),
         )?;
         let domain = format!("gui/{}", uid());
+        // A loaded agent is replaced, not kept (bootstrap refuses a loaded one).
+        let _ = run(&[
+            "launchctl",
+            "bootout",
+            &format!("{domain}/{}", launchd_label(config_dir)),
+        ]);
         try_run(&[
             "launchctl",
             "bootstrap",
@@ -263,7 +325,8 @@ pub fn install(config_dir: &Path, keystore: Choice) -> Result<Changed> {
         bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
         fsio::write_public(&files[0], &bytes)?;
         let path = files[0].display().to_string();
-        try_run(&["schtasks", "/Create", "/TN", TASK_NAME, "/XML", &path, "/F"]);
+        let task = job_name(config_dir);
+        try_run(&["schtasks", "/Create", "/TN", &task, "/XML", &path, "/F"]);
     } else {
         fsio::create_dir_all(files[0].parent().expect("systemd/user"), fsio::PUBLIC_DIR)?;
         fsio::write_public(
@@ -272,7 +335,13 @@ pub fn install(config_dir: &Path, keystore: Choice) -> Result<Changed> {
         )?;
         fsio::write_public(&files[1], systemd_timer().as_bytes())?;
         try_run(&["systemctl", "--user", "daemon-reload"]);
-        try_run(&["systemctl", "--user", "enable", "--now", TIMER_UNIT]);
+        try_run(&[
+            "systemctl",
+            "--user",
+            "enable",
+            "--now",
+            &timer_unit(config_dir),
+        ]);
     }
     Ok(Changed {
         scheduler: scheduler_name(),
@@ -283,6 +352,7 @@ pub fn install(config_dir: &Path, keystore: Choice) -> Result<Changed> {
 }
 
 pub fn uninstall(config_dir: &Path) -> Result<Changed> {
+    let config_dir = &std::path::absolute(config_dir).map_err(Error::io("find", config_dir))?;
     let mut ran = Vec::new();
     let mut next = Vec::new();
     let mut try_run = |words: &[&str]| {
@@ -296,12 +366,18 @@ pub fn uninstall(config_dir: &Path) -> Result<Changed> {
         try_run(&[
             "launchctl",
             "bootout",
-            &format!("gui/{}/{LAUNCHD_LABEL}", uid()),
+            &format!("gui/{}/{}", uid(), launchd_label(config_dir)),
         ]);
     } else if cfg!(windows) {
-        try_run(&["schtasks", "/Delete", "/TN", TASK_NAME, "/F"]);
+        try_run(&["schtasks", "/Delete", "/TN", &job_name(config_dir), "/F"]);
     } else {
-        try_run(&["systemctl", "--user", "disable", "--now", TIMER_UNIT]);
+        try_run(&[
+            "systemctl",
+            "--user",
+            "disable",
+            "--now",
+            &timer_unit(config_dir),
+        ]);
     }
     let mut removed = Vec::new();
     for f in files(config_dir)? {

@@ -406,6 +406,12 @@ pub fn install(env: &Env, name: &str, opts: &Options<'_>) -> Result<Installed> {
         rec.installed = Some(rec.serial.clone());
         env.state().write_server(&rec)?;
     }
+    // A renewal `renew --due` could not install is installed now.
+    if let Some(mut a) = env.state().autorenew().ok().flatten() {
+        if a.not_installed.remove(name).is_some() {
+            env.state().write_autorenew(&a)?;
+        }
+    }
     out.total = started.elapsed();
     Ok(out)
 }
