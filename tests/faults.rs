@@ -70,6 +70,19 @@ const SCENARIOS: &[Scenario] = &[
         stdin: None,
     },
     Scenario {
+        // Issue 21: a run of several items, each its own transaction. A
+        // ten-year threshold makes every item due today.
+        name: "renew --due (a context, a client bundle, a service certificate, a server bundle)",
+        setup: &[
+            NEW,
+            &["client", "ci-bundle", "--days", "30"],
+            &["cert", "web", "--san", "web.example", "--days", "60"],
+        ],
+        command: &["renew", "--due", "--before", "3650d"],
+        again: &["renew", "--due", "--before", "3650d"],
+        stdin: None,
+    },
+    Scenario {
         name: "renew --rekey",
         setup: &[NEW],
         command: &["renew", "prod", "--rekey"],
