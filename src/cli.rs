@@ -165,6 +165,9 @@ pub struct CertArgs {
     /// A TLS client's certificate (EKU clientAuth) instead of a server's (serverAuth)
     #[arg(long)]
     pub client: bool,
+    /// Deploy hook run by `renew --due` after renewing it, e.g. "systemctl reload nginx" (no shell; TLSCTX_NAME, TLSCTX_DIR, TLSCTX_CERT, TLSCTX_KEY, TLSCTX_CA in its environment)
+    #[arg(long, value_name = "CMD")]
+    pub exec: Option<String>,
     #[command(flatten)]
     pub key_type: KeyTypeArg,
     /// Where to write ca.pem, cert.pem, key.pem [default: $DOCKER_CONFIG/tlsctx/servers/NAME]
@@ -734,6 +737,9 @@ pub struct ServerArgs {
     /// Also make dockerd ask the tlsctx-authz plugin (revocation, roles): daemon.json names it and the bundle gets its systemd unit
     #[arg(long)]
     pub authz: bool,
+    /// Deploy hook run by `renew --due` after renewing it (no shell; TLSCTX_NAME, TLSCTX_DIR, TLSCTX_CERT, TLSCTX_KEY, TLSCTX_CA in its environment)
+    #[arg(long, value_name = "CMD")]
+    pub exec: Option<String>,
     /// Replace an existing bundle
     #[arg(long)]
     pub force: bool,

@@ -134,6 +134,16 @@ pub enum Error {
         dir: String,
         why: &'static str,
     },
+    /// `--exec` that cannot be split into words.
+    ExecInvalid {
+        line: String,
+        why: String,
+    },
+    /// A deploy hook that failed after its item was renewed.
+    HookFailed {
+        name: String,
+        why: String,
+    },
     /// A `renew` flag that only means something with --due.
     FlagNeedsDue(&'static str),
     /// `renew --before` that is neither a duration nor a percentage.
@@ -479,6 +489,14 @@ impl Error {
             Error::DaemonDirInvalid { dir, why } => (
                 format!("--daemon-dir {dir:?} cannot be used: {why}"),
                 Some("give an absolute folder of letters, digits and . _ - /, such as /etc/docker/tls".into()),
+            ),
+            Error::ExecInvalid { line, why } => (
+                format!("--exec {line:?} cannot be split into words: {why}"),
+                Some("quote words with spaces, e.g. --exec \"systemctl reload nginx\", or run a shell: --exec \"sh -c '…'\"".into()),
+            ),
+            Error::HookFailed { name, why } => (
+                format!("{name:?} was renewed, but its deploy hook failed: {why}"),
+                Some(format!("fix the hook (docker tlsctx inspect shows none; the record is tlsctx/servers/{name}/server.json), then reload the service by hand: its files are already new")),
             ),
             Error::FlagNeedsDue(flag) => (
                 format!("{flag} goes with renew --due, not with a context name"),

@@ -137,6 +137,10 @@ pub struct ServerRecord {
     /// install failed is installed by the next `renew --due`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub installed: Option<String>,
+    /// `--exec`: the deploy hook `renew --due` runs after renewing it
+    /// (program and arguments, no shell).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<Vec<String>>,
 }
 
 impl ServerRecord {

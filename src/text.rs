@@ -38,6 +38,60 @@ pub fn xml(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// A command line split into words as a POSIX shell would split a simple
+/// one (spaces; '…' and "…" quoting; a backslash escaping the next
+/// character outside single quotes), with no expansion: `--exec` runs no
+/// shell unless its words name one.
+/// The error says why (the caller names the flag).
+pub fn split_words(line: &str) -> Result<Vec<String>, &'static str> {
+    let bad = |why: &'static str| why;
+    let mut words = Vec::new();
+    let mut cur: Option<String> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' => {
+                if let Some(w) = cur.take() {
+                    words.push(w);
+                }
+            }
+            '\'' => {
+                let w = cur.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => w.push(c),
+                        None => return Err(bad("a ' is not closed")),
+                    }
+                }
+            }
+            '"' => {
+                let w = cur.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => w.push(chars.next().ok_or_else(|| bad("it ends with \\"))?),
+                        Some(c) => w.push(c),
+                        None => return Err(bad("a \" is not closed")),
+                    }
+                }
+            }
+            '\\' => cur
+                .get_or_insert_with(String::new)
+                .push(chars.next().ok_or_else(|| bad("it ends with \\"))?),
+            c if c.is_control() => return Err(bad("it holds a control character")),
+            c => cur.get_or_insert_with(String::new).push(c),
+        }
+    }
+    if let Some(w) = cur {
+        words.push(w);
+    }
+    if words.is_empty() {
+        return Err(bad("it is empty"));
+    }
+    Ok(words)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,5 +103,10 @@ mod tests {
         assert_eq!(rfc3339(t), "2027-01-15T08:00:00Z");
         assert_eq!(hex(&[0, 0xab, 0x10]), "00ab10");
         assert_eq!(random_hex(6).len(), 12);
+        assert_eq!(
+            split_words(r#"sh -c 'systemctl reload nginx' "a b" c\ d"#).unwrap(),
+            ["sh", "-c", "systemctl reload nginx", "a b", "c d"]
+        );
+        assert!(split_words("'open").is_err() && split_words("  ").is_err());
     }
 }

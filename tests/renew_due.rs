@@ -57,7 +57,22 @@ fn exactly_the_due_items_renew_and_a_second_run_does_nothing() {
         "300",
     ]));
     ok(&s.tlsctx(&["client", "due-bundle", "--days", "30"]));
-    ok(&s.tlsctx(&["cert", "due-svc", "--san", "web.example", "--days", "60"]));
+    // Its deploy hook (no shell of ours: the words name one) sees its files.
+    let hook_out = s.path().join("hook.out");
+    let hook = format!(
+        "sh -c 'echo \"$TLSCTX_NAME $TLSCTX_CERT\" > {}'",
+        hook_out.display()
+    );
+    ok(&s.tlsctx(&[
+        "cert",
+        "due-svc",
+        "--san",
+        "web.example",
+        "--days",
+        "60",
+        "--exec",
+        &hook,
+    ]));
     ok(&s.tlsctx(&["cert", "later-svc", "--san", "api.example", "--days", "200"]));
     // A server bundle with no host recorded: renewed here, and said under
     // every command until it is installed.
@@ -155,6 +170,11 @@ fn exactly_the_due_items_renew_and_a_second_run_does_nothing() {
     assert!(o.status.success(), "{}", transcript(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("docker tlsctx swarm rotate due-svc"), "{err}");
+    let said = fs::read_to_string(&hook_out).expect("the deploy hook ran");
+    assert_eq!(
+        said.trim(),
+        format!("due-svc {}", t.join("servers/due-svc/cert.pem").display())
+    );
     assert!(
         err.contains("context \"gone-ctx\": left alone: its Docker context was removed"),
         "{err}"
@@ -218,7 +238,16 @@ fn a_failure_exits_non_zero_names_the_item_and_is_remembered() {
         "tcp://10.0.0.1:2376",
         "--no-server",
     ]));
-    ok(&s.tlsctx(&["cert", "broken-svc", "--san", "web.example", "--days", "30"]));
+    ok(&s.tlsctx(&[
+        "cert",
+        "broken-svc",
+        "--san",
+        "web.example",
+        "--days",
+        "30",
+        "--exec",
+        "false",
+    ]));
     // Due at day 86.7: not in the run at day 80, warned about at day 89.
     ok(&s.tlsctx(&[
         "new",
@@ -252,12 +281,16 @@ fn a_failure_exits_non_zero_names_the_item_and_is_remembered() {
         "{err}"
     );
     assert!(err.contains("context \"ok-ctx\": renewed"), "{err}");
-    assert!(err.contains("1 of 3 renewals failed"), "{err}");
+    assert!(
+        err.contains("\"broken-svc\" was renewed, but its deploy hook failed: false exited with exit status: 1"),
+        "{err}"
+    );
+    assert!(err.contains("2 of 3 renewals failed"), "{err}");
     let rec: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(s.cfg().join("tlsctx/autorenew.json")).unwrap())
             .unwrap();
     assert_eq!(rec["consecutive_failures"], 1);
-    assert!(rec["last_error"].as_str().unwrap().contains("orphan"));
+    assert!(rec["last_error"].as_str().unwrap().contains("broken-svc"));
     // Marked installed, the warnings say since when it fails.
     let mut r = rec.clone();
     r["scheduler"] = "systemd user timer".into();

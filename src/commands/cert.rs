@@ -35,6 +35,16 @@ pub fn run(env: &Env, args: &CertArgs) -> Result<()> {
             authz: false,
             force: args.force,
             purpose,
+            exec: args
+                .exec
+                .as_deref()
+                .map(|l| {
+                    crate::text::split_words(l).map_err(|why| crate::error::Error::ExecInvalid {
+                        line: l.into(),
+                        why: why.into(),
+                    })
+                })
+                .transpose()?,
         },
         &ui::Spinner::default(),
     )?;

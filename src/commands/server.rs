@@ -28,6 +28,16 @@ pub fn run(env: &Env, args: &ServerArgs) -> Result<()> {
             authz: args.authz,
             force: args.force,
             purpose: crate::pki::Purpose::Daemon,
+            exec: args
+                .exec
+                .as_deref()
+                .map(|l| {
+                    crate::text::split_words(l).map_err(|why| crate::error::Error::ExecInvalid {
+                        line: l.into(),
+                        why: why.into(),
+                    })
+                })
+                .transpose()?,
         },
         &ui::Spinner::default(),
     )?;

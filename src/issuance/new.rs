@@ -182,6 +182,7 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
                 purpose: crate::pki::Purpose::Daemon,
                 ssh: env.state().server(req.name)?.and_then(|r| r.ssh),
                 installed: env.state().server(req.name)?.and_then(|r| r.installed),
+                exec: env.state().server(req.name)?.and_then(|r| r.exec),
             };
             let plan = server::plan(req.name, &signer, &bundle, ks.as_ref(), new_bundle);
             Some((plan, bundle))

@@ -274,6 +274,7 @@ fn renew_one(env: &Env, item: &Item, opts: &Options) -> Result<Outcome> {
                 days.min(crate::pki::SERVER_MAX_DAYS),
                 &(),
             )?;
+            deploy_hook(env, &r.after)?;
             Ok(Outcome::Renewed {
                 not_after: r.after.not_after,
             })
@@ -288,6 +289,7 @@ fn renew_one(env: &Env, item: &Item, opts: &Options) -> Result<Outcome> {
             )?;
             let not_after = r.after.not_after;
             if r.after.ssh.is_none() {
+                deploy_hook(env, &r.after)?;
                 return Ok(Outcome::NotInstalled {
                     not_after,
                     next: format!(
@@ -297,7 +299,55 @@ fn renew_one(env: &Env, item: &Item, opts: &Options) -> Result<Outcome> {
                 });
             }
             let target = install_on_host(env, &item.name, not_after, opts)?;
+            deploy_hook(env, &r.after)?;
             Ok(Outcome::Installed { not_after, target })
+        }
+    }
+}
+
+/// How long a deploy hook may take (a reload is seconds; a hung one must
+/// not hold the lock for ever).
+const HOOK_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// `--exec`: run after the item was renewed (and installed), with its
+/// name and files in the environment, its own words only (no shell).
+fn deploy_hook(env: &Env, rec: &crate::state::ServerRecord) -> Result<()> {
+    let Some(argv) = rec.exec.as_ref().filter(|a| !a.is_empty()) else {
+        return Ok(());
+    };
+    let dir = env.state().server_dir(rec);
+    let failed = |why: String| Error::HookFailed {
+        name: rec.name.clone(),
+        why,
+    };
+    let mut child = std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .env("TLSCTX_NAME", &rec.name)
+        .env("TLSCTX_DIR", &dir)
+        .env("TLSCTX_CERT", dir.join(rec.cert_file()))
+        .env("TLSCTX_KEY", dir.join(rec.key_file()))
+        .env("TLSCTX_CA", dir.join("ca.pem"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| failed(format!("{} cannot be run: {e}", argv[0])))?;
+    let until = std::time::Instant::now() + HOOK_LIMIT;
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) if st.success() => return Ok(()),
+            Ok(Some(st)) => return Err(failed(format!("{} exited with {st}", argv.join(" ")))),
+            Ok(None) if std::time::Instant::now() > until => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(failed(format!(
+                    "{} did not end within {} s",
+                    argv[0],
+                    HOOK_LIMIT.as_secs()
+                )));
+            }
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            Err(e) => return Err(failed(e.to_string())),
         }
     }
 }

@@ -139,6 +139,8 @@ pub struct Bundle {
     pub ssh: Option<String>,
     /// The serial installed there, kept across a renewal.
     pub installed: Option<String>,
+    /// The deploy hook, kept across a renewal.
+    pub exec: Option<Vec<String>>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -203,6 +205,7 @@ pub fn plan(name: &str, ca: &Ca, b: &Bundle, ks: &dyn KeyStore, new_bundle: bool
             purpose: b.purpose,
             ssh: b.ssh.clone(),
             installed: b.installed.clone(),
+            exec: b.exec.clone(),
         },
         cert_pem: b.issued.cert_pem.clone(),
         ca_pem: ca.cert_pem.clone(),
@@ -337,6 +340,8 @@ pub struct Request<'a> {
     pub force: bool,
     /// `server` issues the daemon's bundle, `cert` a service's.
     pub purpose: Purpose,
+    /// `--exec`, split into words.
+    pub exec: Option<Vec<String>>,
 }
 
 /// A server bundle alone. Returns its record and whether the certificate
@@ -392,6 +397,7 @@ pub fn create(
         // A replaced bundle (--force) keeps where it was installed.
         ssh: env.state().server(req.name)?.and_then(|r| r.ssh),
         installed: env.state().server(req.name)?.and_then(|r| r.installed),
+        exec: req.exec.clone(),
     };
     let plan = plan(req.name, &ca, &bundle, ks.as_ref(), new_bundle);
     Ok((
@@ -471,6 +477,7 @@ pub fn renew(
         purpose: rec.purpose,
         ssh: rec.ssh.clone(),
         installed: rec.installed.clone(),
+        exec: rec.exec.clone(),
     };
     let plan = plan(name, &ca, &bundle, ks.as_ref(), false);
     let after = in_journal(env, ks.as_ref(), &plan, &bundle.issued)?;
