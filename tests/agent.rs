@@ -1315,3 +1315,81 @@ fn a_hung_daemon_does_not_hold_connections_whose_client_left() {
     drop(_cont);
     ok(&dk(&s, "st", &["version"]));
 }
+
+/// Issue 21: `renew --due` renews a keychain-only context in the keystore
+/// and its record, and the running agent presents the new certificate from
+/// its next connection, with no restart. The daemon here is `openssl
+/// s_server -www` with the context's server bundle: its page shows the
+/// client certificate it was given.
+#[test]
+fn renew_due_reaches_a_running_agent() {
+    let s = Sandbox::new();
+    let port = free_port();
+    ok(&tlsctx(
+        &s,
+        &[
+            "new",
+            "kr",
+            "--host",
+            &format!("tcp://127.0.0.1:{port}"),
+            "--keychain-only",
+        ],
+    ));
+    let b = s.cfg().join("tlsctx/servers/kr");
+    let mut server = Command::new(require("openssl"))
+        .args([
+            "s_server",
+            "-accept",
+            &port.to_string(),
+            "-www",
+            "-Verify",
+            "1",
+        ])
+        .arg("-cert")
+        .arg(b.join("server-cert.pem"))
+        .arg("-key")
+        .arg(b.join("server-key.pem"))
+        .arg("-CAfile")
+        .arg(b.join("ca.pem"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < until, "s_server did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _agent = Agent::start(&s, &["kr"], &[]);
+    let presented = || {
+        let page = answer_when_free(&s, "kr", Duration::from_secs(10));
+        let start = page
+            .find("-----BEGIN CERTIFICATE-----")
+            .unwrap_or_else(|| panic!("no client certificate on the page: {page}"));
+        let end = page[start..].find("-----END CERTIFICATE-----").unwrap() + start + 25;
+        page[start..end].to_string()
+    };
+    let cert = || {
+        fs::read_to_string(s.cfg().join("tlsctx/identities/kr.pem"))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let before = cert();
+    assert_eq!(presented(), before);
+    // A threshold of ten years makes it due today (a clock moved forward
+    // would start the new certificate in s_server's future).
+    let o = tlsctx(&s, &["renew", "--due", "--before", "3650d"]);
+    assert!(o.status.success(), "{}", transcript(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("context \"kr\": renewed"));
+    let after = cert();
+    assert_ne!(after, before);
+    assert_eq!(
+        presented(),
+        after,
+        "the agent still presents the old certificate"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}
