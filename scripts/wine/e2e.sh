@@ -125,4 +125,18 @@ tlsctx new bad --host 'tcp://*.example.com' --keystore os >/dev/null && fail "a 
 grep -q "wildcard" "$work/stderr" || fail "no wildcard error"
 ok "bad input refused"
 
+# 9. autorenew (issue 21): Wine's schtasks takes the task definition (it
+#    refuses a malformed XML) and keeps its settings; it drops what it does
+#    not implement (CalendarTrigger, the Exec action's command), so the run
+#    itself is not shown here.
+tasks="$WINEPREFIX/drive_c/windows/system32/tasks"
+tlsctx autorenew install --keystore file | grep -q "Ran schtasks /Create" \
+  || fail "autorenew install: $(cat "$work/stderr")"
+task=$(ls "$tasks" | grep '^docker-tlsctx-renew-') || fail "no task registered in $tasks"
+grep -q "<StartWhenAvailable>true</StartWhenAvailable>" "$tasks/$task" || fail "task settings: $(cat "$tasks/$task")"
+grep -q "<ExecutionTimeLimit>PT1H</ExecutionTimeLimit>" "$tasks/$task" || fail "task time limit"
+tlsctx autorenew uninstall >/dev/null || fail "autorenew uninstall: $(cat "$work/stderr")"
+[ ! -e "$tasks/$task" ] || fail "the task was not deleted"
+ok "autorenew install and uninstall through Wine's schtasks (settings kept; triggers and the command dropped by Wine)"
+
 echo "wine e2e: $passed groups passed"
