@@ -361,6 +361,12 @@ fn kill_at(s: &Sandbox, h: &DockerHost, name: &str, state: &str, what: &str) {
     if state == "staging" {
         h.hook(&format!("touch {}; sleep 3; exit 1", staged.display()));
     }
+    // At "waiting" the client could confirm before the kill lands (it
+    // needs milliseconds): its confirmation is held, so the kill or the
+    // drop is what the host sees.
+    if state == "waiting" {
+        h.hold_confirmation();
+    }
     loop {
         if h.journal(name).as_deref() == Some(state) || (state == "staging" && staged.exists()) {
             break;

@@ -35,16 +35,7 @@ pub fn run(env: &Env, args: &CertArgs) -> Result<()> {
             authz: false,
             force: args.force,
             purpose,
-            exec: args
-                .exec
-                .as_deref()
-                .map(|l| {
-                    crate::text::split_words(l).map_err(|why| crate::error::Error::ExecInvalid {
-                        line: l.into(),
-                        why: why.into(),
-                    })
-                })
-                .transpose()?,
+            exec: server::parse_exec(args.exec.as_deref())?,
         },
         &ui::Spinner::default(),
     )?;

@@ -28,16 +28,7 @@ pub fn run(env: &Env, args: &ServerArgs) -> Result<()> {
             authz: args.authz,
             force: args.force,
             purpose: crate::pki::Purpose::Daemon,
-            exec: args
-                .exec
-                .as_deref()
-                .map(|l| {
-                    crate::text::split_words(l).map_err(|why| crate::error::Error::ExecInvalid {
-                        line: l.into(),
-                        why: why.into(),
-                    })
-                })
-                .transpose()?,
+            exec: server::parse_exec(args.exec.as_deref())?,
         },
         &ui::Spinner::default(),
     )?;

@@ -269,6 +269,24 @@ pub fn files(config_dir: &Path) -> Result<Vec<PathBuf>> {
     })
 }
 
+/// The scheduler commands a change ran, and those that failed (what the
+/// user runs next, in a session where the scheduler is reachable).
+#[derive(Default)]
+struct Runs {
+    ran: Vec<(String, bool)>,
+    next: Vec<String>,
+}
+
+impl Runs {
+    fn try_run(&mut self, words: &[&str]) {
+        let ok = run(words);
+        self.ran.push((words.join(" "), ok));
+        if !ok {
+            self.next.push(words.join(" "));
+        }
+    }
+}
+
 fn run(words: &[&str]) -> bool {
     Command::new(words[0])
         .args(&words[1..])
@@ -288,15 +306,7 @@ pub fn install(config_dir: &Path, keystore: Choice) -> Result<Changed> {
     check_path("the program", &exe)?;
     check_path("the Docker config folder", config_dir)?;
     let files = files(config_dir)?;
-    let mut ran = Vec::new();
-    let mut next = Vec::new();
-    let mut try_run = |words: &[&str]| {
-        let ok = run(words);
-        ran.push((words.join(" "), ok));
-        if !ok {
-            next.push(words.join(" "));
-        }
-    };
+    let mut runs = Runs::default();
     if cfg!(target_os = "macos") {
         let log = config_dir.join("tlsctx/autorenew.log");
         fsio::create_dir_all(files[0].parent().expect("LaunchAgents"), fsio::PUBLIC_DIR)?;
@@ -311,7 +321,7 @@ pub fn install(config_dir: &Path, keystore: Choice) -> Result<Changed> {
             "bootout",
             &format!("{domain}/{}", launchd_label(config_dir)),
         ]);
-        try_run(&[
+        runs.try_run(&[
             "launchctl",
             "bootstrap",
             &domain,
@@ -326,7 +336,7 @@ pub fn install(config_dir: &Path, keystore: Choice) -> Result<Changed> {
         fsio::write_public(&files[0], &bytes)?;
         let path = files[0].display().to_string();
         let task = job_name(config_dir);
-        try_run(&["schtasks", "/Create", "/TN", &task, "/XML", &path, "/F"]);
+        runs.try_run(&["schtasks", "/Create", "/TN", &task, "/XML", &path, "/F"]);
     } else {
         fsio::create_dir_all(files[0].parent().expect("systemd/user"), fsio::PUBLIC_DIR)?;
         fsio::write_public(
@@ -334,8 +344,8 @@ pub fn install(config_dir: &Path, keystore: Choice) -> Result<Changed> {
             systemd_service(&exe, config_dir, keystore).as_bytes(),
         )?;
         fsio::write_public(&files[1], systemd_timer().as_bytes())?;
-        try_run(&["systemctl", "--user", "daemon-reload"]);
-        try_run(&[
+        runs.try_run(&["systemctl", "--user", "daemon-reload"]);
+        runs.try_run(&[
             "systemctl",
             "--user",
             "enable",
@@ -346,32 +356,24 @@ pub fn install(config_dir: &Path, keystore: Choice) -> Result<Changed> {
     Ok(Changed {
         scheduler: scheduler_name(),
         files,
-        ran,
-        next,
+        ran: runs.ran,
+        next: runs.next,
     })
 }
 
 pub fn uninstall(config_dir: &Path) -> Result<Changed> {
     let config_dir = &std::path::absolute(config_dir).map_err(Error::io("find", config_dir))?;
-    let mut ran = Vec::new();
-    let mut next = Vec::new();
-    let mut try_run = |words: &[&str]| {
-        let ok = run(words);
-        ran.push((words.join(" "), ok));
-        if !ok {
-            next.push(words.join(" "));
-        }
-    };
+    let mut runs = Runs::default();
     if cfg!(target_os = "macos") {
-        try_run(&[
+        runs.try_run(&[
             "launchctl",
             "bootout",
             &format!("gui/{}/{}", uid(), launchd_label(config_dir)),
         ]);
     } else if cfg!(windows) {
-        try_run(&["schtasks", "/Delete", "/TN", &job_name(config_dir), "/F"]);
+        runs.try_run(&["schtasks", "/Delete", "/TN", &job_name(config_dir), "/F"]);
     } else {
-        try_run(&[
+        runs.try_run(&[
             "systemctl",
             "--user",
             "disable",
@@ -387,13 +389,13 @@ pub fn uninstall(config_dir: &Path) -> Result<Changed> {
         }
     }
     if !cfg!(target_os = "macos") && !cfg!(windows) {
-        try_run(&["systemctl", "--user", "daemon-reload"]);
+        runs.try_run(&["systemctl", "--user", "daemon-reload"]);
     }
     Ok(Changed {
         scheduler: scheduler_name(),
         files: removed,
-        ran,
-        next,
+        ran: runs.ran,
+        next: runs.next,
     })
 }
 

@@ -20,6 +20,17 @@ pub fn account(name: &str) -> Account {
     Account::Server(name.into())
 }
 
+/// `--exec CMD` as the words the hook runs (no shell: text.rs).
+pub fn parse_exec(line: Option<&str>) -> Result<Option<Vec<String>>> {
+    line.map(|l| {
+        crate::text::split_words(l).map_err(|why| Error::ExecInvalid {
+            line: l.into(),
+            why: why.into(),
+        })
+    })
+    .transpose()
+}
+
 /// Where daemon.json points dockerd when the user names no folder.
 pub const DEFAULT_DAEMON_DIR: &str = "/etc/docker/tls";
 

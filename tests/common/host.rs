@@ -135,12 +135,13 @@ impl DockerHost {
         // OpenSSH takes ~ from the password database, not $HOME: the
         // client reads the test's config through `-F`, from an `ssh` first
         // on PATH. A test may take the network down, or leave a hook to run
-        // before the command that starts the host's apply script (a hook
-        // that fails stops that command, as a lost connection would).
+        // before the command that starts the host's apply script, or the
+        // one that confirms an install (a hook that fails stops that
+        // command, as a lost connection would).
         write_mode(
             &r.join("bin/ssh"),
             &format!(
-                "#!/bin/sh\nR={r}\nif [ -f \"$R/down\" ]; then echo 'ssh: connect to host 127.0.0.1: Network is unreachable' >&2; exit 255; fi\nif [ -f \"$R/hook\" ]; then case \"$*\" in *'setsid sh apply.sh <'*) sh \"$R/hook\" || exit 255 ;; esac; fi\nexec /usr/bin/ssh -F \"$R/ssh_config\" \"$@\"\n",
+                "#!/bin/sh\nR={r}\nif [ -f \"$R/down\" ]; then echo 'ssh: connect to host 127.0.0.1: Network is unreachable' >&2; exit 255; fi\ncase \"$*\" in *'setsid sh apply.sh <'*) if [ -f \"$R/hook\" ]; then sh \"$R/hook\" || exit 255; fi ;; *'/confirm'*) if [ -f \"$R/hook-confirm\" ]; then sh \"$R/hook-confirm\" || exit 255; fi ;; esac\nexec /usr/bin/ssh -F \"$R/ssh_config\" \"$@\"\n",
                 r = r.display()
             ),
             0o755,
@@ -328,6 +329,12 @@ exec {sshd} -D -e -f /dev/null -p {ssh_port} -o ListenAddress=127.0.0.1 -h $R/ho
 
     pub fn clear_hook(&self) {
         let _ = fs::remove_file(self.root.path().join("hook"));
+        let _ = fs::remove_file(self.root.path().join("hook-confirm"));
+    }
+
+    /// The confirmation of an install never arrives (held, then lost).
+    pub fn hold_confirmation(&self) {
+        fs::write(self.root.path().join("hook-confirm"), "sleep 5; exit 1\n").unwrap();
     }
 }
 
