@@ -266,20 +266,7 @@ fn renew_one(env: &Env, item: &Item, opts: &Options) -> Result<Outcome> {
                 not_after: b.record.not_after,
             })
         }
-        Kind::Service => {
-            let r = server::renew(
-                env,
-                &item.name,
-                &[],
-                days.min(crate::pki::SERVER_MAX_DAYS),
-                &(),
-            )?;
-            deploy_hook(env, &r.after)?;
-            Ok(Outcome::Renewed {
-                not_after: r.after.not_after,
-            })
-        }
-        Kind::Server => {
+        Kind::Service | Kind::Server => {
             let r = server::renew(
                 env,
                 &item.name,
@@ -288,6 +275,10 @@ fn renew_one(env: &Env, item: &Item, opts: &Options) -> Result<Outcome> {
                 &(),
             )?;
             let not_after = r.after.not_after;
+            if item.kind == Kind::Service {
+                deploy_hook(env, &r.after)?;
+                return Ok(Outcome::Renewed { not_after });
+            }
             if r.after.ssh.is_none() {
                 deploy_hook(env, &r.after)?;
                 return Ok(Outcome::NotInstalled {
