@@ -220,6 +220,12 @@ pub struct SwarmPublishArgs {
     /// Secret name prefix [default: NAME]
     #[arg(long, value_name = "P")]
     pub prefix: Option<String>,
+    /// From now on, renew --due publishes each renewal and moves the services that use these secrets to it (recorded with the bundle)
+    #[arg(long, conflicts_with = "no_rotate_on_renew")]
+    pub rotate_on_renew: bool,
+    /// Stop renew --due from moving services (it renews and reports only)
+    #[arg(long)]
+    pub no_rotate_on_renew: bool,
     #[command(flatten)]
     pub target: SwarmTarget,
     /// Output format

@@ -245,6 +245,12 @@ pub enum Error {
     },
     /// `swarm rotate --service X` for a service that does not exist.
     ServiceNotFound(String),
+    /// `renew --due` reached another swarm than the one a bundle was
+    /// published to with --rotate-on-renew.
+    SwarmMoved {
+        name: String,
+        context: String,
+    },
     /// A service to rotate that uses none of the bundle's secrets and no
     /// --target-* flags said where they go.
     ServiceHasNoTargets {
@@ -614,6 +620,10 @@ impl Error {
             Error::SecretTooLarge { name, size } => (
                 format!("secret {name:?} would be {size} bytes; swarm secrets are limited to 500 KiB (512000 bytes)"),
                 Some("use a smaller certificate chain or key (the default ecdsa-p256 keys are a few hundred bytes)".into()),
+            ),
+            Error::SwarmMoved { name, context } => (
+                format!("the swarm reached through the context {context} is not the one {name:?} was published to with --rotate-on-renew; nothing was renewed"),
+                Some(format!("point it at that swarm's manager: docker tlsctx swarm publish {name} --rotate-on-renew --context CONTEXT (or stop it: --no-rotate-on-renew)")),
             ),
             Error::ServiceNotFound(svc) => (
                 format!("service {svc:?} does not exist; nothing was changed"),

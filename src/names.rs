@@ -20,6 +20,23 @@ pub fn is_valid(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || b"_.+-".contains(c))
 }
 
+/// Swarm names are at most 64 characters (swarmkit's "invalid name, only
+/// 64 [a-zA-Z0-9-_.] characters allowed"); `-cert.pem-v` and five digits
+/// take 16 of them.
+pub const MAX_PREFIX: usize = 48;
+
+/// Swarm's name rule for a secrets prefix: [a-zA-Z0-9-_.], starting and
+/// ending with a letter or digit (swarmkit's own error text says so).
+pub fn is_swarm_prefix(prefix: &str) -> bool {
+    let b = prefix.as_bytes();
+    !b.is_empty()
+        && b.len() <= MAX_PREFIX
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(c))
+}
+
 /// Docker's `ValidateContextName`, with its error texts.
 pub fn validate_context(name: &str) -> Result<()> {
     if name.is_empty() {

@@ -141,6 +141,30 @@ pub struct ServerRecord {
     /// (program and arguments, no shell).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exec: Option<Vec<String>>,
+    /// `swarm publish --rotate-on-renew`: `renew --due` moves the services
+    /// that use these secrets to each renewal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swarm: Option<SwarmRotation>,
+}
+
+/// Where `renew --due` publishes a renewed bundle and whose services it
+/// moves (ARCHITECTURE.md, "Renewal by itself").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwarmRotation {
+    /// The secrets' name prefix.
+    pub prefix: String,
+    /// The Docker context given at publish time (None: docker's current
+    /// one, read again at each run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// The swarm's cluster ID at publish time: a run that reaches another
+    /// swarm (DOCKER_HOST set then, not now) fails instead of publishing
+    /// a key there.
+    pub cluster: String,
+    /// The serial the services were last moved to: a renewal whose
+    /// rotation did not finish is rotated by the next run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotated: Option<String>,
 }
 
 impl ServerRecord {
@@ -688,7 +712,22 @@ impl Checked for IdentityRecord {
 impl Checked for ServerRecord {
     fn check(&self, expected: &str) -> std::result::Result<(), String> {
         check_own(&self.name, expected)?;
-        check_name("ca", &self.ca)
+        check_name("ca", &self.ca)?;
+        if let Some(s) = &self.swarm {
+            // Words that reach `docker` on its command line: the same rules
+            // as when they were typed.
+            if !crate::names::is_swarm_prefix(&s.prefix) {
+                return Err(format!(
+                    "its swarm prefix {:?} is not a valid name",
+                    s.prefix
+                ));
+            }
+            check_name("swarm cluster ID", &s.cluster)?;
+            if let Some(c) = &s.context {
+                check_name("context", c)?;
+            }
+        }
+        Ok(())
     }
 }
 

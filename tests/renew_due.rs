@@ -272,6 +272,10 @@ fn a_failure_exits_non_zero_names_the_item_and_is_remembered() {
         "other",
     ]));
     fs::remove_file(s.cfg().join("tlsctx/keys/ca/other.key")).unwrap();
+    // A CA that ends at day 100: the client renewed at day 80 ends with it,
+    // and the run says so (each renewal comes sooner until a new CA).
+    ok(&s.tlsctx(&["ca", "init", "--name", "short", "--days", "100"]));
+    ok(&s.tlsctx(&["client", "clamped", "--ca", "short", "--days", "30"]));
     let now = later(80);
     let o = at(&s, &now, &["renew", "--due"]);
     assert_eq!(o.status.code(), Some(1), "{}", transcript(&o));
@@ -282,10 +286,20 @@ fn a_failure_exits_non_zero_names_the_item_and_is_remembered() {
     );
     assert!(err.contains("context \"ok-ctx\": renewed"), "{err}");
     assert!(
+        err.contains("client bundle \"clamped\": renewed")
+            && err.contains("it ends with its CA, sooner than its lifetime"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("it ends with its CA").count(),
+        1,
+        "said of the clamped one only: {err}"
+    );
+    assert!(
         err.contains("\"broken-svc\" was renewed, but its deploy hook failed: false exited with exit status: 1"),
         "{err}"
     );
-    assert!(err.contains("2 of 3 renewals failed"), "{err}");
+    assert!(err.contains("2 of 4 renewals failed"), "{err}");
     let rec: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(s.cfg().join("tlsctx/autorenew.json")).unwrap())
             .unwrap();
@@ -401,21 +415,27 @@ fn systemd_units_verify_and_their_command_runs() {
         .find_map(|l| l.strip_prefix("ExecStart="))
         .unwrap();
     let words: Vec<String> = exec.split(' ').map(unquote).collect();
-    let mut cmd = Command::new(&words[0]);
-    cmd.args(&words[1..])
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin");
-    for e in service
-        .lines()
-        .filter_map(|l| l.strip_prefix("Environment="))
-    {
-        let (k, v) = unquote(e)
-            .split_once('=')
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .unwrap();
-        cmd.env(k, v);
-    }
-    let o = cmd.output().unwrap();
+    let as_systemd = || {
+        let mut cmd = Command::new(&words[0]);
+        cmd.args(&words[1..])
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin");
+        for e in service
+            .lines()
+            .filter_map(|l| l.strip_prefix("Environment="))
+        {
+            let (k, v) = unquote(e)
+                .split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .unwrap();
+            cmd.env(k, v);
+        }
+        cmd.env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .output()
+            .unwrap()
+    };
+    let o = as_systemd();
     assert!(o.status.success(), "{}", transcript(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("Nothing is due."));
     assert!(service.contains("/cfg%%h\""), "{service}");
@@ -436,6 +456,16 @@ fn systemd_units_verify_and_their_command_runs() {
         .output()
         .unwrap());
     assert!(st.contains("Automatic renewal is off"), "{st}");
+    // A damaged record is rebuilt by the next run, not lost: it is run
+    // where the scheduler's files are, so the scheduler is said again.
+    fs::write(cfg.join("tlsctx/autorenew.json"), "{\"scheduler\": ").unwrap();
+    let o = as_systemd();
+    assert!(o.status.success(), "{}", transcript(&o));
+    let rec = fs::read_to_string(cfg.join("tlsctx/autorenew.json")).unwrap();
+    assert!(
+        rec.contains("\"scheduler\": \"systemd user timer\"") && rec.contains("last_attempt"),
+        "{rec}"
+    );
     ok(&s
         .tlsctx_cmd(&["autorenew", "uninstall"])
         .env("DOCKER_CONFIG", &cfg)

@@ -696,6 +696,178 @@ fn certificates_rotate_on_live_services() {
     failed(&o, &["did not finish within 3 s"]);
     assert!(took.as_secs() < 10, "{took:?}");
     ok(&dk(&["service", "rm", "slow"]));
+
+    // 5. `--rotate-on-renew`: renew --due publishes each renewal and moves
+    //    the services using the secrets (renewal issue). A 2-day
+    //    certificate with --before 3d is the one item due, in real time,
+    //    so dockerd accepts what is renewed.
+    ok(&s.tlsctx(&["cert", "api", "--san", "api.local", "--days", "2"]));
+    let api = s.cfg().join("tlsctx/servers/api");
+    let api_cert = || sha256_hex(&fs::read(api.join("cert.pem")).unwrap());
+    let out = ok(&tlsctx_in(&[
+        "swarm",
+        "publish",
+        "api",
+        "--rotate-on-renew",
+    ]));
+    assert!(
+        out.contains("Each renewal by docker tlsctx renew --due"),
+        "{out}"
+    );
+    let mut extra = Vec::new();
+    let api_v1 = [
+        "source=api-cert.pem-v1,target=cert.pem".to_string(),
+        "source=api-key.pem-v1,target=key.pem,mode=0400".to_string(),
+        "source=api-ca.pem-v1,target=ca.pem".to_string(),
+    ];
+    for m in &api_v1 {
+        extra.extend(["--secret", m.as_str()]);
+    }
+    create("api", "1", &extra, &sleep);
+    // No --context: the one recorded at publish time is used.
+    let due = |extra: &[&str]| {
+        let mut args = vec!["renew", "--due"];
+        args.extend_from_slice(extra);
+        s.tlsctx(&args)
+    };
+    let o = due(&["--before", "3d"]);
+    ok(&o);
+    let err = stderr(&o);
+    assert!(
+        err.contains("service certificate \"api\": renewed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("published as swarm secrets version 2 and moved api to it"),
+        "{err}"
+    );
+    assert!(!err.contains("web"), "only api was due: {err}");
+    let api_v2 = api_cert();
+    assert_eq!(
+        task_file_hashes(&s, "api", "/run/secrets/cert.pem"),
+        vec![api_v2.clone()]
+    );
+    let names = secret_names(&s);
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.starts_with("api-") && n.ends_with("-v1")),
+        "v1 is removed once unused: {names:?}"
+    );
+
+    // Renewed by hand since: the next run (nothing due) moves the services.
+    ok(&s.tlsctx(&["cert", "renew", "api", "--days", "2"]));
+    let api_v3 = api_cert();
+    let o = due(&[]);
+    ok(&o);
+    let err = stderr(&o);
+    assert!(
+        err.contains("renewed earlier") && err.contains("moved api to it"),
+        "{err}"
+    );
+    assert_eq!(api_cert(), api_v3, "not renewed again");
+    assert_eq!(
+        task_file_hashes(&s, "api", "/run/secrets/cert.pem"),
+        vec![api_v3.clone()]
+    );
+    // Killed (SIGKILL, the process group) while publishing: the bundle is
+    // renewed, its services are not moved; the next run, with nothing
+    // due, publishes again, moves them, and removes the half version.
+    let mark = s.path().join("creating-api");
+    fs::write(
+        shim.join("docker"),
+        format!(
+            "#!/bin/sh\ncase \"$*\" in *'secret create'*api-cert.pem-v*) touch {}; exec sleep 60;; esac\nexec {} \"$@\"\n",
+            mark.display(),
+            require("docker").display()
+        ),
+    )
+    .unwrap();
+    let mut c = s.tlsctx_cmd(&["renew", "--due", "--before", "3d"]);
+    c.env("PATH", &path);
+    std::os::unix::process::CommandExt::process_group(&mut c, 0);
+    let mut child = c.spawn().unwrap();
+    let t = Instant::now();
+    while !mark.exists() {
+        assert!(t.elapsed().as_secs() < 60, "never reached the publish");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    ok(&Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .output()
+        .unwrap());
+    let _ = child.wait();
+    let api_v4 = api_cert();
+    assert_ne!(api_v4, api_v3, "renewed before the kill");
+    assert_eq!(
+        task_file_hashes(&s, "api", "/run/secrets/cert.pem"),
+        vec![api_v3.clone()],
+        "not moved before the kill"
+    );
+    let o = due(&[]);
+    ok(&o);
+    let err = stderr(&o);
+    assert!(
+        err.contains("renewed earlier") && err.contains("moved api to it"),
+        "{err}"
+    );
+    assert_eq!(api_cert(), api_v4, "not renewed again");
+    assert_eq!(
+        task_file_hashes(&s, "api", "/run/secrets/cert.pem"),
+        vec![api_v4.clone()]
+    );
+    let api_names: Vec<String> = secret_names(&s)
+        .into_iter()
+        .filter(|n| n.starts_with("api-"))
+        .collect();
+    assert_eq!(
+        api_names.len(),
+        3,
+        "one complete version left: {api_names:?}"
+    );
+    let api_v3 = api_v4;
+
+    // Converged: a second run does nothing.
+    let o = due(&[]);
+    ok(&o);
+    assert!(stderr(&o).contains("Nothing is due."), "{}", stderr(&o));
+
+    // Another swarm than the one it was published to (a DOCKER_HOST then,
+    // a context now): refused, nothing renewed, nothing published.
+    let rec_path = api.join("server.json");
+    let rec = fs::read_to_string(&rec_path).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&rec).unwrap();
+    v["swarm"]["cluster"] = "0therclusterid0000000000a".into();
+    fs::write(&rec_path, v.to_string()).unwrap();
+    let before_names = secret_names(&s);
+    let o = due(&["--before", "3d"]);
+    failed(
+        &o,
+        &["is not the one \"api\" was published to with --rotate-on-renew"],
+    );
+    assert_eq!(api_cert(), api_v3);
+    assert_eq!(secret_names(&s), before_names);
+    fs::write(&rec_path, rec).unwrap();
+
+    // --no-rotate-on-renew: renewals are reported only, as before.
+    ok(&tlsctx_in(&[
+        "swarm",
+        "publish",
+        "api",
+        "--no-rotate-on-renew",
+    ]));
+    let o = due(&["--before", "3d"]);
+    ok(&o);
+    let err = stderr(&o);
+    assert!(
+        err.contains("it is published as swarm secrets: move its services"),
+        "{err}"
+    );
+    assert_eq!(
+        task_file_hashes(&s, "api", "/run/secrets/cert.pem"),
+        vec![api_v3]
+    );
+    ok(&dk(&["service", "rm", "api"]));
 }
 
 #[test]

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::cli::{Format, RenewArgs};
 use crate::error::{Error, Result};
 use crate::issuance::due::Before;
-use crate::issuance::renew_due::{self, Done, Options, Outcome};
+use crate::issuance::renew_due::{self, Done, Options, Outcome, SwarmDone};
 use crate::issuance::Env;
 use crate::text::{date, rfc3339};
 use crate::ui;
@@ -28,6 +28,10 @@ fn line(d: &Done) -> String {
             "{what}: renewed, valid until {}, installed and verified on {target}",
             date(*not_after)
         ),
+        Outcome::Rotated { not_after } => format!(
+            "{what}: renewed earlier (valid until {}); its services were moved to it now",
+            date(*not_after)
+        ),
         Outcome::NotInstalled { not_after, next } => format!(
             "{what}: renewed, valid until {}, not installed (no host recorded): {next}",
             date(*not_after)
@@ -44,12 +48,32 @@ fn line(d: &Done) -> String {
     }
 }
 
+/// A renewal cut short by its CA's end: each run renews sooner (2/3 of a
+/// shorter lifetime), so the cause is said every time.
+const CLAMPED: &str = "it ends with its CA, sooner than its lifetime; each renewal will come sooner until a new CA is made (docker tlsctx ca ls shows when it ends)";
+
+fn swarm_line(sw: &SwarmDone) -> String {
+    if sw.services.is_empty() {
+        format!(
+            "published as swarm secrets version {}; no service uses them yet",
+            sw.version
+        )
+    } else {
+        format!(
+            "published as swarm secrets version {} and moved {} to it",
+            sw.version,
+            sw.services.join(", ")
+        )
+    }
+}
+
 fn result_word(o: &Outcome) -> &'static str {
     match o {
         Outcome::WouldRenew => "due",
         Outcome::Renewed { .. } => "renewed",
         Outcome::Installed { .. } => "installed",
         Outcome::NotInstalled { .. } => "renewed-not-installed",
+        Outcome::Rotated { .. } => "rotated",
         Outcome::Skipped(_) => "skipped",
         Outcome::Left(_) => "left-alone",
         Outcome::Failed(_) => "failed",
@@ -68,6 +92,12 @@ pub fn run(env: &Env, args: &RenewArgs) -> Result<()> {
     };
     let done = renew_due::run(env, &opts, &|d| {
         eprintln!("{}", line(d));
+        if let Some(sw) = &d.swarm {
+            eprintln!("  {}", swarm_line(sw));
+        }
+        if d.clamped_to_ca {
+            eprintln!("  {CLAMPED}");
+        }
         if let Some(n) = &d.note {
             eprintln!("  {n}");
         }
@@ -87,8 +117,16 @@ pub fn run(env: &Env, args: &RenewArgs) -> Result<()> {
                 if let Some(n) = &d.note {
                     v["note"] = json!(n);
                 }
+                if let Some(sw) = &d.swarm {
+                    v["swarm"] = json!({ "version": sw.version, "services": sw.services });
+                }
+                if d.clamped_to_ca {
+                    v["clamped_to_ca"] = json!(true);
+                }
                 match &d.outcome {
-                    Outcome::Renewed { not_after } | Outcome::NotInstalled { not_after, .. } => {
+                    Outcome::Renewed { not_after }
+                    | Outcome::Rotated { not_after }
+                    | Outcome::NotInstalled { not_after, .. } => {
                         v["not_after"] = json!(rfc3339(*not_after));
                     }
                     Outcome::Installed { not_after, target } => {

@@ -7,12 +7,46 @@ use crate::docker::swarm::Docker;
 use crate::error::Result;
 use crate::issuance::swarm::{self, File};
 use crate::issuance::Env;
+use crate::state::SwarmRotation;
 use crate::text::{date, rfc3339};
 use crate::ui;
 
 pub fn run(env: &Env, args: &SwarmPublishArgs) -> Result<()> {
+    // The context a scheduled run will use: the one named here, or the
+    // one DOCKER_CONTEXT named (a scheduler does not set it); a DOCKER_HOST
+    // is not kept, and the cluster ID recorded makes such a run fail
+    // instead of publishing elsewhere.
+    let context = args.target.context.clone().or_else(|| {
+        std::env::var("DOCKER_CONTEXT")
+            .ok()
+            .filter(|c| !c.is_empty())
+    });
+    if args.rotate_on_renew {
+        if let Some(c) = &context {
+            crate::names::validate("context", c)?;
+        }
+    }
     let docker = Docker::find(&env.config_dir, args.target.context.as_deref())?;
     let p = swarm::publish(env, &docker, &args.name, args.prefix.as_deref())?;
+    if args.rotate_on_renew {
+        swarm::set_rotate_on_renew(
+            env,
+            &args.name,
+            Some(SwarmRotation {
+                prefix: p.prefix.clone(),
+                context,
+                cluster: p.cluster.clone(),
+                rotated: Some(p.serial.clone()),
+            }),
+        )?;
+    } else if args.no_rotate_on_renew {
+        swarm::set_rotate_on_renew(env, &args.name, None)?;
+    }
+    let auto = env
+        .state()
+        .server(&args.name)?
+        .and_then(|r| r.swarm)
+        .is_some_and(|s| s.prefix == p.prefix);
     if args.format == Format::Json {
         ui::print_json(&json!({
             "bundle": p.bundle,
@@ -21,6 +55,7 @@ pub fn run(env: &Env, args: &SwarmPublishArgs) -> Result<()> {
             "secrets": p.secrets,
             "not_after": rfc3339(p.not_after),
             "sha256": p.sha256,
+            "rotate_on_renew": auto,
         }));
         return Ok(());
     }
@@ -41,9 +76,16 @@ pub fn run(env: &Env, args: &SwarmPublishArgs) -> Result<()> {
         name(File::Key),
         name(File::Ca),
     );
-    println!(
-        "Rotate later, with no downtime: docker tlsctx swarm rotate {} --service SERVICE",
-        p.bundle
-    );
+    if auto {
+        println!(
+            "Each renewal by docker tlsctx renew --due publishes the next version and moves the services that use these secrets to it (stop: docker tlsctx swarm publish {} --no-rotate-on-renew)",
+            p.bundle
+        );
+    } else {
+        println!(
+            "Rotate later, with no downtime: docker tlsctx swarm rotate {} --service SERVICE (or let renew --due do it: publish with --rotate-on-renew)",
+            p.bundle
+        );
+    }
     Ok(())
 }

@@ -53,6 +53,7 @@ pub fn run(env: &Env, args: &SwarmRotateArgs) -> Result<()> {
                 ca: args.target_ca.clone(),
             },
             days: args.days,
+            renew: true,
             timeout: Duration::from_secs(args.timeout),
         },
         &ui::Spinner::default(),
@@ -77,13 +78,15 @@ pub fn run(env: &Env, args: &SwarmRotateArgs) -> Result<()> {
         }));
         return Ok(());
     }
-    println!(
-        "Renewed {:?} (valid until {}, was {}) and published version {}",
-        p.bundle,
-        date(r.renewed.after.not_after),
-        date(r.renewed.before.not_after),
-        p.version
-    );
+    if let Some(renewed) = &r.renewed {
+        println!(
+            "Renewed {:?} (valid until {}, was {}) and published version {}",
+            p.bundle,
+            date(renewed.after.not_after),
+            date(renewed.before.not_after),
+            p.version
+        );
+    }
     for o in &r.outcomes {
         let from = o.from.map_or("none".to_string(), |v| format!("v{v}"));
         println!(

@@ -183,6 +183,7 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
                 ssh: env.state().server(req.name)?.and_then(|r| r.ssh),
                 installed: env.state().server(req.name)?.and_then(|r| r.installed),
                 exec: env.state().server(req.name)?.and_then(|r| r.exec),
+                swarm: env.state().server(req.name)?.and_then(|r| r.swarm),
             };
             let plan = server::plan(req.name, &signer, &bundle, ks.as_ref(), new_bundle);
             Some((plan, bundle))

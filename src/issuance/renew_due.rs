@@ -7,7 +7,7 @@
 use time::OffsetDateTime;
 
 use super::due::{self, Before};
-use super::{client, identity, install, server, Env};
+use super::{client, identity, install, rotate, server, swarm, Env};
 use crate::error::{Error, Result};
 use crate::state::AutoRenew;
 
@@ -43,6 +43,9 @@ pub struct Item {
     pub due_at: OffsetDateTime,
     /// A server bundle renewed here whose install on its host failed.
     pub pending_install: bool,
+    /// A bundle to rotate on swarm services whose last rotation did not
+    /// finish (or that was renewed by hand since).
+    pub pending_rotation: bool,
 }
 
 /// What happened to one item.
@@ -56,6 +59,10 @@ pub enum Outcome {
     Installed {
         not_after: OffsetDateTime,
         target: String,
+    },
+    /// A bundle renewed earlier whose services were moved to it now.
+    Rotated {
+        not_after: OffsetDateTime,
     },
     /// A server bundle renewed here only: no recorded host.
     NotInstalled {
@@ -75,6 +82,24 @@ pub struct Done {
     pub outcome: Outcome,
     /// What the user still has to do (a bundle published as swarm secrets).
     pub note: Option<String>,
+    /// `--rotate-on-renew`: the version published and the services moved.
+    pub swarm: Option<SwarmDone>,
+    /// The renewed certificate ends with its CA, sooner than its lifetime.
+    pub clamped_to_ca: bool,
+}
+
+/// What a renewal did besides its outcome.
+#[derive(Default)]
+struct Extra {
+    swarm: Option<SwarmDone>,
+    clamped_to_ca: bool,
+}
+
+/// A rotation `renew --due` did.
+#[derive(Debug, Clone)]
+pub struct SwarmDone {
+    pub version: u32,
+    pub services: Vec<String>,
 }
 
 impl Done {
@@ -106,6 +131,7 @@ pub fn items(env: &Env, before: Before) -> Result<Vec<Item>> {
             not_before: e.not_before,
             not_after: e.not_after,
             pending_install: false,
+            pending_rotation: false,
         });
     }
     for r in state.servers()? {
@@ -120,6 +146,10 @@ pub fn items(env: &Env, before: Before) -> Result<Vec<Item>> {
                 && r.ssh.is_some()
                 && r.installed.is_some()
                 && r.installed.as_deref() != Some(&r.serial),
+            pending_rotation: r
+                .swarm
+                .as_ref()
+                .is_some_and(|s| s.rotated.as_deref() != Some(&r.serial)),
             name: r.name,
             not_before: r.not_before,
             not_after: r.not_after,
@@ -134,16 +164,17 @@ pub fn items(env: &Env, before: Before) -> Result<Vec<Item>> {
 pub fn run(env: &Env, opts: &Options, each: &dyn Fn(&Done)) -> Result<Vec<Done>> {
     let due: Vec<Item> = items(env, opts.before)?
         .into_iter()
-        .filter(|i| env.now >= i.due_at || i.pending_install)
+        .filter(|i| env.now >= i.due_at || i.pending_install || i.pending_rotation)
         .collect();
     let mut done = Vec::new();
     for item in due {
+        let mut extra = Extra::default();
         let outcome = if let Some(why) = left_alone(env, &item) {
             Outcome::Left(why)
         } else if opts.dry_run {
             Outcome::WouldRenew
         } else {
-            match renew_one(env, &item, opts) {
+            match renew_one(env, &item, opts, &mut extra) {
                 Ok(o) => o,
                 // Locked now, likely open later (a scheduled run while the
                 // user is away): tried again, until the last sixth of the
@@ -161,14 +192,17 @@ pub fn run(env: &Env, opts: &Options, each: &dyn Fn(&Done)) -> Result<Vec<Done>>
         };
         // Services keep the secret version they were given: rotating them
         // restarts their tasks, which this run does not do unasked.
-        let note = (matches!(outcome, Outcome::Renewed { .. } | Outcome::Installed { .. } | Outcome::NotInstalled { .. })
+        let note = (extra.swarm.is_none()
+            && matches!(outcome, Outcome::Renewed { .. } | Outcome::Installed { .. } | Outcome::NotInstalled { .. })
             && matches!(item.kind, Kind::Server | Kind::Service)
             && env.state().swarm_published(&item.name))
-        .then(|| format!("it is published as swarm secrets: move its services to the new version with docker tlsctx swarm rotate {}", item.name));
+        .then(|| format!("it is published as swarm secrets: move its services to the new version with docker tlsctx swarm rotate {} (or let renew --due do it: docker tlsctx swarm publish {} --rotate-on-renew)", item.name, item.name));
         let d = Done {
             item,
             outcome,
             note,
+            swarm: extra.swarm,
+            clamped_to_ca: extra.clamped_to_ca,
         };
         each(&d);
         done.push(d);
@@ -219,16 +253,9 @@ fn revoked(env: &Env, name: &str) -> bool {
         .is_some_and(|r| state.is_revoked(&r.ca, &r.serial))
 }
 
-fn renew_one(env: &Env, item: &Item, opts: &Options) -> Result<Outcome> {
+fn renew_one(env: &Env, item: &Item, opts: &Options, extra: &mut Extra) -> Result<Outcome> {
     let days = due::lifetime_days(item.not_before, item.not_after);
-    if item.pending_install && env.now < item.due_at {
-        // Renewed by an earlier run whose install failed: install only.
-        let target = install_on_host(env, &item.name, item.not_after, opts)?;
-        return Ok(Outcome::Installed {
-            not_after: item.not_after,
-            target,
-        });
-    }
+    let due = env.now >= item.due_at;
     match item.kind {
         Kind::Context => {
             let r = identity::renew(
@@ -239,6 +266,7 @@ fn renew_one(env: &Env, item: &Item, opts: &Options) -> Result<Outcome> {
                 None,
                 &(),
             )?;
+            extra.clamped_to_ca = r.clamped_to_ca;
             Ok(Outcome::Renewed {
                 not_after: r.after.not_after,
             })
@@ -262,38 +290,110 @@ fn renew_one(env: &Env, item: &Item, opts: &Options) -> Result<Outcome> {
                 },
                 &(),
             )?;
+            extra.clamped_to_ca = b.clamped_to_ca;
             Ok(Outcome::Renewed {
                 not_after: b.record.not_after,
             })
         }
         Kind::Service | Kind::Server => {
-            let r = server::renew(
-                env,
-                &item.name,
-                &[],
-                days.min(crate::pki::SERVER_MAX_DAYS),
-                &(),
-            )?;
-            let not_after = r.after.not_after;
-            if item.kind == Kind::Service {
-                deploy_hook(env, &r.after)?;
-                return Ok(Outcome::Renewed { not_after });
+            let days = days.min(crate::pki::SERVER_MAX_DAYS);
+            let rec = env
+                .state()
+                .server(&item.name)?
+                .ok_or_else(|| Error::ServerNotFound(item.name.clone()))?;
+            // Renewed now, or by an earlier run whose install or rotation
+            // did not finish (then only what is left is done).
+            let renewed = match &rec.swarm {
+                Some(sw) if due || item.pending_rotation => {
+                    let (renewed, done) = rotate_in_swarm(env, &rec, sw, due, days)?;
+                    extra.swarm = Some(done);
+                    renewed
+                }
+                _ if due => Some(server::renew(env, &item.name, &[], days, &())?),
+                _ => None,
+            };
+            extra.clamped_to_ca = renewed.as_ref().is_some_and(|r| r.clamped_to_ca);
+            let renewed = renewed.map(|r| r.after);
+            let after = renewed.clone().unwrap_or(rec);
+            let not_after = after.not_after;
+            let install = item.kind == Kind::Server
+                && after.ssh.is_some()
+                && (renewed.is_some() || item.pending_install);
+            let target = if install {
+                Some(install_on_host(env, &item.name, not_after, opts)?)
+            } else {
+                None
+            };
+            if renewed.is_some() {
+                deploy_hook(env, &after)?;
             }
-            if r.after.ssh.is_none() {
-                deploy_hook(env, &r.after)?;
-                return Ok(Outcome::NotInstalled {
+            Ok(match target {
+                Some(target) => Outcome::Installed { not_after, target },
+                None if renewed.is_none() => Outcome::Rotated { not_after },
+                None if item.kind == Kind::Server => Outcome::NotInstalled {
                     not_after,
                     next: format!(
                         "docker tlsctx server install {} --ssh [USER@]HOST[:PORT]",
                         item.name
                     ),
-                });
-            }
-            let target = install_on_host(env, &item.name, not_after, opts)?;
-            deploy_hook(env, &r.after)?;
-            Ok(Outcome::Installed { not_after, target })
+                },
+                None => Outcome::Renewed { not_after },
+            })
         }
     }
+}
+
+/// How long each swarm step may take, as `swarm rotate`'s default.
+const SWARM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// `--rotate-on-renew`: renew (when due), publish the next version and
+/// move every service that uses one of the prefix's versions, through
+/// `swarm rotate`'s own path. Returns the renewed record, if renewed.
+fn rotate_in_swarm(
+    env: &Env,
+    rec: &crate::state::ServerRecord,
+    sw: &crate::state::SwarmRotation,
+    renew: bool,
+    days: u32,
+) -> Result<(Option<server::Renewed>, SwarmDone)> {
+    let docker = crate::docker::swarm::Docker::find(&env.config_dir, sw.context.as_deref())?
+        .with_timeout(SWARM_TIMEOUT);
+    let cluster = docker.require_manager()?;
+    if cluster != sw.cluster {
+        return Err(Error::SwarmMoved {
+            name: rec.name.clone(),
+            context: docker.context_label(),
+        });
+    }
+    let services: Vec<String> = swarm::list(&docker)?
+        .into_iter()
+        .filter(|v| v.bundle == rec.name && v.prefix == sw.prefix)
+        .flat_map(|v| v.services)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let r = rotate::rotate(
+        env,
+        &docker,
+        &rotate::RotateRequest {
+            name: &rec.name,
+            prefix: Some(&sw.prefix),
+            services: &services,
+            targets: swarm::Targets::default(),
+            days,
+            renew,
+            timeout: SWARM_TIMEOUT,
+        },
+        &(),
+        &(),
+    )?;
+    Ok((
+        r.renewed,
+        SwarmDone {
+            version: r.published.version,
+            services,
+        },
+    ))
 }
 
 /// How long a deploy hook may take (a reload is seconds; a hung one must
@@ -380,7 +480,19 @@ fn install_on_host(
 /// The run's result in tlsctx/autorenew.json.
 fn record(env: &Env, done: &[Done]) -> Result<()> {
     let state = env.state();
-    let mut a = state.autorenew().ok().flatten().unwrap_or_default();
+    let mut a = match state.autorenew() {
+        Ok(a) => a.unwrap_or_default(),
+        // A damaged record is rebuilt, not lost: the scheduler is on when
+        // its files are in place (a lost flag read "off" while the timer
+        // ran).
+        Err(_) => AutoRenew {
+            scheduler: super::schedule::files(&env.config_dir)
+                .ok()
+                .filter(|f| f.iter().all(|p| p.is_file()))
+                .map(|_| super::schedule::scheduler_name().to_string()),
+            ..AutoRenew::default()
+        },
+    };
     a.last_attempt = Some(env.now);
     a.skipped.clear();
     for d in done {

@@ -30,7 +30,9 @@ pub struct Outcome {
 
 /// What `swarm rotate` did.
 pub struct Rotated {
-    pub renewed: Renewed,
+    /// None when the request asked for no renewal (a renewal made earlier
+    /// whose rotation did not finish).
+    pub renewed: Option<Renewed>,
     pub published: Published,
     pub outcomes: Vec<Outcome>,
     /// Old secrets removed once no service used them.
@@ -54,6 +56,9 @@ pub struct RotateRequest<'a> {
     pub services: &'a [String],
     pub targets: Targets,
     pub days: u32,
+    /// Renew first (`swarm rotate`, a due renewal); false publishes the
+    /// certificate the bundle has now.
+    pub renew: bool,
     /// Bounds each update's convergence, each wait for an earlier update,
     /// and each docker call.
     pub timeout: Duration,
@@ -111,24 +116,48 @@ pub fn rotate(
         }
     }
     let started = Instant::now();
-    let renewed = server::renew(env, &rec.name, &[], req.days, progress)?;
+    let renewed = if req.renew {
+        Some(server::renew(env, &rec.name, &[], req.days, progress)?)
+    } else {
+        None
+    };
     let mut published: Option<Published> = None;
     match move_services(env, docker, req, prefix, &before, watch, &mut published) {
-        Ok((outcomes, removed)) => Ok(Rotated {
-            renewed,
-            published: published.expect("published before the services moved"),
-            outcomes,
-            removed,
-            seconds: started.elapsed().as_secs_f64(),
-        }),
+        Ok((outcomes, removed)) => {
+            let published = published.expect("published before the services moved");
+            remember_rotated(env, req.name, prefix, &published)?;
+            Ok(Rotated {
+                renewed,
+                published,
+                outcomes,
+                removed,
+                seconds: started.elapsed().as_secs_f64(),
+            })
+        }
         Err(e) => Err(interrupted(
             docker,
             req,
             prefix,
-            &renewed,
+            renewed.as_ref(),
             published.as_ref(),
             e,
         )),
+    }
+}
+
+/// A bundle whose rotation `renew --due` does records the serial its
+/// services now use, so an unfinished rotation is finished by the next run.
+fn remember_rotated(env: &Env, name: &str, prefix: &str, p: &Published) -> Result<()> {
+    let state = env.state();
+    let Some(mut rec) = state.server(name)? else {
+        return Ok(());
+    };
+    match rec.swarm.as_mut() {
+        Some(s) if s.prefix == prefix && s.rotated.as_ref() != Some(&p.serial) => {
+            s.rotated = Some(p.serial.clone());
+            state.write_server(&rec)
+        }
+        _ => Ok(()),
     }
 }
 
@@ -258,7 +287,7 @@ fn interrupted(
     docker: &Docker,
     req: &RotateRequest<'_>,
     prefix: &str,
-    renewed: &Renewed,
+    renewed: Option<&Renewed>,
     published: Option<&Published>,
     cause: Error,
 ) -> Error {
@@ -294,11 +323,14 @@ fn interrupted(
     Error::RotationInterrupted {
         why,
         cancelled,
-        renewed: format!(
-            "{:?} was renewed (valid until {})",
-            req.name,
-            crate::text::date(renewed.after.not_after)
-        ),
+        renewed: match renewed {
+            Some(r) => format!(
+                "{:?} was renewed (valid until {})",
+                req.name,
+                crate::text::date(r.after.not_after)
+            ),
+            None => format!("{:?} was not renewed again", req.name),
+        },
         version,
         on,
         notes,

@@ -152,6 +152,8 @@ pub struct Bundle {
     pub installed: Option<String>,
     /// The deploy hook, kept across a renewal.
     pub exec: Option<Vec<String>>,
+    /// `swarm publish --rotate-on-renew`, kept across a renewal.
+    pub swarm: Option<crate::state::SwarmRotation>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -217,6 +219,7 @@ pub fn plan(name: &str, ca: &Ca, b: &Bundle, ks: &dyn KeyStore, new_bundle: bool
             ssh: b.ssh.clone(),
             installed: b.installed.clone(),
             exec: b.exec.clone(),
+            swarm: b.swarm.clone(),
         },
         cert_pem: b.issued.cert_pem.clone(),
         ca_pem: ca.cert_pem.clone(),
@@ -409,6 +412,7 @@ pub fn create(
         ssh: env.state().server(req.name)?.and_then(|r| r.ssh),
         installed: env.state().server(req.name)?.and_then(|r| r.installed),
         exec: req.exec.clone(),
+        swarm: env.state().server(req.name)?.and_then(|r| r.swarm),
     };
     let plan = plan(req.name, &ca, &bundle, ks.as_ref(), new_bundle);
     Ok((
@@ -489,6 +493,7 @@ pub fn renew(
         ssh: rec.ssh.clone(),
         installed: rec.installed.clone(),
         exec: rec.exec.clone(),
+        swarm: rec.swarm.clone(),
     };
     let plan = plan(name, &ca, &bundle, ks.as_ref(), false);
     let after = in_journal(env, ks.as_ref(), &plan, &bundle.issued)?;

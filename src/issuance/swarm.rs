@@ -15,7 +15,7 @@ use crate::docker::swarm::{Docker, Mount, Secret, Service};
 use crate::error::{Error, Result};
 use crate::fsio;
 use crate::pki::{self, CertInfo};
-use crate::state::ServerRecord;
+use crate::state::{ServerRecord, SwarmRotation};
 use crate::text;
 
 /// Label keys (reverse DNS of the project's home, as Docker asks of labels).
@@ -30,10 +30,7 @@ pub const LABEL_SHA256: &str = "io.github.docker-tlsctx.sha256";
 /// The three secrets of a version, in the order they are created.
 pub const FILES: [File; 3] = [File::Ca, File::Cert, File::Key];
 
-/// Swarm names are at most 64 characters (swarmkit's "invalid name, only
-/// 64 [a-zA-Z0-9-_.] characters allowed"); `-cert.pem-v` and five digits
-/// take 16 of them.
-pub const MAX_PREFIX: usize = 48;
+pub use crate::names::MAX_PREFIX;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum File {
@@ -74,17 +71,9 @@ pub fn parse_name(prefix: &str, name: &str) -> Option<(File, u32)> {
     Some((File::parse(file)?, version.parse().ok()?))
 }
 
-/// Swarm's name rule for the prefix: [a-zA-Z0-9-_.], starting and ending
-/// with a letter or digit (swarmkit's own error text says so).
+/// Swarm's name rule for the prefix (names::is_swarm_prefix).
 pub fn validate_prefix(prefix: &str) -> Result<()> {
-    let b = prefix.as_bytes();
-    let ok = !b.is_empty()
-        && b.len() <= MAX_PREFIX
-        && b[0].is_ascii_alphanumeric()
-        && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(c));
-    if ok {
+    if crate::names::is_swarm_prefix(prefix) {
         Ok(())
     } else {
         Err(Error::PrefixInvalid(prefix.into()))
@@ -182,6 +171,10 @@ pub struct Published {
     pub secrets: Vec<String>,
     pub not_after: time::OffsetDateTime,
     pub sha256: String,
+    /// The certificate's serial (hex, as records keep it).
+    pub serial: String,
+    /// The swarm's cluster ID.
+    pub cluster: String,
 }
 
 /// The bundle's three files, read from its folder and checked to belong
@@ -282,7 +275,20 @@ pub fn publish(env: &Env, docker: &Docker, name: &str, prefix: Option<&str>) -> 
         secrets: made,
         not_after: info.not_after,
         sha256: info.sha256,
+        serial: info.serial_hex,
+        cluster,
     })
+}
+
+/// `swarm publish --rotate-on-renew` (Some) or `--no-rotate-on-renew`
+/// (None): what `renew --due` does with the bundle's next renewals.
+pub fn set_rotate_on_renew(env: &Env, name: &str, rotation: Option<SwarmRotation>) -> Result<()> {
+    let mut rec = bundle_record(env, name)?;
+    if rec.swarm != rotation {
+        rec.swarm = rotation;
+        env.state().write_server(&rec)?;
+    }
+    Ok(())
 }
 
 /// Where `--target-*` put each file (names under /run/secrets/).
