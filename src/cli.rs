@@ -72,6 +72,74 @@ pub enum Command {
     /// Renew what is due on a schedule: the OS's own scheduler runs `renew --due` twice a day
     #[command(subcommand)]
     Autorenew(AutorenewCommand),
+    /// Ask a CA's owner for access: a key in your keystore and a certificate request (CSR) for it, to send
+    Request(RequestArgs),
+    /// Sign a certificate request (ours, or any PKCS#10 CSR) as a client identity of one of your CAs
+    Sign(SignArgs),
+    /// Take the signer's response to your request and make the context from it
+    Accept(AcceptArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RequestArgs {
+    /// Name of the context it becomes
+    pub name: String,
+    /// The daemon's TCP endpoint: tcp://HOST[:PORT] (port 2376 if omitted)
+    #[arg(long)]
+    pub host: String,
+    /// Role to ask for: admin or read-only (the signer decides)
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<crate::pki::Role>,
+    /// Common name to ask for [default: your login name]
+    #[arg(long)]
+    pub cn: Option<String>,
+    #[command(flatten)]
+    pub key_type: KeyTypeArg,
+    /// Keep the key in the keystore only, as new --keychain-only (the agent serves the context)
+    #[arg(long)]
+    pub keychain_only: bool,
+    /// Where the request goes ('-': standard output) [default: NAME.tlsctx-request]
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Replace a pending request of that name (and its key)
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SignArgs {
+    /// The request file (docker tlsctx request, openssl req, step, easy-rsa gen-req, cfssl)
+    pub request: PathBuf,
+    /// CA that signs it
+    #[arg(long, default_value = "default")]
+    pub ca: String,
+    /// Lifetime in days
+    #[arg(long, default_value_t = crate::pki::CLIENT_DAYS)]
+    pub days: u32,
+    /// Role granted: admin or read-only [default: read-only, or the role a renewed certificate had]
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<crate::pki::Role>,
+    /// Common name to issue [default: the request's]
+    #[arg(long)]
+    pub cn: Option<String>,
+    /// Sign without asking (what would be signed is still shown)
+    #[arg(long)]
+    pub yes: bool,
+    /// Where the response goes ('-': standard output) [default: NAME.tlsctx-response]
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct AcceptArgs {
+    /// The response file from docker tlsctx sign
+    pub response: PathBuf,
+    /// The CA's SHA-256 fingerprint, as its owner read it out (asked on a terminal otherwise)
+    #[arg(long, value_name = "SHA256")]
+    pub ca_fingerprint: Option<String>,
+    /// Make it the current context, as docker context use does
+    #[arg(long = "use")]
+    pub use_it: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -492,6 +560,18 @@ pub enum CaCommand {
     Ls(FormatArg),
     /// Remove a CA and its key
     Rm(CaRmArgs),
+    /// Every certificate a CA issued (contexts, client bundles, signed requests, server bundles, service certificates): who can reach its daemons
+    Issued(CaIssuedArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CaIssuedArgs {
+    /// The CA
+    #[arg(long, default_value = "default")]
+    pub ca: String,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Args, Debug)]
@@ -690,6 +770,9 @@ pub struct RenewArgs {
     /// Change the identity's role (admin or read-only) [default: the role it has]
     #[arg(long, value_name = "ROLE")]
     pub role: Option<crate::pki::Role>,
+    /// For an identity signed by someone else's CA (accept): where its renewal request goes [default: NAME.tlsctx-request]
+    #[arg(long, value_name = "FILE", conflicts_with = "due")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -199,6 +199,11 @@ pub enum Error {
     CnInvalid(String),
     /// `revoke` of an identity already revoked.
     AlreadyRevoked(String),
+    /// `revoke NAME` where NAME fits several signed certificates.
+    RevokeAmbiguous {
+        name: String,
+        serials: Vec<String>,
+    },
     /// `renew` of a revoked identity.
     IdentityRevoked(String),
     /// `rm` of a Docker context this tool did not create.
@@ -245,6 +250,36 @@ pub enum Error {
     },
     /// `swarm rotate --service X` for a service that does not exist.
     ServiceNotFound(String),
+    /// `sign`: a request that cannot be read or whose signature fails.
+    RequestInvalid(String),
+    /// `accept`: a response that cannot be read.
+    ResponseInvalid(String),
+    /// `accept`: a response that is read but must not be used.
+    ResponseRefused(String),
+    /// `sign`: a key outside ECDSA P-256/P-384, Ed25519, RSA 2048..8192.
+    KeyRefused(String),
+    /// `sign`: the CN already names a live identity of the CA.
+    CnInUse {
+        cn: String,
+        ca: String,
+        by: String,
+    },
+    /// `renew NAME --out` of an identity whose CA is here.
+    OutNeedsRequest(String),
+    /// `renew NAME --rekey/--role/--days` of an identity signed elsewhere.
+    RenewElsewhere(String),
+    /// `request NAME` while one is pending (or NAME is taken).
+    RequestPending(String),
+    /// `sign` or `accept` needs a decision only a person can give.
+    NeedsConfirmation {
+        what: String,
+        flag: String,
+    },
+    /// `accept --ca-fingerprint` that does not match the response's CA.
+    CaFingerprintMismatch {
+        given: String,
+        actual: String,
+    },
     /// `renew --due` reached another swarm than the one a bundle was
     /// published to with --rotate-on-renew.
     SwarmMoved {
@@ -560,6 +595,10 @@ impl Error {
                 format!("--cn is invalid: {why}"),
                 Some("give a printable name without control characters, at most 64 characters (RFC 5280 ub-common-name)".into()),
             ),
+            Error::RevokeAmbiguous { name, serials } => (
+                format!("{name:?} names {} certificates signed from requests (serials {}); nothing was revoked", serials.len(), serials.join(", ")),
+                Some("revoke one by its serial: docker tlsctx revoke SERIAL (docker tlsctx ca issued lists them)".into()),
+            ),
             Error::AlreadyRevoked(name) => (
                 format!("identity {name:?} is already revoked"),
                 Some("see what is revoked with: docker tlsctx revoke --list".into()),
@@ -620,6 +659,46 @@ impl Error {
             Error::SecretTooLarge { name, size } => (
                 format!("secret {name:?} would be {size} bytes; swarm secrets are limited to 500 KiB (512000 bytes)"),
                 Some("use a smaller certificate chain or key (the default ecdsa-p256 keys are a few hundred bytes)".into()),
+            ),
+            Error::RequestInvalid(why) => (
+                format!("the request cannot be signed: {why}; nothing was signed"),
+                Some("ask for a new one (docker tlsctx request NAME --host tcp://HOST:2376, or openssl req -new -key KEY -subj /CN=NAME)".into()),
+            ),
+            Error::ResponseInvalid(why) => (
+                format!("the response cannot be read: {why}; nothing was changed"),
+                Some("ask the signer for the file docker tlsctx sign wrote, unchanged".into()),
+            ),
+            Error::ResponseRefused(why) => (
+                format!("the response was refused: {why}; nothing was changed"),
+                Some("ask the signer to sign your request again (docker tlsctx sign REQUEST)".into()),
+            ),
+            Error::KeyRefused(key) => (
+                format!("the request's key is {key}; only ECDSA P-256 or P-384, Ed25519 and RSA of 2048 to 8192 bits are signed; nothing was signed"),
+                Some("ask for a new request with a supported key (docker tlsctx request NAME --key-type ecdsa-p256)".into()),
+            ),
+            Error::CnInUse { cn, ca, by } => (
+                format!("CN {cn:?} already names {by}, a live identity of CA {ca:?}: dockerd's logs and the authorization plugin tell people apart by CN; nothing was signed"),
+                Some("choose another with --cn NAME, or revoke the old one first (docker tlsctx revoke NAME)".into()),
+            ),
+            Error::OutNeedsRequest(name) => (
+                format!("--out is for identities signed by someone else's CA, and {name:?} is signed by a CA here; nothing was changed"),
+                Some(format!("renew it in place: docker tlsctx renew {name}")),
+            ),
+            Error::RenewElsewhere(name) => (
+                format!("{name:?} was signed by someone else's CA: its renewal is a request for the same key, and the signer decides the role and lifetime; nothing was changed"),
+                Some(format!("run docker tlsctx renew {name} without --rekey, --role or --days; for a new key: docker tlsctx request NAME2 --host …")),
+            ),
+            Error::RequestPending(name) => (
+                format!("{name:?} is already taken: a request is pending, or a context or identity has that name; nothing was changed"),
+                Some(format!("see it with docker tlsctx ls; replace a pending request with: docker tlsctx request {name} --host … --force (the old request can then not be accepted)")),
+            ),
+            Error::NeedsConfirmation { what, flag } => (
+                format!("{what}, and there is no terminal to ask on; nothing was changed"),
+                Some(format!("check it, then run again with {flag}")),
+            ),
+            Error::CaFingerprintMismatch { given, actual } => (
+                format!("the response's CA has SHA-256 {actual}, not the {given} given; nothing was changed"),
+                Some("this is not the CA you expected: ask the signer to read out the CA's fingerprint (docker tlsctx ca ls --format json)".into()),
             ),
             Error::SwarmMoved { name, context } => (
                 format!("the swarm reached through the context {context} is not the one {name:?} was published to with --rotate-on-renew; nothing was renewed"),

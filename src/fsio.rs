@@ -316,3 +316,29 @@ impl Drop for TempDir {
 pub fn read_to_string(path: &Path) -> Result<String> {
     fs::read_to_string(path).map_err(Error::io("read", path))
 }
+
+/// A file someone handed over (a request, a response): a regular file of
+/// at most `max` bytes, read once. Larger or stranger inputs are refused
+/// before they are parsed.
+pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let f = fs::File::open(path).map_err(Error::io("read", path))?;
+    let meta = f.metadata().map_err(Error::io("read", path))?;
+    if !meta.is_file() {
+        return Err(Error::Corrupt {
+            path: path.into(),
+            why: "it is not a regular file".into(),
+        });
+    }
+    let mut buf = Vec::new();
+    f.take(max + 1)
+        .read_to_end(&mut buf)
+        .map_err(Error::io("read", path))?;
+    if buf.len() as u64 > max {
+        return Err(Error::Corrupt {
+            path: path.into(),
+            why: format!("it is larger than {max} bytes"),
+        });
+    }
+    Ok(buf)
+}

@@ -10,6 +10,7 @@ pub mod lock;
 pub mod names;
 pub mod text;
 // Pure code: no I/O.
+pub mod csr;
 pub mod p12;
 pub mod pki;
 // Adapters: Docker, the keystores, our records, the TLS probe.

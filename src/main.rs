@@ -116,6 +116,7 @@ fn writes(command: &Command) -> bool {
             | Command::Env(_)
             | Command::Keystore(KeystoreCommand::Status(_))
             | Command::Ca(CaCommand::Ls(_))
+            | Command::Ca(CaCommand::Issued(_))
             | Command::Authz(_)
             | Command::Swarm(SwarmCommand::Ls(_))
             | Command::Autorenew(AutorenewCommand::Status(_))
@@ -161,6 +162,10 @@ fn dispatch(cli: Cli, config: Option<PathBuf>) -> Result<()> {
         Command::Ca(CaCommand::Export(a)) => commands::ca_export::run(&env, a),
         Command::Ca(CaCommand::Ls(a)) => commands::ca_ls::run(&env, a.format),
         Command::Ca(CaCommand::Rm(a)) => commands::ca_rm::run(&env, a),
+        Command::Ca(CaCommand::Issued(a)) => commands::ca_issued::run(&env, a),
+        Command::Request(a) => commands::request::run(&env, a),
+        Command::Sign(a) => commands::sign::run(&env, a),
+        Command::Accept(a) => commands::accept::run(&env, a),
         Command::Server(s) => match &s.action {
             Some(ServerAction::Renew(a)) => commands::server_renew::run(&env, a),
             Some(ServerAction::Install(a)) => commands::server_install::run(&env, a),

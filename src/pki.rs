@@ -446,6 +446,41 @@ impl Leaf {
     }
 }
 
+/// A certificate signed for a key that is not here (`sign`).
+pub struct Signed {
+    pub cert_pem: String,
+    pub serial_hex: String,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    pub clamped_to_ca: bool,
+}
+
+/// A PKCS#10 request (PEM) for `key_der` (PKCS#8) with only a CN: what
+/// `request` writes. Nothing else is asked for; the signer decides the rest.
+pub fn csr_pem(key_der: &[u8], cn: &str) -> Result<String> {
+    let key = KeyPair::try_from(key_der)
+        .map_err(|e| Error::Crypto(format!("cannot read the key: {e}")))?;
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, cn);
+    params.distinguished_name = dn;
+    Ok(params.serialize_request(&key)?.pem()?)
+}
+
+/// A new key of `key_type` as PKCS#8 DER (what the keystore holds).
+pub fn new_key_der(key_type: KeyType) -> Result<Vec<u8>> {
+    Ok(pkcs8_v1(key_type.generate()?.serialize_der()))
+}
+
+/// SHA-256 of a key's SubjectPublicKeyInfo (hex): the fingerprint a
+/// requester reads out to the signer, as `openssl pkey -pubout -outform
+/// DER | sha256sum` prints it.
+pub fn spki_sha256_of_key(key_der: &[u8]) -> Result<String> {
+    let key = KeyPair::try_from(key_der)
+        .map_err(|e| Error::Crypto(format!("cannot read the key: {e}")))?;
+    Ok(crate::text::sha256_hex(&key.subject_public_key_info()))
+}
+
 /// A new self-signed CA certificate and its key, before it is stored.
 pub struct NewCa {
     pub cert_pem: String,
@@ -631,18 +666,56 @@ impl Ca {
     /// Signs `params` for `key`; callers have checked that the CA is alive.
     fn sign_leaf(
         &self,
-        mut params: CertificateParams,
+        params: CertificateParams,
         key: KeyPair,
         key_type: KeyType,
         days: u32,
         now: OffsetDateTime,
     ) -> Result<Leaf> {
+        let s = self.sign_public(params, &key, key_type.is_rsa(), days, now)?;
+        Ok(Leaf {
+            cert_pem: s.cert_pem,
+            key,
+            serial_hex: s.serial_hex,
+            not_before: s.not_before,
+            not_after: s.not_after,
+            clamped_to_ca: s.clamped_to_ca,
+        })
+    }
+
+    /// A client certificate for a public key whose private key is
+    /// elsewhere (`sign`: a request's). Built from policy only: the CN and
+    /// role the signer chose, clientAuth, this CA's profile; nothing of the
+    /// request but its key (ARCHITECTURE.md, "Teams").
+    pub fn sign_client_key(
+        &self,
+        cn: &str,
+        role: Role,
+        spki_der: &[u8],
+        days: u32,
+        now: OffsetDateTime,
+    ) -> Result<Signed> {
+        self.check_alive(now)?;
+        let key = rcgen::SubjectPublicKeyInfo::from_der(spki_der)
+            .map_err(|e| Error::Crypto(format!("cannot use the request's key: {e}")))?;
+        let is_rsa = key_name(spki_der).starts_with("rsa-");
+        self.sign_public(client_params(cn, role), &key, is_rsa, days, now)
+    }
+
+    fn sign_public(
+        &self,
+        mut params: CertificateParams,
+        key: &impl PublicKeyData,
+        is_rsa: bool,
+        days: u32,
+        now: OffsetDateTime,
+    ) -> Result<Signed> {
         let (serial, serial_hex) = random_serial();
         params.serial_number = Some(serial);
         params.use_authority_key_identifier_extension = true;
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        if key_type.is_rsa() {
+        if is_rsa {
             // TLS 1.2 RSA key exchange needs it; the openssl recipe sets it too.
             params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
         }
@@ -651,10 +724,9 @@ impl Ca {
         if clamped_to_ca {
             params.not_after = self.not_after;
         }
-        let cert = params.signed_by(&key, &self.issuer)?;
-        Ok(Leaf {
+        let cert = params.signed_by(key, &self.issuer)?;
+        Ok(Signed {
             cert_pem: cert.pem(),
-            key,
             serial_hex,
             not_before: params.not_before,
             not_after: params.not_after,
@@ -921,6 +993,16 @@ impl CertInfo {
     }
 }
 
+/// A key's algorithm and size from its SubjectPublicKeyInfo, named as key
+/// types are ("ecdsa-p256", "rsa-2048", "ed25519"), or its OID.
+pub fn key_name(spki_der: &[u8]) -> String {
+    use x509_parser::prelude::FromDer;
+    match x509_parser::x509::SubjectPublicKeyInfo::from_der(spki_der) {
+        Ok((_, spki)) => key_type_of(&spki),
+        Err(_) => "unreadable".into(),
+    }
+}
+
 fn key_type_of(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> String {
     use x509_parser::oid_registry as oids;
     use x509_parser::public_key::PublicKey;
@@ -993,6 +1075,51 @@ pub fn key_pem_from_der(der: &[u8]) -> String {
 }
 
 /// Whether `key_der` is the private half of the certificate's public key.
+/// Whether `cert_der` is a client certificate (clientAuth, not a CA,
+/// valid at `now`) signed by `ca_der`, a CA certificate: what `accept`
+/// requires of a response before anything is written. Err says why not.
+pub fn check_client_chain(
+    cert_der: &[u8],
+    ca_der: &[u8],
+    now: OffsetDateTime,
+) -> std::result::Result<(), String> {
+    use x509_parser::prelude::*;
+    let (_, cert) = X509Certificate::from_der(cert_der)
+        .map_err(|e| format!("its certificate cannot be read: {e}"))?;
+    let (_, ca) = X509Certificate::from_der(ca_der)
+        .map_err(|e| format!("its CA certificate cannot be read: {e}"))?;
+    if !ca.is_ca() {
+        return Err("the certificate given as its CA is not a CA certificate".into());
+    }
+    if cert.issuer() != ca.subject() || cert.verify_signature(Some(ca.public_key())).is_err() {
+        return Err("its certificate was not signed by the CA it came with".into());
+    }
+    if cert.is_ca() {
+        return Err("its certificate is a CA certificate, not a client's".into());
+    }
+    let client = cert
+        .extended_key_usage()
+        .ok()
+        .flatten()
+        .is_some_and(|e| e.value.client_auth);
+    if !client {
+        return Err("its certificate is not for TLS clients (no clientAuth)".into());
+    }
+    let t = now.unix_timestamp();
+    let v = cert.validity();
+    // A few minutes of clock difference between signer and requester.
+    if v.not_before.timestamp() > t + CLOCK_SKEW.whole_seconds() || v.not_after.timestamp() <= t {
+        return Err(
+            "its certificate is not valid now (expired, or not yet valid: compare the clocks)"
+                .into(),
+        );
+    }
+    if ca.validity().not_after.timestamp() <= t {
+        return Err("its CA certificate has expired".into());
+    }
+    Ok(())
+}
+
 pub fn key_matches_cert(key_der: &[u8], cert_pem: &str) -> Result<bool> {
     let key = KeyPair::try_from(key_der)
         .map_err(|e| Error::Crypto(format!("cannot read the key: {e}")))?;

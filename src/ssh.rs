@@ -398,13 +398,8 @@ fn last_line(s: &str) -> String {
     )
 }
 
-/// Text from the host, safe to print: control characters (a terminal's
-/// escape sequences) shown as `?`, line breaks kept.
-pub fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() && c != '\n' { '?' } else { c })
-        .collect()
-}
+/// Text from the host, safe to print (text::printable).
+pub use crate::text::printable;
 
 /// The `ssh` command a user can paste to see the whole message.
 fn try_line(target: &Target) -> String {

@@ -92,6 +92,22 @@ pub fn split_words(line: &str) -> Result<Vec<String>, &'static str> {
     Ok(words)
 }
 
+/// Text from elsewhere (a host, a request), safe to print: control
+/// characters (a terminal's escape sequences) shown as `?`, line breaks kept.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() && c != '\n' { '?' } else { c })
+        .collect()
+}
+
+/// The same on one line: line breaks shown as `?` too (a field of a
+/// request shown in a list must not start a line of its own).
+pub fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

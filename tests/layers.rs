@@ -9,7 +9,7 @@ use std::path::Path;
 /// Top-level modules by layer, lowest first.
 const LAYERS: &[(&str, &[&str])] = &[
     ("leaves", &["error", "text", "names", "fsio", "lock"]),
-    ("pure code", &["pki", "p12"]),
+    ("pure code", &["pki", "csr", "p12"]),
     (
         "adapters",
         &["docker", "keystore", "state", "probe", "ssh", "tls_client"],

@@ -88,8 +88,32 @@ pub fn run(env: &Env, args: &LsArgs) -> Result<()> {
     } else {
         Vec::new()
     };
+    // Requests made here and not accepted yet (`request`): no certificate,
+    // a key in the keystore.
+    let pending: Vec<_> = state
+        .requests()?
+        .into_iter()
+        .filter(|p| !p.renewal)
+        .collect();
     if args.format == LsFormat::Json {
         let mut v = json!({ "contexts": rows });
+        if !pending.is_empty() {
+            v["pending"] = pending
+                .iter()
+                .map(|p| {
+                    json!({
+                        "name": p.name,
+                        "host": p.host.url(),
+                        "cn": p.cn,
+                        "role": p.role.map(|r| r.as_str()),
+                        "spki_sha256": p.spki_sha256,
+                        "created": crate::text::rfc3339(p.created),
+                        "state": "pending",
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into();
+        }
         if !damaged.is_empty() {
             v["damaged"] = damaged
                 .iter()
@@ -135,6 +159,22 @@ pub fn run(env: &Env, args: &LsArgs) -> Result<()> {
             ]
         })
         .collect();
+    for p in &pending {
+        lines.push([
+            p.name.clone(),
+            p.host.url(),
+            String::new(),
+            p.cn.clone(),
+            String::new(),
+            String::new(),
+            p.key_type.to_string(),
+            p.keystore.to_string(),
+            format!(
+                "pending since {}: docker tlsctx accept RESPONSE",
+                date(p.created)
+            ),
+        ]);
+    }
     for (name, why) in &damaged {
         let cell = ui::state_cell(&broken, on).replacen("broken: ", &format!("broken: {why}"), 1);
         lines.push([

@@ -2,6 +2,7 @@
 //! from cli.rs, the work from issuance/, the output from ui.rs. No command
 //! imports another (tests/layers.rs checks it).
 
+pub mod accept;
 #[cfg(unix)]
 pub mod agent;
 #[cfg(unix)]
@@ -17,6 +18,7 @@ pub mod autorenew_uninstall;
 pub mod ca_export;
 pub mod ca_import;
 pub mod ca_init;
+pub mod ca_issued;
 pub mod ca_ls;
 pub mod ca_rm;
 pub mod cert;
@@ -32,12 +34,14 @@ pub mod ls;
 pub mod new;
 pub mod renew;
 pub mod renew_due;
+pub mod request;
 pub mod restore;
 pub mod revoke;
 pub mod rm;
 pub mod server;
 pub mod server_install;
 pub mod server_renew;
+pub mod sign;
 pub mod swarm_ls;
 pub mod swarm_prune;
 pub mod swarm_publish;

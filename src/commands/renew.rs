@@ -2,7 +2,7 @@
 
 use crate::cli::RenewArgs;
 use crate::error::Result;
-use crate::issuance::{identity, Env};
+use crate::issuance::{identity, request, Env};
 use crate::text::date;
 use crate::ui;
 
@@ -21,6 +21,33 @@ pub fn run(env: &Env, args: &RenewArgs) -> Result<()> {
         if set {
             return Err(crate::error::Error::FlagNeedsDue(flag));
         }
+    }
+    // Signed by someone else's CA (`accept`): the renewal is a request for
+    // the same key, and the context keeps working until it is accepted.
+    if let Some(rec) = env.state().identity(name)? {
+        if request::signed_elsewhere(env, &rec) {
+            if args.rekey || args.role.is_some() || args.days.is_some() {
+                return Err(crate::error::Error::RenewElsewhere(name.into()));
+            }
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| format!("{name}.tlsctx-request").into());
+            let r = request::renewal(env, name, Some(&out))?;
+            println!(
+                "Wrote a renewal request for {name:?} to {} (same key, SHA-256 {}).",
+                out.display(),
+                r.pending.spki_sha256
+            );
+            println!(
+                "Send it to the owner of its CA (docker tlsctx sign {}), then: docker tlsctx accept RESPONSE",
+                out.display()
+            );
+            return Ok(());
+        }
+    }
+    if args.out.is_some() {
+        return Err(crate::error::Error::OutNeedsRequest(name.into()));
     }
     let days = args.days.unwrap_or(crate::pki::CLIENT_DAYS);
     let r = identity::renew(

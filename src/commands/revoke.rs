@@ -18,18 +18,21 @@ pub fn run(env: &Env, args: &RevokeArgs) -> Result<()> {
         .expect("clap requires NAME without --list");
     let r = revoke::revoke(env, name, args.reason)?;
     if args.format == Format::Json {
-        ui::print_json(&json!({ "revoked": r.entry, "ca": r.identity.ca, "crls": r.crls }));
+        ui::print_json(&json!({ "revoked": r.entry, "also": r.also, "ca": r.ca, "crls": r.crls }));
         return Ok(());
     }
     println!(
         "Revoked {:?} (CN {}, serial {}) in CA {:?}.",
-        name, r.identity.cn, r.entry.serial, r.identity.ca
+        name, r.cn, r.entry.serial, r.ca
     );
-    if r.crls.is_empty() {
+    if !r.also.is_empty() {
         println!(
-            "CA {:?} has no server bundle to write a CRL into.",
-            r.identity.ca
+            "Also revoked its earlier certificates (same key): {}.",
+            r.also.join(", ")
         );
+    }
+    if r.crls.is_empty() {
+        println!("CA {:?} has no server bundle to write a CRL into.", r.ca);
     }
     for crl in &r.crls {
         println!("Wrote {}", crl.display());
@@ -38,7 +41,7 @@ pub fn run(env: &Env, args: &RevokeArgs) -> Result<()> {
         "\nNext: docker tlsctx server install --all --crl-only copies it to every host installed over SSH whose dockerd runs the \
          tlsctx-authz plugin (or copy crl.pem beside ca.pem by hand); the plugin re-reads the file within a second, no restart needed.\n\
          dockerd itself has no revocation: without the plugin this certificate keeps working until {}.",
-        date(r.identity.not_after)
+        date(r.not_after)
     );
     Ok(())
 }

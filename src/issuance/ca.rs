@@ -45,6 +45,7 @@ pub fn create(
         not_after: issued.not_after,
         sha256: info.sha256,
         keystore: ks.backend(),
+        external: false,
     };
     store(env, ks, &rec, &issued.cert_pem, &issued.key_der())?;
     Ok(rec)
@@ -182,6 +183,7 @@ pub fn import(
         not_after: info.not_after,
         sha256: info.sha256.clone(),
         keystore: ks.backend(),
+        external: false,
     };
     // Re-encode: one certificate, our line endings, nothing else from the file.
     let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())

@@ -15,10 +15,12 @@ pub mod new;
 pub mod recover;
 pub mod remove;
 pub mod renew_due;
+pub mod request;
 pub mod revoke;
 pub mod rotate;
 pub mod schedule;
 pub mod server;
+pub mod sign;
 pub mod swarm;
 
 use std::path::{Path, PathBuf};

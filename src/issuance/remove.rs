@@ -5,7 +5,7 @@
 
 use super::{check_cancelled, client, server, Env};
 use crate::error::{Error, Result};
-use crate::keystore;
+use crate::keystore::{self, Account};
 use crate::names;
 use crate::state::Journal;
 
@@ -14,7 +14,9 @@ pub fn context(env: &Env, name: &str, force: bool) -> Result<Vec<String>> {
     names::validate_context(name)?;
     let state = env.state();
     let contexts = env.contexts();
-    let ours = state.identity(name)?.is_some() || state.server(name)?.is_some();
+    let ours = state.identity(name)?.is_some()
+        || state.server(name)?.is_some()
+        || state.request(name)?.is_some();
     if !ours {
         return Err(if contexts.exists(name) {
             // Docker's own, or another tool's: not ours to delete.
@@ -61,6 +63,18 @@ pub fn finish(env: &Env, name: &str) -> Result<Vec<String>> {
         removed.push(format!(
             "identity record and client key ({} keystore)",
             rec.keystore
+        ));
+    }
+    // A pending request: its key (made for it alone) before its record.
+    if let Some(r) = state.request(name)? {
+        if r.account == Account::Request(name.into()).to_string() {
+            let ks = keystore::open_recorded(r.keystore, &env.config_dir)?;
+            ks.delete(&Account::Request(name.into()))?;
+        }
+        state.remove_request(name)?;
+        removed.push(format!(
+            "pending request (its key in the {} keystore)",
+            r.keystore
         ));
     }
     if let Some(s) = state.server(name)? {

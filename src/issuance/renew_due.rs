@@ -220,6 +220,17 @@ pub fn is_left_alone(env: &Env, item: &Item) -> bool {
 
 /// Why an item is not renewed at all, if it is not.
 fn left_alone(env: &Env, item: &Item) -> Option<String> {
+    // Its CA's key is with someone else: the renewal is a request only a
+    // person can send and have signed.
+    if item.kind == Kind::Context {
+        let rec = env.state().identity(&item.name).ok().flatten();
+        if rec.is_some_and(|r| super::request::signed_elsewhere(env, &r)) {
+            return Some(format!(
+                "signed by someone else's CA: docker tlsctx renew {} writes the renewal request to send them",
+                item.name
+            ));
+        }
+    }
     match item.kind {
         Kind::Context | Kind::ClientBundle if revoked(env, &item.name) => Some(format!(
             "revoked, so never renewed; remove it with docker tlsctx rm {}",

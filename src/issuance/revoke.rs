@@ -9,22 +9,89 @@ use std::path::PathBuf;
 use super::{ca, check_cancelled, Env};
 use crate::error::{Error, Result};
 use crate::names;
-use crate::state::{IdentityRecord, Journal, RevocationReason, Revocations, RevokedEntry};
+use crate::state::{Journal, RevocationReason, Revocations, RevokedEntry};
 
 /// What `revoke` did.
 pub struct Revoked {
-    pub identity: IdentityRecord,
+    pub ca: String,
+    pub cn: String,
+    pub not_after: time::OffsetDateTime,
     pub entry: RevokedEntry,
+    /// Earlier certificates of the same holder revoked with it (a signed
+    /// request renewed: every serial its CN and key were given).
+    pub also: Vec<String>,
     /// The crl.pem files written, one per server bundle of the CA.
     pub crls: Vec<PathBuf>,
 }
 
-pub fn revoke(env: &Env, name: &str, reason: Option<RevocationReason>) -> Result<Revoked> {
-    names::validate("identity", name)?;
+/// The certificate `revoke NAME` names.
+struct Target {
+    name: String,
+    ca: String,
+    cn: String,
+    serial: String,
+    not_after: time::OffsetDateTime,
+    /// Older serials of the same holder (same CA, CN and key).
+    older: Vec<String>,
+}
+
+/// An identity of ours by name; else a certificate `sign` issued, by the
+/// requester's name, its CN or its serial (one live match, or a refusal).
+fn target(env: &Env, name: &str) -> Result<Target> {
     let state = env.state();
-    let rec = state
-        .identity(name)?
-        .ok_or_else(|| Error::IdentityNotFound(name.into()))?;
+    if names::is_valid(name) {
+        if let Some(rec) = state.identity(name)? {
+            return Ok(Target {
+                name: rec.name,
+                ca: rec.ca,
+                cn: rec.cn,
+                serial: rec.serial,
+                not_after: rec.not_after,
+                older: Vec::new(),
+            });
+        }
+    } else {
+        names::validate_cn(name)?;
+    }
+    let mut found = Vec::new();
+    for c in state.cas()? {
+        for s in state.signed(&c.name)? {
+            if s.name == name || s.cn == name || s.serial.eq_ignore_ascii_case(name) {
+                found.push(s);
+            }
+        }
+    }
+    // Already revoked ones only matter when nothing else matches.
+    if found.len() > 1 {
+        found.retain(|s| !state.is_revoked(&s.ca, &s.serial));
+    }
+    // One holder renewed (same CA, CN and key): all of its certificates go.
+    found.sort_by_key(|s| std::cmp::Reverse(s.not_after));
+    let one_holder = found.first().is_some_and(|f| {
+        found
+            .iter()
+            .all(|s| s.ca == f.ca && s.cn == f.cn && s.spki_sha256 == f.spki_sha256)
+    });
+    match found.as_slice() {
+        [] => Err(Error::IdentityNotFound(name.into())),
+        [s, rest @ ..] if one_holder => Ok(Target {
+            name: s.name.clone(),
+            ca: s.ca.clone(),
+            cn: s.cn.clone(),
+            serial: s.serial.clone(),
+            not_after: s.not_after,
+            older: rest.iter().map(|r| r.serial.clone()).collect(),
+        }),
+        many => Err(Error::RevokeAmbiguous {
+            name: name.into(),
+            serials: many.iter().map(|s| s.serial.clone()).collect(),
+        }),
+    }
+}
+
+pub fn revoke(env: &Env, name: &str, reason: Option<RevocationReason>) -> Result<Revoked> {
+    let state = env.state();
+    let rec = target(env, name)?;
     let mut revs = state.revocations(&rec.ca)?;
     if revs.entries.iter().any(|e| e.serial == rec.serial) {
         return Err(Error::AlreadyRevoked(name.into()));
@@ -39,6 +106,16 @@ pub fn revoke(env: &Env, name: &str, reason: Option<RevocationReason>) -> Result
         reason,
     };
     revs.entries.push(entry.clone());
+    let mut also = Vec::new();
+    for serial in &rec.older {
+        if !revs.entries.iter().any(|e| &e.serial == serial) {
+            revs.entries.push(RevokedEntry {
+                serial: serial.clone(),
+                ..entry.clone()
+            });
+            also.push(serial.clone());
+        }
+    }
     revs.crl_number += 1;
     check_cancelled()?;
     // One transaction (ARCHITECTURE.md): the list is the commit point; the
@@ -58,8 +135,11 @@ pub fn revoke(env: &Env, name: &str, reason: Option<RevocationReason>) -> Result
         },
     )?;
     Ok(Revoked {
-        identity: rec,
+        ca: rec.ca,
+        cn: rec.cn,
+        not_after: rec.not_after,
         entry,
+        also,
         crls,
     })
 }

@@ -45,6 +45,7 @@ impl FileStore {
             (Namespace::Keys, Account::Ca(n)) => ("ca", n),
             (Namespace::Keys, Account::Client(n)) => ("client", n),
             (Namespace::Keys, Account::Server(n)) => ("server", n),
+            (Namespace::Keys, Account::Request(n)) => ("request", n),
             _ => {
                 return Err(Error::Crypto(format!(
                     "keystore account {account} does not belong in {}",

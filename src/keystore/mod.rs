@@ -24,6 +24,8 @@ pub enum Account {
     Ca(String),
     Client(String),
     Server(String),
+    /// A key made by `request`, until its response is accepted.
+    Request(String),
     /// A registry credential, keyed by its normalised URL (credhelper).
     Registry(String),
 }
@@ -34,6 +36,7 @@ impl fmt::Display for Account {
             Account::Ca(n) => write!(f, "ca/{n}"),
             Account::Client(n) => write!(f, "client/{n}"),
             Account::Server(n) => write!(f, "server/{n}"),
+            Account::Request(n) => write!(f, "request/{n}"),
             Account::Registry(url) => f.write_str(url),
         }
     }

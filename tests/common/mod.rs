@@ -4,6 +4,7 @@
 
 pub mod dockerd;
 pub mod host;
+pub mod plugin;
 pub mod secret_service;
 
 use std::collections::BTreeSet;

@@ -21,6 +21,9 @@ use crate::fsio::{self, PUBLIC_DIR};
 use crate::keystore::Backend;
 use crate::pki::{KeyKind, KeyType, Purpose, Role, San};
 
+mod teams;
+pub use teams::{PendingRequest, SignedRecord};
+
 fn is_false(b: &bool) -> bool {
     !*b
 }
@@ -70,6 +73,11 @@ pub struct CaRecord {
     pub sha256: String,
     /// Which keystore holds `ca/<name>`.
     pub keystore: Backend,
+    /// Someone else's CA, known from an accepted response (`accept`): its
+    /// key is with its owner, so what it issues here is asked for with a
+    /// request (ARCHITECTURE.md, "Teams").
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub external: bool,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]

@@ -1,0 +1,57 @@
+//! `docker tlsctx accept RESPONSE [--ca-fingerprint SHA256] [--use]`.
+
+use crate::cli::AcceptArgs;
+use crate::error::Result;
+use crate::issuance::request::{self, Accept};
+use crate::issuance::Env;
+use crate::text::date;
+use crate::ui;
+
+pub fn run(env: &Env, args: &AcceptArgs) -> Result<()> {
+    let bytes = crate::fsio::read_limited(&args.response, crate::csr::MAX_FILE)?;
+    let confirm = |fp: &str, subject: &str| {
+        eprintln!("The response is signed by CA {subject}");
+        eprintln!("  SHA-256 {fp}");
+        ui::ask_yes("Is this the fingerprint the CA's owner read out to you")
+    };
+    let a = request::accept(
+        env,
+        &Accept {
+            response: &bytes,
+            ca_fingerprint: args.ca_fingerprint.as_deref(),
+            use_it: args.use_it,
+            confirm_ca: &confirm,
+        },
+    )?;
+    let i = &a.identity;
+    if a.renewal {
+        println!(
+            "Renewed context {:?}: valid until {}.",
+            i.name,
+            date(i.not_after)
+        );
+    } else {
+        println!(
+            "Created context {:?} (CN {}, role {}, valid until {}){}.",
+            i.name,
+            i.cn,
+            i.role.as_str(),
+            date(i.not_after),
+            if i.keychain_only {
+                ", key in the keystore only"
+            } else {
+                ""
+            }
+        );
+    }
+    if a.ca_is_new {
+        println!(
+            "Trusting CA {:?} as {:?} (its key stays with its owner).",
+            a.ca.cn, a.ca.name
+        );
+    }
+    if !a.renewal {
+        println!("Try it: docker --context {} version", i.name);
+    }
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! `docker tlsctx sign REQUEST [--ca CA] [--days N] [--role R] [--cn CN]
+//! [--yes] [--out FILE]`: shows what will be signed, asks, signs.
+
+use std::path::PathBuf;
+
+use crate::cli::SignArgs;
+use crate::error::{Error, Result};
+use crate::issuance::sign::{self, Ask, Preview};
+use crate::issuance::Env;
+use crate::text::date;
+use crate::ui;
+
+/// What the signer reads before saying yes: everything that decides who
+/// gets in, and everything of the request that will not be copied.
+fn show(p: &Preview) {
+    let r = &p.request;
+    eprintln!("About to sign with CA {:?}:", p.ca);
+    eprintln!("  CN:           {}", p.cn);
+    eprintln!(
+        "  role:         {}{}",
+        p.role.as_str(),
+        match p.asked_role {
+            Some(a) if a != p.role => format!(
+                " (the request asks for {}; grant it with --role {})",
+                a.as_str(),
+                a.as_str()
+            ),
+            _ => String::new(),
+        }
+    );
+    eprintln!("  usage:        TLS client (clientAuth) only");
+    eprintln!("  lifetime:     {} days", p.days);
+    eprintln!("  key:          {}", r.key);
+    eprintln!(
+        "  key SHA-256:  {} (compare with what the requester reads out)",
+        r.spki_sha256
+    );
+    if let Some(h) = &p.host {
+        eprintln!("  for daemon:   {h} (as the requester says)");
+    }
+    if let Some(s) = &p.renews {
+        eprintln!(
+            "  renews:       serial {} (same key, valid until {})",
+            s.serial,
+            date(s.not_after)
+        );
+    }
+    if !r.ignored.is_empty() {
+        eprintln!("  ignored (not copied into the certificate):");
+        for i in &r.ignored {
+            eprintln!("    {i}");
+        }
+    }
+}
+
+pub fn run(env: &Env, args: &SignArgs) -> Result<()> {
+    let bytes = crate::fsio::read_limited(&args.request, crate::csr::MAX_FILE)?;
+    let p = sign::preview(
+        env,
+        &Ask {
+            request: &bytes,
+            ca: &args.ca,
+            days: args.days,
+            role: args.role,
+            cn: args.cn.as_deref(),
+        },
+    )?;
+    show(&p);
+    if !args.yes && !ui::ask_yes("Sign it") {
+        return Err(Error::NeedsConfirmation {
+            what: "signing gives access to the CA's daemons".into(),
+            flag: "--yes".into(),
+        });
+    }
+    let to_stdout = args.out.as_deref() == Some(std::path::Path::new("-"));
+    let out = match &args.out {
+        _ if to_stdout => None,
+        Some(o) => Some(o.clone()),
+        None => Some(PathBuf::from(format!("{}.tlsctx-response", p.name))),
+    };
+    let s = sign::sign(env, &p, out.as_deref())?;
+    if to_stdout {
+        print!("{}", s.text);
+    }
+    ui::warn_if_clamped(s.clamped_to_ca, s.record.not_after, "client", &p.ca, p.days);
+    eprintln!(
+        "Signed {:?} (CN {}, role {}, serial {}, valid until {}).",
+        s.record.name,
+        s.record.cn,
+        s.record.role.as_str(),
+        s.record.serial,
+        date(s.record.not_after)
+    );
+    if let Some(o) = &out {
+        eprintln!("Wrote {}: send it back; it holds no key.", o.display());
+    }
+    eprintln!(
+        "Read out the CA's fingerprint for them to confirm: SHA-256 {}",
+        p.ca_sha256
+    );
+    eprintln!(
+        "Revoke it later with: docker tlsctx revoke {}",
+        s.record.serial
+    );
+    Ok(())
+}

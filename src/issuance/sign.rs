@@ -1,0 +1,245 @@
+//! The signer's side of the team flow (ARCHITECTURE.md, "Teams"): `sign`
+//! reads a request (ours or any tool's PKCS#10), verifies its signature,
+//! and issues a client certificate from policy only: the CN and role the
+//! signer chose, clientAuth, the signer's lifetime. Nothing else of the
+//! request reaches the certificate. `ca issued` lists what a CA issued.
+
+use std::path::Path;
+
+use time::OffsetDateTime;
+
+use super::{ca, Env};
+use crate::csr::{self, Request, ResponseEnvelope};
+use crate::error::{Error, Result};
+use crate::fsio;
+use crate::names;
+use crate::pki::Role;
+use crate::state::SignedRecord;
+use crate::text::rfc3339;
+
+/// What `sign` is told.
+pub struct Ask<'a> {
+    pub request: &'a [u8],
+    pub ca: &'a str,
+    pub days: u32,
+    pub role: Option<Role>,
+    pub cn: Option<&'a str>,
+}
+
+/// What `sign` is about to sign, for the signer to read first.
+pub struct Preview {
+    pub request: Request,
+    pub ca: String,
+    pub ca_sha256: String,
+    pub name: String,
+    pub cn: String,
+    pub role: Role,
+    /// The role the request asks for, if it says.
+    pub asked_role: Option<Role>,
+    pub host: Option<String>,
+    pub days: u32,
+    /// A renewal of a live certificate this CA signed for the same key.
+    pub renews: Option<SignedRecord>,
+}
+
+/// Reads and checks the request against policy; nothing is written.
+pub fn preview(env: &Env, ask: &Ask<'_>) -> Result<Preview> {
+    let request = csr::read_request(ask.request)?;
+    if !csr::key_allowed(&request.key) {
+        return Err(Error::KeyRefused(request.key));
+    }
+    super::check_client_days(ask.days)?;
+    let (ca_rec, _) = ca::load(env, ask.ca)?;
+    let envelope = request.envelope.clone();
+    let cn = match (ask.cn, &request.cn, &envelope) {
+        (Some(c), _, _) => c.to_string(),
+        (None, Some(c), _) => c.clone(),
+        (None, None, Some(e)) => e.name.clone(),
+        (None, None, None) => {
+            return Err(Error::RequestInvalid(
+                "it names no CN; give one with --cn NAME".into(),
+            ))
+        }
+    };
+    names::validate_cn(&cn)?;
+    let state = env.state();
+    let live = |not_after: OffsetDateTime, serial: &str| {
+        not_after > env.now && !state.is_revoked(&ca_rec.name, serial)
+    };
+    // The same key renewing its own certificate keeps its CN (and, unless
+    // told, its role); any other holder of a live CN is refused.
+    let signed = state.signed(&ca_rec.name)?;
+    let renews = signed
+        .iter()
+        .filter(|s| s.cn == cn && live(s.not_after, &s.serial))
+        .find(|s| s.spki_sha256 == request.spki_sha256)
+        .cloned();
+    if renews.is_none() {
+        if let Some(s) = signed
+            .iter()
+            .find(|s| s.cn == cn && live(s.not_after, &s.serial))
+        {
+            return Err(Error::CnInUse {
+                cn,
+                ca: ca_rec.name,
+                by: format!("{:?} (signed, serial {})", s.name, s.serial),
+            });
+        }
+    }
+    for i in state.identities()? {
+        if i.ca == ca_rec.name && i.cn == cn && live(i.not_after, &i.serial) {
+            return Err(Error::CnInUse {
+                cn,
+                ca: ca_rec.name,
+                by: format!("{:?}", i.name),
+            });
+        }
+    }
+    // Deny by default: the least role unless the signer grants one (or a
+    // renewal keeps what was granted).
+    let role = ask
+        .role
+        .or(renews.as_ref().map(|r| r.role))
+        .unwrap_or(Role::ReadOnly);
+    let name = envelope
+        .as_ref()
+        .map(|e| e.name.clone())
+        .filter(|n| names::is_valid(n))
+        .or_else(|| names::is_valid(&cn).then(|| cn.clone()))
+        .unwrap_or_else(|| format!("signed-{}", &request.spki_sha256[..12]));
+    Ok(Preview {
+        asked_role: envelope.as_ref().and_then(|e| e.role),
+        host: envelope.as_ref().map(|e| e.host.clone()),
+        request,
+        ca: ca_rec.name,
+        ca_sha256: ca_rec.sha256,
+        name,
+        cn,
+        role,
+        days: ask.days,
+        renews,
+    })
+}
+
+/// What `sign` issued.
+pub struct Signed {
+    pub record: SignedRecord,
+    /// The response file's text.
+    pub text: String,
+    pub clamped_to_ca: bool,
+}
+
+/// Signs what `preview` showed. The record is written before the response
+/// exists, so `revoke` can reach every certificate handed out.
+pub fn sign(env: &Env, p: &Preview, out: Option<&Path>) -> Result<Signed> {
+    if let Some(out) = out {
+        if std::fs::symlink_metadata(out).is_ok() {
+            return Err(Error::FileExists(out.into()));
+        }
+    }
+    let (_, signer) = ca::load(env, &p.ca)?;
+    let s = signer.sign_client_key(&p.cn, p.role, &p.request.spki_der, p.days, env.now)?;
+    super::check_cancelled()?;
+    let record = SignedRecord {
+        name: p.name.clone(),
+        ca: p.ca.clone(),
+        cn: p.cn.clone(),
+        role: p.role,
+        serial: s.serial_hex.clone(),
+        key: p.request.key.clone(),
+        spki_sha256: p.request.spki_sha256.clone(),
+        host: p.host.clone(),
+        not_before: s.not_before,
+        not_after: s.not_after,
+    };
+    env.state().write_signed(&record)?;
+    let envelope = ResponseEnvelope::new(
+        &p.name,
+        p.host.as_deref(),
+        &p.ca_sha256,
+        &p.cn,
+        p.role,
+        &s.serial_hex,
+        &rfc3339(s.not_after),
+    );
+    let text = csr::response_text(&envelope, &s.cert_pem, &signer.cert_pem);
+    if let Some(out) = out {
+        fsio::write_public(out, text.as_bytes())?;
+    }
+    Ok(Signed {
+        record,
+        text,
+        clamped_to_ca: s.clamped_to_ca,
+    })
+}
+
+/// One certificate a CA issued.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Issued {
+    pub kind: &'static str,
+    pub name: String,
+    pub cn: String,
+    /// Clients only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    pub serial: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    pub revoked: bool,
+}
+
+/// `ca issued`: contexts, client bundles, signed requests, server bundles
+/// and service certificates of CA `ca`, soonest to expire first: the
+/// answer to "who can reach prod?".
+pub fn issued(env: &Env, ca_name: &str) -> Result<Vec<Issued>> {
+    names::validate("ca", ca_name)?;
+    let state = env.state();
+    if state.ca(ca_name)?.is_none() {
+        return Err(Error::CaNotFound(ca_name.into()));
+    }
+    let revoked = |serial: &str| state.is_revoked(ca_name, serial);
+    let mut out = Vec::new();
+    for i in state.identities()?.into_iter().filter(|i| i.ca == ca_name) {
+        out.push(Issued {
+            kind: if i.context.is_some() {
+                "context"
+            } else {
+                "client bundle"
+            },
+            revoked: revoked(&i.serial),
+            name: i.name,
+            cn: i.cn,
+            role: Some(i.role),
+            serial: i.serial,
+            not_after: i.not_after,
+        });
+    }
+    for s in state.signed(ca_name)? {
+        out.push(Issued {
+            kind: "signed request",
+            revoked: revoked(&s.serial),
+            name: s.name,
+            cn: s.cn,
+            role: Some(s.role),
+            serial: s.serial,
+            not_after: s.not_after,
+        });
+    }
+    for r in state.servers()?.into_iter().filter(|r| r.ca == ca_name) {
+        out.push(Issued {
+            kind: if r.purpose.is_daemon() {
+                "server bundle"
+            } else {
+                "service certificate"
+            },
+            revoked: revoked(&r.serial),
+            cn: r.sans.first().map(|s| s.host()).unwrap_or_default(),
+            name: r.name,
+            role: None,
+            serial: r.serial,
+            not_after: r.not_after,
+        });
+    }
+    out.sort_by(|a, b| a.not_after.cmp(&b.not_after).then(a.name.cmp(&b.name)));
+    Ok(out)
+}

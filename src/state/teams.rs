@@ -1,0 +1,135 @@
+//! Records of the request → sign → accept flow (ARCHITECTURE.md, "Teams"):
+//! a requester's pending requests (`tlsctx/requests/NAME.json`) and what a
+//! signer signed (`tlsctx/cas/CA/signed/SERIAL.json`, beside the CA, so
+//! `revoke` and `ca issued` find it).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{check_name, is_false, list_json, read_record, write_json, Checked, State};
+use crate::docker::host::Host;
+use crate::error::Result;
+use crate::fsio::{self, PUBLIC_DIR};
+use crate::keystore::Backend;
+use crate::pki::{KeyType, Role};
+
+/// A request made here and not yet accepted: its key is in the keystore
+/// under `account`, never in a file.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct PendingRequest {
+    pub name: String,
+    pub host: Host,
+    pub cn: String,
+    /// The role asked for (the signer decides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    pub key_type: KeyType,
+    pub keystore: Backend,
+    /// The keystore account holding the key: `request/NAME` for a new key,
+    /// `client/NAME` for a renewal that keeps the context's key.
+    pub account: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub keychain_only: bool,
+    pub spki_sha256: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+    /// A renewal of the identity NAME (its context stays in use until the
+    /// response is accepted).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub renewal: bool,
+}
+
+/// A certificate `sign` issued for someone else's key.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct SignedRecord {
+    /// The requester's name for it (the envelope's), or the CN.
+    pub name: String,
+    pub ca: String,
+    pub cn: String,
+    pub role: Role,
+    pub serial: String,
+    pub key: String,
+    pub spki_sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+}
+
+impl Checked for PendingRequest {
+    fn check(&self, expected: &str) -> std::result::Result<(), String> {
+        check_name("name", &self.name)?;
+        if self.name != expected {
+            return Err(format!(
+                "it names itself {:?}, but its file belongs to {expected:?}",
+                self.name
+            ));
+        }
+        // The account is read from the keystore: only the two shapes made.
+        if self.account != format!("request/{}", self.name)
+            && self.account != format!("client/{}", self.name)
+        {
+            return Err(format!(
+                "its keystore account {:?} is not its own",
+                self.account
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Checked for SignedRecord {
+    fn check(&self, expected: &str) -> std::result::Result<(), String> {
+        check_name("ca", &self.ca)?;
+        if self.serial != expected || !self.serial.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("its serial {:?} is not its file's", self.serial));
+        }
+        Ok(())
+    }
+}
+
+impl State {
+    fn request_path(&self, name: &str) -> PathBuf {
+        self.root.join("requests").join(format!("{name}.json"))
+    }
+
+    pub fn request(&self, name: &str) -> Result<Option<PendingRequest>> {
+        crate::names::validate("request", name)?;
+        read_record(&self.request_path(name), name)
+    }
+
+    pub fn requests(&self) -> Result<Vec<PendingRequest>> {
+        Ok(list_json(&self.root.join("requests"))?.0)
+    }
+
+    pub fn write_request(&self, r: &PendingRequest) -> Result<()> {
+        let path = self.request_path(&r.name);
+        fsio::create_dir_all(path.parent().unwrap(), PUBLIC_DIR)?;
+        write_json(&path, r)
+    }
+
+    pub fn remove_request(&self, name: &str) -> Result<()> {
+        fsio::remove_file(&self.request_path(name))
+    }
+
+    fn signed_dir(&self, ca: &str) -> PathBuf {
+        self.ca_dir(ca).join("signed")
+    }
+
+    /// Every certificate `sign` issued with CA `ca`.
+    pub fn signed(&self, ca: &str) -> Result<Vec<SignedRecord>> {
+        crate::names::validate("ca", ca)?;
+        Ok(list_json(&self.signed_dir(ca))?.0)
+    }
+
+    pub fn write_signed(&self, r: &SignedRecord) -> Result<()> {
+        crate::names::validate("ca", &r.ca)?;
+        let dir = self.signed_dir(&r.ca);
+        fsio::create_dir_all(&dir, PUBLIC_DIR)?;
+        write_json(&dir.join(format!("{}.json", r.serial)), r)
+    }
+}

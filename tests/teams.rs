@@ -1,0 +1,436 @@
+//! Teams (issue 22): `request` → `sign` → `accept` between two
+//! configurations, against a real dockerd with the tlsctx-authz plugin;
+//! and the requests an attacker would send a signer.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::dockerd::{free_port, stderr, Dockerd};
+use common::plugin::Plugin;
+use common::*;
+
+fn failed(o: &Output, want: &[&str]) {
+    assert!(!o.status.success(), "succeeded: {}", transcript(o));
+    let err = stderr(o);
+    for w in want {
+        assert!(err.contains(w), "{w:?} not in: {err}");
+    }
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// The CA's SHA-256 as `ca ls --format json` gives it.
+fn ca_sha256(s: &Sandbox, ca: &str) -> String {
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&s.tlsctx(&["ca", "ls", "--format", "json"]))).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == ca)
+        .unwrap()["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The key fingerprint `request` prints for the signer.
+fn printed_spki(o: &Output) -> String {
+    let err = stderr(o);
+    err.lines()
+        .find_map(|l| l.trim().strip_prefix("SHA-256 "))
+        .unwrap_or_else(|| panic!("no fingerprint in: {err}"))
+        .to_string()
+}
+
+fn openssl_text(cert: &Path) -> String {
+    openssl_ok(&["x509", "-noout", "-text", "-in", p(cert)])
+}
+
+#[test]
+fn a_request_signed_in_another_configuration_reaches_a_real_dockerd() {
+    assert!(
+        is_root(),
+        "dockerd needs root; run the suite as root (CI does)"
+    );
+    let owner = Sandbox::new();
+    let bob = Sandbox::new();
+    let port = free_port();
+    let host = format!("tcp://127.0.0.1:{port}");
+    ok(&owner.tlsctx(&["new", "d1", "--host", &host]));
+    let bundle = owner.cfg().join("tlsctx/servers/d1");
+    let log = owner.path().join("plugin.log");
+    let plugin = Plugin::start(&bundle, &log);
+    let dir = owner.path().join("d");
+    fs::create_dir(&dir).unwrap();
+    let _daemon = Dockerd::start_with(
+        &dir,
+        &bundle,
+        port,
+        serde_json::json!({ "authorization-plugins": [plugin.name] }),
+    );
+
+    // Bob: a key in his keystore, a request file for it.
+    let req = bob.path().join("prod.req");
+    let o = bob.tlsctx(&[
+        "request",
+        "prod",
+        "--host",
+        &host,
+        "--role",
+        "admin",
+        "--cn",
+        "bob",
+        "--out",
+        p(&req),
+    ]);
+    ok(&o);
+    let spki = printed_spki(&o);
+    let o = openssl(&["req", "-in", p(&req), "-noout", "-verify", "-subject"]);
+    let all = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+    assert!(
+        o.status.success() && all.contains("verify OK") && all.contains("CN = bob"),
+        "{all}"
+    );
+    let ls = ok(&bob.tlsctx(&["ls"]));
+    assert!(ls.contains("prod") && ls.contains("pending since"), "{ls}");
+    // Not signed yet: no context for docker.
+    assert!(!ok(&bob.docker(&["context", "ls", "-q"])).contains("prod"));
+
+    // The owner: shown first, signed with the role granted.
+    let resp = owner.path().join("prod.resp");
+    let o = owner.tlsctx(&[
+        "sign",
+        p(&req),
+        "--yes",
+        "--role",
+        "admin",
+        "--out",
+        p(&resp),
+    ]);
+    ok(&o);
+    assert!(
+        stderr(&o).contains(&format!("key SHA-256:  {spki}")),
+        "{}",
+        stderr(&o)
+    );
+    let ca_pem = owner.cfg().join("tlsctx/cas/default/ca.pem");
+    let v = openssl_ok(&[
+        "verify",
+        "-CAfile",
+        p(&ca_pem),
+        "-purpose",
+        "sslclient",
+        p(&resp),
+    ]);
+    assert!(v.contains(": OK"), "{v}");
+
+    // Bob accepts, with the CA's fingerprint as read out (colons, upper
+    // case); a wrong one first.
+    let fp = ca_sha256(&owner, "default");
+    failed(
+        &bob.tlsctx(&["accept", p(&resp), "--ca-fingerprint", &"ab".repeat(32)]),
+        &["not the abab"],
+    );
+    failed(
+        &bob.tlsctx(&["accept", p(&resp)]),
+        &["must be confirmed with its owner", "--ca-fingerprint"],
+    );
+    let colons: Vec<String> = fp
+        .to_uppercase()
+        .as_bytes()
+        .chunks(2)
+        .map(|c| String::from_utf8(c.to_vec()).unwrap())
+        .collect();
+    ok(&bob.tlsctx(&["accept", p(&resp), "--ca-fingerprint", &colons.join(":")]));
+    let v = ok(&bob.docker(&[
+        "--context",
+        "prod",
+        "version",
+        "--format",
+        "{{.Server.Version}}",
+    ]));
+    assert!(!v.trim().is_empty());
+    let ls = ok(&bob.tlsctx(&["ls"]));
+    assert!(!ls.contains("pending"), "{ls}");
+
+    // The key is in no file of the signer's side, and in neither file
+    // that travelled.
+    let key_file = bob.cfg().join("tlsctx/keys/client/prod.key");
+    // The file keystore holds DER; a leak could be either form.
+    let der = fs::read(&key_file).unwrap();
+    let needles = body_lines(&pem::encode(&pem::Pem::new("PRIVATE KEY", der.clone())));
+    assert!(!needles.is_empty());
+    let mut files = all_files(owner.path());
+    files.extend([req.clone(), resp.clone()]);
+    for f in files {
+        let bytes = fs::read(&f).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        for n in &needles {
+            assert!(!text.contains(n.as_str()), "bob's key in {}", f.display());
+        }
+        assert!(
+            !bytes.windows(der.len()).any(|w| w == der.as_slice()),
+            "bob's key (DER) in {}",
+            f.display()
+        );
+    }
+    // No copy left under request/.
+    assert!(all_files(&bob.cfg().join("tlsctx/keys/request")).is_empty());
+
+    // Renewal: a request for the same key; signed with the role it had;
+    // accepted without asking again; the context swapped.
+    let req2 = bob.path().join("prod2.req");
+    ok(&bob.tlsctx(&["renew", "prod", "--out", p(&req2)]));
+    let resp2 = owner.path().join("prod2.resp");
+    let o = owner.tlsctx(&["sign", p(&req2), "--yes", "--out", p(&resp2)]);
+    ok(&o);
+    assert!(
+        stderr(&o).contains("renews:") && stderr(&o).contains("role:         admin"),
+        "{}",
+        stderr(&o)
+    );
+    let out = ok(&bob.tlsctx(&["accept", p(&resp2)]));
+    assert!(out.contains("Renewed context \"prod\""), "{out}");
+    ok(&bob.docker(&["--context", "prod", "version"]));
+    let issued: serde_json::Value =
+        serde_json::from_str(&ok(&owner.tlsctx(&["ca", "issued", "--format", "json"]))).unwrap();
+    let signed: Vec<_> = issued["issued"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] == "signed request")
+        .collect();
+    assert_eq!(signed.len(), 2, "{issued}");
+    assert!(signed
+        .iter()
+        .all(|i| i["cn"] == "bob" && i["role"] == "admin"));
+
+    // Revoked by its CN: both certificates of that key go; the plugin
+    // refuses bob, the owner's own context still works.
+    let out = ok(&owner.tlsctx(&["revoke", "bob"]));
+    assert!(
+        out.contains("Also revoked its earlier certificates"),
+        "{out}"
+    );
+    let o = bob.docker(&["--context", "prod", "ps"]);
+    assert!(!o.status.success(), "{}", transcript(&o));
+    assert!(stderr(&o).contains("revoked"), "{}", stderr(&o));
+    ok(&owner.docker(&["--context", "d1", "ps"]));
+    let issued = ok(&owner.tlsctx(&["ca", "issued"]));
+    assert_eq!(issued.matches("revoked").count(), 2, "{issued}");
+}
+
+/// An openssl key and CSR with what an attacker would ask for.
+fn openssl_csr(dir: &Path, name: &str, key_args: &[&str], subj: &str, exts: &[&str]) -> PathBuf {
+    let key = dir.join(format!("{name}.key"));
+    let csr = dir.join(format!("{name}.csr"));
+    let mut args = vec!["req", "-new", "-newkey"];
+    args.extend_from_slice(key_args);
+    args.extend(["-nodes", "-keyout", p(&key), "-out", p(&csr), "-subj", subj]);
+    for e in exts {
+        args.extend(["-addext", e]);
+    }
+    openssl_ok(&args);
+    csr
+}
+
+#[test]
+fn hostile_requests_are_refused_or_stripped() {
+    let owner = Sandbox::new();
+    ok(&owner.tlsctx(&["new", "d1", "--host", "tcp://10.0.0.1:2376"]));
+    let d = owner.path();
+
+    // Everything a signer must not copy: CA:TRUE, serverAuth, SANs, a
+    // role in the subject. Signed with policy only, each shown as ignored.
+    let evil = openssl_csr(
+        d,
+        "evil",
+        &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "/CN=eve/OU=role:admin/O=Evil Corp",
+        &[
+            "basicConstraints=critical,CA:TRUE",
+            "extendedKeyUsage=serverAuth,clientAuth",
+            "subjectAltName=DNS:evil.example,IP:10.0.0.1",
+        ],
+    );
+    let out = d.join("evil.resp");
+    let o = owner.tlsctx(&["sign", p(&evil), "--yes", "--out", p(&out)]);
+    ok(&o);
+    let err = stderr(&o);
+    for w in [
+        "subject OU=role:admin",
+        "subject O=Evil Corp",
+        "basicConstraints CA:TRUE",
+        "extendedKeyUsage serverAuth, clientAuth",
+        "subjectAltName DNS:evil.example, IP:10.0.0.1",
+        "role:         read-only",
+    ] {
+        assert!(err.contains(w), "{w:?} not in: {err}");
+    }
+    let text = openssl_text(&out);
+    assert!(
+        text.contains("Subject: OU = role:read-only, CN = eve"),
+        "{text}"
+    );
+    assert!(
+        text.contains("CA:FALSE") && !text.contains("CA:TRUE"),
+        "{text}"
+    );
+    assert!(
+        text.contains("TLS Web Client Authentication") && !text.contains("Server Authentication"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("evil.example") && !text.contains("Alternative Name"),
+        "{text}"
+    );
+    assert!(!text.contains("Evil Corp"), "{text}");
+
+    // A CN that a live identity of the CA has: the one just signed, and
+    // the owner's own context's.
+    let again = openssl_csr(
+        d,
+        "again",
+        &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "/CN=eve",
+        &[],
+    );
+    failed(
+        &owner.tlsctx(&["sign", p(&again), "--yes", "--out", p(&d.join("a.resp"))]),
+        &["CN \"eve\" already names", "--cn"],
+    );
+    failed(
+        &owner.tlsctx(&[
+            "sign",
+            p(&again),
+            "--yes",
+            "--cn",
+            "d1-client",
+            "--out",
+            p(&d.join("a.resp")),
+        ]),
+        &["CN \"d1-client\" already names \"d1\""],
+    );
+    assert!(!d.join("a.resp").exists());
+
+    // Weak keys.
+    let weak = openssl_csr(d, "weak", &["rsa:1024"], "/CN=weak", &[]);
+    failed(
+        &owner.tlsctx(&["sign", p(&weak), "--yes"]),
+        &["the request's key is rsa-1024"],
+    );
+
+    // A bad signature: one bit of the public key changed (the request
+    // then does not prove that anyone holds that key).
+    let pem_text = fs::read_to_string(&again).unwrap();
+    let block = pem::parse(&pem_text).unwrap();
+    let mut der = block.contents().to_vec();
+    let n = der.len();
+    der[n - 80] ^= 1;
+    let bad = d.join("bad.csr");
+    fs::write(
+        &bad,
+        pem::encode(&pem::Pem::new("CERTIFICATE REQUEST", der)),
+    )
+    .unwrap();
+    failed(
+        &owner.tlsctx(&["sign", p(&bad), "--yes", "--cn", "mallory"]),
+        &["its signature does not verify with its own key"],
+    );
+    // Not a request at all, and an oversized file.
+    fs::write(d.join("junk"), "hello").unwrap();
+    failed(
+        &owner.tlsctx(&["sign", p(&d.join("junk")), "--yes"]),
+        &["no CERTIFICATE REQUEST"],
+    );
+    fs::write(d.join("big"), vec![b'A'; 70_000]).unwrap();
+    failed(
+        &owner.tlsctx(&["sign", p(&d.join("big")), "--yes"]),
+        &["larger than"],
+    );
+    // No terminal and no --yes: nothing signed.
+    let fresh = openssl_csr(
+        d,
+        "fresh",
+        &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "/CN=frank",
+        &[],
+    );
+    failed(
+        &owner.tlsctx(&["sign", p(&fresh), "--out", p(&d.join("f.resp"))]),
+        &["--yes"],
+    );
+    assert!(!d.join("f.resp").exists());
+
+    // accept: a response for another key, and one whose certificate was
+    // not signed by the CA it carries.
+    let bob = Sandbox::new();
+    let carol = Sandbox::new();
+    let breq = d.join("bob.req");
+    let creq = d.join("carol.req");
+    ok(&bob.tlsctx(&[
+        "request",
+        "prod",
+        "--host",
+        "tcp://10.0.0.1:2376",
+        "--cn",
+        "bob",
+        "--out",
+        p(&breq),
+    ]));
+    ok(&carol.tlsctx(&[
+        "request",
+        "prod",
+        "--host",
+        "tcp://10.0.0.1:2376",
+        "--cn",
+        "carol",
+        "--out",
+        p(&creq),
+    ]));
+    let bresp = d.join("bob.resp");
+    ok(&owner.tlsctx(&["sign", p(&breq), "--yes", "--out", p(&bresp)]));
+    let fp = ca_sha256(&owner, "default");
+    failed(
+        &carol.tlsctx(&["accept", p(&bresp), "--ca-fingerprint", &fp]),
+        &["for a key none of your pending requests holds"],
+    );
+    // Bob's certificate with another CA put beside it.
+    ok(&owner.tlsctx(&["ca", "init", "--name", "other"]));
+    let other = fs::read_to_string(owner.cfg().join("tlsctx/cas/other/ca.pem")).unwrap();
+    let text = fs::read_to_string(&bresp).unwrap();
+    let first_end =
+        text.find("-----END CERTIFICATE-----").unwrap() + "-----END CERTIFICATE-----\n".len();
+    let swapped = d.join("swapped.resp");
+    fs::write(&swapped, format!("{}{}", &text[..first_end], other)).unwrap();
+    let other_fp = ca_sha256(&owner, "other");
+    failed(
+        &bob.tlsctx(&["accept", p(&swapped), "--ca-fingerprint", &other_fp]),
+        &["not signed by the CA it came with"],
+    );
+    // Nothing written by the refusals; the real one is accepted.
+    assert!(!bob.cfg().join("tlsctx/identities/prod.json").exists());
+    ok(&bob.tlsctx(&["accept", p(&bresp), "--ca-fingerprint", &fp]));
+    assert!(bob.cfg().join("tlsctx/identities/prod.json").exists());
+    // A request name already taken, without --force.
+    failed(
+        &bob.tlsctx(&[
+            "request",
+            "prod",
+            "--host",
+            "tcp://10.0.0.1:2376",
+            "--out",
+            p(&d.join("x.req")),
+        ]),
+        &["already taken"],
+    );
+    // A pending request removed with rm: record and key go.
+    ok(&carol.tlsctx(&["rm", "prod"]));
+    assert!(all_files(&carol.cfg().join("tlsctx/keys/request")).is_empty());
+    assert!(!ok(&carol.tlsctx(&["ls"])).contains("pending"));
+}
