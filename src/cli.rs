@@ -72,12 +72,51 @@ pub enum Command {
     /// Renew what is due on a schedule: the OS's own scheduler runs `renew --due` twice a day
     #[command(subcommand)]
     Autorenew(AutorenewCommand),
+    /// Vault/OpenBao PKI mounts that sign instead of a CA here: the CA key stays in the engine
+    #[command(subcommand)]
+    Issuer(IssuerCommand),
     /// Ask a CA's owner for access: a key in your keystore and a certificate request (CSR) for it, to send
     Request(RequestArgs),
     /// Sign a certificate request (ours, or any PKCS#10 CSR) as a client identity of one of your CAs
     Sign(SignArgs),
     /// Take the signer's response to your request and make the context from it
     Accept(AcceptArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IssuerCommand {
+    /// Record a PKI mount (its CA becomes a CA named NAME); a token or secret_id is read from standard input into the keystore
+    Add(IssuerAddArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct IssuerAddArgs {
+    /// Name of the issuer (and of its CA here)
+    pub name: String,
+    /// The engine's address: https://HOST[:PORT]
+    #[arg(long)]
+    pub url: String,
+    /// The PKI secrets engine's mount path
+    #[arg(long, default_value = "pki")]
+    pub mount: String,
+    /// Role that signs client identities (client_flag=true; its ou decides the tlsctx role)
+    #[arg(long, value_name = "ROLE")]
+    pub client_role: String,
+    /// Role that signs server bundles (server_flag=true)
+    #[arg(long, value_name = "ROLE")]
+    pub server_role: Option<String>,
+    /// token: from standard input, else BAO_TOKEN/VAULT_TOKEN at each use; approle: --role-id and the secret_id from standard input
+    #[arg(long, value_enum, default_value = "token")]
+    pub auth: crate::state::IssuerAuth,
+    /// AppRole role_id (not a secret)
+    #[arg(long, value_name = "ID")]
+    pub role_id: Option<String>,
+    /// The engine's TLS CA certificate (PEM) [default: Mozilla's roots]
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Replace an issuer of that name
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]
@@ -496,6 +535,9 @@ pub struct NewArgs {
     /// CA that signs the certificates
     #[arg(long, default_value = "default")]
     pub ca: String,
+    /// Sign through this Vault/OpenBao issuer (docker tlsctx issuer add) instead of a CA here
+    #[arg(long, value_name = "NAME", conflicts_with = "ca")]
+    pub issuer: Option<String>,
     /// Client certificate lifetime in days
     #[arg(long, default_value_t = crate::pki::CLIENT_DAYS)]
     pub days: u32,
@@ -815,6 +857,9 @@ pub struct ServerArgs {
     /// CA that signs the certificate
     #[arg(long, default_value = "default")]
     pub ca: String,
+    /// Sign through this Vault/OpenBao issuer (docker tlsctx issuer add; its --server-role) instead of a CA here
+    #[arg(long, value_name = "NAME", conflicts_with = "ca")]
+    pub issuer: Option<String>,
     #[command(flatten)]
     pub key_type: KeyTypeArg,
     /// TCP port the daemon listens on (written to daemon.json)

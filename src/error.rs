@@ -250,6 +250,11 @@ pub enum Error {
     },
     /// `swarm rotate --service X` for a service that does not exist.
     ServiceNotFound(String),
+    /// A Vault/OpenBao issuer that could not do what was asked.
+    IssuerFailed {
+        what: String,
+        fix: String,
+    },
     /// `sign`: a request that cannot be read or whose signature fails.
     RequestInvalid(String),
     /// `accept`: a response that cannot be read.
@@ -660,6 +665,7 @@ impl Error {
                 format!("secret {name:?} would be {size} bytes; swarm secrets are limited to 500 KiB (512000 bytes)"),
                 Some("use a smaller certificate chain or key (the default ecdsa-p256 keys are a few hundred bytes)".into()),
             ),
+            Error::IssuerFailed { what, fix } => (format!("{what}; nothing was changed"), Some(fix.clone())),
             Error::RequestInvalid(why) => (
                 format!("the request cannot be signed: {why}; nothing was signed"),
                 Some("ask for a new one (docker tlsctx request NAME --host tcp://HOST:2376, or openssl req -new -key KEY -subj /CN=NAME)".into()),

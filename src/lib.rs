@@ -20,6 +20,7 @@ pub mod probe;
 pub mod ssh;
 pub mod state;
 pub mod tls_client;
+pub mod vault;
 // Issuance: the operations commands are made of.
 pub mod issuance;
 // The user interface: clap definitions and output helpers.

@@ -163,6 +163,9 @@ fn dispatch(cli: Cli, config: Option<PathBuf>) -> Result<()> {
         Command::Ca(CaCommand::Ls(a)) => commands::ca_ls::run(&env, a.format),
         Command::Ca(CaCommand::Rm(a)) => commands::ca_rm::run(&env, a),
         Command::Ca(CaCommand::Issued(a)) => commands::ca_issued::run(&env, a),
+        Command::Issuer(docker_tlsctx::cli::IssuerCommand::Add(a)) => {
+            commands::issuer_add::run(&env, a)
+        }
         Command::Request(a) => commands::request::run(&env, a),
         Command::Sign(a) => commands::sign::run(&env, a),
         Command::Accept(a) => commands::accept::run(&env, a),

@@ -458,13 +458,25 @@ pub struct Signed {
 /// A PKCS#10 request (PEM) for `key_der` (PKCS#8) with only a CN: what
 /// `request` writes. Nothing else is asked for; the signer decides the rest.
 pub fn csr_pem(key_der: &[u8], cn: &str) -> Result<String> {
+    csr_pem_with_sans(key_der, cn, &[])
+}
+
+/// The same with SANs: what an issuer's server role copies into a daemon's
+/// certificate (Vault's roles default to use_csr_sans).
+pub fn csr_pem_with_sans(key_der: &[u8], cn: &str, sans: &[San]) -> Result<String> {
     let key = KeyPair::try_from(key_der)
         .map_err(|e| Error::Crypto(format!("cannot read the key: {e}")))?;
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, cn);
     params.distinguished_name = dn;
+    params.subject_alt_names = sans.iter().map(San::to_rcgen).collect::<Result<_>>()?;
     Ok(params.serialize_request(&key)?.pem()?)
+}
+
+/// A key pair's PKCS#8 DER (what the keystore holds).
+pub fn key_der_of(key: &KeyPair) -> Vec<u8> {
+    pkcs8_v1(key.serialize_der())
 }
 
 /// A new key of `key_type` as PKCS#8 DER (what the keystore holds).

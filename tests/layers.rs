@@ -12,7 +12,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("pure code", &["pki", "csr", "p12"]),
     (
         "adapters",
-        &["docker", "keystore", "state", "probe", "ssh", "tls_client"],
+        &[
+            "docker",
+            "keystore",
+            "state",
+            "probe",
+            "ssh",
+            "tls_client",
+            "vault",
+        ],
     ),
     ("issuance", &["issuance"]),
     ("interface", &["cli", "ui"]),

@@ -29,6 +29,7 @@ pub mod env;
 pub mod export;
 pub mod hooks;
 pub mod inspect;
+pub mod issuer_add;
 pub mod keystore_status;
 pub mod ls;
 pub mod new;

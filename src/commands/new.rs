@@ -18,7 +18,7 @@ pub fn run(env: &Env, args: &NewArgs) -> Result<()> {
         server_dir: args.server_dir.clone(),
         no_server: args.no_server,
         cn: args.cn.as_deref(),
-        ca: &args.ca,
+        ca: args.issuer.as_deref().unwrap_or(&args.ca),
         days: args.days,
         server_days: args.server_days,
         key_type: args.key_type.key_type,
@@ -37,6 +37,9 @@ pub fn run(env: &Env, args: &NewArgs) -> Result<()> {
         keychain_only: args.keychain_only,
     };
     let c = new::run(env, &req, &ui::Spinner::default())?;
+    for n in &c.notes {
+        eprintln!("Note: {n}");
+    }
     if let Some(s) = &c.server {
         ui::warn_if_clamped(
             c.server_clamped,

@@ -58,6 +58,9 @@ pub fn run(env: &Env, args: &RenewArgs) -> Result<()> {
         args.role,
         &ui::Spinner::default(),
     )?;
+    for n in &r.notes {
+        eprintln!("Note: {n}");
+    }
     ui::warn_if_clamped(
         r.clamped_to_ca,
         r.after.not_after,

@@ -25,6 +25,9 @@ pub fn run(env: &Env, args: &RevokeArgs) -> Result<()> {
         "Revoked {:?} (CN {}, serial {}) in CA {:?}.",
         name, r.cn, r.entry.serial, r.ca
     );
+    for n in &r.notes {
+        eprintln!("Note: {n}");
+    }
     if !r.also.is_empty() {
         println!(
             "Also revoked its earlier certificates (same key): {}.",

@@ -21,7 +21,7 @@ pub fn run(env: &Env, args: &ServerArgs) -> Result<()> {
             sans: &args.sans,
             days: args.days,
             out: args.out.clone(),
-            ca: &args.ca,
+            ca: args.issuer.as_deref().unwrap_or(&args.ca),
             key_type: args.key_type.key_type,
             port: args.port,
             daemon_dir: &args.daemon_dir,

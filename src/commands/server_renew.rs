@@ -14,6 +14,9 @@ pub fn run(env: &Env, args: &ServerRenewArgs) -> Result<()> {
         args.days,
         &ui::Spinner::default(),
     )?;
+    for n in &r.notes {
+        eprintln!("Note: {n}");
+    }
     ui::warn_if_clamped(
         r.clamped_to_ca,
         r.after.not_after,

@@ -46,6 +46,7 @@ pub fn create(
         sha256: info.sha256,
         keystore: ks.backend(),
         external: false,
+        issuer: None,
     };
     store(env, ks, &rec, &issued.cert_pem, &issued.key_der())?;
     Ok(rec)
@@ -184,6 +185,7 @@ pub fn import(
         sha256: info.sha256.clone(),
         keystore: ks.backend(),
         external: false,
+        issuer: None,
     };
     // Re-encode: one certificate, our line endings, nothing else from the file.
     let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())

@@ -3,13 +3,13 @@
 
 use std::path::PathBuf;
 
-use super::{ca, check_cancelled, generating, Env, Progress};
+use super::{check_cancelled, generating, Env, Progress};
 use crate::docker::host::Host;
 use crate::error::{Error, Result};
 use crate::fsio::{self, SECRET_DIR, SECRET_FILE};
 use crate::keystore::{self, Account, KeyStore};
 use crate::names;
-use crate::pki::{Ca, KeyType, Leaf, Role};
+use crate::pki::{KeyType, Leaf, Role};
 use crate::state::{IdentityRecord, Journal};
 use crate::text::sha256_hex;
 
@@ -30,7 +30,7 @@ pub fn check_free(env: &Env, name: &str, force: bool) -> Result<()> {
 
 pub fn issue(
     env: &Env,
-    ca: &Ca,
+    ca: &dyn super::signer::Signer,
     cn: &str,
     role: Role,
     kt: KeyType,
@@ -114,7 +114,7 @@ pub fn create_bundle(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> R
             dir,
         });
     }
-    let (ca_rec, ca) = ca::load(env, req.ca)?;
+    let (ca_rec, ca) = super::issuer::signer_of(env, req.ca)?;
     let cn = req.cn.unwrap_or(req.name).to_string();
     let issued = issue(env, &ca, &cn, req.role, req.key_type, req.days, progress)?;
     let ks = env.keystore()?;
@@ -161,7 +161,7 @@ pub fn create_bundle(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> R
                 SECRET_FILE,
             )?;
             fsio::write_public(&dir.join("cert.pem"), issued.cert_pem.as_bytes())?;
-            fsio::write_public(&dir.join("ca.pem"), ca.cert_pem.as_bytes())?;
+            fsio::write_public(&dir.join("ca.pem"), ca.cert_pem().as_bytes())?;
             ks.set(&account(req.name), &issued.key_der())?;
             state.write_identity(&rec, &issued.cert_pem)
         },

@@ -1,7 +1,7 @@
 //! A context's client identity after `new`: its material read back
 //! (export, restore), and renewal.
 
-use super::{ca, check_cancelled, client, server, Env, Progress};
+use super::{check_cancelled, client, server, Env, Progress};
 use crate::docker::context::NewContext;
 use crate::docker::endpoint;
 use crate::docker::host::Host;
@@ -120,6 +120,8 @@ pub struct Renewal {
     pub before: IdentityRecord,
     pub after: IdentityRecord,
     pub clamped_to_ca: bool,
+    /// What an issuer said.
+    pub notes: Vec<String>,
 }
 
 /// `renew NAME`: a new client certificate from the same CA, the same key
@@ -146,7 +148,7 @@ pub fn renew(
     if state.is_revoked(&rec.ca, &rec.serial) {
         return Err(Error::IdentityRevoked(name.into()));
     }
-    let (_, signer) = ca::load(env, &rec.ca)?;
+    let (_, signer) = super::issuer::signer_of(env, &rec.ca)?;
     let ks = keystore::open_recorded(rec.keystore, &env.config_dir)?;
     let account = client::account(name);
     let kt = rec.key_type;
@@ -201,7 +203,7 @@ pub fn renew(
                         name: &ctx,
                         description: rec.description.as_deref(),
                         host: &host,
-                        ca_pem: &signer.cert_pem,
+                        ca_pem: signer.cert_pem(),
                         cert_pem: &issued.cert_pem,
                         key_pem: &key_pem,
                     },
@@ -220,6 +222,7 @@ pub fn renew(
         before: rec,
         after,
         clamped_to_ca: issued.clamped_to_ca,
+        notes: signer.notes(),
     })
 }
 

@@ -11,6 +11,7 @@ pub mod export;
 pub mod health;
 pub mod identity;
 pub mod install;
+pub mod issuer;
 pub mod new;
 pub mod recover;
 pub mod remove;
@@ -21,6 +22,7 @@ pub mod rotate;
 pub mod schedule;
 pub mod server;
 pub mod sign;
+pub mod signer;
 pub mod swarm;
 
 use std::path::{Path, PathBuf};

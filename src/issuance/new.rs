@@ -66,6 +66,8 @@ pub struct Created {
     pub p12: Option<P12Written>,
     /// The macOS keychain the identity went into (`--keychain`).
     pub keychain: Option<PathBuf>,
+    /// What an issuer said (its warnings, a lifetime its role capped).
+    pub notes: Vec<String>,
 }
 
 pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Created> {
@@ -117,7 +119,7 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
         ca::create(env, ks.as_ref(), req.ca, None, kt, CA_DAYS, progress)?;
         created_ca = true;
     }
-    let (ca_rec, signer) = ca::load(env, req.ca)?;
+    let (ca_rec, signer) = super::issuer::signer_of(env, req.ca)?;
 
     // 3. Issue in memory.
     let mut sans = vec![host.san.clone()];
@@ -250,7 +252,7 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
                         name: req.name,
                         description,
                         host: &url,
-                        ca_pem: &signer.cert_pem,
+                        ca_pem: signer.cert_pem(),
                         cert_pem: &client_issued.cert_pem,
                         key_pem: &key_pem,
                     };
@@ -270,7 +272,7 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
         let m = Material {
             host: host.clone(),
             cn: cn.clone(),
-            ca_pem: signer.cert_pem.clone(),
+            ca_pem: signer.cert_pem().to_string(),
             cert_pem: client_issued.cert_pem.clone(),
             key_der: client_issued.key_der(),
         };
@@ -292,5 +294,6 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
         client_clamped: client_issued.clamped_to_ca,
         p12,
         keychain,
+        notes: signer.notes(),
     })
 }

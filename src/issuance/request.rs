@@ -272,6 +272,7 @@ pub fn accept(env: &Env, a: &Accept<'_>) -> Result<Accepted> {
                 sha256: ca.sha256.clone(),
                 keystore: pending.keystore,
                 external: true,
+                issuer: None,
             };
             (rec, true)
         }
@@ -390,5 +391,5 @@ pub fn signed_elsewhere(env: &Env, rec: &IdentityRecord) -> bool {
         .ca(&rec.ca)
         .ok()
         .flatten()
-        .is_some_and(|(c, _)| c.external)
+        .is_some_and(|(c, _)| c.external && c.issuer.is_none())
 }

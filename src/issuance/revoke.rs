@@ -22,6 +22,8 @@ pub struct Revoked {
     pub also: Vec<String>,
     /// The crl.pem files written, one per server bundle of the CA.
     pub crls: Vec<PathBuf>,
+    /// What an issuer said.
+    pub notes: Vec<String>,
 }
 
 /// The certificate `revoke NAME` names.
@@ -96,6 +98,41 @@ pub fn revoke(env: &Env, name: &str, reason: Option<RevocationReason>) -> Result
     if revs.entries.iter().any(|e| e.serial == rec.serial) {
         return Err(Error::AlreadyRevoked(name.into()));
     }
+    // A Vault/OpenBao issuer's CA: revoked there (its list is the one
+    // that counts), then recorded here, and the engine's own CRL goes into
+    // the bundles for the authorization plugin.
+    let (ca_rec, _) = ca::existing(env, &rec.ca)?;
+    if let Some(name) = &ca_rec.issuer {
+        let remote = super::issuer::connect(env, name)?;
+        remote.revoke(&rec.serial)?;
+        for s in &rec.older {
+            remote.revoke(s)?;
+        }
+        let entry = RevokedEntry {
+            serial: rec.serial.clone(),
+            name: rec.name.clone(),
+            cn: rec.cn.clone(),
+            revoked_at: env.now,
+            reason,
+        };
+        revs.entries.push(entry.clone());
+        revs.crl_number += 1;
+        state.write_revocations(&rec.ca, &revs)?;
+        let pem = remote.crl_pem()?;
+        let mut crls = Vec::new();
+        for s in state.servers()?.into_iter().filter(|s| s.ca == rec.ca) {
+            crls.push(ca::write_crl_into(&state.server_dir(&s), &pem)?);
+        }
+        return Ok(Revoked {
+            ca: rec.ca,
+            cn: rec.cn,
+            not_after: rec.not_after,
+            entry,
+            also: rec.older,
+            crls,
+            notes: super::signer::Signer::notes(&remote),
+        });
+    }
     // The CA must be able to sign the CRL before anything is recorded.
     let (_, signer) = ca::load(env, &rec.ca)?;
     let entry = RevokedEntry {
@@ -141,6 +178,7 @@ pub fn revoke(env: &Env, name: &str, reason: Option<RevocationReason>) -> Result
         entry,
         also,
         crls,
+        notes: Vec::new(),
     })
 }
 

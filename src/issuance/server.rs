@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::fsio::{self, SECRET_DIR, SECRET_FILE};
 use crate::keystore::{self, Account, KeyStore};
 use crate::names;
-use crate::pki::{Ca, KeyType, Leaf, Purpose, San};
+use crate::pki::{KeyType, Leaf, Purpose, San};
 use crate::state::{bundle_files, Journal, ServerPlan, ServerRecord};
 
 pub fn account(name: &str) -> Account {
@@ -159,7 +159,7 @@ pub struct Bundle {
 #[allow(clippy::too_many_arguments)]
 pub fn issue(
     env: &Env,
-    ca: &Ca,
+    ca: &dyn super::signer::Signer,
     name: &str,
     purpose: Purpose,
     sans: &[San],
@@ -201,7 +201,13 @@ fn check_target_for(purpose: Purpose, dir: &Path, force: bool) -> Result<()> {
 }
 
 /// The record and public files of a bundle, before anything is written.
-pub fn plan(name: &str, ca: &Ca, b: &Bundle, ks: &dyn KeyStore, new_bundle: bool) -> ServerPlan {
+pub fn plan(
+    name: &str,
+    ca: &dyn super::signer::Signer,
+    b: &Bundle,
+    ks: &dyn KeyStore,
+    new_bundle: bool,
+) -> ServerPlan {
     ServerPlan {
         record: ServerRecord {
             name: name.into(),
@@ -222,7 +228,7 @@ pub fn plan(name: &str, ca: &Ca, b: &Bundle, ks: &dyn KeyStore, new_bundle: bool
             swarm: b.swarm.clone(),
         },
         cert_pem: b.issued.cert_pem.clone(),
-        ca_pem: ca.cert_pem.clone(),
+        ca_pem: ca.cert_pem().to_string(),
         daemon_dir: b.daemon_dir.clone(),
         new_bundle,
     }
@@ -249,8 +255,7 @@ pub fn write(env: &Env, ks: &dyn KeyStore, plan: &ServerPlan, key: &Leaf) -> Res
     // A bundle of a CA that revoked something carries its CRL from the start.
     let revs = env.state().revocations(&plan.record.ca)?;
     if !revs.entries.is_empty() {
-        let (_, signer) = ca::load(env, &plan.record.ca)?;
-        let pem = ca::crl_pem(env, &signer, &revs)?;
+        let pem = super::issuer::crl_for(env, &plan.record.ca, &revs)?;
         ca::write_crl_into(&plan.record.dir, &pem)?;
     }
     Ok(plan.record.clone())
@@ -385,7 +390,7 @@ pub fn create(
             });
         }
     }
-    let (_, ca) = ca::load(env, req.ca)?;
+    let (_, ca) = super::issuer::signer_of(env, req.ca)?;
     let issued = issue(
         env,
         &ca,
@@ -442,6 +447,8 @@ pub struct Renewed {
     pub after: ServerRecord,
     pub daemon_dir: String,
     pub clamped_to_ca: bool,
+    /// What an issuer said.
+    pub notes: Vec<String>,
 }
 
 /// `server renew NAME`: a new key and certificate from the same CA, for the
@@ -466,7 +473,7 @@ pub fn renew(
             sans.push(s);
         }
     }
-    let (_, ca) = ca::load(env, &rec.ca)?;
+    let (_, ca) = super::issuer::signer_of(env, &rec.ca)?;
     let issued = issue(
         env,
         &ca,
@@ -502,6 +509,7 @@ pub fn renew(
         after,
         daemon_dir,
         clamped_to_ca,
+        notes: ca.notes(),
     })
 }
 

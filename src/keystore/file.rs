@@ -46,6 +46,7 @@ impl FileStore {
             (Namespace::Keys, Account::Client(n)) => ("client", n),
             (Namespace::Keys, Account::Server(n)) => ("server", n),
             (Namespace::Keys, Account::Request(n)) => ("request", n),
+            (Namespace::Keys, Account::Issuer(n)) => ("issuer", n),
             _ => {
                 return Err(Error::Crypto(format!(
                     "keystore account {account} does not belong in {}",

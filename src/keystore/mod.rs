@@ -26,6 +26,8 @@ pub enum Account {
     Server(String),
     /// A key made by `request`, until its response is accepted.
     Request(String),
+    /// An issuer's token or AppRole secret_id (`issuer add`).
+    Issuer(String),
     /// A registry credential, keyed by its normalised URL (credhelper).
     Registry(String),
 }
@@ -37,6 +39,7 @@ impl fmt::Display for Account {
             Account::Client(n) => write!(f, "client/{n}"),
             Account::Server(n) => write!(f, "server/{n}"),
             Account::Request(n) => write!(f, "request/{n}"),
+            Account::Issuer(n) => write!(f, "issuer/{n}"),
             Account::Registry(url) => f.write_str(url),
         }
     }

@@ -22,7 +22,7 @@ use crate::keystore::Backend;
 use crate::pki::{KeyKind, KeyType, Purpose, Role, San};
 
 mod teams;
-pub use teams::{PendingRequest, SignedRecord};
+pub use teams::{IssuerAuth, IssuerRecord, PendingRequest, SignedRecord};
 
 fn is_false(b: &bool) -> bool {
     !*b
@@ -78,6 +78,10 @@ pub struct CaRecord {
     /// request (ARCHITECTURE.md, "Teams").
     #[serde(default, skip_serializing_if = "is_false")]
     pub external: bool,
+    /// A Vault/OpenBao mount's CA (`issuer add`): certificates of this CA
+    /// are signed by that issuer, and revoked there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]

@@ -60,6 +60,64 @@ pub struct SignedRecord {
     pub not_after: OffsetDateTime,
 }
 
+/// How an issuer's token is had.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum IssuerAuth {
+    /// A token: kept in the keystore, or read from BAO_TOKEN / VAULT_TOKEN.
+    Token,
+    /// AppRole: the role_id here, the secret_id in the keystore; a token
+    /// per run from auth/approle/login.
+    Approle,
+}
+
+/// A Vault/OpenBao PKI mount used as a CA (`issuer add`); its CA's record
+/// has the same name. No secret is in it.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct IssuerRecord {
+    pub name: String,
+    /// https://HOST[:PORT]
+    pub url: String,
+    pub mount: String,
+    pub client_role: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_role: Option<String>,
+    pub auth: IssuerAuth,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_id: Option<String>,
+    /// Which keystore holds `issuer/<name>`, when a secret was given.
+    pub keystore: Backend,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub secret_stored: bool,
+    /// The engine's TLS CA was given (--ca-file), kept beside the record.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tls_ca: bool,
+}
+
+impl Checked for IssuerRecord {
+    fn check(&self, expected: &str) -> std::result::Result<(), String> {
+        check_name("name", &self.name)?;
+        if self.name != expected {
+            return Err(format!(
+                "it names itself {:?}, but its file belongs to {expected:?}",
+                self.name
+            ));
+        }
+        // Words that become URL paths: the same rules as when typed.
+        if !crate::vault::valid_url(&self.url)
+            || !crate::vault::valid_path(&self.mount, true)
+            || !crate::vault::valid_path(&self.client_role, false)
+            || self
+                .server_role
+                .as_deref()
+                .is_some_and(|r| !crate::vault::valid_path(r, false))
+        {
+            return Err("its address, mount or roles are not valid".into());
+        }
+        Ok(())
+    }
+}
+
 impl Checked for PendingRequest {
     fn check(&self, expected: &str) -> std::result::Result<(), String> {
         check_name("name", &self.name)?;
@@ -93,6 +151,24 @@ impl Checked for SignedRecord {
 }
 
 impl State {
+    pub fn issuer_dir(&self, name: &str) -> PathBuf {
+        self.root.join("issuers").join(name)
+    }
+
+    pub fn issuer(&self, name: &str) -> Result<Option<IssuerRecord>> {
+        crate::names::validate("issuer", name)?;
+        read_record(&self.issuer_dir(name).join("issuer.json"), name)
+    }
+
+    pub fn write_issuer(&self, r: &IssuerRecord, tls_ca_pem: Option<&str>) -> Result<()> {
+        let dir = self.issuer_dir(&r.name);
+        fsio::create_dir_all(&dir, PUBLIC_DIR)?;
+        if let Some(pem) = tls_ca_pem {
+            fsio::write_public(&dir.join("tls-ca.pem"), pem.as_bytes())?;
+        }
+        write_json(&dir.join("issuer.json"), r)
+    }
+
     fn request_path(&self, name: &str) -> PathBuf {
         self.root.join("requests").join(format!("{name}.json"))
     }

@@ -2,6 +2,7 @@
 //! folders, transcripts and their insta filters, and peer lookup.
 #![allow(dead_code)]
 
+pub mod bao;
 pub mod dockerd;
 pub mod host;
 pub mod plugin;

@@ -1,0 +1,477 @@
+//! A Vault/OpenBao PKI mount as the CA (ARCHITECTURE.md, "Teams"): `issuer
+//! add` records it (and its CA, under the same name), and `Remote` signs
+//! what `new`, `server` and `renew` ask for through `POST <mount>/sign/<role>`
+//! with a key made here. What comes back is checked before it is used: the
+//! certificate is for our key, from the recorded CA, for the right usage.
+
+use std::cell::RefCell;
+use std::path::Path;
+
+use time::OffsetDateTime;
+
+use super::signer::Signer;
+use super::{ca, Env};
+use crate::error::{Error, Result};
+use crate::keystore::{self, Account};
+use crate::names;
+use crate::pki::{self, CertInfo, KeyType, Leaf, Purpose, Role, San};
+use crate::state::{CaRecord, IssuerAuth, IssuerRecord};
+use crate::vault::{self, Engine};
+
+/// Where a token comes from when none is stored (`bao` and `vault` read
+/// the same variables).
+const TOKEN_VARS: [&str; 2] = ["BAO_TOKEN", "VAULT_TOKEN"];
+
+fn env_token() -> Option<String> {
+    TOKEN_VARS
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|t| !t.trim().is_empty())
+        .map(|t| t.trim().to_string())
+}
+
+/// What `issuer add` is told.
+pub struct Add<'a> {
+    pub name: &'a str,
+    pub url: &'a str,
+    pub mount: &'a str,
+    pub client_role: &'a str,
+    pub server_role: Option<&'a str>,
+    pub auth: IssuerAuth,
+    pub role_id: Option<&'a str>,
+    pub ca_file: Option<&'a Path>,
+    /// The token or secret_id (from standard input); None: a token from
+    /// BAO_TOKEN / VAULT_TOKEN at each use.
+    pub secret: Option<String>,
+    pub force: bool,
+}
+
+pub struct Added {
+    pub issuer: IssuerRecord,
+    pub ca: CaRecord,
+}
+
+fn failed(what: impl Into<String>, fix: impl Into<String>) -> Error {
+    Error::IssuerFailed {
+        what: what.into(),
+        fix: fix.into(),
+    }
+}
+
+/// Records an issuer after trying it: the engine reached over verified
+/// TLS, its mount's CA read, the token (or AppRole login) accepted.
+pub fn add(env: &Env, a: &Add<'_>) -> Result<Added> {
+    names::validate("issuer", a.name)?;
+    let state = env.state();
+    if let Some((c, _)) = state.ca(a.name)? {
+        if c.issuer.as_deref() != Some(a.name) || !a.force {
+            return Err(Error::CaExists(a.name.into()));
+        }
+    }
+    for r in std::iter::once(a.client_role).chain(a.server_role) {
+        if !vault::valid_path(r, false) {
+            return Err(failed(
+                format!("role {r:?} is not a name of letters, digits, - and _"),
+                "give the role as the engine lists it (bao list MOUNT/roles)",
+            ));
+        }
+    }
+    let tls_ca = match a.ca_file {
+        Some(f) => Some(crate::fsio::read_to_string(f)?),
+        None => None,
+    };
+    let engine = Engine::new(a.url, a.mount, tls_ca.as_deref())?;
+    let ca_pem = engine.ca_pem()?;
+    let info = CertInfo::from_pem(&ca_pem).map_err(|_| {
+        failed(
+            format!("mount {:?} has no CA certificate yet", a.mount),
+            "generate or import one: bao write MOUNT/root/generate/internal common_name=…",
+        )
+    })?;
+    // The secret is tried before anything is kept.
+    match a.auth {
+        IssuerAuth::Token => {
+            let token = a.secret.clone().or_else(env_token).ok_or_else(|| {
+                failed(
+                    "no token: none on standard input, BAO_TOKEN and VAULT_TOKEN unset",
+                    "pipe it in (docker tlsctx issuer add … < token-file) or set BAO_TOKEN",
+                )
+            })?;
+            engine.check_token(&token)?;
+        }
+        IssuerAuth::Approle => {
+            let role_id = a.role_id.ok_or_else(|| {
+                failed(
+                    "--auth approle needs --role-id",
+                    "give the AppRole's role_id with --role-id",
+                )
+            })?;
+            let secret = a.secret.as_deref().ok_or_else(|| {
+                failed(
+                    "--auth approle needs its secret_id on standard input",
+                    "pipe it in: docker tlsctx issuer add … --auth approle --role-id ID < secret-id-file",
+                )
+            })?;
+            engine.login_approle(role_id, secret)?;
+        }
+    }
+    let ks = env.keystore()?;
+    let rec = IssuerRecord {
+        name: a.name.into(),
+        url: a.url.into(),
+        mount: a.mount.into(),
+        client_role: a.client_role.into(),
+        server_role: a.server_role.map(str::to_string),
+        auth: a.auth,
+        role_id: a.role_id.map(str::to_string),
+        keystore: ks.backend(),
+        secret_stored: a.secret.is_some(),
+        tls_ca: tls_ca.is_some(),
+    };
+    let ca = CaRecord {
+        name: a.name.into(),
+        cn: info.subject_cn.clone(),
+        key_type: pki::KeyKind::from_name(&info.key_type),
+        created: env.now,
+        not_after: info.not_after,
+        sha256: info.sha256.clone(),
+        keystore: ks.backend(),
+        external: true,
+        issuer: Some(a.name.into()),
+    };
+    super::check_cancelled()?;
+    // The secret first (nothing names it yet), the records last: the CA
+    // record is what makes the issuer usable.
+    let account = Account::Issuer(a.name.into());
+    match &a.secret {
+        Some(s) => ks.set(&account, s.as_bytes())?,
+        None => {
+            ks.delete(&account)?;
+        }
+    }
+    state.write_issuer(&rec, tls_ca.as_deref())?;
+    state.write_ca(&ca, &ca_pem)?;
+    Ok(Added { issuer: rec, ca })
+}
+
+/// A logged-in issuer, signing for one command.
+pub struct Remote {
+    rec: IssuerRecord,
+    engine: Engine,
+    token: String,
+    ca_pem: String,
+    ca_der: Vec<u8>,
+    notes: RefCell<Vec<String>>,
+}
+
+/// The issuer `name`, logged in.
+pub fn connect(env: &Env, name: &str) -> Result<Remote> {
+    let state = env.state();
+    let rec = state.issuer(name)?.ok_or_else(|| {
+        failed(
+            format!("issuer {name:?} is not recorded"),
+            "add it: docker tlsctx issuer add NAME --url https://HOST:8200 --mount pki --client-role ROLE",
+        )
+    })?;
+    let (ca, ca_pem) = state
+        .ca(name)?
+        .ok_or_else(|| Error::CaNotFound(name.into()))?;
+    let tls_ca = if rec.tls_ca {
+        Some(crate::fsio::read_to_string(
+            &state.issuer_dir(name).join("tls-ca.pem"),
+        )?)
+    } else {
+        None
+    };
+    let engine = Engine::new(&rec.url, &rec.mount, tls_ca.as_deref())?;
+    let stored = if rec.secret_stored {
+        let ks = keystore::open_recorded(rec.keystore, &env.config_dir)?;
+        ks.get(&Account::Issuer(name.into()))?
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    } else {
+        None
+    };
+    let token = match rec.auth {
+        // A token in the environment wins: it is the one the user just
+        // logged in with (bao login), and stored ones expire.
+        IssuerAuth::Token => env_token().or(stored).ok_or_else(|| {
+            failed(
+                format!("no token for issuer {name:?}: none stored, BAO_TOKEN and VAULT_TOKEN unset"),
+                "set BAO_TOKEN (or VAULT_TOKEN), or store one: docker tlsctx issuer add … --force < token-file",
+            )
+        })?,
+        IssuerAuth::Approle => {
+            let secret = stored.ok_or_else(|| {
+                failed(
+                    format!("issuer {name:?}'s AppRole secret_id is missing from the keystore"),
+                    "store it again: docker tlsctx issuer add … --auth approle --role-id ID --force < secret-id-file",
+                )
+            })?;
+            engine.login_approle(rec.role_id.as_deref().unwrap_or_default(), &secret)?
+        }
+    };
+    let ca_der = ::pem::parse(&ca_pem)
+        .map(|p| p.contents().to_vec())
+        .map_err(|e| Error::Crypto(e.to_string()))?;
+    let _ = ca;
+    Ok(Remote {
+        rec,
+        engine,
+        token,
+        ca_pem,
+        ca_der,
+        notes: RefCell::new(Vec::new()),
+    })
+}
+
+impl Remote {
+    fn note(&self, n: String) {
+        self.notes.borrow_mut().push(n);
+    }
+
+    /// Signs a CSR for `key` under `role` and checks the answer.
+    #[allow(clippy::too_many_arguments)]
+    fn sign(
+        &self,
+        role: &str,
+        key: rcgen::KeyPair,
+        cn: &str,
+        sans: &[San],
+        extra: serde_json::Value,
+        days: u32,
+        now: OffsetDateTime,
+        client: bool,
+    ) -> Result<Leaf> {
+        let key_der = pki::key_der_of(&key);
+        let csr = pki::csr_pem_with_sans(&key_der, cn, sans)?;
+        // The CN travels in the CSR (roles default to use_csr_common_name;
+        // a common_name beside it only draws a warning).
+        let mut body = serde_json::json!({
+            "csr": csr,
+            "ttl": format!("{}h", u64::from(days) * 24),
+            "format": "pem",
+        });
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        let (signed, warnings) = self.engine.sign(&self.token, role, &body)?;
+        for w in warnings {
+            self.note(format!(
+                "{} says: {}",
+                self.rec.name,
+                crate::text::one_line(&w)
+            ));
+        }
+        let issuing = ::pem::parse(&signed.issuing_ca).map_err(|_| {
+            failed(
+                "the engine's answer has no issuing CA",
+                "is this a PKI mount?",
+            )
+        })?;
+        if issuing.contents() != self.ca_der.as_slice() {
+            return Err(failed(
+                format!("issuer {:?} now signs with another CA than the one recorded", self.rec.name),
+                format!(
+                    "record its new CA (contexts of the old one stop working): docker tlsctx issuer add {} … --force",
+                    self.rec.name
+                ),
+            ));
+        }
+        let info = CertInfo::from_pem(&signed.certificate)?;
+        if !pki::key_matches_cert(&key_der, &signed.certificate)? {
+            return Err(failed(
+                "the engine returned a certificate for another key",
+                "this is not what sign/ROLE does: check the engine",
+            ));
+        }
+        let cert_der = ::pem::parse(&signed.certificate)
+            .map(|p| p.contents().to_vec())
+            .map_err(|e| Error::Crypto(e.to_string()))?;
+        if client {
+            pki::check_client_chain(&cert_der, &self.ca_der, now).map_err(|why| {
+                failed(
+                    format!("role {role:?} issued a certificate that cannot be a client identity: {why}"),
+                    "the client role needs client_flag=true (bao write MOUNT/roles/ROLE client_flag=true)",
+                )
+            })?;
+        } else if !info.ekus.iter().any(|e| e == "serverAuth") {
+            return Err(failed(
+                format!("role {role:?} issued a certificate without serverAuth"),
+                "the server role needs server_flag=true (bao write MOUNT/roles/ROLE server_flag=true)",
+            ));
+        } else if let Some(missing) = sans.iter().find(|s| !info.sans.contains(&s.to_string())) {
+            // Go checks SANs only: a daemon certificate without one of
+            // them fails every client that uses that name.
+            return Err(failed(
+                format!("role {role:?} issued a certificate without the SAN {missing}"),
+                "the server role must allow the daemon's names: allow_ip_sans=true, allowed_domains or allow_any_name",
+            ));
+        }
+        // The role's max_ttl caps the lifetime with only a warning: said.
+        let asked = now + time::Duration::days(i64::from(days));
+        if info.not_after < asked - time::Duration::hours(1) {
+            self.note(format!(
+                "{cn}: valid until {}, not the {days} days asked: role {role:?} caps the lifetime (its max_ttl)",
+                crate::text::date(info.not_after)
+            ));
+        }
+        Ok(Leaf {
+            cert_pem: signed.certificate,
+            key,
+            serial_hex: info.serial_hex,
+            not_before: info.not_before,
+            not_after: info.not_after,
+            clamped_to_ca: false,
+        })
+    }
+
+    pub fn revoke(&self, serial_hex: &str) -> Result<()> {
+        for w in self
+            .engine
+            .revoke(&self.token, &vault::engine_serial(serial_hex))?
+        {
+            self.note(format!(
+                "{} says: {}",
+                self.rec.name,
+                crate::text::one_line(&w)
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn crl_pem(&self) -> Result<String> {
+        self.engine.crl_pem()
+    }
+}
+
+impl Signer for Remote {
+    fn name(&self) -> &str {
+        &self.rec.name
+    }
+    fn cert_pem(&self) -> &str {
+        &self.ca_pem
+    }
+    fn issue_for(
+        &self,
+        purpose: Purpose,
+        sans: &[San],
+        key_type: KeyType,
+        days: u32,
+        now: OffsetDateTime,
+    ) -> Result<Leaf> {
+        let role = self.rec.server_role.as_deref().ok_or_else(|| {
+            failed(
+                format!("issuer {:?} has no server role", self.rec.name),
+                "give one: docker tlsctx issuer add … --server-role ROLE --force",
+            )
+        })?;
+        if purpose == Purpose::ServiceClient {
+            return Err(failed(
+                "service client certificates are not signed by issuers yet",
+                "use a CA of this tool for them (docker tlsctx cert … --ca CA)",
+            ));
+        }
+        let cn = sans.first().map(San::host).unwrap_or_default();
+        let (ips, dns): (Vec<&San>, Vec<&San>) = sans.iter().partition(|s| matches!(s, San::Ip(_)));
+        let extra = serde_json::json!({
+            "alt_names": dns.iter().map(|s| s.host()).collect::<Vec<_>>().join(","),
+            "ip_sans": ips.iter().map(|s| s.host()).collect::<Vec<_>>().join(","),
+        });
+        let key = key_type.generate()?;
+        self.sign(role, key, &cn, sans, extra, days, now, false)
+    }
+    fn issue_client(
+        &self,
+        cn: &str,
+        role: Role,
+        key_type: KeyType,
+        days: u32,
+        now: OffsetDateTime,
+    ) -> Result<Leaf> {
+        let key = key_type.generate()?;
+        self.client(cn, role, key, days, now)
+    }
+    fn reissue_client(
+        &self,
+        cn: &str,
+        role: Role,
+        key_der: &[u8],
+        _key_type: KeyType,
+        days: u32,
+        now: OffsetDateTime,
+    ) -> Result<Leaf> {
+        let key = rcgen::KeyPair::try_from(key_der)
+            .map_err(|e| Error::Crypto(format!("cannot read the client key: {e}")))?;
+        self.client(cn, role, key, days, now)
+    }
+    fn notes(&self) -> Vec<String> {
+        self.notes.borrow().clone()
+    }
+}
+
+impl Remote {
+    /// The engine's role decides the subject's OU, which is the role the
+    /// plugin reads: a certificate whose role is not the one asked for is
+    /// revoked at once and refused.
+    fn client(
+        &self,
+        cn: &str,
+        role: Role,
+        key: rcgen::KeyPair,
+        days: u32,
+        now: OffsetDateTime,
+    ) -> Result<Leaf> {
+        let leaf = self.sign(
+            &self.rec.client_role.clone(),
+            key,
+            cn,
+            &[],
+            serde_json::json!({ "exclude_cn_from_sans": true }),
+            days,
+            now,
+            true,
+        )?;
+        let got = CertInfo::from_pem(&leaf.cert_pem)?.role;
+        if got != role {
+            let _ = self.revoke(&leaf.serial_hex);
+            return Err(failed(
+                format!(
+                    "role {:?} of issuer {:?} issues {} identities (its ou), not {}; the certificate was revoked",
+                    self.rec.client_role,
+                    self.rec.name,
+                    got.as_str(),
+                    role.as_str()
+                ),
+                format!(
+                    "ask for --role {}, or give the engine role ou=\"{}\"",
+                    got.as_str(),
+                    role.ou()
+                ),
+            ));
+        }
+        Ok(leaf)
+    }
+}
+
+/// The signer of CA `name`: its issuer when it has one, else its key.
+pub fn signer_of(env: &Env, name: &str) -> Result<(CaRecord, Box<dyn Signer>)> {
+    let (rec, _) = ca::existing(env, name)?;
+    if let Some(i) = &rec.issuer {
+        let remote = connect(env, i)?;
+        return Ok((rec, Box::new(remote)));
+    }
+    let (rec, ca) = ca::load(env, name)?;
+    Ok((rec, Box::new(ca)))
+}
+
+/// The current CRL of CA `name`: signed here, or the issuer's own.
+pub fn crl_for(env: &Env, name: &str, revs: &crate::state::Revocations) -> Result<String> {
+    let (rec, _) = ca::existing(env, name)?;
+    if let Some(i) = &rec.issuer {
+        return connect(env, i)?.crl_pem();
+    }
+    let (_, signer) = ca::load(env, name)?;
+    ca::crl_pem(env, &signer, revs)
+}
