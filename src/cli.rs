@@ -105,12 +105,15 @@ pub struct IssuerAddArgs {
     /// Role that signs server bundles (server_flag=true)
     #[arg(long, value_name = "ROLE")]
     pub server_role: Option<String>,
-    /// token: from standard input, else BAO_TOKEN/VAULT_TOKEN at each use; approle: --role-id and the secret_id from standard input
+    /// token: from standard input (or --token-from-env); approle: --role-id and the secret_id from standard input
     #[arg(long, value_enum, default_value = "token")]
     pub auth: crate::state::IssuerAuth,
     /// AppRole role_id (not a secret)
     #[arg(long, value_name = "ID")]
     pub role_id: Option<String>,
+    /// Keep no token: read BAO_TOKEN or VAULT_TOKEN at each use (they are sent to this issuer's URL)
+    #[arg(long)]
+    pub token_from_env: bool,
     /// The engine's TLS CA certificate (PEM) [default: Mozilla's roots]
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,

@@ -86,6 +86,16 @@ pub fn validate_cn(cn: &str) -> Result<()> {
     if cn.chars().any(char::is_control) {
         return Err(Error::CnInvalid("it contains a control character".into()));
     }
+    // Invisible and direction-changing characters (Unicode format
+    // characters) make one CN look like another in logs and listings.
+    if cn.chars().any(is_invisible) {
+        return Err(Error::CnInvalid(
+            "it contains an invisible or direction-changing character".into(),
+        ));
+    }
+    if cn.trim() != cn {
+        return Err(Error::CnInvalid("it starts or ends with a space".into()));
+    }
     if cn.chars().count() > 64 {
         return Err(Error::CnInvalid(format!(
             "it is {} characters long",
@@ -93,6 +103,23 @@ pub fn validate_cn(cn: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Unicode's format characters that show as nothing (or reorder what
+/// follows): soft hyphen, zero-width and joiners, bidi marks, embeddings,
+/// overrides and isolates, word joiner and invisible operators, BOM.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{FFF0}'..='\u{FFF8}' | '\u{E0000}'..='\u{E0FFF}')
+}
+
+/// How CNs are compared when one must not pass for another: case and
+/// surrounding spaces do not tell people apart.
+pub fn cn_key(cn: &str) -> String {
+    cn.trim().to_lowercase()
 }
 
 #[cfg(test)]

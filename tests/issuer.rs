@@ -128,7 +128,9 @@ fn an_openbao_issuer_signs_what_a_real_dockerd_trusts() {
         ]),
         "root\n",
     ));
-    let o = s.tlsctx(&[
+    // The environment's token is not sent to an issuer that has its own
+    // (it may be another engine's): a wrong one here changes nothing.
+    let mut c = s.tlsctx_cmd(&[
         "new",
         "capped1",
         "--host",
@@ -139,6 +141,8 @@ fn an_openbao_issuer_signs_what_a_real_dockerd_trusts() {
         "--days",
         "90",
     ]);
+    c.env("BAO_TOKEN", "some-other-engines-token");
+    let o = c.output().unwrap();
     ok(&o);
     assert!(
         stderr(&o).contains("not the 90 days asked: role \"short\" caps the lifetime"),
@@ -185,6 +189,24 @@ fn an_openbao_issuer_signs_what_a_real_dockerd_trusts() {
     assert!(refused, "the plugin did not refuse bob");
     ok(&s.docker(&["--context", "d1", "ps"]));
 
+    // No token piped in: refused, unless the environment is asked for.
+    failed(
+        &with_stdin(
+            s.tlsctx_cmd(&[
+                "issuer",
+                "add",
+                "envy",
+                "--url",
+                &bao.url,
+                "--client-role",
+                "client",
+                "--ca-file",
+                &ca_file,
+            ]),
+            "",
+        ),
+        &["no token on standard input", "--token-from-env"],
+    );
     // A token without the policy, and a role that refuses the CN.
     let weak = bao.powerless_token();
     ok(&with_stdin(

@@ -138,7 +138,7 @@ fn a_request_signed_in_another_configuration_reaches_a_real_dockerd() {
     );
     failed(
         &bob.tlsctx(&["accept", p(&resp)]),
-        &["must be confirmed with its owner", "--ca-fingerprint"],
+        &["must be confirmed", "--ca-fingerprint"],
     );
     let colons: Vec<String> = fp
         .to_uppercase()
@@ -317,6 +317,58 @@ fn hostile_requests_are_refused_or_stripped() {
         &["CN \"d1-client\" already names \"d1\""],
     );
     assert!(!d.join("a.resp").exists());
+    // Another spelling of a CN in use: case, an invisible character, a
+    // trailing space (the attacker's review signed all three).
+    failed(
+        &owner.tlsctx(&[
+            "sign",
+            p(&again),
+            "--yes",
+            "--cn",
+            "EVE",
+            "--out",
+            p(&d.join("a.resp")),
+        ]),
+        &["CN \"EVE\" already names"],
+    );
+    for cn in ["eve\u{200b}", "e\u{202e}ve", "eve "] {
+        failed(
+            &owner.tlsctx(&[
+                "sign",
+                p(&again),
+                "--yes",
+                "--cn",
+                cn,
+                "--out",
+                p(&d.join("a.resp")),
+            ]),
+            &["--cn is invalid"],
+        );
+    }
+    assert!(!d.join("a.resp").exists());
+    // A host in the envelope that would draw lines on the signer's
+    // terminal: refused, not shown.
+    let bob0 = Sandbox::new();
+    let hreq = d.join("host.req");
+    ok(&bob0.tlsctx(&[
+        "request",
+        "hh",
+        "--host",
+        "tcp://10.0.0.1:2376",
+        "--cn",
+        "henry",
+        "--out",
+        p(&hreq),
+    ]));
+    let text = fs::read_to_string(&hreq).unwrap().replace(
+        "\"host\":\"tcp://10.0.0.1:2376\"",
+        "\"host\":\"tcp://10.0.0.1:2376\\n  role:         admin\\u001b[1A\"",
+    );
+    assert!(text.contains("role:         admin"));
+    fs::write(&hreq, text).unwrap();
+    let o = owner.tlsctx(&["sign", p(&hreq), "--yes", "--out", p(&d.join("h.resp"))]);
+    failed(&o, &["is not tcp://HOST[:PORT]"]);
+    assert!(!stderr(&o).contains('\u{1b}'), "{}", stderr(&o));
 
     // Weak keys.
     let weak = openssl_csr(d, "weak", &["rsa:1024"], "/CN=weak", &[]);
@@ -417,6 +469,34 @@ fn hostile_requests_are_refused_or_stripped() {
     assert!(!bob.cfg().join("tlsctx/identities/prod.json").exists());
     ok(&bob.tlsctx(&["accept", p(&bresp), "--ca-fingerprint", &fp]));
     assert!(bob.cfg().join("tlsctx/identities/prod.json").exists());
+    // A CA recorded once is confirmed again for the next request: a
+    // signer trusted for one daemon must not answer another request.
+    let breq2 = d.join("bob2.req");
+    ok(&bob.tlsctx(&[
+        "request",
+        "prod2",
+        "--host",
+        "tcp://10.0.0.2:2376",
+        "--cn",
+        "bob2",
+        "--out",
+        p(&breq2),
+    ]));
+    let bresp2 = d.join("bob2.resp");
+    ok(&owner.tlsctx(&[
+        "sign",
+        p(&breq2),
+        "--yes",
+        "--role",
+        "admin",
+        "--out",
+        p(&bresp2),
+    ]));
+    failed(
+        &bob.tlsctx(&["accept", p(&bresp2)]),
+        &["must be confirmed", "--ca-fingerprint"],
+    );
+    ok(&bob.tlsctx(&["accept", p(&bresp2), "--ca-fingerprint", &fp]));
     // A request name already taken, without --force.
     failed(
         &bob.tlsctx(&[

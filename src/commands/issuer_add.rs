@@ -43,6 +43,7 @@ pub fn run(env: &Env, args: &IssuerAddArgs) -> Result<()> {
             role_id: args.role_id.as_deref(),
             ca_file: args.ca_file.as_deref(),
             secret,
+            token_from_env: args.token_from_env,
             force: args.force,
         },
     )?;

@@ -15,7 +15,10 @@ use crate::ui;
 fn show(p: &Preview) {
     let r = &p.request;
     eprintln!("About to sign with CA {:?}:", p.ca);
-    eprintln!("  CN:           {}", p.cn);
+    eprintln!("  CN:           {}", crate::text::one_line(&p.cn));
+    if !p.cn.is_ascii() {
+        eprintln!("                (not plain ASCII: check it is not made to look like someone else's CN)");
+    }
     eprintln!(
         "  role:         {}{}",
         p.role.as_str(),

@@ -40,9 +40,11 @@ pub struct Add<'a> {
     pub auth: IssuerAuth,
     pub role_id: Option<&'a str>,
     pub ca_file: Option<&'a Path>,
-    /// The token or secret_id (from standard input); None: a token from
-    /// BAO_TOKEN / VAULT_TOKEN at each use.
+    /// The token or secret_id (from standard input).
     pub secret: Option<String>,
+    /// `--token-from-env`: no token kept; BAO_TOKEN / VAULT_TOKEN at each
+    /// use (only ever sent to this issuer because the user said so).
+    pub token_from_env: bool,
     pub force: bool,
 }
 
@@ -91,12 +93,27 @@ pub fn add(env: &Env, a: &Add<'_>) -> Result<Added> {
     // The secret is tried before anything is kept.
     match a.auth {
         IssuerAuth::Token => {
-            let token = a.secret.clone().or_else(env_token).ok_or_else(|| {
-                failed(
-                    "no token: none on standard input, BAO_TOKEN and VAULT_TOKEN unset",
-                    "pipe it in (docker tlsctx issuer add … < token-file) or set BAO_TOKEN",
-                )
-            })?;
+            let token = match (&a.secret, a.token_from_env) {
+                (Some(t), false) => t.clone(),
+                (None, true) => env_token().ok_or_else(|| {
+                    failed(
+                        "--token-from-env, but BAO_TOKEN and VAULT_TOKEN are unset",
+                        "log in first (bao login), or pipe the token in instead",
+                    )
+                })?,
+                (Some(_), true) => {
+                    return Err(failed(
+                        "a token on standard input and --token-from-env",
+                        "choose one",
+                    ))
+                }
+                (None, false) => {
+                    return Err(failed(
+                        "no token on standard input",
+                        "pipe it in (docker tlsctx issuer add … < token-file), or pass --token-from-env to read BAO_TOKEN/VAULT_TOKEN at each use",
+                    ))
+                }
+            };
             engine.check_token(&token)?;
         }
         IssuerAuth::Approle => {
@@ -194,7 +211,15 @@ pub fn connect(env: &Env, name: &str) -> Result<Remote> {
     let token = match rec.auth {
         // A token in the environment wins: it is the one the user just
         // logged in with (bao login), and stored ones expire.
-        IssuerAuth::Token => env_token().or(stored).ok_or_else(|| {
+        // A stored token is this issuer's; the environment's only for an
+        // issuer recorded to use it (it may be another engine's token).
+        IssuerAuth::Token if rec.secret_stored => stored.ok_or_else(|| {
+            failed(
+                format!("issuer {name:?}'s token is missing from the keystore"),
+                "store it again: docker tlsctx issuer add … --force < token-file",
+            )
+        })?,
+        IssuerAuth::Token => env_token().ok_or_else(|| {
             failed(
                 format!("no token for issuer {name:?}: none stored, BAO_TOKEN and VAULT_TOKEN unset"),
                 "set BAO_TOKEN (or VAULT_TOKEN), or store one: docker tlsctx issuer add … --force < token-file",

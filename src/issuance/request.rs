@@ -225,11 +225,13 @@ pub fn accept(env: &Env, a: &Accept<'_>) -> Result<Accepted> {
         }
         Some(rec)
     } else {
-        if a.ca_fingerprint.is_none() && known.is_none() && !(a.confirm_ca)(&ca.sha256, &ca.subject)
-        {
+        // A CA already recorded here is confirmed again too: a signer
+        // trusted once for one daemon must not answer a request meant for
+        // another person (its CA would become that host's trust).
+        if a.ca_fingerprint.is_none() && !(a.confirm_ca)(&ca.sha256, &ca.subject) {
             return Err(Error::NeedsConfirmation {
                 what: format!(
-                    "the CA {:?} (SHA-256 {}) is new here and must be confirmed with its owner",
+                    "the CA {:?} (SHA-256 {}) must be confirmed with the owner you sent the request to",
                     ca.subject, ca.sha256
                 ),
                 flag: "--ca-fingerprint SHA256".into(),
@@ -263,8 +265,16 @@ pub fn accept(env: &Env, a: &Accept<'_>) -> Result<Accepted> {
     let (ca_rec, ca_is_new) = match known {
         Some(k) => (k, false),
         None => {
+            let name = format!("ext-{}", &ca.sha256[..12]);
+            // Another CA under that name (a 48-bit prefix collision, made
+            // on purpose) must not be replaced.
+            if state.ca(&name)?.is_some() {
+                return Err(refused(&format!(
+                    "a different CA is already recorded as {name:?}"
+                )));
+            }
             let rec = CaRecord {
-                name: format!("ext-{}", &ca.sha256[..12]),
+                name,
                 cn: ca.subject_cn.clone(),
                 key_type: pki::KeyKind::from_name(&ca.key_type),
                 created: env.now,

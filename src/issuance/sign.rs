@@ -71,13 +71,13 @@ pub fn preview(env: &Env, ask: &Ask<'_>) -> Result<Preview> {
     let signed = state.signed(&ca_rec.name)?;
     let renews = signed
         .iter()
-        .filter(|s| s.cn == cn && live(s.not_after, &s.serial))
+        .filter(|s| names::cn_key(&s.cn) == names::cn_key(&cn) && live(s.not_after, &s.serial))
         .find(|s| s.spki_sha256 == request.spki_sha256)
         .cloned();
     if renews.is_none() {
         if let Some(s) = signed
             .iter()
-            .find(|s| s.cn == cn && live(s.not_after, &s.serial))
+            .find(|s| names::cn_key(&s.cn) == names::cn_key(&cn) && live(s.not_after, &s.serial))
         {
             return Err(Error::CnInUse {
                 cn,
@@ -87,7 +87,10 @@ pub fn preview(env: &Env, ask: &Ask<'_>) -> Result<Preview> {
         }
     }
     for i in state.identities()? {
-        if i.ca == ca_rec.name && i.cn == cn && live(i.not_after, &i.serial) {
+        if i.ca == ca_rec.name
+            && names::cn_key(&i.cn) == names::cn_key(&cn)
+            && live(i.not_after, &i.serial)
+        {
             return Err(Error::CnInUse {
                 cn,
                 ca: ca_rec.name,
@@ -107,9 +110,24 @@ pub fn preview(env: &Env, ask: &Ask<'_>) -> Result<Preview> {
         .filter(|n| names::is_valid(n))
         .or_else(|| names::is_valid(&cn).then(|| cn.clone()))
         .unwrap_or_else(|| format!("signed-{}", &request.spki_sha256[..12]));
+    // The host is the requester's claim, shown to the signer: it must be
+    // one, not text that draws lines of its own on the signer's terminal.
+    let host = match &envelope {
+        Some(e) => Some(
+            crate::docker::host::Host::parse(&e.host, false)
+                .map_err(|_| {
+                    Error::RequestInvalid(format!(
+                        "its envelope's host {:?} is not tcp://HOST[:PORT]",
+                        crate::text::one_line(&e.host)
+                    ))
+                })?
+                .url(),
+        ),
+        None => None,
+    };
     Ok(Preview {
         asked_role: envelope.as_ref().and_then(|e| e.role),
-        host: envelope.as_ref().map(|e| e.host.clone()),
+        host,
         request,
         ca: ca_rec.name,
         ca_sha256: ca_rec.sha256,
