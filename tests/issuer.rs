@@ -268,4 +268,48 @@ fn an_openbao_issuer_signs_what_a_real_dockerd_trusts() {
     let (hits, seen) = sampler.finish(&[secret_id.clone(), weak.clone()], "--issuer");
     assert!(hits.is_empty(), "a secret on argv: {hits:?}");
     assert!(seen > 0, "the sampler saw none of our commands");
+
+    // Automatic renewal goes through the engine too; the revoked identity
+    // is left alone.
+    let before = serial(&s, "d1");
+    let o = s.tlsctx(&["renew", "--due", "--before", "900d"]);
+    ok(&o);
+    let err = stderr(&o);
+    assert!(err.contains("context \"d1\": renewed"), "{err}");
+    assert!(
+        err.contains("context \"bob\": left alone: revoked"),
+        "{err}"
+    );
+    assert_ne!(serial(&s, "d1"), before);
+    ok(&s.docker(&["--context", "d1", "ps"]));
+
+    // A sealed engine, then one that is gone: said, nothing written.
+    bao.run(&["operator", "seal"]);
+    failed(
+        &s.tlsctx(&[
+            "new",
+            "z1",
+            "--host",
+            &host,
+            "--no-server",
+            "--issuer",
+            "capped",
+        ]),
+        &["the engine is sealed", "unseal"],
+    );
+    drop(bao);
+    failed(
+        &s.tlsctx(&[
+            "new",
+            "z2",
+            "--host",
+            &host,
+            "--no-server",
+            "--issuer",
+            "capped",
+        ]),
+        &["cannot be reached"],
+    );
+    assert!(!s.cfg().join("tlsctx/identities/z1.json").exists());
+    assert!(!s.cfg().join("tlsctx/identities/z2.json").exists());
 }

@@ -497,6 +497,37 @@ fn hostile_requests_are_refused_or_stripped() {
         &["must be confirmed", "--ca-fingerprint"],
     );
     ok(&bob.tlsctx(&["accept", p(&bresp2), "--ca-fingerprint", &fp]));
+    // Keychain-only: the accepted context points at the agent and no
+    // key.pem is written anywhere.
+    let kreq = d.join("k.req");
+    ok(&carol.tlsctx(&[
+        "request",
+        "kc",
+        "--host",
+        "tcp://10.0.0.3:2376",
+        "--cn",
+        "carol-kc",
+        "--keychain-only",
+        "--out",
+        p(&kreq),
+    ]));
+    let kresp = d.join("k.resp");
+    ok(&owner.tlsctx(&["sign", p(&kreq), "--yes", "--out", p(&kresp)]));
+    ok(&carol.tlsctx(&["accept", p(&kresp), "--ca-fingerprint", &fp]));
+    let host = ok(&carol.docker(&[
+        "context",
+        "inspect",
+        "kc",
+        "--format",
+        "{{.Endpoints.docker.Host}}",
+    ]));
+    assert!(host.trim().starts_with("unix://"), "{host}");
+    assert!(
+        !all_files(&carol.cfg().join("contexts"))
+            .iter()
+            .any(|f| f.ends_with("key.pem")),
+        "a key.pem for a keychain-only context"
+    );
     // A request name already taken, without --force.
     failed(
         &bob.tlsctx(&[
