@@ -8,8 +8,8 @@ use std::fs;
 use std::process::Output;
 
 use common::bao::Bao;
-use common::dockerd::{free_port, stderr, Dockerd};
-use common::plugin::Plugin;
+use common::dockerd::{free_port, stderr};
+use common::plugin::daemon_with_plugin;
 use common::*;
 
 fn failed(o: &Output, want: &[&str]) {
@@ -95,16 +95,7 @@ fn an_openbao_issuer_signs_what_a_real_dockerd_trusts() {
         bundle.join("server-cert.pem").to_str().unwrap(),
     ]);
     assert!(issuer.contains("team CA"), "{issuer}");
-    let log = s.path().join("plugin.log");
-    let plugin = Plugin::start(&bundle, &log);
-    let dir = s.path().join("d");
-    fs::create_dir(&dir).unwrap();
-    let _daemon = Dockerd::start_with(
-        &dir,
-        &bundle,
-        port,
-        serde_json::json!({ "authorization-plugins": [plugin.name] }),
-    );
+    let _daemon_and_plugin = daemon_with_plugin(s.path(), &bundle, port);
     ok(&s.docker(&["--context", "d1", "version"]));
 
     // Renewal goes through the engine too.

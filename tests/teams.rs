@@ -8,8 +8,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::dockerd::{free_port, stderr, Dockerd};
-use common::plugin::Plugin;
+use common::dockerd::{free_port, stderr};
+use common::plugin::daemon_with_plugin;
 use common::*;
 
 fn failed(o: &Output, want: &[&str]) {
@@ -63,16 +63,7 @@ fn a_request_signed_in_another_configuration_reaches_a_real_dockerd() {
     let host = format!("tcp://127.0.0.1:{port}");
     ok(&owner.tlsctx(&["new", "d1", "--host", &host]));
     let bundle = owner.cfg().join("tlsctx/servers/d1");
-    let log = owner.path().join("plugin.log");
-    let plugin = Plugin::start(&bundle, &log);
-    let dir = owner.path().join("d");
-    fs::create_dir(&dir).unwrap();
-    let _daemon = Dockerd::start_with(
-        &dir,
-        &bundle,
-        port,
-        serde_json::json!({ "authorization-plugins": [plugin.name] }),
-    );
+    let _daemon_and_plugin = daemon_with_plugin(owner.path(), &bundle, port);
 
     // Bob: a key in his keystore, a request file for it.
     let req = bob.path().join("prod.req");

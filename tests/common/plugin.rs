@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use super::dockerd::Dockerd;
 use super::{is_root, BIN};
 
 pub struct Plugin {
@@ -64,4 +65,21 @@ impl Drop for Plugin {
         let _ = self.child.wait();
         let _ = fs::remove_file(&self.socket);
     }
+}
+
+/// The plugin on `bundle` and a dockerd on `port` that asks it, both
+/// under `work` (plugin.log, the daemon's folder `d`). Drop the daemon
+/// before the plugin (a tuple drops in order; keep it in one binding): a
+/// daemon whose plugin is gone refuses everything.
+pub fn daemon_with_plugin(work: &Path, bundle: &Path, port: u16) -> (Dockerd, Plugin) {
+    let plugin = Plugin::start(bundle, &work.join("plugin.log"));
+    let dir = work.join("d");
+    fs::create_dir(&dir).unwrap();
+    let daemon = Dockerd::start_with(
+        &dir,
+        bundle,
+        port,
+        serde_json::json!({ "authorization-plugins": [plugin.name] }),
+    );
+    (daemon, plugin)
 }
