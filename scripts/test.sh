@@ -58,6 +58,12 @@ if [ ! -x /usr/bin/python3 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null
 fi
 
+# bash-completion's helpers (_get_comp_words_by_ref): the script from
+# `docker completion bash` needs them (tests/complete.rs drives it).
+if [ ! -f /usr/share/bash-completion/bash_completion ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bash-completion >/dev/null
+fi
+
 # Python's cryptography package reads our PKCS#12 too.
 if ! python3 -c 'import cryptography' >/dev/null 2>&1; then
   echo "test.sh: installing the cryptography package for python3" >&2

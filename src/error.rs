@@ -643,11 +643,11 @@ impl Error {
             ),
             Error::AgentRunning(name) => (
                 format!("an agent already serves context {name:?}"),
-                Some("it keeps serving; to restart it, stop it first (docker tlsctx agent stop, or kill the process)".into()),
+                Some("it keeps serving; to restart it, stop it first (systemctl --user stop docker-tlsctx-agent.service, or kill the process)".into()),
             ),
             Error::DockerNotFound => (
                 "the docker CLI was not found on PATH".into(),
-                Some("install the docker CLI (docker.io or docker-ce-cli), or put it on PATH; docker tlsctx swarm talks to the swarm through it".into()),
+                Some("install the docker CLI (docker.io or docker-ce-cli), or put it on PATH; docker tlsctx's swarm commands talk to the swarm through it".into()),
             ),
             Error::PrefixInvalid(p) => (
                 format!("swarm secret prefix {p:?} is invalid: swarm names allow only letters, digits and - _ . and start and end with a letter or digit, and at most 64 characters in all"),

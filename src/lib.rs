@@ -32,4 +32,5 @@ pub mod agent;
 #[cfg(unix)]
 pub mod authz;
 pub mod commands;
+pub mod complete;
 pub mod credhelper;

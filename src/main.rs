@@ -15,7 +15,7 @@ use docker_tlsctx::cli::{
 use docker_tlsctx::docker::{hooks, plugin};
 use docker_tlsctx::error::Result;
 use docker_tlsctx::issuance::{health, recover, Env};
-use docker_tlsctx::{commands, credhelper, fsio, keystore, lock};
+use docker_tlsctx::{commands, complete, credhelper, fsio, keystore, lock};
 
 fn main() {
     let mut argv = std::env::args_os();
@@ -33,6 +33,25 @@ fn main() {
     // `docker info` and before each run. No disk, keychain or network here.
     if args.len() == 1 && args[0] == plugin::METADATA_SUBCOMMAND {
         std::process::exit(plugin::print_metadata());
+    }
+    // Docker's shell completion asks `__complete tlsctx ARGS… TO_COMPLETE`
+    // (complete.rs): reads what `ls` reads, nothing more.
+    if let Some(first) = args.first().and_then(|a| a.to_str()) {
+        if first == complete::COMPLETE || first == complete::COMPLETE_NO_DESC {
+            let mut words: Vec<String> = args[1..]
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            if words.first().is_some_and(|w| w == plugin::PLUGIN_NAME) {
+                words.remove(0);
+            }
+            let config = fsio::docker_config_dir(None);
+            print!(
+                "{}",
+                complete::answer(&config, &words, first == complete::COMPLETE)
+            );
+            std::process::exit(0);
+        }
     }
     // After a hooked docker command (`docker tlsctx hooks enable`): our hints.
     // Docker 28.2.2 runs `docker-tlsctx tlsctx docker-cli-plugin-hooks JSON`

@@ -24,7 +24,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("issuance", &["issuance"]),
     ("interface", &["cli", "ui"]),
-    ("front ends", &["commands", "credhelper", "authz", "agent"]),
+    (
+        "front ends",
+        &["commands", "complete", "credhelper", "authz", "agent"],
+    ),
 ];
 
 fn layer_of(top: &str) -> Option<usize> {
