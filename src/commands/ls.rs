@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use crate::cli::{LsArgs, LsFormat};
 use crate::docker::host::Host;
 use crate::error::{Error, Result};
-use crate::issuance::health::{days_left, expiry, health, Health};
+use crate::issuance::health::{self, days_left, expiry, health_with, Health};
 use crate::issuance::Env;
 use crate::keystore::Backend;
 use crate::pki::KeyType;
@@ -53,6 +53,7 @@ pub fn run(env: &Env, args: &LsArgs) -> Result<()> {
         })
         .collect();
     let (ctx_ids, bundles): (Vec<_>, Vec<_>) = ids.into_iter().partition(|i| i.context.is_some());
+    let revoked = health::revoked_set(env);
     let row = |rec: &IdentityRecord| Row {
         name: rec.name.clone(),
         host: rec.host.clone(),
@@ -65,7 +66,9 @@ pub fn run(env: &Env, args: &LsArgs) -> Result<()> {
         agent: rec
             .keychain_only
             .then(|| crate::docker::endpoint::agent_state(&env.config_dir, &rec.name).to_string()),
-        health: health(env, rec),
+        health: health_with(env, rec, &|ca, serial| {
+            revoked.contains(&(ca.to_string(), serial.to_string()))
+        }),
     };
     let rows: Vec<Row> = ctx_ids.iter().map(row).collect();
     if args.quiet {

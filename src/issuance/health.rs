@@ -68,7 +68,31 @@ pub fn days_left(not_after: OffsetDateTime, now: OffsetDateTime) -> i64 {
 /// the certificate is the recorded one and the key belongs to it. Reads
 /// files only: no keychain, so `ls` stays fast with a thousand contexts.
 pub fn health(env: &Env, rec: &IdentityRecord) -> Health {
-    if env.state().is_revoked(&rec.ca, &rec.serial) {
+    health_with(env, rec, &|ca, serial| env.state().is_revoked(ca, serial))
+}
+
+/// The revoked serials of every CA, read once (`ls` asks for each of a
+/// thousand identities; one revoked.json read per CA, not per identity).
+pub fn revoked_set(env: &Env) -> std::collections::BTreeSet<(String, String)> {
+    let state = env.state();
+    let mut set = std::collections::BTreeSet::new();
+    for c in state.cas().unwrap_or_default() {
+        if let Ok(r) = state.revocations(&c.name) {
+            for e in r.entries {
+                set.insert((c.name.clone(), e.serial));
+            }
+        }
+    }
+    set
+}
+
+/// `health`, with the revocation check given (a set read once).
+pub fn health_with(
+    env: &Env,
+    rec: &IdentityRecord,
+    is_revoked: &dyn Fn(&str, &str) -> bool,
+) -> Health {
+    if is_revoked(&rec.ca, &rec.serial) {
         return Health::Revoked;
     }
     let Some(ctx) = rec.context.as_deref() else {
@@ -101,10 +125,16 @@ pub fn health(env: &Env, rec: &IdentityRecord) -> Health {
             "TLS files are missing (restore them: docker tlsctx restore {ctx} --force)"
         ));
     };
-    // The recorded certificate, byte for byte (both are written from the same text).
-    let recorded =
-        std::fs::read_to_string(env.state().identity_cert_path(&rec.name)).unwrap_or_default();
-    if cert != recorded {
+    // The recorded certificate, byte for byte (both are written from the
+    // same text): by its recorded hash, or against the kept copy.
+    let same = match &rec.cert_pem_sha256 {
+        Some(h) => *h == sha256_hex(cert.as_bytes()),
+        None => {
+            std::fs::read_to_string(env.state().identity_cert_path(&rec.name)).unwrap_or_default()
+                == cert
+        }
+    };
+    if !same {
         return Health::Broken(format!("cert.pem is not the recorded certificate (restore it: docker tlsctx restore {ctx} --force)"));
     }
     // The key by its recorded hash; records without one get the full check.

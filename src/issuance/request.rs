@@ -304,6 +304,7 @@ pub fn accept(env: &Env, a: &Accept<'_>) -> Result<Accepted> {
         keystore: pending.keystore,
         key_pem_sha256: (!pending.keychain_only).then(|| sha256_hex(key_pem.as_bytes())),
         keychain_only: pending.keychain_only,
+        cert_pem_sha256: None,
     };
     check_cancelled()?;
     if ca_is_new {

@@ -117,6 +117,11 @@ pub struct IdentityRecord {
     /// agent's socket (ARCHITECTURE.md, "The agent"), and has no key.pem.
     #[serde(default, skip_serializing_if = "is_false")]
     pub keychain_only: bool,
+    /// SHA-256 of the certificate kept beside the record (set by
+    /// `write_identity`): `ls` checks a context's cert.pem against it
+    /// without reading the kept copy. Older records get the full check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_pem_sha256: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -289,6 +294,9 @@ impl State {
         fsio::create_dir_all(path.parent().unwrap(), PUBLIC_DIR)?;
         let before = self.identities_stamp();
         fsio::write_public(&self.identity_cert_path(&rec.name), cert_pem.as_bytes())?;
+        let mut rec = rec.clone();
+        rec.cert_pem_sha256 = Some(crate::text::sha256_hex(cert_pem.as_bytes()));
+        let rec = &rec;
         write_json(&path, rec)?;
         self.update_expiry_index(before, |e| {
             e.insert(rec.name.clone(), ExpiryEntry::of(rec));
