@@ -98,43 +98,7 @@ pub fn revoke(env: &Env, name: &str, reason: Option<RevocationReason>) -> Result
     if revs.entries.iter().any(|e| e.serial == rec.serial) {
         return Err(Error::AlreadyRevoked(name.into()));
     }
-    // A Vault/OpenBao issuer's CA: revoked there (its list is the one
-    // that counts), then recorded here, and the engine's own CRL goes into
-    // the bundles for the authorization plugin.
-    let (ca_rec, _) = ca::existing(env, &rec.ca)?;
-    if let Some(name) = &ca_rec.issuer {
-        let remote = super::issuer::connect(env, name)?;
-        remote.revoke(&rec.serial)?;
-        for s in &rec.older {
-            remote.revoke(s)?;
-        }
-        let entry = RevokedEntry {
-            serial: rec.serial.clone(),
-            name: rec.name.clone(),
-            cn: rec.cn.clone(),
-            revoked_at: env.now,
-            reason,
-        };
-        revs.entries.push(entry.clone());
-        revs.crl_number += 1;
-        state.write_revocations(&rec.ca, &revs)?;
-        let pem = remote.crl_pem()?;
-        let mut crls = Vec::new();
-        for s in state.servers()?.into_iter().filter(|s| s.ca == rec.ca) {
-            crls.push(ca::write_crl_into(&state.server_dir(&s), &pem)?);
-        }
-        return Ok(Revoked {
-            ca: rec.ca,
-            cn: rec.cn,
-            not_after: rec.not_after,
-            entry,
-            also: rec.older,
-            crls,
-            notes: super::signer::Signer::notes(&remote),
-        });
-    }
-    // The CA must be able to sign the CRL before anything is recorded.
-    let (_, signer) = ca::load(env, &rec.ca)?;
+    // The serial, and the holder's older ones not yet listed.
     let entry = RevokedEntry {
         serial: rec.serial.clone(),
         name: rec.name.clone(),
@@ -154,6 +118,33 @@ pub fn revoke(env: &Env, name: &str, reason: Option<RevocationReason>) -> Result
         }
     }
     revs.crl_number += 1;
+    // A Vault/OpenBao issuer's CA: revoked there (its list is the one
+    // that counts), then recorded here, and the engine's own CRL goes into
+    // the bundles for the authorization plugin.
+    let (ca_rec, _) = ca::existing(env, &rec.ca)?;
+    if let Some(name) = &ca_rec.issuer {
+        let remote = super::issuer::connect(env, name)?;
+        for serial in std::iter::once(&rec.serial).chain(&also) {
+            remote.revoke(serial)?;
+        }
+        state.write_revocations(&rec.ca, &revs)?;
+        let pem = remote.crl_pem()?;
+        let mut crls = Vec::new();
+        for s in state.servers()?.into_iter().filter(|s| s.ca == rec.ca) {
+            crls.push(ca::write_crl_into(&state.server_dir(&s), &pem)?);
+        }
+        return Ok(Revoked {
+            ca: rec.ca,
+            cn: rec.cn,
+            not_after: rec.not_after,
+            entry,
+            also,
+            crls,
+            notes: super::signer::Signer::notes(&remote),
+        });
+    }
+    // The CA must be able to sign the CRL before anything is recorded.
+    let (_, signer) = ca::load(env, &rec.ca)?;
     check_cancelled()?;
     // One transaction (ARCHITECTURE.md): the list is the commit point; the
     // CRLs are made from it, again by the next command if this one stops.
