@@ -117,7 +117,15 @@ pub fn create_bundle(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> R
     }
     let (ca_rec, ca) = super::issuer::signer_of(env, req.ca)?;
     let cn = req.cn.unwrap_or(req.name).to_string();
-    let issued = issue(env, &ca, &cn, req.role, req.key_type, req.days, progress)?;
+    let issued = issue(
+        env,
+        ca.as_ref(),
+        &cn,
+        req.role,
+        req.key_type,
+        req.days,
+        progress,
+    )?;
     let ks = env.keystore()?;
 
     check_cancelled()?;

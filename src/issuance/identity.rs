@@ -155,7 +155,7 @@ pub fn renew(
     // --role changes it; otherwise the renewed certificate keeps it.
     let role = role.unwrap_or(rec.role);
     let issued = if rekey {
-        client::issue(env, &signer, &rec.cn, role, kt, days, progress)?
+        client::issue(env, signer.as_ref(), &rec.cn, role, kt, days, progress)?
     } else {
         let key = ks.get(&account)?.ok_or_else(|| Error::KeyMissing {
             what: format!("identity {name:?}"),

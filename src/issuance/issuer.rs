@@ -190,7 +190,7 @@ pub fn connect(env: &Env, name: &str) -> Result<Remote> {
             "add it: docker tlsctx issuer add NAME --url https://HOST:8200 --mount pki --client-role ROLE",
         )
     })?;
-    let (ca, ca_pem) = state
+    let (_, ca_pem) = state
         .ca(name)?
         .ok_or_else(|| Error::CaNotFound(name.into()))?;
     let tls_ca = if rec.tls_ca {
@@ -238,7 +238,6 @@ pub fn connect(env: &Env, name: &str) -> Result<Remote> {
     let ca_der = ::pem::parse(&ca_pem)
         .map(|p| p.contents().to_vec())
         .map_err(|e| Error::Crypto(e.to_string()))?;
-    let _ = ca;
     Ok(Remote {
         rec,
         engine,

@@ -131,7 +131,7 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
     let server_issued = match &server_dir {
         Some(_) => Some(server::issue(
             env,
-            &signer,
+            signer.as_ref(),
             req.name,
             crate::pki::Purpose::Daemon,
             &sans,
@@ -146,7 +146,7 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
         .cn
         .map(str::to_string)
         .unwrap_or_else(|| format!("{}-client", req.name));
-    let client_issued = client::issue(env, &signer, &cn, req.role, kt, req.days, progress)?;
+    let client_issued = client::issue(env, signer.as_ref(), &cn, req.role, kt, req.days, progress)?;
     check_cancelled()?;
 
     // 4. Write, inside a journal (ARCHITECTURE.md, "Write and commit
@@ -187,7 +187,7 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
                 exec: env.state().server(req.name)?.and_then(|r| r.exec),
                 swarm: env.state().server(req.name)?.and_then(|r| r.swarm),
             };
-            let plan = server::plan(req.name, &signer, &bundle, ks.as_ref(), new_bundle);
+            let plan = server::plan(req.name, signer.as_ref(), &bundle, ks.as_ref(), new_bundle);
             Some((plan, bundle))
         }
         _ => None,

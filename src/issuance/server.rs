@@ -393,7 +393,7 @@ pub fn create(
     let (_, ca) = super::issuer::signer_of(env, req.ca)?;
     let issued = issue(
         env,
-        &ca,
+        ca.as_ref(),
         req.name,
         req.purpose,
         &sans,
@@ -419,7 +419,7 @@ pub fn create(
         exec: req.exec.clone(),
         swarm: env.state().server(req.name)?.and_then(|r| r.swarm),
     };
-    let plan = plan(req.name, &ca, &bundle, ks.as_ref(), new_bundle);
+    let plan = plan(req.name, ca.as_ref(), &bundle, ks.as_ref(), new_bundle);
     Ok((
         in_journal(env, ks.as_ref(), &plan, &bundle.issued)?,
         clamped,
@@ -476,7 +476,7 @@ pub fn renew(
     let (_, ca) = super::issuer::signer_of(env, &rec.ca)?;
     let issued = issue(
         env,
-        &ca,
+        ca.as_ref(),
         name,
         rec.purpose,
         &sans,
@@ -502,7 +502,7 @@ pub fn renew(
         exec: rec.exec.clone(),
         swarm: rec.swarm.clone(),
     };
-    let plan = plan(name, &ca, &bundle, ks.as_ref(), false);
+    let plan = plan(name, ca.as_ref(), &bundle, ks.as_ref(), false);
     let after = in_journal(env, ks.as_ref(), &plan, &bundle.issued)?;
     Ok(Renewed {
         before: rec,

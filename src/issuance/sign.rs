@@ -40,6 +40,7 @@ pub struct Preview {
     pub days: u32,
     /// A renewal of a live certificate this CA signed for the same key.
     pub renews: Option<SignedRecord>,
+    signer: crate::pki::Ca,
 }
 
 /// Reads and checks the request against policy; nothing is written.
@@ -49,7 +50,9 @@ pub fn preview(env: &Env, ask: &Ask<'_>) -> Result<Preview> {
         return Err(Error::KeyRefused(request.key));
     }
     super::check_client_days(ask.days)?;
-    let (ca_rec, _) = ca::load(env, ask.ca)?;
+    // Loaded once: the key is needed to sign, and a CA without one here
+    // (someone else's, an issuer's) is refused before the signer is asked.
+    let (ca_rec, signer) = ca::load(env, ask.ca)?;
     let envelope = request.envelope.clone();
     let cn = match (ask.cn, &request.cn, &envelope) {
         (Some(c), _, _) => c.to_string(),
@@ -136,6 +139,7 @@ pub fn preview(env: &Env, ask: &Ask<'_>) -> Result<Preview> {
         role,
         days: ask.days,
         renews,
+        signer,
     })
 }
 
@@ -155,7 +159,7 @@ pub fn sign(env: &Env, p: &Preview, out: Option<&Path>) -> Result<Signed> {
             return Err(Error::FileExists(out.into()));
         }
     }
-    let (_, signer) = ca::load(env, &p.ca)?;
+    let signer = &p.signer;
     let s = signer.sign_client_key(&p.cn, p.role, &p.request.spki_der, p.days, env.now)?;
     super::check_cancelled()?;
     let record = SignedRecord {
