@@ -220,10 +220,10 @@ pub fn read_request(bytes: &[u8]) -> Result<Request> {
             .map(one_line)
             .unwrap_or_else(|_| "(not text)".into());
         if attr.attr_type() == &x509_parser::oid_registry::OID_X509_COMMON_NAME && cn.is_none() {
-            if attr.as_str().is_err() {
-                return Err(invalid("its CN is not text"));
-            }
-            cn = Some(value);
+            // Kept as sent: validate_cn must see a NUL or an escape
+            // sequence to refuse it (shown with one_line, never cleaned).
+            let raw = attr.as_str().map_err(|_| invalid("its CN is not text"))?;
+            cn = Some(raw.to_string());
             continue;
         }
         ignored.push(format!("subject {}={value}", attr_name(attr.attr_type())));

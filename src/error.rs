@@ -250,6 +250,12 @@ pub enum Error {
     },
     /// `swarm rotate --service X` for a service that does not exist.
     ServiceNotFound(String),
+    /// A folder or program someone else could change (fsio::check_owned).
+    NotOwned {
+        what: String,
+        path: PathBuf,
+        why: String,
+    },
     /// A Vault/OpenBao issuer that could not do what was asked.
     IssuerFailed {
         what: String,
@@ -664,6 +670,10 @@ impl Error {
             Error::SecretTooLarge { name, size } => (
                 format!("secret {name:?} would be {size} bytes; swarm secrets are limited to 500 KiB (512000 bytes)"),
                 Some("use a smaller certificate chain or key (the default ecdsa-p256 keys are a few hundred bytes)".into()),
+            ),
+            Error::NotOwned { what, path, why } => (
+                format!("{what} {} is not safe to use: {why}; another user could change what runs; nothing was written", path.display()),
+                Some("make it yours and writable by you alone (chown, chmod go-w), or point HOME / XDG_CONFIG_HOME elsewhere".into()),
             ),
             Error::IssuerFailed { what, fix } => (format!("{what}; nothing was changed"), Some(fix.clone())),
             Error::RequestInvalid(why) => (

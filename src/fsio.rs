@@ -322,6 +322,16 @@ pub fn read_to_string(path: &Path) -> Result<String> {
 /// before they are parsed.
 pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
     use std::io::Read;
+    // Before opening: opening a FIFO blocks until someone writes to it.
+    if !fs::metadata(path)
+        .map_err(Error::io("read", path))?
+        .is_file()
+    {
+        return Err(Error::Corrupt {
+            path: path.into(),
+            why: "it is not a regular file".into(),
+        });
+    }
     let f = fs::File::open(path).map_err(Error::io("read", path))?;
     let meta = f.metadata().map_err(Error::io("read", path))?;
     if !meta.is_file() {
@@ -341,4 +351,48 @@ pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
         });
     }
     Ok(buf)
+}
+
+/// Refuses `path` (a folder a scheduler or service manager reads our units
+/// from, or the program it will run) when someone else could change what
+/// it holds: it, and every folder above it, must be owned by us or root and
+/// writable by no one else (a root-owned sticky folder such as /tmp is
+/// allowed above, as OpenSSH's secure-path rule allows it), and the path
+/// itself must not be a link. Windows: its ACLs are inherited from the
+/// user's profile; nothing to check here.
+#[cfg(unix)]
+pub fn check_owned(what: &str, path: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let me = rustix::process::geteuid().as_raw();
+    let bad = |p: &Path, why: &str| Error::NotOwned {
+        what: what.to_string(),
+        path: p.to_path_buf(),
+        why: why.to_string(),
+    };
+    let own = fs::symlink_metadata(path).map_err(Error::io("read", path))?;
+    if own.file_type().is_symlink() {
+        return Err(bad(path, "it is a symbolic link"));
+    }
+    let mut cur = Some(path);
+    while let Some(p) = cur {
+        let m = fs::metadata(p).map_err(Error::io("read", p))?;
+        let writable_by_others = m.mode() & 0o022 != 0;
+        let sticky_root = m.uid() == 0 && m.mode() & 0o1000 != 0 && m.is_dir();
+        if m.uid() != me && m.uid() != 0 {
+            return Err(bad(p, &format!("it belongs to uid {}", m.uid())));
+        }
+        if writable_by_others && !(sticky_root && p != path) {
+            return Err(bad(
+                p,
+                &format!("others may write to it (mode {:o})", m.mode() & 0o7777),
+            ));
+        }
+        cur = p.parent();
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+pub fn check_owned(_what: &str, _path: &Path) -> Result<()> {
+    Ok(())
 }

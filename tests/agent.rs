@@ -1393,3 +1393,63 @@ fn renew_due_reaches_a_running_agent() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+/// `agent install` puts the config folder and the program into unit
+/// files: a folder whose name is unit syntax (a quote that would end the
+/// value and start another assignment) is refused, and so is a unit
+/// folder another user could change (attacker review, issue 23 stop).
+#[test]
+fn agent_units_refuse_injection_and_a_folder_others_control() {
+    let s = Sandbox::new();
+    let home = s.path().join("home");
+    fs::create_dir(&home).unwrap();
+    let evil = s.path().join("cq\" \"LD_PRELOAD=evil.so");
+    fs::create_dir(&evil).unwrap();
+    fs::write(evil.join("config.json"), "{}").unwrap();
+    let o = s
+        .tlsctx_cmd(&["agent", "install"])
+        .env("DOCKER_CONFIG", &evil)
+        .env("HOME", &home)
+        .env_remove("XDG_CONFIG_HOME")
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{}", transcript(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("cannot go into"),
+        "{}",
+        transcript(&o)
+    );
+    assert!(!home
+        .join(".config/systemd/user/docker-tlsctx-agent.service")
+        .exists());
+    if !is_root() {
+        assert!(std::env::var("CI").is_err(), "CI runs this as root");
+        return;
+    }
+    // A unit folder another user owns and may write to.
+    let units = home.join(".config/systemd/user");
+    fs::create_dir_all(&units).unwrap();
+    Command::new("chown")
+        .args(["-R", "65534"])
+        .arg(home.join(".config"))
+        .status()
+        .unwrap();
+    Command::new("chmod")
+        .arg("0777")
+        .arg(&units)
+        .status()
+        .unwrap();
+    let o = s
+        .tlsctx_cmd(&["agent", "install"])
+        .env("HOME", &home)
+        .env_remove("XDG_CONFIG_HOME")
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{}", transcript(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("is not safe to use"),
+        "{}",
+        transcript(&o)
+    );
+    assert!(!units.join("docker-tlsctx-agent.service").exists());
+}

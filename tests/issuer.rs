@@ -180,6 +180,34 @@ fn an_openbao_issuer_signs_what_a_real_dockerd_trusts() {
     assert!(refused, "the plugin did not refuse bob");
     ok(&s.docker(&["--context", "d1", "ps"]));
 
+    // A CA file that never ends or never opens: refused at once, not read
+    // until memory runs out or blocked on a FIFO (attacker review).
+    let fifo = s.path().join("fifo");
+    ok(&std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .output()
+        .unwrap());
+    for bad in ["/dev/zero", fifo.to_str().unwrap()] {
+        let t = std::time::Instant::now();
+        failed(
+            &with_stdin(
+                s.tlsctx_cmd(&[
+                    "issuer",
+                    "add",
+                    "zz",
+                    "--url",
+                    &bao.url,
+                    "--client-role",
+                    "client",
+                    "--ca-file",
+                    bad,
+                ]),
+                "root\n",
+            ),
+            &["not a regular file"],
+        );
+        assert!(t.elapsed().as_secs() < 5, "{bad}: {:?}", t.elapsed());
+    }
     // No token piped in: refused, unless the environment is asked for.
     failed(
         &with_stdin(

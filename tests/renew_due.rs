@@ -512,3 +512,47 @@ print("ok")
     let o = with_stdin(c, &plist);
     assert!(o.status.success(), "{}", transcript(&o));
 }
+
+/// The systemd user manager runs what the unit folder holds: one that
+/// another user owns and may write to is refused, nothing written
+/// (attacker review: such a user replaced the service after install).
+#[test]
+fn autorenew_refuses_a_unit_folder_another_user_controls() {
+    let s = Sandbox::new();
+    let home = s.path().join("home");
+    let units = home.join(".config/systemd/user");
+    fs::create_dir_all(&units).unwrap();
+    if !is_root() {
+        assert!(std::env::var("CI").is_err(), "CI runs this as root");
+        return;
+    }
+    Command::new("chown")
+        .args(["-R", "65534"])
+        .arg(home.join(".config"))
+        .status()
+        .unwrap();
+    Command::new("chmod")
+        .arg("0777")
+        .arg(&units)
+        .status()
+        .unwrap();
+    let o = s
+        .tlsctx_cmd(&["autorenew", "install"])
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{}", transcript(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("is not safe to use"),
+        "{}",
+        transcript(&o)
+    );
+    assert_eq!(
+        fs::read_dir(&units).unwrap().count(),
+        0,
+        "a unit was written"
+    );
+}

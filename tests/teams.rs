@@ -337,6 +337,20 @@ fn hostile_requests_are_refused_or_stripped() {
         );
     }
     assert!(!d.join("a.resp").exists());
+    // A CN with a control character in the request itself is refused, not
+    // shown cleaned up and signed (attacker review: `bob<TAB>` was signed).
+    let tab = openssl_csr(
+        d,
+        "tab",
+        &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "/CN=tabby\t",
+        &[],
+    );
+    failed(
+        &owner.tlsctx(&["sign", p(&tab), "--yes", "--out", p(&d.join("t.resp"))]),
+        &["control character"],
+    );
+    assert!(!d.join("t.resp").exists());
     // A host in the envelope that would draw lines on the signer's
     // terminal: refused, not shown.
     let bob0 = Sandbox::new();

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::fsio;
+use crate::issuance::schedule::{check_path, sd_quote};
 use crate::text::xml;
 
 /// Minutes an activated agent waits for a connection before it exits.
@@ -31,7 +32,11 @@ pub fn systemd_socket(sockets: &[PathBuf]) -> String {
          [Socket]\n",
     );
     for p in sockets {
-        s.push_str(&format!("ListenStream={}\n", p.display()));
+        // ListenStream= expands specifiers too: `%` doubled.
+        s.push_str(&format!(
+            "ListenStream={}\n",
+            p.display().to_string().replace('%', "%%")
+        ));
     }
     s.push_str("SocketMode=0600\nDirectoryMode=0700\n\n[Install]\nWantedBy=sockets.target\n");
     s
@@ -45,10 +50,10 @@ pub fn systemd_service(exe: &Path, config_dir: &Path) -> String {
          Description=docker-tlsctx agent: mutual TLS with keys from the keychain for Docker contexts\n\
          Requires={SOCKET_UNIT}\n\n\
          [Service]\n\
-         ExecStart=\"{}\" agent --foreground --log --idle-timeout {IDLE_SECS}\n\
-         Environment=\"DOCKER_CONFIG={}\"\n",
-        exe.display(),
-        config_dir.display()
+         ExecStart={} agent --foreground --log --idle-timeout {IDLE_SECS}\n\
+         Environment={}\n",
+        sd_quote(&exe.display().to_string()),
+        sd_quote(&format!("DOCKER_CONFIG={}", config_dir.display()))
     )
 }
 
@@ -111,6 +116,8 @@ pub fn install(config_dir: &Path, sockets: &[PathBuf]) -> Result<Installed> {
         let path = launchd_path()?;
         let log = crate::docker::endpoint::socket_dir(config_dir)?.join("agent.log");
         fsio::create_dir_all(path.parent().unwrap(), fsio::PUBLIC_DIR)?;
+        fsio::check_owned("the LaunchAgents folder", path.parent().unwrap())?;
+        fsio::check_owned("the program", &exe)?;
         fsio::write_public(&path, launchd_plist(&exe, config_dir, &log).as_bytes())?;
         return Ok(Installed {
             next: vec![format!(
@@ -120,8 +127,17 @@ pub fn install(config_dir: &Path, sockets: &[PathBuf]) -> Result<Installed> {
             files: vec![path],
         });
     }
+    // What reaches the units is checked as autorenew's is: no quotes,
+    // backslashes or control characters (they would be unit syntax).
+    check_path("the program", &exe)?;
+    check_path("the Docker config folder", config_dir)?;
+    for s in sockets {
+        check_path("a context's socket", s)?;
+    }
     let dir = systemd_dir()?;
     fsio::create_dir_all(&dir, fsio::PUBLIC_DIR)?;
+    fsio::check_owned("the systemd user unit folder", &dir)?;
+    fsio::check_owned("the program", &exe)?;
     let socket = dir.join(SOCKET_UNIT);
     let service = dir.join(SERVICE_UNIT);
     fsio::write_public(&service, systemd_service(&exe, config_dir).as_bytes())?;

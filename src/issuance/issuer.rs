@@ -79,7 +79,17 @@ pub fn add(env: &Env, a: &Add<'_>) -> Result<Added> {
         }
     }
     let tls_ca = match a.ca_file {
-        Some(f) => Some(crate::fsio::read_to_string(f)?),
+        // A CA file is a few KiB: bounded, and a FIFO or /dev/zero refused.
+        Some(f) => Some(
+            String::from_utf8(crate::fsio::read_limited(f, crate::csr::MAX_FILE)?).map_err(
+                |_| {
+                    failed(
+                        "the engine's CA file is not text",
+                        "give a PEM certificate with --ca-file",
+                    )
+                },
+            )?,
+        ),
         None => None,
     };
     let engine = Engine::new(a.url, a.mount, tls_ca.as_deref())?;
@@ -457,7 +467,23 @@ impl Remote {
             now,
             true,
         )?;
-        let got = CertInfo::from_pem(&leaf.cert_pem)?.role;
+        let info = CertInfo::from_pem(&leaf.cert_pem)?;
+        // The name the plugin and dockerd's logs go by is the one asked
+        // for, and a client identity carries no names to serve.
+        if info.subject_cn != cn || !info.sans.is_empty() {
+            let _ = self.revoke(&leaf.serial_hex);
+            return Err(failed(
+                format!(
+                    "role {:?} of issuer {:?} issued CN {:?}{} for a request of CN {cn:?}; the certificate was revoked",
+                    self.rec.client_role,
+                    self.rec.name,
+                    crate::text::one_line(&info.subject_cn),
+                    if info.sans.is_empty() { "" } else { " with SANs" },
+                ),
+                "the client role must keep the request's CN and add no SANs (use_csr_common_name=true, no alt_names)",
+            ));
+        }
+        let got = info.role;
         if got != role {
             let _ = self.revoke(&leaf.serial_hex);
             return Err(failed(

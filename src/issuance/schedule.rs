@@ -94,7 +94,7 @@ fn keystore_word(k: Choice) -> &'static str {
 /// One word of ExecStart= or Environment=, double-quoted, `%` doubled
 /// (a specifier otherwise: systemd.unit(5)); check_path refused what
 /// quoting could not carry.
-fn sd_quote(s: &str) -> String {
+pub fn sd_quote(s: &str) -> String {
     format!("\"{}\"", s.replace('%', "%%"))
 }
 
@@ -309,7 +309,10 @@ pub fn install(config_dir: &Path, keystore: Choice) -> Result<Changed> {
     let mut runs = Runs::default();
     if cfg!(target_os = "macos") {
         let log = config_dir.join("tlsctx/autorenew.log");
-        fsio::create_dir_all(files[0].parent().expect("LaunchAgents"), fsio::PUBLIC_DIR)?;
+        let dir = files[0].parent().expect("LaunchAgents");
+        fsio::create_dir_all(dir, fsio::PUBLIC_DIR)?;
+        fsio::check_owned("the LaunchAgents folder", dir)?;
+        fsio::check_owned("the program", &exe)?;
         fsio::write_public(
             &files[0],
             launchd_plist(&exe, config_dir, keystore, &log).as_bytes(),
@@ -338,7 +341,12 @@ pub fn install(config_dir: &Path, keystore: Choice) -> Result<Changed> {
         let task = job_name(config_dir);
         runs.try_run(&["schtasks", "/Create", "/TN", &task, "/XML", &path, "/F"]);
     } else {
-        fsio::create_dir_all(files[0].parent().expect("systemd/user"), fsio::PUBLIC_DIR)?;
+        let dir = files[0].parent().expect("systemd/user");
+        fsio::create_dir_all(dir, fsio::PUBLIC_DIR)?;
+        // The user manager runs what these units say: neither they nor the
+        // program may be changeable by another user.
+        fsio::check_owned("the systemd user unit folder", dir)?;
+        fsio::check_owned("the program", &exe)?;
         fsio::write_public(
             &files[0],
             systemd_service(&exe, config_dir, keystore).as_bytes(),
