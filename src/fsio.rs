@@ -317,6 +317,35 @@ pub fn read_to_string(path: &Path) -> Result<String> {
     fs::read_to_string(path).map_err(Error::io("read", path))
 }
 
+/// A small file in one `read`, for the records and the cert.pem and key.pem
+/// of a thousand contexts that `ls` reads: `fs::read` costs a `statx` and a second `read`
+/// to see the end, three system calls where one does (ARCHITECTURE.md,
+/// "Numbers"). A regular file on a local filesystem returns everything up
+/// to its end in one read, so a short read is taken as the end; a file
+/// that fills `hint` is read on. A filesystem that returned less would make
+/// the check fail (shown as broken), never pass.
+pub fn read_small(path: &Path, hint: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut f = File::open(path)?;
+    let mut buf = vec![0u8; hint];
+    let mut n = 0;
+    loop {
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        if n < buf.len() {
+            // A short read of a regular file: its end.
+            break;
+        }
+        buf.resize(buf.len() * 2, 0);
+    }
+    buf.truncate(n);
+    Ok(buf)
+}
+
 /// A file someone handed over (a request, a response): a regular file of
 /// at most `max` bytes, read once. Larger or stranger inputs are refused
 /// before they are parsed.
@@ -395,4 +424,24 @@ pub fn check_owned(what: &str, path: &Path) -> Result<()> {
 #[cfg(not(unix))]
 pub fn check_owned(_what: &str, _path: &Path) -> Result<()> {
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_small_reads_whole_files_of_any_size() {
+        let dir = std::env::temp_dir().join(format!("tlsctx-read-small-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        for len in [0usize, 1, 15, 16, 17, 100, 10_000] {
+            let p = dir.join(format!("f{len}"));
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            fs::write(&p, &data).unwrap();
+            assert_eq!(read_small(&p, 16).unwrap(), data, "{len} bytes");
+        }
+        let missing = read_small(&dir.join("none"), 16).unwrap_err();
+        assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -824,7 +824,9 @@ impl State {
 }
 
 fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
-    match std::fs::read(path) {
+    // One `read` for a record of a few hundred bytes (`ls` reads a thousand);
+    // a JSON document cut short never parses, so a short read fails safe.
+    match fsio::read_small(path, 4096) {
         Ok(b) => serde_json::from_slice(&b)
             .map(Some)
             .map_err(|e| Error::Corrupt {
