@@ -2,7 +2,8 @@
 # macOS and Windows on a Linux machine (README.md, "Other platforms"):
 #   1. type-checks the whole crate, tests included, for aarch64-apple-darwin
 #      and x86_64-apple-darwin (the Keychain backend among it);
-#   2. builds the Windows docker-tlsctx.exe and the library's unit tests for
+#   2. builds the Windows docker-tlsctx.exe, the named pipe's test client
+#      (examples/npipe_client.rs) and the library's unit tests for
 #      x86_64-pc-windows-gnu, runs the unit tests under Wine, then
 #      scripts/wine/e2e.sh against Wine's Credential Manager.
 # Needs no rustup target: Debian's rustc-web/cargo-web/rust-web-src (1.96,
@@ -56,7 +57,8 @@ done
 win=x86_64-pc-windows-gnu
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
 step "building $win"
-RUSTFLAGS="-D warnings" /usr/bin/cargo build --locked --release "${build_std[@]}" --target "$win"
+RUSTFLAGS="-D warnings" /usr/bin/cargo build --locked --release "${build_std[@]}" --target "$win" \
+  --bins --example npipe_client
 step "building the unit tests for $win"
 tests_exe=$(RUSTFLAGS="-D warnings" /usr/bin/cargo test --locked --lib --no-run "${build_std[@]}" \
   --target "$win" --message-format=json 2>/dev/null \
@@ -68,7 +70,7 @@ for l in sys.stdin:
 
 out=$CARGO_TARGET_DIR/wine
 mkdir -p "$out"
-cp "$CARGO_TARGET_DIR/$win/release/docker-tlsctx.exe" "$out/"
+cp "$CARGO_TARGET_DIR/$win/release/docker-tlsctx.exe" "$CARGO_TARGET_DIR/$win/release/examples/npipe_client.exe" "$out/"
 x86_64-w64-mingw32-gcc -shared -O2 -o "$out/bcryptprimitives.dll" \
   scripts/wine/bcryptprimitives.c scripts/wine/bcryptprimitives.def -ladvapi32
 cp "$tests_exe" "$out/unit-tests.exe"

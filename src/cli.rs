@@ -67,7 +67,7 @@ pub enum Command {
     /// Keep a bundle's certificate as versioned swarm secrets and rotate it on live services
     #[command(subcommand)]
     Swarm(SwarmCommand),
-    /// Serve keychain-only contexts: a private socket per context, carried on over mutual TLS with the key from the keystore
+    /// Serve keychain-only contexts: a private socket (a named pipe on Windows) per context, carried on over mutual TLS with the key from the keystore
     Agent(AgentCmd),
     /// Renew what is due on a schedule: the OS's own scheduler runs `renew --due` twice a day
     #[command(subcommand)]
@@ -207,7 +207,7 @@ pub struct AgentCmd {
 pub enum AgentAction {
     /// Make an existing context keychain-only: it points Docker at the agent and its key.pem goes
     Adopt(NameArg),
-    /// Start the agent on demand: systemd user socket + service (Linux), launchd agent (macOS)
+    /// Start the agent on demand: systemd user socket + service (Linux), launchd sockets (macOS); at logon: a Task Scheduler task (Windows)
     Install,
     /// Remove what install wrote
     Uninstall,

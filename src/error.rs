@@ -231,6 +231,13 @@ pub enum Error {
     NotKeychainOnly(String),
     /// Another agent already answers on a context's socket.
     AgentRunning(String),
+    /// Windows: a pipe of the context's name exists already.
+    PipeTaken {
+        name: String,
+        pipe: PathBuf,
+        /// Whose process serves it, as far as can be told.
+        who: String,
+    },
     /// A secret name prefix swarm would refuse.
     PrefixInvalid(String),
     /// The docker CLI failed at something; its own message passed through.
@@ -650,6 +657,10 @@ impl Error {
             Error::AgentRunning(name) => (
                 format!("an agent already serves context {name:?}"),
                 Some("it keeps serving; to restart it, stop it first (systemctl --user stop docker-tlsctx-agent.service, or kill the process)".into()),
+            ),
+            Error::PipeTaken { name, pipe, who } => (
+                format!("the named pipe {} of context {name:?} exists already, made by {who}: the agent does not share it, since whatever made it would receive Docker's traffic for {name:?}", pipe.display()),
+                Some("if it is an agent of yours it is serving already (docker tlsctx ls says so); otherwise find and stop the process that holds it (Sysinternals' handle names it), then start the agent again".into()),
             ),
             Error::DockerNotFound => (
                 "the docker CLI was not found on PATH".into(),

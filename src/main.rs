@@ -222,7 +222,6 @@ fn dispatch(cli: Cli, config: Option<PathBuf>) -> Result<()> {
         Command::Swarm(SwarmCommand::Rotate(a)) => commands::swarm_rotate::run(&env, a),
         Command::Swarm(SwarmCommand::Ls(a)) => commands::swarm_ls::run(&env, a),
         Command::Swarm(SwarmCommand::Prune(a)) => commands::swarm_prune::run(&env, a),
-        #[cfg(unix)]
         Command::Agent(a) => match &a.action {
             Some(docker_tlsctx::cli::AgentAction::Adopt(n)) => {
                 commands::agent_adopt::run(&env, &n.name)
@@ -231,9 +230,5 @@ fn dispatch(cli: Cli, config: Option<PathBuf>) -> Result<()> {
             Some(docker_tlsctx::cli::AgentAction::Uninstall) => commands::agent_uninstall::run(),
             None => commands::agent::run(env, &a.serve),
         },
-        #[cfg(not(unix))]
-        Command::Agent(_) => Err(docker_tlsctx::error::Error::AgentUnsupported(
-            "keychain-only contexts need unix sockets; on Windows the agent is not built yet",
-        )),
     }
 }

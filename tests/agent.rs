@@ -1453,3 +1453,59 @@ fn agent_units_refuse_injection_and_a_folder_others_control() {
     );
     assert!(!units.join("docker-tlsctx-agent.service").exists());
 }
+
+/// macOS and Windows (issue 24): the launchd agent with one `Sockets` entry
+/// per keychain-only context, read by Python's plistlib (what launchd
+/// parses), and the Windows logon task by an XML parser (Wine's schtasks,
+/// in the cross-check, keeps only its settings).
+#[test]
+fn launchd_sockets_plist_and_logon_task_read_back() {
+    use docker_tlsctx::agent::units;
+    let exe = Path::new("/Applications/Docker Tools/docker-tlsctx");
+    let cfg = Path::new("/Users/a&b/.docker");
+    let cache = Path::new("/Users/a&b/Library/Caches/docker-tlsctx/agent");
+    let sockets = vec![
+        ("prod".to_string(), cache.join("prod.sock")),
+        ("stage-2".to_string(), cache.join("stage-2.sock")),
+    ];
+    let plist = units::launchd_plist(exe, cfg, &cache.join("agent.log"), &sockets);
+    let check = r#"
+import plistlib, sys
+p = plistlib.loads(sys.stdin.buffer.read())
+assert p["Label"] == "io.github.docker-tlsctx.agent", p
+assert p["ProgramArguments"] == ["/Applications/Docker Tools/docker-tlsctx", "agent", "--foreground", "--log", "--idle-timeout", "600"], p
+assert p["EnvironmentVariables"] == {"DOCKER_CONFIG": "/Users/a&b/.docker"}, p
+cache = "/Users/a&b/Library/Caches/docker-tlsctx/agent"
+assert p["Sockets"] == {
+    "prod": {"SockPathName": cache + "/prod.sock", "SockPathMode": 0o600},
+    "stage-2": {"SockPathName": cache + "/stage-2.sock", "SockPathMode": 0o600},
+}, p["Sockets"]
+# On demand: nothing runs before the first connection.
+assert "RunAtLoad" not in p and "KeepAlive" not in p, p
+assert p["StandardErrorPath"] == cache + "/agent.log", p
+import xml.etree.ElementTree as ET
+t = ET.fromstring(sys.argv[1])
+ns = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
+sid = "S-1-5-21-1-2-3-1001"
+assert t.find("t:Triggers/t:LogonTrigger/t:UserId", ns).text == sid
+p = t.find("t:Principals/t:Principal", ns)
+assert p.find("t:UserId", ns).text == sid and p.find("t:LogonType", ns).text == "InteractiveToken"
+assert p.find("t:RunLevel", ns).text == "LeastPrivilege"
+assert t.find("t:Settings/t:ExecutionTimeLimit", ns).text == "PT0S"
+assert t.find("t:Settings/t:MultipleInstancesPolicy", ns).text == "IgnoreNew"
+e = t.find("t:Actions/t:Exec", ns)
+assert e.find("t:Command", ns).text == r"C:\Tools\docker-tlsctx.exe"
+assert e.find("t:Arguments", ns).text == r'--config "C:\Users\a&b\.docker" agent --foreground', e.find("t:Arguments", ns).text
+print("ok")
+"#;
+    let task = units::task_xml(
+        Path::new(r"C:\Tools\docker-tlsctx.exe"),
+        Path::new(r"C:\Users\a&b\.docker\"),
+        "S-1-5-21-1-2-3-1001",
+    )
+    .replacen("UTF-16", "UTF-8", 1);
+    let mut c = Command::new(require("python3"));
+    c.args(["-c", check, &task]);
+    let o = with_stdin(c, &plist);
+    assert!(o.status.success(), "{}", transcript(&o));
+}

@@ -8,7 +8,7 @@ use std::path::Path;
 
 /// Top-level modules by layer, lowest first.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("leaves", &["error", "text", "names", "fsio", "lock"]),
+    ("leaves", &["error", "text", "names", "fsio", "lock", "sys"]),
     ("pure code", &["pki", "csr", "p12"]),
     (
         "adapters",

@@ -2,14 +2,17 @@
 # The Windows build, end to end, under Wine (called by scripts/cross-check.sh):
 # Credential Manager as the OS keystore, every key type through it, the
 # context lifecycle, the credential helper as docker-credential-tlsctx.exe,
-# PKCS#12 export, the plugin metadata, and Windows paths (%USERPROFILE%\.docker).
-# Usage: scripts/wine/e2e.sh DIR   (DIR holds docker-tlsctx.exe and the
-# bcryptprimitives.dll stand-in)
+# PKCS#12 export, the plugin metadata, Windows paths (%USERPROFILE%\.docker),
+# and a keychain-only context served through the agent's named pipe to a
+# real dockerd on 127.0.0.1 (as root: dockerd needs it).
+# Usage: scripts/wine/e2e.sh DIR   (DIR holds docker-tlsctx.exe,
+# npipe_client.exe and the bcryptprimitives.dll stand-in)
 set -euo pipefail
 dir=$(cd "$1" && pwd)
 wine=${WINE:-$(command -v wine64 || echo /usr/lib/wine/wine64)}
 work=$(mktemp -d /tmp/tlsctx-wine.XXXXXX)
-trap 'wineserver -k >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+dockerd_pid=
+trap 'wineserver -k >/dev/null 2>&1 || true; [ -z "$dockerd_pid" ] || { kill "$dockerd_pid"; wait "$dockerd_pid"; } 2>/dev/null; rm -rf "$work"' EXIT
 export WINEPREFIX=$work/prefix WINEDEBUG=-all WINEARCH=win64
 # Our stand-in before Wine's own; no Mono or Gecko installer prompts.
 export WINEDLLOVERRIDES="bcryptprimitives=n,b;mscoree=;mshtml="
@@ -19,7 +22,7 @@ wineserver -w
 # One wineserver for the whole run: one that quits between two commands can
 # take a starting process down with it (seen once as a SIGKILL).
 wineserver -p
-cp "$dir/docker-tlsctx.exe" "$dir/bcryptprimitives.dll" "$work/"
+cp "$dir/docker-tlsctx.exe" "$dir/npipe_client.exe" "$dir/bcryptprimitives.dll" "$work/"
 cp "$dir/docker-tlsctx.exe" "$work/docker-credential-tlsctx.exe"
 user=$(whoami)
 home="$WINEPREFIX/drive_c/users/$user"
@@ -138,5 +141,138 @@ grep -q "<ExecutionTimeLimit>PT1H</ExecutionTimeLimit>" "$tasks/$task" || fail "
 tlsctx autorenew uninstall >/dev/null || fail "autorenew uninstall: $(cat "$work/stderr")"
 [ ! -e "$tasks/$task" ] || fail "the task was not deleted"
 ok "autorenew install and uninstall through Wine's schtasks (settings kept; triggers and the command dropped by Wine)"
+
+# 10. A keychain-only context through the agent's named pipe (issue 24): a
+#     real dockerd on 127.0.0.1 with the context's server bundle; the test
+#     client (examples/npipe_client.rs, what the docker CLI does through an
+#     npipe:// endpoint) gets its /_ping and /version through the agent,
+#     which loads the key from Credential Manager.
+client() { run_wine "$work/npipe_client.exe" "$@"; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+meta_host() {
+  python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["Endpoints"]["docker"]["Host"])' \
+    "$docker_dir/contexts/meta/$(printf %s "$1" | sha256sum | cut -c1-64)/meta.json"
+}
+dockerd_bin=$(command -v dockerd || true)
+if [ "$(id -u)" -ne 0 ] || [ -z "$dockerd_bin" ]; then
+  [ "${CI:-}" != true ] || fail "CI runs this as root with dockerd installed"
+  echo "wine e2e: skipped the named pipe (needs root and dockerd)"
+  # 13. agent install: a logon task for the user (Wine's schtasks keeps the
+#     definition's settings; as in 9, it drops the trigger and the command).
+tlsctx agent install >"$work/install.out" || fail "agent install: $(cat "$work/stderr")"
+grep -q "Pipes for: gone, nokey, pipe, squat" "$work/install.out" || fail "agent install: $(cat "$work/install.out")"
+[ -f "$tasks/docker-tlsctx-agent" ] || fail "no task docker-tlsctx-agent in $tasks: $(cat "$work/install.out")"
+grep -q "<ExecutionTimeLimit>PT0S</ExecutionTimeLimit>" "$tasks/docker-tlsctx-agent" \
+  || fail "task settings: $(cat "$tasks/docker-tlsctx-agent")"
+grep -q "<Hidden>true</Hidden>" "$tasks/docker-tlsctx-agent" || fail "task not hidden"
+tlsctx agent uninstall >/dev/null || fail "agent uninstall: $(cat "$work/stderr")"
+[ ! -e "$tasks/docker-tlsctx-agent" ] || fail "agent uninstall left the task"
+ok "agent install and uninstall: a hidden logon task with no time limit, through Wine's schtasks"
+
+echo "wine e2e: $passed groups passed"
+  exit 0
+fi
+port=$(free_port)
+touch "$work/before-pipe"
+sleep 1   # file times here have a second's resolution at worst
+tlsctx new pipe --host "tcp://127.0.0.1:$port" --keychain-only --keystore os >/dev/null \
+  || fail "new --keychain-only: $(cat "$work/stderr")"
+url=$(meta_host pipe)
+sid_part='S-1-5-21-[0-9-]*'
+[[ "$url" =~ ^npipe:////\./pipe/docker-tlsctx-${sid_part}-pipe$ ]] || fail "the context's endpoint is $url"
+[ ! -e "$(ctx_tls pipe)" ] || fail "a keychain-only context has a TLS folder"
+[ ! -e "$docker_dir/tlsctx/keys/client/pipe.key" ] || fail "the client key is in the file keystore"
+# Every file written since, that holds a private key: the daemon's own
+# server-key.pem only (it goes to the Docker host), never the client's.
+keys=$(find "$WINEPREFIX/drive_c" -type f -newer "$work/before-pipe" -exec grep -l "PRIVATE KEY" {} + || true)
+[ "$keys" = "$docker_dir/tlsctx/servers/pipe/server-key.pem" ] || fail "private keys written: $keys"
+ok "new --keychain-only: the context points at $url, and no client key file exists in the prefix"
+
+bundle="$docker_dir/tlsctx/servers/pipe"
+mkdir -p "$work/d"
+echo '{}' > "$work/d/daemon.json"
+"$dockerd_bin" --config-file "$work/d/daemon.json" --tlsverify \
+  --tlscacert "$bundle/ca.pem" --tlscert "$bundle/server-cert.pem" --tlskey "$bundle/server-key.pem" \
+  -H "unix://$work/d/docker.sock" -H "tcp://127.0.0.1:$port" \
+  --data-root "$work/d/root" --exec-root "$work/d/exec" --pidfile "$work/d/dockerd.pid" \
+  --bridge none --iptables=false >"$work/d/log" 2>&1 &
+dockerd_pid=$!
+for _ in $(seq 600); do
+  grep -q "API listen on 127.0.0.1:$port" "$work/d/log" && break
+  kill -0 "$dockerd_pid" 2>/dev/null || fail "dockerd stopped: $(tail -5 "$work/d/log")"
+  sleep 0.1
+done
+grep -q "API listen on 127.0.0.1:$port" "$work/d/log" || fail "dockerd did not listen within 60 s"
+
+# Not through run_wine's $(…): under Wine the detached agent keeps the
+# unix end of its parent's stdout open (Windows gives it NUL), and the
+# command substitution would wait for it.
+"$wine" "$work/docker-tlsctx.exe" agent pipe >"$work/agent.out" 2>"$work/stderr" </dev/null \
+  || fail "agent: $(cat "$work/stderr")"
+grep -q "^Serving pipe on $url (agent pid" "$work/agent.out" || fail "agent: $(cat "$work/agent.out")"
+tlsctx ls | grep -E '^pipe .*\(agent: serving\)' >/dev/null || fail "ls: $(tlsctx ls)"
+answer=$(client "$url" /_ping) || fail "client /_ping: $(cat "$work/stderr")"
+printf '%s' "$answer" | head -1 | grep -q "^HTTP/1.1 200 OK" || fail "/_ping: $answer"
+[ "$(printf '%s' "$answer" | tail -1)" = "OK" ] || fail "/_ping body: $answer"
+answer=$(client "$url" /version) || fail "client /version: $(cat "$work/stderr")"
+printf '%s' "$answer" | grep -q '"ApiVersion"' || fail "/version: $answer"
+[ "$(printf '%s' "$answer" | tail -1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["Os"])')" = linux ] \
+  || fail "/version is not the Linux dockerd's: $answer"
+ok "the agent (started detached) relays /_ping and /version through the pipe to a real dockerd, the key from Credential Manager"
+
+# 11. Failures before the daemon is reached arrive as HTTP errors: a
+#     daemon that is not listening (502), and a key missing from
+#     Credential Manager (503; Windows has no locked state: Credential
+#     Manager opens with the logon session, so a missing credential is
+#     the keystore failure this side can show).
+tlsctx new gone --host "tcp://127.0.0.1:$(free_port)" --keychain-only --keystore os >/dev/null \
+  || fail "new gone: $(cat "$work/stderr")"
+tlsctx new nokey --host "tcp://127.0.0.1:$port" --keychain-only --keystore os >/dev/null \
+  || fail "new nokey: $(cat "$work/stderr")"
+wineserver -k; wineserver -w   # the agent stops with it; user.reg is written
+python3 - "$WINEPREFIX/user.reg" <<'PY' || fail "no credential of nokey in user.reg"
+import re, sys
+path = sys.argv[1]
+text = open(path, encoding="utf-8", errors="surrogateescape").read()
+blocks = re.split(r"(?m)^(?=\[)", text)
+kept = [b for b in blocks if "client/nokey.docker-tlsctx" not in b]
+assert len(kept) < len(blocks), "nokey's credential is not in user.reg"
+open(path, "w", encoding="utf-8", errors="surrogateescape").write("".join(kept))
+PY
+wineserver -p
+"$wine" "$work/docker-tlsctx.exe" agent gone nokey >"$work/agent.out" 2>"$work/stderr" </dev/null \
+  || fail "agent gone nokey: $(cat "$work/stderr")"
+answer=$(client "$(meta_host gone)" /_ping) || fail "client gone: $(cat "$work/stderr")"
+printf '%s' "$answer" | head -1 | grep -q "^HTTP/1.1 502 " || fail "gone: $answer"
+printf '%s' "$answer" | grep -q 'connection refused by 127.0.0.1' || fail "gone: $answer"
+answer=$(client "$(meta_host nokey)" /_ping) || fail "client nokey: $(cat "$work/stderr")"
+printf '%s' "$answer" | head -1 | grep -q "^HTTP/1.1 503 " || fail "nokey: $answer"
+printf '%s' "$answer" | grep -q 'cannot load the identity of \\"nokey\\"' || fail "nokey: $answer"
+ok "an unreachable daemon (502) and a key missing from Credential Manager (503) answered in HTTP"
+
+# 12. A pipe made first by someone else is refused, not shared.
+tlsctx new squat --host "tcp://127.0.0.1:$port" --keychain-only --keystore os >/dev/null \
+  || fail "new squat: $(cat "$work/stderr")"
+"$wine" "$work/npipe_client.exe" --squat "$(meta_host squat)" >"$work/squat.out" 2>&1 &
+for _ in $(seq 100); do grep -qs "^listening" "$work/squat.out" && break; sleep 0.1; done
+grep -q "^listening" "$work/squat.out" || fail "the squatter did not listen: $(cat "$work/squat.out")"
+# Bounded: an agent that did share would serve until killed.
+status=0
+timeout 60 "$wine" "$work/docker-tlsctx.exe" agent --foreground squat >/dev/null 2>"$work/stderr" || status=$?
+[ "$status" -ne 0 ] && [ "$status" -ne 124 ] || fail "the agent served a pipe someone else made first (status $status)"
+grep -q "exists already" "$work/stderr" || fail "no clear refusal: $(cat "$work/stderr")"
+ok "a pipe made first under the context's name is refused: $(grep -o 'exists already, made by [^:]*' "$work/stderr")"
+
+# 13. agent install: a logon task for the user (Wine's schtasks keeps the
+#     definition's settings; as in 9, it drops the trigger and the command).
+tlsctx agent install >"$work/install.out" || fail "agent install: $(cat "$work/stderr")"
+grep -q "Pipes for: gone, nokey, pipe, squat" "$work/install.out" || fail "agent install: $(cat "$work/install.out")"
+[ -f "$tasks/docker-tlsctx-agent" ] || fail "no task docker-tlsctx-agent in $tasks: $(cat "$work/install.out")"
+grep -q "<ExecutionTimeLimit>PT0S</ExecutionTimeLimit>" "$tasks/docker-tlsctx-agent" \
+  || fail "task settings: $(cat "$tasks/docker-tlsctx-agent")"
+grep -q "<Hidden>true</Hidden>" "$tasks/docker-tlsctx-agent" || fail "task not hidden"
+tlsctx agent uninstall >/dev/null || fail "agent uninstall: $(cat "$work/stderr")"
+[ ! -e "$tasks/docker-tlsctx-agent" ] || fail "agent uninstall left the task"
+ok "agent install and uninstall: a hidden logon task with no time limit, through Wine's schtasks"
 
 echo "wine e2e: $passed groups passed"

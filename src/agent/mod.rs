@@ -11,11 +11,13 @@
 //! itself with an HTTP error whose message says what to do: the docker CLI
 //! prints it as "Error response from daemon: …".
 
+#[cfg(windows)]
+mod pipe;
 mod relay;
 pub mod units;
 
-use std::io::{Read, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
+#[cfg(unix)]
+use std::os::unix::net::{UnixListener as Listener, UnixStream as Conn};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,9 +29,13 @@ use crate::docker::endpoint;
 use crate::docker::host::Host;
 use crate::docker::plugin;
 use crate::error::{Error, Result};
+#[cfg(unix)]
 use crate::fsio;
 use crate::issuance::{identity, Env};
 use crate::tls_client::{self, Identity, Recording};
+#[cfg(windows)]
+use pipe::{Conn, Listener};
+use relay::Client;
 
 pub struct Options {
     /// Connections served at once; more are answered 503 at once.
@@ -137,7 +143,7 @@ pub fn serve(
     endpoint::create_socket_dir(&env.config_dir)?;
     let mut targets = Vec::new();
     let mut listeners = Vec::new();
-    let mut inherited = inherited_listeners();
+    let mut inherited = inherited_listeners(names);
     for name in names {
         let socket = endpoint::socket_path(&env.config_dir, name)?;
         env.state()
@@ -145,7 +151,7 @@ pub fn serve(
             .ok_or_else(|| Error::IdentityNotFound(name.clone()))?;
         // A context written where the socket used to go (/tmp before
         // v0.3) would send Docker's traffic to whoever listens there now.
-        let url = format!("unix://{}", socket.display());
+        let url = endpoint::socket_url(&env.config_dir, name)?;
         if env.contexts().host(name)?.as_deref() != Some(url.as_str()) {
             return Err(Error::EndpointMoved(name.clone()));
         }
@@ -160,17 +166,7 @@ pub fn serve(
             listeners.push(listener);
             continue;
         }
-        fsio::refuse_symlink(&socket)?;
-        if socket.exists() {
-            if UnixStream::connect(&socket).is_ok() {
-                return Err(Error::AgentRunning(name.clone()));
-            }
-            // Left by an agent that died: nobody answers on it.
-            fsio::remove_file(&socket)?;
-        }
-        let listener = UnixListener::bind(&socket).map_err(Error::io("listen on", &socket))?;
-        // The folder is 0700 already, so nobody else could connect in between.
-        fsio::set_mode(&socket, fsio::SECRET_FILE)?;
+        let listener = bind(&env, name, &socket)?;
         targets.push(Arc::new(Target {
             name: name.clone(),
             socket,
@@ -241,7 +237,8 @@ pub fn serve(
         }
     }
     for t in &targets {
-        if !t.activated {
+        // A pipe goes with its last handle; a socket file stays behind.
+        if !t.activated && cfg!(unix) {
             let _ = std::fs::remove_file(&t.socket);
         }
         // Drops our hold on the key; aws-lc wipes it when the last
@@ -251,10 +248,61 @@ pub fn serve(
     Ok(())
 }
 
+/// Binds `name`'s socket (0600 in the 0700 folder checked above), after
+/// removing one an agent that died left behind.
+#[cfg(unix)]
+fn bind(_env: &Env, name: &str, socket: &Path) -> Result<Listener> {
+    fsio::refuse_symlink(socket)?;
+    if socket.exists() {
+        if Conn::connect(socket).is_ok() {
+            return Err(Error::AgentRunning(name.to_string()));
+        }
+        // Left by an agent that died: nobody answers on it.
+        fsio::remove_file(socket)?;
+    }
+    let listener = Listener::bind(socket).map_err(Error::io("listen on", socket))?;
+    // The folder is 0700 already, so nobody else could connect in between.
+    fsio::set_mode(socket, fsio::SECRET_FILE)?;
+    Ok(listener)
+}
+
+/// Makes `name`'s pipe (agent/pipe.rs). A pipe of that name that exists
+/// already is never shared, whoever made it: another agent of ours, or a
+/// process waiting for the user's traffic. It is looked for first (Wine
+/// ignores FILE_FLAG_FIRST_PIPE_INSTANCE), and the flag refuses one made
+/// between that look and our call.
+#[cfg(windows)]
+fn bind(_env: &Env, name: &str, socket: &Path) -> Result<Listener> {
+    let taken = |who: String| Error::PipeTaken {
+        name: name.to_string(),
+        pipe: socket.to_path_buf(),
+        who,
+    };
+    match endpoint::pipe_state(socket) {
+        endpoint::AgentState::NotRunning => {}
+        endpoint::AgentState::Serving => {
+            return Err(taken(
+                "a process of yours (another agent, or a program posing as one)".into(),
+            ))
+        }
+        endpoint::AgentState::Unsafe(why) => return Err(taken(why)),
+    }
+    pipe::listen(socket).map_err(|e| {
+        // FILE_FLAG_FIRST_PIPE_INSTANCE on a name in use: ERROR_ACCESS_DENIED
+        // (5); ERROR_PIPE_BUSY (231) when its instances are all taken.
+        if e.kind() == std::io::ErrorKind::PermissionDenied || e.raw_os_error() == Some(231) {
+            taken("a process that made it just now".into())
+        } else {
+            Error::io("make the named pipe", socket)(e)
+        }
+    })
+}
+
 /// Sockets systemd handed over (LISTEN_FDS, socket activation: the units
 /// of `agent install`), each with the path it is bound to, which says
 /// whose it is.
-fn inherited_listeners() -> Vec<(PathBuf, UnixListener)> {
+#[cfg(target_os = "linux")]
+fn inherited_listeners(_names: &[String]) -> Vec<(PathBuf, Listener)> {
     let mut fds = listenfd::ListenFd::from_env();
     (0..fds.len())
         .filter_map(|i| fds.take_unix_listener(i).ok().flatten())
@@ -265,10 +313,30 @@ fn inherited_listeners() -> Vec<(PathBuf, UnixListener)> {
         .collect()
 }
 
+/// Sockets launchd made for the plist's `Sockets` entries (one per context,
+/// keyed by its name: units.rs), each with the path it is bound to, which
+/// must still be the context's socket.
+#[cfg(target_os = "macos")]
+fn inherited_listeners(names: &[String]) -> Vec<(PathBuf, Listener)> {
+    names
+        .iter()
+        .flat_map(|n| crate::sys::macos::activated_sockets(n).unwrap_or_default())
+        .filter_map(|l| {
+            let path = l.local_addr().ok()?.as_pathname()?.to_path_buf();
+            Some((path, l))
+        })
+        .collect()
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+fn inherited_listeners(_names: &[String]) -> Vec<(PathBuf, Listener)> {
+    Vec::new()
+}
+
 /// Only our own user may use the socket (its folder is 0700 and it is
 /// 0600, and root can anyway): checked again with the peer's credentials.
 #[cfg(target_os = "linux")]
-fn same_user(client: &UnixStream) -> bool {
+fn same_user(client: &Conn) -> bool {
     match rustix::net::sockopt::socket_peercred(client) {
         Ok(cred) => {
             let peer = cred.uid.as_raw();
@@ -278,12 +346,18 @@ fn same_user(client: &UnixStream) -> bool {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
-fn same_user(_client: &UnixStream) -> bool {
+#[cfg(all(unix, not(target_os = "linux")))]
+fn same_user(_client: &Conn) -> bool {
     true
 }
 
-fn handle(env: &Env, target: &Target, client: UnixStream, log: bool) {
+/// The pipe's client must run as our user (agent/pipe.rs).
+#[cfg(windows)]
+fn same_user(client: &Conn) -> bool {
+    pipe::client_is_ours(client)
+}
+
+fn handle(env: &Env, target: &Target, client: Conn, log: bool) {
     if !same_user(&client) {
         return;
     }
@@ -433,9 +507,28 @@ fn keepalive(_tcp: &std::net::TcpStream) {}
 
 /// Answers the CLI's request with an error it prints: reads the request
 /// head first (bounded), so the reply is not taken for a reset.
-fn refuse(mut client: UnixStream, r: &Refusal) {
-    // 2 s for the whole head, not per read: a client that sends a byte at a
-    // time must not keep this thread.
+fn refuse(client: Conn, r: &Refusal) {
+    read_head(&client);
+    let body = serde_json::json!({ "message": r.message }).to_string();
+    let reason = match r.status {
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        _ => "Internal Server Error",
+    };
+    let reply = format!(
+        "HTTP/1.1 {} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        r.status,
+        body.len()
+    );
+    let _ = client.write_all(reply.as_bytes());
+}
+
+/// Reads the request head: a unix socket closed with unread input resets the
+/// connection, and the CLI would print "connection reset" instead of the
+/// refusal. 2 s for the whole head, not per read: a client that sends a
+/// byte at a time must not keep this thread.
+#[cfg(unix)]
+fn read_head(client: &Conn) {
     let until = Instant::now() + Duration::from_secs(2);
     let mut head = Vec::new();
     let mut buf = [0u8; 4096];
@@ -449,17 +542,10 @@ fn refuse(mut client: UnixStream, r: &Refusal) {
             Ok(n) => head.extend_from_slice(&buf[..n]),
         }
     }
-    let body = serde_json::json!({ "message": r.message }).to_string();
-    let reason = match r.status {
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        _ => "Internal Server Error",
-    };
-    let _ = write!(
-        client,
-        "HTTP/1.1 {} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        r.status,
-        body.len()
-    );
-    let _ = client.flush();
 }
+
+/// A pipe keeps unread input without a reset, and interprocess lets the
+/// reply be read before it disconnects: nothing to read first (and a pipe
+/// read has no deadline).
+#[cfg(windows)]
+fn read_head(_client: &Conn) {}

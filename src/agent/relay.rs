@@ -1,4 +1,5 @@
-//! Bytes both ways between the docker CLI's unix connection and one TLS
+//! Bytes both ways between the docker CLI's connection (a unix socket, or
+//! on Windows a named pipe) and one TLS
 //! connection to the daemon, with a thread per direction. rustls keeps one
 //! state for both directions, so it sits behind a lock that is never held
 //! across a blocking read; what it produces for the wire is written under a
@@ -7,8 +8,58 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
+#[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex};
+
+/// The CLI's end of a relayed connection: a unix socket, or on Windows a
+/// named pipe (agent/pipe.rs). Shared by the relay's threads.
+pub trait Client: Send + Sync + 'static {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize>;
+    fn write_all(&self, buf: &[u8]) -> io::Result<()>;
+    /// Ends the connection both ways: a read waiting on it returns.
+    fn close(&self);
+    /// Waits until the CLI hangs up entirely, then returns true; false at
+    /// once where that cannot be seen apart from a half-close.
+    fn wait_for_hangup(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(unix)]
+impl Client for UnixStream {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        Read::read(&mut &*self, buf)
+    }
+
+    fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        Write::write_all(&mut &*self, buf)
+    }
+
+    fn close(&self) {
+        let _ = self.shutdown(Shutdown::Both);
+    }
+
+    /// A full close is the only one that sets POLLHUP on our end of a unix
+    /// socket (Linux's unix_poll: both directions shut); a half-close (`exec
+    /// -i` when stdin ends) does not, and still wants the daemon's answer.
+    #[cfg(target_os = "linux")]
+    fn wait_for_hangup(&self) -> bool {
+        use rustix::event::{poll, PollFd, PollFlags};
+        loop {
+            // No events asked for: poll reports HUP and ERR regardless, and
+            // does not wake for the end of input we have already read.
+            let mut fds = [PollFd::new(self, PollFlags::empty())];
+            match poll(&mut fds, None) {
+                Ok(_) if fds[0].revents().intersects(PollFlags::HUP | PollFlags::ERR) => {
+                    return true
+                }
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(_) => return false,
+            }
+        }
+    }
+}
 
 /// Plaintext read from the CLI at once. rustls buffers at most 64 KiB of
 /// plaintext before it is encrypted (DEFAULT_BUFFER_LIMIT); each chunk is
@@ -56,28 +107,24 @@ pub struct Relayed {
     pub error: Option<String>,
 }
 
-pub fn run(client: UnixStream, tls: Tls) -> Relayed {
+pub fn run<C: Client>(client: C, tls: Tls) -> Relayed {
     let tls = Arc::new(tls);
-    let client_read = match client.try_clone() {
-        Ok(c) => c,
-        Err(e) => {
-            return Relayed {
-                up: 0,
-                down: 0,
-                error: Some(e.to_string()),
-            }
-        }
+    let client = Arc::new(client);
+    let (up_client, up_tls) = (client.clone(), tls.clone());
+    let up = std::thread::spawn(move || up(&*up_client, &up_tls));
+    let watcher = {
+        let (client, tls) = (client.clone(), tls.clone());
+        std::thread::spawn(move || wait_for_hangup(&*client, &tls))
     };
-    let up_tls = tls.clone();
-    let up = std::thread::spawn(move || up(client_read, &up_tls));
-    let watcher = client.try_clone().ok().map(|c| {
-        let tls = tls.clone();
-        std::thread::spawn(move || wait_for_hangup(&c, &tls))
-    });
-    let down = down(&client, &tls);
+    let down = down(&*client, &tls);
     // The daemon is done (or gone): the CLI's side ends too, so the other
-    // thread's read returns.
-    let _ = client.shutdown(Shutdown::Both);
+    // thread's read returns. Again until it has: a pipe's cancellation
+    // reaches only a read already waiting (agent/pipe.rs).
+    client.close();
+    while !up.is_finished() {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        client.close();
+    }
     let up = up.join().unwrap_or(Ok(0));
     let (down_n, down_err) = match down {
         Ok(n) => (n, None),
@@ -88,9 +135,7 @@ pub fn run(client: UnixStream, tls: Tls) -> Relayed {
         Err(e) => (0, Some(e.to_string())),
     };
     let _ = tls.read.shutdown(Shutdown::Both);
-    if let Some(w) = watcher {
-        let _ = w.join();
-    }
+    let _ = watcher.join();
     Relayed {
         up: up_n,
         down: down_n,
@@ -101,7 +146,7 @@ pub fn run(client: UnixStream, tls: Tls) -> Relayed {
 /// CLI → daemon. At the CLI's end of input (a half-close, as `exec -i`
 /// makes when stdin ends) the daemon gets close_notify: Go's TLS reads it
 /// as EOF, as it does the CLI's own CloseWrite.
-fn up(mut client: UnixStream, tls: &Tls) -> io::Result<u64> {
+fn up(client: &dyn Client, tls: &Tls) -> io::Result<u64> {
     let mut buf = vec![0u8; CHUNK];
     let mut total = 0u64;
     loop {
@@ -125,38 +170,21 @@ fn up(mut client: UnixStream, tls: &Tls) -> io::Result<u64> {
     }
 }
 
-/// Watches the CLI's end for the whole life of the relay. A half-close
-/// (`exec -i` when stdin ends) still wants the daemon's answer, a full
-/// close does not. A full close is the only one that sets POLLHUP on our
-/// end of a unix socket (Linux's unix_poll: both directions shut), so on it
-/// the daemon's side is shut too, which ends a read of a silent daemon and
-/// a write to one that stopped reading alike: the connection is freed even
-/// while the daemon hangs (issue 19: slots were held until a hung dockerd
-/// woke). run() shuts our end when the daemon is done, which also ends
-/// this wait.
-#[cfg(target_os = "linux")]
-fn wait_for_hangup(client: &UnixStream, tls: &Tls) {
-    use rustix::event::{poll, PollFd, PollFlags};
-    loop {
-        // No events asked for: poll reports HUP and ERR regardless, and
-        // does not wake for the end of input we have already read.
-        let mut fds = [PollFd::new(client, PollFlags::empty())];
-        match poll(&mut fds, None) {
-            Ok(_) if fds[0].revents().intersects(PollFlags::HUP | PollFlags::ERR) => {
-                let _ = tls.read.shutdown(Shutdown::Both);
-                return;
-            }
-            Ok(_) | Err(rustix::io::Errno::INTR) => {}
-            Err(_) => return,
-        }
+/// Watches the CLI's end for the whole life of the relay: on a full
+/// hang-up the daemon's side is shut too, which ends a read of a silent
+/// daemon and a write to one that stopped reading alike, so the connection
+/// is freed even while the daemon hangs (issue 19: slots were held until a
+/// hung dockerd woke). run() closes our end when the daemon is done, which
+/// also ends this wait. On a pipe the reading thread sees the hang-up
+/// itself (there is no half-close), and shuts the daemon's side.
+fn wait_for_hangup(client: &dyn Client, tls: &Tls) {
+    if client.wait_for_hangup() {
+        let _ = tls.read.shutdown(Shutdown::Both);
     }
 }
 
-#[cfg(not(target_os = "linux"))]
-fn wait_for_hangup(_client: &UnixStream, _tls: &Tls) {}
-
 /// Daemon → CLI, until the daemon closes.
-fn down(mut client: &UnixStream, tls: &Tls) -> Result<u64, (u64, io::Error)> {
+fn down(client: &dyn Client, tls: &Tls) -> Result<u64, (u64, io::Error)> {
     let mut raw = vec![0u8; CHUNK + 1024];
     let mut plain = vec![0u8; CHUNK];
     let mut total = 0u64;

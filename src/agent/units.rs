@@ -3,10 +3,11 @@
 //! Linux: a systemd user socket unit listing every keychain-only context's
 //! socket (0600 in a 0700 folder) and the service it activates; nothing
 //! runs until the docker CLI first connects, and the agent exits after 10
-//! idle minutes (systemd keeps listening). macOS: a launchd agent that
-//! starts at login and is kept alive; launchd's socket activation needs its
-//! C call `launch_activate_socket`, which takes unsafe code this crate does
-//! not have.
+//! idle minutes (systemd keeps listening). macOS: a launchd agent with a
+//! `Sockets` entry per context, the same on-demand start (the agent takes
+//! them with `launch_activate_socket`, src/sys/macos.rs). Windows: a Task
+//! Scheduler task that starts the agent at the user's logon (a named pipe
+//! cannot be activated on demand).
 
 use std::path::{Path, PathBuf};
 
@@ -57,23 +58,42 @@ pub fn systemd_service(exe: &Path, config_dir: &Path) -> String {
     )
 }
 
-/// The launchd agent (macOS).
-pub fn launchd_plist(exe: &Path, config_dir: &Path, log: &Path) -> String {
+/// The launchd agent (macOS): one `Sockets` entry per context, keyed by
+/// its name, at its path, mode 0600 (`SockPathMode` is decimal: plists
+/// have no octal, launchd.plist(5)). No RunAtLoad or KeepAlive: launchd
+/// starts the agent at the first connection, and it exits when idle.
+pub fn launchd_plist(
+    exe: &Path,
+    config_dir: &Path,
+    log: &Path,
+    sockets: &[(String, PathBuf)],
+) -> String {
+    let entries: String = sockets
+        .iter()
+        .map(|(name, path)| {
+            format!(
+                "    <key>{}</key>\n    <dict><key>SockPathName</key><string>{}</string><key>SockPathMode</key><integer>384</integer></dict>\n",
+                xml(name),
+                xml(&path.display().to_string())
+            )
+        })
+        .collect();
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
-<!-- Written by docker tlsctx agent install. -->
+<!-- Written by docker tlsctx agent install. Run it again after adding a keychain-only context. -->
 <plist version="1.0">
 <dict>
   <key>Label</key><string>{LAUNCHD_LABEL}</string>
   <key>ProgramArguments</key>
   <array>
-    <string>{}</string><string>agent</string><string>--foreground</string><string>--log</string>
+    <string>{}</string><string>agent</string><string>--foreground</string><string>--log</string><string>--idle-timeout</string><string>{IDLE_SECS}</string>
   </array>
   <key>EnvironmentVariables</key>
   <dict><key>DOCKER_CONFIG</key><string>{}</string></dict>
-  <key>RunAtLoad</key><true/>
-  <key>KeepAlive</key><true/>
+  <key>Sockets</key>
+  <dict>
+{entries}  </dict>
   <key>StandardErrorPath</key><string>{}</string>
 </dict>
 </plist>
@@ -83,6 +103,45 @@ pub fn launchd_plist(exe: &Path, config_dir: &Path, log: &Path) -> String {
         xml(&log.display().to_string())
     )
 }
+
+/// The Task Scheduler task (Windows): the agent at the user's logon, as
+/// that user with least privilege, hidden, with no time limit (`PT0S`), and
+/// one instance at most. Task Scheduler sets no environment: the folder
+/// goes as our global flag.
+pub fn task_xml(exe: &Path, config_dir: &Path, sid: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-16"?>
+<Task version="1.2" xmlns="http://schemas.microsoft.com/windows/2004/02/mit/task">
+  <RegistrationInfo><Description>docker-tlsctx agent: mutual TLS with keys from Credential Manager for keychain-only Docker contexts</Description></RegistrationInfo>
+  <Triggers>
+    <LogonTrigger><UserId>{sid}</UserId></LogonTrigger>
+  </Triggers>
+  <Principals>
+    <Principal id="Author"><UserId>{sid}</UserId><LogonType>InteractiveToken</LogonType><RunLevel>LeastPrivilege</RunLevel></Principal>
+  </Principals>
+  <Settings>
+    <Hidden>true</Hidden>
+    <DisallowStartIfOnBatteries>false</DisallowStartIfOnBatteries>
+    <StopIfGoingOnBatteries>false</StopIfGoingOnBatteries>
+    <MultipleInstancesPolicy>IgnoreNew</MultipleInstancesPolicy>
+    <ExecutionTimeLimit>PT0S</ExecutionTimeLimit>
+  </Settings>
+  <Actions Context="Author">
+    <Exec>
+      <Command>{}</Command>
+      <Arguments>--config "{}" agent --foreground</Arguments>
+    </Exec>
+  </Actions>
+</Task>
+"#,
+        xml(&exe.display().to_string()),
+        // A trailing backslash would escape the closing quote.
+        xml(config_dir.display().to_string().trim_end_matches('\\'))
+    )
+}
+
+/// The task's name in Task Scheduler.
+pub const TASK_NAME: &str = "docker-tlsctx-agent";
 
 /// What `install` or `uninstall` did, and what the user runs next.
 pub struct Installed {
@@ -110,23 +169,34 @@ fn launchd_path() -> Result<PathBuf> {
         ))
 }
 
-pub fn install(config_dir: &Path, sockets: &[PathBuf]) -> Result<Installed> {
+/// `sockets`: each keychain-only context's name and socket.
+pub fn install(config_dir: &Path, sockets: &[(String, PathBuf)]) -> Result<Installed> {
     let exe = std::env::current_exe().map_err(Error::io("find", PathBuf::from("docker-tlsctx")))?;
     if cfg!(target_os = "macos") {
         let path = launchd_path()?;
-        let log = crate::docker::endpoint::socket_dir(config_dir)?.join("agent.log");
+        let log = crate::docker::endpoint::create_socket_dir(config_dir)?.join("agent.log");
         fsio::create_dir_all(path.parent().unwrap(), fsio::PUBLIC_DIR)?;
         fsio::check_owned("the LaunchAgents folder", path.parent().unwrap())?;
         fsio::check_owned("the program", &exe)?;
-        fsio::write_public(&path, launchd_plist(&exe, config_dir, &log).as_bytes())?;
+        fsio::write_public(
+            &path,
+            launchd_plist(&exe, config_dir, &log, sockets).as_bytes(),
+        )?;
         return Ok(Installed {
-            next: vec![format!(
-                "launchctl bootstrap gui/$(id -u) {}",
-                path.display()
-            )],
+            next: vec![
+                format!(
+                    "launchctl bootout gui/$(id -u)/{LAUNCHD_LABEL}   (if it was loaded before)"
+                ),
+                format!("launchctl bootstrap gui/$(id -u) {}", path.display()),
+            ],
             files: vec![path],
         });
     }
+    if cfg!(windows) {
+        return install_task(config_dir, &exe);
+    }
+    let sockets: Vec<PathBuf> = sockets.iter().map(|(_, p)| p.clone()).collect();
+    let sockets = &sockets;
     // What reaches the units is checked as autorenew's is: no quotes,
     // backslashes or control characters (they would be unit syntax).
     check_path("the program", &exe)?;
@@ -152,7 +222,53 @@ pub fn install(config_dir: &Path, sockets: &[PathBuf]) -> Result<Installed> {
     })
 }
 
+/// Windows: the task, registered with schtasks (which reads the XML as
+/// UTF-16 with a byte-order mark, as autorenew's task is written).
+fn install_task(config_dir: &Path, exe: &Path) -> Result<Installed> {
+    #[cfg(windows)]
+    let sid = crate::sys::windows::current_user_sid().map_err(Error::io(
+        "read the user's SID for",
+        PathBuf::from(TASK_NAME),
+    ))?;
+    #[cfg(not(windows))]
+    let sid = String::new();
+    let config_dir = &std::path::absolute(config_dir).map_err(Error::io("find", config_dir))?;
+    check_path("the program", exe)?;
+    check_path("the Docker config folder", config_dir)?;
+    let path = config_dir.join("tlsctx").join("agent-task.xml");
+    fsio::create_dir_all(path.parent().expect("tlsctx"), fsio::SECRET_DIR)?;
+    let text = task_xml(exe, config_dir, &sid);
+    let mut bytes = vec![0xFF, 0xFE];
+    bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    fsio::write_public(&path, &bytes)?;
+    let file = path.display().to_string();
+    let mut next = Vec::new();
+    let create = ["schtasks", "/Create", "/TN", TASK_NAME, "/XML", &file, "/F"];
+    if !crate::issuance::schedule::run(&create) {
+        next.push(create.join(" "));
+    }
+    next.push(format!(
+        "schtasks /Run /TN {TASK_NAME}   (to start it now, before the next logon)"
+    ));
+    Ok(Installed {
+        files: vec![path],
+        next,
+    })
+}
+
 pub fn uninstall() -> Result<Installed> {
+    if cfg!(windows) {
+        let delete = ["schtasks", "/Delete", "/TN", TASK_NAME, "/F"];
+        let deleted = crate::issuance::schedule::run(&delete);
+        return Ok(Installed {
+            files: Vec::new(),
+            next: if deleted {
+                vec![format!("taskkill /IM docker-tlsctx.exe   (the task is deleted; this stops an agent it started)")]
+            } else {
+                vec![delete.join(" ")]
+            },
+        });
+    }
     let files = if cfg!(target_os = "macos") {
         vec![launchd_path()?]
     } else {
@@ -194,7 +310,7 @@ mod tests {
             "ExecStart=\"/x/docker-tlsctx\" agent --foreground --log --idle-timeout 600\n"
         ));
         assert!(svc.contains("Environment=\"DOCKER_CONFIG=/h/.docker\""));
-        let p = launchd_plist(Path::new("/a&b"), Path::new("/c"), Path::new("/l"));
+        let p = launchd_plist(Path::new("/a&b"), Path::new("/c"), Path::new("/l"), &[]);
         assert!(p.contains("<string>/a&amp;b</string>"));
     }
 }

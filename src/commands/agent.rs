@@ -27,9 +27,13 @@ pub fn run(env: Env, args: &AgentArgs) -> Result<()> {
         idle: (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)),
         log: args.log,
     };
-    agent::serve(env, &names, opts, |sockets| {
-        for (n, s) in names.iter().zip(sockets) {
-            eprintln!("agent: serving {n} on unix://{}", s.display());
+    let urls = names
+        .iter()
+        .map(|n| endpoint::socket_url(&env.config_dir, n))
+        .collect::<Result<Vec<_>>>()?;
+    agent::serve(env, &names, opts, |_| {
+        for (n, u) in names.iter().zip(&urls) {
+            eprintln!("agent: serving {n} on {u}");
         }
     })
 }
@@ -37,18 +41,15 @@ pub fn run(env: Env, args: &AgentArgs) -> Result<()> {
 /// Starts `agent --foreground` in its own process group with its output in
 /// `<socket folder>/agent.log` (0600), and waits until its sockets answer.
 fn detach(env: &Env, args: &AgentArgs, names: &[String]) -> Result<()> {
-    use std::os::unix::process::CommandExt;
     let dir = endpoint::create_socket_dir(&env.config_dir)?;
     let log_path = dir.join("agent.log");
     fsio::refuse_symlink(&log_path)?;
     let log = {
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(fsio::SECRET_FILE)
-            .open(&log_path)
-            .map_err(Error::io("open", &log_path))?
+        let mut o = std::fs::OpenOptions::new();
+        o.create(true).append(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, fsio::SECRET_FILE);
+        o.open(&log_path).map_err(Error::io("open", &log_path))?
     };
     let exe = std::env::current_exe().map_err(Error::io("find", PathBuf::from("docker-tlsctx")))?;
     let mut c = Command::new(exe);
@@ -62,8 +63,14 @@ fn detach(env: &Env, args: &AgentArgs, names: &[String]) -> Result<()> {
         .env_remove("DOCKER_CLI_PLUGIN_SOCKET")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(log)
-        .process_group(0);
+        .stderr(log);
+    // Its own process group, away from the terminal's Ctrl-C; on Windows
+    // also without a console (DETACHED_PROCESS 0x8, CREATE_NEW_PROCESS_GROUP
+    // 0x200: winbase.h).
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut c, 0);
+    #[cfg(windows)]
+    std::os::windows::process::CommandExt::creation_flags(&mut c, 0x8 | 0x200);
     let mut child = c
         .spawn()
         .map_err(Error::io("start", PathBuf::from("docker-tlsctx agent")))?;

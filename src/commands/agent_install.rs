@@ -9,7 +9,7 @@ pub fn run(env: &Env) -> Result<()> {
     let names = agent::contexts(env, &[])?;
     let sockets = names
         .iter()
-        .map(|n| endpoint::socket_path(&env.config_dir, n))
+        .map(|n| Ok((n.clone(), endpoint::socket_path(&env.config_dir, n)?)))
         .collect::<Result<Vec<_>>>()?;
     let done = units::install(&env.config_dir, &sockets)?;
     for f in &done.files {
@@ -18,7 +18,11 @@ pub fn run(env: &Env) -> Result<()> {
     if names.is_empty() {
         println!("No keychain-only context yet: run this again after docker tlsctx new NAME --host tcp://HOST --keychain-only.");
     } else {
-        println!("Sockets for: {}", names.join(", "));
+        println!(
+            "{} for: {}",
+            if cfg!(windows) { "Pipes" } else { "Sockets" },
+            names.join(", ")
+        );
     }
     println!("\nTo start listening now and at every login:");
     for n in &done.next {

@@ -3,13 +3,9 @@
 //! imports another (tests/layers.rs checks it).
 
 pub mod accept;
-#[cfg(unix)]
 pub mod agent;
-#[cfg(unix)]
 pub mod agent_adopt;
-#[cfg(unix)]
 pub mod agent_install;
-#[cfg(unix)]
 pub mod agent_uninstall;
 pub mod authz;
 pub mod autorenew_install;

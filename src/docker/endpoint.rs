@@ -45,12 +45,12 @@ pub fn socket_dir(config_dir: &Path) -> Result<PathBuf> {
         let config_dir = std::path::absolute(config_dir).map_err(Error::io("find", config_dir))?;
         Ok(config_dir.join("tlsctx").join("agent"))
     }
+    // Windows: the agent listens on a named pipe (`socket_path`); this
+    // folder holds only its log.
     #[cfg(not(unix))]
     {
-        let _ = config_dir;
-        Err(Error::AgentUnsupported(
-            "keychain-only contexts need unix sockets; on Windows the agent is not built yet",
-        ))
+        let config_dir = std::path::absolute(config_dir).map_err(Error::io("find", config_dir))?;
+        Ok(config_dir.join("tlsctx").join("agent"))
     }
 }
 
@@ -90,6 +90,8 @@ pub fn create_socket_dir(config_dir: &Path) -> Result<PathBuf> {
 /// before the agent runs (`new --keychain-only`, `agent adopt`, `restore`).
 pub fn prepare_socket_url(config_dir: &Path, name: &str) -> Result<String> {
     let url = socket_url(config_dir, name)?;
+    // A pipe has no folder: its DACL is set when the agent makes it.
+    #[cfg(unix)]
     create_socket_dir(config_dir)?;
     Ok(url)
 }
@@ -226,6 +228,7 @@ fn own_uid() -> u32 {
 }
 
 /// `<socket_dir>/NAME.sock`, refused when longer than a socket path may be.
+#[cfg(unix)]
 pub fn socket_path(config_dir: &Path, name: &str) -> Result<PathBuf> {
     let path = socket_dir(config_dir)?.join(format!("{name}.sock"));
     if path.as_os_str().len() > MAX_SOCKET_PATH {
@@ -234,12 +237,37 @@ pub fn socket_path(config_dir: &Path, name: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// The context's docker endpoint: `unix://<socket_path>`.
+/// Windows: the named pipe `\\.\pipe\docker-tlsctx-<SID>-<NAME>`. Pipe names
+/// are one namespace for the whole machine, so the user's SID keeps two
+/// users' `prod` apart; it is also the only user the pipe's DACL lets in
+/// (agent/pipe.rs). SIDs are `S-` and digits, names are Docker's
+/// `[a-zA-Z0-9][a-zA-Z0-9_.+-]*`: nothing a URL or a pipe name would read
+/// differently.
+#[cfg(windows)]
+pub fn socket_path(config_dir: &Path, name: &str) -> Result<PathBuf> {
+    let _ = config_dir;
+    let sid = crate::sys::windows::current_user_sid()
+        .map_err(Error::io("read the user's SID for", PathBuf::from(name)))?;
+    let path = PathBuf::from(format!(r"\\.\pipe\docker-tlsctx-{sid}-{name}"));
+    // 256 characters at most (CreateNamedPipeW's lpName).
+    if path.as_os_str().len() > 256 {
+        return Err(Error::SocketPathTooLong(path));
+    }
+    Ok(path)
+}
+
+/// The context's docker endpoint: `unix://<socket_path>`, or on Windows
+/// `npipe:////./pipe/<name>` (the form Docker Desktop's `npipe:////./pipe/docker_engine` takes).
 pub fn socket_url(config_dir: &Path, name: &str) -> Result<String> {
-    Ok(format!(
-        "unix://{}",
-        socket_path(config_dir, name)?.display()
-    ))
+    let path = socket_path(config_dir, name)?;
+    if cfg!(windows) {
+        Ok(format!(
+            "npipe://{}",
+            path.display().to_string().replace('\\', "/")
+        ))
+    } else {
+        Ok(format!("unix://{}", path.display()))
+    }
 }
 
 /// The Description of a keychain-only context, unless the user gave one.
@@ -305,10 +333,58 @@ pub fn agent_state(config_dir: &Path, name: &str) -> AgentState {
             Err(why) => AgentState::Unsafe(why),
         }
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
     {
-        let _ = (config_dir, name);
-        AgentState::NotRunning
+        let (Ok(path), Ok(url)) = (socket_path(config_dir, name), socket_url(config_dir, name))
+        else {
+            return AgentState::NotRunning;
+        };
+        match super::context::Store::new(config_dir).host(name) {
+            Ok(Some(host)) if host == url => {}
+            Ok(Some(host)) => {
+                return AgentState::Unsafe(format!(
+                    "the context points Docker at {host}, not at the agent's pipe {url}; run docker tlsctx agent adopt {name}"
+                ))
+            }
+            Ok(None) => return AgentState::NotRunning,
+            Err(e) => return AgentState::Unsafe(e.to_string()),
+        }
+        pipe_state(&path)
+    }
+}
+
+/// Who serves the pipe: connects as Docker does, anonymously
+/// (SECURITY_SQOS_PRESENT with SECURITY_ANONYMOUS, as go-winio's DialPipe),
+/// so whatever serves it cannot act as us (ImpersonateNamedPipeClient), and
+/// asks for the server's process, whose user must be ours.
+#[cfg(windows)]
+pub fn pipe_state(path: &Path) -> AgentState {
+    use crate::sys::windows::{current_user_sid, pipe_server_process_id, process_user_sid};
+    use std::os::windows::fs::OpenOptionsExt;
+    use std::os::windows::io::AsHandle;
+    // SECURITY_ANONYMOUS is 0; std adds SECURITY_SQOS_PRESENT.
+    let pipe = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .security_qos_flags(0)
+        .open(path)
+    {
+        Ok(p) => p,
+        // ERROR_PIPE_BUSY: it exists, and every instance is taken (ours
+        // always keeps one waiting).
+        Err(e) if e.raw_os_error() == Some(231) => return AgentState::Unsafe(
+            "the pipe exists but none of its instances answers, so who serves it cannot be told"
+                .into(),
+        ),
+        Err(_) => return AgentState::NotRunning,
+    };
+    let me = current_user_sid().ok();
+    match pipe_server_process_id(pipe.as_handle()).and_then(process_user_sid) {
+        Ok(sid) if Some(&sid) == me.as_ref() => AgentState::Serving,
+        Ok(sid) => AgentState::Unsafe(format!(
+            "the pipe is served by a process of another user ({sid}), not by you"
+        )),
+        Err(e) => AgentState::Unsafe(format!("cannot tell who serves the pipe: {e}")),
     }
 }
 

@@ -287,7 +287,8 @@ impl Runs {
     }
 }
 
-fn run(words: &[&str]) -> bool {
+/// Runs a scheduler's command quietly; whether it worked.
+pub fn run(words: &[&str]) -> bool {
     Command::new(words[0])
         .args(&words[1..])
         .stdin(Stdio::null())

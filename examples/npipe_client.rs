@@ -1,0 +1,70 @@
+//! A Windows test client for the agent's named pipe (scripts/wine/e2e.sh):
+//! what the docker CLI does through an `npipe://` context, one request at
+//! a time, built with the same toolchain as docker-tlsctx.exe.
+//!
+//!   npipe_client NPIPE_URL PATH     GET PATH through the pipe, the whole
+//!                                   HTTP answer on stdout
+//!   npipe_client --squat NPIPE_URL  makes the pipe first, with Windows'
+//!                                   default security, and waits: what a
+//!                                   process lying in wait would do
+//!
+//! NPIPE_URL is a context's endpoint, `npipe:////./pipe/NAME`.
+
+#[cfg(windows)]
+fn main() {
+    use std::io::{Read, Write};
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let pipe = |url: &str| url.trim_start_matches("npipe://").replace('/', "\\");
+    match args.as_slice() {
+        [flag, url] if flag == "--squat" => {
+            use interprocess::os::windows::named_pipe::{pipe_mode, PipeListenerOptions};
+            let path = pipe(url);
+            let listener = PipeListenerOptions::new()
+                .path(path.as_str())
+                .create_duplex::<pipe_mode::Bytes>()
+                .unwrap_or_else(|e| panic!("cannot make {path}: {e}"));
+            println!("listening on {path}");
+            std::io::stdout().flush().unwrap();
+            for c in listener.incoming() {
+                println!("a client connected: {}", c.is_ok());
+                std::io::stdout().flush().unwrap();
+            }
+        }
+        [url, path] => {
+            let pipe = pipe(url);
+            let mut f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&pipe)
+                .unwrap_or_else(|e| panic!("cannot open {pipe}: {e}"));
+            write!(
+                f,
+                "GET {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: npipe_client\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let mut answer = Vec::new();
+            let mut buf = [0u8; 8192];
+            loop {
+                match f.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => answer.extend_from_slice(&buf[..n]),
+                    // The agent disconnects when the daemon is done.
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
+                    Err(e) if e.raw_os_error() == Some(109) => break,
+                    Err(e) => panic!("reading the answer: {e}"),
+                }
+            }
+            std::io::stdout().write_all(&answer).unwrap();
+        }
+        _ => {
+            eprintln!("usage: npipe_client NPIPE_URL PATH | npipe_client --squat NPIPE_URL");
+            std::process::exit(2);
+        }
+    }
+}
+
+#[cfg(not(windows))]
+fn main() {
+    eprintln!("npipe_client is a Windows program (scripts/wine/e2e.sh builds it)");
+    std::process::exit(2);
+}
