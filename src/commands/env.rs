@@ -16,7 +16,11 @@ pub fn run(env: &Env, args: &EnvArgs) -> Result<()> {
     let host = contexts
         .host(&args.name)?
         .ok_or_else(|| Error::ContextMissing(args.name.clone()))?;
-    if let Some(socket) = host.strip_prefix("unix://") {
+    // The agent's endpoint: a unix socket, or on Windows a named pipe.
+    if let Some(socket) = host
+        .strip_prefix("unix://")
+        .or_else(|| host.strip_prefix("npipe://"))
+    {
         return keychain_only(args, &host, socket);
     }
     let cert_path: PathBuf = contexts.tls_dir(&args.name).join("docker");
@@ -99,7 +103,15 @@ fn keychain_only(args: &EnvArgs, host: &str, socket: &str) -> Result<()> {
     println!("{unset}");
     println!("# Run this command to configure your shell:");
     println!("# {eval}");
-    println!("# The agent serves this context (docker tlsctx agent {}); reach the daemon with curl: {curl}", args.name);
+    if host.starts_with("npipe://") {
+        // curl has no named-pipe transport.
+        println!(
+            "# The agent serves this context (docker tlsctx agent {}) on a named pipe; reach the daemon with docker version",
+            args.name
+        );
+    } else {
+        println!("# The agent serves this context (docker tlsctx agent {}); reach the daemon with curl: {curl}", args.name);
+    }
     Ok(())
 }
 
