@@ -164,7 +164,7 @@ if [ "$(id -u)" -ne 0 ] || [ -z "$dockerd_bin" ]; then
   # 13. agent install: a logon task for the user (Wine's schtasks keeps the
 #     definition's settings; as in 9, it drops the trigger and the command).
 tlsctx agent install >"$work/install.out" || fail "agent install: $(cat "$work/stderr")"
-grep -q "Pipes for: gone, nokey, pipe, squat" "$work/install.out" || fail "agent install: $(cat "$work/install.out")"
+grep -q "Pipes for: gone, kt-ecdsa-p384, nokey, pipe, squat" "$work/install.out" || fail "agent install: $(cat "$work/install.out")"
 [ -f "$tasks/docker-tlsctx-agent" ] || fail "no task docker-tlsctx-agent in $tasks: $(cat "$work/install.out")"
 grep -q "<ExecutionTimeLimit>PT0S</ExecutionTimeLimit>" "$tasks/docker-tlsctx-agent" \
   || fail "task settings: $(cat "$tasks/docker-tlsctx-agent")"
@@ -227,6 +227,15 @@ tlsctx env pipe --shell powershell | grep -q "Remove-Item Env:DOCKER_TLS_VERIFY"
 tlsctx inspect pipe | grep -q "serving" || fail "inspect: $(tlsctx inspect pipe)"
 ok "the agent (started detached) relays /_ping and /version through the pipe to a real dockerd, the key from Credential Manager; env and inspect name the pipe"
 
+# agent adopt: a context with a key.pem (section 3's) becomes keychain-only.
+[ -f "$(ctx_tls kt-ecdsa-p384)/key.pem" ] || fail "kt-ecdsa-p384 has no key.pem to begin with"
+tlsctx agent adopt kt-ecdsa-p384 >/dev/null || fail "agent adopt: $(cat "$work/stderr")"
+[[ "$(meta_host kt-ecdsa-p384)" =~ ^npipe:////\./pipe/docker-tlsctx-${sid_part}-kt-ecdsa-p384$ ]] \
+  || fail "adopt: the endpoint is $(meta_host kt-ecdsa-p384)"
+[ ! -e "$(ctx_tls kt-ecdsa-p384)/key.pem" ] || fail "adopt left key.pem"
+tlsctx ls | grep -E '^kt-ecdsa-p384 .*\(agent: not running\)' >/dev/null || fail "ls after adopt: $(tlsctx ls)"
+ok "agent adopt points a context at its pipe and removes its key.pem"
+
 # 11. Failures before the daemon is reached arrive as HTTP errors: a
 #     daemon that is not listening (502), and a key missing from
 #     Credential Manager (503; Windows has no locked state: Credential
@@ -273,7 +282,7 @@ ok "a pipe made first under the context's name is refused: $(grep -o 'exists alr
 # 13. agent install: a logon task for the user (Wine's schtasks keeps the
 #     definition's settings; as in 9, it drops the trigger and the command).
 tlsctx agent install >"$work/install.out" || fail "agent install: $(cat "$work/stderr")"
-grep -q "Pipes for: gone, nokey, pipe, squat" "$work/install.out" || fail "agent install: $(cat "$work/install.out")"
+grep -q "Pipes for: gone, kt-ecdsa-p384, nokey, pipe, squat" "$work/install.out" || fail "agent install: $(cat "$work/install.out")"
 [ -f "$tasks/docker-tlsctx-agent" ] || fail "no task docker-tlsctx-agent in $tasks: $(cat "$work/install.out")"
 grep -q "<ExecutionTimeLimit>PT0S</ExecutionTimeLimit>" "$tasks/docker-tlsctx-agent" \
   || fail "task settings: $(cat "$tasks/docker-tlsctx-agent")"
