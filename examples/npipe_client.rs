@@ -7,6 +7,8 @@
 //!   npipe_client --squat NPIPE_URL  makes the pipe first, with Windows'
 //!                                   default security, and waits: what a
 //!                                   process lying in wait would do
+//!   npipe_client --upload NPIPE_URL sends a request body that never ends
+//!                                   and reads nothing, until killed
 //!
 //! NPIPE_URL is a context's endpoint, `npipe:////./pipe/NAME`.
 
@@ -28,6 +30,30 @@ fn main() {
             for c in listener.incoming() {
                 println!("a client connected: {}", c.is_ok());
                 std::io::stdout().flush().unwrap();
+            }
+        }
+        [flag, url] if flag == "--upload" => {
+            // What `docker load` of a huge file does, and then is killed:
+            // a body that never ends, and no answer read.
+            let pipe = pipe(url);
+            let mut f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&pipe)
+                .unwrap_or_else(|e| panic!("cannot open {pipe}: {e}"));
+            write!(
+                f,
+                "POST /images/load HTTP/1.1\r\nHost: docker\r\nContent-Type: application/x-tar\r\nContent-Length: 1073741824\r\n\r\n"
+            )
+            .unwrap();
+            let zeros = vec![0u8; 64 * 1024];
+            let mut sent = 0u64;
+            while f.write_all(&zeros).is_ok() {
+                sent += zeros.len() as u64;
+                if sent % (16 << 20) == 0 {
+                    println!("sent {sent}");
+                    std::io::stdout().flush().unwrap();
+                }
             }
         }
         [url, path] => {
@@ -57,7 +83,9 @@ fn main() {
             std::io::stdout().write_all(&answer).unwrap();
         }
         _ => {
-            eprintln!("usage: npipe_client NPIPE_URL PATH | npipe_client --squat NPIPE_URL");
+            eprintln!(
+                "usage: npipe_client NPIPE_URL PATH | npipe_client --squat|--upload NPIPE_URL"
+            );
             std::process::exit(2);
         }
     }

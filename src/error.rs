@@ -659,8 +659,8 @@ impl Error {
                 Some("it keeps serving; to restart it, stop it first (systemctl --user stop docker-tlsctx-agent.service, or kill the process)".into()),
             ),
             Error::PipeTaken { name, pipe, who } => (
-                format!("the named pipe {} of context {name:?} exists already, made by {who}: the agent does not share it, since whatever made it would receive Docker's traffic for {name:?}", pipe.display()),
-                Some("if it is an agent of yours it is serving already (docker tlsctx ls says so); otherwise find and stop the process that holds it (Sysinternals' handle names it), then start the agent again".into()),
+                format!("the named pipe {} of context {name:?} exists already, made by {who}: the agent does not share it, and until it is gone Docker sends whatever it sends for {name:?} (requests, registry credentials in X-Registry-Auth, secrets) to that process", pipe.display()),
+                Some("if it is an agent of yours it is serving already (docker tlsctx ls says so); otherwise do not use the context: find and stop the process that holds it (Sysinternals' handle names it), then start the agent again".into()),
             ),
             Error::DockerNotFound => (
                 "the docker CLI was not found on PATH".into(),

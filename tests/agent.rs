@@ -1493,6 +1493,7 @@ assert p.find("t:UserId", ns).text == sid and p.find("t:LogonType", ns).text == 
 assert p.find("t:RunLevel", ns).text == "LeastPrivilege"
 assert t.find("t:Settings/t:ExecutionTimeLimit", ns).text == "PT0S"
 assert t.find("t:Settings/t:MultipleInstancesPolicy", ns).text == "IgnoreNew"
+assert t.find("t:Settings/t:RestartOnFailure/t:Interval", ns).text == "PT1M"
 e = t.find("t:Actions/t:Exec", ns)
 assert e.find("t:Command", ns).text == r"C:\Tools\docker-tlsctx.exe"
 assert e.find("t:Arguments", ns).text == r'--config "C:\Users\a&b\.docker" agent --foreground', e.find("t:Arguments", ns).text

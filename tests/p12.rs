@@ -344,6 +344,33 @@ fn export_dir_and_env() {
     );
     let out = ok(&Command::new("sh").arg("-c").arg(script).output().unwrap());
     assert_eq!(out, format!("tcp://127.0.0.1:2376|1|{}", ctx.display()));
+
+    // A meta.json from elsewhere (docker context import) whose Host would
+    // end PowerShell's string at a typographic quote, or fish's at \':
+    // nothing is printed for a shell to evaluate (attacker review, issue 24).
+    let meta = s.cfg().join(
+        "contexts/meta/6754af9632a2745e85c293e5aac0863370d9bd3330b9938c00cadfd215227d77/meta.json",
+    );
+    let good = fs::read_to_string(&meta).unwrap();
+    for evil in [
+        "tcp://h\\u201d; Write-Output PWNED; \\u201c:2376",
+        "tcp://h\\\\'; echo PWNED; #:2376",
+        "unix:///tmp/x'; echo PWNED; #",
+    ] {
+        fs::write(&meta, good.replace("tcp://127.0.0.1:2376", evil)).unwrap();
+        for shell in ["sh", "fish", "powershell"] {
+            let o = s.tlsctx(&["env", "prod", "--shell", shell]);
+            assert_eq!(
+                o.status.code(),
+                Some(1),
+                "{evil} {shell}: {}",
+                transcript(&o)
+            );
+            assert!(o.stdout.is_empty(), "{evil} {shell}: {}", transcript(&o));
+            assert!(!String::from_utf8_lossy(&o.stdout).contains("PWNED"));
+        }
+    }
+    fs::write(&meta, good).unwrap();
 }
 
 /// A stand-in for macOS's security(1): records its arguments and keeps a

@@ -161,19 +161,7 @@ dockerd_bin=$(command -v dockerd || true)
 if [ "$(id -u)" -ne 0 ] || [ -z "$dockerd_bin" ]; then
   [ "${CI:-}" != true ] || fail "CI runs this as root with dockerd installed"
   echo "wine e2e: skipped the named pipe (needs root and dockerd)"
-  # 13. agent install: a logon task for the user (Wine's schtasks keeps the
-#     definition's settings; as in 9, it drops the trigger and the command).
-tlsctx agent install >"$work/install.out" || fail "agent install: $(cat "$work/stderr")"
-grep -q "Pipes for: gone, kt-ecdsa-p384, nokey, pipe, squat" "$work/install.out" || fail "agent install: $(cat "$work/install.out")"
-[ -f "$tasks/docker-tlsctx-agent" ] || fail "no task docker-tlsctx-agent in $tasks: $(cat "$work/install.out")"
-grep -q "<ExecutionTimeLimit>PT0S</ExecutionTimeLimit>" "$tasks/docker-tlsctx-agent" \
-  || fail "task settings: $(cat "$tasks/docker-tlsctx-agent")"
-grep -q "<Hidden>true</Hidden>" "$tasks/docker-tlsctx-agent" || fail "task not hidden"
-tlsctx agent uninstall >/dev/null || fail "agent uninstall: $(cat "$work/stderr")"
-[ ! -e "$tasks/docker-tlsctx-agent" ] || fail "agent uninstall left the task"
-ok "agent install and uninstall: a hidden logon task with no time limit, through Wine's schtasks"
-
-echo "wine e2e: $passed groups passed"
+  echo "wine e2e: $passed groups passed"
   exit 0
 fi
 port=$(free_port)
@@ -226,6 +214,29 @@ tlsctx env pipe --shell powershell | grep -qx "\$Env:DOCKER_HOST = \"$url\"" || 
 tlsctx env pipe --shell powershell | grep -q "Remove-Item Env:DOCKER_TLS_VERIFY" || fail "env sets TLS variables for the pipe"
 tlsctx inspect pipe | grep -q "serving" || fail "inspect: $(tlsctx inspect pipe)"
 ok "the agent (started detached) relays /_ping and /version through the pipe to a real dockerd, the key from Credential Manager; env and inspect name the pipe"
+
+# A CLI killed while the daemon is stopped frees its slot (issue 19's case
+# on a pipe, attacker review): one connection at most, an upload that never
+# ends, dockerd stopped, the uploader killed; the relay must end before
+# dockerd runs again.
+tlsctx new hang --host "tcp://127.0.0.1:$port" --keychain-only --keystore os >/dev/null \
+  || fail "new hang: $(cat "$work/stderr")"
+"$wine" "$work/docker-tlsctx.exe" agent --foreground --log --max-connections 1 hang >/dev/null 2>"$work/hang.log" </dev/null &
+hang_agent=$!
+for _ in $(seq 100); do grep -qs "serving hang" "$work/hang.log" && break; sleep 0.1; done
+"$wine" "$work/npipe_client.exe" --upload "$(meta_host hang)" >"$work/upload.out" 2>&1 </dev/null &
+uploader=$!
+for _ in $(seq 100); do grep -qs "^sent" "$work/upload.out" && break; sleep 0.1; done
+grep -qs "^sent" "$work/upload.out" || fail "the upload did not start: $(cat "$work/upload.out" "$work/hang.log")"
+kill -STOP "$dockerd_pid"
+sleep 2
+{ kill -KILL "$uploader"; wait "$uploader"; } 2>/dev/null || true
+freed=
+for _ in $(seq 100); do grep -q "hang: relayed" "$work/hang.log" && { freed=1; break; }; sleep 0.1; done
+kill -CONT "$dockerd_pid"
+[ -n "$freed" ] || fail "the relay of a killed CLI held its slot while dockerd was stopped: $(cat "$work/hang.log")"
+kill "$hang_agent" 2>/dev/null || true
+ok "a CLI killed mid-upload frees its slot within 10 s while dockerd is stopped"
 
 # agent adopt: a context with a key.pem (section 3's) becomes keychain-only.
 [ -f "$(ctx_tls kt-ecdsa-p384)/key.pem" ] || fail "kt-ecdsa-p384 has no key.pem to begin with"
@@ -282,7 +293,7 @@ ok "a pipe made first under the context's name is refused: $(grep -o 'exists alr
 # 13. agent install: a logon task for the user (Wine's schtasks keeps the
 #     definition's settings; as in 9, it drops the trigger and the command).
 tlsctx agent install >"$work/install.out" || fail "agent install: $(cat "$work/stderr")"
-grep -q "Pipes for: gone, kt-ecdsa-p384, nokey, pipe, squat" "$work/install.out" || fail "agent install: $(cat "$work/install.out")"
+grep -q "Pipes for: gone, hang, kt-ecdsa-p384, nokey, pipe, squat" "$work/install.out" || fail "agent install: $(cat "$work/install.out")"
 [ -f "$tasks/docker-tlsctx-agent" ] || fail "no task docker-tlsctx-agent in $tasks: $(cat "$work/install.out")"
 grep -q "<ExecutionTimeLimit>PT0S</ExecutionTimeLimit>" "$tasks/docker-tlsctx-agent" \
   || fail "task settings: $(cat "$tasks/docker-tlsctx-agent")"

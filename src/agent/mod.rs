@@ -211,8 +211,17 @@ pub fn serve(
                                     "docker-tlsctx agent: {max} connections are open already, the most it serves; try again when some close"
                                 ),
                             },
+                            // Counted out before the reply is written: the
+                            // CLI connects again (GET /version after HEAD
+                            // /_ping) as soon as it has read it, and found
+                            // this refusal still counted, so it was closed
+                            // unanswered ("EOF", the flake of issue 22's
+                            // note). The reply is a few hundred bytes into
+                            // an empty socket buffer: it never blocks.
+                            || {
+                                shared.refusing.fetch_sub(1, Ordering::SeqCst);
+                            },
                         );
-                        shared.refusing.fetch_sub(1, Ordering::SeqCst);
                     });
                     continue;
                 }
@@ -380,7 +389,7 @@ fn handle(env: &Env, target: &Target, client: Conn, log: bool) {
             if log {
                 eprintln!("agent: {}: refused: {}", target.name, refusal.message);
             }
-            refuse(client, &refusal);
+            refuse(client, &refusal, || {});
         }
     }
 }
@@ -507,8 +516,9 @@ fn keepalive(_tcp: &std::net::TcpStream) {}
 
 /// Answers the CLI's request with an error it prints: reads the request
 /// head first (bounded), so the reply is not taken for a reset.
-fn refuse(client: Conn, r: &Refusal) {
+fn refuse(client: Conn, r: &Refusal, before_reply: impl FnOnce()) {
     read_head(&client);
+    before_reply();
     let body = serde_json::json!({ "message": r.message }).to_string();
     let reason = match r.status {
         502 => "Bad Gateway",

@@ -15,13 +15,15 @@
 use std::io::{self, Read, Write};
 use std::os::windows::io::AsHandle;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use interprocess::os::windows::named_pipe::{
     pipe_mode, DuplexPipeStream, PipeListener, PipeListenerOptions,
 };
 use interprocess::os::windows::security_descriptor::SecurityDescriptor;
 
-use crate::sys::windows::{cancel_io, current_user_sid, process_user_sid};
+use crate::sys::windows::{cancel_io, current_user_sid, pipe_peer_gone, process_user_sid};
 
 pub type Listener = PipeListener<pipe_mode::Bytes, pipe_mode::Bytes>;
 pub type Conn = DuplexPipeStream<pipe_mode::Bytes>;
@@ -68,5 +70,19 @@ impl super::relay::Client for Conn {
     /// flushes what is unread, then disconnects).
     fn close(&self) {
         cancel_io(self.as_handle());
+    }
+
+    /// Twice a second: the CLI gone (killed, or done without reading the
+    /// answer) frees the relay even while the daemon hangs and the thread
+    /// that reads the pipe is stuck writing to it (issue 19's case, found
+    /// again on Windows by the attacker review).
+    fn wait_for_hangup(&self, stop: &AtomicBool) -> bool {
+        while !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(500));
+            if pipe_peer_gone(self.as_handle()) {
+                return true;
+            }
+        }
+        false
     }
 }

@@ -10,6 +10,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 #[cfg(unix)]
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The CLI's end of a relayed connection: a unix socket, or on Windows a
@@ -19,9 +20,10 @@ pub trait Client: Send + Sync + 'static {
     fn write_all(&self, buf: &[u8]) -> io::Result<()>;
     /// Ends the connection both ways: a read waiting on it returns.
     fn close(&self);
-    /// Waits until the CLI hangs up entirely, then returns true; false at
-    /// once where that cannot be seen apart from a half-close.
-    fn wait_for_hangup(&self) -> bool {
+    /// Waits until the CLI hangs up entirely, then returns true; false when
+    /// `stop` is set (the relay is over), or at once where a hang-up cannot
+    /// be told apart from a half-close.
+    fn wait_for_hangup(&self, _stop: &AtomicBool) -> bool {
         false
     }
 }
@@ -43,8 +45,10 @@ impl Client for UnixStream {
     /// A full close is the only one that sets POLLHUP on our end of a unix
     /// socket (Linux's unix_poll: both directions shut); a half-close (`exec
     /// -i` when stdin ends) does not, and still wants the daemon's answer.
+    /// run() shuts our end when the relay is over, which raises POLLHUP
+    /// too: `stop` is not needed.
     #[cfg(target_os = "linux")]
-    fn wait_for_hangup(&self) -> bool {
+    fn wait_for_hangup(&self, _stop: &AtomicBool) -> bool {
         use rustix::event::{poll, PollFd, PollFlags};
         loop {
             // No events asked for: poll reports HUP and ERR regardless, and
@@ -68,24 +72,34 @@ const CHUNK: usize = 32 * 1024;
 
 pub struct Tls {
     conn: Mutex<rustls::ClientConnection>,
-    /// The write side of the TCP stream; its lock orders TLS records.
-    wire: Mutex<TcpStream>,
-    read: TcpStream,
+    /// Taken while writing to the TCP stream: TLS records leave in order.
+    wire: Mutex<()>,
+    /// One socket handle for reads and writes (`&TcpStream` does both), so
+    /// that `abort` reaches a blocked write as well as a blocked read.
+    tcp: TcpStream,
 }
 
 impl Tls {
     pub fn new(conn: rustls::ClientConnection, tcp: TcpStream) -> Tls {
-        let read = tcp.try_clone().expect("a TCP stream can be cloned");
         Tls {
             conn: Mutex::new(conn),
-            wire: Mutex::new(tcp),
-            read,
+            wire: Mutex::new(()),
+            tcp,
         }
+    }
+
+    /// Ends the daemon's side now: a read of a silent daemon returns, and
+    /// so does a write to one that stopped reading (on Windows that takes
+    /// cancelling it: a shutdown does not end a blocked send).
+    fn abort(&self) {
+        let _ = self.tcp.shutdown(Shutdown::Both);
+        #[cfg(windows)]
+        crate::sys::windows::cancel_socket_io(std::os::windows::io::AsSocket::as_socket(&self.tcp));
     }
 
     /// Sends whatever rustls has ready for the wire.
     fn flush(&self) -> io::Result<()> {
-        let mut wire = self.wire.lock().unwrap();
+        let _order = self.wire.lock().unwrap();
         loop {
             let mut out = Vec::new();
             {
@@ -95,7 +109,7 @@ impl Tls {
                 }
                 c.write_tls(&mut out)?;
             }
-            wire.write_all(&out)?;
+            (&self.tcp).write_all(&out)?;
         }
     }
 }
@@ -112,9 +126,10 @@ pub fn run<C: Client>(client: C, tls: Tls) -> Relayed {
     let client = Arc::new(client);
     let (up_client, up_tls) = (client.clone(), tls.clone());
     let up = std::thread::spawn(move || up(&*up_client, &up_tls));
+    let stop = Arc::new(AtomicBool::new(false));
     let watcher = {
-        let (client, tls) = (client.clone(), tls.clone());
-        std::thread::spawn(move || wait_for_hangup(&*client, &tls))
+        let (client, tls, stop) = (client.clone(), tls.clone(), stop.clone());
+        std::thread::spawn(move || wait_for_hangup(&*client, &tls, &stop))
     };
     let down = down(&*client, &tls);
     // The daemon is done (or gone): the CLI's side ends too, so the other
@@ -124,6 +139,11 @@ pub fn run<C: Client>(client: C, tls: Tls) -> Relayed {
     while !up.is_finished() {
         std::thread::sleep(std::time::Duration::from_millis(10));
         client.close();
+        if stop.load(Ordering::SeqCst) {
+            // The CLI hung up (the watcher): the reading thread may be
+            // stuck writing to a daemon that stopped reading.
+            tls.abort();
+        }
     }
     let up = up.join().unwrap_or(Ok(0));
     let (down_n, down_err) = match down {
@@ -134,7 +154,8 @@ pub fn run<C: Client>(client: C, tls: Tls) -> Relayed {
         Ok(n) => (n, None),
         Err(e) => (0, Some(e.to_string())),
     };
-    let _ = tls.read.shutdown(Shutdown::Both);
+    let _ = tls.tcp.shutdown(Shutdown::Both);
+    stop.store(true, Ordering::SeqCst);
     let _ = watcher.join();
     Relayed {
         up: up_n,
@@ -155,7 +176,7 @@ fn up(client: &dyn Client, tls: &Tls) -> io::Result<u64> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => {
                 // The CLI is gone (reset): nothing can reach it any more.
-                let _ = tls.read.shutdown(Shutdown::Both);
+                let _ = tls.tcp.shutdown(Shutdown::Both);
                 return Ok(total);
             }
         };
@@ -175,11 +196,13 @@ fn up(client: &dyn Client, tls: &Tls) -> io::Result<u64> {
 /// daemon and a write to one that stopped reading alike, so the connection
 /// is freed even while the daemon hangs (issue 19: slots were held until a
 /// hung dockerd woke). run() closes our end when the daemon is done, which
-/// also ends this wait. On a pipe the reading thread sees the hang-up
-/// itself (there is no half-close), and shuts the daemon's side.
-fn wait_for_hangup(client: &dyn Client, tls: &Tls) {
-    if client.wait_for_hangup() {
-        let _ = tls.read.shutdown(Shutdown::Both);
+/// also ends this wait. A pipe has no poll: it is looked at twice a second
+/// (agent/pipe.rs), since the thread reading it may be stuck writing to a
+/// daemon that stopped reading, and then sees nothing.
+fn wait_for_hangup(client: &dyn Client, tls: &Tls, stop: &AtomicBool) {
+    if client.wait_for_hangup(stop) {
+        stop.store(true, Ordering::SeqCst);
+        tls.abort();
     }
 }
 
@@ -188,7 +211,7 @@ fn down(client: &dyn Client, tls: &Tls) -> Result<u64, (u64, io::Error)> {
     let mut raw = vec![0u8; CHUNK + 1024];
     let mut plain = vec![0u8; CHUNK];
     let mut total = 0u64;
-    let mut read = &tls.read;
+    let mut read = &tls.tcp;
     loop {
         let n = match read.read(&mut raw) {
             Ok(n) => n,

@@ -105,8 +105,10 @@ pub fn launchd_plist(
 }
 
 /// The Task Scheduler task (Windows): the agent at the user's logon, as
-/// that user with least privilege, hidden, with no time limit (`PT0S`), and
-/// one instance at most. Task Scheduler sets no environment: the folder
+/// that user with least privilege, hidden, with no time limit (`PT0S`), one
+/// instance at most, and started again a minute after it fails: while no
+/// agent holds the pipe's name, another local user can make it and receive
+/// what Docker sends (ARCHITECTURE.md, "The agent"). Task Scheduler sets no environment: the folder
 /// goes as our global flag.
 pub fn task_xml(exe: &Path, config_dir: &Path, sid: &str) -> String {
     format!(
@@ -125,6 +127,7 @@ pub fn task_xml(exe: &Path, config_dir: &Path, sid: &str) -> String {
     <StopIfGoingOnBatteries>false</StopIfGoingOnBatteries>
     <MultipleInstancesPolicy>IgnoreNew</MultipleInstancesPolicy>
     <ExecutionTimeLimit>PT0S</ExecutionTimeLimit>
+    <RestartOnFailure><Interval>PT1M</Interval><Count>999</Count></RestartOnFailure>
   </Settings>
   <Actions Context="Author">
     <Exec>

@@ -16,6 +16,27 @@ pub fn run(env: &Env, args: &EnvArgs) -> Result<()> {
     let host = contexts
         .host(&args.name)?
         .ok_or_else(|| Error::ContextMissing(args.name.clone()))?;
+    // What is printed is evaluated by a shell (`| source`, `|
+    // Invoke-Expression`): only an endpoint this tool writes gets that far,
+    // re-made from its parse, so a meta.json from elsewhere (`docker context
+    // import`) cannot smuggle quotes PowerShell or fish would end a string
+    // at (attacker review: U+201C, fish's `\'`).
+    let host = if crate::docker::endpoint::socket_url(&env.config_dir, &args.name)
+        .ok()
+        .as_deref()
+        == Some(host.as_str())
+    {
+        host
+    } else {
+        crate::docker::host::Host::parse(&host, true)
+            .ok()
+            .map(|h| h.url())
+            .filter(|u| *u == host)
+            .ok_or_else(|| Error::HostInvalid {
+                host: crate::text::printable(&host),
+                why: "the context's endpoint is neither tcp://HOST:PORT nor this context's agent endpoint, so it is not printed for a shell to evaluate".into(),
+            })?
+    };
     // The agent's endpoint: a unix socket, or on Windows a named pipe.
     if let Some(socket) = host
         .strip_prefix("unix://")
@@ -48,7 +69,7 @@ pub fn run(env: &Env, args: &EnvArgs) -> Result<()> {
     for (k, v) in vars {
         match args.shell {
             Shell::Sh => println!("export {k}={}", sh_quote(v)),
-            Shell::Fish => println!("set -gx {k} {};", sh_quote(v)),
+            Shell::Fish => println!("set -gx {k} {};", fish_quote(v)),
             Shell::Powershell => println!(
                 "$Env:{k} = \"{}\"",
                 v.replace('`', "``").replace('"', "`\"").replace('$', "`$")
@@ -75,7 +96,7 @@ fn keychain_only(args: &EnvArgs, host: &str, socket: &str) -> Result<()> {
             ),
         ),
         Shell::Fish => (
-            format!("set -gx DOCKER_HOST {};", sh_quote(host)),
+            format!("set -gx DOCKER_HOST {};", fish_quote(host)),
             "set -e DOCKER_TLS_VERIFY; set -e DOCKER_CERT_PATH;".to_string(),
             format!("docker tlsctx env {} --shell fish | source", args.name),
             format!(
@@ -115,7 +136,13 @@ fn keychain_only(args: &EnvArgs, host: &str, socket: &str) -> Result<()> {
     Ok(())
 }
 
-/// Single quotes for sh and fish: nothing inside is special but the quote itself.
+/// Single quotes for fish, where `\\` and `\'` are escapes inside them too
+/// (fish's "Quotes"): both escaped.
+fn fish_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// Single quotes for sh: nothing inside is special but the quote itself.
 fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }

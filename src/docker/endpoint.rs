@@ -308,15 +308,8 @@ pub fn agent_state(config_dir: &Path, name: &str) -> AgentState {
         // Docker goes where meta.json says, whatever the agent serves: a
         // context still pointing elsewhere (v0.2's /tmp path) is unsafe.
         let url = format!("unix://{}", path.display());
-        match super::context::Store::new(config_dir).host(name) {
-            Ok(Some(host)) if host == url => {}
-            Ok(Some(host)) => {
-                return AgentState::Unsafe(format!(
-                    "the context points Docker at {host}, not at the agent's socket {url}; run docker tlsctx agent adopt {name}"
-                ))
-            }
-            Ok(None) => return AgentState::NotRunning,
-            Err(e) => return AgentState::Unsafe(e.to_string()),
+        if let Some(state) = points_elsewhere(config_dir, name, &url) {
+            return state;
         }
         let dir = path.parent().expect("a socket path has a folder");
         if std::fs::symlink_metadata(dir).is_err() {
@@ -339,15 +332,8 @@ pub fn agent_state(config_dir: &Path, name: &str) -> AgentState {
         else {
             return AgentState::NotRunning;
         };
-        match super::context::Store::new(config_dir).host(name) {
-            Ok(Some(host)) if host == url => {}
-            Ok(Some(host)) => {
-                return AgentState::Unsafe(format!(
-                    "the context points Docker at {host}, not at the agent's pipe {url}; run docker tlsctx agent adopt {name}"
-                ))
-            }
-            Ok(None) => return AgentState::NotRunning,
-            Err(e) => return AgentState::Unsafe(e.to_string()),
+        if let Some(state) = points_elsewhere(config_dir, name, &url) {
+            return state;
         }
         pipe_state(&path)
     }
@@ -385,6 +371,20 @@ pub fn pipe_state(path: &Path) -> AgentState {
             "the pipe is served by a process of another user ({sid}), not by you"
         )),
         Err(e) => AgentState::Unsafe(format!("cannot tell who serves the pipe: {e}")),
+    }
+}
+
+/// Docker goes where meta.json says, whatever the agent serves: the state
+/// of a context that does not point at `url` (gone, or still pointing
+/// elsewhere, such as v0.2's /tmp path), or None when it does.
+fn points_elsewhere(config_dir: &Path, name: &str, url: &str) -> Option<AgentState> {
+    match super::context::Store::new(config_dir).host(name) {
+        Ok(Some(host)) if host == url => None,
+        Ok(Some(host)) => Some(AgentState::Unsafe(format!(
+            "the context points Docker at {host}, not at the agent's endpoint {url}; run docker tlsctx agent adopt {name}"
+        ))),
+        Ok(None) => Some(AgentState::NotRunning),
+        Err(e) => Some(AgentState::Unsafe(e.to_string())),
     }
 }
 

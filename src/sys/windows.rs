@@ -3,12 +3,14 @@
 //! make.
 
 use std::io;
-use std::os::windows::io::{AsHandle, AsRawHandle, BorrowedHandle, FromRawHandle, OwnedHandle};
+use std::os::windows::io::{
+    AsHandle, AsRawHandle, AsRawSocket, BorrowedHandle, BorrowedSocket, FromRawHandle, OwnedHandle,
+};
 
 use windows_sys::Win32::Foundation::{LocalFree, HANDLE};
 use windows_sys::Win32::Security::Authorization::ConvertSidToStringSidW;
 use windows_sys::Win32::Security::{GetTokenInformation, TokenUser, TOKEN_QUERY, TOKEN_USER};
-use windows_sys::Win32::System::Pipes::GetNamedPipeServerProcessId;
+use windows_sys::Win32::System::Pipes::{GetNamedPipeServerProcessId, PeekNamedPipe};
 use windows_sys::Win32::System::Threading::{
     GetCurrentProcess, OpenProcess, OpenProcessToken, PROCESS_QUERY_LIMITED_INFORMATION,
 };
@@ -50,7 +52,7 @@ fn user_sid_of(process: BorrowedHandle<'_>) -> io::Result<String> {
     // SAFETY: a size query: no buffer, the needed length written to `len`.
     unsafe { GetTokenInformation(raw, TokenUser, std::ptr::null_mut(), 0, &mut len) };
     // A TOKEN_USER is a pointer and the SID it points at (at most 68 bytes).
-    if len == 0 || len > 1024 {
+    if (len as usize) < std::mem::size_of::<TOKEN_USER>() || len > 1024 {
         return Err(io::Error::other("the process token's user did not fit"));
     }
     // u64s: aligned for TOKEN_USER, which holds pointers.
@@ -97,4 +99,34 @@ pub fn pipe_server_process_id(client: BorrowedHandle<'_>) -> io::Result<u32> {
         return Err(io::Error::last_os_error());
     }
     Ok(pid)
+}
+
+/// Whether the client of our end of a pipe has hung up: PeekNamedPipe
+/// consumes nothing, and fails with ERROR_BROKEN_PIPE (109) or
+/// ERROR_PIPE_NOT_CONNECTED (233) once the other end is closed.
+pub fn pipe_peer_gone(pipe: BorrowedHandle<'_>) -> bool {
+    let mut avail = 0u32;
+    // SAFETY: `pipe` is open for the duration of the call; no buffer is
+    // passed (size 0), and `avail` is a valid place for the count.
+    let ok = unsafe {
+        PeekNamedPipe(
+            pipe.as_raw_handle() as HANDLE,
+            std::ptr::null_mut(),
+            0,
+            std::ptr::null_mut(),
+            &mut avail,
+            std::ptr::null_mut(),
+        )
+    };
+    ok == 0 && matches!(io::Error::last_os_error().raw_os_error(), Some(109 | 233))
+}
+
+/// Ends a send or receive waiting on `socket` in another thread: a
+/// shutdown alone does not end a send blocked on a peer that stopped
+/// reading (the agent's relay, when the CLI has gone).
+pub fn cancel_socket_io(socket: BorrowedSocket<'_>) {
+    // SAFETY: `socket` is open for the duration of the call (borrowed); a
+    // Winsock SOCKET is a kernel handle CancelIoEx accepts, and a null
+    // OVERLAPPED pointer means every operation on it.
+    unsafe { CancelIoEx(socket.as_raw_socket() as HANDLE, std::ptr::null()) };
 }
