@@ -17,6 +17,13 @@ fn main() {
     use std::io::{Read, Write};
     let args: Vec<String> = std::env::args().skip(1).collect();
     let pipe = |url: &str| url.trim_start_matches("npipe://").replace('/', "\\");
+    let open = |pipe: &str| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(pipe)
+            .unwrap_or_else(|e| panic!("cannot open {pipe}: {e}"))
+    };
     match args.as_slice() {
         [flag, url] if flag == "--squat" => {
             use interprocess::os::windows::named_pipe::{pipe_mode, PipeListenerOptions};
@@ -35,12 +42,7 @@ fn main() {
         [flag, url] if flag == "--upload" => {
             // What `docker load` of a huge file does, and then is killed:
             // a body that never ends, and no answer read.
-            let pipe = pipe(url);
-            let mut f = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&pipe)
-                .unwrap_or_else(|e| panic!("cannot open {pipe}: {e}"));
+            let mut f = open(&pipe(url));
             write!(
                 f,
                 "POST /images/load HTTP/1.1\r\nHost: docker\r\nContent-Type: application/x-tar\r\nContent-Length: 1073741824\r\n\r\n"
@@ -57,12 +59,7 @@ fn main() {
             }
         }
         [url, path] => {
-            let pipe = pipe(url);
-            let mut f = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&pipe)
-                .unwrap_or_else(|e| panic!("cannot open {pipe}: {e}"));
+            let mut f = open(&pipe(url));
             write!(
                 f,
                 "GET {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: npipe_client\r\nConnection: close\r\n\r\n"
