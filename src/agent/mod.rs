@@ -215,9 +215,10 @@ pub fn serve(
                             // CLI connects again (GET /version after HEAD
                             // /_ping) as soon as it has read it, and found
                             // this refusal still counted, so it was closed
-                            // unanswered ("EOF", the flake of issue 22's
-                            // note). The reply is a few hundred bytes into
-                            // an empty socket buffer: it never blocks.
+                            // unanswered ("EOF": 3 of 5 runs of
+                            // tests/agent.rs's limit check). The reply is a
+                            // few hundred bytes into an empty socket
+                            // buffer: it never blocks.
                             || {
                                 shared.refusing.fetch_sub(1, Ordering::SeqCst);
                             },
