@@ -166,7 +166,7 @@ pub fn serve(
             listeners.push(listener);
             continue;
         }
-        let listener = bind(&env, name, &socket)?;
+        let listener = bind(name, &socket)?;
         targets.push(Arc::new(Target {
             name: name.clone(),
             socket,
@@ -261,7 +261,7 @@ pub fn serve(
 /// Binds `name`'s socket (0600 in the 0700 folder checked above), after
 /// removing one an agent that died left behind.
 #[cfg(unix)]
-fn bind(_env: &Env, name: &str, socket: &Path) -> Result<Listener> {
+fn bind(name: &str, socket: &Path) -> Result<Listener> {
     fsio::refuse_symlink(socket)?;
     if socket.exists() {
         if Conn::connect(socket).is_ok() {
@@ -282,7 +282,7 @@ fn bind(_env: &Env, name: &str, socket: &Path) -> Result<Listener> {
 /// ignores FILE_FLAG_FIRST_PIPE_INSTANCE), and the flag refuses one made
 /// between that look and our call.
 #[cfg(windows)]
-fn bind(_env: &Env, name: &str, socket: &Path) -> Result<Listener> {
+fn bind(name: &str, socket: &Path) -> Result<Listener> {
     let taken = |who: String| Error::PipeTaken {
         name: name.to_string(),
         pipe: socket.to_path_buf(),

@@ -17,11 +17,18 @@ use windows_sys::Win32::System::Threading::{
 use windows_sys::Win32::System::IO::CancelIoEx;
 
 /// The SID of the user this process runs as, as a string (`S-1-5-21-…`).
+/// Read once: a process's user never changes, and the agent asks at every
+/// connection (the client's check) and every endpoint it names.
 pub fn current_user_sid() -> io::Result<String> {
+    static SID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    if let Some(sid) = SID.get() {
+        return Ok(sid.clone());
+    }
     // SAFETY: GetCurrentProcess returns a pseudo handle that needs no
     // closing and is valid for this whole call.
     let me = unsafe { BorrowedHandle::borrow_raw(GetCurrentProcess() as _) };
-    user_sid_of(me)
+    let sid = user_sid_of(me)?;
+    Ok(SID.get_or_init(|| sid).clone())
 }
 
 /// The SID of the user the process `pid` runs as (the pipe's client, from
