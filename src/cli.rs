@@ -812,6 +812,9 @@ pub struct RenewArgs {
     /// Generate a new key too (otherwise the key is kept)
     #[arg(long)]
     pub rekey: bool,
+    /// With --rekey: revoke the certificate it replaces at once (reason superseded), not at its expiry
+    #[arg(long, requires = "rekey")]
+    pub revoke_old: bool,
     /// Change the identity's role (admin or read-only) [default: the role it has]
     #[arg(long, value_name = "ROLE")]
     pub role: Option<crate::pki::Role>,

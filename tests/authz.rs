@@ -739,3 +739,156 @@ fn unreadable_plugin_calls_are_refused() {
         "{answer}"
     );
 }
+
+/// The status of a request made with an identity's exported files.
+fn status_with(id: &Path, port: u16, target: &str) -> (String, String) {
+    curl(id, port, target, &[])
+}
+
+/// Issue 30: a revoked identity is revoked in every certificate it ever had.
+/// Before, `renew` (which keeps the key), `renew --rekey`, `renew --due`
+/// and a demotion with `renew --role read-only` each left the previous
+/// certificate valid until it expired, and `revoke NAME` listed only the
+/// current serial: the stolen old certificate still created containers as
+/// admin through the plugin.
+#[test]
+fn stolen_old_certificates_are_refused_after_every_renewal_path() {
+    let s = Sandbox::new();
+    let (port, host) = admin_and_reader(&s);
+    let names = ["kept", "rekeyed", "demoted", "due", "byserial", "oldgone"];
+    for n in names {
+        ok(&s.tlsctx(&["new", n, "--host", &host, "--no-server"]));
+    }
+    let bundle = s.cfg().join("tlsctx/servers/admin1");
+    let work = s.path().join("w");
+    fs::create_dir(&work).unwrap();
+    let _daemon_and_plugin = common::plugin::daemon_with_plugin(&work, &bundle, port);
+    let log = work.join("plugin.log");
+    // What a thief copied before each renewal.
+    let old: Vec<PathBuf> = names
+        .iter()
+        .map(|n| {
+            let dir = s.path().join(format!("old-{n}"));
+            ok(&s.tlsctx(&["export", n, "--dir", dir.to_str().unwrap()]));
+            dir
+        })
+        .collect();
+    let old_of = |n: &str| &old[names.iter().position(|x| *x == n).unwrap()];
+    let create = r#"/v1.41/containers/create"#;
+    for n in names {
+        assert_eq!(
+            status_with(old_of(n), port, "/v1.41/version").0,
+            "200",
+            "{n}"
+        );
+    }
+    let serial_of = |n: &str| -> String {
+        let v: serde_json::Value =
+            serde_json::from_str(&ok(&s.tlsctx(&["inspect", n, "--format", "json"]))).unwrap();
+        v["client"]["serial"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{v}"))
+            .to_string()
+    };
+    let old_byserial = serial_of("byserial");
+
+    ok(&s.tlsctx(&["renew", "kept"]));
+    ok(&s.tlsctx(&["renew", "rekeyed", "--rekey"]));
+    ok(&s.tlsctx(&["renew", "byserial"]));
+    // A demotion revokes the admin certificate it replaces at once.
+    let out = ok(&s.tlsctx(&["renew", "demoted", "--role", "read-only"]));
+    assert!(
+        out.contains("Revoked the certificate it replaces")
+            && out.contains("reason superseded")
+            && out.contains("its role changed from admin to read-only"),
+        "{out}"
+    );
+    // --revoke-old with a new key does the same without a role change.
+    let out = ok(&s.tlsctx(&["renew", "oldgone", "--rekey", "--revoke-old"]));
+    assert!(out.contains("Revoked the certificate it replaces"), "{out}");
+    // Everything is due with at most 10 years left.
+    ok(&s.tlsctx(&["renew", "--due", "--before", "3650d"]));
+
+    // The superseded certificates are listed, with their state.
+    let issued: serde_json::Value =
+        serde_json::from_str(&ok(&s.tlsctx(&["ca", "issued", "--format", "json"]))).unwrap();
+    let sup = |n: &str| {
+        issued["issued"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["name"] == n && i["superseded"] == true)
+            .count()
+    };
+    // Each was renewed once by name and once more by --due.
+    for n in ["kept", "rekeyed", "demoted", "byserial", "oldgone"] {
+        assert_eq!(sup(n), 2, "{n}: {issued}");
+    }
+    assert_eq!(sup("due"), 1, "{issued}");
+    let table = ok(&s.tlsctx(&["ca", "issued"]));
+    assert!(table.contains("superseded"), "{table}");
+
+    // Until revoked, a kept-key renewal leaves the old certificate working
+    // (said by renew); the demoted and --revoke-old ones are gone already.
+    assert_eq!(status_with(old_of("kept"), port, "/v1.41/version").0, "200");
+    for n in ["demoted", "oldgone"] {
+        let (code, body) = status_with(old_of(n), port, "/v1.41/version");
+        assert_eq!(code, "403", "{n}: {body}");
+        assert!(body.contains("is revoked"), "{n}: {body}");
+    }
+    // The demoted identity's current certificate is read-only.
+    let (code, body) = curl(
+        &files_of(&s, "demoted"),
+        port,
+        create,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            "{}",
+        ],
+    );
+    assert_eq!(code, "403", "{body}");
+    assert!(body.contains("has role read-only"), "{body}");
+
+    // revoke NAME: every unexpired certificate of the holder.
+    for n in ["kept", "rekeyed", "due"] {
+        let out = ok(&s.tlsctx(&["revoke", n, "--reason", "key-compromise"]));
+        assert!(
+            out.contains("Also revoked its earlier certificates"),
+            "{n}: {out}"
+        );
+    }
+    for n in ["kept", "rekeyed", "due"] {
+        // The old certificate, privileged: refused, and no container made.
+        let (code, body) = curl(
+            old_of(n),
+            port,
+            create,
+            &[
+                "-X",
+                "POST",
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                "{}",
+            ],
+        );
+        assert_eq!(code, "403", "{n}: {body}");
+        assert!(body.contains("is revoked"), "{n}: {body}");
+    }
+    // revoke SERIAL: an older serial of ours is found, and only that one
+    // goes.
+    let out = ok(&s.tlsctx(&["revoke", &old_byserial]));
+    assert!(out.contains(&old_byserial), "{out}");
+    let (code, body) = status_with(old_of("byserial"), port, "/v1.41/version");
+    assert_eq!(code, "403", "{body}");
+    assert_eq!(
+        status_with(&files_of(&s, "byserial"), port, "/v1.41/version").0,
+        "200"
+    );
+    let text = fs::read_to_string(&log).unwrap();
+    assert!(text.contains("is revoked"), "{text}");
+}

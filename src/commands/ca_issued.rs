@@ -22,6 +22,7 @@ pub fn run(env: &Env, args: &CaIssuedArgs) -> Result<()> {
                     "serial": i.serial,
                     "not_after": rfc3339(i.not_after),
                     "revoked": i.revoked,
+                    "superseded": i.superseded,
                     "expired": i.not_after <= env.now,
                 })
             })
@@ -40,6 +41,8 @@ pub fn run(env: &Env, args: &CaIssuedArgs) -> Result<()> {
                 "revoked"
             } else if i.not_after <= env.now {
                 "expired"
+            } else if i.superseded {
+                "superseded"
             } else {
                 "valid"
             };

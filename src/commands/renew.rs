@@ -55,6 +55,7 @@ pub fn run(env: &Env, args: &RenewArgs) -> Result<()> {
         name,
         days,
         args.rekey,
+        args.revoke_old,
         args.role,
         &ui::Spinner::default(),
     )?;
@@ -76,5 +77,32 @@ pub fn run(env: &Env, args: &RenewArgs) -> Result<()> {
         date(r.after.not_after),
         date(r.before.not_after)
     );
+    if let Some((e, crls)) = &r.revoked_old {
+        let why = if r.after.role != r.before.role {
+            format!(
+                "its role changed from {} to {}",
+                r.before.role.as_str(),
+                r.after.role.as_str()
+            )
+        } else {
+            "--revoke-old".to_string()
+        };
+        println!(
+            "Revoked the certificate it replaces (serial {}, reason superseded): {why}.",
+            e.serial
+        );
+        for crl in crls {
+            println!("Wrote {}", crl.display());
+        }
+        if !crls.is_empty() {
+            println!("Next: docker tlsctx server install --all --crl-only");
+        }
+    } else if !r.before.serial.is_empty() {
+        println!(
+            "The certificate it replaces (serial {}) stays valid until {}; revoke {name} revokes both.",
+            &r.before.serial[..8.min(r.before.serial.len())],
+            date(r.before.not_after)
+        );
+    }
     Ok(())
 }

@@ -30,7 +30,7 @@ pub fn run(env: &Env, args: &RevokeArgs) -> Result<()> {
     }
     if !r.also.is_empty() {
         println!(
-            "Also revoked its earlier certificates (same key): {}.",
+            "Also revoked its earlier certificates, still unexpired: {}.",
             r.also.join(", ")
         );
     }

@@ -97,6 +97,15 @@ pub fn run(env: &Env, args: &SignArgs) -> Result<()> {
     if let Some(o) = &out {
         eprintln!("Wrote {}: send it back; it holds no key.", o.display());
     }
+    if let Some((e, crls)) = &s.revoked_old {
+        eprintln!(
+            "Revoked the certificate it renews (serial {}, reason superseded): its role changed.",
+            e.serial
+        );
+        for crl in crls {
+            eprintln!("Wrote {}", crl.display());
+        }
+    }
     eprintln!(
         "Read out the CA's fingerprint for them to confirm: SHA-256 {}",
         p.ca_sha256

@@ -56,6 +56,7 @@ pub fn adopt(env: &Env, name: &str) -> Result<IdentityRecord> {
         added: Vec::new(),
         server: None,
         use_context: false,
+        supersede: None,
     };
     let state = env.state();
     super::transaction(

@@ -72,6 +72,7 @@ pub fn record(r: Recorded<'_>, issued: &Leaf, ks: &dyn KeyStore) -> IdentityReco
         key_pem_sha256: Some(sha256_hex(issued.key_pem().as_bytes())),
         keychain_only: false,
         cert_pem_sha256: None,
+        superseded: Vec::new(),
     }
 }
 

@@ -10,7 +10,7 @@ use crate::fsio;
 use crate::keystore;
 use crate::names;
 use crate::pki::{self, Role};
-use crate::state::{IdentityRecord, Journal};
+use crate::state::{IdentityRecord, Journal, RevocationReason, RevokedEntry};
 use crate::text::sha256_hex;
 
 /// A context's identity, read back: what every export writes.
@@ -122,6 +122,9 @@ pub struct Renewal {
     pub clamped_to_ca: bool,
     /// What an issuer said.
     pub notes: Vec<String>,
+    /// The superseded certificate was revoked at once (a role change, or
+    /// --revoke-old): its entry, and the CRLs written.
+    pub revoked_old: Option<(crate::state::RevokedEntry, Vec<std::path::PathBuf>)>,
 }
 
 /// `renew NAME`: a new client certificate from the same CA, the same key
@@ -133,6 +136,7 @@ pub fn renew(
     name: &str,
     days: u32,
     rekey: bool,
+    revoke_old: bool,
     role: Option<Role>,
     progress: &dyn Progress,
 ) -> Result<Renewal> {
@@ -174,6 +178,17 @@ pub fn renew(
     after.not_before = issued.not_before;
     after.not_after = issued.not_after;
     after.role = role;
+    // A role change revokes the certificate it replaces at once: its
+    // privilege is no longer what the identity has (a demoted admin's old
+    // certificate would stay admin until it expires). --revoke-old asks
+    // the same of a new key.
+    let supersede = (role != rec.role || revoke_old).then(|| RevokedEntry {
+        serial: rec.serial.clone(),
+        name: rec.name.clone(),
+        cn: rec.cn.clone(),
+        revoked_at: env.now,
+        reason: Some(RevocationReason::Superseded),
+    });
     // One transaction (ARCHITECTURE.md, "Write and commit order"): the
     // context swap is the commit point; the keystore then gets the new key
     // (--rekey) and the record the new certificate. A failure or a kill
@@ -187,9 +202,10 @@ pub fn renew(
         added: Vec::new(),
         server: None,
         use_context: false,
+        supersede: supersede.clone(),
     };
     let contexts = env.contexts();
-    super::transaction(
+    let crls = super::transaction(
         env,
         &journal,
         || settle(env, &journal),
@@ -215,7 +231,11 @@ pub fn renew(
             if rekey {
                 ks.set(&account, &issued.key_der())?;
             }
-            state.write_identity(&after, &issued.cert_pem)
+            state.write_identity(&after, &issued.cert_pem)?;
+            match &supersede {
+                Some(e) => super::revoke::supersede(env, &rec.ca, e),
+                None => Ok(Vec::new()),
+            }
         },
     )?;
     Ok(Renewal {
@@ -223,6 +243,7 @@ pub fn renew(
         after,
         clamped_to_ca: issued.clamped_to_ca,
         notes: signer.notes(),
+        revoked_old: supersede.map(|e| (e, crls)),
     })
 }
 
@@ -240,6 +261,7 @@ pub fn settle(env: &Env, journal: &Journal) -> Result<String> {
         added,
         server: server_plan,
         use_context,
+        supersede,
         ..
     } = journal
     else {
@@ -281,6 +303,9 @@ pub fn settle(env: &Env, journal: &Journal) -> Result<String> {
             server::finish(env, plan)?;
         }
         state.write_identity(record, cert_pem)?;
+        if let Some(e) = supersede {
+            super::revoke::supersede(env, &record.ca, e)?;
+        }
         if *use_context {
             env.config().use_context(context)?;
         }

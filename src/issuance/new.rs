@@ -224,6 +224,7 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
         added,
         server: server_bundle.as_ref().map(|(plan, _)| plan.clone()),
         use_context: req.use_it,
+        supersede: None,
     };
     let state = env.state();
     let key_pem = client_issued.key_pem();

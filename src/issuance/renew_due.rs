@@ -274,6 +274,7 @@ fn renew_one(env: &Env, item: &Item, opts: &Options, extra: &mut Extra) -> Resul
                 &item.name,
                 days.min(crate::pki::MAX_DAYS),
                 false,
+                false,
                 None,
                 &(),
             )?;

@@ -305,6 +305,7 @@ pub fn accept(env: &Env, a: &Accept<'_>) -> Result<Accepted> {
         key_pem_sha256: (!pending.keychain_only).then(|| sha256_hex(key_pem.as_bytes())),
         keychain_only: pending.keychain_only,
         cert_pem_sha256: None,
+        superseded: Vec::new(),
     };
     check_cancelled()?;
     if ca_is_new {
@@ -340,6 +341,7 @@ pub fn accept(env: &Env, a: &Accept<'_>) -> Result<Accepted> {
         },
         server: None,
         use_context: a.use_it,
+        supersede: None,
     };
     let contexts = env.contexts();
     super::transaction(

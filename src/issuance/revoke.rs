@@ -37,23 +37,37 @@ struct Target {
     older: Vec<String>,
 }
 
-/// An identity of ours by name; else a certificate `sign` issued, by the
-/// requester's name, its CN or its serial (one live match, or a refusal).
+/// An identity of ours by name (with every unexpired certificate it had
+/// before); else any certificate the CA issued by its serial (a context's,
+/// a client or server bundle's, current or superseded); else a certificate
+/// `sign` issued, by the requester's name, its CN or its serial (one live
+/// match, or a refusal).
 fn target(env: &Env, name: &str) -> Result<Target> {
     let state = env.state();
     if names::is_valid(name) {
         if let Some(rec) = state.identity(name)? {
+            // Same CA only: the CRL is the CA's, and a context moved to
+            // another CA with --force left its old certificates to that CA.
+            let older = rec
+                .superseded
+                .iter()
+                .filter(|s| s.ca == rec.ca && s.not_after > env.now)
+                .map(|s| s.serial.clone())
+                .collect();
             return Ok(Target {
                 name: rec.name,
                 ca: rec.ca,
                 cn: rec.cn,
                 serial: rec.serial,
                 not_after: rec.not_after,
-                older: Vec::new(),
+                older,
             });
         }
     } else {
         names::validate_cn(name)?;
+    }
+    if let Some(t) = by_serial(env, name)? {
+        return Ok(t);
     }
     let mut found = Vec::new();
     for c in state.cas()? {
@@ -91,14 +105,67 @@ fn target(env: &Env, name: &str) -> Result<Target> {
     }
 }
 
+/// A serial of one of our own identities or bundles, current or superseded:
+/// that one certificate.
+fn by_serial(env: &Env, serial: &str) -> Result<Option<Target>> {
+    if serial.len() < 2 || !serial.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let state = env.state();
+    let same = |s: &str| s.eq_ignore_ascii_case(serial);
+    for rec in state.identities()? {
+        if same(&rec.serial) {
+            return Ok(Some(Target {
+                older: Vec::new(),
+                name: rec.name,
+                ca: rec.ca,
+                cn: rec.cn,
+                serial: rec.serial,
+                not_after: rec.not_after,
+            }));
+        }
+        if let Some(s) = rec.superseded.iter().find(|s| same(&s.serial)) {
+            return Ok(Some(Target {
+                older: Vec::new(),
+                name: rec.name.clone(),
+                ca: s.ca.clone(),
+                cn: rec.cn.clone(),
+                serial: s.serial.clone(),
+                not_after: s.not_after,
+            }));
+        }
+    }
+    for rec in state.servers()? {
+        let cn = rec.sans.first().map(|s| s.host()).unwrap_or_default();
+        let hit = if same(&rec.serial) {
+            Some((rec.ca.clone(), rec.serial.clone(), rec.not_after))
+        } else {
+            rec.superseded
+                .iter()
+                .find(|s| same(&s.serial))
+                .map(|s| (s.ca.clone(), s.serial.clone(), s.not_after))
+        };
+        if let Some((ca, serial, not_after)) = hit {
+            return Ok(Some(Target {
+                older: Vec::new(),
+                name: rec.name,
+                ca,
+                cn,
+                serial,
+                not_after,
+            }));
+        }
+    }
+    Ok(None)
+}
+
 pub fn revoke(env: &Env, name: &str, reason: Option<RevocationReason>) -> Result<Revoked> {
     let state = env.state();
     let rec = target(env, name)?;
     let mut revs = state.revocations(&rec.ca)?;
-    if revs.entries.iter().any(|e| e.serial == rec.serial) {
-        return Err(Error::AlreadyRevoked(name.into()));
-    }
-    // The serial, and the holder's older ones not yet listed.
+    let listed = |revs: &Revocations, serial: &str| revs.entries.iter().any(|e| e.serial == serial);
+    // The serial, and the holder's older ones not yet listed (a holder
+    // revoked before its older certificates were recorded gets them now).
     let entry = RevokedEntry {
         serial: rec.serial.clone(),
         name: rec.name.clone(),
@@ -106,62 +173,49 @@ pub fn revoke(env: &Env, name: &str, reason: Option<RevocationReason>) -> Result
         revoked_at: env.now,
         reason,
     };
-    revs.entries.push(entry.clone());
     let mut also = Vec::new();
     for serial in &rec.older {
-        if !revs.entries.iter().any(|e| &e.serial == serial) {
-            revs.entries.push(RevokedEntry {
-                serial: serial.clone(),
-                ..entry.clone()
-            });
+        if !listed(&revs, serial) && !also.contains(serial) {
             also.push(serial.clone());
         }
     }
-    revs.crl_number += 1;
-    // A Vault/OpenBao issuer's CA: revoked there (its list is the one
-    // that counts), then recorded here, and the engine's own CRL goes into
-    // the bundles for the authorization plugin.
-    let (ca_rec, _) = ca::existing(env, &rec.ca)?;
-    if let Some(name) = &ca_rec.issuer {
-        let remote = super::issuer::connect(env, name)?;
-        for serial in std::iter::once(&rec.serial).chain(&also) {
-            remote.revoke(serial)?;
-        }
-        state.write_revocations(&rec.ca, &revs)?;
-        let pem = remote.crl_pem()?;
-        let mut crls = Vec::new();
-        for s in state.servers()?.into_iter().filter(|s| s.ca == rec.ca) {
-            crls.push(ca::write_crl_into(&state.server_dir(&s), &pem)?);
-        }
-        return Ok(Revoked {
-            ca: rec.ca,
-            cn: rec.cn,
-            not_after: rec.not_after,
-            entry,
-            also,
-            crls,
-            notes: super::signer::Signer::notes(&remote),
+    let current_listed = listed(&revs, &rec.serial);
+    if current_listed && also.is_empty() {
+        return Err(Error::AlreadyRevoked(name.into()));
+    }
+    let mut serials = Vec::new();
+    if !current_listed {
+        serials.push(rec.serial.clone());
+    }
+    serials.extend(also.iter().cloned());
+    for serial in &serials {
+        revs.entries.push(RevokedEntry {
+            serial: serial.clone(),
+            ..entry.clone()
         });
     }
-    // The CA must be able to sign the CRL before anything is recorded.
-    let (_, signer) = ca::load(env, &rec.ca)?;
-    check_cancelled()?;
-    // One transaction (ARCHITECTURE.md): the list is the commit point; the
-    // CRLs are made from it, again by the next command if this one stops.
-    let journal = Journal::Revoke {
-        pid: std::process::id(),
-        ca: rec.ca.clone(),
-        revocations: revs.clone(),
+    revs.crl_number += 1;
+    let (ca_rec, _) = ca::existing(env, &rec.ca)?;
+    let (crls, notes) = if ca_rec.issuer.is_some() {
+        publish(env, &rec.ca, &revs, &serials)?
+    } else {
+        // The CA must be able to sign the CRL before anything is recorded.
+        ca::load(env, &rec.ca)?;
+        check_cancelled()?;
+        // One transaction (ARCHITECTURE.md): the list is the commit point; the
+        // CRLs are made from it, again by the next command if this one stops.
+        let journal = Journal::Revoke {
+            pid: std::process::id(),
+            ca: rec.ca.clone(),
+            revocations: revs.clone(),
+        };
+        super::transaction(
+            env,
+            &journal,
+            || settle(env, &rec.ca, &revs),
+            || publish(env, &rec.ca, &revs, &serials),
+        )?
     };
-    let crls = super::transaction(
-        env,
-        &journal,
-        || settle(env, &rec.ca, &revs),
-        || {
-            state.write_revocations(&rec.ca, &revs)?;
-            ca::write_crls(env, &signer, &revs)
-        },
-    )?;
     Ok(Revoked {
         ca: rec.ca,
         cn: rec.cn,
@@ -169,8 +223,54 @@ pub fn revoke(env: &Env, name: &str, reason: Option<RevocationReason>) -> Result
         entry,
         also,
         crls,
-        notes: Vec::new(),
+        notes,
     })
+}
+
+/// Records `revs` (which lists `serials` newly) as CA `ca`'s revocations and
+/// puts its CRL into each of the CA's server bundles. A Vault/OpenBao
+/// issuer's CA: revoked there first (its list is the one that counts), and
+/// the engine's own CRL goes into the bundles. No journal of its own: the
+/// caller's transaction covers it. Returns the CRLs written and what an
+/// issuer said.
+fn publish(
+    env: &Env,
+    ca_name: &str,
+    revs: &Revocations,
+    serials: &[String],
+) -> Result<(Vec<PathBuf>, Vec<String>)> {
+    let state = env.state();
+    let (ca_rec, _) = ca::existing(env, ca_name)?;
+    if let Some(issuer) = &ca_rec.issuer {
+        let remote = super::issuer::connect(env, issuer)?;
+        for serial in serials {
+            remote.revoke(serial)?;
+        }
+        state.write_revocations(ca_name, revs)?;
+        let pem = remote.crl_pem()?;
+        let mut crls = Vec::new();
+        for s in state.servers()?.into_iter().filter(|s| s.ca == ca_name) {
+            crls.push(ca::write_crl_into(&state.server_dir(&s), &pem)?);
+        }
+        return Ok((crls, super::signer::Signer::notes(&remote)));
+    }
+    let (_, signer) = ca::load(env, ca_name)?;
+    state.write_revocations(ca_name, revs)?;
+    Ok((ca::write_crls(env, &signer, revs)?, Vec::new()))
+}
+
+/// Revokes a certificate a renewal just superseded (a role change, or
+/// `renew --rekey --revoke-old`), inside the renewal's own transaction and
+/// again when it is settled: does nothing when the serial is listed.
+/// Returns the CRLs written.
+pub(crate) fn supersede(env: &Env, ca_name: &str, entry: &RevokedEntry) -> Result<Vec<PathBuf>> {
+    let mut revs = env.state().revocations(ca_name)?;
+    if revs.entries.iter().any(|e| e.serial == entry.serial) {
+        return Ok(Vec::new());
+    }
+    revs.entries.push(entry.clone());
+    revs.crl_number += 1;
+    publish(env, ca_name, &revs, std::slice::from_ref(&entry.serial)).map(|(crls, _)| crls)
 }
 
 /// Every revocation of every CA, with its CA's name.

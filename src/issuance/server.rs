@@ -226,6 +226,7 @@ pub fn plan(
             installed: b.installed.clone(),
             exec: b.exec.clone(),
             swarm: b.swarm.clone(),
+            superseded: Vec::new(),
         },
         cert_pem: b.issued.cert_pem.clone(),
         ca_pem: ca.cert_pem().to_string(),

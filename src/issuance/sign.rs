@@ -149,6 +149,9 @@ pub struct Signed {
     /// The response file's text.
     pub text: String,
     pub clamped_to_ca: bool,
+    /// The renewed certificate, revoked because the role changed, and the
+    /// CRLs written.
+    pub revoked_old: Option<(crate::state::RevokedEntry, Vec<std::path::PathBuf>)>,
 }
 
 /// Signs what `preview` showed. The record is written before the response
@@ -162,6 +165,24 @@ pub fn sign(env: &Env, p: &Preview, out: Option<&Path>) -> Result<Signed> {
     let signer = &p.signer;
     let s = signer.sign_client_key(&p.cn, p.role, &p.request.spki_der, p.days, env.now)?;
     super::check_cancelled()?;
+    // A renewal that changes the role revokes the certificate it replaces
+    // first (reason superseded): the old privilege must not outlive the
+    // signer's decision. Stopped after this, the requester has neither
+    // certificate until `sign` runs again: closed, not open.
+    let revoked_old = match &p.renews {
+        Some(old) if old.role != p.role => {
+            let entry = crate::state::RevokedEntry {
+                serial: old.serial.clone(),
+                name: old.name.clone(),
+                cn: old.cn.clone(),
+                revoked_at: env.now,
+                reason: Some(crate::state::RevocationReason::Superseded),
+            };
+            let crls = super::revoke::supersede(env, &p.ca, &entry)?;
+            Some((entry, crls))
+        }
+        _ => None,
+    };
     let record = SignedRecord {
         name: p.name.clone(),
         ca: p.ca.clone(),
@@ -192,6 +213,7 @@ pub fn sign(env: &Env, p: &Preview, out: Option<&Path>) -> Result<Signed> {
         record,
         text,
         clamped_to_ca: s.clamped_to_ca,
+        revoked_old,
     })
 }
 
@@ -208,6 +230,9 @@ pub struct Issued {
     #[serde(with = "time::serde::rfc3339")]
     pub not_after: OffsetDateTime,
     pub revoked: bool,
+    /// An earlier certificate of the same name, replaced by a renewal but
+    /// valid until it expires unless revoked (`revoke NAME` lists it).
+    pub superseded: bool,
 }
 
 /// `ca issued`: contexts, client bundles, signed requests, server bundles
@@ -221,13 +246,30 @@ pub fn issued(env: &Env, ca_name: &str) -> Result<Vec<Issued>> {
     }
     let revoked = |serial: &str| state.is_revoked(ca_name, serial);
     let mut out = Vec::new();
-    for i in state.identities()?.into_iter().filter(|i| i.ca == ca_name) {
+    for i in state.identities()? {
+        let kind = if i.context.is_some() {
+            "context"
+        } else {
+            "client bundle"
+        };
+        for s in i.superseded.iter().filter(|s| s.ca == ca_name) {
+            out.push(Issued {
+                kind,
+                name: i.name.clone(),
+                cn: i.cn.clone(),
+                role: s.role,
+                serial: s.serial.clone(),
+                not_after: s.not_after,
+                revoked: revoked(&s.serial),
+                superseded: true,
+            });
+        }
+        if i.ca != ca_name {
+            continue;
+        }
         out.push(Issued {
-            kind: if i.context.is_some() {
-                "context"
-            } else {
-                "client bundle"
-            },
+            kind,
+            superseded: false,
             revoked: revoked(&i.serial),
             name: i.name,
             cn: i.cn,
@@ -236,9 +278,19 @@ pub fn issued(env: &Env, ca_name: &str) -> Result<Vec<Issued>> {
             not_after: i.not_after,
         });
     }
-    for s in state.signed(ca_name)? {
+    let signed = state.signed(ca_name)?;
+    for s in &signed {
+        let s = s.clone();
+        // Renewed: a later certificate for the same CN and key.
+        let superseded = signed.iter().any(|o| {
+            o.serial != s.serial
+                && names::cn_key(&o.cn) == names::cn_key(&s.cn)
+                && o.spki_sha256 == s.spki_sha256
+                && o.not_before > s.not_before
+        });
         out.push(Issued {
             kind: "signed request",
+            superseded,
             revoked: revoked(&s.serial),
             name: s.name,
             cn: s.cn,
@@ -247,15 +299,33 @@ pub fn issued(env: &Env, ca_name: &str) -> Result<Vec<Issued>> {
             not_after: s.not_after,
         });
     }
-    for r in state.servers()?.into_iter().filter(|r| r.ca == ca_name) {
+    for r in state.servers()? {
+        let kind = if r.purpose.is_daemon() {
+            "server bundle"
+        } else {
+            "service certificate"
+        };
+        let cn = r.sans.first().map(|s| s.host()).unwrap_or_default();
+        for s in r.superseded.iter().filter(|s| s.ca == ca_name) {
+            out.push(Issued {
+                kind,
+                name: r.name.clone(),
+                cn: cn.clone(),
+                role: None,
+                serial: s.serial.clone(),
+                not_after: s.not_after,
+                revoked: revoked(&s.serial),
+                superseded: true,
+            });
+        }
+        if r.ca != ca_name {
+            continue;
+        }
         out.push(Issued {
-            kind: if r.purpose.is_daemon() {
-                "server bundle"
-            } else {
-                "service certificate"
-            },
+            kind,
+            superseded: false,
             revoked: revoked(&r.serial),
-            cn: r.sans.first().map(|s| s.host()).unwrap_or_default(),
+            cn,
             name: r.name,
             role: None,
             serial: r.serial,

@@ -122,6 +122,72 @@ pub struct IdentityRecord {
     /// without reading the kept copy. Older records get the full check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_pem_sha256: Option<String>,
+    /// The earlier certificates of this name that have not expired: a
+    /// renewal keeps the key by default, so the certificate it replaces
+    /// stays valid until its own end, and `revoke NAME` must list it too.
+    /// Kept by `write_identity`, in the same atomic write as the new serial.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub superseded: Vec<Superseded>,
+}
+
+/// A certificate a renewal (or a replacement with --force) superseded.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Superseded {
+    pub serial: String,
+    /// The CA that issued it (a replacement may have changed CA).
+    pub ca: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    /// A client certificate's role, which may differ from the current one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+}
+
+/// The earlier certificate a record on disk describes, for
+/// [`merge_superseded`].
+type Prev<'a> = (
+    &'a str,
+    &'a str,
+    OffsetDateTime,
+    Option<Role>,
+    &'a [Superseded],
+);
+
+/// The superseded list a record gets when it replaces `prev` (the record on
+/// disk): `prev`'s serial joins it unless it is the new one, both lists are
+/// kept (a journal's record may predate the one on disk), and what expired
+/// before the new certificate began is dropped (it can no longer be used,
+/// so no CRL needs it).
+fn merge_superseded(
+    prev: Option<Prev<'_>>,
+    next_serial: &str,
+    next_not_before: OffsetDateTime,
+    next_list: &[Superseded],
+) -> Vec<Superseded> {
+    let mut out: Vec<Superseded> = Vec::new();
+    let mut add = |s: Superseded| {
+        if s.serial != next_serial
+            && s.not_after > next_not_before
+            && !out.iter().any(|o| o.serial == s.serial)
+        {
+            out.push(s);
+        }
+    };
+    if let Some((serial, ca, not_after, role, list)) = prev {
+        for s in list {
+            add(s.clone());
+        }
+        add(Superseded {
+            serial: serial.to_string(),
+            ca: ca.to_string(),
+            not_after,
+            role,
+        });
+    }
+    for s in next_list {
+        add(s.clone());
+    }
+    out
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -162,6 +228,10 @@ pub struct ServerRecord {
     /// that use these secrets to each renewal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swarm: Option<SwarmRotation>,
+    /// Earlier certificates of this bundle that have not expired (kept by
+    /// `write_server`, as an identity's are).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub superseded: Vec<Superseded>,
 }
 
 /// Where `renew --due` publishes a renewed bundle and whose services it
@@ -296,6 +366,23 @@ impl State {
         fsio::write_public(&self.identity_cert_path(&rec.name), cert_pem.as_bytes())?;
         let mut rec = rec.clone();
         rec.cert_pem_sha256 = Some(crate::text::sha256_hex(cert_pem.as_bytes()));
+        // A damaged record on disk cannot tell what it held; the new one
+        // keeps what it carries.
+        let prev = self.identity(&rec.name).ok().flatten();
+        rec.superseded = merge_superseded(
+            prev.as_ref().map(|p| {
+                (
+                    p.serial.as_str(),
+                    p.ca.as_str(),
+                    p.not_after,
+                    Some(p.role),
+                    p.superseded.as_slice(),
+                )
+            }),
+            &rec.serial,
+            rec.not_before,
+            &rec.superseded,
+        );
         let rec = &rec;
         write_json(&path, rec)?;
         self.update_expiry_index(before, |e| {
@@ -480,7 +567,23 @@ impl State {
     pub fn write_server(&self, rec: &ServerRecord) -> Result<()> {
         let path = self.server_record_path(&rec.name);
         fsio::create_dir_all(path.parent().unwrap(), fsio::SECRET_DIR)?;
-        write_json(&path, rec)
+        let prev = self.server(&rec.name).ok().flatten();
+        let mut rec = rec.clone();
+        rec.superseded = merge_superseded(
+            prev.as_ref().map(|p| {
+                (
+                    p.serial.as_str(),
+                    p.ca.as_str(),
+                    p.not_after,
+                    None,
+                    p.superseded.as_slice(),
+                )
+            }),
+            &rec.serial,
+            rec.not_before,
+            &rec.superseded,
+        );
+        write_json(&path, &rec)
     }
 
     fn swarm_versions_path(&self, cluster: &str) -> PathBuf {
@@ -643,6 +746,10 @@ pub enum Journal {
         server: Option<ServerPlan>,
         /// `--use`: set currentContext once committed.
         use_context: bool,
+        /// `renew` with a role change or `--revoke-old`: the certificate it
+        /// supersedes, revoked once committed (issuance/revoke.rs).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        supersede: Option<RevokedEntry>,
     },
     /// A server bundle alone (`server`, `server renew`): committed once the
     /// keystore holds the key of the plan's certificate.
