@@ -361,7 +361,17 @@ pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
             why: "it is not a regular file".into(),
         });
     }
-    let f = fs::File::open(path).map_err(Error::io("read", path))?;
+    // Opened without blocking, too: a FIFO swapped in between the check
+    // above and this open must not hang us (a plugin holding a request);
+    // a regular file reads the same with O_NONBLOCK.
+    let mut open = fs::OpenOptions::new();
+    open.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        open.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    }
+    let f = open.open(path).map_err(Error::io("read", path))?;
     let meta = f.metadata().map_err(Error::io("read", path))?;
     if !meta.is_file() {
         return Err(Error::Corrupt {

@@ -892,3 +892,130 @@ fn stolen_old_certificates_are_refused_after_every_renewal_path() {
     let text = fs::read_to_string(&log).unwrap();
     assert!(text.contains("is revoked"), "{text}");
 }
+
+/// A pids cgroup (v1's pids hierarchy, or v2's) holding `pid` with at most
+/// `max` tasks, as systemd's TasksMax does; removed on drop.
+struct PidsCap {
+    dir: PathBuf,
+}
+
+impl PidsCap {
+    fn new(pid: u32, max: u32) -> PidsCap {
+        let v1 = Path::new("/sys/fs/cgroup/pids");
+        let v2 = Path::new("/sys/fs/cgroup");
+        let base = if v1.join("cgroup.procs").exists() {
+            v1
+        } else if fs::read_to_string(v2.join("cgroup.controllers"))
+            .is_ok_and(|c| c.split_whitespace().any(|w| w == "pids"))
+        {
+            v2
+        } else {
+            panic!("no pids cgroup controller here (/sys/fs/cgroup/pids or cgroup2 with pids): the task-cap test needs one, as systemd's TasksMax does")
+        };
+        let dir = base.join(format!("tlsctx-test-{}-{pid}", std::process::id()));
+        fs::create_dir(&dir).unwrap_or_else(|e| panic!("cannot make {}: {e}", dir.display()));
+        fs::write(dir.join("pids.max"), max.to_string()).unwrap();
+        fs::write(dir.join("cgroup.procs"), pid.to_string()).unwrap();
+        PidsCap { dir }
+    }
+
+    fn current(&self) -> u32 {
+        fs::read_to_string(self.dir.join("pids.current"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+}
+
+impl Drop for PidsCap {
+    fn drop(&mut self) {
+        // The process (stopped by then, or moved back) must leave first.
+        if let Ok(procs) = fs::read_to_string(self.dir.join("cgroup.procs")) {
+            let parent = self.dir.parent().unwrap().join("cgroup.procs");
+            for p in procs.lines() {
+                let _ = fs::write(&parent, p);
+            }
+        }
+        let _ = fs::remove_dir(&self.dir);
+    }
+}
+
+/// Issue 30: one failed thread start (many idle connections under a task
+/// limit) panicked the accept loop, leaving a live plugin that refused
+/// everything, which `Restart=always` never restarts; one byte every 8 s
+/// held a connection for ever (the deadline was per read). Now: 1,200 idle
+/// connections against a plugin capped at 48 tasks, and dockerd still gets
+/// its answers; a trickle is cut within 30 s.
+#[test]
+fn the_plugin_survives_idle_floods_and_trickles() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    let s = Sandbox::new();
+    let (port, _host) = admin_and_reader(&s);
+    let bundle = s.cfg().join("tlsctx/servers/admin1");
+    let work = s.path().join("w");
+    fs::create_dir(&work).unwrap();
+    let mut dp = common::plugin::daemon_with_plugin(&work, &bundle, port);
+    let socket = dp.1.socket.clone();
+    let cap = PidsCap::new(dp.1.child.id(), 48);
+    let idle: Vec<UnixStream> = (0..1200)
+        .map(|i| {
+            UnixStream::connect(&socket)
+                .unwrap_or_else(|e| panic!("connection {i} to the plugin failed: {e}"))
+        })
+        .collect();
+    assert!(cap.current() <= 48, "{} tasks", cap.current());
+    // Still answering: a new call, and dockerd's own.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = call(&socket, &post("/Plugin.Activate", "{}"));
+        if answer.contains("authz") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the plugin stopped answering: {answer:?}; log: {}",
+            fs::read_to_string(work.join("plugin.log")).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    ok(&s.docker(&["--context", "admin1", "version"]));
+    ok(&s.docker(&["--context", "ro1", "ps"]));
+    // The process is alive, and its connections are bounded.
+    assert!(
+        matches!(dp.1.child.try_wait(), Ok(None)),
+        "the plugin exited"
+    );
+    drop(idle);
+
+    // A trickle: one byte a second of a request that never ends.
+    let mut t = UnixStream::connect(&socket).unwrap();
+    t.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let started = Instant::now();
+    let head =
+        b"POST /AuthZPlugin.AuthZReq HTTP/1.1\r\nHost: plugin\r\nContent-Length: 999999\r\n\r\n";
+    let mut cut = None;
+    for b in head.iter().cycle().take(60) {
+        if t.write_all(&[*b]).is_err() {
+            cut = Some(started.elapsed());
+            break;
+        }
+        let mut buf = [0u8; 512];
+        match t.read(&mut buf) {
+            // Closed (with or without its 400 first).
+            Ok(0) => {
+                cut = Some(started.elapsed());
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => {}
+        }
+        std::thread::sleep(Duration::from_millis(950));
+    }
+    let cut = cut.expect("a one-byte-a-second request was still open after 60 s");
+    assert!(cut < Duration::from_secs(30), "cut after {cut:?}");
+    ok(&s.docker(&["--context", "admin1", "version"]));
+    drop(dp);
+    drop(cap);
+}

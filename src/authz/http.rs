@@ -4,12 +4,14 @@
 //!
 //! Bounds: a request head of at most [`MAX_HEAD`] bytes and [`MAX_HEADERS`]
 //! fields; a body of at most [`MAX_BODY`]; [`IDLE`] between requests of a
-//! keep-alive connection, [`READ`] for each read once a request has begun.
+//! keep-alive connection, and [`REQUEST`] for a whole request once its
+//! first byte came (a deadline per read alone let one byte every few
+//! seconds hold a connection and its thread for ever: issue 30).
 //! Anything outside them, both Content-Length and chunked, two
 //! Content-Lengths: an error, and the connection is closed.
 
 use std::io::{Read, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// dockerd sends small heads (Host, User-Agent, Content-Type, length).
 pub const MAX_HEAD: usize = 16 * 1024;
@@ -21,8 +23,10 @@ pub const MAX_BODY: usize = 4 * 1024 * 1024;
 /// dockerd keeps plugin connections open between requests; an idle one is
 /// closed after this, and the client opens a new one.
 pub const IDLE: Duration = Duration::from_secs(600);
-/// Once a request has begun, each read must make progress within this.
-pub const READ: Duration = Duration::from_secs(10);
+/// Once a request has begun, all of it must arrive within this. dockerd
+/// writes a request (at most [`MAX_BODY`]) in one go over a local socket,
+/// which takes milliseconds.
+pub const REQUEST: Duration = Duration::from_secs(15);
 
 /// The plugin protocol's Content-Type (pkg/plugins/client.go).
 pub const CONTENT_TYPE: &str = "application/vnd.docker.plugins.v1.2+json";
@@ -38,6 +42,9 @@ pub struct Request {
 pub struct Reader<R> {
     inner: R,
     buf: Vec<u8>,
+    /// When the request being read must be complete (None between
+    /// requests).
+    deadline: Option<Instant>,
 }
 
 /// A socket whose read timeout can be set (a UnixStream; anything in tests).
@@ -64,20 +71,41 @@ impl<R: Read + Timed> Reader<R> {
         Reader {
             inner,
             buf: Vec::new(),
+            deadline: None,
         }
     }
 
-    /// Reads more bytes; false at end of stream.
+    /// Reads more bytes; false at end of stream. Between requests it waits
+    /// up to [`IDLE`]; inside one, only until the request's deadline.
     fn fill(&mut self) -> std::io::Result<bool> {
+        if self.deadline.is_none() && !self.buf.is_empty() {
+            self.deadline = Some(Instant::now() + REQUEST);
+        }
+        let wait = match self.deadline {
+            None => IDLE,
+            Some(d) => d
+                .checked_duration_since(Instant::now())
+                .filter(|left| !left.is_zero())
+                .ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("a request took longer than {} s", REQUEST.as_secs()),
+                    )
+                })?,
+        };
+        self.inner.set_timeout(wait);
         let mut chunk = [0u8; 16 * 1024];
         let n = self.inner.read(&mut chunk)?;
         self.buf.extend_from_slice(&chunk[..n]);
+        if n > 0 && self.deadline.is_none() {
+            self.deadline = Some(Instant::now() + REQUEST);
+        }
         Ok(n > 0)
     }
 
     /// The next request, or `None` when the peer closed between requests.
     pub fn next_request(&mut self) -> std::io::Result<Option<Request>> {
-        self.inner.set_timeout(IDLE);
+        self.deadline = None;
         let (head_len, method, path, length, chunked) = loop {
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
             let mut req = httparse::Request::new(&mut headers);
@@ -105,9 +133,7 @@ impl<R: Read + Timed> Reader<R> {
                     Err(bad("connection closed inside a request head"))
                 };
             }
-            self.inner.set_timeout(READ);
         };
-        self.inner.set_timeout(READ);
         self.buf.drain(..head_len);
         let body = if chunked {
             self.chunked_body()?

@@ -14,7 +14,8 @@ pub mod trust;
 
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde::Deserialize;
@@ -183,23 +184,253 @@ pub fn serve(bundle: &Path, socket: &Path, options: ServeOptions) -> Result<()> 
         }
     );
     let log = options.log;
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(conn) = conn else { continue };
-            let trust = trust.clone();
-            std::thread::spawn(move || {
-                let _ = connection(conn, &trust, log);
-            });
-        }
-    });
+    let fatal: Arc<Mutex<Option<std::io::Error>>> = Arc::default();
+    let accepting = {
+        let fatal = fatal.clone();
+        std::thread::Builder::new()
+            .name("authz-accept".into())
+            .spawn(move || {
+                let e = accept_loop(&listener, &trust, log);
+                *fatal.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+            })
+            .map_err(Error::io("start the accept thread for", socket))?
+    };
     // The accept above blocks; the signal only sets a flag (plugin.rs), so
     // it is looked at here. Without this a stop waited for systemd's
-    // SIGKILL, 90 s later.
+    // SIGKILL, 90 s later. An accept loop that ended is a failure the
+    // process cannot survive: it exits non-zero so the service manager
+    // (Restart=always) starts a new one, instead of living on deaf.
     while !crate::docker::plugin::cancelled() {
+        if accepting.is_finished() {
+            let _ = std::fs::remove_file(socket);
+            let e = fatal
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+                .unwrap_or_else(|| std::io::Error::other("the accept loop stopped"));
+            return Err(Error::io("accept connections on", socket)(e));
+        }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let _ = std::fs::remove_file(socket);
     Ok(())
+}
+
+/// At most this many connections at once. dockerd's plugin client keeps a
+/// few keep-alive connections (Go's http.Transport: 2 idle per host by
+/// default); a newcomer beyond the cap closes the connection that has been
+/// quiet longest, so idle or trickling connections can never lock dockerd
+/// out.
+pub const MAX_CONNECTIONS: usize = 256;
+
+/// A connection's thread needs little: a request is at most 4 MiB on the
+/// heap; parsing and the decision use a few KiB of stack.
+const CONNECTION_STACK: usize = 256 * 1024;
+
+/// An open connection: a handle to close it, its thread, when it last
+/// finished a request (or was accepted), and whether a request is being
+/// decided on it now (such a one is never closed to make room).
+struct Open {
+    handle: UnixStream,
+    thread: Option<std::thread::JoinHandle<()>>,
+    quiet_since: Instant,
+    busy: bool,
+}
+
+/// The open connections, and how many may be open: [`MAX_CONNECTIONS`], or
+/// fewer once a thread could not be started (a task limit such as
+/// systemd's TasksMax, memory), tried again at full size every
+/// [`LIMIT_RETRY`].
+struct Connections {
+    next: u64,
+    open: std::collections::HashMap<u64, Open>,
+    limit: usize,
+    limited_at: Option<Instant>,
+}
+
+const LIMIT_RETRY: Duration = Duration::from_secs(10);
+
+impl Default for Connections {
+    fn default() -> Self {
+        Connections {
+            next: 0,
+            open: std::collections::HashMap::new(),
+            limit: MAX_CONNECTIONS,
+            limited_at: None,
+        }
+    }
+}
+
+impl Connections {
+    /// Takes out the connection quiet for longest that is not deciding a
+    /// request (idle, or still reading one), to be closed with [`close`]
+    /// once the lock is released (its thread takes the lock to leave).
+    fn take_quietest(&mut self) -> Option<Open> {
+        let id = self
+            .open
+            .iter()
+            .filter(|(_, o)| !o.busy)
+            .min_by_key(|(_, o)| o.quiet_since)
+            .map(|(id, _)| *id)?;
+        self.open.remove(&id)
+    }
+
+    fn set_busy(&mut self, id: u64, busy: bool) {
+        if let Some(o) = self.open.get_mut(&id) {
+            o.busy = busy;
+            o.quiet_since = Instant::now();
+        }
+    }
+}
+
+/// Closes a connection taken out of the table and waits for its thread to
+/// end (it sees the socket shut at once), so its task is free again.
+fn close(o: Open) {
+    let _ = o.handle.shutdown(std::net::Shutdown::Both);
+    if let Some(t) = o.thread {
+        let _ = t.join();
+    }
+}
+
+fn lock(c: &Mutex<Connections>) -> std::sync::MutexGuard<'_, Connections> {
+    c.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Accepts until the listener fails in a way it cannot recover from (then
+/// returns the error). A connection that cannot be served (no thread can
+/// be started) makes room by closing the quietest one, and the number of
+/// connections is held below what failed; the loop goes on: one bad
+/// moment must not stop the plugin (issue 30: a panic here left a live
+/// process that refused everything).
+fn accept_loop(listener: &UnixListener, trust: &Arc<Trust>, log: bool) -> std::io::Error {
+    let conns: Arc<Mutex<Connections>> = Arc::default();
+    loop {
+        let conn = match listener.accept() {
+            Ok((c, _)) => c,
+            Err(e) if transient(&e) => {
+                if log {
+                    eprintln!("tlsctx-authz: cannot accept a connection now: {e}");
+                }
+                // Out of descriptors or memory: make room, then try again.
+                let quiet = lock(&conns).take_quietest();
+                if let Some(q) = quiet {
+                    close(q);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+            Err(e) => return e,
+        };
+        serve_connection(conn, trust, log, &conns);
+    }
+}
+
+/// Starts a connection's thread, making room first when the table is full
+/// and again when the thread cannot start; closes the connection when
+/// nothing helps.
+fn serve_connection(
+    conn: UnixStream,
+    trust: &Arc<Trust>,
+    log: bool,
+    conns: &Arc<Mutex<Connections>>,
+) {
+    let Ok(handle) = conn.try_clone() else {
+        return;
+    };
+    let id = {
+        let mut c = lock(conns);
+        if c.limited_at.is_some_and(|at| at.elapsed() > LIMIT_RETRY) {
+            c.limit = MAX_CONNECTIONS;
+            c.limited_at = None;
+        }
+        c.next += 1;
+        c.next
+    };
+    // The connection travels to its thread through this slot, and comes
+    // back when the thread cannot start.
+    let slot = Arc::new(Mutex::new(Some(conn)));
+    for attempt in 1..=3 {
+        // Full: the quietest one goes first. All deciding: this one is
+        // closed (dockerd retries; the cap holds).
+        loop {
+            let mut c = lock(conns);
+            if c.open.len() < c.limit {
+                break;
+            }
+            let Some(quiet) = c.take_quietest() else {
+                return;
+            };
+            drop(c);
+            close(quiet);
+        }
+        let (trust, conns2, slot2) = (trust.clone(), conns.clone(), slot.clone());
+        let Ok(handle) = handle.try_clone() else {
+            return;
+        };
+        lock(conns).open.insert(
+            id,
+            Open {
+                handle,
+                thread: None,
+                quiet_since: Instant::now(),
+                busy: false,
+            },
+        );
+        let started = std::thread::Builder::new()
+            .name("authz-conn".into())
+            .stack_size(CONNECTION_STACK)
+            .spawn(move || {
+                let c = slot2.lock().unwrap_or_else(|p| p.into_inner()).take();
+                if let Some(c) = c {
+                    let _ = connection(c, &trust, log, &conns2, id);
+                }
+                lock(&conns2).open.remove(&id);
+            });
+        match started {
+            Ok(thread) => {
+                // Kept to wait for it when it is closed to make room; it
+                // may have ended already.
+                if let Some(o) = lock(conns).open.get_mut(&id) {
+                    o.thread = Some(thread);
+                }
+                return;
+            }
+            Err(e) => {
+                if log {
+                    eprintln!(
+                        "tlsctx-authz: cannot start a thread for a connection (try {attempt}): {e}; serving fewer connections at once"
+                    );
+                }
+                let mut c = lock(conns);
+                c.open.remove(&id);
+                c.limit = c.open.len().max(1);
+                c.limited_at = Some(Instant::now());
+            }
+        }
+    }
+}
+
+/// Accept errors that pass: out of descriptors or memory, a connection
+/// aborted before it was accepted, a signal (accept(2)).
+fn transient(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        Interrupted | ConnectionAborted | WouldBlock | OutOfMemory
+    ) || matches!(
+        e.raw_os_error(),
+        Some(code) if [libc_codes::EMFILE, libc_codes::ENFILE, libc_codes::ENOBUFS, libc_codes::ENOMEM, libc_codes::EPROTO, libc_codes::EPERM].contains(&code)
+    )
+}
+
+/// Linux's errno values (asm-generic/errno-base.h, errno.h).
+mod libc_codes {
+    pub const EPERM: i32 = 1;
+    pub const ENOMEM: i32 = 12;
+    pub const ENFILE: i32 = 23;
+    pub const EMFILE: i32 = 24;
+    pub const EPROTO: i32 = 71;
+    pub const ENOBUFS: i32 = 105;
 }
 
 /// The default folder of the plugin's state (the CRL numbers it accepted):
@@ -210,13 +441,20 @@ pub fn default_state_dir() -> PathBuf {
 
 /// One keep-alive connection from dockerd: requests until it closes or
 /// sends something outside the protocol's bounds (http.rs).
-fn connection(conn: UnixStream, trust: &Trust, log: bool) -> std::io::Result<()> {
+fn connection(
+    conn: UnixStream,
+    trust: &Trust,
+    log: bool,
+    conns: &Mutex<Connections>,
+    id: u64,
+) -> std::io::Result<()> {
     let mut reader = http::Reader::new(conn.try_clone()?);
     let mut writer = conn;
     loop {
         match reader.next_request() {
             Ok(None) => return Ok(()),
             Ok(Some(req)) => {
+                lock(conns).set_busy(id, true);
                 let answer = if req.method == "POST" {
                     respond(&req.path, &req.body, trust, log)
                 } else {
@@ -226,6 +464,7 @@ fn connection(conn: UnixStream, trust: &Trust, log: bool) -> std::io::Result<()>
                     ))
                 };
                 http::write_json(&mut writer, &answer)?;
+                lock(conns).set_busy(id, false);
             }
             Err(e) => {
                 if log {

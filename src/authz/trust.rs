@@ -93,7 +93,12 @@ struct Loaded {
 pub struct Trust {
     bundle: PathBuf,
     options: Options,
+    /// What requests read: held only to look or to swap, never while a file
+    /// is read.
     loaded: Mutex<Loaded>,
+    /// One reload at a time (so an older read never replaces a newer one);
+    /// requests take it only when the files changed.
+    reloading: Mutex<()>,
 }
 
 /// What the state file holds for one CA.
@@ -127,13 +132,12 @@ impl Trust {
                 crl: Crl::Missing,
                 highest: None,
             }),
+            reloading: Mutex::new(()),
         };
-        trust.refresh();
-        let loaded = trust.loaded.lock().expect("trust lock");
-        if let Err(e) = &loaded.ca_der {
+        trust.refresh(OffsetDateTime::now_utc());
+        if let Err(e) = &trust.lock().ca_der {
             return Err(e.clone());
         }
-        drop(loaded);
         Ok(trust)
     }
 
@@ -148,7 +152,7 @@ impl Trust {
         let Some(path) = self.state_file(ca_der) else {
             return Ok(None);
         };
-        let text = match std::fs::read(&path) {
+        let text = match read_bounded(&path, MAX_STATE) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
@@ -178,33 +182,60 @@ impl Trust {
             .map_err(|e| format!("cannot record CRL number {n} in {}: {e}", path.display()))
     }
 
-    fn refresh(&self) {
-        let mut l = self.loaded.lock().expect("trust lock");
+    fn refresh(&self, now: OffsetDateTime) {
         let ca_path = self.bundle.join("ca.pem");
         let crl_path = self.bundle.join("crl.pem");
+        let changed = |l: &Loaded| {
+            let (ca_now, crl_now) = (stamp(&ca_path), stamp(&crl_path));
+            let required_now = std::fs::symlink_metadata(self.bundle.join(CRL_REQUIRED)).is_ok();
+            let ca_changed = ca_now != l.ca_stamp || l.ca_der.is_err();
+            let crl_changed = ca_changed
+                || crl_now != l.crl_stamp
+                || required_now != l.required_stamp
+                || matches!(l.crl, Crl::Invalid(_));
+            (ca_changed, crl_changed)
+        };
+        if changed(&self.lock()) == (false, false) {
+            return;
+        }
+        let _one = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
+        // Looked at again: the reload before this one may have read it.
+        let (ca_changed, crl_changed, ca_before, highest_before) = {
+            let l = self.lock();
+            let (a, c) = changed(&l);
+            (a, c, l.ca_der.clone(), l.highest)
+        };
+        if !ca_changed && !crl_changed {
+            return;
+        }
+        // The stamps are taken before reading, so a change during the read
+        // is seen by the next request.
         let (ca_now, crl_now) = (stamp(&ca_path), stamp(&crl_path));
         let required_now = std::fs::symlink_metadata(self.bundle.join(CRL_REQUIRED)).is_ok();
-        let ca_changed = ca_now != l.ca_stamp || l.ca_der.is_err();
-        if ca_changed {
-            let before = std::mem::replace(&mut l.ca_der, read_ca(&ca_path));
-            l.ca_stamp = ca_now;
-            // Another CA starts from its own state file; the same CA
-            // touched or copied again keeps what this process has seen.
-            if before.ok() != l.ca_der.as_ref().ok().cloned() {
-                l.highest = None;
-            }
-        }
-        if ca_changed
-            || crl_now != l.crl_stamp
-            || required_now != l.required_stamp
-            || matches!(l.crl, Crl::Invalid(_))
-        {
-            let mut highest = l.highest;
-            l.crl = self.load_crl(&l.ca_der, crl_now.is_some(), required_now, &mut highest);
-            l.highest = highest;
-            l.crl_stamp = crl_now;
-            l.required_stamp = required_now;
-        }
+        let ca_der = if ca_changed {
+            read_ca(&ca_path)
+        } else {
+            ca_before.clone()
+        };
+        // Another CA starts from its own state file; the same CA touched
+        // or copied again keeps what this process has seen.
+        let mut highest = if ca_der.as_ref().ok() == ca_before.as_ref().ok() {
+            highest_before
+        } else {
+            None
+        };
+        let crl = self.load_crl(&ca_der, crl_now.is_some(), required_now, &mut highest, now);
+        let mut l = self.lock();
+        l.ca_der = ca_der;
+        l.ca_stamp = ca_now;
+        l.crl = crl;
+        l.highest = highest;
+        l.crl_stamp = crl_now;
+        l.required_stamp = required_now;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Loaded> {
+        self.loaded.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Reads crl.pem against the CA and the highest number seen, and
@@ -215,6 +246,7 @@ impl Trust {
         present: bool,
         required: bool,
         highest: &mut Option<u64>,
+        now: OffsetDateTime,
     ) -> Crl {
         let ca = match ca {
             Ok(ca) => ca,
@@ -241,9 +273,21 @@ impl Trust {
             };
         }
         let (crl, number) = read_crl(&crl_path, ca);
-        let Crl::Valid { .. } = crl else {
+        let Crl::Valid { next_update, .. } = &crl else {
             return crl;
         };
+        // An expired CRL is refused before its number counts: otherwise it
+        // raised the rollback counter and the current CRL, with a lower
+        // number, was refused after it (issue 30).
+        if let Some(next) = next_update {
+            if *next < now {
+                return Crl::Invalid(format!(
+                    "{} expired on {} (its nextUpdate); put a current one in place (docker tlsctx revoke writes it)",
+                    crl_path.display(),
+                    date(*next)
+                ));
+            }
+        }
         let Some(number) = number else {
             return Crl::Invalid(format!(
                 "{} has no CRL number, so it cannot be told from an older one; nothing is allowed over TLS until a CRL from docker tlsctx revoke is in place",
@@ -283,8 +327,8 @@ impl Trust {
         let Some(pem) = peer_pem else {
             return Verdict::Local;
         };
-        self.refresh();
-        let l = self.loaded.lock().expect("trust lock");
+        self.refresh(now);
+        let l = self.lock();
         let info = match CertInfo::from_pem(pem) {
             Ok(i) => i,
             Err(e) => {
@@ -381,10 +425,27 @@ impl Trust {
     }
 }
 
+/// Size bounds for what the plugin reads (a FIFO, /dev/zero or a huge
+/// file in the bundle must neither hang nor exhaust it: issue 30). A CA
+/// certificate is a few KiB; a CRL lists about 40 bytes per revoked
+/// certificate, so 8 MiB holds some 200,000; the state file is one line.
+const MAX_CA: u64 = 64 * 1024;
+const MAX_CRL: u64 = 8 * 1024 * 1024;
+const MAX_STATE: u64 = 4 * 1024;
+
+/// A regular file of at most `max` bytes (fsio::read_limited: not a FIFO,
+/// a device or a link to one).
+fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    crate::fsio::read_limited(path, max).map_err(|e| match e {
+        crate::error::Error::Io { source, .. } => source,
+        other => std::io::Error::new(std::io::ErrorKind::InvalidData, other.to_string()),
+    })
+}
+
 fn read_ca(path: &Path) -> Result<Vec<u8>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let (_, pem) = x509_parser::pem::parse_x509_pem(text.as_bytes())
+    let text =
+        read_bounded(path, MAX_CA).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&text)
         .map_err(|e| format!("{} is not a PEM certificate: {e}", path.display()))?;
     parse_x509_certificate(&pem.contents)
         .map_err(|e| format!("{} is damaged: {e}", path.display()))?;
@@ -406,9 +467,16 @@ fn issued_by(pem: &str, ca_der: &[u8]) -> Result<(), String> {
 /// The CRL in `path` checked against the CA, and its CRL number.
 fn read_crl(path: &Path, ca_der: &[u8]) -> (Crl, Option<u64>) {
     let shown = path.display();
-    let text = match std::fs::read(path) {
+    let text = match read_bounded(path, MAX_CRL) {
         Ok(t) => t,
-        Err(e) => return (Crl::Invalid(format!("cannot read {shown}: {e}")), None),
+        Err(e) => {
+            return (
+                Crl::Invalid(format!(
+                    "cannot read {shown}: {e}; nothing is allowed over TLS until a good CRL is in place (docker tlsctx revoke writes it)"
+                )),
+                None,
+            )
+        }
     };
     let crl = check_crl(&text, path, ca_der);
     let number = x509_parser::pem::parse_x509_pem(&text)
@@ -773,5 +841,66 @@ mod tests {
             t.check(Some(&w.admin), "GET", "/_ping", at),
             "older than number 2",
         );
+    }
+
+    /// Issue 30: an expired CRL, refused, still raised the rollback
+    /// counter, so the current CRL (a lower number) was refused after it.
+    #[test]
+    fn an_expired_crl_does_not_raise_the_rollback_counter() {
+        let w = world();
+        let (_state, options) = with_state();
+        let at = now() + ::time::Duration::days(2);
+        let expired =
+            w.ca.crl(&[], 7, now(), now() + ::time::Duration::days(1))
+                .unwrap();
+        let current =
+            w.ca.crl(&[], 3, at, at + ::time::Duration::days(30))
+                .unwrap();
+        let t = Trust::with_options(w.dir.path(), options).unwrap();
+        std::fs::write(w.dir.path().join("crl.pem"), &expired).unwrap();
+        denied(t.check(Some(&w.ro), "GET", "/_ping", at), "expired on");
+        std::fs::write(w.dir.path().join("crl.pem"), &current).unwrap();
+        assert!(matches!(
+            t.check(Some(&w.ro), "GET", "/_ping", at),
+            Verdict::Allow { .. }
+        ));
+    }
+
+    /// Issue 30: a FIFO as crl.pem hung every TLS request while holding
+    /// the lock they need, and /dev/zero grew until memory ran out. Both
+    /// are refused at once, and requests go on being answered.
+    #[test]
+    fn a_fifo_or_an_endless_crl_is_refused_without_hanging() {
+        let w = world();
+        let t = Trust::open(w.dir.path()).unwrap();
+        let at = now() + ::time::Duration::hours(1);
+        let crl = w.dir.path().join("crl.pem");
+        let fifo = std::process::Command::new("mkfifo")
+            .arg(&crl)
+            .status()
+            .unwrap();
+        assert!(fifo.success());
+        let started = std::time::Instant::now();
+        denied(
+            t.check(Some(&w.ro), "GET", "/_ping", at),
+            "not a regular file",
+        );
+        std::fs::remove_file(&crl).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &crl).unwrap();
+        denied(
+            t.check(Some(&w.ro), "GET", "/_ping", at),
+            "not a regular file",
+        );
+        std::fs::remove_file(&crl).unwrap();
+        // A regular file past the bound.
+        let f = std::fs::File::create(&crl).unwrap();
+        f.set_len(MAX_CRL + 1).unwrap();
+        denied(t.check(Some(&w.ro), "GET", "/_ping", at), "larger than");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        std::fs::write(&crl, crl_of(&w, &[], 1)).unwrap();
+        assert!(matches!(
+            t.check(Some(&w.ro), "GET", "/_ping", at),
+            Verdict::Allow { .. }
+        ));
     }
 }
