@@ -640,15 +640,15 @@ impl Error {
             Error::AgentUnsupported(why) => ((*why).into(), Some("use a context with a key file (docker tlsctx new without --keychain-only)".into())),
             Error::SocketPathTooLong(p) => (
                 format!("the agent's socket {} would be longer than the 103 bytes a unix socket path may have", p.display()),
-                Some("use a shorter context name, or point XDG_RUNTIME_DIR at a shorter folder".into()),
+                Some("use a configuration folder with a shorter path (DOCKER_CONFIG or --config)".into()),
             ),
             Error::EndpointMoved(name) => (
-                format!("context {name:?} does not point at the agent's socket (an older version put it under /tmp, where another user could listen)"),
+                format!("context {name:?} does not point at the agent's socket (an older version put it under /tmp or XDG_RUNTIME_DIR, where another user could listen)"),
                 Some(format!("point it at the new one: docker tlsctx agent adopt {name} (or docker tlsctx restore {name} --force)")),
             ),
             Error::UnsafeSocketDir { path, why } => (
                 format!("the agent's socket folder {} is not safe to use: {why}", path.display()),
-                Some("another user may have made it to receive your Docker traffic: do not use it; remove it (ask an administrator if it is not yours) or set XDG_RUNTIME_DIR to your own runtime folder, then start the agent again".into()),
+                Some("another user may have made it to receive your Docker traffic: do not use it; remove it (ask an administrator if it is not yours), or keep your configuration folder where only you and root can change anything above it (not under /tmp; DOCKER_CONFIG or --config), then start the agent again".into()),
             ),
             Error::NotKeychainOnly(name) => (
                 format!("context {name:?} is not keychain-only: Docker reads its key.pem directly"),

@@ -19,8 +19,9 @@ use common::dockerd::{free_port, stderr, Dockerd};
 use common::secret_service::SecretService;
 use common::*;
 
-/// The agent's folder for this sandbox: XDG_RUNTIME_DIR is set for every
-/// command of ours here.
+/// A runtime folder for this sandbox: XDG_RUNTIME_DIR is set to it for
+/// every command of ours here, and must change nothing (issue 30: the
+/// socket's place does not depend on the environment).
 fn run_dir(s: &Sandbox) -> PathBuf {
     let d = s.path().join("run");
     if !d.exists() {
@@ -36,8 +37,9 @@ fn tlsctx(s: &Sandbox, args: &[&str]) -> Output {
     c.output().unwrap()
 }
 
+/// Where the agent's socket for `name` is, whatever the environment.
 fn socket(s: &Sandbox, name: &str) -> PathBuf {
-    run_dir(s).join(format!("docker-tlsctx/{name}.sock"))
+    s.cfg().join(format!("tlsctx/agent/{name}.sock"))
 }
 
 /// `agent --foreground --log NAMES`, stopped on drop.
@@ -336,7 +338,8 @@ fn keychain_only_context_through_a_real_dockerd() {
         transcript(&o)
     );
     fs::set_permissions(s.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    fs::set_permissions(run_dir(&s), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(s.cfg(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(s.cfg().join("tlsctx"), fs::Permissions::from_mode(0o755)).unwrap();
     fs::set_permissions(sock.parent().unwrap(), fs::Permissions::from_mode(0o755)).unwrap();
     fs::set_permissions(&sock, fs::Permissions::from_mode(0o666)).unwrap();
     let o = as_nobody(&sock);
@@ -530,7 +533,6 @@ fn a_locked_secret_service_gives_the_documented_message() {
     let ss = SecretService::start();
     let s = Sandbox::new();
     let port = free_port();
-    let run = ss_run_dir(&ss);
     let o = ss.tlsctx(
         &s,
         &[
@@ -549,7 +551,7 @@ fn a_locked_secret_service_gives_the_documented_message() {
         .env("DOCKER_TLSCTX_KEYCHAIN_TIMEOUT", "10")
         .stderr(Stdio::null());
     let mut child = c.spawn().unwrap();
-    let sock = run.join("docker-tlsctx/ks.sock");
+    let sock = socket(&s, "ks");
     let deadline = Instant::now() + Duration::from_secs(10);
     while UnixStream::connect(&sock).is_err() {
         assert!(Instant::now() < deadline, "agent did not listen");
@@ -567,19 +569,6 @@ fn a_locked_secret_service_gives_the_documented_message() {
             && err.contains("unlock the login keyring"),
         "{err}"
     );
-}
-
-fn ss_run_dir(ss: &SecretService) -> PathBuf {
-    // The Secret Service harness sets XDG_RUNTIME_DIR to HOME/run.
-    let o = ss
-        .env(Command::new("sh"))
-        .args([
-            "-c",
-            "mkdir -p -m 700 \"$XDG_RUNTIME_DIR\"; printf %s \"$XDG_RUNTIME_DIR\"",
-        ])
-        .output()
-        .unwrap();
-    PathBuf::from(String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
 #[test]
@@ -868,96 +857,120 @@ fn another_user_cannot_squat_the_agents_socket() {
     drop(squat);
     fs::remove_file(&sock).unwrap();
 
-    // 4. A context an older version wrote, pointing under /tmp: the agent
-    //    refuses it with the command that moves it, which does.
-    let old = "unix:///tmp/docker-tlsctx-0/sq.sock";
-    ok(&s.docker(&[
-        "context",
-        "update",
-        "sq",
-        "--docker",
-        &format!("host={old}"),
-    ]));
-    let agent = no_xdg(&s, &["agent", "--foreground", "sq"]);
-    let err = String::from_utf8_lossy(&agent.stderr);
-    assert!(
-        !agent.status.success() && err.contains("docker tlsctx agent adopt sq"),
-        "{}",
-        transcript(&agent)
-    );
-    // Found by review: check and ls called it fine while Docker went to
-    // the old path; now both say where Docker goes.
-    let check = no_xdg(&s, &["check", "sq"]);
-    assert!(
-        !check.status.success()
-            && String::from_utf8_lossy(&check.stderr)
-                .contains("points Docker at unix:///tmp/docker-tlsctx-0/sq.sock"),
-        "{}",
-        transcript(&check)
-    );
-    assert!(ok(&no_xdg(&s, &["ls"])).contains("UNSAFE"));
-    ok(&no_xdg(&s, &["agent", "adopt", "sq"]));
-    let meta = ok(&s.docker(&[
-        "context",
-        "inspect",
-        "sq",
-        "-f",
-        "{{.Endpoints.docker.Host}}",
-    ]));
-    assert_eq!(meta.trim(), format!("unix://{}", sock.display()));
+    // 4. A context an older version wrote (v0.2's /tmp folder, v0.3's
+    //    XDG_RUNTIME_DIR one): check and ls say where Docker goes, and the
+    //    agent moves it to its endpoint, says so once, and serves.
+    let old_xdg = format!("unix://{}/docker-tlsctx/sq.sock", run_dir(&s).display());
+    for old in ["unix:///tmp/docker-tlsctx-0/sq.sock", old_xdg.as_str()] {
+        ok(&s.docker(&[
+            "context",
+            "update",
+            "sq",
+            "--docker",
+            &format!("host={old}"),
+        ]));
+        // Found by review: check and ls called it fine while Docker went
+        // to the old path; now both say where Docker goes.
+        let check = no_xdg(&s, &["check", "sq"]);
+        assert!(
+            !check.status.success()
+                && String::from_utf8_lossy(&check.stderr)
+                    .contains(&format!("points Docker at {old}")),
+            "{}",
+            transcript(&check)
+        );
+        assert!(ok(&no_xdg(&s, &["ls"])).contains("UNSAFE"));
+        let agent = Agent::start(&s, &["sq"], &[]);
+        let log = agent.log_text();
+        assert!(
+            log.contains(&format!(
+                "context sq now points at unix://{}",
+                sock.display()
+            )) && log.contains(&format!("it pointed at {old}")),
+            "{log}"
+        );
+        let meta = ok(&s.docker(&[
+            "context",
+            "inspect",
+            "sq",
+            "-f",
+            "{{.Endpoints.docker.Host}}",
+        ]));
+        assert_eq!(meta.trim(), format!("unix://{}", sock.display()));
+        // From cron or su (no XDG variables): the same socket, serving.
+        let ls = ok(&no_xdg(&s, &["ls"]));
+        assert!(ls.contains("serving"), "{ls}");
+        drop(agent);
+        // Said once.
+        let again = Agent::start(&s, &["sq"], &[]);
+        assert!(!again.log_text().contains("now points at"));
+        drop(again);
+    }
 
-    // 5. Found by review: a runtime folder that is sticky but writable by
-    //    everyone (like /tmp), or reached through another user's link, is
-    //    refused before the context is pointed there.
+    // 5. Issue 30: the place does not depend on XDG_RUNTIME_DIR, under
+    //    /tmp, /dev/shm, missing, sticky: nothing is made there and the
+    //    context keeps its endpoint.
     let sticky = s.path().join("sticky");
     fs::create_dir(&sticky).unwrap();
     fs::set_permissions(&sticky, fs::Permissions::from_mode(0o1777)).unwrap();
-    let with_run = |run: &Path, args: &[&str]| {
-        let mut c = s.tlsctx_cmd(args);
+    let gone = Path::new("/tmp").join(format!("tlsctx-gone-{}", std::process::id()));
+    let shm = Path::new("/dev/shm").join(format!("tlsctx-gone-{}", std::process::id()));
+    for run in [sticky.as_path(), gone.as_path(), shm.as_path()] {
+        let mut c = s.tlsctx_cmd(&["agent", "adopt", "sq"]);
         c.env("XDG_RUNTIME_DIR", run);
-        c.output().unwrap()
-    };
-    let o = with_run(&sticky, &["agent", "adopt", "sq"]);
-    assert!(
-        !o.status.success()
-            && String::from_utf8_lossy(&o.stderr).contains("is writable by other users"),
-        "{}",
-        transcript(&o)
-    );
-    let mine = s.path().join("mine");
-    fs::create_dir(&mine).unwrap();
-    let link = s.path().join("link");
-    std::os::unix::fs::symlink(&mine, &link).unwrap();
-    Command::new("chown")
-        .args(["-h", "65534:65534"])
-        .arg(&link)
-        .status()
-        .unwrap();
-    let o = with_run(&link, &["agent", "adopt", "sq"]);
-    assert!(
-        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("belongs to uid 65534"),
-        "{}",
-        transcript(&o)
-    );
-    let meta = ok(&s.docker(&[
-        "context",
-        "inspect",
-        "sq",
-        "-f",
-        "{{.Endpoints.docker.Host}}",
-    ]));
-    assert_eq!(
-        meta.trim(),
-        format!("unix://{}", sock.display()),
-        "the context moved anyway"
-    );
-    assert!(
-        !mine.join("docker-tlsctx").exists(),
-        "made a folder behind their link"
-    );
+        ok(&c.output().unwrap());
+        let meta = ok(&s.docker(&[
+            "context",
+            "inspect",
+            "sq",
+            "-f",
+            "{{.Endpoints.docker.Host}}",
+        ]));
+        assert_eq!(meta.trim(), format!("unix://{}", sock.display()));
+        assert!(
+            !run.join("docker-tlsctx").exists(),
+            "made {}",
+            run.display()
+        );
+    }
+    assert!(!gone.exists() && !shm.exists(), "made a runtime folder");
 
-    // 6. Found by the third review: a link of theirs further down a chain
-    //    of links (ours → theirs → a good folder) was crossed unseen, and
+    // 6. Issue 30: a configuration folder under a sticky, world-writable
+    //    folder (/tmp, /dev/shm) anywhere up its path is refused before a
+    //    context points there: after a tmp cleaner or a reboot removed it,
+    //    another user could make it again with a listener inside.
+    for top in [Path::new("/tmp"), Path::new("/dev/shm")] {
+        let base = tempfile::Builder::new()
+            .prefix("tlsctx-sticky-")
+            .tempdir_in(top)
+            .unwrap();
+        fs::set_permissions(base.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let cfg = base.path().join("cfg");
+        let mut c = s.tlsctx_cmd(&[
+            "new",
+            "tq",
+            "--host",
+            "tcp://127.0.0.1:1",
+            "--keychain-only",
+            "--no-server",
+        ]);
+        c.env("DOCKER_CONFIG", &cfg);
+        let o = c.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success()
+                && err.contains(&format!(
+                    "{} is writable by other users (sticky",
+                    top.display()
+                )),
+            "{}",
+            transcript(&o)
+        );
+        assert!(!cfg.join("contexts").exists(), "a context was written");
+    }
+
+    // 7. A link of theirs up the configuration folder's path, even further
+    //    down a chain of links (ours → theirs → a good folder), is refused:
     //    they could re-point it later.
     let att = s.path().join("att");
     fs::create_dir(&att).unwrap();
@@ -971,21 +984,30 @@ fn another_user_cannot_squat_the_agents_socket() {
         .unwrap();
     let chain = s.path().join("rt2");
     std::os::unix::fs::symlink(att.join("alink"), &chain).unwrap();
-    let o = with_run(&chain, &["agent", "adopt", "sq"]);
+    let mut c = s.tlsctx_cmd(&[
+        "new",
+        "lq",
+        "--host",
+        "tcp://127.0.0.1:1",
+        "--keychain-only",
+        "--no-server",
+    ]);
+    c.env("DOCKER_CONFIG", &chain);
+    let o = c.output().unwrap();
     assert!(
         !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("belongs to uid 65534"),
         "{}",
         transcript(&o)
     );
     assert!(
-        !good.join("docker-tlsctx").exists(),
+        !good.join("tlsctx/agent").exists(),
         "made a folder behind their link"
     );
 
-    // 7. Found by the third review: a relative XDG_RUNTIME_DIR (or
-    //    DOCKER_CONFIG) became a relative endpoint, which Docker resolves
-    //    from whatever folder it runs in. Relative XDG_RUNTIME_DIR is
-    //    ignored (the XDG spec) and the config folder made absolute.
+    // 8. Found by the third review: a relative DOCKER_CONFIG (or, before
+    //    issue 30, XDG_RUNTIME_DIR) became a relative endpoint, which Docker
+    //    resolves from whatever folder it runs in: the config folder is
+    //    made absolute.
     let mut c = s.tlsctx_cmd(&["agent", "adopt", "sq"]);
     c.env("XDG_RUNTIME_DIR", "xdgrel").current_dir(s.path());
     ok(&c.output().unwrap());

@@ -551,9 +551,9 @@ fn keychain_only_transcript_and_files() {
         ls.contains("tcp://203.0.113.7:2376 (agent: not running)"),
         "{ls}"
     );
-    // A name whose socket path would not fit in sun_path is refused first.
+    // A name whose socket path would not fit in sun_path gets a short,
+    // stable one (issue 30: not a /tmp fallback).
     let long = "x".repeat(120);
-    let before = s.listing();
     let mut c = s.tlsctx_cmd(&[
         "new",
         &long,
@@ -563,6 +563,39 @@ fn keychain_only_transcript_and_files() {
         "--no-server",
     ]);
     c.env("XDG_RUNTIME_DIR", &run);
+    ok(&c.output().unwrap());
+    let host = ok(&s.docker(&[
+        "context",
+        "inspect",
+        &long,
+        "-f",
+        "{{.Endpoints.docker.Host}}",
+    ]));
+    let path = host.trim().strip_prefix("unix://").unwrap().to_string();
+    let file = std::path::Path::new(&path)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        path.starts_with(&s.cfg().join("tlsctx/agent/_").display().to_string())
+            && file.len() == "_0123456789abcdef.sock".len()
+            && path.len() <= 103,
+        "{path}"
+    );
+    // Only a configuration folder too long for even that is refused,
+    // before anything is written.
+    let deep = s.path().join("d".repeat(100));
+    fs::create_dir(&deep).unwrap();
+    let mut c = s.tlsctx_cmd(&[
+        "new",
+        "k2",
+        "--host",
+        "tcp://203.0.113.7:2376",
+        "--keychain-only",
+        "--no-server",
+    ]);
+    c.env("DOCKER_CONFIG", &deep);
     let o = c.output().unwrap();
     assert!(!o.status.success());
     assert!(
@@ -570,5 +603,5 @@ fn keychain_only_transcript_and_files() {
         "{}",
         transcript(&o)
     );
-    assert_eq!(s.listing(), before);
+    assert!(!deep.join("contexts").exists());
 }

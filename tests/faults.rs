@@ -571,7 +571,7 @@ fn settled(cfg: &Path, strict: bool) -> Result<(), String> {
             let host = meta["Endpoints"]["docker"]["Host"]
                 .as_str()
                 .unwrap_or_default();
-            if !host.ends_with(&format!("/run/docker-tlsctx/{ctx}.sock")) {
+            if !host.ends_with(&format!("/tlsctx/agent/{ctx}.sock")) {
                 return Err(format!("keychain-only context {ctx:?} points at {host}"));
             }
             if cfg.join("contexts/tls").join(context_id(ctx)).exists() {

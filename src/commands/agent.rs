@@ -19,6 +19,7 @@ pub fn run(env: Env, args: &AgentArgs) -> Result<()> {
         println!("No keychain-only context to serve (docker tlsctx new NAME --host tcp://HOST --keychain-only makes one).");
         return Ok(());
     }
+    migrate(&env, &names)?;
     if !args.foreground {
         return detach(&env, args, &names);
     }
@@ -36,6 +37,40 @@ pub fn run(env: Env, args: &AgentArgs) -> Result<()> {
             eprintln!("agent: serving {n} on {u}");
         }
     })
+}
+
+/// Contexts an older version pointed elsewhere (v0.3's
+/// `$XDG_RUNTIME_DIR/docker-tlsctx`, v0.2's /tmp folder) are moved to the
+/// agent's endpoint now, as `agent adopt` does, under the lock other
+/// writing commands take. Said once: afterwards they point there.
+fn migrate(env: &Env, names: &[String]) -> Result<()> {
+    let contexts = env.contexts();
+    let mut moving = Vec::new();
+    for n in names {
+        let url = endpoint::socket_url(&env.config_dir, n)?;
+        if let Some(old) = contexts.host(n)?.filter(|h| *h != url) {
+            moving.push((n, old, url));
+        }
+    }
+    if moving.is_empty() {
+        return Ok(());
+    }
+    let _lock = crate::lock::acquire(&env.config_dir, || {
+        eprintln!("Waiting for another docker-tlsctx command to finish...");
+    })?;
+    // As every writing command does first: finish or undo what a killed
+    // one left (its journal would be overwritten otherwise).
+    for note in crate::issuance::recover::run(env)? {
+        eprintln!("Note: {note}");
+    }
+    for (n, old, url) in moving {
+        crate::issuance::agent::adopt(env, n)?;
+        eprintln!(
+            "agent: context {n} now points at {url}; it pointed at {}, a place that depended on the environment or that another user could make once it was gone",
+            crate::text::one_line(&old)
+        );
+    }
+    Ok(())
 }
 
 /// Starts `agent --foreground` in its own process group with its output in

@@ -33,7 +33,7 @@ pub fn run(env: &Env, name: &str) -> Result<()> {
             return Err(Error::CheckFailed {
                 what: format!("the agent's socket for {name} is not safe: {why}"),
                 fix: format!(
-                    "do not use the context until this is fixed; remove what is not yours at {}, or set XDG_RUNTIME_DIR to your own runtime folder, then: docker tlsctx agent adopt {name}",
+                    "do not use the context until this is fixed; remove what is not yours at {}, or keep your configuration folder where only you and root can change anything above it (DOCKER_CONFIG), then: docker tlsctx agent adopt {name}",
                     host
                 ),
             });

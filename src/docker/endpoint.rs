@@ -14,12 +14,15 @@ pub const MAX_SOCKET_PATH: usize = 103;
 /// The agent's folder (0700), where only its user can create it (a folder
 /// under a world-writable directory such as /tmp can be made first by
 /// another user, who then receives the traffic: ARCHITECTURE.md, "The
-/// agent"):
-/// - Linux and BSDs: `$XDG_RUNTIME_DIR/docker-tlsctx` (the per-user 0700
-///   tmpfs systemd-logind makes, gone at logout), else
-///   `$DOCKER_CONFIG/tlsctx/agent` beside the contexts that point at it
-///   (`~/.docker/tlsctx/agent/NAME.sock`: 31 bytes plus the home folder and
-///   the name, within sun_path's 108 for ordinary homes);
+/// agent"), and the same whatever the caller's environment (a context's
+/// endpoint is written once; under cron or `su` an XDG_RUNTIME_DIR-based
+/// path changed, or pointed at a /tmp folder that a cleaner removed and
+/// another user made again: issue 30):
+/// - Linux and BSDs: `$DOCKER_CONFIG/tlsctx/agent` beside the contexts that
+///   point at it (`~/.docker/tlsctx/agent/NAME.sock`: 31 bytes plus the
+///   home folder and the name, within sun_path's 108 for ordinary homes;
+///   a longer name gets a short one, [`socket_path`]). XDG_RUNTIME_DIR is
+///   not used.
 /// - macOS: `~/Library/Caches/docker-tlsctx/agent` (no runtime folder).
 pub fn socket_dir(config_dir: &Path) -> Result<PathBuf> {
     #[cfg(target_os = "macos")]
@@ -32,16 +35,8 @@ pub fn socket_dir(config_dir: &Path) -> Result<PathBuf> {
     }
     #[cfg(all(unix, not(target_os = "macos")))]
     {
-        // A relative value is ignored, as the XDG Base Directory spec says:
-        // Docker would resolve it from whatever folder it runs in.
-        if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR")
-            .map(PathBuf::from)
-            .filter(|d| d.is_absolute())
-        {
-            return Ok(dir.join("docker-tlsctx"));
-        }
-        // Absolute for the same reason (DOCKER_CONFIG or --config may be
-        // relative).
+        // Absolute: DOCKER_CONFIG or --config may be relative, and Docker
+        // would resolve a relative endpoint from whatever folder it runs in.
         let config_dir = std::path::absolute(config_dir).map_err(Error::io("find", config_dir))?;
         Ok(config_dir.join("tlsctx").join("agent"))
     }
@@ -138,11 +133,12 @@ fn check_dir_itself(dir: &Path) -> Result<()> {
 
 /// Every folder above `dir`, up to `/`, with lstat: each ours or root's; a
 /// link among them owned by us or root, and the folders it leads to checked
-/// the same way; none writable by other users, except a sticky one above
-/// the parent (/tmp: others cannot rename our entries there). The parent
-/// itself must not be writable by others at all, sticky or not: there they
-/// could make the folder first whenever ours is gone (a tmp cleaner, a
-/// reboot).
+/// the same way; none writable by other users, sticky or not. A sticky
+/// folder (/tmp, /dev/shm) anywhere above is refused too: whenever
+/// something of ours below it is gone (a tmp cleaner, a reboot), another
+/// user can make it again with their own folders and listener inside, and
+/// the docker CLI connects to the path the context names without any
+/// check (issue 30).
 #[cfg(unix)]
 fn check_ancestors(dir: &Path) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
@@ -153,14 +149,13 @@ fn check_ancestors(dir: &Path) -> Result<()> {
     let me = own_uid();
     let ours = |uid: u32| uid == me || uid == 0;
     let mut seen = 0;
-    let mut todo: Vec<(PathBuf, bool)> = dir
+    let mut todo: Vec<PathBuf> = dir
         .ancestors()
         .skip(1)
         .filter(|a| !a.as_os_str().is_empty())
-        .enumerate()
-        .map(|(i, a)| (a.to_path_buf(), i == 0))
+        .map(Path::to_path_buf)
         .collect();
-    while let Some((a, is_parent)) = todo.pop() {
+    while let Some(a) = todo.pop() {
         seen += 1;
         if seen > 256 {
             return Err(unsafe_dir("its path has too many links to follow".into()));
@@ -184,24 +179,24 @@ fn check_ancestors(dir: &Path) -> Result<()> {
                 Some(p) if target.is_relative() => p.join(target),
                 _ => target,
             };
-            todo.push((target.clone(), is_parent));
+            todo.push(target.clone());
             todo.extend(
                 target
                     .ancestors()
                     .skip(1)
                     .filter(|t| !t.as_os_str().is_empty())
-                    .map(|t| (t.to_path_buf(), false)),
+                    .map(Path::to_path_buf),
             );
             continue;
         }
         let others_write = m.mode() & 0o022 != 0;
         let sticky = m.mode() & 0o1000 != 0;
-        if others_write && (is_parent || !sticky) {
+        if others_write {
             return Err(unsafe_dir(format!(
                 "{} is writable by other users{}",
                 a.display(),
                 if sticky {
-                    " (sticky, but it is the socket folder's parent)"
+                    " (sticky, like /tmp: once a folder of ours below it is gone, anyone can make it again)"
                 } else {
                     ""
                 }
@@ -227,14 +222,26 @@ fn own_uid() -> u32 {
     rustix::process::geteuid().as_raw()
 }
 
-/// `<socket_dir>/NAME.sock`, refused when longer than a socket path may be.
+/// `<socket_dir>/NAME.sock`; when that is longer than a socket path may be
+/// (a name of up to 128 characters), `<socket_dir>/_<16 hex>.sock` from the
+/// name's SHA-256: stable, and never another context's (a name cannot start
+/// with `_`). Refused only when even that does not fit (a very long
+/// configuration folder).
 #[cfg(unix)]
 pub fn socket_path(config_dir: &Path, name: &str) -> Result<PathBuf> {
-    let path = socket_dir(config_dir)?.join(format!("{name}.sock"));
-    if path.as_os_str().len() > MAX_SOCKET_PATH {
-        return Err(Error::SocketPathTooLong(path));
+    let dir = socket_dir(config_dir)?;
+    let path = dir.join(format!("{name}.sock"));
+    if path.as_os_str().len() <= MAX_SOCKET_PATH {
+        return Ok(path);
     }
-    Ok(path)
+    let short = dir.join(format!(
+        "_{}.sock",
+        &crate::text::sha256_hex(name.as_bytes())[..16]
+    ));
+    if short.as_os_str().len() > MAX_SOCKET_PATH {
+        return Err(Error::SocketPathTooLong(short));
+    }
+    Ok(short)
 }
 
 /// Windows: the named pipe `\\.\pipe\docker-tlsctx-<SID>-<NAME>`. Pipe names
@@ -306,7 +313,8 @@ pub fn agent_state(config_dir: &Path, name: &str) -> AgentState {
             return AgentState::NotRunning;
         };
         // Docker goes where meta.json says, whatever the agent serves: a
-        // context still pointing elsewhere (v0.2's /tmp path) is unsafe.
+        // context still pointing elsewhere (v0.2's /tmp path, v0.3's
+        // XDG_RUNTIME_DIR one) is unsafe until moved.
         let url = format!("unix://{}", path.display());
         if let Some(state) = points_elsewhere(config_dir, name, &url) {
             return state;

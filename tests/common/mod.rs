@@ -22,12 +22,33 @@ pub struct Sandbox {
     pub dir: tempfile::TempDir,
 }
 
+/// Where sandboxes go: a folder no other user can write to, anywhere up its
+/// path, as the agent requires of the configuration folder its sockets live
+/// in (issue 30: nothing under /tmp). `/run/tlsctx-tests` (root's, 0755)
+/// when running as root, as CI does; else cargo's own temporary folder in
+/// target/. Short, too: dockerd's unix socket path must fit in 108 bytes.
+pub fn test_root() -> PathBuf {
+    let root = if is_root() {
+        PathBuf::from("/run/tlsctx-tests")
+    } else {
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+    };
+    match std::fs::create_dir(&root) {
+        Ok(()) => {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => panic!("cannot make the tests' folder {}: {e}", root.display()),
+    }
+    root
+}
+
 impl Sandbox {
     pub fn new() -> Sandbox {
-        // Short paths: dockerd's unix socket path must fit in 108 bytes.
         let dir = tempfile::Builder::new()
             .prefix("tlsctx-")
-            .tempdir_in("/tmp")
+            .tempdir_in(test_root())
             .unwrap();
         std::fs::create_dir(dir.path().join("cfg")).unwrap();
         std::fs::write(dir.path().join("cfg/config.json"), "{}").unwrap();

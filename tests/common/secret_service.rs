@@ -23,7 +23,7 @@ impl SecretService {
         require("secret-tool");
         let home = tempfile::Builder::new()
             .prefix("tlsctx-home-")
-            .tempdir_in("/tmp")
+            .tempdir_in(super::test_root())
             .unwrap();
         let run = home.path().join("run");
         fs::create_dir(&run).unwrap();
