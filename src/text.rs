@@ -100,11 +100,29 @@ pub fn split_words(line: &str) -> Result<Vec<String>, &'static str> {
     Ok(words)
 }
 
-/// Text from elsewhere (a host, a request), safe to print: control
-/// characters (a terminal's escape sequences) shown as `?`, line breaks kept.
+/// Characters that change how the text around them is shown rather than
+/// showing themselves: C0 and C1 controls (ESC, CSI: a terminal's escape
+/// sequences), the bidirectional controls that reorder a line (Unicode
+/// UAX #9: LRM, RLM, ALM, LRE..RLO, LRI..PDI; the "Trojan Source" trick),
+/// zero-width characters and the line and paragraph separators.
+fn harmful(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+        )
+}
+
+/// Text from elsewhere (a host, a request, a certificate), safe to print:
+/// control, bidi and zero-width characters shown as `?`, line breaks kept.
 pub fn printable(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_control() && c != '\n' { '?' } else { c })
+        .map(|c| if harmful(c) && c != '\n' { '?' } else { c })
         .collect()
 }
 
@@ -112,7 +130,7 @@ pub fn printable(s: &str) -> String {
 /// request shown in a list must not start a line of its own).
 pub fn one_line(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
+        .map(|c| if harmful(c) { '?' } else { c })
         .collect()
 }
 
@@ -132,5 +150,14 @@ mod tests {
             ["sh", "-c", "systemctl reload nginx", "a b", "c d"]
         );
         assert!(split_words("'open").is_err() && split_words("  ").is_err());
+    }
+
+    #[test]
+    fn text_from_elsewhere_cannot_redraw_the_terminal() {
+        let evil = "CA\n  SHA-256 00ff\u{1b}[2K\u{9b}1A\u{202e}gnp.exe\u{2066}\u{200b}\u{2028}x";
+        let one = one_line(evil);
+        assert!(one.chars().all(|c| !harmful(c)), "{one:?}");
+        assert_eq!(one, "CA?  SHA-256 00ff?[2K?1A?gnp.exe????x");
+        assert_eq!(printable("a\nb\u{1b}"), "a\nb?");
     }
 }

@@ -201,19 +201,57 @@ fn a_request_signed_in_another_configuration_reaches_a_real_dockerd() {
         .iter()
         .all(|i| i["cn"] == "bob" && i["role"] == "admin"));
 
-    // Revoked by its CN: both certificates of that key go; the plugin
-    // refuses bob, the owner's own context still works.
-    let out = ok(&owner.tlsctx(&["revoke", "bob"]));
+    // Issue 30: a renewal signed with another role revokes the certificate
+    // it renews at once; before, the demoted admin certificate stayed admin
+    // until it expired. Bob's context still holds it: refused now.
+    let req3 = bob.path().join("prod3.req");
+    ok(&bob.tlsctx(&["renew", "prod", "--out", p(&req3)]));
+    let resp3 = owner.path().join("prod3.resp");
+    let o = owner.tlsctx(&[
+        "sign",
+        p(&req3),
+        "--yes",
+        "--role",
+        "read-only",
+        "--out",
+        p(&resp3),
+    ]);
+    ok(&o);
     assert!(
-        out.contains("Also revoked its earlier certificates"),
-        "{out}"
+        stderr(&o).contains("Revoked the certificate it renews")
+            && stderr(&o).contains("reason superseded"),
+        "{}",
+        stderr(&o)
     );
+    let o = bob.docker(&["--context", "prod", "ps"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("revoked"),
+        "{}",
+        transcript(&o)
+    );
+    ok(&bob.tlsctx(&["accept", p(&resp3)]));
+    ok(&bob.docker(&["--context", "prod", "ps"]));
+    let o = bob.docker(&["--context", "prod", "volume", "create", "v1"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("has role read-only"),
+        "{}",
+        transcript(&o)
+    );
+
+    // Both admin certificates went with the role change.
+    let issued = ok(&owner.tlsctx(&["ca", "issued"]));
+    assert_eq!(issued.matches("revoked").count(), 2, "{issued}");
+
+    // Revoked by its CN: the plugin refuses bob, the owner's own context
+    // still works.
+    let out = ok(&owner.tlsctx(&["revoke", "bob"]));
+    assert!(out.contains("Revoked \"bob\" (CN bob"), "{out}");
     let o = bob.docker(&["--context", "prod", "ps"]);
     assert!(!o.status.success(), "{}", transcript(&o));
     assert!(stderr(&o).contains("revoked"), "{}", stderr(&o));
     ok(&owner.docker(&["--context", "d1", "ps"]));
     let issued = ok(&owner.tlsctx(&["ca", "issued"]));
-    assert_eq!(issued.matches("revoked").count(), 2, "{issued}");
+    assert_eq!(issued.matches("revoked").count(), 3, "{issued}");
 }
 
 /// An openssl key and CSR with what an attacker would ask for.
@@ -549,4 +587,184 @@ fn hostile_requests_are_refused_or_stripped() {
     ok(&carol.tlsctx(&["rm", "prod"]));
     assert!(all_files(&carol.cfg().join("tlsctx/keys/request")).is_empty());
     assert!(!ok(&carol.tlsctx(&["ls"])).contains("pending"));
+}
+
+/// Issue 30: a signer's CA whose subject holds a line break, a fake
+/// `SHA-256 <the real fingerprint>` line and an escape sequence that hides
+/// the real one got a `y`: `accept` printed the subject raw before the
+/// fingerprint it computed. Now the computed fingerprint comes first and
+/// the subject is one line with its control characters made harmless.
+#[test]
+fn accept_shows_its_own_fingerprint_before_the_cas_words() {
+    let d = Sandbox::new();
+    let bob = Sandbox::new();
+    let req = d.path().join("bob.req");
+    ok(&bob.tlsctx(&[
+        "request",
+        "prod",
+        "--host",
+        "tcp://10.0.0.1:2376",
+        "--cn",
+        "bob",
+        "--out",
+        p(&req),
+    ]));
+    // The attacker's CA and the certificate it signs for bob's key, by
+    // openssl. The genuine fingerprint they imitate is any other CA's.
+    let genuine = Sandbox::new();
+    ok(&genuine.tlsctx(&["ca", "init"]));
+    let real_fp = ca_sha256(&genuine, "default");
+    let w = d.path();
+    let key = w.join("evil-ca.key");
+    let ca = w.join("evil-ca.pem");
+    // localityName allows 128 characters (CN only 64).
+    let subject = format!("/CN=Team CA/L=\n  SHA-256 {real_fp}\n\u{1b}[2K\u{1b}[1A\u{1b}[2K");
+    let o = openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        p(&key),
+        "-out",
+        p(&ca),
+        "-days",
+        "30",
+        "-utf8",
+        "-subj",
+        &subject,
+        "-addext",
+        "basicConstraints=critical,CA:TRUE,pathlen:0",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    assert!(o.status.success(), "{}", transcript(&o));
+    let text = fs::read_to_string(&req).unwrap();
+    let start = text.find("-----BEGIN CERTIFICATE REQUEST-----").unwrap();
+    let csr = w.join("bob.csr");
+    fs::write(&csr, &text[start..]).unwrap();
+    let ext = w.join("ext.cnf");
+    fs::write(&ext, "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\nbasicConstraints=critical,CA:FALSE\n").unwrap();
+    let cert = w.join("bob.pem");
+    let o = openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        p(&csr),
+        "-CA",
+        p(&ca),
+        "-CAkey",
+        p(&key),
+        "-set_serial",
+        "0x1234",
+        "-days",
+        "10",
+        "-extfile",
+        p(&ext),
+        "-out",
+        p(&cert),
+        "-subj",
+        "/OU=role:admin/CN=bob",
+    ]);
+    assert!(o.status.success(), "{}", transcript(&o));
+    let der = openssl(&["x509", "-in", p(&ca), "-outform", "DER"]).stdout;
+    let evil_fp = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&der)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let envelope = serde_json::json!({
+        "kind": "docker-tlsctx response",
+        "version": 1,
+        "name": "prod",
+        "host": "tcp://10.0.0.1:2376",
+        "ca_sha256": evil_fp,
+        "cn": "bob",
+        "role": "admin",
+        "serial": "1234",
+        "not_after": "2030-01-01T00:00:00Z",
+    });
+    let resp = w.join("evil.resp");
+    fs::write(
+        &resp,
+        format!(
+            "{envelope}\n{}{}",
+            fs::read_to_string(&cert).unwrap(),
+            fs::read_to_string(&ca).unwrap()
+        ),
+    )
+    .unwrap();
+    let o = bob.tlsctx(&["accept", p(&resp)]);
+    assert!(!o.status.success(), "{}", transcript(&o));
+    let err = stderr(&o);
+    // The first fingerprint shown is the one computed here, and the
+    // imitated one never starts a line of its own.
+    let first = err
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("SHA-256 "))
+        .unwrap_or_else(|| panic!("no fingerprint shown: {err}"));
+    assert_eq!(first, evil_fp, "{err}");
+    assert!(
+        !err.lines()
+            .any(|l| l.trim() == format!("SHA-256 {real_fp}")),
+        "{err}"
+    );
+    assert!(
+        !err.contains('\u{1b}'),
+        "an escape reached the terminal: {err:?}"
+    );
+    assert!(!bob.cfg().join("tlsctx/identities/prod.json").exists());
+}
+
+/// Issue 30: a request's envelope could name the signer's own context
+/// (`prod`): `sign` recorded it under that name without showing it, and
+/// `revoke prod` then revoked the signer's identity while the signed one
+/// stayed valid. Now it is recorded under a name of its own, shown before
+/// signing, and the requester still accepts it under theirs.
+#[test]
+fn an_envelope_cannot_take_the_signers_own_name() {
+    let owner = Sandbox::new();
+    let bob = Sandbox::new();
+    ok(&owner.tlsctx(&["new", "prod", "--host", "tcp://10.0.0.1:2376"]));
+    let req = bob.path().join("prod.req");
+    ok(&bob.tlsctx(&[
+        "request",
+        "prod",
+        "--host",
+        "tcp://10.0.0.1:2376",
+        "--cn",
+        "bob",
+        "--out",
+        p(&req),
+    ]));
+    let resp = owner.path().join("prod.resp");
+    let o = owner.tlsctx(&["sign", p(&req), "--yes", "--out", p(&resp)]);
+    ok(&o);
+    let err = stderr(&o);
+    let recorded = err
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("recorded as:"))
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no name shown: {err}"))
+        .to_string();
+    assert!(recorded.starts_with("signed-"), "{err}");
+    assert!(err.contains("the request calls itself \"prod\""), "{err}");
+    let fp = ca_sha256(&owner, "default");
+    ok(&bob.tlsctx(&["accept", p(&resp), "--ca-fingerprint", &fp]));
+    assert!(bob.cfg().join("tlsctx/identities/prod.json").exists());
+    // revoke by the recorded name reaches bob's certificate, and the
+    // signer's own prod is untouched.
+    let out = ok(&owner.tlsctx(&["revoke", &recorded]));
+    assert!(out.contains("CN bob"), "{out}");
+    let ls = ok(&owner.tlsctx(&["ls"]));
+    assert!(
+        ls.lines()
+            .any(|l| l.starts_with("prod ") && !l.contains("revoked")),
+        "{ls}"
+    );
 }

@@ -9,9 +9,18 @@ use crate::ui;
 
 pub fn run(env: &Env, args: &AcceptArgs) -> Result<()> {
     let bytes = crate::fsio::read_limited(&args.response, crate::csr::MAX_FILE)?;
+    // The fingerprint computed here comes first, on a line of its own;
+    // what the certificate says of itself comes after, on one line with
+    // its control, bidi and escape characters made harmless (a subject
+    // could otherwise draw a fake "SHA-256 <the real one>" line and hide
+    // the one printed here).
     let confirm = |fp: &str, subject: &str| {
-        eprintln!("The response is signed by CA {subject}");
+        eprintln!("The response is signed by the CA whose certificate has");
         eprintln!("  SHA-256 {fp}");
+        eprintln!(
+            "(its subject, as the certificate states it: {})",
+            crate::text::one_line(subject)
+        );
         ui::ask_yes("Is this the fingerprint the CA's owner read out to you")
     };
     let a = request::accept(
@@ -34,7 +43,7 @@ pub fn run(env: &Env, args: &AcceptArgs) -> Result<()> {
         println!(
             "Created context {:?} (CN {}, role {}, valid until {}){}.",
             i.name,
-            i.cn,
+            crate::text::one_line(&i.cn),
             i.role.as_str(),
             date(i.not_after),
             if i.keychain_only {
@@ -46,8 +55,9 @@ pub fn run(env: &Env, args: &AcceptArgs) -> Result<()> {
     }
     if a.ca_is_new {
         println!(
-            "Trusting CA {:?} as {:?} (its key stays with its owner).",
-            a.ca.cn, a.ca.name
+            "Trusting CA {} as {:?} (its key stays with its owner).",
+            crate::text::one_line(&format!("{:?}", a.ca.cn)),
+            a.ca.name
         );
     }
     if !a.renewal {

@@ -102,8 +102,8 @@ pub fn run(env: &Env, args: &InspectArgs) -> Result<()> {
     }
     let section = |title: &str, i: &CertInfo, key: String| {
         println!("\n{title}");
-        println!("  Subject:     {}", i.subject);
-        println!("  Issuer:      {}", i.issuer);
+        println!("  Subject:     {}", crate::text::one_line(&i.subject));
+        println!("  Issuer:      {}", crate::text::one_line(&i.issuer));
         println!("  Serial:      {}", i.serial_hex);
         if !i.sans.is_empty() {
             println!("  SANs:        {}", i.sans.join(", "));

@@ -15,6 +15,15 @@ use crate::ui;
 fn show(p: &Preview) {
     let r = &p.request;
     eprintln!("About to sign with CA {:?}:", p.ca);
+    eprintln!(
+        "  recorded as:  {} (docker tlsctx revoke {} revokes it)",
+        p.name, p.name
+    );
+    if let Some(asked) = &p.requested_name {
+        eprintln!(
+            "                (the request calls itself {asked:?}, which already names an identity or another holder's certificate here)"
+        );
+    }
     eprintln!("  CN:           {}", crate::text::one_line(&p.cn));
     if !p.cn.is_ascii() {
         eprintln!("                (not plain ASCII: check it is not made to look like someone else's CN)");
@@ -97,12 +106,13 @@ pub fn run(env: &Env, args: &SignArgs) -> Result<()> {
     if let Some(o) = &out {
         eprintln!("Wrote {}: send it back; it holds no key.", o.display());
     }
-    if let Some((e, crls)) = &s.revoked_old {
+    if !s.revoked_old.is_empty() {
+        let serials: Vec<&str> = s.revoked_old.iter().map(|e| e.serial.as_str()).collect();
         eprintln!(
             "Revoked the certificate it renews (serial {}, reason superseded): its role changed.",
-            e.serial
+            serials.join(", ")
         );
-        for crl in crls {
+        for crl in &s.crls {
             eprintln!("Wrote {}", crl.display());
         }
     }

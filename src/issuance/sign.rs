@@ -31,7 +31,12 @@ pub struct Preview {
     pub request: Request,
     pub ca: String,
     pub ca_sha256: String,
+    /// The name it is recorded under here (`ca issued`, `revoke NAME`).
     pub name: String,
+    /// The requester's own name for it (the envelope's), answered in the
+    /// response so their `accept` finds its request; None when it is
+    /// `name`.
+    pub requested_name: Option<String>,
     pub cn: String,
     pub role: Role,
     /// The role the request asks for, if it says.
@@ -40,6 +45,9 @@ pub struct Preview {
     pub days: u32,
     /// A renewal of a live certificate this CA signed for the same key.
     pub renews: Option<SignedRecord>,
+    /// Every live certificate of that holder (a role change revokes each
+    /// whose role is not the new one).
+    holder: Vec<SignedRecord>,
     signer: crate::pki::Ca,
 }
 
@@ -72,11 +80,15 @@ pub fn preview(env: &Env, ask: &Ask<'_>) -> Result<Preview> {
     // The same key renewing its own certificate keeps its CN (and, unless
     // told, its role); any other holder of a live CN is refused.
     let signed = state.signed(&ca_rec.name)?;
-    let renews = signed
+    // Every live certificate of this holder (same CN and key); the renewal
+    // is of the latest.
+    let holder: Vec<SignedRecord> = signed
         .iter()
         .filter(|s| names::cn_key(&s.cn) == names::cn_key(&cn) && live(s.not_after, &s.serial))
-        .find(|s| s.spki_sha256 == request.spki_sha256)
-        .cloned();
+        .filter(|s| s.spki_sha256 == request.spki_sha256)
+        .cloned()
+        .collect();
+    let renews = holder.iter().max_by_key(|s| s.not_before).cloned();
     if renews.is_none() {
         if let Some(s) = signed
             .iter()
@@ -107,12 +119,29 @@ pub fn preview(env: &Env, ask: &Ask<'_>) -> Result<Preview> {
         .role
         .or(renews.as_ref().map(|r| r.role))
         .unwrap_or(Role::ReadOnly);
-    let name = envelope
+    let asked_name = envelope
         .as_ref()
         .map(|e| e.name.clone())
         .filter(|n| names::is_valid(n))
         .or_else(|| names::is_valid(&cn).then(|| cn.clone()))
         .unwrap_or_else(|| format!("signed-{}", &request.spki_sha256[..12]));
+    // The requester's name is their word. One that already names something
+    // here (the signer's own context `prod`, another holder's certificate)
+    // would make `revoke prod` revoke the wrong one while this one stayed
+    // valid (issue 30): it is recorded under a name of its own, shown
+    // before signing. A renewal keeps the name its certificate has.
+    let taken = state.identity(&asked_name)?.is_some()
+        || signed.iter().any(|s| {
+            s.name == asked_name
+                && s.spki_sha256 != request.spki_sha256
+                && live(s.not_after, &s.serial)
+        });
+    let name = match &renews {
+        Some(r) => r.name.clone(),
+        None if taken => format!("signed-{}", &request.spki_sha256[..12]),
+        None => asked_name.clone(),
+    };
+    let requested_name = (name != asked_name).then_some(asked_name);
     // The host is the requester's claim, shown to the signer: it must be
     // one, not text that draws lines of its own on the signer's terminal.
     let host = match &envelope {
@@ -135,10 +164,12 @@ pub fn preview(env: &Env, ask: &Ask<'_>) -> Result<Preview> {
         ca: ca_rec.name,
         ca_sha256: ca_rec.sha256,
         name,
+        requested_name,
         cn,
         role,
         days: ask.days,
         renews,
+        holder,
         signer,
     })
 }
@@ -149,9 +180,10 @@ pub struct Signed {
     /// The response file's text.
     pub text: String,
     pub clamped_to_ca: bool,
-    /// The renewed certificate, revoked because the role changed, and the
-    /// CRLs written.
-    pub revoked_old: Option<(crate::state::RevokedEntry, Vec<std::path::PathBuf>)>,
+    /// The holder's earlier certificates, revoked because the role changed,
+    /// and the CRLs written then.
+    pub revoked_old: Vec<crate::state::RevokedEntry>,
+    pub crls: Vec<std::path::PathBuf>,
 }
 
 /// Signs what `preview` showed. The record is written before the response
@@ -169,20 +201,19 @@ pub fn sign(env: &Env, p: &Preview, out: Option<&Path>) -> Result<Signed> {
     // first (reason superseded): the old privilege must not outlive the
     // signer's decision. Stopped after this, the requester has neither
     // certificate until `sign` runs again: closed, not open.
-    let revoked_old = match &p.renews {
-        Some(old) if old.role != p.role => {
-            let entry = crate::state::RevokedEntry {
-                serial: old.serial.clone(),
-                name: old.name.clone(),
-                cn: old.cn.clone(),
-                revoked_at: env.now,
-                reason: Some(crate::state::RevocationReason::Superseded),
-            };
-            let crls = super::revoke::supersede(env, &p.ca, &entry)?;
-            Some((entry, crls))
-        }
-        _ => None,
-    };
+    let mut revoked_old = Vec::new();
+    let mut crls = Vec::new();
+    for old in p.holder.iter().filter(|o| o.role != p.role) {
+        let entry = crate::state::RevokedEntry {
+            serial: old.serial.clone(),
+            name: old.name.clone(),
+            cn: old.cn.clone(),
+            revoked_at: env.now,
+            reason: Some(crate::state::RevocationReason::Superseded),
+        };
+        crls = super::revoke::supersede(env, &p.ca, &entry)?;
+        revoked_old.push(entry);
+    }
     let record = SignedRecord {
         name: p.name.clone(),
         ca: p.ca.clone(),
@@ -197,7 +228,7 @@ pub fn sign(env: &Env, p: &Preview, out: Option<&Path>) -> Result<Signed> {
     };
     env.state().write_signed(&record)?;
     let envelope = ResponseEnvelope::new(
-        &p.name,
+        p.requested_name.as_deref().unwrap_or(&p.name),
         p.host.as_deref(),
         &p.ca_sha256,
         &p.cn,
@@ -214,6 +245,7 @@ pub fn sign(env: &Env, p: &Preview, out: Option<&Path>) -> Result<Signed> {
         text,
         clamped_to_ca: s.clamped_to_ca,
         revoked_old,
+        crls,
     })
 }
 
