@@ -77,7 +77,7 @@ pub fn run(env: &Env, args: &RenewArgs) -> Result<()> {
         date(r.after.not_after),
         date(r.before.not_after)
     );
-    if let Some((e, crls)) = &r.revoked_old {
+    if !r.revoked_old.is_empty() {
         let why = if r.after.role != r.before.role {
             format!(
                 "its role changed from {} to {}",
@@ -87,10 +87,12 @@ pub fn run(env: &Env, args: &RenewArgs) -> Result<()> {
         } else {
             "--revoke-old".to_string()
         };
+        let serials: Vec<&str> = r.revoked_old.iter().map(|e| e.serial.as_str()).collect();
         println!(
-            "Revoked the certificate it replaces (serial {}, reason superseded): {why}.",
-            e.serial
+            "Revoked the certificate it replaces and any earlier one still valid (serial {}, reason superseded): {why}.",
+            serials.join(", ")
         );
+        let crls = &r.crls;
         for crl in crls {
             println!("Wrote {}", crl.display());
         }

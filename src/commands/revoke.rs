@@ -18,7 +18,12 @@ pub fn run(env: &Env, args: &RevokeArgs) -> Result<()> {
         .expect("clap requires NAME without --list");
     let r = revoke::revoke(env, name, args.reason)?;
     if args.format == Format::Json {
-        ui::print_json(&json!({ "revoked": r.entry, "also": r.also, "ca": r.ca, "crls": r.crls }));
+        let also: Vec<_> = r
+            .also
+            .iter()
+            .map(|(ca, serial)| json!({ "ca": ca, "serial": serial }))
+            .collect();
+        ui::print_json(&json!({ "revoked": r.entry, "also": also, "ca": r.ca, "crls": r.crls }));
         return Ok(());
     }
     println!(
@@ -31,7 +36,15 @@ pub fn run(env: &Env, args: &RevokeArgs) -> Result<()> {
     if !r.also.is_empty() {
         println!(
             "Also revoked its earlier certificates, still unexpired: {}.",
-            r.also.join(", ")
+            r.also
+                .iter()
+                .map(|(ca, s)| if *ca == r.ca {
+                    s.clone()
+                } else {
+                    format!("{s} (CA {ca:?})")
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     if r.crls.is_empty() {

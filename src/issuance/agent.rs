@@ -56,7 +56,7 @@ pub fn adopt(env: &Env, name: &str) -> Result<IdentityRecord> {
         added: Vec::new(),
         server: None,
         use_context: false,
-        supersede: None,
+        supersede: Vec::new(),
     };
     let state = env.state();
     super::transaction(

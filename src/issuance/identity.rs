@@ -122,9 +122,10 @@ pub struct Renewal {
     pub clamped_to_ca: bool,
     /// What an issuer said.
     pub notes: Vec<String>,
-    /// The superseded certificate was revoked at once (a role change, or
-    /// --revoke-old): its entry, and the CRLs written.
-    pub revoked_old: Option<(crate::state::RevokedEntry, Vec<std::path::PathBuf>)>,
+    /// The superseded certificates revoked at once (a role change, or
+    /// --revoke-old): their entries, and the CRLs written.
+    pub revoked_old: Vec<RevokedEntry>,
+    pub crls: Vec<std::path::PathBuf>,
 }
 
 /// `renew NAME`: a new client certificate from the same CA, the same key
@@ -182,13 +183,29 @@ pub fn renew(
     // privilege is no longer what the identity has (a demoted admin's old
     // certificate would stay admin until it expires). --revoke-old asks
     // the same of a new key.
-    let supersede = (role != rec.role || revoke_old).then(|| RevokedEntry {
-        serial: rec.serial.clone(),
-        name: rec.name.clone(),
-        cn: rec.cn.clone(),
-        revoked_at: env.now,
-        reason: Some(RevocationReason::Superseded),
-    });
+    // Every earlier certificate goes, not only the one replaced: a renewal
+    // before this one left its predecessor valid with the old role too
+    // (found by review). Those of another CA (a `new --force --ca`) are for
+    // `revoke NAME`, which lists them under their own CA.
+    let supersede: Vec<RevokedEntry> = if role != rec.role || revoke_old {
+        std::iter::once(rec.serial.clone())
+            .chain(
+                rec.superseded
+                    .iter()
+                    .filter(|s| s.ca == rec.ca && s.not_after > env.now)
+                    .map(|s| s.serial.clone()),
+            )
+            .map(|serial| RevokedEntry {
+                serial,
+                name: rec.name.clone(),
+                cn: rec.cn.clone(),
+                revoked_at: env.now,
+                reason: Some(RevocationReason::Superseded),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     // One transaction (ARCHITECTURE.md, "Write and commit order"): the
     // context swap is the commit point; the keystore then gets the new key
     // (--rekey) and the record the new certificate. A failure or a kill
@@ -232,10 +249,10 @@ pub fn renew(
                 ks.set(&account, &issued.key_der())?;
             }
             state.write_identity(&after, &issued.cert_pem)?;
-            match &supersede {
-                Some(e) => super::revoke::supersede(env, &rec.ca, e),
-                None => Ok(Vec::new()),
+            if supersede.is_empty() {
+                return Ok(Vec::new());
             }
+            super::revoke::supersede(env, &rec.ca, &supersede)
         },
     )?;
     Ok(Renewal {
@@ -243,7 +260,8 @@ pub fn renew(
         after,
         clamped_to_ca: issued.clamped_to_ca,
         notes: signer.notes(),
-        revoked_old: supersede.map(|e| (e, crls)),
+        revoked_old: supersede,
+        crls,
     })
 }
 
@@ -303,8 +321,8 @@ pub fn settle(env: &Env, journal: &Journal) -> Result<String> {
             server::finish(env, plan)?;
         }
         state.write_identity(record, cert_pem)?;
-        if let Some(e) = supersede {
-            super::revoke::supersede(env, &record.ca, e)?;
+        if !supersede.is_empty() {
+            super::revoke::supersede(env, &record.ca, supersede)?;
         }
         if *use_context {
             env.config().use_context(context)?;

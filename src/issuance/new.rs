@@ -146,6 +146,7 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
         .cn
         .map(str::to_string)
         .unwrap_or_else(|| format!("{}-client", req.name));
+    super::check_cn_free(env, signer.name(), &cn, req.name)?;
     let client_issued = client::issue(env, signer.as_ref(), &cn, req.role, kt, req.days, progress)?;
     check_cancelled()?;
 
@@ -224,7 +225,7 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
         added,
         server: server_bundle.as_ref().map(|(plan, _)| plan.clone()),
         use_context: req.use_it,
-        supersede: None,
+        supersede: Vec::new(),
     };
     let state = env.state();
     let key_pem = client_issued.key_pem();

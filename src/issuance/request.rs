@@ -341,7 +341,7 @@ pub fn accept(env: &Env, a: &Accept<'_>) -> Result<Accepted> {
         },
         server: None,
         use_context: a.use_it,
-        supersede: None,
+        supersede: Vec::new(),
     };
     let contexts = env.contexts();
     super::transaction(

@@ -17,9 +17,9 @@ pub struct Revoked {
     pub cn: String,
     pub not_after: time::OffsetDateTime,
     pub entry: RevokedEntry,
-    /// Earlier certificates of the same holder revoked with it (a signed
-    /// request renewed: every serial its CN and key were given).
-    pub also: Vec<String>,
+    /// Earlier certificates of the same holder revoked with it: (CA,
+    /// serial). An identity's renewals, a signed request's renewals.
+    pub also: Vec<(String, String)>,
     /// The crl.pem files written, one per server bundle of the CA.
     pub crls: Vec<PathBuf>,
     /// What an issuer said.
@@ -33,8 +33,9 @@ struct Target {
     cn: String,
     serial: String,
     not_after: time::OffsetDateTime,
-    /// Older serials of the same holder (same CA, CN and key).
-    older: Vec<String>,
+    /// Older unexpired certificates of the same holder: (CA, serial). An
+    /// identity's may come from another CA (`new --force --ca`).
+    older: Vec<(String, String)>,
 }
 
 /// An identity of ours by name (with every unexpired certificate it had
@@ -46,13 +47,13 @@ fn target(env: &Env, name: &str) -> Result<Target> {
     let state = env.state();
     if names::is_valid(name) {
         if let Some(rec) = state.identity(name)? {
-            // Same CA only: the CRL is the CA's, and a context moved to
-            // another CA with --force left its old certificates to that CA.
+            // Each into its own CA's list: a context moved to another CA
+            // with --force left its old certificates valid under that one.
             let older = rec
                 .superseded
                 .iter()
-                .filter(|s| s.ca == rec.ca && s.not_after > env.now)
-                .map(|s| s.serial.clone())
+                .filter(|s| s.not_after > env.now)
+                .map(|s| (s.ca.clone(), s.serial.clone()))
                 .collect();
             return Ok(Target {
                 name: rec.name,
@@ -96,7 +97,10 @@ fn target(env: &Env, name: &str) -> Result<Target> {
             cn: s.cn.clone(),
             serial: s.serial.clone(),
             not_after: s.not_after,
-            older: rest.iter().map(|r| r.serial.clone()).collect(),
+            older: rest
+                .iter()
+                .map(|r| (r.ca.clone(), r.serial.clone()))
+                .collect(),
         }),
         many => Err(Error::RevokeAmbiguous {
             name: name.into(),
@@ -160,12 +164,7 @@ fn by_serial(env: &Env, serial: &str) -> Result<Option<Target>> {
 }
 
 pub fn revoke(env: &Env, name: &str, reason: Option<RevocationReason>) -> Result<Revoked> {
-    let state = env.state();
     let rec = target(env, name)?;
-    let mut revs = state.revocations(&rec.ca)?;
-    let listed = |revs: &Revocations, serial: &str| revs.entries.iter().any(|e| e.serial == serial);
-    // The serial, and the holder's older ones not yet listed (a holder
-    // revoked before its older certificates were recorded gets them now).
     let entry = RevokedEntry {
         serial: rec.serial.clone(),
         name: rec.name.clone(),
@@ -173,49 +172,30 @@ pub fn revoke(env: &Env, name: &str, reason: Option<RevocationReason>) -> Result
         revoked_at: env.now,
         reason,
     };
-    let mut also = Vec::new();
-    for serial in &rec.older {
-        if !listed(&revs, serial) && !also.contains(serial) {
-            also.push(serial.clone());
+    // The serial and the holder's older ones, by CA, its own CA first.
+    let mut by_ca: Vec<(String, Vec<String>)> = vec![(rec.ca.clone(), vec![rec.serial.clone()])];
+    for (ca, serial) in &rec.older {
+        match by_ca.iter_mut().find(|(c, _)| c == ca) {
+            Some((_, list)) if !list.contains(serial) => list.push(serial.clone()),
+            Some(_) => {}
+            None => by_ca.push((ca.clone(), vec![serial.clone()])),
         }
     }
-    let current_listed = listed(&revs, &rec.serial);
-    if current_listed && also.is_empty() {
+    let (mut newly, mut crls, mut notes) = (Vec::new(), Vec::new(), Vec::new());
+    // One transaction per CA whose list changes (each its own CRL).
+    for (ca, serials) in &by_ca {
+        let (n, c, o) = revoke_in(env, ca, serials, &entry)?;
+        newly.extend(n.into_iter().map(|s| (ca.clone(), s)));
+        crls.extend(c);
+        notes.extend(o);
+    }
+    if newly.is_empty() {
         return Err(Error::AlreadyRevoked(name.into()));
     }
-    let mut serials = Vec::new();
-    if !current_listed {
-        serials.push(rec.serial.clone());
-    }
-    serials.extend(also.iter().cloned());
-    for serial in &serials {
-        revs.entries.push(RevokedEntry {
-            serial: serial.clone(),
-            ..entry.clone()
-        });
-    }
-    revs.crl_number += 1;
-    let (ca_rec, _) = ca::existing(env, &rec.ca)?;
-    let (crls, notes) = if ca_rec.issuer.is_some() {
-        publish(env, &rec.ca, &revs, &serials)?
-    } else {
-        // The CA must be able to sign the CRL before anything is recorded.
-        ca::load(env, &rec.ca)?;
-        check_cancelled()?;
-        // One transaction (ARCHITECTURE.md): the list is the commit point; the
-        // CRLs are made from it, again by the next command if this one stops.
-        let journal = Journal::Revoke {
-            pid: std::process::id(),
-            ca: rec.ca.clone(),
-            revocations: revs.clone(),
-        };
-        super::transaction(
-            env,
-            &journal,
-            || settle(env, &rec.ca, &revs),
-            || publish(env, &rec.ca, &revs, &serials),
-        )?
-    };
+    let also = newly
+        .into_iter()
+        .filter(|(ca, s)| !(*ca == rec.ca && *s == rec.serial))
+        .collect();
     Ok(Revoked {
         ca: rec.ca,
         cn: rec.cn,
@@ -225,6 +205,56 @@ pub fn revoke(env: &Env, name: &str, reason: Option<RevocationReason>) -> Result
         crls,
         notes,
     })
+}
+
+/// Lists those of `serials` that CA `ca_name` has not revoked yet, each as
+/// `template` says, and publishes the CA's CRL: one transaction (journal
+/// `revoke`: the list is the commit point, the CRLs are made from it, again
+/// by the next command if this one stops) for a CA here; at the engine
+/// first for an issuer's. Returns the serials newly listed, the CRLs
+/// written and what an issuer said.
+fn revoke_in(
+    env: &Env,
+    ca_name: &str,
+    serials: &[String],
+    template: &RevokedEntry,
+) -> Result<(Vec<String>, Vec<PathBuf>, Vec<String>)> {
+    let mut revs = env.state().revocations(ca_name)?;
+    let new: Vec<String> = serials
+        .iter()
+        .filter(|s| !revs.entries.iter().any(|e| &e.serial == *s))
+        .cloned()
+        .collect();
+    if new.is_empty() {
+        return Ok(Default::default());
+    }
+    for serial in &new {
+        revs.entries.push(RevokedEntry {
+            serial: serial.clone(),
+            ..template.clone()
+        });
+    }
+    revs.crl_number += 1;
+    let (ca_rec, _) = ca::existing(env, ca_name)?;
+    let (crls, notes) = if ca_rec.issuer.is_some() {
+        publish(env, ca_name, &revs, &new)?
+    } else {
+        // The CA must be able to sign the CRL before anything is recorded.
+        ca::load(env, ca_name)?;
+        check_cancelled()?;
+        let journal = Journal::Revoke {
+            pid: std::process::id(),
+            ca: ca_name.to_string(),
+            revocations: revs.clone(),
+        };
+        super::transaction(
+            env,
+            &journal,
+            || settle(env, ca_name, &revs),
+            || publish(env, ca_name, &revs, &new),
+        )?
+    };
+    Ok((new, crls, notes))
 }
 
 /// Records `revs` (which lists `serials` newly) as CA `ca`'s revocations and
@@ -259,18 +289,30 @@ fn publish(
     Ok((ca::write_crls(env, &signer, revs)?, Vec::new()))
 }
 
-/// Revokes a certificate a renewal just superseded (a role change, or
-/// `renew --rekey --revoke-old`), inside the renewal's own transaction and
-/// again when it is settled: does nothing when the serial is listed.
-/// Returns the CRLs written.
-pub(crate) fn supersede(env: &Env, ca_name: &str, entry: &RevokedEntry) -> Result<Vec<PathBuf>> {
+/// Revokes the certificates a renewal superseded (a role change, or `renew
+/// --rekey --revoke-old`; `sign` renewing with another role), inside the
+/// caller's transaction and again when it is settled. Idempotent: entries
+/// already listed are not listed twice, and the CRLs are always written
+/// from the whole list, so a stop between the list and the CRLs is
+/// finished by the next run (found by review: an early return when the
+/// serial was listed left crl.pem without it for good). Returns the CRLs
+/// written.
+pub(crate) fn supersede(
+    env: &Env,
+    ca_name: &str,
+    entries: &[RevokedEntry],
+) -> Result<Vec<PathBuf>> {
     let mut revs = env.state().revocations(ca_name)?;
-    if revs.entries.iter().any(|e| e.serial == entry.serial) {
-        return Ok(Vec::new());
+    let new: Vec<&RevokedEntry> = entries
+        .iter()
+        .filter(|e| !revs.entries.iter().any(|r| r.serial == e.serial))
+        .collect();
+    let serials: Vec<String> = new.iter().map(|e| e.serial.clone()).collect();
+    if !new.is_empty() {
+        revs.entries.extend(new.into_iter().cloned());
+        revs.crl_number += 1;
     }
-    revs.entries.push(entry.clone());
-    revs.crl_number += 1;
-    publish(env, ca_name, &revs, std::slice::from_ref(&entry.serial)).map(|(crls, _)| crls)
+    publish(env, ca_name, &revs, &serials).map(|(crls, _)| crls)
 }
 
 /// Every revocation of every CA, with its CA's name.

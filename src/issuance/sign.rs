@@ -130,7 +130,11 @@ pub fn preview(env: &Env, ask: &Ask<'_>) -> Result<Preview> {
     // would make `revoke prod` revoke the wrong one while this one stayed
     // valid (issue 30): it is recorded under a name of its own, shown
     // before signing. A renewal keeps the name its certificate has.
-    let taken = state.identity(&asked_name)?.is_some()
+    // A name of hex digits only could be one of our serials, which `revoke`
+    // looks up before signed names (found by review: a request named after
+    // the daemon's server certificate serial redirected `revoke NAME`).
+    let taken = asked_name.bytes().all(|b| b.is_ascii_hexdigit())
+        || state.identity(&asked_name)?.is_some()
         || signed.iter().any(|s| {
             s.name == asked_name
                 && s.spki_sha256 != request.spki_sha256
@@ -201,18 +205,40 @@ pub fn sign(env: &Env, p: &Preview, out: Option<&Path>) -> Result<Signed> {
     // first (reason superseded): the old privilege must not outlive the
     // signer's decision. Stopped after this, the requester has neither
     // certificate until `sign` runs again: closed, not open.
-    let mut revoked_old = Vec::new();
-    let mut crls = Vec::new();
-    for old in p.holder.iter().filter(|o| o.role != p.role) {
-        let entry = crate::state::RevokedEntry {
+    let revoked_old: Vec<crate::state::RevokedEntry> = p
+        .holder
+        .iter()
+        .filter(|o| o.role != p.role)
+        .map(|old| crate::state::RevokedEntry {
             serial: old.serial.clone(),
             name: old.name.clone(),
             cn: old.cn.clone(),
             revoked_at: env.now,
             reason: Some(crate::state::RevocationReason::Superseded),
+        })
+        .collect();
+    let mut crls = Vec::new();
+    if !revoked_old.is_empty() {
+        // One transaction (journal `revoke`, as `revoke` writes it): a stop
+        // between the list and the CRLs is finished by the next command.
+        let mut revs = env.state().revocations(&p.ca)?;
+        for e in &revoked_old {
+            if !revs.entries.iter().any(|r| r.serial == e.serial) {
+                revs.entries.push(e.clone());
+            }
+        }
+        revs.crl_number += 1;
+        let journal = crate::state::Journal::Revoke {
+            pid: std::process::id(),
+            ca: p.ca.clone(),
+            revocations: revs.clone(),
         };
-        crls = super::revoke::supersede(env, &p.ca, &entry)?;
-        revoked_old.push(entry);
+        crls = super::transaction(
+            env,
+            &journal,
+            || super::revoke::settle(env, &p.ca, &revs),
+            || super::revoke::supersede(env, &p.ca, &revoked_old),
+        )?;
     }
     let record = SignedRecord {
         name: p.name.clone(),

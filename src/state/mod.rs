@@ -746,10 +746,11 @@ pub enum Journal {
         server: Option<ServerPlan>,
         /// `--use`: set currentContext once committed.
         use_context: bool,
-        /// `renew` with a role change or `--revoke-old`: the certificate it
-        /// supersedes, revoked once committed (issuance/revoke.rs).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        supersede: Option<RevokedEntry>,
+        /// `renew` with a role change or `--revoke-old`: the certificates it
+        /// supersedes (the one it replaces and every earlier unexpired one),
+        /// revoked once committed (issuance/revoke.rs).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        supersede: Vec<RevokedEntry>,
     },
     /// A server bundle alone (`server`, `server renew`): committed once the
     /// keystore holds the key of the plan's certificate.
