@@ -105,7 +105,19 @@ impl<R: Read + Timed> Reader<R> {
 
     /// The next request, or `None` when the peer closed between requests.
     pub fn next_request(&mut self) -> std::io::Result<Option<Request>> {
+        self.next_request_noting(|| {})
+    }
+
+    /// [`Reader::next_request`], calling `started` once the request's first
+    /// byte is in (the connection is no longer idle).
+    pub fn next_request_noting(
+        &mut self,
+        mut started: impl FnMut(),
+    ) -> std::io::Result<Option<Request>> {
         self.deadline = None;
+        if !self.buf.is_empty() {
+            started();
+        }
         let (head_len, method, path, length, chunked) = loop {
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
             let mut req = httparse::Request::new(&mut headers);
@@ -126,12 +138,16 @@ impl<R: Read + Timed> Reader<R> {
                 Ok(httparse::Status::Partial) => {}
                 Err(e) => return Err(bad(format!("bad request head: {e}"))),
             }
+            let was_empty = self.buf.is_empty();
             if !self.fill()? {
                 return if self.buf.is_empty() {
                     Ok(None)
                 } else {
                     Err(bad("connection closed inside a request head"))
                 };
+            }
+            if was_empty {
+                started();
             }
         };
         self.buf.drain(..head_len);

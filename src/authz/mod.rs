@@ -227,14 +227,22 @@ pub const MAX_CONNECTIONS: usize = 256;
 /// heap; parsing and the decision use a few KiB of stack.
 const CONNECTION_STACK: usize = 256 * 1024;
 
-/// An open connection: a handle to close it, its thread, when it last
-/// finished a request (or was accepted), and whether a request is being
-/// decided on it now (such a one is never closed to make room).
+/// What a connection is doing: waiting for a request, reading one, or
+/// deciding and answering one.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    Idle,
+    Reading,
+    Deciding,
+}
+
+/// An open connection: a handle to close it, its thread, since when it is
+/// in its phase.
 struct Open {
     handle: UnixStream,
     thread: Option<std::thread::JoinHandle<()>>,
-    quiet_since: Instant,
-    busy: bool,
+    since: Instant,
+    phase: Phase,
 }
 
 /// The open connections, and how many may be open: [`MAX_CONNECTIONS`], or
@@ -262,23 +270,26 @@ impl Default for Connections {
 }
 
 impl Connections {
-    /// Takes out the connection quiet for longest that is not deciding a
-    /// request (idle, or still reading one), to be closed with [`close`]
-    /// once the lock is released (its thread takes the lock to leave).
+    /// Takes out the connection to close to make room, to be closed with
+    /// [`close`] once the lock is released (its thread takes the lock to
+    /// leave): the one idle for longest, else the one that has been reading
+    /// its request for longest (a trickle; a real request takes
+    /// milliseconds); never one deciding a request (its answer has a write
+    /// deadline).
     fn take_quietest(&mut self) -> Option<Open> {
         let id = self
             .open
             .iter()
-            .filter(|(_, o)| !o.busy)
-            .min_by_key(|(_, o)| o.quiet_since)
+            .filter(|(_, o)| o.phase != Phase::Deciding)
+            .min_by_key(|(_, o)| (o.phase, o.since))
             .map(|(id, _)| *id)?;
         self.open.remove(&id)
     }
 
-    fn set_busy(&mut self, id: u64, busy: bool) {
+    fn set_phase(&mut self, id: u64, phase: Phase) {
         if let Some(o) = self.open.get_mut(&id) {
-            o.busy = busy;
-            o.quiet_since = Instant::now();
+            o.phase = phase;
+            o.since = Instant::now();
         }
     }
 }
@@ -372,8 +383,8 @@ fn serve_connection(
             Open {
                 handle,
                 thread: None,
-                quiet_since: Instant::now(),
-                busy: false,
+                since: Instant::now(),
+                phase: Phase::Idle,
             },
         );
         let started = std::thread::Builder::new()
@@ -449,12 +460,16 @@ fn connection(
     id: u64,
 ) -> std::io::Result<()> {
     let mut reader = http::Reader::new(conn.try_clone()?);
+    // A peer that stops reading must not hold a connection that is deciding
+    // (never closed to make room) for ever: the answer, a few hundred
+    // bytes, gets the same deadline a request does.
+    conn.set_write_timeout(Some(http::REQUEST))?;
     let mut writer = conn;
     loop {
-        match reader.next_request() {
+        match reader.next_request_noting(|| lock(conns).set_phase(id, Phase::Reading)) {
             Ok(None) => return Ok(()),
             Ok(Some(req)) => {
-                lock(conns).set_busy(id, true);
+                lock(conns).set_phase(id, Phase::Deciding);
                 let answer = if req.method == "POST" {
                     respond(&req.path, &req.body, trust, log)
                 } else {
@@ -464,7 +479,7 @@ fn connection(
                     ))
                 };
                 http::write_json(&mut writer, &answer)?;
-                lock(conns).set_busy(id, false);
+                lock(conns).set_phase(id, Phase::Idle);
             }
             Err(e) => {
                 if log {

@@ -21,6 +21,29 @@ pub fn decide(role: Role, method: &str, uri: &str) -> Result<(), String> {
     match role {
         Role::Admin => Ok(()),
         Role::ReadOnly => read_only(method, uri),
+        Role::Viewer => viewer(method, uri),
+    }
+}
+
+/// The viewer role: what read-only may do, and of that only the routes in
+/// [`route::VIEWER`] (lists whose items carry no environment, driver or
+/// plugin options, and versions), every route the path reaches being one.
+fn viewer(method: &str, uri: &str) -> Result<(), String> {
+    read_only(method, uri)?;
+    let path = route::normalize(uri)
+        .map_err(|why| format!("{method} {} cannot be classified ({why})", shown(uri)))?;
+    let routes = route::matching(method, &path);
+    match routes
+        .iter()
+        .find(|r| !route::VIEWER.contains(&(r.method, r.template)))
+    {
+        None if !routes.is_empty() => Ok(()),
+        None => Err(format!("{method} {path} is not a route the viewer role may use")),
+        Some(r) => Err(format!(
+            "{method} {path} is {} {}, which the viewer role may not use (lists and versions only: inspect, logs and other reads can show secrets)",
+            r.method,
+            display_template(r.template)
+        )),
     }
 }
 
@@ -155,5 +178,42 @@ mod tests {
             decide(Role::Admin, "POST", "/v1.47/containers/create"),
             Ok(())
         );
+    }
+
+    /// Issue 30: a viewer sees lists and versions; what read-only reads
+    /// beyond that (environment in inspect, volume driver options, logging
+    /// driver tokens, logs) it does not.
+    #[test]
+    fn viewer_sees_lists_and_versions_only() {
+        let v = Role::Viewer;
+        for (m, u) in [
+            ("GET", "/_ping"),
+            ("HEAD", "/_ping"),
+            ("GET", "/v1.47/version"),
+            ("GET", "/v1.47/containers/json?all=1"),
+            ("GET", "/v1.47/images/json"),
+            ("GET", "/v1.47/networks"),
+            ("GET", "/v1.47/nodes"),
+        ] {
+            assert_eq!(decide(v, m, u), Ok(()), "{m} {u}");
+        }
+        for (m, u) in [
+            ("GET", "/v1.47/containers/c1/json"),
+            ("GET", "/v1.47/containers/c1/logs?stdout=1"),
+            ("HEAD", "/v1.47/containers/c1/archive?path=/"),
+            ("GET", "/v1.47/volumes"),
+            ("GET", "/v1.47/volumes/v1"),
+            ("GET", "/v1.47/services"),
+            ("GET", "/v1.47/tasks"),
+            ("GET", "/v1.47/plugins"),
+            ("GET", "/v1.47/info"),
+            ("GET", "/v1.47/events"),
+            ("GET", "/v1.47/images/busybox/json"),
+            ("GET", "/v1.47/containers/c1/top"),
+            ("POST", "/v1.47/containers/create"),
+            ("GET", "/v1.47/swarm"),
+        ] {
+            assert!(decide(v, m, u).is_err(), "{m} {u} was allowed");
+        }
     }
 }

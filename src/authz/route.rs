@@ -54,6 +54,23 @@ pub const PS_ARGS: &str =
 pub const DEBUG: &str = "reads the daemon's memory and command line (debug endpoints)";
 pub const CHECKPOINT: &str = "is the experimental checkpoint API, not a read of state";
 
+/// What the viewer role may use of the read-only routes: versions, and the
+/// lists whose items carry no secrets a user may keep in them. Left out:
+/// inspect of anything, logs, stats, top, changes, events; `/info` (proxy
+/// settings, labels, registry configuration); the lists of volumes (each
+/// item carries its driver options: a CIFS `o=username=…,password=…`),
+/// services and tasks (each carries its spec, environment included) and
+/// plugins (their settings' environment).
+pub const VIEWER: &[(&str, &str)] = &[
+    ("GET", "/_ping"),
+    ("HEAD", "/_ping"),
+    ("GET", "/version"),
+    ("GET", "/containers/json"),
+    ("GET", "/images/json"),
+    ("GET", "/networks"),
+    ("GET", "/nodes"),
+];
+
 /// Every GET and HEAD route of moby's `api/server/router` (v20.10.24) and
 /// `daemon/server/router` (master, 2026): system, container, image,
 /// network, volume, swarm, plugin, distribution, checkpoint, debug; session,

@@ -64,11 +64,22 @@ pub enum Verdict {
     },
 }
 
-type Stamp = Option<(u64, SystemTime)>;
+/// What tells a file changed: its size and modification time, and its
+/// device, inode and change time, which a copy with its mtime kept (cp -p,
+/// rsync, touch -r) of the same size still changes (found by review).
+type Stamp = Option<(u64, SystemTime, u64, u64, i64, i64)>;
 
 fn stamp(path: &Path) -> Stamp {
+    use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(path).ok()?;
-    Some((m.len(), m.modified().ok()?))
+    Some((
+        m.len(),
+        m.modified().ok()?,
+        m.dev(),
+        m.ino(),
+        m.ctime(),
+        m.ctime_nsec(),
+    ))
 }
 
 enum Crl {
