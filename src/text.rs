@@ -109,12 +109,23 @@ fn harmful(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
-            '\u{061C}'
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
                 | '\u{200B}'..='\u{200F}'
                 | '\u{2028}'..='\u{202E}'
-                | '\u{2060}'..='\u{2069}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
                 | '\u{FEFF}'
-                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{FFA0}'
+                | '\u{FFF0}'..='\u{FFFB}'
+                | '\u{E0000}'..='\u{E0FFF}'
         )
 }
 
@@ -157,7 +168,7 @@ mod tests {
         let evil = "CA\n  SHA-256 00ff\u{1b}[2K\u{9b}1A\u{202e}gnp.exe\u{2066}\u{200b}\u{2028}x";
         let one = one_line(evil);
         assert!(one.chars().all(|c| !harmful(c)), "{one:?}");
-        assert_eq!(one, "CA?  SHA-256 00ff?[2K?1A?gnp.exe????x");
+        assert_eq!(one, "CA?  SHA-256 00ff?[2K?1A?gnp.exe???x");
         assert_eq!(printable("a\nb\u{1b}"), "a\nb?");
     }
 }

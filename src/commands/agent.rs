@@ -45,14 +45,24 @@ pub fn run(env: Env, args: &AgentArgs) -> Result<()> {
 /// writing commands take. Said once: afterwards they point there.
 fn migrate(env: &Env, names: &[String]) -> Result<()> {
     let contexts = env.contexts();
-    let mut moving = Vec::new();
-    for n in names {
-        let url = endpoint::socket_url(&env.config_dir, n)?;
-        if let Some(old) = contexts.host(n)?.filter(|h| *h != url) {
-            moving.push((n, old, url));
+    // What would move: contexts still keychain-only whose endpoint is not
+    // the agent's. Looked at again under the lock (found by review: a
+    // `new --force` holding the lock turned one into a plain context, which
+    // a list made before the lock then moved back and stripped of its
+    // key.pem).
+    let moving = || -> Result<Vec<(&String, String, String)>> {
+        let mut out = Vec::new();
+        for n in names {
+            let keychain_only = env.state().identity(n)?.is_some_and(|r| r.keychain_only);
+            let url = endpoint::socket_url(&env.config_dir, n)?;
+            match contexts.host(n)?.filter(|h| *h != url) {
+                Some(old) if keychain_only => out.push((n, old, url)),
+                _ => {}
+            }
         }
-    }
-    if moving.is_empty() {
+        Ok(out)
+    };
+    if moving()?.is_empty() {
         return Ok(());
     }
     let _lock = crate::lock::acquire(&env.config_dir, || {
@@ -63,7 +73,7 @@ fn migrate(env: &Env, names: &[String]) -> Result<()> {
     for note in crate::issuance::recover::run(env)? {
         eprintln!("Note: {note}");
     }
-    for (n, old, url) in moving {
+    for (n, old, url) in moving()? {
         crate::issuance::agent::adopt(env, n)?;
         eprintln!(
             "agent: context {n} now points at {url}; it pointed at {}, a place that depended on the environment or that another user could make once it was gone",

@@ -230,6 +230,15 @@ fn own_uid() -> u32 {
 #[cfg(unix)]
 pub fn socket_path(config_dir: &Path, name: &str) -> Result<PathBuf> {
     let dir = socket_dir(config_dir)?;
+    // The endpoint is written as text: a path that is not UTF-8 would be
+    // written with U+FFFD in place of its bytes, and Docker would connect
+    // to another path than the one the agent binds (found by review).
+    if dir.to_str().is_none() {
+        return Err(Error::UnsafeSocketDir {
+            path: dir,
+            why: "its path is not valid UTF-8, so the context could not name it exactly".into(),
+        });
+    }
     let path = dir.join(format!("{name}.sock"));
     if path.as_os_str().len() <= MAX_SOCKET_PATH {
         return Ok(path);
