@@ -69,7 +69,7 @@ pub fn create_dir_all(dir: &Path, mode: u32) -> Result<()> {
     #[cfg(not(unix))]
     let builder = fs::DirBuilder::new();
     match builder.create(dir) {
-        Ok(()) => set_mode(dir, mode),
+        Ok(()) => set_dir_mode(dir, mode, false),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
         Err(e) => Err(Error::io("create folder", dir)(e)),
     }
@@ -78,11 +78,59 @@ pub fn create_dir_all(dir: &Path, mode: u32) -> Result<()> {
 /// A private folder that others can read or enter is made 0700 again.
 #[cfg(unix)]
 fn narrow_private_dir(dir: &Path) -> Result<()> {
-    let meta = fs::metadata(dir).map_err(Error::io("read", dir))?;
-    if meta.permissions().mode() & 0o077 != 0 {
-        set_mode(dir, SECRET_DIR)?;
+    set_dir_mode(dir, SECRET_DIR, true)
+}
+
+/// Sets a folder's mode through a descriptor opened without following a
+/// link (O_NOFOLLOW | O_DIRECTORY, then fchmod): a chmod by path follows a
+/// link someone swapped in between our look and the call, and would open
+/// up (or narrow) whatever it points at (issue 30). A link there is
+/// refused. `only_narrow`: change nothing unless others have access.
+#[cfg(unix)]
+fn set_dir_mode(dir: &Path, mode: u32, only_narrow: bool) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut open = fs::OpenOptions::new();
+    open.read(true).custom_flags(no_follow_dir_flags());
+    let d = match open.open(dir) {
+        Ok(d) => d,
+        // ELOOP (O_NOFOLLOW on a link), ENOTDIR (O_DIRECTORY on a file).
+        Err(_) if fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) => {
+            return Err(Error::SymlinkRefused(dir.to_path_buf()));
+        }
+        Err(e) => return Err(Error::io("open folder", dir)(e)),
+    };
+    let meta = d.metadata().map_err(Error::io("read", dir))?;
+    if !meta.is_dir() {
+        return Err(Error::NotADirectory(dir.to_path_buf()));
     }
-    Ok(())
+    if only_narrow && meta.permissions().mode() & 0o077 == 0 {
+        return Ok(());
+    }
+    d.set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(Error::io("set the mode of", dir))
+}
+
+/// O_NOFOLLOW | O_DIRECTORY for this OS (rustix's values on Linux; the
+/// BSDs' and macOS's from their <fcntl.h>).
+#[cfg(target_os = "linux")]
+fn no_follow_dir_flags() -> i32 {
+    (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::DIRECTORY).bits() as i32
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
+fn no_follow_dir_flags() -> i32 {
+    // macOS and FreeBSD: O_NOFOLLOW 0x100, O_DIRECTORY 0x100000 (macOS
+    // sys/fcntl.h) / 0x20000 (FreeBSD sys/fcntl.h).
+    if cfg!(target_os = "macos") {
+        0x100 | 0x100000
+    } else {
+        0x100 | 0x20000
+    }
+}
+
+#[cfg(not(unix))]
+fn set_dir_mode(dir: &Path, mode: u32, _only_narrow: bool) -> Result<()> {
+    set_mode(dir, mode)
 }
 
 #[cfg(not(unix))]
@@ -439,6 +487,40 @@ pub fn check_owned(_what: &str, _path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 30: narrowing a private folder by path followed a link swapped
+    /// in between the look and the chmod. Through a descriptor opened with
+    /// O_NOFOLLOW, the link is refused and what it points at is untouched.
+    #[cfg(unix)]
+    #[test]
+    fn a_private_folder_is_narrowed_through_a_descriptor_never_a_link() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let theirs = t.path().join("theirs");
+        fs::create_dir(&theirs).unwrap();
+        fs::set_permissions(&theirs, fs::Permissions::from_mode(0o755)).unwrap();
+        let link = t.path().join("keys");
+        std::os::unix::fs::symlink(&theirs, &link).unwrap();
+        // The moment of the swap: the folder we looked at is now a link.
+        assert!(matches!(
+            narrow_private_dir(&link),
+            Err(Error::SymlinkRefused(_))
+        ));
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(&theirs), 0o755);
+        assert!(create_dir_all(&link, SECRET_DIR).is_err());
+        assert_eq!(mode(&theirs), 0o755);
+        // A real folder of ours, too wide: narrowed.
+        let ours = t.path().join("ours");
+        fs::create_dir(&ours).unwrap();
+        fs::set_permissions(&ours, fs::Permissions::from_mode(0o755)).unwrap();
+        create_dir_all(&ours, SECRET_DIR).unwrap();
+        assert_eq!(mode(&ours), 0o700);
+        // And one made new gets its mode exactly, also under umask 0.
+        let new = t.path().join("new");
+        create_dir_all(&new, SECRET_DIR).unwrap();
+        assert_eq!(mode(&new), 0o700);
+    }
 
     #[test]
     fn read_small_reads_whole_files_of_any_size() {
