@@ -704,7 +704,7 @@ impl Error {
                 Some("ask for a new request with a supported key (docker tlsctx request NAME --key-type ecdsa-p256)".into()),
             ),
             Error::CnInUse { cn, ca, by } => (
-                format!("CN {cn:?} already names {by}, a live identity of CA {ca:?}: dockerd's logs and the authorization plugin tell people apart by CN; nothing was signed"),
+                format!("CN {cn:?} already names {by}, a live identity of CA {ca:?} (the same, or one that looks the same: case, composition and look-alike letters of other scripts do not tell people apart): dockerd's logs and the authorization plugin tell people apart by CN; nothing was issued"),
                 Some("choose another with --cn NAME, or revoke the old one first (docker tlsctx revoke NAME)".into()),
             ),
             Error::OutNeedsRequest(name) => (

@@ -96,6 +96,16 @@ pub fn validate_cn(cn: &str) -> Result<()> {
     if cn.trim() != cn {
         return Err(Error::CnInvalid("it starts or ends with a space".into()));
     }
+    // One spelling per name: "é" written as e + U+0301 (NFD) looks the same
+    // as "é" (NFC) but compares different, so two people could hold what
+    // reads as one CN. Requests from other tools may be decomposed: the
+    // signer gives the composed form with --cn.
+    if !unicode_normalization::is_nfc(cn) {
+        let nfc: String = unicode_normalization::UnicodeNormalization::nfc(cn).collect();
+        return Err(Error::CnInvalid(format!(
+            "it is not in Unicode's composed form (NFC); write it as {nfc:?}"
+        )));
+    }
     if cn.chars().count() > 64 {
         return Err(Error::CnInvalid(format!(
             "it is {} characters long",
@@ -116,10 +126,15 @@ fn is_invisible(c: char) -> bool {
         | '\u{FFA0}' | '\u{FFF0}'..='\u{FFF8}' | '\u{E0000}'..='\u{E0FFF}')
 }
 
-/// How CNs are compared when one must not pass for another: case and
-/// surrounding spaces do not tell people apart.
+/// How CNs are compared when one must not pass for another: case,
+/// surrounding spaces, the way a letter is composed (NFC) and letters of
+/// other scripts that look the same (Cyrillic "о" for Latin "o", "1" for
+/// "l": the UTS #39 confusable skeleton) do not tell people apart.
 pub fn cn_key(cn: &str) -> String {
-    cn.trim().to_lowercase()
+    let folded: String =
+        unicode_normalization::UnicodeNormalization::nfc(cn.trim().to_lowercase().as_str())
+            .collect();
+    unicode_security::skeleton(&folded).collect()
 }
 
 #[cfg(test)]
@@ -156,5 +171,19 @@ mod tests {
         for bad in ["a\nb", "", "tab\there", &"x".repeat(65)] {
             assert!(validate_cn(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// Issue 30: CNs that differ by script (Cyrillic о) or normalization
+    /// (NFC é against NFD e + U+0301) were signed as different people.
+    #[test]
+    fn look_alike_cns_are_one_and_decomposed_ones_refused() {
+        assert_eq!(cn_key("bob"), cn_key("b\u{043e}b"));
+        assert_eq!(cn_key("Bob "), cn_key("bob"));
+        assert_eq!(cn_key("ren\u{e9}"), cn_key("rene\u{301}"));
+        assert_ne!(cn_key("bob"), cn_key("rob"));
+        assert_ne!(cn_key("ci-job-1"), cn_key("ci-job-2"));
+        validate_cn("ren\u{e9}").unwrap();
+        let e = validate_cn("rene\u{301}").unwrap_err().to_string();
+        assert!(e.contains("NFC") && e.contains("ren\u{e9}"), "{e}");
     }
 }

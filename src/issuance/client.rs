@@ -118,6 +118,7 @@ pub fn create_bundle(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> R
     }
     let (ca_rec, ca) = super::issuer::signer_of(env, req.ca)?;
     let cn = req.cn.unwrap_or(req.name).to_string();
+    super::check_cn_free(env, ca.name(), &cn, req.name)?;
     let issued = issue(
         env,
         ca.as_ref(),

@@ -154,6 +154,38 @@ pub fn check_days(flag: &'static str, days: u32, max: u32, why: &'static str) ->
     Ok(())
 }
 
+/// Refuses `cn` when a live certificate of CA `ca` carries it or one that
+/// looks the same (names::cn_key): an identity here other than `name` (the
+/// one being replaced or renewed), or a certificate `sign` issued. dockerd's
+/// logs and the authorization plugin tell people apart by CN only.
+pub(crate) fn check_cn_free(env: &Env, ca: &str, cn: &str, name: &str) -> Result<()> {
+    let state = env.state();
+    let key = crate::names::cn_key(cn);
+    let live = |not_after: time::OffsetDateTime, serial: &str| {
+        not_after > env.now && !state.is_revoked(ca, serial)
+    };
+    let taken = |by: String| Error::CnInUse {
+        cn: cn.into(),
+        ca: ca.into(),
+        by,
+    };
+    for i in state.identities()? {
+        if i.name != name
+            && i.ca == ca
+            && crate::names::cn_key(&i.cn) == key
+            && live(i.not_after, &i.serial)
+        {
+            return Err(taken(format!("{:?}", i.name)));
+        }
+    }
+    for s in state.signed(ca)? {
+        if crate::names::cn_key(&s.cn) == key && live(s.not_after, &s.serial) {
+            return Err(taken(format!("{:?} (signed, serial {})", s.name, s.serial)));
+        }
+    }
+    Ok(())
+}
+
 pub fn check_client_days(days: u32) -> Result<()> {
     check_days("--days", days, pki::MAX_DAYS, "at most 10 years")
 }
