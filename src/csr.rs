@@ -188,16 +188,39 @@ pub fn read_request(bytes: &[u8]) -> Result<Request> {
         };
         (der, envelope)
     };
+    // DER, not BER: one encoding per request, so what is hashed, shown and
+    // signed is what every other reader reads (found by review: requests
+    // with long-form lengths were accepted).
+    strict_der(&der).map_err(|why| invalid(format!("it is not DER ({why})")))?;
     let (rest, csr) = X509CertificationRequest::from_der(&der)
         .map_err(|e| invalid(format!("it is not a PKCS#10 request: {e}")))?;
     if !rest.is_empty() {
         return Err(invalid("bytes follow the request"));
+    }
+    // RFC 2986 §4.1: version is 0 (v1), the only one defined.
+    if csr.certification_request_info.version.0 != 0 {
+        return Err(invalid(format!(
+            "its version is {}, and PKCS#10 defines only version 0 (v1)",
+            csr.certification_request_info.version.0
+        )));
     }
     // The key first: aws-lc will not verify with an RSA-1024 key, and
     // "weak key" is the answer the requester can act on.
     let key = key_name(csr.certification_request_info.subject_pki.raw);
     if !key_allowed(&key) {
         return Err(Error::KeyRefused(key));
+    }
+    // The signature algorithm must be one for that kind of key, with
+    // SHA-2 (found by review: an SPKI labelled P-256 that held an Ed25519
+    // key verified with the Ed25519 algorithm and was signed; SHA-1
+    // requests were accepted).
+    // An algorithm no one here knows is left to the signature check, which
+    // fails on it ("does not verify").
+    let alg = csr.signature_algorithm.algorithm.to_id_string();
+    if known_signature(&alg) && !signature_fits(&key, &alg) {
+        return Err(invalid(format!(
+            "it is signed with algorithm {alg}, which is not a SHA-2 signature for its {key} key (SHA-1 and MD5 are refused)"
+        )));
     }
     csr.verify_signature().map_err(|_| {
         invalid("its signature does not verify with its own key (damaged, or made by someone without the key)")
@@ -413,6 +436,102 @@ pub use crate::pki::key_name;
 /// keystore here handle): ECDSA P-256 and P-384, Ed25519, RSA of 2048 bits
 /// or more (NIST SP 800-131A: below 2048 is disallowed since 2013) and at
 /// most 8192 (a larger key is a cost to every handshake, not security).
+/// Signature algorithms with a name: SHA-2 and EdDSA ones, and the SHA-1
+/// and MD5 ones a request may still use (RFC 3279 §2.2: md5WithRSA,
+/// sha1WithRSA, ecdsa-with-SHA1; RFC 8017: sha224WithRSA).
+fn known_signature(alg: &str) -> bool {
+    [
+        "1.2.840.10045.4.3.2",
+        "1.2.840.10045.4.3.3",
+        "1.2.840.10045.4.3.4",
+        "1.2.840.10045.4.3.1",
+        "1.2.840.10045.4.1",
+        "1.2.840.113549.1.1.4",
+        "1.2.840.113549.1.1.5",
+        "1.2.840.113549.1.1.10",
+        "1.2.840.113549.1.1.11",
+        "1.2.840.113549.1.1.12",
+        "1.2.840.113549.1.1.13",
+        "1.2.840.113549.1.1.14",
+        "1.3.101.112",
+        "1.3.101.113",
+    ]
+    .contains(&alg)
+}
+
+/// Whether a request's signature algorithm (its OID) is a SHA-2 (or
+/// EdDSA) signature for the kind of key it holds: RFC 5758 §3.2 (ECDSA with
+/// SHA-2), RFC 8410 §3 (Ed25519), RFC 4055 §5 (RSA PKCS#1 v1.5 with SHA-2;
+/// RSASSA-PSS, whose parameters aws-lc checks when it verifies).
+fn signature_fits(key: &str, alg: &str) -> bool {
+    const ECDSA_SHA2: [&str; 3] = [
+        "1.2.840.10045.4.3.2",
+        "1.2.840.10045.4.3.3",
+        "1.2.840.10045.4.3.4",
+    ];
+    const RSA_SHA2: [&str; 4] = [
+        "1.2.840.113549.1.1.11",
+        "1.2.840.113549.1.1.12",
+        "1.2.840.113549.1.1.13",
+        "1.2.840.113549.1.1.10",
+    ];
+    match key {
+        "ecdsa-p256" | "ecdsa-p384" => ECDSA_SHA2.contains(&alg),
+        "ed25519" => alg == "1.3.101.112",
+        k if k.starts_with("rsa-") => RSA_SHA2.contains(&alg),
+        _ => false,
+    }
+}
+
+/// Checks that `der` is DER (X.690 §10): every length in its shortest form
+/// (short form below 128, no leading zero octet in the long form, never the
+/// indefinite form), every element inside its parent, nothing after the
+/// outer one; constructed elements are walked too. Tags are single-octet
+/// here (PKCS#10 uses no high tag numbers).
+pub fn strict_der(der: &[u8]) -> std::result::Result<(), String> {
+    fn walk(mut b: &[u8], depth: usize) -> std::result::Result<(), String> {
+        if depth > 32 {
+            return Err("nested too deeply".into());
+        }
+        while !b.is_empty() {
+            let tag = b[0];
+            if tag & 0x1f == 0x1f {
+                return Err("a multi-octet tag".into());
+            }
+            let (len, head) = match b.get(1) {
+                None => return Err("a truncated element".into()),
+                Some(&l) if l < 0x80 => (l as usize, 2),
+                Some(0x80) => return Err("an indefinite length".into()),
+                Some(&l) => {
+                    let n = (l & 0x7f) as usize;
+                    if n > 4 || b.len() < 2 + n {
+                        return Err("a length that does not fit".into());
+                    }
+                    let bytes = &b[2..2 + n];
+                    if bytes[0] == 0 {
+                        return Err("a length with a leading zero octet".into());
+                    }
+                    let len = bytes.iter().fold(0usize, |a, &x| (a << 8) | x as usize);
+                    if len < 0x80 {
+                        return Err("a long-form length below 128".into());
+                    }
+                    (len, 2 + n)
+                }
+            };
+            let end = head
+                .checked_add(len)
+                .filter(|e| *e <= b.len())
+                .ok_or("an element longer than its parent")?;
+            if tag & 0x20 != 0 {
+                walk(&b[head..end], depth + 1)?;
+            }
+            b = &b[end..];
+        }
+        Ok(())
+    }
+    walk(der, 0)
+}
+
 pub fn key_allowed(name: &str) -> bool {
     match name {
         "ecdsa-p256" | "ecdsa-p384" | "ed25519" => true,
@@ -476,6 +595,62 @@ mod tests {
         );
         let e = read_request(text.as_bytes()).unwrap_err();
         assert!(e.to_string().contains("envelope is damaged"), "{e}");
+    }
+
+    /// Issue 30: non-minimal DER, SHA-1 and a signature algorithm of
+    /// another key type were accepted.
+    #[test]
+    fn only_der_and_a_sha2_signature_of_the_keys_own_kind() {
+        let der = key(KeyType::EcdsaP256);
+        let csr = crate::pki::csr_pem(&der, "bob").unwrap();
+        let good = ::pem::parse(&csr).unwrap().contents().to_vec();
+        assert!(read_request(&good).is_ok());
+        strict_der(&good).unwrap();
+        // The outer length in a longer form than needed: same content, and
+        // the signature (over the inner part) still verifies.
+        assert_eq!(good[0], 0x30);
+        let (len, head) = match good[1] {
+            l if l < 0x80 => (l as usize, 2),
+            0x81 => (good[2] as usize, 3),
+            _ => (((good[2] as usize) << 8) | good[3] as usize, 4),
+        };
+        let mut long = vec![0x30, 0x84];
+        long.extend_from_slice(&(len as u32).to_be_bytes());
+        long.extend_from_slice(&good[head..]);
+        let e = read_request(&long).unwrap_err().to_string();
+        assert!(e.contains("not DER") && e.contains("leading zero"), "{e}");
+        for (bad, why) in [
+            (&[0x30, 0x80, 0, 0][..], "indefinite"),
+            (
+                &[0x30, 0x81, 0x05, 0x02, 0x01, 0x00, 0x05, 0x00][..],
+                "below 128",
+            ),
+            (&[0x30, 0x05, 0x02, 0x01][..], "longer than its parent"),
+        ] {
+            let e = strict_der(bad).unwrap_err();
+            assert!(e.contains(why), "{e}");
+        }
+        // Algorithms: SHA-2 of the key's own kind only.
+        assert!(signature_fits("ecdsa-p256", "1.2.840.10045.4.3.2"));
+        assert!(
+            !signature_fits("ecdsa-p256", "1.2.840.10045.4.1"),
+            "ecdsa-with-SHA1"
+        );
+        assert!(
+            !signature_fits("ecdsa-p256", "1.3.101.112"),
+            "Ed25519 for an EC key"
+        );
+        assert!(signature_fits("ed25519", "1.3.101.112"));
+        assert!(!signature_fits("ed25519", "1.2.840.10045.4.3.2"));
+        assert!(signature_fits("rsa-2048", "1.2.840.113549.1.1.11"));
+        assert!(
+            !signature_fits("rsa-2048", "1.2.840.113549.1.1.5"),
+            "sha1WithRSA"
+        );
+        assert!(
+            !signature_fits("rsa-2048", "1.2.840.113549.1.1.4"),
+            "md5WithRSA"
+        );
     }
 
     #[test]

@@ -287,6 +287,30 @@ fn hostile_requests_are_refused_or_stripped() {
             "subjectAltName=DNS:evil.example,IP:10.0.0.1",
         ],
     );
+    // Issue 30: a SHA-1-signed request is refused (it was signed).
+    let sha1 = d.join("sha1.csr");
+    let sha1_key = d.join("sha1.key");
+    openssl_ok(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        p(&sha1_key),
+        "-out",
+        p(&sha1),
+        "-subj",
+        "/CN=old",
+        "-sha1",
+    ]);
+    failed(
+        &owner.tlsctx(&["sign", p(&sha1), "--yes", "--out", p(&d.join("sha1.resp"))]),
+        &["is not a SHA-2 signature for its ecdsa-p256 key"],
+    );
+    assert!(!d.join("sha1.resp").exists());
     let out = d.join("evil.resp");
     let o = owner.tlsctx(&["sign", p(&evil), "--yes", "--out", p(&out)]);
     ok(&o);
@@ -766,5 +790,38 @@ fn an_envelope_cannot_take_the_signers_own_name() {
         ls.lines()
             .any(|l| l.starts_with("prod ") && !l.contains("revoked")),
         "{ls}"
+    );
+    // A name of hex digits could be one of our serials, which revoke looks
+    // up first (found by review: named after the daemon's server
+    // certificate serial, `revoke NAME` revoked the server certificate).
+    let serial: serde_json::Value = serde_json::from_slice(
+        &fs::read(owner.cfg().join("tlsctx/servers/prod/server.json")).unwrap(),
+    )
+    .unwrap();
+    let serial = serial["serial"].as_str().unwrap().to_string();
+    let mal = Sandbox::new();
+    let mreq = mal.path().join("m.req");
+    ok(&mal.tlsctx(&[
+        "request",
+        &serial,
+        "--host",
+        "tcp://10.0.0.1:2376",
+        "--cn",
+        "mallory",
+        "--out",
+        p(&mreq),
+    ]));
+    let o = owner.tlsctx(&[
+        "sign",
+        p(&mreq),
+        "--yes",
+        "--out",
+        p(&owner.path().join("m.resp")),
+    ]);
+    ok(&o);
+    let err = stderr(&o);
+    assert!(
+        err.contains("recorded as:  signed-") && err.contains(&format!("calls itself {serial:?}")),
+        "{err}"
     );
 }
