@@ -129,7 +129,7 @@ pub struct RequestArgs {
     /// The daemon's TCP endpoint: tcp://HOST[:PORT] (port 2376 if omitted)
     #[arg(long)]
     pub host: String,
-    /// Role to ask for: admin or read-only (the signer decides)
+    /// Role to ask for: admin, read-only or viewer (the signer decides)
     #[arg(long, value_name = "ROLE")]
     pub role: Option<crate::pki::Role>,
     /// Common name to ask for [default: your login name]
@@ -158,7 +158,7 @@ pub struct SignArgs {
     /// Lifetime in days
     #[arg(long, default_value_t = crate::pki::CLIENT_DAYS)]
     pub days: u32,
-    /// Role granted: admin or read-only [default: read-only, or the role a renewed certificate had]
+    /// Role granted: admin, read-only or viewer [default: read-only, or the role a renewed certificate had]
     #[arg(long, value_name = "ROLE")]
     pub role: Option<crate::pki::Role>,
     /// Common name to issue [default: the request's]
@@ -549,7 +549,7 @@ pub struct NewArgs {
     pub server_days: u32,
     #[command(flatten)]
     pub key_type: KeyTypeArg,
-    /// What the identity may do where dockerd runs the tlsctx-authz plugin: admin, or read-only (GET and HEAD only; no exec, attach or archive download)
+    /// What the identity may do where dockerd runs the tlsctx-authz plugin: admin, read-only (GET and HEAD only; no exec, attach or archive download), or viewer (lists and versions only)
     #[arg(long, value_name = "ROLE", default_value = "admin")]
     pub role: crate::pki::Role,
     /// Context description (shown by docker context ls)
@@ -815,7 +815,7 @@ pub struct RenewArgs {
     /// With --rekey: revoke the certificate it replaces at once (reason superseded), not at its expiry
     #[arg(long, requires = "rekey")]
     pub revoke_old: bool,
-    /// Change the identity's role (admin or read-only) [default: the role it has]
+    /// Change the identity's role (admin, read-only or viewer) [default: the role it has]
     #[arg(long, value_name = "ROLE")]
     pub role: Option<crate::pki::Role>,
     /// For an identity signed by someone else's CA (accept): where its renewal request goes [default: NAME.tlsctx-request]
@@ -906,7 +906,7 @@ pub struct ClientArgs {
     pub cn: Option<String>,
     #[command(flatten)]
     pub key_type: KeyTypeArg,
-    /// What the identity may do where dockerd runs the tlsctx-authz plugin: admin, or read-only (GET and HEAD only; no exec, attach or archive download)
+    /// What the identity may do where dockerd runs the tlsctx-authz plugin: admin, read-only (GET and HEAD only; no exec, attach or archive download), or viewer (lists and versions only)
     #[arg(long, value_name = "ROLE", default_value = "admin")]
     pub role: crate::pki::Role,
     /// Replace an existing identity of that name

@@ -48,7 +48,7 @@ const KEY_TYPES: &[&str] = &[
     "rsa-3072",
     "rsa-4096",
 ];
-const ROLES: &[&str] = &["admin", "read-only"];
+const ROLES: &[&str] = &["admin", "read-only", "viewer"];
 
 /// The values of a flag, by its long name, wherever it appears.
 fn flag_values(long: &str) -> Option<Values> {
@@ -321,7 +321,10 @@ mod tests {
         let out = answer(&dir, &words(&["export", "x", "--p12", ""]), false);
         assert_eq!(lines(&out), [":0"], "files: the shell's own completion");
         let out = answer(&dir, &words(&["new", "x", "--role="]), false);
-        assert_eq!(lines(&out), ["--role=admin", "--role=read-only", ":4"]);
+        assert_eq!(
+            lines(&out),
+            ["--role=admin", "--role=read-only", "--role=viewer", ":4"]
+        );
         // A subcommand's subcommands; the global --keystore flag too.
         let out = answer(&dir, &words(&["swarm", ""]), false);
         assert_eq!(lines(&out), ["publish", "rotate", "ls", "prune", ":4"]);

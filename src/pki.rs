@@ -168,6 +168,10 @@ pub enum Role {
     #[default]
     Admin,
     ReadOnly,
+    /// Lists and versions only (issue 30): for engines whose containers,
+    /// volumes or services carry secrets that read-only's inspect and logs
+    /// would show.
+    Viewer,
 }
 
 impl Role {
@@ -175,6 +179,7 @@ impl Role {
         match self {
             Role::Admin => "admin",
             Role::ReadOnly => "read-only",
+            Role::Viewer => "viewer",
         }
     }
 
@@ -229,13 +234,14 @@ impl RoleClaim {
         match claims.as_slice() {
             [] if ous.is_empty() && others == 0 && cns == 1 => RoleClaim::Unmarked,
             [] => RoleClaim::Ambiguous(
-                "its subject has other fields than a CN and no role OU (role:admin or role:read-only)".into(),
+                "its subject has other fields than a CN and no role OU (role:admin, role:read-only or role:viewer)".into(),
             ),
             ["role:admin"] => RoleClaim::Client(Role::Admin),
             ["role:read-only"] => RoleClaim::Client(Role::ReadOnly),
+            ["role:viewer"] => RoleClaim::Client(Role::Viewer),
             [SERVICE_OU] => RoleClaim::Service,
             [one] => RoleClaim::Ambiguous(format!(
-                "OU={one:?} is not a role (role:admin, role:read-only or role:service)"
+                "OU={one:?} is not a role (role:admin, role:read-only, role:viewer or role:service)"
             )),
             many => RoleClaim::Ambiguous(format!(
                 "it names {} roles ({})",
@@ -261,7 +267,10 @@ impl FromStr for Role {
         match s {
             "admin" => Ok(Role::Admin),
             "read-only" => Ok(Role::ReadOnly),
-            _ => Err(format!("unknown role {s:?}; choose admin or read-only")),
+            "viewer" => Ok(Role::Viewer),
+            _ => Err(format!(
+                "unknown role {s:?}; choose admin, read-only or viewer"
+            )),
         }
     }
 }
