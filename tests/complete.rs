@@ -137,7 +137,7 @@ printf '%s\n' "${COMPREPLY[@]}""#,
     );
     assert_eq!(
         complete("docker tlsctx new x --role "),
-        ["admin", "read-only"]
+        ["admin", "read-only", "viewer"]
     );
     assert_eq!(
         complete("docker tlsctx swarm "),
