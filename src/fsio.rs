@@ -110,6 +110,18 @@ fn set_dir_mode(dir: &Path, mode: u32, only_narrow: bool) -> Result<()> {
         .map_err(Error::io("set the mode of", dir))
 }
 
+/// O_NONBLOCK for this OS (rustix's value on Linux; 0x4 in macOS's and
+/// the BSDs' sys/fcntl.h).
+#[cfg(target_os = "linux")]
+fn nonblock_flag() -> i32 {
+    rustix::fs::OFlags::NONBLOCK.bits() as i32
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
+fn nonblock_flag() -> i32 {
+    0x4
+}
+
 /// O_NOFOLLOW | O_DIRECTORY for this OS (rustix's values on Linux; the
 /// BSDs' and macOS's from their <fcntl.h>).
 #[cfg(target_os = "linux")]
@@ -417,7 +429,7 @@ pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        open.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+        open.custom_flags(nonblock_flag());
     }
     let f = open.open(path).map_err(Error::io("read", path))?;
     let meta = f.metadata().map_err(Error::io("read", path))?;
