@@ -214,13 +214,48 @@ pub fn read_request(bytes: &[u8]) -> Result<Request> {
     // SHA-2 (found by review: an SPKI labelled P-256 that held an Ed25519
     // key verified with the Ed25519 algorithm and was signed; SHA-1
     // requests were accepted).
-    // An algorithm no one here knows is left to the signature check, which
-    // fails on it ("does not verify").
+    // An allow-list: an algorithm not on it is refused, whatever the
+    // verifier would make of it (found by review: SHA-1 under OIW's
+    // 1.3.14.3.2.29 was verified and signed).
     let alg = csr.signature_algorithm.algorithm.to_id_string();
-    if known_signature(&alg) && !signature_fits(&key, &alg) {
+    // ECDSA and EdDSA algorithm identifiers have no parameters (RFC 5758
+    // §3.2, RFC 8410 §3): a NULL there is not DER of them.
+    let params_absent = csr.signature_algorithm.parameters.is_none();
+    if (key.starts_with("ecdsa-") || key == "ed25519") && !params_absent {
+        return Err(invalid(format!(
+            "its signature algorithm {alg} carries parameters, which it must omit"
+        )));
+    }
+    // The key's BIT STRING has no unused bits (RFC 5480 §2.2, RFC 8410
+    // §4): otherwise the key read out would not be the one certified
+    // (found by review: its fingerprint differed from the certificate's).
+    if csr
+        .certification_request_info
+        .subject_pki
+        .subject_public_key
+        .unused_bits
+        != 0
+    {
+        return Err(invalid("its public key's BIT STRING has unused bits"));
+    }
+    if !signature_fits(&key, &alg) {
         return Err(invalid(format!(
             "it is signed with algorithm {alg}, which is not a SHA-2 signature for its {key} key (SHA-1 and MD5 are refused)"
         )));
+    }
+    // An Ed25519 key of small order (the identity, and the other torsion
+    // points) makes a signature that verifies for any message: the
+    // request proves nothing, and whoever sees the certificate could use
+    // it (found by review). Honest keys are a multiple of the base point.
+    if key == "ed25519" {
+        ed25519_key_is_sound(
+            csr.certification_request_info
+                .subject_pki
+                .subject_public_key
+                .data
+                .as_ref(),
+        )
+        .map_err(invalid)?;
     }
     csr.verify_signature().map_err(|_| {
         invalid("its signature does not verify with its own key (damaged, or made by someone without the key)")
@@ -436,27 +471,28 @@ pub use crate::pki::key_name;
 /// keystore here handle): ECDSA P-256 and P-384, Ed25519, RSA of 2048 bits
 /// or more (NIST SP 800-131A: below 2048 is disallowed since 2013) and at
 /// most 8192 (a larger key is a cost to every handshake, not security).
-/// Signature algorithms with a name: SHA-2 and EdDSA ones, and the SHA-1
-/// and MD5 ones a request may still use (RFC 3279 §2.2: md5WithRSA,
-/// sha1WithRSA, ecdsa-with-SHA1; RFC 8017: sha224WithRSA).
-fn known_signature(alg: &str) -> bool {
-    [
-        "1.2.840.10045.4.3.2",
-        "1.2.840.10045.4.3.3",
-        "1.2.840.10045.4.3.4",
-        "1.2.840.10045.4.3.1",
-        "1.2.840.10045.4.1",
-        "1.2.840.113549.1.1.4",
-        "1.2.840.113549.1.1.5",
-        "1.2.840.113549.1.1.10",
-        "1.2.840.113549.1.1.11",
-        "1.2.840.113549.1.1.12",
-        "1.2.840.113549.1.1.13",
-        "1.2.840.113549.1.1.14",
-        "1.3.101.112",
-        "1.3.101.113",
-    ]
-    .contains(&alg)
+/// An Ed25519 public key that only its holder can sign with: 32 bytes, a
+/// canonical encoding of a curve point (RFC 8032 §5.1.3), in the prime-order
+/// subgroup (no torsion component, so not one of the 8 small-order points).
+fn ed25519_key_is_sound(raw: &[u8]) -> std::result::Result<(), &'static str> {
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    let bytes: [u8; 32] = raw
+        .try_into()
+        .map_err(|_| "its Ed25519 key is not 32 bytes")?;
+    let point = CompressedEdwardsY(bytes)
+        .decompress()
+        .ok_or("its Ed25519 key is not a point of the curve")?;
+    // decompress takes y modulo p: a non-canonical y (p and above)
+    // re-encodes differently.
+    if point.compress().0 != bytes {
+        return Err("its Ed25519 key is not encoded canonically");
+    }
+    if point.is_small_order() || !point.is_torsion_free() {
+        return Err(
+            "its Ed25519 key is a point of small order, for which a signature proves nothing",
+        );
+    }
+    Ok(())
 }
 
 /// Whether a request's signature algorithm (its OID) is a SHA-2 (or
@@ -522,6 +558,15 @@ pub fn strict_der(der: &[u8]) -> std::result::Result<(), String> {
                 .checked_add(len)
                 .filter(|e| *e <= b.len())
                 .ok_or("an element longer than its parent")?;
+            // Universal types other than SEQUENCE and SET are primitive in
+            // DER (X.690 §10.2: strings are never constructed), and a
+            // BOOLEAN is one octet, 00 or FF (§11.1).
+            if tag & 0xe0 == 0x20 && tag != 0x30 && tag != 0x31 {
+                return Err(format!("a constructed universal element (tag {tag:#04x})"));
+            }
+            if tag == 0x01 && !(len == 1 && matches!(b[head], 0x00 | 0xff)) {
+                return Err("a BOOLEAN that is not 00 or FF".into());
+            }
             if tag & 0x20 != 0 {
                 walk(&b[head..end], depth + 1)?;
             }
@@ -620,6 +665,11 @@ mod tests {
         let e = read_request(&long).unwrap_err().to_string();
         assert!(e.contains("not DER") && e.contains("leading zero"), "{e}");
         for (bad, why) in [
+            (&[0x30, 0x03, 0x01, 0x01, 0x01][..], "BOOLEAN"),
+            (
+                &[0x30, 0x04, 0x2c, 0x02, 0x0c, 0x00][..],
+                "constructed universal",
+            ),
             (&[0x30, 0x80, 0, 0][..], "indefinite"),
             (
                 &[0x30, 0x81, 0x05, 0x02, 0x01, 0x00, 0x05, 0x00][..],
@@ -651,6 +701,63 @@ mod tests {
             !signature_fits("rsa-2048", "1.2.840.113549.1.1.4"),
             "md5WithRSA"
         );
+        assert!(
+            !signature_fits("rsa-2048", "1.3.14.3.2.29"),
+            "OIW sha1WithRSA"
+        );
+        assert!(!signature_fits("ecdsa-p256", "1.2.3.4"), "unknown");
+        // Ed25519 keys: the identity and other small-order points, a
+        // non-canonical encoding and a non-point refused; a real key kept.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert!(ed25519_key_is_sound(&identity).is_err());
+        assert!(ed25519_key_is_sound(&[0u8; 32]).is_err(), "order 4");
+        let mut p_minus_1 = [0xffu8; 32];
+        p_minus_1[0] = 0xec;
+        p_minus_1[31] = 0x7f;
+        assert!(ed25519_key_is_sound(&p_minus_1).is_err(), "order 2");
+        let mut p_plus_1 = [0xffu8; 32];
+        p_plus_1[0] = 0xee;
+        p_plus_1[31] = 0x7f;
+        assert!(
+            ed25519_key_is_sound(&p_plus_1).is_err(),
+            "1 written as p + 1"
+        );
+        assert!(ed25519_key_is_sound(&[1u8; 31]).is_err());
+        let der = key(KeyType::Ed25519);
+        let csr = crate::pki::csr_pem(&der, "ed").unwrap();
+        let r = read_request(csr.as_bytes()).unwrap();
+        assert_eq!(r.key, "ed25519");
+        // Found by review, whole: a request for the identity point whose
+        // signature (R = identity, S = 0) verifies for any message.
+        fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
+            let mut v = vec![tag];
+            if body.len() < 0x80 {
+                v.push(body.len() as u8);
+            } else {
+                v.extend([0x81, body.len() as u8]);
+            }
+            v.extend_from_slice(body);
+            v
+        }
+        let ed_oid = tlv(0x06, &[0x2b, 0x65, 0x70]);
+        let alg = tlv(0x30, &ed_oid);
+        let mut point = vec![0u8];
+        point.extend(identity);
+        let spki = tlv(0x30, &[alg.clone(), tlv(0x03, &point)].concat());
+        let cn = tlv(
+            0x30,
+            &[tlv(0x06, &[0x55, 0x04, 0x03]), tlv(0x0c, b"nokey")].concat(),
+        );
+        let name = tlv(0x30, &tlv(0x31, &cn));
+        let info = tlv(0x30, &[tlv(0x02, &[0]), name, spki, vec![0xa0, 0]].concat());
+        let mut sig = vec![0u8];
+        sig.extend(identity);
+        sig.extend([0u8; 32]);
+        let req = tlv(0x30, &[info, alg, tlv(0x03, &sig)].concat());
+        strict_der(&req).unwrap();
+        let e = read_request(&req).unwrap_err().to_string();
+        assert!(e.contains("small order"), "{e}");
     }
 
     #[test]

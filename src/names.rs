@@ -93,6 +93,19 @@ pub fn validate_cn(cn: &str) -> Result<()> {
             "it contains an invisible or direction-changing character".into(),
         ));
     }
+    // Beyond ASCII, only characters UTS #39's General Security Profile
+    // allows in identifiers: letters and marks of scripts in use, not
+    // format characters (U+13430, U+FFF9), separators (U+2028) or blanks
+    // that show as nothing (U+2800), which the list above cannot all name
+    // (found by review).
+    if let Some(c) = cn.chars().find(|c| {
+        !c.is_ascii() && !unicode_security::GeneralSecurityProfile::identifier_allowed(*c)
+    }) {
+        return Err(Error::CnInvalid(format!(
+            "it contains U+{:04X}, which is not a letter or mark in common use (Unicode UTS #39)",
+            c as u32
+        )));
+    }
     if cn.trim() != cn {
         return Err(Error::CnInvalid("it starts or ends with a space".into()));
     }
@@ -131,10 +144,13 @@ fn is_invisible(c: char) -> bool {
 /// other scripts that look the same (Cyrillic "о" for Latin "o", "1" for
 /// "l": the UTS #39 confusable skeleton) do not tell people apart.
 pub fn cn_key(cn: &str) -> String {
-    let folded: String =
-        unicode_normalization::UnicodeNormalization::nfc(cn.trim().to_lowercase().as_str())
-            .collect();
-    unicode_security::skeleton(&folded).collect()
+    // The skeleton first, then case, then the skeleton again: lowercasing
+    // first turned "I" (whose skeleton is "l") into "i", so "aIice" passed
+    // for a CN other than "alice" (found by review), and Cyrillic capitals
+    // became lowercase letters with skeletons of their own.
+    let nfc: String = unicode_normalization::UnicodeNormalization::nfc(cn.trim()).collect();
+    let once: String = unicode_security::skeleton(&nfc).collect();
+    unicode_security::skeleton(&once.to_lowercase()).collect()
 }
 
 #[cfg(test)]
@@ -178,6 +194,20 @@ mod tests {
     #[test]
     fn look_alike_cns_are_one_and_decomposed_ones_refused() {
         assert_eq!(cn_key("bob"), cn_key("b\u{043e}b"));
+        // Found by review: capital I against l, Cyrillic capitals.
+        assert_eq!(cn_key("alice"), cn_key("aIice"));
+        assert_eq!(cn_key("carol"), cn_key("CAROI"));
+        assert_eq!(cn_key("bob"), cn_key("\u{412}\u{41e}\u{412}"));
+        for bad in [
+            "bob\u{2800}",
+            "bo\u{13430}b",
+            "bob\u{fff9}",
+            "bob\u{605}",
+            "bo\u{2028}b",
+        ] {
+            assert!(validate_cn(bad).is_err(), "{bad:?}");
+        }
+        validate_cn("Zo\u{eb} M\u{fc}ller-\u{41f}\u{435}\u{442}\u{440}\u{43e}\u{432}").unwrap();
         assert_eq!(cn_key("Bob "), cn_key("bob"));
         assert_eq!(cn_key("ren\u{e9}"), cn_key("rene\u{301}"));
         assert_ne!(cn_key("bob"), cn_key("rob"));

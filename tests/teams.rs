@@ -449,8 +449,12 @@ fn hostile_requests_are_refused_or_stripped() {
     let pem_text = fs::read_to_string(&again).unwrap();
     let block = pem::parse(&pem_text).unwrap();
     let mut der = block.contents().to_vec();
-    let n = der.len();
-    der[n - 80] ^= 1;
+    // Inside the P-256 point (BIT STRING 03 42 00, then 04 and x, y).
+    let at = der
+        .windows(4)
+        .position(|w| w == [0x03, 0x42, 0x00, 0x04])
+        .expect("a P-256 public key in the request");
+    der[at + 20] ^= 1;
     let bad = d.join("bad.csr");
     fs::write(
         &bad,

@@ -200,6 +200,17 @@ pub fn sign(env: &Env, p: &Preview, out: Option<&Path>) -> Result<Signed> {
     }
     let signer = &p.signer;
     let s = signer.sign_client_key(&p.cn, p.role, &p.request.spki_der, p.days, env.now)?;
+    // The key certified is the key shown and recorded, byte for byte: a
+    // key encoded some other way than the certificate writes it would be
+    // recorded (and read out to the signer) under a fingerprint the
+    // certificate's key does not have (found by review).
+    let info = crate::pki::CertInfo::from_pem(&s.cert_pem)?;
+    if info.spki_der != p.request.spki_der {
+        return Err(Error::RequestInvalid(
+            "its public key is not encoded the one way a certificate writes it; nothing was signed"
+                .into(),
+        ));
+    }
     super::check_cancelled()?;
     // A renewal that changes the role revokes the certificate it replaces
     // first (reason superseded): the old privilege must not outlive the
