@@ -37,6 +37,17 @@ fn tlsctx(s: &Sandbox, args: &[&str]) -> Output {
     c.output().unwrap()
 }
 
+/// The endpoint Docker reads from context `name` (its meta.json).
+fn endpoint(s: &Sandbox, name: &str) -> String {
+    ok(&s.docker(&[
+        "context",
+        "inspect",
+        name,
+        "-f",
+        "{{.Endpoints.docker.Host}}",
+    ]))
+}
+
 /// Where the agent's socket for `name` is, whatever the environment.
 fn socket(s: &Sandbox, name: &str) -> PathBuf {
     s.cfg().join(format!("tlsctx/agent/{name}.sock"))
@@ -764,13 +775,7 @@ fn another_user_cannot_squat_the_agents_socket() {
     ));
     let dir = s.cfg().join("tlsctx/agent");
     let sock = dir.join("sq.sock");
-    let meta = ok(&s.docker(&[
-        "context",
-        "inspect",
-        "sq",
-        "-f",
-        "{{.Endpoints.docker.Host}}",
-    ]));
+    let meta = endpoint(&s, "sq");
     assert_eq!(
         meta.trim(),
         format!("unix://{}", sock.display()),
@@ -889,13 +894,7 @@ fn another_user_cannot_squat_the_agents_socket() {
             )) && log.contains(&format!("it pointed at {old}")),
             "{log}"
         );
-        let meta = ok(&s.docker(&[
-            "context",
-            "inspect",
-            "sq",
-            "-f",
-            "{{.Endpoints.docker.Host}}",
-        ]));
+        let meta = endpoint(&s, "sq");
         assert_eq!(meta.trim(), format!("unix://{}", sock.display()));
         // From cron or su (no XDG variables): the same socket, serving.
         let ls = ok(&no_xdg(&s, &["ls"]));
@@ -919,13 +918,7 @@ fn another_user_cannot_squat_the_agents_socket() {
         let mut c = s.tlsctx_cmd(&["agent", "adopt", "sq"]);
         c.env("XDG_RUNTIME_DIR", run);
         ok(&c.output().unwrap());
-        let meta = ok(&s.docker(&[
-            "context",
-            "inspect",
-            "sq",
-            "-f",
-            "{{.Endpoints.docker.Host}}",
-        ]));
+        let meta = endpoint(&s, "sq");
         assert_eq!(meta.trim(), format!("unix://{}", sock.display()));
         assert!(
             !run.join("docker-tlsctx").exists(),
@@ -1011,13 +1004,7 @@ fn another_user_cannot_squat_the_agents_socket() {
     let mut c = s.tlsctx_cmd(&["agent", "adopt", "sq"]);
     c.env("XDG_RUNTIME_DIR", "xdgrel").current_dir(s.path());
     ok(&c.output().unwrap());
-    let meta = ok(&s.docker(&[
-        "context",
-        "inspect",
-        "sq",
-        "-f",
-        "{{.Endpoints.docker.Host}}",
-    ]));
+    let meta = endpoint(&s, "sq");
     assert_eq!(meta.trim(), format!("unix://{}", sock.display()));
     let mut c = Command::new(BIN);
     c.args([
@@ -1034,13 +1021,7 @@ fn another_user_cannot_squat_the_agents_socket() {
     .env_remove("DOCKER_CLI_PLUGIN_SOCKET")
     .current_dir(s.path());
     ok(&c.output().unwrap());
-    let meta = ok(&s.docker(&[
-        "context",
-        "inspect",
-        "rel",
-        "-f",
-        "{{.Endpoints.docker.Host}}",
-    ]));
+    let meta = endpoint(&s, "rel");
     assert_eq!(
         meta.trim(),
         format!("unix://{}/rel.sock", dir.display()),

@@ -745,6 +745,24 @@ fn status_with(id: &Path, port: u16, target: &str) -> (String, String) {
     curl(id, port, target, &[])
 }
 
+/// `POST /containers/create` (an empty body) with an identity's files: what
+/// a stolen admin certificate would try first.
+fn create_with(id: &Path, port: u16) -> (String, String) {
+    curl(
+        id,
+        port,
+        "/v1.41/containers/create",
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            "{}",
+        ],
+    )
+}
+
 /// Issue 30: a revoked identity is revoked in every certificate it ever had.
 /// Before, `renew` (which keeps the key), `renew --rekey`, `renew --due`
 /// and a demotion with `renew --role read-only` each left the previous
@@ -774,7 +792,6 @@ fn stolen_old_certificates_are_refused_after_every_renewal_path() {
         })
         .collect();
     let old_of = |n: &str| &old[names.iter().position(|x| *x == n).unwrap()];
-    let create = r#"/v1.41/containers/create"#;
     for n in names {
         assert_eq!(
             status_with(old_of(n), port, "/v1.41/version").0,
@@ -845,19 +862,7 @@ fn stolen_old_certificates_are_refused_after_every_renewal_path() {
         assert!(body.contains("is revoked"), "{n}: {body}");
     }
     // The demoted identity's current certificate is read-only.
-    let (code, body) = curl(
-        &files_of(&s, "demoted"),
-        port,
-        create,
-        &[
-            "-X",
-            "POST",
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-            "{}",
-        ],
-    );
+    let (code, body) = create_with(&files_of(&s, "demoted"), port);
     assert_eq!(code, "403", "{body}");
     assert!(body.contains("has role read-only"), "{body}");
 
@@ -871,19 +876,7 @@ fn stolen_old_certificates_are_refused_after_every_renewal_path() {
     }
     for n in ["kept", "rekeyed", "due"] {
         // The old certificate, privileged: refused, and no container made.
-        let (code, body) = curl(
-            old_of(n),
-            port,
-            create,
-            &[
-                "-X",
-                "POST",
-                "-H",
-                "Content-Type: application/json",
-                "-d",
-                "{}",
-            ],
-        );
+        let (code, body) = create_with(old_of(n), port);
         assert_eq!(code, "403", "{n}: {body}");
         assert!(body.contains("is revoked"), "{n}: {body}");
     }
