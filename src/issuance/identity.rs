@@ -179,14 +179,13 @@ pub fn renew(
     after.not_before = issued.not_before;
     after.not_after = issued.not_after;
     after.role = role;
-    // A role change revokes the certificate it replaces at once: its
+    // A role change revokes the certificates it supersedes at once: their
     // privilege is no longer what the identity has (a demoted admin's old
-    // certificate would stay admin until it expires). --revoke-old asks
-    // the same of a new key.
-    // Every earlier certificate goes, not only the one replaced: a renewal
-    // before this one left its predecessor valid with the old role too
-    // (found by review). Those of another CA (a `new --force --ca`) are for
-    // `revoke NAME`, which lists them under their own CA.
+    // certificate would stay admin until it expires); --revoke-old asks the
+    // same of a new key. Every earlier unexpired one goes, not only the one
+    // replaced (found by review: a renewal before this one left its
+    // predecessor valid with the old role). Those of another CA (a `new
+    // --force --ca`) are for `revoke NAME`, which lists them under theirs.
     let supersede: Vec<RevokedEntry> = if role != rec.role || revoke_old {
         std::iter::once(rec.serial.clone())
             .chain(
