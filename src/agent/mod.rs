@@ -512,8 +512,30 @@ fn keepalive(tcp: &std::net::TcpStream) {
     let _ = sockopt::set_tcp_keepcnt(tcp, 6);
 }
 
-#[cfg(not(target_os = "linux"))]
-fn keepalive(_tcp: &std::net::TcpStream) {}
+/// macOS and the BSDs: the same, TCP_KEEPALIVE being their TCP_KEEPIDLE
+/// (rustix maps it; macOS has TCP_KEEPINTVL and TCP_KEEPCNT since 10.8).
+#[cfg(all(unix, not(target_os = "linux")))]
+fn keepalive(tcp: &std::net::TcpStream) {
+    use rustix::net::sockopt;
+    let _ = sockopt::set_socket_keepalive(tcp, true);
+    let _ = sockopt::set_tcp_keepidle(tcp, Duration::from_secs(60));
+    let _ = sockopt::set_tcp_keepintvl(tcp, Duration::from_secs(10));
+    let _ = sockopt::set_tcp_keepcnt(tcp, 6);
+}
+
+/// Windows: SO_KEEPALIVE, then 60 s idle and a probe every 10 s
+/// (SIO_KEEPALIVE_VALS, through socket2). The number of probes is fixed at
+/// 10 since Vista (Microsoft's SIO_KEEPALIVE_VALS page), so a vanished host
+/// frees the relay within about three minutes.
+#[cfg(windows)]
+fn keepalive(tcp: &std::net::TcpStream) {
+    let s = socket2::SockRef::from(tcp);
+    let _ = s.set_keepalive(true);
+    let ka = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(60))
+        .with_interval(Duration::from_secs(10));
+    let _ = s.set_tcp_keepalive(&ka);
+}
 
 /// Answers the CLI's request with an error it prints: reads the request
 /// head first (bounded), so the reply is not taken for a reset.
@@ -560,3 +582,25 @@ fn read_head(client: &Conn) {
 /// read has no deadline).
 #[cfg(windows)]
 fn read_head(_client: &Conn) {}
+
+#[cfg(test)]
+mod tests {
+    /// Issue 30: TCP keepalive was set on Linux only; every OS sets it on
+    /// the relay's connection to the daemon (run under Wine for Windows by
+    /// the cross-check).
+    #[test]
+    fn relays_to_the_daemon_keep_alive_on_every_os() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        super::keepalive(&tcp);
+        #[cfg(unix)]
+        assert!(rustix::net::sockopt::socket_keepalive(&tcp).unwrap());
+        #[cfg(target_os = "linux")]
+        assert_eq!(
+            rustix::net::sockopt::tcp_keepidle(&tcp).unwrap(),
+            std::time::Duration::from_secs(60)
+        );
+        #[cfg(windows)]
+        assert!(socket2::SockRef::from(&tcp).keepalive().unwrap());
+    }
+}
