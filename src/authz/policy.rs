@@ -29,10 +29,7 @@ pub fn decide(role: Role, method: &str, uri: &str) -> Result<(), String> {
 /// [`route::VIEWER`] (lists whose items carry no environment, driver or
 /// plugin options, and versions), every route the path reaches being one.
 fn viewer(method: &str, uri: &str) -> Result<(), String> {
-    read_only(method, uri)?;
-    let path = route::normalize(uri)
-        .map_err(|why| format!("{method} {} cannot be classified ({why})", shown(uri)))?;
-    let routes = route::matching(method, &path);
+    let (path, routes) = read_only_routes(method, uri)?;
     match routes
         .iter()
         .find(|r| !route::VIEWER.contains(&(r.method, r.template)))
@@ -48,6 +45,15 @@ fn viewer(method: &str, uri: &str) -> Result<(), String> {
 }
 
 fn read_only(method: &str, uri: &str) -> Result<(), String> {
+    read_only_routes(method, uri).map(|_| ())
+}
+
+/// The read-only decision, and when it allows: the routed path and every
+/// route it reaches (the viewer decides on them next).
+fn read_only_routes(
+    method: &str,
+    uri: &str,
+) -> Result<(String, Vec<&'static route::Route>), String> {
     let path = route::normalize(uri)
         .map_err(|why| format!("{method} {} cannot be classified ({why})", shown(uri)))?;
     // Exact spelling: gorilla/mux compares methods as sent.
@@ -74,7 +80,7 @@ fn read_only(method: &str, uri: &str) -> Result<(), String> {
             "{method} {path} is not a route the read-only role may use"
         ));
     }
-    Ok(())
+    Ok((path, routes))
 }
 
 /// `/containers/{name:.*}/json` as users read it: `/containers/{name}/json`.
