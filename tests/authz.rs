@@ -24,6 +24,13 @@ fn refused(o: &Output, plugin: &str, want: &str) {
     );
 }
 
+/// `docker --context CTX ARGS…` with the sandbox's configuration.
+fn in_context(s: &Sandbox, ctx: &str, args: &[&str]) -> Output {
+    let mut all = vec!["--context", ctx];
+    all.extend_from_slice(args);
+    s.docker(&all)
+}
+
 /// A daemon address, with context `admin1` (and its server bundle) and the
 /// read-only context `ro1` for it.
 fn admin_and_reader(s: &Sandbox) -> (u16, String) {
@@ -59,11 +66,7 @@ fn roles_and_revocation_through_a_real_dockerd() {
         port,
         serde_json::json!({ "authorization-plugins": [plugin.name] }),
     );
-    let dk = |ctx: &str, args: &[&str]| {
-        let mut all = vec!["--context", ctx];
-        all.extend_from_slice(args);
-        s.docker(&all)
-    };
+    let dk = |ctx: &str, args: &[&str]| in_context(&s, ctx, args);
 
     // Admin: everything, a container included.
     ok(&dk("admin1", &["version"]));
@@ -534,11 +537,7 @@ fn read_only_is_read_only_in_every_spelling() {
         "attaches to a container",
     );
     // And through the real CLI.
-    let dk = |ctx: &str, args: &[&str]| {
-        let mut all = vec!["--context", ctx];
-        all.extend_from_slice(args);
-        s.docker(&all)
-    };
+    let dk = |ctx: &str, args: &[&str]| in_context(&s, ctx, args);
     refused(
         &dk("ro1", &["export", "c1"]),
         p,
@@ -1064,11 +1063,7 @@ fn viewer_sees_lists_and_nothing_that_can_hold_secrets() {
     fs::create_dir(&work).unwrap();
     let dp = common::plugin::daemon_with_plugin(&work, &bundle, port);
     let p = dp.1.name.clone();
-    let dk = |ctx: &str, args: &[&str]| {
-        let mut all = vec!["--context", ctx];
-        all.extend_from_slice(args);
-        s.docker(&all)
-    };
+    let dk = |ctx: &str, args: &[&str]| in_context(&s, ctx, args);
     let image = import_busybox(&s, "admin1");
     ok(&dk(
         "admin1",

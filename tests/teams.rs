@@ -24,6 +24,11 @@ fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
+/// `request NAME --host HOST --cn CN --out OUT` in `s`, which must succeed.
+fn request(s: &Sandbox, name: &str, host: &str, cn: &str, out: &Path) {
+    ok(&s.tlsctx(&["request", name, "--host", host, "--cn", cn, "--out", p(out)]));
+}
+
 /// The CA's SHA-256 as `ca ls --format json` gives it.
 fn ca_sha256(s: &Sandbox, ca: &str) -> String {
     let v: serde_json::Value =
@@ -417,16 +422,7 @@ fn hostile_requests_are_refused_or_stripped() {
     // terminal: refused, not shown.
     let bob0 = Sandbox::new();
     let hreq = d.join("host.req");
-    ok(&bob0.tlsctx(&[
-        "request",
-        "hh",
-        "--host",
-        "tcp://10.0.0.1:2376",
-        "--cn",
-        "henry",
-        "--out",
-        p(&hreq),
-    ]));
+    request(&bob0, "hh", "tcp://10.0.0.1:2376", "henry", &hreq);
     let text = fs::read_to_string(&hreq).unwrap().replace(
         "\"host\":\"tcp://10.0.0.1:2376\"",
         "\"host\":\"tcp://10.0.0.1:2376\\n  role:         admin\\u001b[1A\"",
@@ -496,26 +492,8 @@ fn hostile_requests_are_refused_or_stripped() {
     let carol = Sandbox::new();
     let breq = d.join("bob.req");
     let creq = d.join("carol.req");
-    ok(&bob.tlsctx(&[
-        "request",
-        "prod",
-        "--host",
-        "tcp://10.0.0.1:2376",
-        "--cn",
-        "bob",
-        "--out",
-        p(&breq),
-    ]));
-    ok(&carol.tlsctx(&[
-        "request",
-        "prod",
-        "--host",
-        "tcp://10.0.0.1:2376",
-        "--cn",
-        "carol",
-        "--out",
-        p(&creq),
-    ]));
+    request(&bob, "prod", "tcp://10.0.0.1:2376", "bob", &breq);
+    request(&carol, "prod", "tcp://10.0.0.1:2376", "carol", &creq);
     let bresp = d.join("bob.resp");
     ok(&owner.tlsctx(&["sign", p(&breq), "--yes", "--out", p(&bresp)]));
     let fp = ca_sha256(&owner, "default");
@@ -543,16 +521,7 @@ fn hostile_requests_are_refused_or_stripped() {
     // A CA recorded once is confirmed again for the next request: a
     // signer trusted for one daemon must not answer another request.
     let breq2 = d.join("bob2.req");
-    ok(&bob.tlsctx(&[
-        "request",
-        "prod2",
-        "--host",
-        "tcp://10.0.0.2:2376",
-        "--cn",
-        "bob2",
-        "--out",
-        p(&breq2),
-    ]));
+    request(&bob, "prod2", "tcp://10.0.0.2:2376", "bob2", &breq2);
     let bresp2 = d.join("bob2.resp");
     ok(&owner.tlsctx(&[
         "sign",
@@ -627,16 +596,7 @@ fn accept_shows_its_own_fingerprint_before_the_cas_words() {
     let d = Sandbox::new();
     let bob = Sandbox::new();
     let req = d.path().join("bob.req");
-    ok(&bob.tlsctx(&[
-        "request",
-        "prod",
-        "--host",
-        "tcp://10.0.0.1:2376",
-        "--cn",
-        "bob",
-        "--out",
-        p(&req),
-    ]));
+    request(&bob, "prod", "tcp://10.0.0.1:2376", "bob", &req);
     // The attacker's CA and the certificate it signs for bob's key, by
     // openssl. The genuine fingerprint they imitate is any other CA's.
     let genuine = Sandbox::new();
@@ -760,16 +720,7 @@ fn an_envelope_cannot_take_the_signers_own_name() {
     let bob = Sandbox::new();
     ok(&owner.tlsctx(&["new", "prod", "--host", "tcp://10.0.0.1:2376"]));
     let req = bob.path().join("prod.req");
-    ok(&bob.tlsctx(&[
-        "request",
-        "prod",
-        "--host",
-        "tcp://10.0.0.1:2376",
-        "--cn",
-        "bob",
-        "--out",
-        p(&req),
-    ]));
+    request(&bob, "prod", "tcp://10.0.0.1:2376", "bob", &req);
     let resp = owner.path().join("prod.resp");
     let o = owner.tlsctx(&["sign", p(&req), "--yes", "--out", p(&resp)]);
     ok(&o);
@@ -805,16 +756,7 @@ fn an_envelope_cannot_take_the_signers_own_name() {
     let serial = serial["serial"].as_str().unwrap().to_string();
     let mal = Sandbox::new();
     let mreq = mal.path().join("m.req");
-    ok(&mal.tlsctx(&[
-        "request",
-        &serial,
-        "--host",
-        "tcp://10.0.0.1:2376",
-        "--cn",
-        "mallory",
-        "--out",
-        p(&mreq),
-    ]));
+    request(&mal, &serial, "tcp://10.0.0.1:2376", "mallory", &mreq);
     let o = owner.tlsctx(&[
         "sign",
         p(&mreq),
