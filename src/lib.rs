@@ -14,6 +14,7 @@ pub mod sys;
 pub mod text;
 // Pure code: no I/O.
 pub mod csr;
+pub mod issued;
 pub mod p12;
 pub mod pki;
 // Adapters: Docker, the keystores, our records, the TLS probe.

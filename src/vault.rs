@@ -85,6 +85,26 @@ pub fn valid_url(url: &str) -> bool {
 
 fn unreachable(base: &str, e: &ureq::Error) -> Error {
     let why = e.to_string();
+    match e {
+        ureq::Error::Timeout(_) => {
+            return Error::IssuerFailed {
+                what: format!(
+                    "the engine at {base} did not answer in full within {} s",
+                    TIMEOUT.as_secs()
+                ),
+                fix: "check that the engine is not overloaded (bao status), then run this again"
+                    .into(),
+            }
+        }
+        ureq::Error::BodyExceedsLimit(_) => return Error::IssuerFailed {
+            what: format!(
+                "the engine at {base} answered with more than {} MiB, which no PKI engine sends",
+                MAX_BODY >> 20
+            ),
+            fix: "check that --url is the Vault or OpenBao server".into(),
+        },
+        _ => {}
+    }
     let untrusted = why.contains("UnknownIssuer")
         || why.contains("invalid peer certificate")
         || why.contains("certificate");
@@ -188,6 +208,10 @@ impl Engine {
             .unwrap_or_default();
         let errors = crate::text::one_line(&errors);
         let (what, fix) = match status {
+            300..=399 => (
+                format!("{what}: the engine answered with a redirect ({status}), which is not followed"),
+                "give the engine's own address with --url (a token is never sent on to another place)".to_string(),
+            ),
             503 if errors.contains("sealed") => (
                 format!("{what}: the engine is sealed"),
                 "unseal it (bao operator unseal / vault operator unseal), then run this again".to_string(),
@@ -247,6 +271,16 @@ impl Engine {
             .get(&self.url(&format!("{}/crl/pem", self.mount)))
             .call();
         self.read("reading the mount's CRL", r)
+    }
+
+    /// `GET <mount>/crl/rotate`: the CRL rebuilt now (needs a token).
+    pub fn rotate_crl(&self, token: &str) -> Result<()> {
+        let r = self
+            .agent
+            .get(&self.url(&format!("{}/crl/rotate", self.mount)))
+            .header("X-Vault-Token", token)
+            .call();
+        self.read("rebuilding the mount's CRL", r).map(|_| ())
     }
 
     /// AppRole login: a token for this run.

@@ -154,6 +154,9 @@ fn an_openbao_issuer_signs_what_a_real_dockerd_trusts() {
     ]));
     ok(&s.docker(&["--context", "bob", "ps"]));
     let bob_serial = serial(&s, "bob");
+    // With auto_rebuild the engine's CRL lags its revocations (issue 30:
+    // it was written without the serial); the engine is asked to rebuild.
+    bao.run(&["write", "pki/config/crl", "auto_rebuild=true"]);
     ok(&s.tlsctx(&["revoke", "bob"]));
     let crl = openssl_ok(&[
         "crl",
@@ -331,4 +334,277 @@ fn an_openbao_issuer_signs_what_a_real_dockerd_trusts() {
     );
     assert!(!s.cfg().join("tlsctx/identities/z1.json").exists());
     assert!(!s.cfg().join("tlsctx/identities/z2.json").exists());
+}
+
+/// The lying engine of tests/common/hostile_engine.py, stopped by PID.
+struct Hostile {
+    child: std::process::Child,
+    url: String,
+    dir: std::path::PathBuf,
+}
+
+impl Hostile {
+    fn start(dir: &std::path::Path) -> Hostile {
+        use std::io::BufRead;
+        let dir = dir.join("hostile");
+        fs::create_dir(&dir).unwrap();
+        let mut child = std::process::Command::new(require("python3"))
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/common/hostile_engine.py"
+            ))
+            .arg(&dir)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port: u16 = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("the hostile engine did not start: {line:?}"));
+        Hostile {
+            child,
+            url: format!("https://127.0.0.1:{port}"),
+            dir,
+        }
+    }
+
+    fn log(&self, name: &str) -> String {
+        fs::read_to_string(self.dir.join(name)).unwrap_or_default()
+    }
+
+    /// The serial the engine last issued under `role`.
+    fn issued(&self, role: &str) -> String {
+        self.log("issued")
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix(&format!("{role} ")))
+            .unwrap_or_else(|| panic!("the engine issued nothing under {role}"))
+            .to_string()
+    }
+
+    fn revoked(&self, serial: &str) -> bool {
+        self.log("revoked").lines().any(|l| l == serial)
+    }
+}
+
+impl Drop for Hostile {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Issue 30: what no real OpenBao does, from an engine that lies. Each bad
+/// certificate is refused with its reason, nothing is written here, and it
+/// is revoked at the engine when the recorded CA signed it; a CRL that is
+/// not the CA's current one listing the serial never reaches a bundle.
+#[test]
+fn a_hostile_engines_answers_are_refused_and_nothing_is_written() {
+    let s = Sandbox::new();
+    let e = Hostile::start(s.path());
+    let tls_ca = e.dir.join("tls-ca.pem");
+    let add = |name: &str, client: &str, server: &str| {
+        ok(&with_stdin(
+            s.tlsctx_cmd(&[
+                "issuer",
+                "add",
+                name,
+                "--url",
+                &e.url,
+                "--client-role",
+                client,
+                "--server-role",
+                server,
+                "--ca-file",
+                tls_ca.to_str().unwrap(),
+            ]),
+            "token\n",
+        ));
+    };
+    let host = format!("tcp://127.0.0.1:{}", free_port());
+    let nothing_written = |name: &str| {
+        for f in all_files(&s.cfg()) {
+            let shown = f.display().to_string();
+            assert!(!shown.contains(&format!("/{name}")), "{shown} was written");
+        }
+    };
+
+    // A well-set engine works: the fake is not refused for being a fake.
+    add("good", "good-client", "good-server");
+    ok(&s.tlsctx(&["new", "d1", "--host", &host, "--issuer", "good"]));
+
+    // Client identities: each lie refused, the reason said.
+    for (role, why, revoked) in [
+        (
+            "other-cn",
+            "its CN is \"mallory\", not the \"c-other-cn-client\" asked for",
+            true,
+        ),
+        ("extra-san", "it names DNS:evil.example too", true),
+        ("ca-true", "it is a CA certificate (CA:TRUE)", true),
+        (
+            "both-eku",
+            "its extended key usage is serverAuth, clientAuth, not clientAuth alone",
+            true,
+        ),
+        (
+            "any-eku",
+            "clientAuth, anyExtendedKeyUsage, not clientAuth alone",
+            true,
+        ),
+        ("backdated", "it is backdated to", true),
+        (
+            "no-ou",
+            "issues identities with no role ou, not admin",
+            true,
+        ),
+        ("other-key", "it is for another key", true),
+        // Another CA's certificate: its serial means nothing to this engine.
+        ("other-ca", "it was not signed by the recorded CA", false),
+    ] {
+        let issuer = format!("h-{role}");
+        add(&issuer, role, "good-server");
+        let name = format!("c-{role}");
+        let o = s.tlsctx(&[
+            "new",
+            &name,
+            "--host",
+            &host,
+            "--no-server",
+            "--issuer",
+            &issuer,
+        ]);
+        failed(&o, &[why]);
+        let serial = e.issued(role);
+        assert_eq!(e.revoked(&serial), revoked, "{role}: revoked at the engine");
+        assert_eq!(
+            stderr(&o).contains("revoked at the engine"),
+            revoked,
+            "{role}: said so: {}",
+            stderr(&o)
+        );
+        nothing_written(&name);
+    }
+    // A daemon's certificate: the same rules, with serverAuth and its SANs.
+    for (role, why) in [
+        ("server-extra-san", "it names DNS:evil.example too"),
+        ("server-ca-true", "it is a CA certificate (CA:TRUE)"),
+        (
+            "server-both-eku",
+            "serverAuth, clientAuth, not serverAuth alone",
+        ),
+        ("server-other-cn", "its CN is \"mallory\""),
+    ] {
+        let issuer = format!("h-{role}");
+        add(&issuer, "good-client", role);
+        let name = format!("s-{role}");
+        failed(
+            &s.tlsctx(&["new", &name, "--host", &host, "--issuer", &issuer]),
+            &["cannot be a daemon's", why, "revoked at the engine"],
+        );
+        assert!(
+            e.revoked(&e.issued(role)),
+            "{role} not revoked at the engine"
+        );
+        nothing_written(&name);
+    }
+    // An answer that redirects, never ends, or trickles: refused within the
+    // engine call's 15 s, the redirect not followed.
+    for (role, why) in [
+        (
+            "redirect",
+            "answered with a redirect (302), which is not followed",
+        ),
+        ("huge", "answered with more than 8 MiB"),
+        ("trickle", "did not answer in full within 15 s"),
+    ] {
+        let issuer = format!("h-{role}");
+        add(&issuer, role, "good-server");
+        let name = format!("c-{role}");
+        let t = std::time::Instant::now();
+        failed(
+            &s.tlsctx(&[
+                "new",
+                &name,
+                "--host",
+                &host,
+                "--no-server",
+                "--issuer",
+                &issuer,
+            ]),
+            &[why],
+        );
+        assert!(t.elapsed().as_secs() < 30, "{role}: {:?}", t.elapsed());
+        nothing_written(&name);
+    }
+    assert!(
+        !e.log("requests").contains("elsewhere"),
+        "the redirect was followed"
+    );
+
+    // Revocation: the engine's CRL is checked before it is written.
+    let crl_file = s.cfg().join("tlsctx/servers/d1/crl.pem");
+    let revoked_json = s.cfg().join("tlsctx/cas/good/revoked.json");
+    let crl_text = || {
+        fs::read(&crl_file)
+            .map(|_| openssl_ok(&["crl", "-noout", "-text", "-in", crl_file.to_str().unwrap()]))
+            .unwrap_or_default()
+            .to_lowercase()
+    };
+    let set_mode = |m: &str| fs::write(e.dir.join("crl-mode"), m).unwrap();
+    for n in ["a1", "a2", "a3"] {
+        ok(&s.tlsctx(&["new", n, "--host", &host, "--no-server", "--issuer", "good"]));
+    }
+    // An engine that rebuilds its CRL on a schedule is asked to rebuild it.
+    set_mode("lazy");
+    ok(&s.tlsctx(&["revoke", "a1"]));
+    assert!(e.log("requests").contains("GET /v1/pki/crl/rotate"));
+    assert!(crl_text().contains(&serial(&s, "a1")), "{}", crl_text());
+    // A CRL that is not the CA's current one listing the serial: refused,
+    // nothing recorded here, the bundle's CRL as it was.
+    let before = (
+        fs::read(&crl_file).unwrap(),
+        fs::read(&revoked_json).unwrap(),
+    );
+    for (m, why) in [
+        ("stale", "but its CRL does not list it even after a rebuild"),
+        ("junk", "it is not PEM"),
+        ("foreign", "it was not issued by the recorded CA"),
+        ("expired", "it is past its nextUpdate"),
+    ] {
+        set_mode(m);
+        failed(
+            &s.tlsctx(&["revoke", "a2"]),
+            &[why, "no CRL was written here"],
+        );
+        assert_eq!(
+            (
+                fs::read(&crl_file).unwrap(),
+                fs::read(&revoked_json).unwrap()
+            ),
+            before,
+            "{m}: something was written"
+        );
+    }
+    // The same revoke finishes the job once the engine's CRL is right.
+    set_mode("good");
+    ok(&s.tlsctx(&["revoke", "a2"]));
+    let text = crl_text();
+    assert!(
+        text.contains(&serial(&s, "a1")) && text.contains(&serial(&s, "a2")),
+        "{text}"
+    );
+    ok(&s.tlsctx(&[
+        "new",
+        "a4",
+        "--host",
+        &host,
+        "--no-server",
+        "--issuer",
+        "good",
+    ]));
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 /// Top-level modules by layer, lowest first.
 const LAYERS: &[(&str, &[&str])] = &[
     ("leaves", &["error", "text", "names", "fsio", "lock", "sys"]),
-    ("pure code", &["pki", "csr", "p12"]),
+    ("pure code", &["pki", "csr", "p12", "issued"]),
     (
         "adapters",
         &[

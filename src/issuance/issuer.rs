@@ -14,7 +14,7 @@ use super::{ca, Env};
 use crate::error::{Error, Result};
 use crate::keystore::{self, Account};
 use crate::names;
-use crate::pki::{self, CertInfo, KeyType, Leaf, Purpose, Role, San};
+use crate::pki::{self, CertInfo, KeyType, Leaf, Purpose, Role, RoleClaim, San};
 use crate::state::{CaRecord, IssuerAuth, IssuerRecord};
 use crate::vault::{self, Engine};
 
@@ -298,13 +298,39 @@ impl Remote {
                 crate::text::one_line(&w)
             ));
         }
-        let issuing = ::pem::parse(&signed.issuing_ca).map_err(|_| {
-            failed(
-                "the engine's answer has no issuing CA",
-                "is this a PKI mount?",
-            )
-        })?;
-        if issuing.contents() != self.ca_der.as_slice() {
+        let cert_der = ::pem::parse(&signed.certificate)
+            .ok()
+            .filter(|p| p.tag() == "CERTIFICATE")
+            .map(|p| p.contents().to_vec())
+            .ok_or_else(|| {
+                failed(
+                    format!(
+                        "role {role:?} of issuer {:?} answered without a certificate",
+                        self.rec.name
+                    ),
+                    "is this a Vault or OpenBao PKI mount?",
+                )
+            })?;
+        // Whatever is refused below and came from the recorded CA is
+        // revoked at the engine: it was issued, and nobody will use it.
+        let refuse =
+            |why: String, fix: &str| -> Error {
+                let revoked = crate::issued::signed_by(&cert_der, &self.ca_der)
+                    && CertInfo::from_der(&cert_der)
+                        .is_ok_and(|i| self.revoke(&i.serial_hex).is_ok());
+                failed(
+                    format!(
+                    "role {role:?} of issuer {:?} issued a certificate that cannot be {}: {why}{}",
+                    self.rec.name,
+                    if client { "a client identity" } else { "a daemon's" },
+                    if revoked { "; it was revoked at the engine" } else { "" }
+                ),
+                    fix,
+                )
+            };
+        let issuing_ours =
+            ::pem::parse(&signed.issuing_ca).is_ok_and(|p| p.contents() == self.ca_der.as_slice());
+        if !issuing_ours && !crate::issued::signed_by(&cert_der, &self.ca_der) {
             return Err(failed(
                 format!("issuer {:?} now signs with another CA than the one recorded", self.rec.name),
                 format!(
@@ -313,36 +339,33 @@ impl Remote {
                 ),
             ));
         }
-        let info = CertInfo::from_pem(&signed.certificate)?;
         if !pki::key_matches_cert(&key_der, &signed.certificate)? {
-            return Err(failed(
-                "the engine returned a certificate for another key",
+            return Err(refuse(
+                "it is for another key".into(),
                 "this is not what sign/ROLE does: check the engine",
             ));
         }
-        let cert_der = ::pem::parse(&signed.certificate)
-            .map(|p| p.contents().to_vec())
-            .map_err(|e| Error::Crypto(e.to_string()))?;
-        if client {
-            pki::check_client_chain(&cert_der, &self.ca_der, now).map_err(|why| {
-                failed(
-                    format!("role {role:?} issued a certificate that cannot be a client identity: {why}"),
-                    "the client role needs client_flag=true (bao write MOUNT/roles/ROLE client_flag=true)",
-                )
-            })?;
-        } else if !info.ekus.iter().any(|e| e == "serverAuth") {
-            return Err(failed(
-                format!("role {role:?} issued a certificate without serverAuth"),
-                "the server role needs server_flag=true (bao write MOUNT/roles/ROLE server_flag=true)",
-            ));
-        } else if let Some(missing) = sans.iter().find(|s| !info.sans.contains(&s.to_string())) {
-            // Go checks SANs only: a daemon certificate without one of
-            // them fails every client that uses that name.
-            return Err(failed(
-                format!("role {role:?} issued a certificate without the SAN {missing}"),
-                "the server role must allow the daemon's names: allow_ip_sans=true, allowed_domains or allow_any_name",
-            ));
-        }
+        let names: Vec<String> = sans.iter().map(San::to_string).collect();
+        let want = crate::issued::Expect {
+            usage: if client {
+                crate::issued::Usage::Client
+            } else {
+                crate::issued::Usage::Server
+            },
+            cn,
+            sans: &names,
+        };
+        crate::issued::check_leaf(&cert_der, &self.ca_der, &want, now).map_err(|why| {
+            refuse(
+                why,
+                if client {
+                    "the client role must issue clientAuth alone for the request's CN with no SANs: client_flag=true server_flag=false use_csr_common_name=true, no alt_names, not_before_duration of an hour or less"
+                } else {
+                    "the server role must issue serverAuth alone for exactly the daemon's names: server_flag=true client_flag=false, allow_ip_sans=true with allowed_domains or allow_any_name, not_before_duration of an hour or less"
+                },
+            )
+        })?;
+        let info = CertInfo::from_der(&cert_der)?;
         // The role's max_ttl caps the lifetime with only a warning: said.
         let asked = now + time::Duration::days(i64::from(days));
         if info.not_after < asked - time::Duration::hours(1) {
@@ -375,8 +398,61 @@ impl Remote {
         Ok(())
     }
 
-    pub fn crl_pem(&self) -> Result<String> {
-        self.engine.crl_pem()
+    /// The engine's CRL, checked before anyone writes it into a bundle:
+    /// the recorded CA's, current, listing `must_list`. An engine that
+    /// rebuilds its CRL on a schedule (OpenBao's `auto_rebuild`) is asked
+    /// once to rebuild it now (`crl/rotate`); a CRL still without the
+    /// serials is refused, as is anything that is not that CA's CRL (the
+    /// plugin would refuse every identity with it).
+    pub fn crl_pem(&self, must_list: &[String], now: OffsetDateTime) -> Result<String> {
+        use crate::issued::{check_crl, CrlProblem};
+        let mut pem = self.engine.crl_pem()?;
+        let mut outcome = check_crl(&pem, &self.ca_der, must_list, now);
+        let mut rotate_refused = None;
+        if matches!(outcome, Err(CrlProblem::Missing(_))) {
+            match self.engine.rotate_crl(&self.token) {
+                Ok(()) => {
+                    pem = self.engine.crl_pem()?;
+                    outcome = check_crl(&pem, &self.ca_der, must_list, now);
+                }
+                Err(e) => rotate_refused = Some(e.to_string()),
+            }
+        }
+        match outcome {
+            Ok(()) => Ok(pem),
+            Err(CrlProblem::Missing(serials)) => Err(failed(
+                format!(
+                    "issuer {:?} revoked {} but its CRL does not list {} {}; no CRL was written here",
+                    self.rec.name,
+                    serials.join(", "),
+                    if serials.len() == 1 { "it" } else { "them" },
+                    match &rotate_refused {
+                        Some(why) => format!("and asking it to rebuild the CRL failed ({why})"),
+                        None => "even after a rebuild".to_string(),
+                    }
+                ),
+                match rotate_refused {
+                    Some(_) => format!(
+                        "let the token's policy rebuild the CRL (path \"{}/crl/rotate\" {{ capabilities = [\"read\"] }}), or wait for the engine's own rebuild; then run the same revoke again",
+                        self.rec.mount
+                    ),
+                    None => format!(
+                        "run the same revoke again in a minute (the engine's CRL may be rebuilt on a schedule: bao read {}/config/crl)",
+                        self.rec.mount
+                    ),
+                },
+            )),
+            Err(CrlProblem::Bad(why)) => Err(failed(
+                format!(
+                    "issuer {:?} returned a CRL that cannot be used: {why}; no CRL was written here",
+                    self.rec.name
+                ),
+                format!(
+                    "check the mount's CRL (bao read {}/cert/crl), then run the same command again",
+                    self.rec.mount
+                ),
+            )),
+        }
     }
 }
 
@@ -409,7 +485,11 @@ impl Signer for Remote {
         }
         let cn = sans.first().map(San::host).unwrap_or_default();
         let (ips, dns): (Vec<&San>, Vec<&San>) = sans.iter().partition(|s| matches!(s, San::Ip(_)));
+        // Every name is asked for in alt_names/ip_sans: the CN (the first
+        // of them) is not added again, which OpenBao does as a DNS name
+        // even when it is an address ("DNS:127.0.0.1").
         let extra = serde_json::json!({
+            "exclude_cn_from_sans": true,
             "alt_names": dns.iter().map(|s| s.host()).collect::<Vec<_>>().join(","),
             "ip_sans": ips.iter().map(|s| s.host()).collect::<Vec<_>>().join(","),
         });
@@ -467,38 +547,37 @@ impl Remote {
             now,
             true,
         )?;
+        // The CN, SANs and usage were checked with the answer; the role is
+        // what the plugin will read: exactly one OU spelled as we write it
+        // (an unmarked subject would be an admin by v0.2's rule, so it is
+        // refused too: the engine role must say which).
         let info = CertInfo::from_pem(&leaf.cert_pem)?;
-        // The name the plugin and dockerd's logs go by is the one asked
-        // for, and a client identity carries no names to serve.
-        if info.subject_cn != cn || !info.sans.is_empty() {
+        if info.role_claim != RoleClaim::Client(role) {
             let _ = self.revoke(&leaf.serial_hex);
-            return Err(failed(
-                format!(
-                    "role {:?} of issuer {:?} issued CN {:?}{} for a request of CN {cn:?}; the certificate was revoked",
-                    self.rec.client_role,
-                    self.rec.name,
-                    crate::text::one_line(&info.subject_cn),
-                    if info.sans.is_empty() { "" } else { " with SANs" },
-                ),
-                "the client role must keep the request's CN and add no SANs (use_csr_common_name=true, no alt_names)",
-            ));
-        }
-        let got = info.role;
-        if got != role {
-            let _ = self.revoke(&leaf.serial_hex);
-            return Err(failed(
-                format!(
-                    "role {:?} of issuer {:?} issues {} identities (its ou), not {}; the certificate was revoked",
-                    self.rec.client_role,
-                    self.rec.name,
-                    got.as_str(),
-                    role.as_str()
-                ),
-                format!(
+            let got = match &info.role_claim {
+                RoleClaim::Client(r) => format!("{} identities (its ou)", r.as_str()),
+                RoleClaim::Service => "service certificates (its ou)".into(),
+                RoleClaim::Unmarked => "identities with no role ou".into(),
+                RoleClaim::Ambiguous(why) => {
+                    format!("identities whose role cannot be read ({why})")
+                }
+            };
+            let fix = match info.role_claim {
+                RoleClaim::Client(r) => format!(
                     "ask for --role {}, or give the engine role ou=\"{}\"",
-                    got.as_str(),
+                    r.as_str(),
                     role.ou()
                 ),
+                _ => format!("give the engine role ou=\"{}\"", role.ou()),
+            };
+            return Err(failed(
+                format!(
+                    "role {:?} of issuer {:?} issues {got}, not {}; the certificate was revoked at the engine",
+                    self.rec.client_role,
+                    self.rec.name,
+                    role.as_str()
+                ),
+                fix,
             ));
         }
         Ok(leaf)
@@ -520,7 +599,7 @@ pub fn signer_of(env: &Env, name: &str) -> Result<(CaRecord, Box<dyn Signer>)> {
 pub fn crl_for(env: &Env, name: &str, revs: &crate::state::Revocations) -> Result<String> {
     let (rec, _) = ca::existing(env, name)?;
     if let Some(i) = &rec.issuer {
-        return connect(env, i)?.crl_pem();
+        return connect(env, i)?.crl_pem(&[], env.now);
     }
     let (_, signer) = ca::load(env, name)?;
     ca::crl_pem(env, &signer, revs)

@@ -276,8 +276,11 @@ fn publish(
         for serial in serials {
             remote.revoke(serial)?;
         }
+        // The engine's CRL is checked before anything is recorded here, so
+        // a CRL that does not list the serial leaves the list as it was and
+        // the same command finishes the job later.
+        let pem = remote.crl_pem(serials, env.now)?;
         state.write_revocations(ca_name, revs)?;
-        let pem = remote.crl_pem()?;
         let mut crls = Vec::new();
         for s in state.servers()?.into_iter().filter(|s| s.ca == ca_name) {
             crls.push(ca::write_crl_into(&state.server_dir(&s), &pem)?);

@@ -163,7 +163,7 @@ impl Bao {
         self.run(&["auth", "enable", "approle"]);
         let o = self.run_with_stdin(
             &["policy", "write", "tlsctx", "-"],
-            "path \"pki/sign/*\" { capabilities = [\"create\", \"update\"] }\npath \"pki/revoke\" { capabilities = [\"create\", \"update\"] }\n",
+            "path \"pki/sign/*\" { capabilities = [\"create\", \"update\"] }\npath \"pki/revoke\" { capabilities = [\"create\", \"update\"] }\npath \"pki/crl/rotate\" { capabilities = [\"read\"] }\n",
         );
         ok(&o);
         self.run(&[
