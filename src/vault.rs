@@ -96,13 +96,15 @@ fn unreachable(base: &str, e: &ureq::Error) -> Error {
                     .into(),
             }
         }
-        ureq::Error::BodyExceedsLimit(_) => return Error::IssuerFailed {
-            what: format!(
+        ureq::Error::BodyExceedsLimit(_) => {
+            return Error::IssuerFailed {
+                what: format!(
                 "the engine at {base} answered with more than {} MiB, which no PKI engine sends",
                 MAX_BODY >> 20
             ),
-            fix: "check that --url is the Vault or OpenBao server".into(),
-        },
+                fix: "check that --url is the Vault or OpenBao server".into(),
+            }
+        }
         _ => {}
     }
     let untrusted = why.contains("UnknownIssuer")

@@ -771,3 +771,100 @@ fn an_envelope_cannot_take_the_signers_own_name() {
         "{err}"
     );
 }
+
+/// Issue 30: the CN of an accepted certificate is the signer's choice. A
+/// signer holding the right CA key (another tool, openssl by hand) could
+/// give bob a second identity whose CN reads as the first one, or one in
+/// decomposed form: `accept` holds it to the rules `new` and `sign` follow.
+#[test]
+fn accept_refuses_a_cn_that_passes_for_another_identity() {
+    let owner = Sandbox::new();
+    let bob = Sandbox::new();
+    ok(&owner.tlsctx(&["ca", "init"]));
+    let fp = ca_sha256(&owner, "default");
+    let req = bob.path().join("p1.req");
+    request(&bob, "p1", "tcp://10.0.0.1:2376", "bob", &req);
+    let resp = owner.path().join("p1.resp");
+    ok(&owner.tlsctx(&["sign", p(&req), "--yes", "--out", p(&resp)]));
+    ok(&bob.tlsctx(&["accept", p(&resp), "--ca-fingerprint", &fp]));
+
+    // The same CA's key, used by hand.
+    let w = owner.path();
+    let ca_key = owner.cfg().join("tlsctx/keys/ca/default.key");
+    let ca_pem = owner.cfg().join("tlsctx/cas/default/ca.pem");
+    for (i, (cn, why)) in [
+        // Cyrillic о in place of the Latin o.
+        ("b\u{43e}b", "reads as that of \"p1\""),
+        // é as e and a combining accent.
+        ("be\u{301}b", "composed form (NFC)"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let name = format!("p{}", i + 2);
+        let req = bob.path().join(format!("{name}.req"));
+        request(&bob, &name, "tcp://10.0.0.1:2376", "x", &req);
+        let text = fs::read_to_string(&req).unwrap();
+        let start = text.find("-----BEGIN CERTIFICATE REQUEST-----").unwrap();
+        let csr = w.join(format!("{name}.csr"));
+        fs::write(&csr, &text[start..]).unwrap();
+        let cert = w.join(format!("{name}.pem"));
+        // openssl x509 -subj takes Latin-1: Python's cryptography writes the
+        // CN as UTF8String.
+        let script = r#"
+import sys, datetime
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID, ExtendedKeyUsageOID
+csr_path, ca_path, key_path, out, cn, serial = sys.argv[1:]
+csr = x509.load_pem_x509_csr(open(csr_path, "rb").read())
+ca = x509.load_pem_x509_certificate(open(ca_path, "rb").read())
+key = serialization.load_der_private_key(open(key_path, "rb").read(), None)
+now = datetime.datetime.now(datetime.timezone.utc)
+cert = (x509.CertificateBuilder()
+    .subject_name(x509.Name([
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "role:admin"),
+        x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+    .issuer_name(ca.subject).public_key(csr.public_key())
+    .serial_number(int(serial, 16))
+    .not_valid_before(now - datetime.timedelta(minutes=1))
+    .not_valid_after(now + datetime.timedelta(days=10))
+    .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+    .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+    .sign(key, hashes.SHA256()))
+open(out, "wb").write(cert.public_bytes(serialization.Encoding.PEM))
+"#;
+        let o = std::process::Command::new(require("python3"))
+            .args(["-c", script, p(&csr), p(&ca_pem), p(&ca_key), p(&cert), cn])
+            .arg(format!("77{i}1"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", transcript(&o));
+        let envelope = serde_json::json!({
+            "kind": "docker-tlsctx response",
+            "version": 1,
+            "name": name,
+            "host": "tcp://10.0.0.1:2376",
+            "ca_sha256": fp,
+            "cn": cn,
+            "role": "admin",
+            "serial": format!("77{i}1"),
+            "not_after": "2030-01-01T00:00:00Z",
+        });
+        let resp = w.join(format!("{name}.resp"));
+        fs::write(
+            &resp,
+            format!(
+                "{envelope}\n{}{}",
+                fs::read_to_string(&cert).unwrap(),
+                fs::read_to_string(&ca_pem).unwrap()
+            ),
+        )
+        .unwrap();
+        failed(&bob.tlsctx(&["accept", p(&resp)]), &[why]);
+        assert!(!bob
+            .cfg()
+            .join(format!("tlsctx/identities/{name}.json"))
+            .exists());
+    }
+}

@@ -159,6 +159,28 @@ pub fn check_days(flag: &'static str, days: u32, max: u32, why: &'static str) ->
 /// one being replaced or renewed), or a certificate `sign` issued. dockerd's
 /// logs and the authorization plugin tell people apart by CN only.
 pub(crate) fn check_cn_free(env: &Env, ca: &str, cn: &str, name: &str) -> Result<()> {
+    check_cn_free_here(env, ca, cn, name)?;
+    let state = env.state();
+    let key = crate::names::cn_key(cn);
+    let live = |not_after: time::OffsetDateTime, serial: &str| {
+        not_after > env.now && !state.is_revoked(ca, serial)
+    };
+    for s in state.signed(ca)? {
+        if crate::names::cn_key(&s.cn) == key && live(s.not_after, &s.serial) {
+            return Err(Error::CnInUse {
+                cn: cn.into(),
+                ca: ca.into(),
+                by: format!("{:?} (signed, serial {})", s.name, s.serial),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `check_cn_free` among the identities here only: what `accept` checks,
+/// where the certificate being accepted may be one `sign` recorded on this
+/// same machine.
+pub(crate) fn check_cn_free_here(env: &Env, ca: &str, cn: &str, name: &str) -> Result<()> {
     let state = env.state();
     let key = crate::names::cn_key(cn);
     let live = |not_after: time::OffsetDateTime, serial: &str| {
@@ -176,11 +198,6 @@ pub(crate) fn check_cn_free(env: &Env, ca: &str, cn: &str, name: &str) -> Result
             && live(i.not_after, &i.serial)
         {
             return Err(taken(format!("{:?}", i.name)));
-        }
-    }
-    for s in state.signed(ca)? {
-        if crate::names::cn_key(&s.cn) == key && live(s.not_after, &s.serial) {
-            return Err(taken(format!("{:?} (signed, serial {})", s.name, s.serial)));
         }
     }
     Ok(())

@@ -213,7 +213,31 @@ pub fn accept(env: &Env, a: &Accept<'_>) -> Result<Accepted> {
         }
     }
     pki::check_client_chain(&r.cert_der, &r.ca_der, env.now).map_err(|why| refused(&why))?;
+    // The signer chose the CN: it is held to the rules a CN made here
+    // follows (NFC, no invisible or mixed-up characters), and must not
+    // look like another live identity of the same CA here, which dockerd's
+    // logs and the plugin could not tell apart (issue 30).
+    names::validate_cn(&cert.subject_cn).map_err(|e| {
+        let why = match e {
+            Error::CnInvalid(why) => why,
+            other => other.to_string(),
+        };
+        refused(&format!(
+            "the CN it was signed for cannot be used here: {why}"
+        ))
+    })?;
     let known = state.cas()?.into_iter().find(|c| c.sha256 == ca.sha256);
+    if let Some(k) = &known {
+        super::check_cn_free_here(env, &k.name, &cert.subject_cn, &pending.name).map_err(
+            |e| match e {
+                Error::CnInUse { by, ca, .. } => refused(&format!(
+                    "its CN {:?} reads as that of {by}, a live identity of CA {ca:?} here (case, composition and look-alike letters of other scripts do not tell people apart in dockerd's logs or the plugin)",
+                    cert.subject_cn
+                )),
+                other => other,
+            },
+        )?;
+    }
     let before = if pending.renewal {
         let rec = state
             .identity(&pending.name)?
