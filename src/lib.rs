@@ -8,6 +8,7 @@
 // Leaves: std and crates only (error may use text).
 pub mod error;
 pub mod fsio;
+pub mod http1;
 pub mod lock;
 pub mod names;
 pub mod sys;

@@ -105,48 +105,36 @@ fn run(m: &Material<'_>) -> Result<Outcome, Failure> {
     })
 }
 
+/// Docker's `GET /version` answer is about 1 KiB (api/types/types.go
+/// Version); 1 MiB is far more than any daemon sends.
+const MAX_VERSION_BODY: usize = 1 << 20;
+
+/// The daemon's answer to `GET /version`, read with the one HTTP/1.1
+/// reader the plugin and the agent use (http1).
 fn parse_version(resp: &[u8]) -> Result<Outcome, Failure> {
-    let text = String::from_utf8_lossy(resp);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| Failure::Other("the daemon's answer was cut short".into()))?;
-    let status = head.lines().next().unwrap_or("");
-    if !status.contains(" 200 ") {
+    let r = crate::http1::Reader::with_limit(resp, MAX_VERSION_BODY)
+        .response()
+        .map_err(|e| Failure::Other(format!("the daemon's answer cannot be read: {e}")))?;
+    if r.status != 200 {
         return Err(Failure::Other(format!(
-            "the daemon answered {status:?} to GET /version"
+            "the daemon answered {} to GET /version",
+            r.status
         )));
     }
-    let chunked = head.lines().any(|l| {
-        l.to_ascii_lowercase().starts_with("transfer-encoding:")
-            && l.to_ascii_lowercase().contains("chunked")
-    });
-    let body = if chunked {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
-    let v: serde_json::Value = serde_json::from_str(body.trim())
+    #[derive(serde::Deserialize)]
+    struct Version {
+        #[serde(rename = "Version")]
+        version: Option<String>,
+        #[serde(rename = "ApiVersion")]
+        api_version: Option<String>,
+    }
+    let v: Version = serde_json::from_slice(&r.body)
         .map_err(|e| Failure::Other(format!("GET /version did not return JSON: {e}")))?;
     Ok(Outcome::Ok {
-        version: v["Version"].as_str().unwrap_or("?").to_string(),
-        api_version: v["ApiVersion"].as_str().unwrap_or("?").to_string(),
+        version: crate::text::one_line(v.version.as_deref().unwrap_or("?")),
+        api_version: crate::text::one_line(v.api_version.as_deref().unwrap_or("?")),
         server_cert: Vec::new(),
     })
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
-    }
-    out
 }
 
 fn pem_blocks(text: &str) -> Vec<Vec<u8>> {

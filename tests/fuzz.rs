@@ -410,11 +410,11 @@ fn authz_route_spellings() {
     println!("authz route spellings: {n} decisions, no findings");
 }
 
-/// The plugin's HTTP reader on mutated requests: no panic, and it ends.
-#[cfg(unix)]
+/// The one HTTP reader (plugin requests, `check`'s responses) on mutated
+/// input: no panic, and it ends.
 #[test]
-fn authz_http_framing() {
-    use docker_tlsctx::authz::http::Reader;
+fn http_framing() {
+    use docker_tlsctx::http1::Reader;
     let seeds: Vec<Vec<u8>> = [
         "POST /AuthZPlugin.AuthZReq HTTP/1.1\r\nHost: plugin\r\nContent-Length: 2\r\n\r\n{}",
         "POST /AuthZPlugin.AuthZReq HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
@@ -423,7 +423,7 @@ fn authz_http_framing() {
     .iter()
     .map(|s| s.as_bytes().to_vec())
     .collect();
-    fuzz("authz http framing", &seeds, 20_000, |input| {
+    fuzz("http request framing", &seeds, 20_000, |input| {
         let mut r = Reader::new(input);
         for _ in 0..input.len() + 2 {
             match r.next_request() {
@@ -432,5 +432,18 @@ fn authz_http_framing() {
             }
         }
         panic!("the reader did not end");
+    });
+    let seeds: Vec<Vec<u8>> = [
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+        "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+        "HTTP/1.0 200 OK\r\n\r\n{\"Version\":\"27.0\"}",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    fuzz("http response framing", &seeds, 20_000, |input| {
+        if let Ok(resp) = Reader::with_limit(input, 1 << 20).response() {
+            assert!(resp.body.len() <= input.len());
+        }
     });
 }

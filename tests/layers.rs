@@ -8,7 +8,10 @@ use std::path::Path;
 
 /// Top-level modules by layer, lowest first.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("leaves", &["error", "text", "names", "fsio", "lock", "sys"]),
+    (
+        "leaves",
+        &["error", "text", "names", "fsio", "lock", "sys", "http1"],
+    ),
     ("pure code", &["pki", "csr", "p12", "issued"]),
     (
         "adapters",

@@ -543,17 +543,8 @@ fn refuse(client: Conn, r: &Refusal, before_reply: impl FnOnce()) {
     read_head(&client);
     before_reply();
     let body = serde_json::json!({ "message": r.message }).to_string();
-    let reason = match r.status {
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        _ => "Internal Server Error",
-    };
-    let reply = format!(
-        "HTTP/1.1 {} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        r.status,
-        body.len()
-    );
-    let _ = client.write_all(reply.as_bytes());
+    let mut w = &client;
+    let _ = crate::http1::write_answer(&mut w, r.status, "application/json", &body, true);
 }
 
 /// Reads the request head: a unix socket closed with unread input resets the
@@ -565,7 +556,7 @@ fn read_head(client: &Conn) {
     let until = Instant::now() + Duration::from_secs(2);
     let mut head = Vec::new();
     let mut buf = [0u8; 4096];
-    while head.len() < 64 * 1024 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+    while !crate::http1::head_done(&head) {
         let left = until.saturating_duration_since(Instant::now());
         if left.is_zero() || client.set_read_timeout(Some(left)).is_err() {
             break;

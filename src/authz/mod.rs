@@ -7,7 +7,6 @@
 //! a certificate (the local socket) pass; a certificate not from the bundle's
 //! CA, a revoked one, or one whose role does not allow the request is refused.
 
-pub mod http;
 pub mod policy;
 pub mod route;
 pub mod trust;
@@ -478,11 +477,11 @@ fn connection(
     conns: &Mutex<Connections>,
     id: u64,
 ) -> std::io::Result<()> {
-    let mut reader = http::Reader::new(conn.try_clone()?);
+    let mut reader = crate::http1::Reader::new(conn.try_clone()?);
     // A peer that stops reading must not hold a connection that is deciding
     // (never closed to make room) for ever: the answer, a few hundred
     // bytes, gets the same deadline a request does.
-    conn.set_write_timeout(Some(http::REQUEST))?;
+    conn.set_write_timeout(Some(crate::http1::REQUEST))?;
     let mut writer = conn;
     loop {
         match reader.next_request_noting(|| lock(conns).set_phase(id, Phase::Reading)) {
@@ -497,14 +496,14 @@ fn connection(
                         req.method
                     ))
                 };
-                http::write_json(&mut writer, &answer)?;
+                crate::http1::write_json(&mut writer, &answer)?;
                 lock(conns).set_phase(id, Phase::Idle);
             }
             Err(e) => {
                 if log {
                     eprintln!("tlsctx-authz: closing a connection: {e}");
                 }
-                let _ = http::write_bad_request(&mut writer, &e.to_string());
+                let _ = crate::http1::write_bad_request(&mut writer, &e.to_string());
                 return Err(e);
             }
         }

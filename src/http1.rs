@@ -1,19 +1,24 @@
-//! The plugin's HTTP/1.1: requests from dockerd's plugin client (moby
-//! pkg/plugins/client.go: POST, a JSON body with Content-Length) read with
-//! httparse, within bounds, and 200 answers written back.
+//! HTTP/1.1, written once (issue 30) for the three places that speak it:
+//! the authorization plugin reads dockerd's requests (moby
+//! pkg/plugins/client.go: POST, a JSON body with Content-Length) and answers
+//! them; the agent reads a request's head before it answers with a refusal;
+//! `check` reads the daemon's answer to `GET /version`. Messages are read
+//! with httparse (hyper's parser), within bounds.
 //!
-//! Bounds: a request head of at most [`MAX_HEAD`] bytes and [`MAX_HEADERS`]
-//! fields; a body of at most [`MAX_BODY`]; [`IDLE`] between requests of a
-//! keep-alive connection, and [`REQUEST`] for a whole request once its
-//! first byte came (a deadline per read alone let one byte every few
-//! seconds hold a connection and its thread for ever: issue 30).
-//! Anything outside them, both Content-Length and chunked, two
-//! Content-Lengths: an error, and the connection is closed.
+//! Bounds: a head of at most [`MAX_HEAD`] bytes and [`MAX_HEADERS`]
+//! fields; a body of at most the reader's limit ([`MAX_BODY`] unless
+//! told); [`IDLE`] between requests of a keep-alive connection, and
+//! [`REQUEST`] for a whole request once its first byte came (a deadline per
+//! read alone let one byte every few seconds hold a connection and its
+//! thread for ever: issue 30). Anything outside them, both Content-Length
+//! and chunked, two Content-Lengths: an error, and the connection is
+//! closed.
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-/// dockerd sends small heads (Host, User-Agent, Content-Type, length).
+/// dockerd sends small heads (Host, User-Agent, Content-Type, length), and
+/// so does a daemon answering `GET /version`.
 pub const MAX_HEAD: usize = 16 * 1024;
 pub const MAX_HEADERS: usize = 32;
 /// dockerd passes request and response bodies only up to 1 MiB
@@ -38,6 +43,12 @@ pub struct Request {
     pub body: Vec<u8>,
 }
 
+#[derive(Debug, PartialEq)]
+pub struct Response {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
 /// Reads requests from one connection; holds what was read past a request.
 pub struct Reader<R> {
     inner: R,
@@ -45,6 +56,7 @@ pub struct Reader<R> {
     /// When the request being read must be complete (None between
     /// requests).
     deadline: Option<Instant>,
+    max_body: usize,
 }
 
 /// A socket whose read timeout can be set (a UnixStream; anything in tests).
@@ -52,6 +64,7 @@ pub trait Timed {
     fn set_timeout(&self, t: Duration);
 }
 
+#[cfg(unix)]
 impl Timed for std::os::unix::net::UnixStream {
     fn set_timeout(&self, t: Duration) {
         let _ = self.set_read_timeout(Some(t));
@@ -62,16 +75,36 @@ impl Timed for &[u8] {
     fn set_timeout(&self, _t: Duration) {}
 }
 
+/// A stream whose deadline is kept by the stream itself (`check`'s TLS
+/// connection, under tls_client::Deadline).
+pub struct SelfTimed<R>(pub R);
+
+impl<R> Timed for SelfTimed<R> {
+    fn set_timeout(&self, _t: Duration) {}
+}
+
+impl<R: Read> Read for SelfTimed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
 fn bad(why: impl Into<String>) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, why.into())
 }
 
 impl<R: Read + Timed> Reader<R> {
     pub fn new(inner: R) -> Self {
+        Self::with_limit(inner, MAX_BODY)
+    }
+
+    /// A reader that takes bodies of at most `max_body` bytes.
+    pub fn with_limit(inner: R, max_body: usize) -> Self {
         Reader {
             inner,
             buf: Vec::new(),
             deadline: None,
+            max_body,
         }
     }
 
@@ -128,7 +161,7 @@ impl<R: Read + Timed> Reader<R> {
                         n,
                         req.method.unwrap_or("").to_string(),
                         req.path.unwrap_or("").to_string(),
-                        length,
+                        length.unwrap_or(0),
                         chunked,
                     );
                 }
@@ -151,20 +184,73 @@ impl<R: Read + Timed> Reader<R> {
             }
         };
         self.buf.drain(..head_len);
-        let body = if chunked {
-            self.chunked_body()?
-        } else {
-            if length > MAX_BODY {
-                return Err(bad("request body too large"));
-            }
-            while self.buf.len() < length {
-                if !self.fill()? {
-                    return Err(bad("connection closed inside a request body"));
-                }
-            }
-            self.buf.drain(..length).collect()
-        };
+        let body = self.body(Some(length), chunked)?;
         Ok(Some(Request { method, path, body }))
+    }
+
+    /// A response (the whole of it: a body without a length ends with the
+    /// connection). Interim 1xx answers are skipped.
+    pub fn response(&mut self) -> std::io::Result<Response> {
+        loop {
+            let (head_len, status, length, chunked) = loop {
+                let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                let mut resp = httparse::Response::new(&mut headers);
+                match resp.parse(&self.buf) {
+                    Ok(httparse::Status::Complete(n)) => {
+                        let (length, chunked) = framing(resp.headers)?;
+                        break (n, resp.code.unwrap_or(0), length, chunked);
+                    }
+                    Ok(httparse::Status::Partial) if self.buf.len() > MAX_HEAD => {
+                        return Err(bad("response head too large"))
+                    }
+                    Ok(httparse::Status::Partial) => {}
+                    Err(e) => return Err(bad(format!("bad response head: {e}"))),
+                }
+                if !self.fill()? {
+                    return Err(bad(if self.buf.is_empty() {
+                        "the connection closed without an answer"
+                    } else {
+                        "the connection closed inside the answer's head"
+                    }));
+                }
+            };
+            self.buf.drain(..head_len);
+            if (100..200).contains(&status) {
+                continue;
+            }
+            // RFC 9112 §6.3: 204 and 304 have no body; otherwise without a
+            // length or chunks the body runs to the end of the connection.
+            let body = if status == 204 || status == 304 {
+                Vec::new()
+            } else {
+                self.body(length, chunked)?
+            };
+            return Ok(Response { status, body });
+        }
+    }
+
+    /// The body as the head framed it: chunked, `length` bytes, or (a
+    /// response without either) up to the end of the stream.
+    fn body(&mut self, length: Option<usize>, chunked: bool) -> std::io::Result<Vec<u8>> {
+        if chunked {
+            return self.chunked_body();
+        }
+        let Some(length) = length else {
+            while self.buf.len() <= self.max_body && self.fill()? {}
+            if self.buf.len() > self.max_body {
+                return Err(bad("body too large"));
+            }
+            return Ok(std::mem::take(&mut self.buf));
+        };
+        if length > self.max_body {
+            return Err(bad("body too large"));
+        }
+        while self.buf.len() < length {
+            if !self.fill()? {
+                return Err(bad("connection closed inside a body"));
+            }
+        }
+        Ok(self.buf.drain(..length).collect())
     }
 
     fn chunked_body(&mut self) -> std::io::Result<Vec<u8>> {
@@ -186,8 +272,12 @@ impl<R: Read + Timed> Reader<R> {
             // Checked: a chunk size near 2^64 must not wrap past the bound.
             let size = usize::try_from(size)
                 .ok()
-                .filter(|s| body.len().checked_add(*s).is_some_and(|t| t <= MAX_BODY))
-                .ok_or_else(|| bad("request body too large"))?;
+                .filter(|s| {
+                    body.len()
+                        .checked_add(*s)
+                        .is_some_and(|t| t <= self.max_body)
+                })
+                .ok_or_else(|| bad("body too large"))?;
             self.buf.drain(..used);
             // The chunk, then CRLF; the last chunk (0) is followed by an
             // empty trailer section (no trailers from Go's client).
@@ -210,7 +300,7 @@ impl<R: Read + Timed> Reader<R> {
 
 /// Content-Length or chunked, never both, never two lengths (RFC 9112
 /// §6.3: the ambiguity request smuggling uses).
-fn framing(headers: &[httparse::Header]) -> std::io::Result<(usize, bool)> {
+fn framing(headers: &[httparse::Header]) -> std::io::Result<(Option<usize>, bool)> {
     let (mut length, mut chunked) = (None, false);
     for h in headers {
         if h.name.eq_ignore_ascii_case("content-length") {
@@ -232,28 +322,53 @@ fn framing(headers: &[httparse::Header]) -> std::io::Result<(usize, bool)> {
     if chunked && length.is_some() {
         return Err(bad("both Content-Length and chunked"));
     }
-    Ok((length.unwrap_or(0), chunked))
+    Ok((length, chunked))
 }
 
-/// A 200 answer with a JSON body.
-pub fn write_json(w: &mut impl Write, json: &str) -> std::io::Result<()> {
+/// Whether `buf` holds a whole request head, or something that will never
+/// be one (the agent then stops reading and answers).
+pub fn head_done(buf: &[u8]) -> bool {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    !matches!(
+        httparse::Request::new(&mut headers).parse(buf),
+        Ok(httparse::Status::Partial)
+    ) || buf.len() > MAX_HEAD
+}
+
+/// An answer with a JSON body; `close` says the connection ends after it.
+pub fn write_answer(
+    w: &mut impl Write,
+    status: u16,
+    content_type: &str,
+    json: &str,
+    close: bool,
+) -> std::io::Result<()> {
+    let reason = match status {
+        200 => "OK",
+        400 => "Bad Request",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        _ => "",
+    };
     write!(
         w,
-        "HTTP/1.1 200 OK\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: {}\r\n\r\n{json}",
-        json.len()
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{}\r\n{json}",
+        json.len(),
+        if close { "Connection: close\r\n" } else { "" }
     )?;
     w.flush()
 }
 
-/// A 400 answer before the connection is closed.
+/// A plugin's 200 answer with a JSON body.
+pub fn write_json(w: &mut impl Write, json: &str) -> std::io::Result<()> {
+    write_answer(w, 200, CONTENT_TYPE, json, false)
+}
+
+/// A plugin's 400 answer before the connection is closed.
 pub fn write_bad_request(w: &mut impl Write, why: &str) -> std::io::Result<()> {
     let body = serde_json::json!({ "Err": format!("tlsctx: {why}") }).to_string();
-    write!(
-        w,
-        "HTTP/1.1 400 Bad Request\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    w.flush()
+    write_answer(w, 400, CONTENT_TYPE, &body, true)
 }
 
 #[cfg(test)]
@@ -319,5 +434,62 @@ mod tests {
         let mut big = b"POST /x HTTP/1.1\r\n".to_vec();
         big.extend(std::iter::repeat_n(b'a', MAX_HEAD + 10));
         assert!(all(&big).last().unwrap().is_err());
+    }
+    fn response(raw: &[u8]) -> std::io::Result<Response> {
+        Reader::with_limit(raw, 1024).response()
+    }
+
+    /// Issue 30: `check` parsed the daemon's answer by hand (a status line
+    /// that merely contained " 200 ", chunks cut at the first bad size). It
+    /// reads it as the plugin reads requests now.
+    #[test]
+    fn responses_by_length_chunks_or_the_end_of_the_stream() {
+        let by_length = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}trailing";
+        assert_eq!(
+            response(by_length).unwrap(),
+            Response {
+                status: 200,
+                body: b"{}".to_vec()
+            }
+        );
+        let chunked = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{\"\r\n3\r\na\":\r\n2\r\n1}\r\n0\r\n\r\n";
+        assert_eq!(response(chunked).unwrap().body, b"{\"a\":1}".to_vec());
+        let to_the_end = b"HTTP/1.0 500 Internal Server Error\r\n\r\noops";
+        assert_eq!(
+            response(to_the_end).unwrap(),
+            Response {
+                status: 500,
+                body: b"oops".to_vec()
+            }
+        );
+        assert!(response(b"HTTP/1.1 204 No Content\r\n\r\n")
+            .unwrap()
+            .body
+            .is_empty());
+        for bad in [
+            &b""[..],
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n{}",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 4096\r\n\r\n",
+            b"SSH-2.0-OpenSSH_9.2\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Type: a\r\n",
+        ] {
+            assert!(response(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+        let mut endless = b"HTTP/1.1 200 OK\r\n\r\n".to_vec();
+        endless.extend(std::iter::repeat_n(b'a', 2048));
+        assert!(response(&endless).is_err());
+    }
+
+    #[test]
+    fn a_head_is_done_when_whole_or_never_one() {
+        assert!(!head_done(b""));
+        assert!(!head_done(b"GET /_ping HTTP/1.1\r\nHost: x\r\n"));
+        assert!(head_done(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(head_done(b"\x16\x03\x01 a TLS hello"));
+        let mut long = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        long.extend(std::iter::repeat_n(b'a', MAX_HEAD + 1));
+        assert!(head_done(&long));
     }
 }
