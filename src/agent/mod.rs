@@ -145,7 +145,12 @@ pub fn serve(
     let mut listeners = Vec::new();
     let mut inherited = inherited_listeners(names);
     for name in names {
+        // Unix: the one socket path. Windows: a new pipe name at every
+        // start, recorded in the context below (endpoint::fresh_pipe).
+        #[cfg(unix)]
         let socket = endpoint::socket_path(&env.config_dir, name)?;
+        #[cfg(windows)]
+        let socket = endpoint::fresh_pipe(name)?;
         env.state()
             .identity(name)?
             .ok_or_else(|| Error::IdentityNotFound(name.clone()))?;
@@ -176,6 +181,8 @@ pub fn serve(
         listeners.push(listener);
     }
     let sockets: Vec<PathBuf> = targets.iter().map(|t| t.socket.clone()).collect();
+    #[cfg(windows)]
+    repoint(&env, &targets, |t| Some(t.socket.clone()))?;
     ready(&sockets);
     let shared = Arc::new(Shared {
         env,
@@ -246,6 +253,14 @@ pub fn serve(
             break;
         }
     }
+    // Windows: the contexts point at names never served from now on, so
+    // nobody can stand in for a stopped agent under the name Docker uses.
+    #[cfg(windows)]
+    if let Err(e) = repoint(&shared.env, &targets, |t| {
+        endpoint::fresh_pipe(&t.name).ok()
+    }) {
+        eprintln!("agent: cannot point the contexts away from the stopped agent's pipes: {e}");
+    }
     for t in &targets {
         // A pipe goes with its last handle; a socket file stays behind.
         if !t.activated && cfg!(unix) {
@@ -306,6 +321,36 @@ fn bind(name: &str, socket: &Path) -> Result<Listener> {
             Error::io("make the named pipe", socket)(e)
         }
     })
+}
+
+/// Windows: points each target's context at the pipe `to` gives, under
+/// the lock every writing command takes, when it still is a keychain-only
+/// context pointing at one of the user's pipes for it (a `new --force` or
+/// `rm` in between wins).
+#[cfg(windows)]
+fn repoint(
+    env: &Env,
+    targets: &[Arc<Target>],
+    to: impl Fn(&Target) -> Option<PathBuf>,
+) -> Result<()> {
+    let _lock = crate::lock::acquire(&env.config_dir, || {
+        eprintln!("agent: waiting for another docker-tlsctx command to finish...");
+    })?;
+    let contexts = env.contexts();
+    for t in targets {
+        let keychain_only = env
+            .state()
+            .identity(&t.name)?
+            .is_some_and(|r| r.keychain_only);
+        let ours = endpoint::socket_url(&env.config_dir, &t.name)?;
+        if !keychain_only || contexts.host(&t.name)?.as_deref() != Some(ours.as_str()) {
+            continue;
+        }
+        if let Some(pipe) = to(t) {
+            contexts.set_host(&t.name, &endpoint::url_of(&pipe))?;
+        }
+    }
+    Ok(())
 }
 
 /// Sockets systemd handed over (LISTEN_FDS, socket activation: the units

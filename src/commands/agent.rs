@@ -28,13 +28,9 @@ pub fn run(env: Env, args: &AgentArgs) -> Result<()> {
         idle: (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)),
         log: args.log,
     };
-    let urls = names
-        .iter()
-        .map(|n| endpoint::socket_url(&env.config_dir, n))
-        .collect::<Result<Vec<_>>>()?;
-    agent::serve(env, &names, opts, |_| {
-        for (n, u) in names.iter().zip(&urls) {
-            eprintln!("agent: serving {n} on {u}");
+    agent::serve(env, &names, opts, |sockets| {
+        for (n, s) in names.iter().zip(sockets) {
+            eprintln!("agent: serving {n} on {}", endpoint::url_of(s));
         }
     })
 }

@@ -278,6 +278,32 @@ impl Store {
         Ok(())
     }
 
+    /// Points an existing context at `host`, everything else in its
+    /// meta.json kept (one atomic write: Docker sees the old endpoint or
+    /// the new). The agent's pipe on Windows, chosen anew at each start.
+    pub fn set_host(&self, name: &str, host: &str) -> Result<()> {
+        let path = self.meta_dir(name).join("meta.json");
+        fsio::refuse_symlink(&self.meta_dir(name))?;
+        let bytes = fs::read(&path).map_err(Error::io("read", &path))?;
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+                path: path.clone(),
+                why: e.to_string(),
+            })?;
+        let slot = v
+            .pointer_mut("/Endpoints/docker/Host")
+            .ok_or_else(|| Error::Corrupt {
+                path: path.clone(),
+                why: "it has no docker endpoint".into(),
+            })?;
+        *slot = serde_json::Value::String(host.into());
+        let text = serde_json::to_vec(&v).map_err(|e| Error::Corrupt {
+            path: path.clone(),
+            why: e.to_string(),
+        })?;
+        fsio::write_atomic(&path, &text, PUBLIC_FILE)
+    }
+
     /// Removes the context's meta and TLS folders (meta first: from then on
     /// Docker no longer lists it).
     pub fn remove(&self, name: &str) -> Result<()> {
@@ -303,6 +329,28 @@ mod tests {
             String::from_utf8(meta_json("prod", Some("my d"), "tcp://1.2.3.4:2376")).unwrap(),
             r#"{"Name":"prod","Metadata":{"Description":"my d"},"Endpoints":{"docker":{"Host":"tcp://1.2.3.4:2376","SkipTLSVerify":false}}}"#
         );
+    }
+
+    /// The agent on Windows repoints its contexts: only the host changes.
+    #[test]
+    fn set_host_keeps_the_rest_of_meta_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        store
+            .write_plain("k1", Some("my d"), "npipe:////./pipe/a", false, || Ok(()))
+            .unwrap();
+        store.set_host("k1", "npipe:////./pipe/b").unwrap();
+        assert_eq!(
+            store.host("k1").unwrap().as_deref(),
+            Some("npipe:////./pipe/b")
+        );
+        let meta: serde_json::Value =
+            serde_json::from_slice(&fs::read(store.meta_dir("k1").join("meta.json")).unwrap())
+                .unwrap();
+        assert_eq!(meta["Name"], "k1");
+        assert_eq!(meta["Metadata"]["Description"], "my d");
+        assert_eq!(meta["Endpoints"]["docker"]["SkipTLSVerify"], false);
+        assert!(store.set_host("nope", "npipe:////./pipe/c").is_err());
     }
 
     #[test]

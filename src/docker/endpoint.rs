@@ -253,18 +253,32 @@ pub fn socket_path(config_dir: &Path, name: &str) -> Result<PathBuf> {
     Ok(short)
 }
 
-/// Windows: the named pipe `\\.\pipe\docker-tlsctx-<SID>-<NAME>`. Pipe names
-/// are one namespace for the whole machine, so the user's SID keeps two
-/// users' `prod` apart; it is also the only user the pipe's DACL lets in
-/// (agent/pipe.rs). SIDs are `S-` and digits, names are Docker's
+/// Windows: the start of `name`'s pipes, `\\.\pipe\docker-tlsctx-<SID>-<NAME>-`.
+/// Pipe names are one namespace for the whole machine, so the user's SID
+/// keeps two users' `prod` apart; it is also the only user the pipe's DACL
+/// lets in (agent/pipe.rs). SIDs are `S-` and digits, names are Docker's
 /// `[a-zA-Z0-9][a-zA-Z0-9_.+-]*`: nothing a URL or a pipe name would read
 /// differently.
 #[cfg(windows)]
-pub fn socket_path(config_dir: &Path, name: &str) -> Result<PathBuf> {
-    let _ = config_dir;
+fn pipe_prefix(name: &str) -> Result<String> {
     let sid = crate::sys::windows::current_user_sid()
         .map_err(Error::io("read the user's SID for", PathBuf::from(name)))?;
-    let path = PathBuf::from(format!(r"\\.\pipe\docker-tlsctx-{sid}-{name}"));
+    Ok(format!(r"\\.\pipe\docker-tlsctx-{sid}-{name}-"))
+}
+
+/// Windows: a new pipe name for `name`, 128 random bits after the prefix.
+/// Chosen at every agent start and recorded in the context under the lock,
+/// and again (never served) when the agent stops (issue 30): a name fixed
+/// in advance could be made by another user while no agent runs, and the
+/// docker CLI would send them the user's traffic. Another user cannot read
+/// the context in the user's profile, so cannot know the next name.
+#[cfg(windows)]
+pub fn fresh_pipe(name: &str) -> Result<PathBuf> {
+    let path = PathBuf::from(format!(
+        "{}{}",
+        pipe_prefix(name)?,
+        crate::text::random_hex(16)
+    ));
     // 256 characters at most (CreateNamedPipeW's lpName).
     if path.as_os_str().len() > 256 {
         return Err(Error::SocketPathTooLong(path));
@@ -272,18 +286,52 @@ pub fn socket_path(config_dir: &Path, name: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// The context's docker endpoint: `unix://<socket_path>`, or on Windows
-/// `npipe:////./pipe/<name>` (the form Docker Desktop's `npipe:////./pipe/docker_engine` takes).
-pub fn socket_url(config_dir: &Path, name: &str) -> Result<String> {
-    let path = socket_path(config_dir, name)?;
-    if cfg!(windows) {
-        Ok(format!(
-            "npipe://{}",
-            path.display().to_string().replace('\\', "/")
-        ))
-    } else {
-        Ok(format!("unix://{}", path.display()))
+/// Windows: the pipe `name`'s context points at when it is one of this
+/// user's pipes for it (the prefix and 32 hex digits), else a fresh name
+/// (a new context, or one pointing elsewhere: v0.3's fixed name, which is
+/// moved).
+#[cfg(windows)]
+pub fn socket_path(config_dir: &Path, name: &str) -> Result<PathBuf> {
+    let prefix = pipe_prefix(name)?;
+    let recorded = super::context::Store::new(config_dir)
+        .host(name)
+        .ok()
+        .flatten()
+        .and_then(|h| pipe_of_url(&h));
+    if let Some(p) = recorded {
+        let ours = p.strip_prefix(&prefix).is_some_and(|rest| {
+            rest.len() == 32
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        });
+        if ours {
+            return Ok(PathBuf::from(p));
+        }
     }
+    fresh_pipe(name)
+}
+
+/// `npipe:////./pipe/x` → `\\.\pipe\x`.
+#[cfg(windows)]
+fn pipe_of_url(url: &str) -> Option<String> {
+    url.strip_prefix("npipe://").map(|p| p.replace('/', "\\"))
+}
+
+/// The docker endpoint of a socket or pipe: `unix://<path>`, or on Windows
+/// `npipe:////./pipe/<name>` (the form Docker Desktop's
+/// `npipe:////./pipe/docker_engine` takes).
+pub fn url_of(path: &Path) -> String {
+    if cfg!(windows) {
+        format!("npipe://{}", path.display().to_string().replace('\\', "/"))
+    } else {
+        format!("unix://{}", path.display())
+    }
+}
+
+/// The context's docker endpoint: [`url_of`] its [`socket_path`].
+pub fn socket_url(config_dir: &Path, name: &str) -> Result<String> {
+    Ok(url_of(&socket_path(config_dir, name)?))
 }
 
 /// The Description of a keychain-only context, unless the user gave one.
