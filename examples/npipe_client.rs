@@ -34,8 +34,18 @@ fn main() {
                 .unwrap_or_else(|e| panic!("cannot make {path}: {e}"));
             println!("listening on {path}");
             std::io::stdout().flush().unwrap();
+            // What each client sends: a probe that only looks who serves
+            // the pipe (anonymously, as `ls` and the agent do) sends
+            // nothing; a docker CLI sends its request.
             for c in listener.incoming() {
-                println!("a client connected: {}", c.is_ok());
+                let sent = c.map(|c| {
+                    let mut buf = [0u8; 4096];
+                    (&c).read(&mut buf).unwrap_or(0)
+                });
+                match sent {
+                    Ok(n) => println!("a client sent {n} bytes"),
+                    Err(e) => println!("accept failed: {e}"),
+                }
                 std::io::stdout().flush().unwrap();
             }
         }

@@ -70,6 +70,12 @@ pub fn check_leaf(
     if info.is_ca {
         return Err("it is a CA certificate (CA:TRUE)".into());
     }
+    if let Some(ext) = cert.extensions().iter().find(|e| e.critical && !known(e)) {
+        return Err(format!(
+            "it has a critical extension {} that is not understood (Go refuses such a certificate)",
+            ext.oid.to_id_string()
+        ));
+    }
     if let Ok(Some(ku)) = cert.key_usage() {
         if ku.value.key_cert_sign() || ku.value.crl_sign() {
             return Err("its key usage allows signing certificates or CRLs".into());
@@ -166,14 +172,19 @@ pub enum CrlProblem {
 }
 
 /// Checks a CRL an engine returned: one PEM `X509 CRL` block, issued and
-/// signed by the recorded CA, not past its nextUpdate (the plugin would
-/// refuse it), listing every serial of `must_list` (lower-case hex).
+/// signed by the recorded CA, a complete CRL (not a delta) with no
+/// critical extension we do not know, not past its nextUpdate (the plugin
+/// would refuse it), listing every serial of `must_list` (lower-case hex).
+/// Returns the CRL as we write PEM: the engine's text is never passed on
+/// (found by review: text that one PEM reader accepts and the plugin's
+/// refuses, a prefix before `-----BEGIN` or a vertical tab in the base64,
+/// locked everyone out).
 pub fn check_crl(
     pem_text: &str,
     ca_der: &[u8],
     must_list: &[String],
     now: OffsetDateTime,
-) -> Result<(), CrlProblem> {
+) -> Result<String, CrlProblem> {
     let bad = |s: String| CrlProblem::Bad(s);
     let blocks = ::pem::parse_many(pem_text).map_err(|e| bad(format!("it is not PEM ({e})")))?;
     let block = match blocks.as_slice() {
@@ -213,6 +224,18 @@ pub fn check_crl(
     if crl.next_update().is_some_and(|n| n.timestamp() <= t) {
         return Err(bad("it is past its nextUpdate".into()));
     }
+    for ext in crl.extensions() {
+        // 2.5.29.27, RFC 5280 §5.2.4: a delta CRL lists only what changed.
+        if ext.oid.to_id_string() == "2.5.29.27" {
+            return Err(bad("it is a delta CRL, not a complete one".into()));
+        }
+        if ext.critical && !known(ext) {
+            return Err(bad(format!(
+                "it has a critical extension {} that is not understood",
+                ext.oid.to_id_string()
+            )));
+        }
+    }
     let listed: Vec<String> = crl
         .iter_revoked_certificates()
         .map(|r| crate::text::hex(r.raw_serial()))
@@ -223,10 +246,23 @@ pub fn check_crl(
         .cloned()
         .collect();
     if missing.is_empty() {
-        Ok(())
+        Ok(::pem::encode(&::pem::Pem::new(
+            "X509 CRL",
+            block.contents().to_vec(),
+        )))
     } else {
         Err(CrlProblem::Missing(missing))
     }
+}
+
+/// An extension x509-parser parsed (Go and OpenSSL refuse a certificate
+/// or CRL with a critical extension they do not know, RFC 5280 §4.2).
+fn known(ext: &x509_parser::extensions::X509Extension<'_>) -> bool {
+    !matches!(
+        ext.parsed_extension(),
+        x509_parser::extensions::ParsedExtension::UnsupportedExtension { .. }
+            | x509_parser::extensions::ParsedExtension::ParseError { .. }
+    )
 }
 
 #[cfg(test)]
@@ -321,7 +357,15 @@ mod tests {
         let crl = ca
             .crl(&revoked, 2, now(), now() + Duration::days(7))
             .unwrap();
-        assert_eq!(check_crl(&crl, &ca_der, &["4a0b".into()], now()), Ok(()));
+        let written = check_crl(&crl, &ca_der, &["4a0b".into()], now()).unwrap();
+        assert_eq!(
+            ::pem::parse(&written).unwrap().contents(),
+            ::pem::parse(&crl).unwrap().contents()
+        );
+        // Text before the block: the CRL we write is ours, not the engine's.
+        let prefixed = format!("x{crl}");
+        let written = check_crl(&prefixed, &ca_der, &["4a0b".into()], now()).unwrap();
+        assert!(written.starts_with("-----BEGIN X509 CRL-----"));
         assert_eq!(
             check_crl(&crl, &ca_der, &["4a0b".into(), "77".into()], now()),
             Err(CrlProblem::Missing(vec!["77".into()]))

@@ -9,6 +9,7 @@
 pub mod error;
 pub mod fsio;
 pub mod http1;
+pub mod interrupt;
 pub mod lock;
 pub mod names;
 pub mod sys;

@@ -15,7 +15,7 @@ use docker_tlsctx::cli::{
 use docker_tlsctx::docker::{hooks, plugin};
 use docker_tlsctx::error::Result;
 use docker_tlsctx::issuance::{health, recover, Env};
-use docker_tlsctx::{commands, complete, credhelper, fsio, keystore, lock};
+use docker_tlsctx::{commands, complete, credhelper, fsio, interrupt, keystore, lock};
 
 fn main() {
     let mut argv = std::env::args_os();
@@ -26,7 +26,9 @@ fn main() {
         .map(|s| s.to_string_lossy().into_owned());
     if stem.as_deref() == Some(credhelper::NAME) {
         let args: Vec<String> = argv.map(|a| a.to_string_lossy().into_owned()).collect();
-        std::process::exit(credhelper::serve(&args));
+        let code = credhelper::serve(&args);
+        interrupt::settle(SETTLE);
+        std::process::exit(code);
     }
     let args: Vec<OsString> = argv.collect();
     // The hot path: Docker asks every plugin for this on `docker --help`,
@@ -73,8 +75,16 @@ fn main() {
         println!("{}", hooks::response(&lines));
         std::process::exit(0);
     }
-    std::process::exit(run(plugin::parse_argv(args)));
+    let code = run(plugin::parse_argv(args));
+    interrupt::settle(SETTLE);
+    std::process::exit(code);
 }
+
+/// How long an exit waits for a keychain call still in flight on another
+/// thread (one whose deadline passed): gnome-keyring-daemon must not see
+/// us vanish during it (crate::interrupt); a call that hangs for good does
+/// not keep us.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// `docker tlsctx ls | head` closes our stdout early. Rust ignores SIGPIPE
 /// and println! then panics; a shell tool should end quietly instead, with

@@ -406,8 +406,9 @@ fn command(s: &Sandbox, args: &[&str], failpoint: Option<String>) -> Command {
     c.env_remove("DOCKER_TLSCTX_FAILPOINT")
         .env_remove("DOCKER_TLSCTX_KEYCHAIN_FAILPOINT");
     match failpoint {
-        // A keychain call that fails, or whose answer never comes.
-        Some(f) if f.starts_with("fail:") || f.starts_with("hang:") => {
+        // A keychain call that fails, whose answer never comes, or during
+        // which Ctrl-C is pressed twice.
+        Some(f) if f.starts_with("fail:") || f.starts_with("hang:") || f.starts_with("int:") => {
             c.env("DOCKER_TLSCTX_KEYCHAIN_FAILPOINT", f)
         }
         Some(f) => c.env("DOCKER_TLSCTX_FAILPOINT", f),
@@ -841,6 +842,18 @@ fn inject_at(sc: &Scenario, kind: &str, n: usize) -> Option<()> {
             assert_eq!(o.status.signal(), Some(6), "{ctx}: {}", transcript(&o));
             no_plaintext(&s.cfg()).unwrap_or_else(|e| panic!("{ctx}, at once: {e}"));
             next_command(&s);
+        } else if kind == "int" {
+            // Ctrl-C twice during a keychain call: the call ends first, then
+            // the process (130), or the command says it was cancelled, or it
+            // had nothing left to check and finished.
+            assert!(
+                o.status.code() == Some(130) || o.status.success(),
+                "{ctx}: {}",
+                transcript(&o)
+            );
+            assert!(!transcript(&o).contains("panicked"), "{ctx}");
+            no_plaintext(&s.cfg()).unwrap_or_else(|e| panic!("{ctx}, at once: {e}"));
+            next_command(&s);
         } else if !o.status.success() {
             // A full disk, or a keychain call that failed or did not
             // answer, is an error the command reports and cleans up after
@@ -855,7 +868,7 @@ fn inject_at(sc: &Scenario, kind: &str, n: usize) -> Option<()> {
             assert!(text.contains(want), "{ctx}: {text}");
             assert!(!text.contains("panicked"), "{ctx}: {text}");
         }
-        if kind != "kill" {
+        if kind != "kill" && kind != "int" {
             // At once, before any other command runs: nothing half-made.
             settled(&s.cfg(), false)
                 .unwrap_or_else(|e| panic!("{ctx}, at once: {e}\n{}", transcript(&o)));
@@ -927,8 +940,9 @@ fn keychain_faults_lose_nothing() {
         "revoke",
     ];
     KEYRING.with(|k| *k.borrow_mut() = Some(SecretService::start()));
+    let pid = KEYRING.with(|k| k.borrow().as_ref().unwrap().keyring_pid());
     let mut total = 0;
-    for kind in ["kill", "fail", "hang"] {
+    for kind in ["kill", "fail", "hang", "int"] {
         let mut n_kind = 0;
         for sc in SCENARIOS.iter().filter(|sc| WITH_KEYS.contains(&sc.name)) {
             let n = inject(sc, kind);
@@ -941,9 +955,22 @@ fn keychain_faults_lose_nothing() {
         );
         total += n_kind;
     }
+    let crashes = KEYRING_CRASHES.with(|c| c.get());
     println!(
-        "keychain: {total} faults in all; gnome-keyring-daemon crashed and was restarted {} times",
-        KEYRING_CRASHES.with(|c| c.get())
+        "keychain: {total} faults in all; gnome-keyring-daemon crashed and was restarted {crashes} times"
+    );
+    // Issue 30: the user's keyring survives every fault of ours, Ctrl-C
+    // during a D-Bus call included (it aborted 5 times in 447 faults when
+    // every command opened sessions of its own and a second Ctrl-C left
+    // at once).
+    let (now, crashed) = KEYRING.with(|k| {
+        let mut k = k.borrow_mut();
+        let ss = k.as_mut().unwrap();
+        (ss.keyring_pid(), ss.crashed())
+    });
+    assert!(
+        crashes == 0 && !crashed && now == pid,
+        "gnome-keyring-daemon died under the faults ({crashes} restarts; PID {pid} then {now})"
     );
     KEYRING.with(|k| k.borrow_mut().take());
 }

@@ -462,6 +462,11 @@ fn a_hostile_engines_answers_are_refused_and_nothing_is_written() {
             "issues identities with no role ou, not admin",
             true,
         ),
+        (
+            "crit-ext",
+            "a critical extension 1.3.6.1.4.1.55555.1 that is not understood",
+            true,
+        ),
         ("other-key", "it is for another key", true),
         // Another CA's certificate: its serial means nothing to this engine.
         ("other-ca", "it was not signed by the recorded CA", false),
@@ -571,7 +576,7 @@ fn a_hostile_engines_answers_are_refused_and_nothing_is_written() {
         fs::read(&revoked_json).unwrap(),
     );
     for (m, why) in [
-        ("stale", "but its CRL does not list it even after a rebuild"),
+        ("stale", "(revoked), even after a rebuild"),
         ("junk", "it is not PEM"),
         ("foreign", "it was not issued by the recorded CA"),
         ("expired", "it is past its nextUpdate"),
@@ -607,4 +612,55 @@ fn a_hostile_engines_answers_are_refused_and_nothing_is_written() {
         "--issuer",
         "good",
     ]));
+
+    // Found by review. Text a lenient PEM reader takes and the plugin's
+    // refuses: the CRL written is ours, the same DER in plain PEM.
+    set_mode("prefix");
+    ok(&s.tlsctx(&["revoke", "a3"]));
+    let written = fs::read_to_string(&crl_file).unwrap();
+    assert!(written.starts_with("-----BEGIN X509 CRL-----"), "{written}");
+    assert!(crl_text().contains(&serial(&s, "a3")));
+    // A delta CRL, and one that forgot the earlier revocations (which would
+    // have let a1, a2 and a3 back in): refused.
+    let before = (
+        fs::read(&crl_file).unwrap(),
+        fs::read(&revoked_json).unwrap(),
+    );
+    for (m, why) in [
+        ("delta", "it is a delta CRL"),
+        ("forget", "(all revoked), even after a rebuild"),
+    ] {
+        set_mode(m);
+        failed(
+            &s.tlsctx(&["revoke", "a4"]),
+            &[why, "no CRL was written here"],
+        );
+        assert_eq!(
+            (
+                fs::read(&crl_file).unwrap(),
+                fs::read(&revoked_json).unwrap()
+            ),
+            before,
+            "{m}: something was written"
+        );
+    }
+    set_mode("good");
+    ok(&s.tlsctx(&["revoke", "a4"]));
+
+    // A serial whose top bit is set has a 00 sign byte in DER; the engine
+    // files it without (found by review: "certificate with serial 00:b8:…
+    // not found", so such identities could never be revoked).
+    add("lz", "leadzero-client", "good-server");
+    ok(&s.tlsctx(&[
+        "new",
+        "lz1",
+        "--host",
+        &host,
+        "--no-server",
+        "--issuer",
+        "lz",
+    ]));
+    assert!(serial(&s, "lz1").starts_with("00"), "{}", serial(&s, "lz1"));
+    ok(&s.tlsctx(&["revoke", "lz1"]));
+    assert!(e.revoked(&e.issued("leadzero-client")));
 }

@@ -10,7 +10,16 @@ use std::path::Path;
 const LAYERS: &[(&str, &[&str])] = &[
     (
         "leaves",
-        &["error", "text", "names", "fsio", "lock", "sys", "http1"],
+        &[
+            "error",
+            "text",
+            "names",
+            "fsio",
+            "lock",
+            "sys",
+            "http1",
+            "interrupt",
+        ],
     ),
     ("pure code", &["pki", "csr", "p12", "issued"]),
     (

@@ -518,3 +518,73 @@ fn docker_context_ls_shows_our_hint_through_hooks() {
     assert!(cfg["plugins"]["tlsctx"].get("hooks").is_none());
     let _ = Path::new("");
 }
+
+/// Issue 30 review: `check` read the daemon's whole answer into memory
+/// before any bound applied (878 MB in 5 s from a daemon that never stops
+/// sending). A daemon with the context's own server certificate sends a
+/// body without end; `check` stops reading at its bound, says why, and the
+/// daemon counts how much it got rid of before the connection closed.
+#[test]
+fn check_reads_a_bounded_answer_from_a_daemon_that_never_stops() {
+    let s = Sandbox::new();
+    let port = free_port();
+    ok(&s.tlsctx(&["new", "flood", "--host", &format!("tcp://127.0.0.1:{port}")]));
+    let bundle = s.cfg().join("tlsctx/servers/flood");
+    let sent = s.path().join("sent");
+    let script = r#"
+import socket, ssl, sys
+cert, key, port, out = sys.argv[1:]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", int(port)))
+srv.listen(1)
+print("ready", flush=True)
+conn, _ = srv.accept()
+tls = ctx.wrap_socket(conn, server_side=True)
+tls.recv(4096)
+sent = 0
+chunk = b"a" * 65536
+try:
+    tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n")
+    while sent < (4 << 30):
+        tls.sendall(chunk)
+        sent += len(chunk)
+except OSError:
+    pass
+open(out, "w").write(str(sent))
+"#;
+    let mut daemon = Command::new(require("python3"))
+        .args(["-c", script])
+        .arg(bundle.join("server-cert.pem"))
+        .arg(bundle.join("server-key.pem"))
+        .arg(port.to_string())
+        .arg(&sent)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(daemon.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "ready");
+    let t = Instant::now();
+    let o = s.tlsctx(&["check", "flood"]);
+    assert!(!o.status.success(), "{}", transcript(&o));
+    assert!(transcript(&o).contains("too large"), "{}", transcript(&o));
+    let waited = Instant::now();
+    while !sent.exists() && waited.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let n: u64 = fs::read_to_string(&sent)
+        .expect("the daemon kept sending after check ended")
+        .parse()
+        .unwrap();
+    // 1 MiB of body and a head, plus what the sockets buffer on the way.
+    assert!(n < 32 << 20, "check took {n} bytes in {:?}", t.elapsed());
+}

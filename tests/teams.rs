@@ -797,6 +797,9 @@ fn accept_refuses_a_cn_that_passes_for_another_identity() {
         ("b\u{43e}b", "reads as that of \"p1\""),
         // é as e and a combining accent.
         ("be\u{301}b", "composed form (NFC)"),
+        // Two CNs: Go (dockerd's logs) takes the last one, bob (found by
+        // review).
+        ("carol|bob", "its subject has 2 common names"),
     ]
     .into_iter()
     .enumerate()
@@ -823,8 +826,8 @@ key = serialization.load_der_private_key(open(key_path, "rb").read(), None)
 now = datetime.datetime.now(datetime.timezone.utc)
 cert = (x509.CertificateBuilder()
     .subject_name(x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "role:admin"),
-        x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "role:admin")]
+        + [x509.NameAttribute(NameOID.COMMON_NAME, c) for c in cn.split("|")]))
     .issuer_name(ca.subject).public_key(csr.public_key())
     .serial_number(int(serial, 16))
     .not_valid_before(now - datetime.timedelta(minutes=1))

@@ -35,6 +35,7 @@ use crate::issuance::{identity, Env};
 use crate::tls_client::{self, Identity, Recording};
 #[cfg(windows)]
 use pipe::{Conn, Listener};
+#[cfg(unix)]
 use relay::Client;
 
 pub struct Options {

@@ -116,7 +116,16 @@ fn detach(env: &Env, args: &AgentArgs, names: &[String]) -> Result<()> {
         .spawn()
         .map_err(Error::io("start", PathBuf::from("docker-tlsctx agent")))?;
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !names.iter().all(|n| agent::serving(&env.config_dir, n)) {
+    // Windows: served by the child itself, at the new name it records
+    // (endpoint::pipe_server); elsewhere the socket path is fixed and the
+    // child refuses to start where another process listens.
+    #[cfg(windows)]
+    let child_pid = child.id();
+    #[cfg(windows)]
+    let up = |n: &String| endpoint::pipe_server(&env.config_dir, n) == Some(child_pid);
+    #[cfg(not(windows))]
+    let up = |n: &String| agent::serving(&env.config_dir, n);
+    while !names.iter().all(up) {
         if let Ok(Some(status)) = child.try_wait() {
             let tail = std::fs::read_to_string(&log_path).unwrap_or_default();
             let last = tail

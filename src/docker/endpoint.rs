@@ -458,6 +458,28 @@ pub fn serving(config_dir: &Path, name: &str) -> bool {
     agent_state(config_dir, name) == AgentState::Serving
 }
 
+/// Windows: the process serving the pipe `name`'s context points at, when
+/// one of ours serves it. `agent` waits for its own child there: a pipe
+/// under the context's last name that someone made while no agent ran is
+/// not the agent it started (found under Wine, where every process is the
+/// same user and so "ours").
+#[cfg(windows)]
+pub fn pipe_server(config_dir: &Path, name: &str) -> Option<u32> {
+    use std::os::windows::fs::OpenOptionsExt;
+    use std::os::windows::io::AsHandle;
+    if !serving(config_dir, name) {
+        return None;
+    }
+    let path = socket_path(config_dir, name).ok()?;
+    let pipe = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .security_qos_flags(0)
+        .open(path)
+        .ok()?;
+    crate::sys::windows::pipe_server_process_id(pipe.as_handle()).ok()
+}
+
 /// The uid of the process that listens at the other end of `stream`.
 #[cfg(target_os = "linux")]
 pub fn listener_is_ours(

@@ -122,17 +122,34 @@ pub fn cancelled() -> bool {
 
 /// Makes SIGINT/SIGTERM and the plugin socket's EOF set the cancel flag, which
 /// commands check before they commit anything. A second SIGINT ends the
-/// process at once (staged files are in a temp folder, never half a context).
+/// process (staged files are in a temp folder, never half a context), once
+/// a keychain call in flight has returned (crate::interrupt).
 pub fn install_cancellation() {
     let flag = cancel_flag().clone();
     #[cfg(unix)]
     {
         use signal_hook::consts::{SIGINT, SIGTERM};
-        // Order matters: the conditional shutdown fires only when the flag is
-        // already set, i.e. on the second signal.
         for sig in [SIGINT, SIGTERM] {
-            let _ = signal_hook::flag::register_conditional_shutdown(sig, 130, flag.clone());
             let _ = signal_hook::flag::register(sig, flag.clone());
+        }
+        // The second signal is handled on a thread of its own, where it can
+        // wait for a held call; without one (no thread), at once as before.
+        match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
+            Ok(mut signals) => {
+                std::thread::spawn(move || {
+                    for (seen, _) in signals.forever().enumerate() {
+                        if seen >= 1 {
+                            crate::interrupt::second_signal();
+                        }
+                    }
+                });
+            }
+            Err(_) => {
+                for sig in [SIGINT, SIGTERM] {
+                    let _ =
+                        signal_hook::flag::register_conditional_shutdown(sig, 130, flag.clone());
+                }
+            }
         }
     }
     if let Some(addr) = std::env::var_os(SOCKET_ENV) {

@@ -419,13 +419,13 @@ impl Remote {
             }
         }
         match outcome {
-            Ok(()) => Ok(pem),
+            Ok(checked) => Ok(checked),
             Err(CrlProblem::Missing(serials)) => Err(failed(
                 format!(
-                    "issuer {:?} revoked {} but its CRL does not list {} {}; no CRL was written here",
+                    "the CRL of issuer {:?} does not list {} ({}), {}; no CRL was written here",
                     self.rec.name,
                     serials.join(", "),
-                    if serials.len() == 1 { "it" } else { "them" },
+                    if serials.len() == 1 { "revoked" } else { "all revoked" },
                     match &rotate_refused {
                         Some(why) => format!("and asking it to rebuild the CRL failed ({why})"),
                         None => "even after a rebuild".to_string(),
@@ -595,11 +595,55 @@ pub fn signer_of(env: &Env, name: &str) -> Result<(CaRecord, Box<dyn Signer>)> {
     Ok((rec, Box::new(ca)))
 }
 
-/// The current CRL of CA `name`: signed here, or the issuer's own.
+/// The serials of `revs` whose certificates are known here (an identity's
+/// or a bundle's, current or superseded, or one `sign` issued) and have
+/// not expired: an engine's CRL must still list every one of them (found
+/// by review: a CRL that dropped earlier revocations was written into
+/// every bundle, un-revoking them for the plugin). An expired certificate
+/// may leave the engine's CRL (tidy), and one whose record is gone (`rm`)
+/// cannot be told.
+pub(crate) fn still_listed(
+    env: &Env,
+    ca_name: &str,
+    revs: &crate::state::Revocations,
+) -> Result<Vec<String>> {
+    let state = env.state();
+    let mut live = std::collections::HashSet::new();
+    let mut note = |ca: &str, serial: &str, not_after: OffsetDateTime| {
+        if ca == ca_name && not_after > env.now {
+            live.insert(serial.to_ascii_lowercase());
+        }
+    };
+    for r in state.identities()? {
+        note(&r.ca, &r.serial, r.not_after);
+        for s in &r.superseded {
+            note(&s.ca, &s.serial, s.not_after);
+        }
+    }
+    for r in state.servers()? {
+        note(&r.ca, &r.serial, r.not_after);
+        for s in &r.superseded {
+            note(&s.ca, &s.serial, s.not_after);
+        }
+    }
+    for s in state.signed(ca_name)? {
+        note(ca_name, &s.serial, s.not_after);
+    }
+    Ok(revs
+        .entries
+        .iter()
+        .map(|e| e.serial.to_ascii_lowercase())
+        .filter(|s| live.contains(s))
+        .collect())
+}
+
+/// The current CRL of CA `name`: signed here, or the issuer's own (which
+/// must list every live revoked certificate recorded here).
 pub fn crl_for(env: &Env, name: &str, revs: &crate::state::Revocations) -> Result<String> {
     let (rec, _) = ca::existing(env, name)?;
     if let Some(i) = &rec.issuer {
-        return connect(env, i)?.crl_pem(&[], env.now);
+        let must = still_listed(env, name, revs)?;
+        return connect(env, i)?.crl_pem(&must, env.now);
     }
     let (_, signer) = ca::load(env, name)?;
     ca::crl_pem(env, &signer, revs)

@@ -217,6 +217,18 @@ pub fn accept(env: &Env, a: &Accept<'_>) -> Result<Accepted> {
     // follows (NFC, no invisible or mixed-up characters), and must not
     // look like another live identity of the same CA here, which dockerd's
     // logs and the plugin could not tell apart (issue 30).
+    // One CN and one role OU, as the plugin reads them: Go (dockerd's
+    // logs, an authorization plugin's User) takes the last CN, the first
+    // is what is checked here (found by review: CN=carol, CN=bob).
+    if !matches!(cert.role_claim, pki::RoleClaim::Client(_)) {
+        let why = match &cert.role_claim {
+            pki::RoleClaim::Ambiguous(why) => why.clone(),
+            _ => "it carries no role OU".into(),
+        };
+        return Err(refused(&format!(
+            "its subject cannot be read as one person with one role: {why}"
+        )));
+    }
     names::validate_cn(&cert.subject_cn).map_err(|e| {
         let why = match e {
             Error::CnInvalid(why) => why,

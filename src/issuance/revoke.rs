@@ -279,7 +279,13 @@ fn publish(
         // The engine's CRL is checked before anything is recorded here, so
         // a CRL that does not list the serial leaves the list as it was and
         // the same command finishes the job later.
-        let pem = remote.crl_pem(serials, env.now)?;
+        let mut must = super::issuer::still_listed(env, ca_name, revs)?;
+        for s in serials {
+            if !must.iter().any(|m| m.eq_ignore_ascii_case(s)) {
+                must.push(s.clone());
+            }
+        }
+        let pem = remote.crl_pem(&must, env.now)?;
         state.write_revocations(ca_name, revs)?;
         let mut crls = Vec::new();
         for s in state.servers()?.into_iter().filter(|s| s.ca == ca_name) {

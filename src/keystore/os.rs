@@ -39,7 +39,23 @@ fn with_deadline<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> R
     }
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let answer = f();
+        // A second Ctrl-C waits for the call (crate::interrupt): the
+        // Secret Service must not see us vanish halfway through it.
+        let answer = {
+            let _held = crate::interrupt::hold();
+            if fault == Some(Fault::Interrupt) {
+                // Ctrl-C twice while the call is being made.
+                for _ in 0..2 {
+                    #[cfg(unix)]
+                    let _ = rustix::process::kill_process(
+                        rustix::process::getpid(),
+                        rustix::process::Signal::INT,
+                    );
+                    std::thread::sleep(Duration::from_millis(30));
+                }
+            }
+            f()
+        };
         if fault == Some(Fault::Hang) {
             // Done, but the answer never comes: the ambiguous case.
             std::thread::sleep(Duration::from_secs(3600));
@@ -59,6 +75,8 @@ enum Fault {
     Fail,
     /// The call is made and its answer never arrives (the deadline fires).
     Hang,
+    /// Ctrl-C twice as the call is made.
+    Interrupt,
 }
 
 /// Failpoints for the keychain fault tests (tests/faults.rs), in debug
@@ -76,6 +94,7 @@ fn failpoint() -> Option<Fault> {
         let kind = match kind {
             "fail" => Fault::Fail,
             "hang" => Fault::Hang,
+            "int" => Fault::Interrupt,
             _ => return None,
         };
         Some((kind, n.parse().ok()?))
@@ -103,6 +122,19 @@ impl OsStore {
     /// Connects to the OS keychain; fails when there is none to talk to
     /// (on Linux: no D-Bus session bus, or no Secret Service provider on it).
     pub fn connect(service: &'static str) -> Result<OsStore> {
+        // One connection (on Linux one D-Bus connection and one Secret
+        // Service session) per process, made when a command first needs the
+        // keychain: every OpenSession is a chance for gnome-keyring-daemon
+        // 42.1 to abort if we go away during it (crate::interrupt), and
+        // commands open the keystore several times.
+        static STORE: std::sync::Mutex<Option<Arc<CredentialStore>>> = std::sync::Mutex::new(None);
+        let mut cached = STORE.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(store) = cached.as_ref() {
+            return Ok(OsStore {
+                store: store.clone(),
+                service,
+            });
+        }
         // Any failure to connect means there is no keychain to talk to (on
         // Linux: no session bus, or nobody provides org.freedesktop.secrets).
         let store = with_deadline(platform::store)?.map_err(|e| match e {
@@ -113,6 +145,7 @@ impl OsStore {
                 how: platform::START_HINT,
             },
         })?;
+        *cached = Some(store.clone());
         Ok(OsStore { store, service })
     }
 

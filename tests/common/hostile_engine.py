@@ -16,11 +16,19 @@ over HTTPS on 127.0.0.1 and answers `sign` by the role's name:
   redirect                  302 to another path of the engine
   huge                      a 100 MB body
   trickle                   one byte a second
+  crit-ext                  an unknown critical extension
+  leadzero-client           a good client certificate whose serial has its
+                            top bit set (a 00 sign byte in DER)
+
+Revocation is looked up as Vault and OpenBao do: the serial's bytes
+without leading zeros, colon-separated; anything else is "not found".
 
 The CRL (`crl/pem`) follows the file DIR/crl-mode: good (lists every
 revoked serial), lazy (lists a serial only after `crl/rotate`, as OpenBao's
 auto_rebuild does), stale (never lists new serials), junk, foreign (another
-CA's), expired. Every revoke is appended to DIR/revoked, every path asked
+CA's), expired, forget (lists only the newest serial), prefix (a byte
+before -----BEGIN, which only lenient PEM readers take), delta (a delta
+CRL). Every revoke is appended to DIR/revoked, every path asked
 for to DIR/requests. Usage: hostile_engine.py DIR; prints the port.
 """
 
@@ -108,6 +116,7 @@ with open(os.path.join(DIR, "tls.key"), "wb") as f:
     )
 
 LOCK = threading.Lock()
+ISSUED = set()  # serial ints
 REVOKED = []  # serial ints, in order
 LISTED = set()  # what the CRL lists in lazy mode (rebuilt on rotate)
 
@@ -125,7 +134,13 @@ def mode():
         return "good"
 
 
-def crl(serials, key=CA_KEY, issuer=CA, next_update=None):
+def vault_serial(n):
+    """certutil.GetHexFormatted(big.Int.Bytes()): no leading zero bytes."""
+    raw = n.to_bytes((n.bit_length() + 7) // 8 or 1, "big")
+    return ":".join(f"{b:02x}" for b in raw)
+
+
+def crl(serials, key=CA_KEY, issuer=CA, next_update=None, delta=False):
     b = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(issuer.subject)
@@ -133,6 +148,8 @@ def crl(serials, key=CA_KEY, issuer=CA, next_update=None):
         .next_update(next_update or datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=3))
         .add_extension(x509.CRLNumber(len(serials) + 1), critical=False)
     )
+    if delta:
+        b = b.add_extension(x509.DeltaCRLIndicator(1), critical=True)
     for s in serials:
         b = b.add_revoked_certificate(
             x509.RevokedCertificateBuilder()
@@ -182,6 +199,9 @@ def sign(role, body):
     elif kind == "other-key":
         public = ec.generate_private_key(ec.SECP256R1()).public_key()
     serial = x509.random_serial_number()
+    if kind == "leadzero-client":
+        serial |= 1 << 151  # 19 bytes, the top bit set
+        serial &= (1 << 152) - 1
     b = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -195,7 +215,14 @@ def sign(role, body):
     )
     if sans:
         b = b.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    if kind == "crit-ext":
+        b = b.add_extension(
+            x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"), b"\x05\x00"),
+            critical=True,
+        )
     cert = b.sign(key, hashes.SHA256())
+    with LOCK:
+        ISSUED.add(serial)
     log("issued", f"{role} {serial:x}")
     return {
         "certificate": pem(cert),
@@ -241,6 +268,12 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(200, text="not a crl\n")
             if m == "foreign":
                 return self.reply(200, text=crl(everything, OTHER_KEY, OTHER))
+            if m == "forget":
+                return self.reply(200, text=crl(everything[-1:]))
+            if m == "prefix":
+                return self.reply(200, text="x" + crl(everything))
+            if m == "delta":
+                return self.reply(200, text=crl(everything, delta=True))
             if m == "expired":
                 past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=1)
                 return self.reply(200, text=crl(everything, next_update=past))
@@ -253,7 +286,12 @@ class Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(n) or b"{}")
         p = self.path
         if p == "/v1/pki/revoke":
-            s = int(body["serial_number"].replace(":", ""), 16)
+            asked = body["serial_number"].lower()
+            with LOCK:
+                found = [n for n in ISSUED if vault_serial(n) == asked]
+            if not found:
+                return self.reply(400, {"errors": [f"certificate with serial {asked} not found."]})
+            s = found[0]
             with LOCK:
                 REVOKED.append(s)
             log("revoked", f"{s:x}")

@@ -57,6 +57,12 @@ impl SecretService {
         ss
     }
 
+    /// gnome-keyring-daemon's PID: the same at the end of a test as at its
+    /// start when nothing we did took it down.
+    pub fn keyring_pid(&self) -> u32 {
+        self.keyring.id()
+    }
+
     /// Whether gnome-keyring-daemon has exited (it crashes on a client
     /// that disconnects in the middle of opening a session: see
     /// tests/faults.rs).

@@ -1,0 +1,113 @@
+//! When a second Ctrl-C may end the process at once (issue 30). The first
+//! SIGINT or SIGTERM only sets the cancel flag (docker/plugin.rs), which
+//! commands check before they commit anything; a second one ends the
+//! process with status 130, except while a call to another process that
+//! must not see us vanish halfway is in flight: then the exit waits until
+//! the call returns.
+//!
+//! The call that needs it: gnome-keyring-daemon 42.1 aborts (GLib-ERROR in
+//! g_variant_new after "aes_negotiate: assertion 'session' failed") when
+//! a client goes away while its OpenSession is being handled, and D-Bus
+//! then starts a locked keyring in its place: a Ctrl-C of ours must not
+//! take down the user's keyring. Every Secret Service call is held, so a
+//! second Ctrl-C waits for it, but not for ever: a call held longer than
+//! [`PATIENCE`] (an unlock prompt nobody answers) no longer defers it.
+
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How long a held call defers a second Ctrl-C. OpenSession and the
+/// other calls answer in milliseconds; a person at an unlock prompt who
+/// presses Ctrl-C twice wants out.
+pub const PATIENCE: Duration = Duration::from_secs(3);
+
+struct Held {
+    count: usize,
+    since: Option<Instant>,
+}
+
+fn held() -> &'static Mutex<Held> {
+    static HELD: OnceLock<Mutex<Held>> = OnceLock::new();
+    HELD.get_or_init(|| {
+        Mutex::new(Held {
+            count: 0,
+            since: None,
+        })
+    })
+}
+
+/// The second (or later) SIGINT or SIGTERM, seen by the thread that
+/// watches signals (docker/plugin.rs): ends the process with status 130 at
+/// once when nothing is held, else as soon as the hold is released or has
+/// lasted [`PATIENCE`].
+pub fn second_signal() -> ! {
+    loop {
+        {
+            let h = held().lock().unwrap_or_else(|p| p.into_inner());
+            let patient = h.since.is_some_and(|t| t.elapsed() < PATIENCE);
+            if h.count == 0 || !patient {
+                std::process::exit(130);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A call in flight that a second Ctrl-C waits for.
+pub struct Hold(());
+
+/// Holds off a second Ctrl-C until the returned guard is dropped.
+pub fn hold() -> Hold {
+    let mut h = held().lock().unwrap_or_else(|p| p.into_inner());
+    h.count += 1;
+    if h.count == 1 {
+        h.since = Some(Instant::now());
+    }
+    Hold(())
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        let mut h = held().lock().unwrap_or_else(|p| p.into_inner());
+        h.count -= 1;
+        if h.count == 0 {
+            h.since = None;
+        }
+    }
+}
+
+/// Waits (at most `max`) until nothing is held: the process is about to
+/// exit, and a call still in flight on another thread (one whose deadline
+/// passed) would otherwise see us vanish halfway.
+pub fn settle(max: Duration) {
+    let until = Instant::now() + max;
+    while Instant::now() < until {
+        if held().lock().unwrap_or_else(|p| p.into_inner()).count == 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holds_nest_and_settle_returns_once_released() {
+        let a = hold();
+        let b = hold();
+        assert_eq!(held().lock().unwrap().count, 2);
+        drop(a);
+        assert!(held().lock().unwrap().since.is_some());
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            drop(b);
+        });
+        let started = Instant::now();
+        settle(Duration::from_secs(5));
+        assert!(started.elapsed() < Duration::from_secs(2));
+        t.join().unwrap();
+        assert!(held().lock().unwrap().since.is_none());
+    }
+}
