@@ -161,7 +161,42 @@ pub fn refuse_symlink(path: &Path) -> Result<()> {
 /// Renames with a failpoint before it (see `step`).
 pub fn rename(from: &Path, to: &Path) -> std::io::Result<()> {
     step("rename")?;
+    rename_retrying(from, to)
+}
+
+#[cfg(not(windows))]
+fn rename_retrying(from: &Path, to: &Path) -> std::io::Result<()> {
     fs::rename(from, to)
+}
+
+/// On Windows a rename over a file another process has open can fail for a
+/// moment: classic MoveFileEx semantics, network shares, and Wine (whose
+/// server refuses to replace any opened file) answer ERROR_ACCESS_DENIED
+/// (5) or ERROR_SHARING_VIOLATION (32) while, say, the docker CLI or a
+/// second agent reads meta.json. Retry for up to 2 s, the bound Go's own
+/// tool uses for the same errors (cmd/go/internal/robustio,
+/// robustio_windows.go: arbitraryTimeout), then give the last error.
+#[cfg(windows)]
+fn rename_retrying(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::time::{Duration, Instant};
+    const ERROR_ACCESS_DENIED: i32 = 5;
+    const ERROR_SHARING_VIOLATION: i32 = 32;
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match fs::rename(from, to) {
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(ERROR_ACCESS_DENIED | ERROR_SHARING_VIOLATION)
+                ) && Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Removes a file; a missing one is not an error.
@@ -499,6 +534,27 @@ pub fn check_owned(_what: &str, _path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The Wine end-to-end run failed once with "cannot use …meta.json:
+    /// Access denied" when an agent recorded its pipe while another process
+    /// had the context's meta.json open: Wine refuses to replace an opened
+    /// file. A reader that lets go within the retry window no longer fails
+    /// the write.
+    #[cfg(windows)]
+    #[test]
+    fn a_replace_waits_for_a_reader_that_lets_go() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("meta.json");
+        fs::write(&path, b"old").unwrap();
+        let reader = fs::File::open(&path).unwrap();
+        let held = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(reader);
+        });
+        write_public(&path, b"new").unwrap();
+        held.join().unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"new");
+    }
 
     /// Issue 30: narrowing a private folder by path followed a link swapped
     /// in between the look and the chmod. Through a descriptor opened with
