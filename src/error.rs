@@ -172,6 +172,13 @@ pub enum Error {
         what: String,
         fix: String,
     },
+    /// Ctrl-C (SIGINT, SIGTERM or Docker's socket) during an install; `what`
+    /// says what the host did or will do.
+    InstallInterrupted {
+        host: String,
+        what: String,
+        fix: String,
+    },
     /// The new configuration failed and was rolled back (or could not be).
     InstallFailed {
         host: String,
@@ -589,6 +596,10 @@ impl Error {
                 format!("install on {host} failed: {what}"),
                 Some(fix.clone()),
             ),
+            Error::InstallInterrupted { host, what, fix } => (
+                format!("install on {host} interrupted: {what}"),
+                Some(fix.clone()),
+            ),
             Error::InstallsFailed { failed, total } => (
                 format!("{failed} of {total} installs failed (each is reported above)"),
                 Some("fix what each one names, then run docker tlsctx server install --all again: hosts already done are installed again and verified".into()),
@@ -784,7 +795,7 @@ impl Error {
     /// Process exit code: 130 for cancellation (as a shell reports SIGINT), 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Cancelled => 130,
+            Error::Cancelled | Error::InstallInterrupted { .. } => 130,
             Error::RotationInterrupted {
                 cancelled: true, ..
             } => 130,

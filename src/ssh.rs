@@ -173,7 +173,8 @@ impl Session {
         let dir = TempDir::new_in(staging)?;
         let log = std::fs::File::create(dir.path().join("master.log"))
             .map_err(Error::io("create", dir.path()))?;
-        let mut master = Command::new("ssh")
+        let mut master = own_group(Command::new("ssh"));
+        let mut master = master
             .args(base_opts(dir.path()))
             .args([
                 "-o",
@@ -281,7 +282,7 @@ impl Session {
     }
 
     fn run_plain(&self, line: &str, input: &[u8]) -> Result<Ran> {
-        let mut child = Command::new("ssh")
+        let mut child = own_group(Command::new("ssh"))
             .args(base_opts(self.dir.path()))
             .args(["-o", "ControlMaster=no", "-T"])
             .args(self.target.args())
@@ -373,6 +374,21 @@ impl Drop for Session {
             .stderr(Stdio::null())
             .status();
     }
+}
+
+/// ssh in a process group of its own: a Ctrl-C at the terminal goes to
+/// the whole foreground group, and an ssh that died of it mid-command was
+/// read as the host's answer ("sudo -n true failed", a lost connection;
+/// issue 31). This process alone sees the signal and decides what the
+/// host is told. BatchMode never asks on the terminal, so the group needs
+/// none.
+fn own_group(mut c: Command) -> Command {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        c.process_group(0);
+    }
+    c
 }
 
 fn base_opts(dir: &Path) -> Vec<String> {

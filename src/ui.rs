@@ -115,28 +115,43 @@ pub fn warn_if_clamped(clamped: bool, not_after: OffsetDateTime, what: &str, ca:
     }
 }
 
-/// The steps for the daemon host, printed after `new`, `server` and `server renew`.
-pub fn server_next_steps(dir: &Path, daemon_dir: &str, host: &str, authz: bool) -> String {
+/// The steps for the daemon host, printed after `new`, `server` and `server
+/// renew`: `server install` first (it is what the steps by hand do, verified
+/// and rolled back on failure), then the same by hand, with the drop-in
+/// under the name `server install` gives it.
+pub fn server_next_steps(
+    name: &str,
+    dir: &Path,
+    daemon_dir: &str,
+    host: &str,
+    authz: bool,
+) -> String {
     let d = dir.display();
     let t = daemon_dir.trim_end_matches('/');
+    let drop_in = crate::state::DROP_IN_FILE;
+    let first = format!(
+        "Next, install it on the Docker host {host} over SSH (checked, and undone if dockerd fails):\n\
+         \x20 docker tlsctx server install {name} --ssh USER@{host}\n\
+         Or by hand, where systemd starts dockerd:\n"
+    );
     if !authz {
         return format!(
-            "Next, on the Docker host {host}:\n\
+            "{first}\
              \x20 1. copy {d}/{{ca.pem,server-cert.pem,server-key.pem}} to {t}/ (keep server-key.pem mode 0600, owner root)\n\
              \x20 2. merge {d}/daemon.json into /etc/docker/daemon.json\n\
-             \x20 3. copy {d}/docker.service.d/override.conf to /etc/systemd/system/docker.service.d/override.conf\n\
+             \x20 3. copy {d}/{drop_in} to /etc/systemd/system/docker.service.d/\n\
              \x20 4. sudo systemctl daemon-reload && sudo systemctl restart docker\n"
         );
     }
     // dockerd refuses every request while a configured plugin is down: the
     // plugin runs before dockerd is restarted with it.
     format!(
-        "Next, on the Docker host {host}:\n\
+        "{first}\
          \x20 1. copy {d}/{{ca.pem,server-cert.pem,server-key.pem}} to {t}/ (keep server-key.pem mode 0600, owner root), and crl.pem too once something is revoked\n\
          \x20 2. install docker-tlsctx as /usr/local/bin/docker-tlsctx and copy {d}/tlsctx-authz.service to /etc/systemd/system/\n\
          \x20 3. sudo systemctl daemon-reload && sudo systemctl enable --now tlsctx-authz\n\
          \x20 4. merge {d}/daemon.json into /etc/docker/daemon.json (it names the plugin tlsctx-authz)\n\
-         \x20 5. copy {d}/docker.service.d/override.conf to /etc/systemd/system/docker.service.d/override.conf\n\
+         \x20 5. copy {d}/{drop_in} to /etc/systemd/system/docker.service.d/\n\
          \x20 6. sudo systemctl daemon-reload && sudo systemctl restart docker\n"
     )
 }
@@ -175,6 +190,11 @@ pub fn report_keychain(login: &Path, friendly: &str, host: &Host) {
         "curl uses it by name: curl --cert {friendly:?} https://{}/_ping",
         host.authority()
     );
+}
+
+/// A line of progress on stderr, said while a long step goes on.
+pub fn progress(line: &str) {
+    eprintln!("{line}");
 }
 
 /// Asks a yes/no question on the terminal (stderr, then a line of stdin);

@@ -85,8 +85,8 @@ fn new_transcript_and_files() {
     );
     snap!(
         None,
-        "override_conf",
-        fs::read_to_string(server.join("docker.service.d/override.conf")).unwrap()
+        "drop_in_conf",
+        fs::read_to_string(server.join("docker.service.d/zz-docker-tlsctx.conf")).unwrap()
     );
     snap!(Some(&s), "new_prod_listing", s.listing().join("\n"));
 

@@ -15,7 +15,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::dockerd::free_port;
-use common::host::DockerHost;
+use common::host::{snapshot_tree, DockerHost, Host};
+use common::systemd_host::{SystemdHost, SUDO_USER};
 use common::*;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -24,17 +25,17 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn tlsctx(s: &Sandbox, h: &DockerHost, args: &[&str]) -> Output {
+fn tlsctx(s: &Sandbox, h: &impl Host, args: &[&str]) -> Output {
     tlsctx_cmd(s, h, args).output().unwrap()
 }
 
-fn tlsctx_cmd(s: &Sandbox, h: &DockerHost, args: &[&str]) -> Command {
+fn tlsctx_cmd(s: &Sandbox, h: &impl Host, args: &[&str]) -> Command {
     let mut c = s.tlsctx_cmd(args);
     c.env("PATH", h.path_env());
     c
 }
 
-fn new_ssh(s: &Sandbox, h: &DockerHost, name: &str, port: u16, user: &str) -> Output {
+fn new_ssh(s: &Sandbox, h: &impl Host, name: &str, port: u16, user: &str) -> Output {
     tlsctx(
         s,
         h,
@@ -66,7 +67,7 @@ fn server_version(s: &Sandbox, ctx: &str) -> String {
 }
 
 /// No PEM private key left in the install's folders on either side.
-fn no_key_left(s: &Sandbox, h: &DockerHost, name: &str) {
+fn no_key_left(s: &Sandbox, h: &impl Host, name: &str) {
     let tmp = s.cfg().join("tlsctx/tmp");
     let left: Vec<_> = if tmp.exists() {
         all_files(&tmp)
@@ -74,7 +75,7 @@ fn no_key_left(s: &Sandbox, h: &DockerHost, name: &str) {
         vec![]
     };
     assert!(left.is_empty(), "left in the staging folder: {left:?}");
-    let work = h.root.path().join(format!("state/install/{name}"));
+    let work = h.install_dir(name);
     for f in all_files(&work) {
         let text = fs::read_to_string(&f).unwrap_or_default();
         assert!(
@@ -235,22 +236,7 @@ fn a_daemon_that_cannot_start_is_rolled_back() {
     let port = free_port();
     ok(&s.tlsctx(&["new", "busy", "--host", &format!("tcp://127.0.0.1:{port}")]));
     let snap = h.etc_docker_snapshot();
-    // Another program takes the port after pre-flight looked (just before
-    // the host's script starts), so dockerd cannot listen there.
-    let holder = h.root.path().join("holder.pid");
-    h.hook(&format!(
-        "python3 -c 'import socket,time; s=socket.socket(); s.bind((\"127.0.0.1\", {port})); s.listen(); time.sleep(300)' </dev/null >/dev/null 2>&1 &\necho $! > {}\nsleep 0.5\n",
-        holder.display()
-    ));
-    let o = tlsctx(
-        &s,
-        &h,
-        &["server", "install", "busy", "--ssh", &h.target("root")],
-    );
-    h.clear_hook();
-    if let Ok(pid) = fs::read_to_string(&holder) {
-        let _ = Command::new("kill").arg(pid.trim()).status();
-    }
+    let (o, _) = install_with_port_taken(&s, &h, "busy", port, "root");
     assert!(!o.status.success());
     let e = err(&o);
     assert!(e.contains("install on root@127.0.0.1"), "{e}");
@@ -280,6 +266,33 @@ fn a_daemon_that_cannot_start_is_rolled_back() {
         &["server", "install", "busy", "--ssh", &h.target("root")],
     ));
     assert_eq!(server_version(&s, "busy"), "20.10.24+dfsg1");
+}
+
+/// `server install NAME --ssh USER@host` while another program takes the
+/// port after pre-flight looked (just before the host's script starts), so
+/// dockerd cannot listen there; how long the install took.
+fn install_with_port_taken(
+    s: &Sandbox,
+    h: &impl Host,
+    name: &str,
+    port: u16,
+    user: &str,
+) -> (Output, Duration) {
+    let holder = h.client_dir().join("holder.pid");
+    h.hook(&format!(
+        "python3 -c 'import socket,time; s=socket.socket(); s.bind((\"127.0.0.1\", {port})); s.listen(); time.sleep(300)' </dev/null >/dev/null 2>&1 &\necho $! > {}\nsleep 0.5\n",
+        holder.display()
+    ));
+    let started = Instant::now();
+    let o = tlsctx(s, h, &["server", "install", name, "--ssh", &h.target(user)]);
+    let took = started.elapsed();
+    h.clear_hook();
+    if let Ok(pid) = fs::read_to_string(&holder) {
+        if let Ok(pid) = pid.trim().parse() {
+            kill_pid(pid, rustix::process::Signal::TERM);
+        }
+    }
+    (o, took)
 }
 
 #[test]
@@ -348,8 +361,47 @@ fn refusals_before_any_change() {
 }
 
 /// Kills the install when the host's journal reaches `state`.
-fn kill_at(s: &Sandbox, h: &DockerHost, name: &str, state: &str, what: &str) {
-    let mut child = tlsctx_cmd(s, h, &["server", "install", name])
+fn kill_at(s: &Sandbox, h: &impl Host, name: &str, state: &str, what: &str) {
+    kill_install_at(s, h, &["server", "install", name], name, state, what)
+}
+
+/// The PIDs of this sandbox's ssh master connections (each went to the
+/// background with -f, so it is no child of ours): asked of each through
+/// its own control socket, never found by name.
+fn master_pids(s: &Sandbox) -> Vec<u32> {
+    let mut pids = Vec::new();
+    let Ok(dirs) = fs::read_dir(s.cfg().join("tlsctx/tmp")) else {
+        return pids;
+    };
+    for d in dirs.flatten() {
+        let cm = d.path().join("cm");
+        if !cm.exists() {
+            continue;
+        }
+        let o = Command::new("/usr/bin/ssh")
+            .arg("-o")
+            .arg(format!("ControlPath={}", cm.display()))
+            .args(["-O", "check", "master"])
+            .output()
+            .unwrap();
+        // "Master running (pid=1234)" (ssh(1), -O check).
+        let said = String::from_utf8_lossy(&o.stderr);
+        if let Some(pid) = said
+            .split("pid=")
+            .nth(1)
+            .and_then(|r| r.split(')').next())
+            .and_then(|p| p.parse().ok())
+        {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// `kill_at` with the install's own arguments (a first install names its
+/// target with --ssh).
+fn kill_install_at(s: &Sandbox, h: &impl Host, args: &[&str], name: &str, state: &str, what: &str) {
+    let mut child = tlsctx_cmd(s, h, args)
         .env("DOCKER_TLSCTX_CONFIRM_SECS", "4")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -357,7 +409,7 @@ fn kill_at(s: &Sandbox, h: &DockerHost, name: &str, state: &str, what: &str) {
         .unwrap();
     let until = Instant::now() + Duration::from_secs(90);
     // "staging": every file is on the host, the script not started yet.
-    let staged = h.root.path().join("at-launch");
+    let staged = h.client_dir().join("at-launch");
     if state == "staging" {
         h.hook(&format!("touch {}; sleep 3; exit 1", staged.display()));
     }
@@ -387,11 +439,11 @@ fn kill_at(s: &Sandbox, h: &DockerHost, name: &str, state: &str, what: &str) {
         // ControlMaster ssh of this install dies.
         _ => {
             h.network(false);
-            let o = Command::new("pkill")
-                .args(["-KILL", "-f", "ControlMaster=yes"])
-                .output()
-                .unwrap();
-            assert!(o.status.success(), "no master connection to drop");
+            let masters = master_pids(s);
+            assert!(!masters.is_empty(), "no master connection to drop");
+            for p in masters {
+                kill_pid(p, rustix::process::Signal::KILL);
+            }
         }
     }
     let _ = child.wait();
@@ -465,7 +517,8 @@ fn killed_or_disconnected_installs_leave_a_serving_host_and_converge() {
     }
     child.kill().unwrap();
     let _ = child.wait();
-    ok_status(&h.run("pkill -KILL -f '[s]h apply.sh'"));
+    // By the PID the script records in its work folder.
+    ok_status(&h.run("kill -KILL \"$(cat /var/lib/docker-tlsctx/install/kk/pid)\""));
     let o = tlsctx(&s, &h, &["server", "install", "kk"]);
     let e = err(&o);
     ok(&o);
@@ -648,7 +701,9 @@ fn authz_plugin_installed_then_roles_and_a_pushed_crl() {
 
     // The plugin comes back when it dies (dockerd refuses everything while
     // it is down).
-    ok_status(&h.run("pkill -KILL -f '[d]ocker-tlsctx authz serve'"));
+    // By PID: the service's run loop (its pid file) has the plugin as its
+    // one child.
+    ok_status(&h.run("kill -KILL $(cat /proc/$(cat /var/run/tlsctx-authz.pid)/task/*/children)"));
     let until = Instant::now() + Duration::from_secs(10);
     while !s
         .docker(&["--context", "guard", "version"])
@@ -881,14 +936,408 @@ fn renew_due_installs_server_bundles_on_their_host() {
     assert!(e.contains("the old configuration was restored"), "{e}");
     assert_eq!(h.etc_docker_snapshot(), installed);
     assert!(h.local_docker_ok());
-    // The next run (nothing due by the rule) installs what was renewed.
+    // Issue 31: a dry run says only the install is left (it said "due
+    // since" a date to come, "would renew").
+    let o = tlsctx(&s, &h, &["renew", "--due", "--dry-run"]);
+    let e = err(&o);
+    assert!(o.status.success(), "{}", transcript(&o));
+    assert!(
+        e.contains("server bundle \"rd\": renewed by an earlier run, not installed yet; would install it on its host"),
+        "{e}"
+    );
+    assert!(
+        !e.contains("due since") && !e.contains("would renew"),
+        "{e}"
+    );
+    // The next run (nothing due by the rule) installs what was renewed, and
+    // says it only installed.
     let o = tlsctx(&s, &h, &["renew", "--due"]);
     assert!(o.status.success(), "{}", transcript(&o));
-    assert!(err(&o).contains("installed and verified"), "{}", err(&o));
+    let e = err(&o);
+    assert!(
+        e.contains("server bundle \"rd\": not installed yet (renewed by an earlier run")
+            && e.contains("installed and verified on root@127.0.0.1"),
+        "{e}"
+    );
+    assert!(!e.contains(": renewed, valid until"), "{e}");
     let local = fs::read_to_string(s.cfg().join("tlsctx/servers/rd/server-cert.pem")).unwrap();
     assert_eq!(
         fs::read_to_string(h.etc_docker().join("tls/server-cert.pem")).unwrap(),
         local
     );
     assert_eq!(server_version(&s, "rd"), "20.10.24+dfsg1");
+}
+
+// The same installs on a host as most people run one: systemd as PID 1
+// and Debian's packaged docker.service, started as `dockerd -H fd://` from
+// docker.socket (tests/common/systemd_host.rs). Issue 31.
+
+/// What an install may change on the systemd host: /etc/docker and the
+/// units' folder (the drop-in).
+fn systemd_files(h: &SystemdHost) -> Vec<String> {
+    let mut v = snapshot_tree(&h.etc_docker());
+    v.extend(
+        snapshot_tree(&h.fs().join("etc/systemd/system"))
+            .into_iter()
+            .map(|l| format!("systemd/{l}")),
+    );
+    v
+}
+
+/// The host's own `docker` reaches dockerd through /run/docker.sock, and
+/// once dockerd is stopped, docker.socket starts it again on the next
+/// connection (socket activation).
+fn local_socket_and_activation(h: &SystemdHost, when: &str) {
+    assert!(
+        h.run("timeout 20 docker -H unix:///run/docker.sock version >/dev/null")
+            .status
+            .success(),
+        "{when}: /run/docker.sock does not answer: {}",
+        h.daemon_log()
+    );
+    h.run_ok("systemctl stop docker.service 2>/dev/null");
+    assert_eq!(
+        h.systemctl("is-active docker.service"),
+        "inactive",
+        "{when}"
+    );
+    assert!(
+        h.run("timeout 30 docker -H unix:///run/docker.sock version >/dev/null")
+            .status
+            .success(),
+        "{when}: docker.socket did not start dockerd again: {}",
+        h.daemon_log()
+    );
+    assert_eq!(h.systemctl("is-active docker.service"), "active", "{when}");
+}
+
+#[test]
+fn systemd_host_install_keeps_its_local_socket_and_socket_activation() {
+    let _g = serial();
+    let h = SystemdHost::start();
+    assert_eq!(h.systemctl("is-active docker.socket"), "active");
+    let s = Sandbox::new();
+    let port = free_port();
+    let out = ok(&new_ssh(&s, &h, "sd", port, SUDO_USER));
+    assert!(
+        out.contains(&format!(
+            "Installed server bundle \"sd\" on {SUDO_USER}@127.0.0.1"
+        )),
+        "{out}"
+    );
+    assert_eq!(server_version(&s, "sd"), "20.10.24+dfsg1");
+    // daemon.json keeps fd:// (docker.socket's) and adds no unix socket.
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(h.etc_docker().join("daemon.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        json["hosts"],
+        serde_json::json!(["fd://", format!("tcp://0.0.0.0:{port}")])
+    );
+    let drop_in = h
+        .fs()
+        .join("etc/systemd/system/docker.service.d/zz-docker-tlsctx.conf");
+    assert!(drop_in.exists(), "the drop-in is written");
+    assert!(
+        fs::read_to_string(&drop_in)
+            .unwrap()
+            .contains("$DOCKER_OPTS"),
+        "the drop-in keeps $DOCKER_OPTS"
+    );
+    local_socket_and_activation(&h, "after the install");
+    // The activated dockerd is the TLS one too.
+    assert_eq!(server_version(&s, "sd"), "20.10.24+dfsg1");
+    let out = ok(&tlsctx(&s, &h, &["server", "renew", "sd", "--install"]));
+    assert!(out.contains("Installed server bundle"), "{out}");
+    assert_eq!(server_version(&s, "sd"), "20.10.24+dfsg1");
+    local_socket_and_activation(&h, "after a renewal's install");
+    no_key_left(&s, &h, "sd");
+}
+
+/// Issue 31: a first install that rolled back (for any reason) left the
+/// packaged `-H fd://` dockerd serving a socket with no path. Each cause in
+/// turn, each a first install again: the files as they were, byte for
+/// byte, /run/docker.sock answering, and socket activation working.
+#[test]
+fn systemd_first_installs_that_roll_back_leave_the_host_as_it_was() {
+    let _g = serial();
+    let h = SystemdHost::start();
+    let s = Sandbox::new();
+    let port = free_port();
+    ok(&s.tlsctx(&["new", "rb", "--host", &format!("tcp://127.0.0.1:{port}")]));
+    let before = systemd_files(&h);
+    let target = h.target("root");
+    let first_install = ["server", "install", "rb", "--ssh", target.as_str()];
+    let settle = |what: &str| {
+        let until = Instant::now() + Duration::from_secs(150);
+        while h.journal("rb").as_deref() != Some("rolled-back") {
+            assert!(
+                Instant::now() < until,
+                "{what}: the host did not roll back ({:?})",
+                h.journal("rb")
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert_eq!(systemd_files(&h), before, "{what}: the files as they were");
+        local_socket_and_activation(&h, what);
+    };
+
+    // dockerd cannot start with the new configuration (its port is taken):
+    // noticed when systemd gives up, with dockerd's own words.
+    let (o, took) = install_with_port_taken(&s, &h, "rb", port, "root");
+    assert!(!o.status.success());
+    let e = err(&o);
+    assert!(
+        e.contains("the old configuration was restored and serves again"),
+        "{e}"
+    );
+    assert!(
+        e.contains("address already in use"),
+        "dockerd's own words: {e}"
+    );
+    assert!(
+        !e.contains("systemd[1]"),
+        "systemd's lines about the unit are not dockerd's: {e}"
+    );
+    assert!(
+        took < Duration::from_secs(45),
+        "noticed after {took:?} (systemd gives up within seconds; the wait is 60 s)"
+    );
+    settle("a dockerd that cannot start");
+
+    // The client is killed while the host applies; the host rolls back by
+    // itself when no confirmation comes.
+    kill_install_at(&s, &h, &first_install, "rb", "applying", "kill");
+    settle("a client killed while applying");
+
+    // The connection drops while the host waits for the confirmation.
+    kill_install_at(&s, &h, &first_install, "rb", "waiting", "drop");
+    settle("a connection dropped while waiting");
+
+    // The host's script is killed (a reboot, kill -9) while waiting: the
+    // next install undoes it first, then installs.
+    let mut child = tlsctx_cmd(&s, &h, &first_install)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(90);
+    while h.journal("rb").as_deref() != Some("waiting") {
+        assert!(Instant::now() < until, "never reached waiting");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    ok_status(&h.run("kill -KILL \"$(cat /var/lib/docker-tlsctx/install/rb/pid)\""));
+    let o = tlsctx(&s, &h, &first_install);
+    let e = err(&o);
+    ok(&o);
+    assert!(e.contains("undid an earlier install"), "{e}");
+    assert_eq!(server_version(&s, "rb"), "20.10.24+dfsg1");
+    local_socket_and_activation(&h, "after recover and an install");
+}
+
+/// Issue 31: Ctrl-C during `server install` killed its ssh children (the
+/// terminal signals the whole foreground group), so the outcome hung on
+/// timing: a false "sudo -n true failed", exit 130 with nothing said, or a
+/// host that committed while the local record stayed empty. The signal
+/// goes to the install's whole process group here, as a terminal sends it.
+#[test]
+fn systemd_ctrl_c_during_an_install_says_what_the_host_does() {
+    let _g = serial();
+    let h = SystemdHost::start();
+    let s = Sandbox::new();
+    let port = free_port();
+    ok(&s.tlsctx(&["new", "cc", "--host", &format!("tcp://127.0.0.1:{port}")]));
+    let before = systemd_files(&h);
+    let target = h.target(SUDO_USER);
+    let install = ["server", "install", "cc", "--ssh", target.as_str()];
+    let ctrl_c = |child: &std::process::Child| {
+        let pg = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+        rustix::process::kill_process_group(pg, rustix::process::Signal::INT).unwrap();
+    };
+    let spawn = || {
+        use std::os::unix::process::CommandExt;
+        let mut c = tlsctx_cmd(&s, &h, &install);
+        c.env("DOCKER_TLSCTX_CONFIRM_SECS", "30")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .process_group(0);
+        c.spawn().unwrap()
+    };
+
+    // Before anything reaches the host (logging in, pre-flight): nothing
+    // changes there, and no false diagnosis of ssh or sudo.
+    let child = spawn();
+    std::thread::sleep(Duration::from_millis(300));
+    ctrl_c(&child);
+    let o = child.wait_with_output().unwrap();
+    let e = err(&o);
+    assert_eq!(o.status.code(), Some(130), "{e}");
+    assert!(e.contains("nothing was changed"), "{e}");
+    assert!(!e.contains("sudo") && !e.contains("ssh"), "{e}");
+    assert_eq!(systemd_files(&h), before);
+
+    // While the host applies: it is told to roll back, and does.
+    for at in ["applying", "waiting"] {
+        let child = spawn();
+        let until = Instant::now() + Duration::from_secs(90);
+        while h.journal("cc").as_deref() != Some(at) {
+            assert!(Instant::now() < until, "never reached {at}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        ctrl_c(&child);
+        let o = child.wait_with_output().unwrap();
+        let e = err(&o);
+        let rec = fs::read_to_string(s.cfg().join("tlsctx/servers/cc/server.json")).unwrap();
+        match o.status.code() {
+            Some(130) => {
+                assert!(
+                    e.contains("install on deploy@127.0.0.1")
+                        && e.contains(
+                            "interrupted: the old configuration was restored and serves again"
+                        ),
+                    "{at}: {e}"
+                );
+                assert_eq!(h.journal("cc").as_deref(), Some("rolled-back"), "{at}");
+                assert_eq!(systemd_files(&h), before, "{at}: the files as they were");
+                assert!(!rec.contains("\"ssh\""), "{at}: nothing recorded: {rec}");
+                local_socket_and_activation(&h, at);
+            }
+            // At `waiting` the confirmation may have gone before the signal
+            // came: then the host keeps the new configuration, and the
+            // record here says so too.
+            Some(0) if at == "waiting" => {
+                assert_eq!(h.journal("cc").as_deref(), Some("committed"), "{e}");
+                assert!(rec.contains(&format!("\"ssh\": \"{target}\"")), "{rec}");
+                return;
+            }
+            other => panic!("{at}: exit {other:?}: {e}"),
+        }
+    }
+}
+
+/// Issue 31: a user without Rust installs the .deb (scripts/package.sh, of
+/// the binary this suite built) on the systemd host and uses it as a
+/// normal user: the plugin and the credential helper found where Docker
+/// and PATH look, completion, `autorenew install` under a real `systemd
+/// --user` with lingering, `autorenew status` reading the scheduler back
+/// after `systemctl --user disable` and after a run; then `dpkg -r` keeps
+/// the user's keys and contexts.
+#[test]
+fn the_deb_on_the_systemd_host_for_a_normal_user() {
+    let _g = serial();
+    let o = Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/package.sh"))
+        .env("PACKAGE_BIN", BIN)
+        .env("PACKAGE_LINT", "0")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "package.sh: {}", err(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let deb = out.lines().find(|l| l.ends_with(".deb")).expect("a .deb");
+    assert!(
+        deb.ends_with(&format!(
+            "docker-tlsctx_{}_amd64.deb",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{deb}"
+    );
+    let sums = fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/dist/SHA256SUMS"),
+    )
+    .unwrap();
+    assert_eq!(sums.lines().count(), 2, "{sums}");
+
+    let h = SystemdHost::start();
+    fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(deb),
+        h.fs().join("root/tlsctx.deb"),
+    )
+    .unwrap();
+    h.run_ok("dpkg -i /root/tlsctx.deb >/dev/null");
+    h.run_ok(&format!("loginctl enable-linger {SUDO_USER}"));
+    let uid = ok(&h.run_ok(&format!("id -u {SUDO_USER}")))
+        .trim()
+        .to_string();
+    let until = Instant::now() + Duration::from_secs(30);
+    while h.systemctl(&format!("is-active user@{uid}.service")) != "active" {
+        assert!(Instant::now() < until, "the user manager did not start");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // A login of the user's own, over the host's sshd (a logind session).
+    let user = |cmd: &str| -> Output {
+        Command::new(h.client_dir().join("bin/ssh"))
+            .args([
+                "-p",
+                &h.ssh_port.to_string(),
+                &format!("{SUDO_USER}@127.0.0.1"),
+            ])
+            .arg(format!("export DOCKER_TLSCTX_KEYSTORE=file; {cmd}"))
+            .output()
+            .unwrap()
+    };
+    let said = ok(&user("docker tlsctx new u1 --host tcp://10.0.0.1:2376 --no-server && docker context ls --format '{{.Name}}'"));
+    assert!(said.lines().any(|l| l == "u1"), "{said}");
+    // Completion as Docker asks a plugin for it (`docker __complete`, from
+    // Docker 23: bookworm's 20.10 CLI does not ask plugins, so the plugin
+    // is asked the way a newer CLI does).
+    let said = ok(&user(
+        "/usr/libexec/docker/cli-plugins/docker-tlsctx __complete tlsctx ''",
+    ));
+    assert!(
+        said.lines().any(|l| l.starts_with("new\t")),
+        "completion: {said}"
+    );
+    assert_eq!(ok(&user("docker-credential-tlsctx list")).trim(), "{}");
+
+    let said = ok(&user("docker tlsctx autorenew install"));
+    assert!(said.contains("Ran systemctl --user enable --now"), "{said}");
+    assert!(!said.contains("not on yet"), "{said}");
+    let status = || -> serde_json::Value {
+        serde_json::from_str(&ok(&user("docker tlsctx autorenew status --format json"))).unwrap()
+    };
+    let st = status();
+    assert_eq!(st["installed"], true, "{st}");
+    assert_eq!(st["scheduler_says"]["state"], "on", "{st}");
+    let timer = st["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f.as_str())
+        .find(|f| f.ends_with(".timer"))
+        .map(|f| f.rsplit('/').next().unwrap().to_string())
+        .unwrap();
+    let service = timer.replace(".timer", ".service");
+    // Turned off behind the tool's back: status and ls say off.
+    ok(&user(&format!("systemctl --user disable --now {timer}")));
+    let st = status();
+    assert_eq!(st["installed"], false, "{st}");
+    assert_eq!(st["scheduler_says"]["state"], "off", "{st}");
+    let text = ok(&user("docker tlsctx autorenew status"));
+    assert!(
+        text.contains("Automatic renewal is off") && text.contains("disabled"),
+        "{text}"
+    );
+    // On again by hand; a run of the timer's service is reported.
+    ok(&user(&format!("systemctl --user enable --now {timer}")));
+    assert_eq!(status()["scheduler_says"]["state"], "on");
+    ok(&user(&format!("systemctl --user start {service}")));
+    let st = status();
+    assert!(st["last_attempt"].is_string(), "the run is recorded: {st}");
+    assert_eq!(st["consecutive_failures"], 0, "{st}");
+
+    // Removing the package keeps what the user made.
+    h.run_ok("dpkg -r docker-tlsctx >/dev/null");
+    assert!(!h
+        .fs()
+        .join("usr/libexec/docker/cli-plugins/docker-tlsctx")
+        .exists());
+    let home = h.fs().join(format!("home/{SUDO_USER}/.docker"));
+    assert!(home.join("tlsctx/keys").is_dir(), "the keys are kept");
+    let said = ok(&user("docker context ls --format '{{.Name}}'"));
+    assert!(
+        said.lines().any(|l| l == "u1"),
+        "the context is kept: {said}"
+    );
 }

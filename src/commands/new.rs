@@ -86,6 +86,7 @@ pub fn run(env: &Env, args: &NewArgs) -> Result<()> {
                 yes: args.yes,
                 force: false,
                 confirm: &ui::ask_yes,
+                progress: &ui::progress,
             },
         )
         .inspect_err(|_| {
@@ -157,7 +158,13 @@ fn print_text(args: &NewArgs, c: &Created) {
     if let (Some(s), None) = (&c.server, &args.ssh) {
         print!(
             "\n{}",
-            ui::server_next_steps(&s.dir, &args.daemon_dir, &c.host.name(), s.authz)
+            ui::server_next_steps(
+                &args.name,
+                &s.dir,
+                &args.daemon_dir,
+                &c.host.name(),
+                s.authz
+            )
         );
     }
     if args.ssh.is_none() {

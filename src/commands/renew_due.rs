@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::cli::{Format, RenewArgs};
 use crate::error::{Error, Result};
 use crate::issuance::due::Before;
-use crate::issuance::renew_due::{self, Done, Options, Outcome, SwarmDone};
+use crate::issuance::renew_due::{self, Done, Options, Outcome, Pending, SwarmDone};
 use crate::issuance::Env;
 use crate::text::{date, rfc3339};
 use crate::ui;
@@ -24,8 +24,26 @@ fn line(d: &Done) -> String {
         Outcome::Renewed { not_after } => {
             format!("{what}: renewed, valid until {}", date(*not_after))
         }
-        Outcome::Installed { not_after, target } => format!(
+        Outcome::WouldFinish(Pending::Install) => format!(
+            "{what}: renewed by an earlier run, not installed yet; would install it on its host"
+        ),
+        Outcome::WouldFinish(Pending::Rotation) => format!(
+            "{what}: renewed by an earlier run; would move its swarm services to it"
+        ),
+        Outcome::Installed {
+            not_after,
+            target,
+            renewed_now: true,
+        } => format!(
             "{what}: renewed, valid until {}, installed and verified on {target}",
+            date(*not_after)
+        ),
+        Outcome::Installed {
+            not_after,
+            target,
+            renewed_now: false,
+        } => format!(
+            "{what}: not installed yet (renewed by an earlier run, valid until {}); installed and verified on {target} now",
             date(*not_after)
         ),
         Outcome::Rotated { not_after } => format!(
@@ -70,6 +88,7 @@ fn swarm_line(sw: &SwarmDone) -> String {
 fn result_word(o: &Outcome) -> &'static str {
     match o {
         Outcome::WouldRenew => "due",
+        Outcome::WouldFinish(_) => "pending",
         Outcome::Renewed { .. } => "renewed",
         Outcome::Installed { .. } => "installed",
         Outcome::NotInstalled { .. } => "renewed-not-installed",
@@ -129,9 +148,20 @@ pub fn run(env: &Env, args: &RenewArgs) -> Result<()> {
                     | Outcome::NotInstalled { not_after, .. } => {
                         v["not_after"] = json!(rfc3339(*not_after));
                     }
-                    Outcome::Installed { not_after, target } => {
+                    Outcome::Installed {
+                        not_after,
+                        target,
+                        renewed_now,
+                    } => {
                         v["not_after"] = json!(rfc3339(*not_after));
                         v["ssh"] = json!(target);
+                        v["renewed_now"] = json!(renewed_now);
+                    }
+                    Outcome::WouldFinish(p) => {
+                        v["pending"] = json!(match p {
+                            Pending::Install => "install",
+                            Pending::Rotation => "rotation",
+                        });
                     }
                     Outcome::Skipped(why) | Outcome::Left(why) => v["reason"] = json!(why),
                     Outcome::Failed(e) => {

@@ -46,7 +46,13 @@ pub fn run(env: &Env, args: &ServerArgs) -> Result<()> {
             );
             print!(
                 "\n{}",
-                ui::server_next_steps(&rec.dir, &args.daemon_dir, &rec.sans[0].host(), rec.authz)
+                ui::server_next_steps(
+                    &rec.name,
+                    &rec.dir,
+                    &args.daemon_dir,
+                    &rec.sans[0].host(),
+                    rec.authz
+                )
             );
         }
     }

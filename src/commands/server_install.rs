@@ -57,6 +57,7 @@ pub fn run(env: &Env, args: &ServerInstallArgs) -> Result<()> {
         yes: args.opts.yes,
         force: args.opts.force,
         confirm: &ui::ask_yes,
+        progress: &ui::progress,
     };
     let one = |name: &str| -> Result<Done> {
         if args.crl_only {

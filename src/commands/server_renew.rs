@@ -44,6 +44,7 @@ pub fn run(env: &Env, args: &ServerRenewArgs) -> Result<()> {
                 yes: args.opts.yes,
                 force: args.opts.force,
                 confirm: &ui::ask_yes,
+                progress: &ui::progress,
             },
         )?;
         ui::report_install(&done);
@@ -53,6 +54,7 @@ pub fn run(env: &Env, args: &ServerRenewArgs) -> Result<()> {
     print!(
         "\n{}",
         ui::server_next_steps(
+            &r.after.name,
             &r.after.dir,
             &r.daemon_dir,
             &r.after.sans[0].host(),

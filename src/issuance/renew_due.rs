@@ -48,17 +48,31 @@ pub struct Item {
     pub pending_rotation: bool,
 }
 
+/// What an earlier run left unfinished.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pending {
+    Install,
+    Rotation,
+}
+
 /// What happened to one item.
 pub enum Outcome {
     /// `--dry-run`.
     WouldRenew,
+    /// `--dry-run` on an item renewed by an earlier run whose install on
+    /// its host (or rotation on its services) did not finish: only that
+    /// would be done, nothing renewed (issue 31: it said "due since" a
+    /// date to come, "would renew").
+    WouldFinish(Pending),
     Renewed {
         not_after: OffsetDateTime,
     },
-    /// A server bundle renewed and installed on its recorded host.
+    /// A server bundle installed on its recorded host: renewed now, or by
+    /// an earlier run whose install did not finish (`renewed_now` false).
     Installed {
         not_after: OffsetDateTime,
         target: String,
+        renewed_now: bool,
     },
     /// A bundle renewed earlier whose services were moved to it now.
     Rotated {
@@ -172,7 +186,15 @@ pub fn run(env: &Env, opts: &Options, each: &dyn Fn(&Done)) -> Result<Vec<Done>>
         let outcome = if let Some(why) = left_alone(env, &item) {
             Outcome::Left(why)
         } else if opts.dry_run {
-            Outcome::WouldRenew
+            match (
+                env.now >= item.due_at,
+                item.pending_install,
+                item.pending_rotation,
+            ) {
+                (false, true, _) => Outcome::WouldFinish(Pending::Install),
+                (false, _, true) => Outcome::WouldFinish(Pending::Rotation),
+                _ => Outcome::WouldRenew,
+            }
         } else {
             match renew_one(env, &item, opts, &mut extra) {
                 Ok(o) => o,
@@ -340,7 +362,11 @@ fn renew_one(env: &Env, item: &Item, opts: &Options, extra: &mut Extra) -> Resul
                 deploy_hook(env, &after)?;
             }
             Ok(match target {
-                Some(target) => Outcome::Installed { not_after, target },
+                Some(target) => Outcome::Installed {
+                    not_after,
+                    target,
+                    renewed_now: renewed.is_some(),
+                },
                 None if renewed.is_none() => Outcome::Rotated { not_after },
                 None if item.kind == Kind::Server => Outcome::NotInstalled {
                     not_after,
@@ -473,6 +499,7 @@ fn install_on_host(
             yes: opts.yes,
             force: false,
             confirm: &|_| false,
+            progress: &|_| {},
         },
     )
     .map_err(|e| {
@@ -547,11 +574,34 @@ fn record(env: &Env, done: &[Done]) -> Result<()> {
 
 /// One line for the expiry warnings and `ls`: whether automatic renewal is
 /// on, whether it runs, and since when it fails.
-pub fn status_line(a: Option<&AutoRenew>, now: OffsetDateTime) -> String {
-    let Some(a) = a.filter(|a| a.scheduler.is_some()) else {
-        return "Automatic renewal is off; turn it on: docker tlsctx autorenew install".into();
+/// With `said`, the scheduler's own answer decides on or off, and the
+/// record only what it ran; without (the expiry warnings' fast path), the
+/// record alone.
+pub fn status_line(
+    a: Option<&AutoRenew>,
+    said: Option<&super::schedule::Said>,
+    now: OffsetDateTime,
+) -> String {
+    use super::schedule::Said;
+    let fallback = AutoRenew::default();
+    let a = match (a, said) {
+        (_, Some(Said::Off(why))) => {
+            return format!(
+                "Automatic renewal is off: {why}; turn it on: docker tlsctx autorenew install"
+            )
+        }
+        // Turned on by hand, where the tool could not reach the scheduler.
+        (a, Some(Said::On(_))) => a.unwrap_or(&fallback),
+        (Some(a), _) if a.scheduler.is_some() => a,
+        (_, Some(Said::Unknown(why))) => {
+            return format!("Automatic renewal is off as far as this tool knows (the scheduler could not be asked: {why}); turn it on: docker tlsctx autorenew install")
+        }
+        _ => return "Automatic renewal is off; turn it on: docker tlsctx autorenew install".into(),
     };
-    let by = a.scheduler.as_deref().unwrap_or("a scheduler");
+    let by = a
+        .scheduler
+        .as_deref()
+        .unwrap_or(super::schedule::scheduler_name());
     let skipped = if a.skipped.is_empty() {
         String::new()
     } else {

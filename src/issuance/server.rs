@@ -1,7 +1,7 @@
 //! Server bundles: what the daemon host needs.
 //!
 //! ```text
-//! ca.pem  server-cert.pem  server-key.pem (0600)  daemon.json  docker.service.d/override.conf
+//! ca.pem  server-cert.pem  server-key.pem (0600)  daemon.json  docker.service.d/zz-docker-tlsctx.conf
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -64,9 +64,11 @@ pub fn check_daemon_dir(dir: &str) -> Result<()> {
     Ok(())
 }
 
-/// daemon.json for the daemon host. `hosts` keeps the local unix socket so
-/// `docker` on the host itself keeps working, and listens on every address
-/// on `port`; paths point at `daemon_dir` (/etc/docker/tls by default).
+/// daemon.json for the daemon host. `hosts` keeps fd://, the local socket
+/// systemd's docker.socket owns and hands to dockerd (so `docker` on the
+/// host itself keeps working, and socket activation too: a dockerd that
+/// listened on /run/docker.sock itself unlinked it on exit, issue 31), and
+/// listens on every address on `port`; paths point at `daemon_dir` (/etc/docker/tls by default).
 /// With `authz`, dockerd also asks the tlsctx-authz plugin about every
 /// request (AUTHZ_UNIT).
 pub fn daemon_json(daemon_dir: &str, port: u16, authz: bool) -> String {
@@ -76,7 +78,7 @@ pub fn daemon_json(daemon_dir: &str, port: u16, authz: bool) -> String {
         "tlscacert": format!("{dir}/ca.pem"),
         "tlscert": format!("{dir}/server-cert.pem"),
         "tlskey": format!("{dir}/server-key.pem"),
-        "hosts": ["unix:///var/run/docker.sock", format!("tcp://0.0.0.0:{port}")],
+        "hosts": ["fd://", format!("tcp://0.0.0.0:{port}")],
     });
     if authz {
         v["authorization-plugins"] = json!([AUTHZ_PLUGIN]);
@@ -120,20 +122,33 @@ WantedBy=docker.service
     )
 }
 
-/// The systemd drop-in. Packaged units start `dockerd -H fd://`; with
-/// `hosts` also in daemon.json dockerd refuses to start ("the following
-/// directives are specified both as a flag and in the configuration file:
-/// hosts", daemon/config/config.go), so ExecStart is reset without -H.
-pub const OVERRIDE_CONF: &str = "\
-# Written by docker-tlsctx: daemon.json now sets \"hosts\", and dockerd refuses
-# \"hosts\" given both as a flag (-H fd:// in the packaged unit) and in
-# daemon.json. An empty ExecStart= clears the packaged command first.
-# A bare \"dockerd\" is looked up by systemd (>= 239) in /usr/sbin and /usr/bin,
-# which covers Debian's docker.io and Docker's own docker-ce packages.
+/// The systemd drop-in, for a unit whose command is `words` (its own,
+/// without -H). Packaged units start `dockerd -H fd://`; with `hosts` also
+/// in daemon.json dockerd refuses to start ("the following directives are
+/// specified both as a flag and in the configuration file: hosts",
+/// daemon/config/config.go), so ExecStart is reset without -H. `server
+/// install` writes it with the host's own command; the bundle's copy, for
+/// doing it by hand, with `OVERRIDE_COMMAND`.
+pub fn drop_in(words: &[String]) -> String {
+    format!(
+        "# Written by docker-tlsctx: daemon.json now sets \"hosts\" (the unit's -H
+# values as they were, fd:// included), and dockerd refuses \"hosts\" both as
+# a flag and in daemon.json (daemon/config/config.go). This is the unit's own
+# command without -H; an empty ExecStart= clears the packaged one first.
 [Service]
 ExecStart=
-ExecStart=dockerd --containerd=/run/containerd/containerd.sock
-";
+ExecStart={}
+",
+        words.join(" ")
+    )
+}
+
+/// The packaged units' command without -H, for the bundle's drop-in: a
+/// bare "dockerd" is looked up by systemd (>= 239) in /usr/sbin and
+/// /usr/bin, which covers Debian's docker.io and Docker's docker-ce;
+/// $DOCKER_OPTS is Debian's (/etc/default/docker) and empty elsewhere.
+pub const OVERRIDE_COMMAND: &str =
+    "dockerd --containerd=/run/containerd/containerd.sock $DOCKER_OPTS";
 
 /// A server certificate and everything written with it.
 pub struct Bundle {
@@ -284,9 +299,11 @@ fn write_files(env: &Env, plan: &ServerPlan, key_pem: &str) -> Result<()> {
         )?;
     }
     fsio::write_public(
-        &dir.join("docker.service.d/override.conf"),
-        OVERRIDE_CONF.as_bytes(),
+        &dir.join(crate::state::DROP_IN_FILE),
+        drop_in(&[OVERRIDE_COMMAND.to_string()]).as_bytes(),
     )?;
+    // v0.3 wrote it as override.conf, a name that replaced the user's own.
+    fsio::remove_file(&dir.join(crate::state::OLD_DROP_IN_FILE))?;
     env.state().write_server(&plan.record)
 }
 
@@ -550,7 +567,7 @@ mod tests {
         let v: serde_json::Value =
             serde_json::from_str(&daemon_json("/opt/tls/", 2376, false)).unwrap();
         assert_eq!(v["tlskey"], "/opt/tls/server-key.pem");
-        assert_eq!(v["hosts"][0], "unix:///var/run/docker.sock");
+        assert_eq!(v["hosts"][0], "fd://");
         assert_eq!(v["hosts"][1], "tcp://0.0.0.0:2376");
         assert_eq!(v["tlsverify"], true);
     }

@@ -39,8 +39,16 @@ pub const SERVER_FILES: [&str; 5] = [
     "server-cert.pem",
     "server-key.pem",
     "daemon.json",
-    "docker.service.d/override.conf",
+    DROP_IN_FILE,
 ];
+
+/// The bundle's systemd drop-in, named as `server install` names it on the
+/// host (it sorts after a user's own override.conf, and the last
+/// ExecStart= wins).
+pub const DROP_IN_FILE: &str = "docker.service.d/zz-docker-tlsctx.conf";
+
+/// What v0.3 and earlier wrote in its place, removed with the bundle.
+pub const OLD_DROP_IN_FILE: &str = "docker.service.d/override.conf";
 
 /// The files of a service certificate (`cert`): the names nginx, registry
 /// and most TLS software examples use.
@@ -548,6 +556,7 @@ impl State {
             "crl.pem",
             CRL_REQUIRED,
             "tlsctx-authz.service",
+            OLD_DROP_IN_FILE,
         ]) {
             fsio::remove_file(&dir.join(f))?;
         }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use facts::{Facts, HOST_STATE, HOST_STATE_PARENT, PREFLIGHT};
 use plan::{Plan, Refusal};
 
-use super::{identity, Env};
+use super::{check_cancelled, identity, Env};
 use crate::error::{Error, Result};
 use crate::fsio;
 use crate::keystore;
@@ -53,6 +53,8 @@ pub struct Options<'a> {
     pub force: bool,
     /// Asks the user (a terminal) whether the restart may go ahead.
     pub confirm: &'a (dyn Fn(&str) -> bool + Sync),
+    /// Says what happens while an interrupted install is undone.
+    pub progress: &'a (dyn Fn(&str) + Sync),
 }
 
 /// What an install found and did.
@@ -255,9 +257,28 @@ pub fn install(env: &Env, name: &str, opts: &Options<'_>) -> Result<Installed> {
     if !opts.force {
         other_ca(&session, &facts, &files.ca_pem, &shown, name)?;
     }
-    // dockerd checks the client certificate with the host's clock.
+    // dockerd checks the client certificate with the host's clock, and
+    // the client checks the server's with its own: a server certificate
+    // the host's clock calls not yet valid or expired is refused before a
+    // restart too (issue 31: only the client's was checked).
     if let Some(clock) = facts.clock {
         let t = time::OffsetDateTime::from_unix_timestamp(clock).unwrap_or(env.now);
+        if t < rec.not_before || t > rec.not_after {
+            return Err(Error::InstallRefused {
+                host: shown,
+                what: format!(
+                    "the host's clock says {}, outside the server certificate's validity ({} to {})",
+                    crate::text::rfc3339(t),
+                    crate::text::rfc3339(rec.not_before),
+                    crate::text::rfc3339(rec.not_after)
+                ),
+                fix: if t > rec.not_after {
+                    format!("renew it first (docker tlsctx server renew {name} --install), or set the host's clock if it is wrong")
+                } else {
+                    "set the host's clock (timedatectl set-ntp true, or chrony/ntpd), then run this again".into()
+                },
+            });
+        }
         if t < id_rec.not_before || t > id_rec.not_after {
             return Err(Error::InstallRefused {
                 host: shown,
@@ -313,14 +334,27 @@ pub fn install(env: &Env, name: &str, opts: &Options<'_>) -> Result<Installed> {
         out.total = started.elapsed();
         return Ok(out);
     }
+    check_cancelled()?;
     stage(&session, &work, &out.plan)?;
+    if cancelled() {
+        // The staged files hold the key: they go, and nothing else changed.
+        let _ = session.run(&format!("rm -rf {}/stage", quote(&work)), b"");
+        return Err(Error::InstallInterrupted {
+            host: shown,
+            what: "nothing was changed on the host (the files staged there were removed)".into(),
+            fix: again(name),
+        });
+    }
     let launched = Instant::now();
     launch(&session, &work)?;
-    let (state, why) = wait_for(
+    let (state, why) = match wait_for_unless_cancelled(
         &session,
         &work,
-        &["waiting", "rolled-back", "broken", "refused"],
-    )?;
+        &["waiting", "rolled-back", "down", "broken", "refused"],
+    )? {
+        Some(end) => end,
+        None => return Err(interrupted(&session, &work, &shown, name, launched, opts)),
+    };
     out.restart = launched.elapsed();
     if state != "waiting" {
         return Err(failed_on_host(&session, &work, &shown, &state, &why));
@@ -363,10 +397,21 @@ pub fn install(env: &Env, name: &str, opts: &Options<'_>) -> Result<Installed> {
         }
         (r, _, _) => r,
     };
+    if cancelled() {
+        return Err(interrupted(&session, &work, &shown, name, launched, opts));
+    }
     match probed {
         Ok(version) => {
+            // From here the host keeps the new configuration: a second
+            // Ctrl-C waits (crate::interrupt) until this side has recorded
+            // it too, so the record matches the host.
+            let _hold = crate::interrupt::hold();
             session.run(&format!("touch {}/confirm", quote(&work)), b"")?;
-            let (state, why) = wait_for(&session, &work, &["committed", "rolled-back", "broken"])?;
+            let (state, why) = wait_for(
+                &session,
+                &work,
+                &["committed", "rolled-back", "down", "broken"],
+            )?;
             if state != "committed" {
                 return Err(failed_on_host(&session, &work, &shown, &state, &why));
             }
@@ -378,12 +423,8 @@ pub fn install(env: &Env, name: &str, opts: &Options<'_>) -> Result<Installed> {
             let reason =
                 format!("the daemon ran, but a mutual-TLS call from here to {hp} failed: {what}");
             abort(&session, &work, &reason)?;
-            let (state, _) = wait_for(&session, &work, &["rolled-back", "broken"])?;
-            let undone = if state == "rolled-back" {
-                "the old configuration was restored and serves again".to_string()
-            } else {
-                format!("the old configuration could not be restored: see {work} on the host")
-            };
+            let (state, _) = wait_for(&session, &work, &["rolled-back", "down", "broken"])?;
+            let undone = after_rollback(&state, &work);
             let firewall = matches!(f, crate::tls_client::Failure::TimedOut);
             return Err(Error::InstallFailed {
                 host: shown,
@@ -458,12 +499,14 @@ fn settle_earlier(session: &Session, work: &str, facts: &Facts) -> Result<Option
         return Ok(None);
     };
     match state.as_str() {
-        "committed" | "rolled-back" | "refused" => return Ok(None),
+        // `down`: the files are the ones from before that install; a new
+        // install backs them up and restarts dockerd like any other.
+        "committed" | "rolled-back" | "refused" | "down" => return Ok(None),
         "broken" => {
             return Err(Error::InstallRefused {
                 host,
-                what: format!("the last install there could not restore the old configuration (its journal and backups are in {work})"),
-                fix: format!("start dockerd by hand from the backups listed in {work}/done, then remove {work}/state and run this again"),
+                what: format!("the last install there could not put the old files back (its journal and backups are in {work})"),
+                fix: format!("copy the backups listed in {work}/done back into place on the host, start dockerd, then remove {work}/state and run this again"),
             })
         }
         _ => {}
@@ -485,16 +528,21 @@ fn settle_earlier(session: &Session, work: &str, facts: &Facts) -> Result<Option
     let (end, _) = wait_for(
         session,
         work,
-        &["rolled-back", "committed", "broken", "refused"],
+        &["rolled-back", "committed", "down", "broken", "refused"],
     )?;
     Ok(Some(match end.as_str() {
         "rolled-back" => format!("undid an earlier install on {host} that was left half-done ({state}); the configuration before it serves again"),
         "committed" | "refused" => format!("an earlier install on {host} finished while this one waited"),
-        _ => {
-            return Err(Error::InstallRefused {
+        // Something was changed (the earlier install undone): never
+        // "nothing was changed" here.
+        other => {
+            return Err(Error::InstallFailed {
                 host,
-                what: format!("undoing an earlier half-done install failed (see {work} on the host)"),
-                fix: format!("start dockerd by hand from the backups listed in {work}/done, then remove {work}/state and run this again"),
+                what: format!(
+                    "this run undid an earlier install that was left half-done ({state}), and {}",
+                    after_rollback(other, work)
+                ),
+                fix: after_rollback_fix(other, work),
             })
         }
     }))
@@ -624,9 +672,111 @@ fn abort(session: &Session, work: &str, reason: &str) -> Result<()> {
     Ok(())
 }
 
+fn cancelled() -> bool {
+    crate::docker::plugin::cancelled()
+}
+
+fn again(name: &str) -> String {
+    format!("run docker tlsctx server install {name} again when ready")
+}
+
+/// The journal's state now ("" before the script's first).
+fn state_now(session: &Session, work: &str) -> Result<String> {
+    let ran = session.run(&format!("cat {}/state 2>/dev/null", quote(work)), b"")?;
+    Ok(ran.stdout().trim().to_string())
+}
+
+/// Ctrl-C after the host's script started and before this side confirmed:
+/// the host is asked to roll back now (it would by itself once no
+/// confirmation came), and the error says which of the two happened.
+fn interrupted(
+    session: &Session,
+    work: &str,
+    host: &str,
+    name: &str,
+    launched: Instant,
+    opts: &Options<'_>,
+) -> Error {
+    // The script gives up on a confirmation at the latest UP_SECS after its
+    // restart plus the confirmation window (script.rs), then restarts the
+    // old dockerd.
+    let latest = Duration::from_secs(u64::from(script::UP_SECS + confirm_secs()));
+    let left = latest.saturating_sub(launched.elapsed());
+    let by = time::OffsetDateTime::now_utc() + left;
+    let by = format!("{:02}:{:02}:{:02} UTC", by.hour(), by.minute(), by.second());
+    let by_itself = format!("the host puts its old configuration back by itself, starting by {by} at the latest (no confirmation will come)");
+    (opts.progress)(&format!(
+        "Interrupted: asking {host} to put its old configuration back now. Ctrl-C again leaves at once; then {by_itself}."
+    ));
+    // The script clears an abort left from an earlier run when it starts:
+    // wait for its first state before asking.
+    let until = Instant::now() + Duration::from_secs(20);
+    let mut state = String::new();
+    while state.is_empty() && Instant::now() < until {
+        match state_now(session, work) {
+            Ok(s) => state = s,
+            Err(_) => break,
+        }
+        if state.is_empty() {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    let told =
+        !state.is_empty() && abort(session, work, "interrupted (Ctrl-C) on the client").is_ok();
+    if !told {
+        return Error::InstallInterrupted {
+            host: host.into(),
+            what: format!("the host could not be told ({}); {by_itself}", if state.is_empty() { "its install had not started yet" } else { "the connection failed" }),
+            fix: format!("check on the host later with: docker tlsctx server install {name} --dry-run; then {}", again(name)),
+        };
+    }
+    match wait_for(
+        session,
+        work,
+        &["rolled-back", "down", "broken", "refused", "committed"],
+    ) {
+        Ok((end, _)) if end == "committed" => Error::InstallInterrupted {
+            host: host.into(),
+            what: "the host had already committed the new configuration".into(),
+            fix: again(name),
+        },
+        Ok((end, _)) => Error::InstallInterrupted {
+            host: host.into(),
+            what: after_rollback(&end, work),
+            fix: match end.as_str() {
+                "down" | "broken" => after_rollback_fix(&end, work),
+                _ => again(name),
+            },
+        },
+        Err(_) => Error::InstallInterrupted {
+            host: host.into(),
+            what: format!("no answer while the host rolls back; {by_itself}"),
+            fix: again(name),
+        },
+    }
+}
+
+/// `wait_for`, or None as soon as the user interrupts.
+fn wait_for_unless_cancelled(
+    session: &Session,
+    work: &str,
+    ends: &[&str],
+) -> Result<Option<(String, String)>> {
+    wait_for_inner(session, work, ends, true)
+}
+
 /// Polls the journal until it reaches one of `ends`; returns the state and
 /// the script's reason.
 fn wait_for(session: &Session, work: &str, ends: &[&str]) -> Result<(String, String)> {
+    Ok(wait_for_inner(session, work, ends, false)?.expect("not cancellable"))
+}
+
+fn wait_for_inner(
+    session: &Session,
+    work: &str,
+    ends: &[&str],
+    cancellable: bool,
+) -> Result<Option<(String, String)>> {
     let w = quote(work);
     // Restart (up to UP_SECS), the confirmation window, a rollback's restart.
     let limit = Duration::from_secs(u64::from(2 * script::UP_SECS + confirm_secs() + 30));
@@ -641,7 +791,10 @@ fn wait_for(session: &Session, work: &str, ends: &[&str]) -> Result<(String, Str
         let (s, why) = out.split_once("---").unwrap_or((&out, ""));
         state = s.trim().to_string();
         if ends.contains(&state.as_str()) {
-            return Ok((state, why.trim().to_string()));
+            return Ok(Some((state, why.trim().to_string())));
+        }
+        if cancellable && cancelled() {
+            return Ok(None);
         }
         if Instant::now() > until {
             break;
@@ -663,11 +816,7 @@ fn failed_on_host(session: &Session, work: &str, host: &str, state: &str, why: &
     let logs = crate::ssh::printable(&logs);
     let tail: Vec<&str> = logs.lines().rev().take(8).collect();
     let tail: Vec<&str> = tail.into_iter().rev().collect();
-    let restored = match state {
-        "rolled-back" => "the old configuration was restored and serves again",
-        "refused" => "nothing was changed",
-        _ => "the old configuration could not be restored either",
-    };
+    let restored = after_rollback(state, work);
     let why = if why.is_empty() {
         "dockerd did not start".to_string()
     } else {
@@ -680,9 +829,30 @@ fn failed_on_host(session: &Session, work: &str, host: &str, state: &str, why: &
             if tail.is_empty() { "" } else { ". dockerd's last log lines:\n  " },
             tail.join("\n  ")
         ),
-        fix: format!(
-            "fix what the log names (a port another program holds, a flag daemon.json repeats), then run the install again; the journal is in {work} on the host"
-        ),
+        fix: match state {
+            "down" | "broken" => after_rollback_fix(state, work),
+            _ => format!(
+                "fix what the log names (a port another program holds, a flag daemon.json repeats), then run the install again; the journal is in {work} on the host"
+            ),
+        },
+    }
+}
+
+/// What the host's journal says of the configuration from before an
+/// install, in words that are true of each end state.
+fn after_rollback(state: &str, work: &str) -> String {
+    match state {
+        "rolled-back" => "the old configuration was restored and serves again".into(),
+        "refused" => "nothing was changed".into(),
+        "down" => format!("the old files were put back as they were, but dockerd does not answer with them either (its last lines are in {work}/restored.log on the host)"),
+        _ => format!("the old files could not be put back (the backups are in {work}/backup, listed in {work}/done)"),
+    }
+}
+
+fn after_rollback_fix(state: &str, work: &str) -> String {
+    match state {
+        "down" => format!("on the host, `systemctl status docker` or the daemon log says why dockerd does not start with its old configuration; once it runs, run the install again (the journal is in {work})"),
+        _ => format!("copy the backups listed in {work}/done back into place on the host, start dockerd, then remove {work}/state and run the install again"),
     }
 }
 

@@ -33,6 +33,10 @@ pub struct Plan {
     pub reload: String,
     pub restart: String,
     pub logs: String,
+    /// A shell test that is true once the service manager has given up
+    /// starting dockerd, so a failed start is reported then, not after
+    /// `UP_SECS` (`false` where the init system cannot say).
+    pub gave_up: String,
     /// `dockerd --validate` is run on the new daemon.json (Docker 23.0+).
     pub validate: bool,
     /// The start command as the host's init system has it, for the report.
@@ -200,16 +204,19 @@ pub fn merge_daemon_json(
             ))
         }
     };
-    for h in moved_hosts {
-        // fd:// is systemd's socket activation, which the drop-in removes.
-        let h = if h.starts_with("fd://") {
-            LOCAL_SOCKET.to_string()
-        } else {
-            h.clone()
-        };
-        hosts.push(h);
-    }
-    if !hosts.iter().any(|h| h.starts_with("unix://")) {
+    // The start command's addresses move here as they are. fd:// stays
+    // fd://: it is systemd's socket activation (docker.socket owns
+    // /run/docker.sock and hands dockerd the listening socket). Rewritten
+    // to unix:///var/run/docker.sock, the new dockerd unlinked systemd's
+    // socket file on exit, so after a rollback the restored `-H fd://`
+    // dockerd served a socket with no path, and after an install
+    // `systemctl stop docker` left nothing to activate it again (issue 31;
+    // DESIGN.md §13, checked on Debian's packaged unit).
+    hosts.extend(moved_hosts.iter().cloned());
+    if !hosts
+        .iter()
+        .any(|h| h.starts_with("unix://") || h.starts_with("fd://"))
+    {
         hosts.insert(0, LOCAL_SOCKET.into());
     }
     let port = b.port.to_string();
@@ -252,19 +259,6 @@ pub fn merge_daemon_json(
 
 /// The drop-in that restarts dockerd without -H, keeping the unit's own
 /// dockerd path and every other flag (`--containerd=…`, `$DOCKER_OPTS`).
-pub fn drop_in(kept: &[String]) -> String {
-    format!(
-        "# Written by docker-tlsctx (server install): daemon.json now sets \"hosts\",
-# and dockerd refuses \"hosts\" both as a flag and in daemon.json
-# (daemon/config/config.go). This is the unit's own command without -H.
-[Service]
-ExecStart=
-ExecStart={}
-",
-        kept.join(" ")
-    )
-}
-
 pub fn build(facts: &Facts, b: &Bundle<'_>, host: &str) -> Result<Plan, Refusal> {
     let Some(dockerd) = &facts.dockerd else {
         return Err(refuse(
@@ -397,7 +391,7 @@ pub fn build(facts: &Facts, b: &Bundle<'_>, host: &str) -> Result<Plan, Refusal>
         files.push(file(
             DROP_IN.into(),
             0o644,
-            &drop_in(&unit_flags.kept),
+            &crate::issuance::server::drop_in(&unit_flags.kept),
             None,
             false,
         ));
@@ -430,16 +424,34 @@ pub fn build(facts: &Facts, b: &Bundle<'_>, host: &str) -> Result<Plan, Refusal>
     } else {
         None
     };
-    let (reload, restart, logs) = match facts.init {
+    let (reload, restart, logs, gave_up) = match facts.init {
         Init::Systemd => (
             "systemctl daemon-reload",
             // A failed start counts against StartLimitBurst ("start request
             // repeated too quickly"); clear it so a rollback can start.
-            "systemctl reset-failed docker.service >/dev/null 2>&1; systemctl restart docker.service",
-            "journalctl -u docker.service -n 20 --no-pager",
+            // docker.socket too: connections while dockerd cannot start
+            // count against the socket's own limit, and a failed socket
+            // would leave the restored dockerd nothing to serve.
+            "systemctl reset-failed docker.service docker.socket >/dev/null 2>&1; systemctl restart docker.service",
+            // dockerd's own lines, not systemd's about the unit ("Start
+            // request repeated too quickly" says nothing of why).
+            "journalctl -u docker.service -n 200 --no-pager -o short-iso | grep -v ' systemd\\[1\\]: ' | tail -n 20",
+            // `failed` only once Restart= has run out (the packaged unit:
+            // StartLimitBurst=3 in 60 s), not between its retries.
+            "systemctl is-failed --quiet docker.service",
         ),
-        Init::OpenRc => (":", "rc-service docker restart", "tail -n 20 /var/log/docker.log"),
-        _ => (":", "/etc/init.d/docker restart", "tail -n 20 /var/log/docker.log"),
+        Init::OpenRc => (
+            ":",
+            "rc-service docker restart",
+            "tail -n 20 /var/log/docker.log",
+            "false",
+        ),
+        _ => (
+            ":",
+            "/etc/init.d/docker restart",
+            "tail -n 20 /var/log/docker.log",
+            "false",
+        ),
     };
     let mut start_command = start_words.join(" ");
     if uses_opts {
@@ -454,6 +466,7 @@ pub fn build(facts: &Facts, b: &Bundle<'_>, host: &str) -> Result<Plan, Refusal>
         reload: reload.into(),
         restart: restart.into(),
         logs: logs.into(),
+        gave_up: gave_up.into(),
         validate: facts.has_validate,
         start_command,
         plugin,
@@ -550,7 +563,10 @@ mod tests {
         let f = split_flags(&w(&exec_start(ce).unwrap()));
         assert_eq!(f.hosts, ["fd://"]);
         assert_eq!(
-            drop_in(&f.kept).lines().last().unwrap(),
+            crate::issuance::server::drop_in(&f.kept)
+                .lines()
+                .last()
+                .unwrap(),
             "ExecStart=/usr/bin/dockerd --containerd=/run/containerd/containerd.sock"
         );
         // Debian's docker.io keeps $DOCKER_OPTS.
@@ -595,10 +611,13 @@ mod tests {
         assert_eq!(v["tlskey"], "/etc/docker/tls/server-key.pem");
         // Order of the user's keys kept (preserve_order).
         assert!(out.find("registry-mirrors").unwrap() < out.find("log-driver").unwrap());
-        // Hosts moved from -H fd:// become the local socket.
+        // -H fd:// moves as it is (issue 31: rewritten to the local
+        // socket, it cost the host socket activation and, after a
+        // rollback, its local socket), and no unix:// is added beside it:
+        // docker.socket owns /run/docker.sock.
         let out = merge_daemon_json(None, DAEMON_JSON, &BUNDLE, &["fd://".into()]).unwrap();
         let v: Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(v["hosts"], json!([LOCAL_SOCKET, "tcp://0.0.0.0:2376"]));
+        assert_eq!(v["hosts"], json!(["fd://", "tcp://0.0.0.0:2376"]));
         // Installing twice changes nothing the second time.
         assert_eq!(
             merge_daemon_json(Some(&out), DAEMON_JSON, &BUNDLE, &[]).unwrap(),

@@ -6,14 +6,16 @@
 //! ```text
 //! backing-up -> applying -> waiting -> committed
 //!                  |            |
-//!                  +------------+--> rolling-back -> rolled-back | broken
+//!                  +------------+--> rolling-back -> rolled-back | down | broken
 //! ```
 //!
 //! `waiting` is a confirmed commit: the new dockerd runs and answers on its
 //! local socket, and the script waits for the client's `confirm` (its
 //! mutual-TLS call went through) or `abort`. Without either in time (the
 //! client was killed, the connection dropped) it rolls back by itself.
-//! `sh apply.sh recover` undoes what a killed script left.
+//! `sh apply.sh recover` undoes what a killed script left. `down`: the old
+//! files are back but dockerd does not answer with them either; `broken`:
+//! the old files could not be put back (the backups stay, listed in `done`).
 
 use super::plan::Plan;
 use crate::ssh::quote;
@@ -101,7 +103,18 @@ alive() {{
     curl -fsS --max-time 5 --unix-socket /var/run/docker.sock http://docker/_ping >/dev/null 2>&1
   fi
 }}
-wait_up() {{ n=0; while [ "$n" -lt {up} ]; do alive && return 0; sleep 1; n=$((n+1)); done; return 1; }}
+# Up within {up} s, or the service manager gave up first (say so: the
+# message then is not a timeout).
+wait_up() {{
+  n=0
+  while [ "$n" -lt {up} ]; do
+    alive && return 0
+    if {gave_up}; then echo gave-up > up.why; return 1; fi
+    sleep 1; n=$((n+1))
+  done
+  echo timeout > up.why
+  return 1
+}}
 restart() {{ {restart}; }}
 restore() {{
   [ -f done ] || return 0
@@ -133,7 +146,11 @@ rollback() {{
     rm -rf backup stage done files confirm abort
     say rolled-back
   else
-    say broken
+    # The old files are back, byte for byte; dockerd does not answer with
+    # them either. Not "broken": nothing is left to restore by hand.
+    {{ {logs}; }} > restored.log 2>&1
+    rm -rf backup stage done files confirm abort
+    say down
   fi
 }}
 fail() {{
@@ -214,7 +231,13 @@ rm -rf stage
 old="$(cat /var/run/docker.pid 2>/dev/null)"
 {reload} >>log 2>&1 9>&-
 restart >>log 2>&1 9>&-
-wait_up || fail "dockerd did not answer on /var/run/docker.sock within {up} s of the restart with the new configuration"
+rm -f up.why
+if ! wait_up; then
+  if [ "$(cat up.why 2>/dev/null)" = gave-up ]; then
+    fail "dockerd did not start with the new configuration: the service manager gave up after $n s"
+  fi
+  fail "dockerd did not answer on /var/run/docker.sock within {up} s of the restart with the new configuration"
+fi
 new="$(cat /var/run/docker.pid 2>/dev/null)"
 if [ -n "$old" ] && [ "$old" = "$new" ]; then
   fail "dockerd was not restarted (still pid $old): the service manager does not run the dockerd that answers"
@@ -241,6 +264,7 @@ exit 1
         restart = plan.restart,
         reload = plan.reload,
         logs = plan.logs,
+        gave_up = plan.gave_up,
         confirm = confirm_secs,
         plugin_stop = plan.plugin.as_ref().map_or(":", |p| p.stop.as_str()),
         plugin_after = plan
@@ -264,6 +288,7 @@ mod tests {
             reload: ":".into(),
             restart: "/etc/init.d/docker restart".into(),
             logs: "tail -n 20 /var/log/docker.log".into(),
+            gave_up: "false".into(),
             validate: true,
             start_command: String::new(),
             plugin: None,
