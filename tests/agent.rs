@@ -608,8 +608,14 @@ fn installed_units_start_the_agent_on_first_use() {
         .env("HOME", &home)
         .env_remove("XDG_CONFIG_HOME");
     let out = ok(&c.output().unwrap());
+    // No user manager answers here: it says so, and what to run (issue 31:
+    // it used to print the steps as if they were only advice). The systemd
+    // host runs them for real (tests/install.rs).
     assert!(
-        out.contains("systemctl --user enable --now docker-tlsctx-agent.socket"),
+        out.contains("Could not run systemctl --user daemon-reload")
+            && out.contains("Not listening yet")
+            && out.contains("  systemctl --user enable docker-tlsctx-agent.socket\n")
+            && out.contains("  systemctl --user restart docker-tlsctx-agent.socket\n"),
         "{out}"
     );
     let units = home.join(".config/systemd/user");

@@ -149,7 +149,21 @@ pub const TASK_NAME: &str = "docker-tlsctx-agent";
 /// What `install` or `uninstall` did, and what the user runs next.
 pub struct Installed {
     pub files: Vec<PathBuf>,
+    /// The service manager's commands run here, and whether each worked.
+    pub ran: Vec<(String, bool)>,
+    /// What the user runs next (what could not be run here).
     pub next: Vec<String>,
+}
+
+/// Runs a service manager's command quietly; whether it worked.
+fn run_quietly(words: &[&str]) -> bool {
+    std::process::Command::new(words[0])
+        .args(&words[1..])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Where user units go: `$XDG_CONFIG_HOME/systemd/user` (~/.config/…).
@@ -186,6 +200,7 @@ pub fn install(config_dir: &Path, sockets: &[(String, PathBuf)]) -> Result<Insta
             launchd_plist(&exe, config_dir, &log, sockets).as_bytes(),
         )?;
         return Ok(Installed {
+            ran: Vec::new(),
             next: vec![
                 format!(
                     "launchctl bootout gui/$(id -u)/{LAUNCHD_LABEL}   (if it was loaded before)"
@@ -215,13 +230,28 @@ pub fn install(config_dir: &Path, sockets: &[(String, PathBuf)]) -> Result<Insta
     let service = dir.join(SERVICE_UNIT);
     fsio::write_public(&service, systemd_service(&exe, config_dir).as_bytes())?;
     fsio::write_public(&socket, systemd_socket(sockets).as_bytes())?;
+    // Enabled and (re)started here (issue 31: the units alone listened
+    // nowhere until the user ran these). restart, not start: a socket unit
+    // already listening picks up the contexts added since. Where the user
+    // manager cannot be reached (no login session: cron, su), they are the
+    // next step instead.
+    let mut ran = Vec::new();
+    let mut next = Vec::new();
+    for words in [
+        vec!["systemctl", "--user", "daemon-reload"],
+        vec!["systemctl", "--user", "enable", SOCKET_UNIT],
+        vec!["systemctl", "--user", "restart", SOCKET_UNIT],
+    ] {
+        let ok = next.is_empty() && run_quietly(&words);
+        if !ok {
+            next.push(words.join(" "));
+        }
+        ran.push((words.join(" "), ok));
+    }
     Ok(Installed {
         files: vec![socket, service],
-        next: vec![
-            "systemctl --user daemon-reload".into(),
-            format!("systemctl --user enable --now {SOCKET_UNIT}"),
-            format!("systemctl --user restart {SOCKET_UNIT}   (after adding a context)"),
-        ],
+        ran,
+        next,
     })
 }
 
@@ -255,6 +285,7 @@ fn install_task(config_dir: &Path, exe: &Path) -> Result<Installed> {
     ));
     Ok(Installed {
         files: vec![path],
+        ran: Vec::new(),
         next,
     })
 }
@@ -265,6 +296,7 @@ pub fn uninstall() -> Result<Installed> {
         let deleted = crate::issuance::schedule::run(&delete);
         return Ok(Installed {
             files: Vec::new(),
+            ran: Vec::new(),
             next: if deleted {
                 vec![format!("taskkill /IM docker-tlsctx.exe   (the task is deleted; this stops an agent it started)")]
             } else {
@@ -295,6 +327,7 @@ pub fn uninstall() -> Result<Installed> {
     }
     Ok(Installed {
         files: removed,
+        ran: Vec::new(),
         next,
     })
 }

@@ -24,9 +24,25 @@ pub fn run(env: &Env) -> Result<()> {
             names.join(", ")
         );
     }
-    println!("\nTo start listening now and at every login:");
-    for n in &done.next {
-        println!("  {n}");
+    for (cmd, ok) in &done.ran {
+        println!("{} {cmd}", if *ok { "Ran" } else { "Could not run" });
+    }
+    if done.ran.is_empty() || !done.next.is_empty() {
+        println!(
+            "\n{}",
+            if done.ran.is_empty() {
+                "To start listening now and at every login:"
+            } else {
+                "Not listening yet: the user's service manager could not be reached from here. In your login session, run:"
+            }
+        );
+        for n in &done.next {
+            println!("  {n}");
+        }
+    } else {
+        println!(
+            "\nListening now and at every login: the docker CLI starts the agent on first use."
+        );
     }
     Ok(())
 }

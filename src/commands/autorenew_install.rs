@@ -17,13 +17,16 @@ pub fn run(env: &Env) -> Result<()> {
     for (cmd, ok) in &done.ran {
         println!("{} {cmd}", if *ok { "Ran" } else { "Could not run" });
     }
-    println!(
-        "The {} runs docker tlsctx renew --due at {:02}:00 and {:02}:00 (within an hour, fixed per machine), and at the next start after a missed run.",
-        done.scheduler,
-        schedule::HOURS[0],
-        schedule::HOURS[1]
-    );
-    if !enabled {
+    // What the timer does only once it is on (issue 31: said before "not
+    // on", it read as a promise).
+    if enabled {
+        println!(
+            "The {} runs docker tlsctx renew --due at {:02}:00 and {:02}:00 (within an hour, fixed per machine), and at the next start after a missed run.",
+            done.scheduler,
+            schedule::HOURS[0],
+            schedule::HOURS[1]
+        );
+    } else {
         println!("\nAutomatic renewal is not on yet: the scheduler could not be reached from here. In your login session, run:");
         for n in &done.next {
             println!("  {n}");

@@ -13,14 +13,27 @@ use crate::ui;
 pub fn run(env: &Env, format: Format) -> Result<()> {
     let a = env.state().autorenew()?;
     let files = schedule::files(&env.config_dir)?;
-    let installed =
-        a.as_ref().is_some_and(|a| a.scheduler.is_some()) && files.iter().all(|f| f.exists());
+    // The scheduler's answer, not only what install recorded.
+    let said = schedule::query(&env.config_dir);
+    let installed = match &said {
+        schedule::Said::On(_) => files.iter().all(|f| f.exists()),
+        schedule::Said::Off(_) => false,
+        schedule::Said::Unknown(_) => {
+            a.as_ref().is_some_and(|a| a.scheduler.is_some()) && files.iter().all(|f| f.exists())
+        }
+    };
+    let (said_state, said_words) = match &said {
+        schedule::Said::On(w) => ("on", w),
+        schedule::Said::Off(w) => ("off", w),
+        schedule::Said::Unknown(w) => ("unknown", w),
+    };
     let items = renew_due::items(env, Before::Rule)?;
     let next = items.iter().find(|i| !renew_due::is_left_alone(env, i));
     match format {
         Format::Json => ui::print_json(&json!({
             "installed": installed,
             "scheduler": a.as_ref().and_then(|a| a.scheduler.clone()),
+            "scheduler_says": {"state": said_state, "detail": said_words},
             "files": files,
             "last_attempt": a.as_ref().and_then(|a| a.last_attempt).map(rfc3339),
             "last_error": a.as_ref().and_then(|a| a.last_error.clone()),
@@ -29,8 +42,14 @@ pub fn run(env: &Env, format: Format) -> Result<()> {
             "next_due": next.map(|i| json!({"name": i.name, "kind": i.kind.as_str(), "due_at": rfc3339(i.due_at)})),
         })),
         Format::Text => {
-            println!("{}", renew_due::status_line(a.as_ref(), env.now));
-            if !installed && a.as_ref().is_some_and(|a| a.scheduler.is_some()) {
+            println!(
+                "{}",
+                renew_due::status_line(a.as_ref(), Some(&said), env.now)
+            );
+            if let schedule::Said::On(w) = &said {
+                println!("the scheduler says: {w}");
+            }
+            if !installed && matches!(said, schedule::Said::On(_)) {
                 println!("its files are missing: run docker tlsctx autorenew install again");
             }
             match next {

@@ -307,7 +307,11 @@ pub fn run(env: &Env, args: &LsArgs) -> Result<()> {
     if let Some(a) = env.state().autorenew().ok().flatten() {
         println!(
             "\n{}",
-            crate::issuance::renew_due::status_line(Some(&a), env.now)
+            crate::issuance::renew_due::status_line(
+                Some(&a),
+                Some(&crate::issuance::schedule::query(&env.config_dir)),
+                env.now
+            )
         );
     }
     Ok(())

@@ -207,7 +207,7 @@ pub fn expiry_warnings(env: &Env) -> Vec<String> {
 /// due).
 pub fn autorenew_note(env: &Env) -> String {
     let a = env.state().autorenew().ok().flatten();
-    super::renew_due::status_line(a.as_ref(), env.now)
+    super::renew_due::status_line(a.as_ref(), None, env.now)
 }
 
 /// Server bundles renewed by `renew --due` that no daemon has yet.

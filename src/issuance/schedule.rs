@@ -408,6 +408,87 @@ pub fn uninstall(config_dir: &Path) -> Result<Changed> {
     })
 }
 
+/// What the OS's scheduler says of this configuration folder's job, asked
+/// now (issue 31: a timer disabled by hand was still "on" from our record,
+/// and one enabled by hand "off").
+#[derive(Debug, Clone, PartialEq)]
+pub enum Said {
+    /// Loaded and going to run; the scheduler's words.
+    On(String),
+    /// Not going to run; the scheduler's words.
+    Off(String),
+    /// The scheduler could not be asked (no user manager in this session).
+    Unknown(String),
+}
+
+/// A scheduler's command: exit status, standard output, first line of
+/// standard error. None when it cannot be run.
+fn ask(words: &[&str]) -> Option<(Option<i32>, String, String)> {
+    let o = Command::new(words[0])
+        .args(&words[1..])
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    let err = String::from_utf8_lossy(&o.stderr);
+    Some((
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        crate::ssh::printable(err.lines().next().unwrap_or("").trim()),
+    ))
+}
+
+pub fn query(config_dir: &Path) -> Said {
+    let config_dir = std::path::absolute(config_dir).unwrap_or_else(|_| config_dir.into());
+    let config_dir = config_dir.as_path();
+    if cfg!(target_os = "macos") {
+        let target = format!("gui/{}/{}", uid(), launchd_label(config_dir));
+        return match ask(&["launchctl", "print", &target]) {
+            Some((Some(0), _, _)) => Said::On(format!("launchd has {target} loaded")),
+            // 113: "Could not find service" (launchctl's exit code for it).
+            Some((Some(113), _, _)) => Said::Off(format!("launchd has no {target} loaded")),
+            Some((_, _, e)) => Said::Unknown(format!("launchctl print {target}: {e}")),
+            None => Said::Unknown("launchctl cannot be run".into()),
+        };
+    }
+    if cfg!(windows) {
+        let task = job_name(config_dir);
+        return match ask(&["schtasks", "/Query", "/TN", &task, "/FO", "LIST"]) {
+            Some((Some(0), out, _)) if out.lines().any(|l| l.contains("Disabled")) => {
+                Said::Off(format!("the task {task} is disabled in Task Scheduler"))
+            }
+            Some((Some(0), _, _)) => Said::On(format!("Task Scheduler has the task {task}")),
+            Some((_, _, e)) if e.contains("cannot find") || e.contains("does not exist") => {
+                Said::Off(format!("Task Scheduler has no task {task}"))
+            }
+            Some((_, _, e)) => Said::Unknown(format!("schtasks /Query: {e}")),
+            None => Said::Unknown("schtasks cannot be run".into()),
+        };
+    }
+    let timer = timer_unit(config_dir);
+    // is-enabled: "enabled" (0), "disabled" (1), nothing and an error when
+    // the unit is unknown or no user manager answers (systemctl(1)).
+    let enabled = ask(&["systemctl", "--user", "is-enabled", &timer]);
+    let active = ask(&["systemctl", "--user", "is-active", &timer]);
+    match (enabled, active) {
+        (Some((_, en, e1)), Some((_, act, _))) => match (en.as_str(), act.as_str()) {
+            ("enabled", "active") => Said::On(format!("{timer} is enabled and active")),
+            ("enabled", a) => Said::Off(format!(
+                "{timer} is enabled but {a} (systemctl --user start {timer})"
+            )),
+            ("disabled", _) => Said::Off(format!("{timer} is disabled in the user manager")),
+            ("", _) if e1.contains("No such file") || e1.contains("not found") => {
+                Said::Off(format!("the user manager has no {timer}"))
+            }
+            _ => Said::Unknown(if e1.is_empty() {
+                format!("systemctl --user is-enabled {timer} said {en:?}")
+            } else {
+                e1
+            }),
+        },
+        _ => Said::Unknown("systemctl cannot be run".into()),
+    }
+}
+
 #[cfg(unix)]
 fn uid() -> u32 {
     rustix::process::geteuid().as_raw()
