@@ -56,6 +56,10 @@ run_wine() {
   if [ -n "$out" ]; then printf '%s\n' "$out" | tr -d '\r'; fi
   return "$status"
 }
+# A step that fails outside a test of its own (set -e ends the script) says
+# which, with its status and the last program's stderr (issue 31: an
+# `export --p12` that exited 1 under load ended the run with nothing said).
+trap 'status=$?; echo "wine e2e: FAIL: line $LINENO: \`$BASH_COMMAND\` exited $status" >&2; [ -s "$work/stderr" ] && sed "s/^/  stderr: /" "$work/stderr" >&2' ERR
 tlsctx() { run_wine "$work/docker-tlsctx.exe" "$@"; }
 helper() { run_wine "$work/docker-credential-tlsctx.exe" "$@"; }
 ctx_tls() { echo "$docker_dir/contexts/tls/$(printf %s "$1" | sha256sum | cut -c1-64)/docker"; }
