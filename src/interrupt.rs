@@ -24,6 +24,13 @@ pub const PATIENCE: Duration = Duration::from_secs(3);
 struct Held {
     count: usize,
     since: Option<Instant>,
+    /// Firm holds: a second Ctrl-C waits for them however long they take
+    /// (a host told to keep its new configuration, until this side has
+    /// recorded it: leaving then would make the record lie).
+    firm: usize,
+    /// Said on stderr when a second Ctrl-C ends the process: what is left
+    /// behind and what happens to it.
+    note: Option<String>,
 }
 
 fn held() -> &'static Mutex<Held> {
@@ -32,6 +39,8 @@ fn held() -> &'static Mutex<Held> {
         Mutex::new(Held {
             count: 0,
             since: None,
+            firm: 0,
+            note: None,
         })
     })
 }
@@ -45,7 +54,10 @@ pub fn second_signal() -> ! {
         {
             let h = held().lock().unwrap_or_else(|p| p.into_inner());
             let patient = h.since.is_some_and(|t| t.elapsed() < PATIENCE);
-            if h.count == 0 || !patient {
+            if h.firm == 0 && (h.count == 0 || !patient) {
+                if let Some(n) = &h.note {
+                    eprintln!("{n}");
+                }
                 std::process::exit(130);
             }
         }
@@ -74,6 +86,25 @@ impl Drop for Hold {
             h.since = None;
         }
     }
+}
+
+/// A step a second Ctrl-C must not cut (see `Held::firm`).
+pub struct FirmHold(());
+
+pub fn hold_firm() -> FirmHold {
+    held().lock().unwrap_or_else(|p| p.into_inner()).firm += 1;
+    FirmHold(())
+}
+
+impl Drop for FirmHold {
+    fn drop(&mut self) {
+        held().lock().unwrap_or_else(|p| p.into_inner()).firm -= 1;
+    }
+}
+
+/// What a second Ctrl-C says before it ends the process (None: nothing).
+pub fn set_exit_note(note: Option<String>) {
+    held().lock().unwrap_or_else(|p| p.into_inner()).note = note;
 }
 
 /// Waits (at most `max`) until nothing is held: the process is about to

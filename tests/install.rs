@@ -1052,6 +1052,28 @@ fn systemd_host_install_keeps_its_local_socket_and_socket_activation() {
     assert_eq!(server_version(&s, "sd"), "20.10.24+dfsg1");
     local_socket_and_activation(&h, "after a renewal's install");
     no_key_left(&s, &h, "sd");
+
+    // A host v0.3 installed: its daemon.json has the local unix socket
+    // where the packaged unit said fd:// (our drop-in already took -H
+    // away). The next install puts fd:// back.
+    let path = h.etc_docker().join("daemon.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    json["hosts"] = serde_json::json!([
+        "unix:///var/run/docker.sock",
+        format!("tcp://0.0.0.0:{port}")
+    ]);
+    fs::write(&path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    h.run_ok("systemctl restart docker.service");
+    ok(&tlsctx(&s, &h, &["server", "install", "sd"]));
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(
+        json["hosts"],
+        serde_json::json!([format!("tcp://0.0.0.0:{port}"), "fd://"]),
+        "fd:// back on a host v0.3 installed"
+    );
+    local_socket_and_activation(&h, "after installing over v0.3's daemon.json");
 }
 
 /// Issue 31: a first install that rolled back (for any reason) left the
@@ -1231,6 +1253,7 @@ fn the_deb_on_the_systemd_host_for_a_normal_user() {
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/package.sh"))
         .env("PACKAGE_BIN", BIN)
         .env("PACKAGE_LINT", "0")
+        .env("PACKAGE_DEB_COMPRESSION", "none")
         .output()
         .unwrap();
     assert!(o.status.success(), "package.sh: {}", err(&o));

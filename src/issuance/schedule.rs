@@ -432,7 +432,7 @@ fn ask(words: &[&str]) -> Option<(Option<i32>, String, String)> {
     let err = String::from_utf8_lossy(&o.stderr);
     Some((
         o.status.code(),
-        String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        crate::ssh::printable(String::from_utf8_lossy(&o.stdout).trim()),
         crate::ssh::printable(err.lines().next().unwrap_or("").trim()),
     ))
 }

@@ -229,12 +229,17 @@ impl SystemdHost {
             if state == "running" {
                 return;
             }
+            // Degraded: a unit this sandbox cannot run failed (one that
+            // needs a device or a kernel feature). What the tests use
+            // (docker, its socket, sshd, logind) is waited for by name
+            // below; the failed units are said, for a failure later.
             if state == "degraded" {
                 let failed = self.run("systemctl --failed --no-legend --plain --no-pager");
-                panic!(
-                    "the systemd host booted degraded: {}",
-                    String::from_utf8_lossy(&failed.stdout)
+                eprintln!(
+                    "systemd host: booted degraded; failed units: {}",
+                    String::from_utf8_lossy(&failed.stdout).trim()
                 );
+                return;
             }
             if let Ok(Some(st)) = self.nspawn.try_wait() {
                 panic!("systemd-nspawn exited ({st}): {}", self.console());

@@ -199,6 +199,33 @@ fn bundle_and_target(
 }
 
 pub fn install(env: &Env, name: &str, opts: &Options<'_>) -> Result<Installed> {
+    let mut undone = None;
+    let result = install_inner(env, name, opts, &mut undone);
+    crate::interrupt::set_exit_note(None);
+    match (result, undone) {
+        // This run already undid an earlier half-done install (and
+        // restarted dockerd): a later refusal or cancel must not say
+        // "nothing was changed".
+        (Err(Error::InstallRefused { host, what, fix }), Some(note)) => Err(Error::InstallFailed {
+            host,
+            what: format!("{what}; before that, this run {note}"),
+            fix,
+        }),
+        (Err(Error::Cancelled), Some(note)) => Err(Error::InstallInterrupted {
+            host: name.into(),
+            what: format!("before that, this run {note}; nothing else was changed"),
+            fix: again(name),
+        }),
+        (r, _) => r,
+    }
+}
+
+fn install_inner(
+    env: &Env,
+    name: &str,
+    opts: &Options<'_>,
+    undone: &mut Option<String>,
+) -> Result<Installed> {
     let started = Instant::now();
     let (rec, target_text, target) = bundle_and_target(env, name, opts.ssh)?;
     let files = bundle_files(env, &rec)?;
@@ -231,6 +258,7 @@ pub fn install(env: &Env, name: &str, opts: &Options<'_>) -> Result<Installed> {
     let mut notes = Vec::new();
     let mut facts = preflight(&session, &work)?;
     if let Some(note) = settle_earlier(&session, &work, &facts)? {
+        *undone = Some(note.clone());
         notes.push(note);
         facts = preflight(&session, &work)?;
     }
@@ -335,17 +363,31 @@ pub fn install(env: &Env, name: &str, opts: &Options<'_>) -> Result<Installed> {
         return Ok(out);
     }
     check_cancelled()?;
-    stage(&session, &work, &out.plan)?;
-    if cancelled() {
-        // The staged files hold the key: they go, and nothing else changed.
-        let _ = session.run(&format!("rm -rf {}/stage", quote(&work)), b"");
+    // The staged files hold the key: a second Ctrl-C waits until they are
+    // staged and, when cancelled, removed again (never left on the host).
+    let firm = crate::interrupt::hold_firm();
+    let staged = stage(&session, &work, &out.plan);
+    if staged.is_err() || cancelled() {
+        let removed = session
+            .run(&format!("rm -rf {}/stage", quote(&work)), b"")
+            .is_ok_and(|r| r.ok());
+        staged?;
         return Err(Error::InstallInterrupted {
             host: shown,
-            what: "nothing was changed on the host (the files staged there were removed)".into(),
+            what: if removed {
+                "nothing was changed on the host (the files staged there were removed)".into()
+            } else {
+                format!("nothing was changed on the host, but the files staged in {work}/stage (the key among them) could not be removed: remove that folder on the host")
+            },
             fix: again(name),
         });
     }
+    drop(firm);
     let launched = Instant::now();
+    crate::interrupt::set_exit_note(Some(format!(
+        "Interrupted: {shown} was not told; {}.",
+        rolls_back_by_itself(launched)
+    )));
     launch(&session, &work)?;
     let (state, why) = match wait_for_unless_cancelled(
         &session,
@@ -400,12 +442,13 @@ pub fn install(env: &Env, name: &str, opts: &Options<'_>) -> Result<Installed> {
     if cancelled() {
         return Err(interrupted(&session, &work, &shown, name, launched, opts));
     }
-    match probed {
+    // From the confirmation on, the host keeps the new configuration: a
+    // second Ctrl-C waits (crate::interrupt, firmly) until this side has
+    // recorded it too, so the record matches the host.
+    let firm = match probed {
         Ok(version) => {
-            // From here the host keeps the new configuration: a second
-            // Ctrl-C waits (crate::interrupt) until this side has recorded
-            // it too, so the record matches the host.
-            let _hold = crate::interrupt::hold();
+            let firm = crate::interrupt::hold_firm();
+            crate::interrupt::set_exit_note(None);
             session.run(&format!("touch {}/confirm", quote(&work)), b"")?;
             let (state, why) = wait_for(
                 &session,
@@ -416,6 +459,7 @@ pub fn install(env: &Env, name: &str, opts: &Options<'_>) -> Result<Installed> {
                 return Err(failed_on_host(&session, &work, &shown, &state, &why));
             }
             out.version = version;
+            firm
         }
         Err(f) => {
             let hp = out.address.clone();
@@ -436,7 +480,7 @@ pub fn install(env: &Env, name: &str, opts: &Options<'_>) -> Result<Installed> {
                 },
             });
         }
-    }
+    };
     // Later installs and renewals need no --ssh; `renew --due` knows this
     // serial is in place.
     if rec.ssh.as_deref() != Some(target_text.as_str())
@@ -453,8 +497,25 @@ pub fn install(env: &Env, name: &str, opts: &Options<'_>) -> Result<Installed> {
             env.state().write_autorenew(&a)?;
         }
     }
+    drop(firm);
     out.total = started.elapsed();
     Ok(out)
+}
+
+/// When the host's script gives up waiting for a confirmation and starts
+/// putting the old configuration back, at the latest, from its launch:
+/// `dockerd --validate` (30 s), the plugin's start (10 s), the restart and
+/// the local socket (UP_SECS, with one last 5 s probe), then the window.
+fn rolls_back_by_itself(launched: Instant) -> String {
+    let latest = Duration::from_secs(u64::from(30 + 10 + script::UP_SECS + 5 + confirm_secs()));
+    let left = latest.saturating_sub(launched.elapsed());
+    let by = time::OffsetDateTime::now_utc() + left;
+    format!(
+        "the host puts its old configuration back by itself, starting by {:02}:{:02}:{:02} UTC at the latest (no confirmation will come)",
+        by.hour(),
+        by.minute(),
+        by.second()
+    )
 }
 
 /// dockerd already trusts another CA for its clients (another bundle, a
@@ -697,14 +758,7 @@ fn interrupted(
     launched: Instant,
     opts: &Options<'_>,
 ) -> Error {
-    // The script gives up on a confirmation at the latest UP_SECS after its
-    // restart plus the confirmation window (script.rs), then restarts the
-    // old dockerd.
-    let latest = Duration::from_secs(u64::from(script::UP_SECS + confirm_secs()));
-    let left = latest.saturating_sub(launched.elapsed());
-    let by = time::OffsetDateTime::now_utc() + left;
-    let by = format!("{:02}:{:02}:{:02} UTC", by.hour(), by.minute(), by.second());
-    let by_itself = format!("the host puts its old configuration back by itself, starting by {by} at the latest (no confirmation will come)");
+    let by_itself = rolls_back_by_itself(launched);
     (opts.progress)(&format!(
         "Interrupted: asking {host} to put its old configuration back now. Ctrl-C again leaves at once; then {by_itself}."
     ));
@@ -712,10 +766,14 @@ fn interrupted(
     // wait for its first state before asking.
     let until = Instant::now() + Duration::from_secs(20);
     let mut state = String::new();
+    let mut lost = false;
     while state.is_empty() && Instant::now() < until {
         match state_now(session, work) {
             Ok(s) => state = s,
-            Err(_) => break,
+            Err(_) => {
+                lost = true;
+                break;
+            }
         }
         if state.is_empty() {
             std::thread::sleep(Duration::from_millis(200));
@@ -724,9 +782,14 @@ fn interrupted(
     let told =
         !state.is_empty() && abort(session, work, "interrupted (Ctrl-C) on the client").is_ok();
     if !told {
+        let why = if lost || !state.is_empty() {
+            "the connection failed"
+        } else {
+            "its install script wrote no first state within 20 s"
+        };
         return Error::InstallInterrupted {
             host: host.into(),
-            what: format!("the host could not be told ({}); {by_itself}", if state.is_empty() { "its install had not started yet" } else { "the connection failed" }),
+            what: format!("the host could not be told ({why}); {by_itself}"),
             fix: format!("check on the host later with: docker tlsctx server install {name} --dry-run; then {}", again(name)),
         };
     }

@@ -123,6 +123,24 @@ pub fn exec_start(unit: &str) -> Option<String> {
     cur
 }
 
+/// `systemctl cat` output without our drop-in's section (its header line
+/// `# /etc/systemd/system/docker.service.d/zz-docker-tlsctx.conf` to the
+/// next header).
+pub fn without_our_drop_in(unit: &str) -> String {
+    let mut out = String::new();
+    let mut ours = false;
+    for l in unit.lines() {
+        if let Some(path) = l.strip_prefix("# /") {
+            ours = format!("/{}", path.trim()) == DROP_IN;
+        }
+        if !ours {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// DOCKER_OPTS of a shell variables file (/etc/default/docker,
 /// /etc/conf.d/docker): the line index, the quote, the value. Only the
 /// simple forms init scripts document; anything else is None.
@@ -213,6 +231,13 @@ pub fn merge_daemon_json(
     // `systemctl stop docker` left nothing to activate it again (issue 31;
     // DESIGN.md §13, checked on Debian's packaged unit).
     hosts.extend(moved_hosts.iter().cloned());
+    // With fd://, docker.socket owns /run/docker.sock (/var/run is a link
+    // to /run): a unix:// entry for the same path would have dockerd
+    // unlink systemd's socket and listen there itself. v0.3 wrote exactly
+    // that entry in place of fd://.
+    if hosts.iter().any(|h| h.starts_with("fd://")) {
+        hosts.retain(|h| h != LOCAL_SOCKET && h != "unix:///run/docker.sock");
+    }
     if !hosts
         .iter()
         .any(|h| h.starts_with("unix://") || h.starts_with("fd://"))
@@ -269,7 +294,7 @@ pub fn build(facts: &Facts, b: &Bundle<'_>, host: &str) -> Result<Plan, Refusal>
     if facts.snap {
         return Err(refuse(
             "Docker there comes from snap, whose daemon.json and service snapd owns (/var/snap/docker/current/config/daemon.json)",
-            "not supported: install docker-ce or the distribution's package instead, or configure the snap by hand with the files of `docker tlsctx server`",
+            "not supported: install docker-ce or the distribution's package instead, or configure the snap by hand with the files of `docker tlsctx server` (write unix:///var/run/docker.sock for the fd:// in its daemon.json: only systemd hands dockerd a socket)",
         ));
     }
     if facts.rootless {
@@ -299,7 +324,7 @@ pub fn build(facts: &Facts, b: &Bundle<'_>, host: &str) -> Result<Plan, Refusal>
         Init::Unknown => {
             return Err(refuse(
                 "no systemd, OpenRC or /etc/init.d/docker there to restart dockerd with",
-                "start dockerd from a service manager, or configure it by hand with the files of `docker tlsctx server`",
+                "start dockerd from a service manager, or configure it by hand with the files of `docker tlsctx server` (write unix:///var/run/docker.sock for the fd:// in its daemon.json: only systemd hands dockerd a socket)",
             ))
         }
     };
@@ -335,12 +360,32 @@ pub fn build(facts: &Facts, b: &Bundle<'_>, host: &str) -> Result<Plan, Refusal>
         ));
     }
     let current = facts.file(DAEMON_JSON);
-    let moved: Vec<String> = unit_flags
+    let mut moved: Vec<String> = unit_flags
         .hosts
         .iter()
         .chain(&opts_flags.hosts)
         .cloned()
         .collect();
+    // A host v0.3 installed: our drop-in already took -H away, and its
+    // daemon.json has unix:///var/run/docker.sock where the packaged unit
+    // said fd://. The packaged command (the unit without our drop-in)
+    // says what to put back (issue 31).
+    if facts.init == Init::Systemd && unit_flags.hosts.is_empty() {
+        if let Some(vendor) = facts
+            .unit
+            .as_deref()
+            .map(without_our_drop_in)
+            .as_deref()
+            .and_then(exec_start)
+        {
+            let vendor = split_flags(&words(&vendor));
+            if vendor.hosts.iter().any(|h| h.starts_with("fd://"))
+                && facts.unit.as_deref().is_some_and(|u| u.contains(DROP_IN))
+            {
+                moved.push("fd://".into());
+            }
+        }
+    }
     let merged = merge_daemon_json(current, DAEMON_JSON, b, &moved)?;
     // The port: free, or already dockerd's own.
     let ours_now = current_tcp_ports(current, &moved);
@@ -432,7 +477,15 @@ pub fn build(facts: &Facts, b: &Bundle<'_>, host: &str) -> Result<Plan, Refusal>
             // docker.socket too: connections while dockerd cannot start
             // count against the socket's own limit, and a failed socket
             // would leave the restored dockerd nothing to serve.
-            "systemctl reset-failed docker.service docker.socket >/dev/null 2>&1; systemctl restart docker.service",
+            // With docker.socket, dockerd is stopped and the socket unit
+            // restarted before dockerd starts: a dockerd that listened on
+            // /run/docker.sock itself (v0.3 configured unix:// in place of
+            // fd://, and so do hand-made set-ups) unlinks that path as it
+            // stops, and a -H fd:// dockerd would then serve systemd's
+            // socket with no path. A fresh socket unit makes the file again
+            // (the issue's own repair by hand, done every time: it cannot
+            // be seen from the path whose socket it is).
+            "systemctl reset-failed docker.service docker.socket >/dev/null 2>&1; if systemctl cat docker.socket >/dev/null 2>&1; then systemctl stop docker.service; systemctl restart docker.socket; systemctl start docker.service; else systemctl restart docker.service; fi",
             // dockerd's own lines, not systemd's about the unit ("Start
             // request repeated too quickly" says nothing of why).
             "journalctl -u docker.service -n 200 --no-pager -o short-iso | grep -v ' systemd\\[1\\]: ' | tail -n 20",
@@ -618,10 +671,26 @@ mod tests {
         let out = merge_daemon_json(None, DAEMON_JSON, &BUNDLE, &["fd://".into()]).unwrap();
         let v: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["hosts"], json!(["fd://", "tcp://0.0.0.0:2376"]));
+        // A host v0.3 installed (unix:// where the unit said fd://) gets
+        // fd:// back, and the unix:// entry for docker.socket's path goes.
+        let v03 = r#"{"hosts": ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2376"], "tlsverify": true}"#;
+        let up = merge_daemon_json(Some(v03), DAEMON_JSON, &BUNDLE, &["fd://".into()]).unwrap();
+        let v: Value = serde_json::from_str(&up).unwrap();
+        assert_eq!(v["hosts"], json!(["tcp://0.0.0.0:2376", "fd://"]));
         // Installing twice changes nothing the second time.
         assert_eq!(
             merge_daemon_json(Some(&out), DAEMON_JSON, &BUNDLE, &[]).unwrap(),
             out
+        );
+    }
+
+    #[test]
+    fn the_packaged_command_is_read_past_our_own_drop_in() {
+        let unit = "# /lib/systemd/system/docker.service\n[Service]\nExecStart=/usr/sbin/dockerd -H fd:// $DOCKER_OPTS\n\n# /etc/systemd/system/docker.service.d/zz-docker-tlsctx.conf\n[Service]\nExecStart=\nExecStart=/usr/sbin/dockerd $DOCKER_OPTS\n";
+        assert_eq!(exec_start(unit).unwrap(), "/usr/sbin/dockerd $DOCKER_OPTS");
+        assert_eq!(
+            exec_start(&without_our_drop_in(unit)).unwrap(),
+            "/usr/sbin/dockerd -H fd:// $DOCKER_OPTS"
         );
     }
 

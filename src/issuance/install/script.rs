@@ -105,17 +105,20 @@ alive() {{
 }}
 # Up within {up} s, or the service manager gave up first (say so: the
 # message then is not a timeout).
+# The clock, not a count of passes (one `alive` may take its 5 s), from
+# the restart's start: restart and wait together take at most {up} s and
+# one last probe, whatever the unit's TimeoutStartSec (docker-ce's is 0:
+# a restart that never ends).
 wait_up() {{
-  n=0
-  while [ "$n" -lt {up} ]; do
+  while [ "$(date +%s)" -lt "$((up_from + {up}))" ]; do
     alive && return 0
-    if {gave_up}; then echo gave-up > up.why; return 1; fi
-    sleep 1; n=$((n+1))
+    if {gave_up}; then n=$(($(date +%s) - up_from)); echo gave-up > up.why; return 1; fi
+    sleep 1
   done
   echo timeout > up.why
   return 1
 }}
-restart() {{ {restart}; }}
+restart() {{ up_from=$(date +%s); t {up} sh -c {restart_q}; }}
 restore() {{
   [ -f done ] || return 0
   sed '1!G;h;$!d' done > done.rev
@@ -261,7 +264,7 @@ exit 1
 "#,
         work = quote(work),
         up = UP_SECS,
-        restart = plan.restart,
+        restart_q = quote(&plan.restart),
         reload = plan.reload,
         logs = plan.logs,
         gave_up = plan.gave_up,
