@@ -382,12 +382,14 @@ impl Drop for Session {
 /// issue 31). This process alone sees the signal and decides what the
 /// host is told. BatchMode never asks on the terminal, so the group needs
 /// none.
-fn own_group(mut c: Command) -> Command {
+fn own_group(c: Command) -> Command {
     #[cfg(unix)]
-    {
+    let c = {
         use std::os::unix::process::CommandExt;
+        let mut c = c;
         c.process_group(0);
-    }
+        c
+    };
     c
 }
 
