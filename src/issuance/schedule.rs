@@ -421,14 +421,38 @@ pub enum Said {
     Unknown(String),
 }
 
+/// How long a scheduler may take to answer a query: `ls` asks it, and a
+/// user manager whose bus is gone, or Wine's `schtasks /Query` (which never
+/// returned in the Wine end-to-end run), must not hold `ls`.
+const ASK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A scheduler's command: exit status, standard output, first line of
-/// standard error. None when it cannot be run.
+/// standard error. None when it cannot be run or does not answer in time.
 fn ask(words: &[&str]) -> Option<(Option<i32>, String, String)> {
-    let o = Command::new(words[0])
+    let mut child = Command::new(words[0])
         .args(&words[1..])
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .ok()?;
+    let until = std::time::Instant::now() + ASK_TIMEOUT;
+    // The answers are a line or a short XML document, far below a pipe's
+    // buffer: waiting before reading cannot block the child.
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if std::time::Instant::now() < until => {
+                std::thread::sleep(std::time::Duration::from_millis(5))
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+    let o = child.wait_with_output().ok()?;
     let err = String::from_utf8_lossy(&o.stderr);
     Some((
         o.status.code(),
@@ -447,21 +471,26 @@ pub fn query(config_dir: &Path) -> Said {
             // 113: "Could not find service" (launchctl's exit code for it).
             Some((Some(113), _, _)) => Said::Off(format!("launchd has no {target} loaded")),
             Some((_, _, e)) => Said::Unknown(format!("launchctl print {target}: {e}")),
-            None => Said::Unknown("launchctl cannot be run".into()),
+            None => Said::Unknown("launchctl did not answer within 2 s".into()),
         };
     }
     if cfg!(windows) {
         let task = job_name(config_dir);
-        return match ask(&["schtasks", "/Query", "/TN", &task, "/FO", "LIST"]) {
-            Some((Some(0), out, _)) if out.lines().any(|l| l.contains("Disabled")) => {
-                Said::Off(format!("the task {task} is disabled in Task Scheduler"))
+        // The task's own XML, not the listing: the listing's words are
+        // translated ("Disabled"), the XML's elements are not.
+        return match ask(&["schtasks", "/Query", "/TN", &task, "/XML"]) {
+            Some((Some(0), out, _)) if out.contains("<Task") => {
+                if out.contains("<Enabled>false</Enabled>") {
+                    Said::Off(format!("the task {task} is disabled in Task Scheduler"))
+                } else {
+                    Said::On(format!("Task Scheduler has the task {task}"))
+                }
             }
-            Some((Some(0), _, _)) => Said::On(format!("Task Scheduler has the task {task}")),
-            Some((_, _, e)) if e.contains("cannot find") || e.contains("does not exist") => {
-                Said::Off(format!("Task Scheduler has no task {task}"))
-            }
-            Some((_, _, e)) => Said::Unknown(format!("schtasks /Query: {e}")),
-            None => Said::Unknown("schtasks cannot be run".into()),
+            Some((Some(0), _, _)) => Said::Unknown(format!(
+                "schtasks /Query /TN {task} /XML gave no task definition"
+            )),
+            Some((_, _, _)) => Said::Off(format!("Task Scheduler has no task {task}")),
+            None => Said::Unknown("schtasks did not answer within 2 s".into()),
         };
     }
     let timer = timer_unit(config_dir);
@@ -485,7 +514,7 @@ pub fn query(config_dir: &Path) -> Said {
                 e1
             }),
         },
-        _ => Said::Unknown("systemctl cannot be run".into()),
+        _ => Said::Unknown("systemctl --user did not answer within 2 s".into()),
     }
 }
 
@@ -497,4 +526,23 @@ fn uid() -> u32 {
 #[cfg(not(unix))]
 fn uid() -> u32 {
     0
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    /// The Wine end-to-end run hung in `ls` for 16 minutes on a
+    /// `schtasks /Query` that never returned: a scheduler that does not
+    /// answer costs ASK_TIMEOUT, and its child is stopped.
+    #[test]
+    fn a_scheduler_that_does_not_answer_costs_two_seconds() {
+        let started = std::time::Instant::now();
+        assert_eq!(ask(&["sleep", "30"]), None);
+        assert!(started.elapsed() < ASK_TIMEOUT + std::time::Duration::from_secs(1));
+        assert_eq!(
+            ask(&["sh", "-c", "echo enabled; echo oops >&2; exit 1"]),
+            Some((Some(1), "enabled".to_string(), "oops".to_string()))
+        );
+    }
 }
