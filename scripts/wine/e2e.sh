@@ -41,9 +41,15 @@ ok() { passed=$((passed + 1)); echo "wine e2e: ok: $*"; }
 run_wine() {
   local out status
   set +e
-  out=$("$wine" "$@" 2>"$work/stderr")
+  # 300 s at most: a program that does not end fails this step with a
+  # message, not the whole CI run at its own limit.
+  out=$(timeout --kill-after=10 300 "$wine" "$@" 2>"$work/stderr")
   status=$?
   set -e
+  if [ "$status" -eq 124 ]; then
+    echo "wine e2e: $(basename "$1") $2 did not end within 300 s" >&2
+    sed 's/^/  stderr: /' "$work/stderr" >&2
+  fi
   if [ "$status" -gt 128 ]; then
     {
       echo "wine e2e: $(basename "$1") ended by signal $((status - 128)) ($(kill -l $((status - 128)) 2>/dev/null || echo '?'))"
