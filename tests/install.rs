@@ -358,6 +358,25 @@ fn refusals_before_any_change() {
 
     assert_eq!(h.etc_docker_snapshot(), snap);
     assert_eq!(h.journal("ref"), None, "no install started");
+
+    // The host's clock past the server certificate's end (issue 31: only
+    // the client certificate was held to it): refused before any change,
+    // with the way out. The sandbox's own `date` says 2100-01-01.
+    fs::write(h.etc_docker().join("daemon.json"), "{}\n").unwrap();
+    let snap = h.etc_docker_snapshot();
+    h.run_ok("printf '#!/bin/sh\\necho 4102444800\\n' > /run/fake-date && chmod 755 /run/fake-date && mount --bind /run/fake-date /usr/bin/date");
+    let o = install(&h.target("root"));
+    h.run_ok("umount /usr/bin/date");
+    let e = err(&o);
+    assert!(!o.status.success());
+    assert!(
+        e.contains("the host's clock says 2100-01-01")
+            && e.contains("outside the server certificate's validity")
+            && e.contains("docker tlsctx server renew ref --install"),
+        "{e}"
+    );
+    assert_eq!(h.etc_docker_snapshot(), snap);
+    assert_eq!(h.journal("ref"), None, "no install started");
 }
 
 /// Kills the install when the host's journal reaches `state`.
