@@ -291,32 +291,24 @@ fn install_inner(
     // restart too (issue 31: only the client's was checked).
     if let Some(clock) = facts.clock {
         let t = time::OffsetDateTime::from_unix_timestamp(clock).unwrap_or(env.now);
-        if t < rec.not_before || t > rec.not_after {
+        let set_clock =
+            "set the host's clock (timedatectl set-ntp true, or chrony/ntpd), then run this again";
+        if let Some(what) = clock_outside(t, "server", rec.not_before, rec.not_after) {
             return Err(Error::InstallRefused {
                 host: shown,
-                what: format!(
-                    "the host's clock says {}, outside the server certificate's validity ({} to {})",
-                    crate::text::rfc3339(t),
-                    crate::text::rfc3339(rec.not_before),
-                    crate::text::rfc3339(rec.not_after)
-                ),
+                what,
                 fix: if t > rec.not_after {
                     format!("renew it first (docker tlsctx server renew {name} --install), or set the host's clock if it is wrong")
                 } else {
-                    "set the host's clock (timedatectl set-ntp true, or chrony/ntpd), then run this again".into()
+                    set_clock.into()
                 },
             });
         }
-        if t < id_rec.not_before || t > id_rec.not_after {
+        if let Some(what) = clock_outside(t, "client", id_rec.not_before, id_rec.not_after) {
             return Err(Error::InstallRefused {
                 host: shown,
-                what: format!(
-                    "the host's clock says {}, outside the client certificate's validity ({} to {}), so dockerd would refuse it",
-                    crate::text::rfc3339(t),
-                    crate::text::rfc3339(id_rec.not_before),
-                    crate::text::rfc3339(id_rec.not_after)
-                ),
-                fix: "set the host's clock (timedatectl set-ntp true, or chrony/ntpd), then run this again".into(),
+                what: format!("{what}, so dockerd would refuse it"),
+                fix: set_clock.into(),
             });
         }
     }
@@ -500,6 +492,24 @@ fn install_inner(
     drop(firm);
     out.total = started.elapsed();
     Ok(out)
+}
+
+/// "the host's clock says T, outside the KIND certificate's validity (A to
+/// B)" when `t` is outside it.
+fn clock_outside(
+    t: time::OffsetDateTime,
+    kind: &str,
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
+) -> Option<String> {
+    (t < not_before || t > not_after).then(|| {
+        format!(
+            "the host's clock says {}, outside the {kind} certificate's validity ({} to {})",
+            crate::text::rfc3339(t),
+            crate::text::rfc3339(not_before),
+            crate::text::rfc3339(not_after)
+        )
+    })
 }
 
 /// When the host's script gives up waiting for a confirmation and starts
