@@ -436,12 +436,32 @@ fn ask(words: &[&str]) -> Option<(Option<i32>, String, String)> {
         .stderr(Stdio::piped())
         .spawn()
         .ok()?;
+    // Read while waiting (a child that writes more than a pipe holds would
+    // otherwise block until the limit), at most 64 KiB of each. The readers
+    // answer through a channel so that a grandchild still holding the pipe
+    // after the child exits cannot hold us past the limit either.
+    fn drain<R: std::io::Read + Send + 'static>(
+        r: Option<R>,
+    ) -> std::sync::mpsc::Receiver<Vec<u8>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            if let Some(mut r) = r {
+                use std::io::Read;
+                let _ = (&mut r).take(64 * 1024).read_to_end(&mut v);
+                // The rest is read and dropped, so the child never blocks.
+                let _ = std::io::copy(&mut r, &mut std::io::sink());
+            }
+            let _ = tx.send(v);
+        });
+        rx
+    }
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
     let until = std::time::Instant::now() + ASK_TIMEOUT;
-    // The answers are a line or a short XML document, far below a pipe's
-    // buffer: waiting before reading cannot block the child.
-    loop {
+    let status = loop {
         match child.try_wait() {
-            Ok(Some(_)) => break,
+            Ok(Some(st)) => break st,
             Ok(None) if std::time::Instant::now() < until => {
                 std::thread::sleep(std::time::Duration::from_millis(5))
             }
@@ -451,12 +471,14 @@ fn ask(words: &[&str]) -> Option<(Option<i32>, String, String)> {
                 return None;
             }
         }
-    }
-    let o = child.wait_with_output().ok()?;
-    let err = String::from_utf8_lossy(&o.stderr);
+    };
+    let left = || until.saturating_duration_since(std::time::Instant::now());
+    let out = out.recv_timeout(left()).ok()?;
+    let err = err.recv_timeout(left()).ok()?;
+    let err = String::from_utf8_lossy(&err);
     Some((
-        o.status.code(),
-        crate::ssh::printable(String::from_utf8_lossy(&o.stdout).trim()),
+        status.code(),
+        crate::ssh::printable(String::from_utf8_lossy(&out).trim()),
         crate::ssh::printable(err.lines().next().unwrap_or("").trim()),
     ))
 }
@@ -494,27 +516,48 @@ pub fn query(config_dir: &Path) -> Said {
         };
     }
     let timer = timer_unit(config_dir);
-    // is-enabled: "enabled" (0), "disabled" (1), nothing and an error when
-    // the unit is unknown or no user manager answers (systemctl(1)).
-    let enabled = ask(&["systemctl", "--user", "is-enabled", &timer]);
-    let active = ask(&["systemctl", "--user", "is-active", &timer]);
-    match (enabled, active) {
-        (Some((_, en, e1)), Some((_, act, _))) => match (en.as_str(), act.as_str()) {
-            ("enabled", "active") => Said::On(format!("{timer} is enabled and active")),
-            ("enabled", a) => Said::Off(format!(
-                "{timer} is enabled but {a} (systemctl --user start {timer})"
-            )),
-            ("disabled", _) => Said::Off(format!("{timer} is disabled in the user manager")),
-            ("", _) if e1.contains("No such file") || e1.contains("not found") => {
-                Said::Off(format!("the user manager has no {timer}"))
-            }
-            _ => Said::Unknown(if e1.is_empty() {
-                format!("systemctl --user is-enabled {timer} said {en:?}")
-            } else {
-                e1
-            }),
-        },
-        _ => Said::Unknown("systemctl --user did not answer within 2 s".into()),
+    // One `show` for the three properties (systemctl(1): KEY=VALUE lines,
+    // exit 0 even for a unit it does not know, which is LoadState=not-found;
+    // non-zero when no user manager answers).
+    let Some((code, out, err)) = ask(&[
+        "systemctl",
+        "--user",
+        "show",
+        &timer,
+        "-p",
+        "LoadState",
+        "-p",
+        "UnitFileState",
+        "-p",
+        "ActiveState",
+    ]) else {
+        return Said::Unknown("systemctl --user did not answer within 2 s".into());
+    };
+    if code != Some(0) {
+        return Said::Unknown(if err.is_empty() {
+            format!("systemctl --user show {timer} exited with {code:?}")
+        } else {
+            err
+        });
+    }
+    let prop = |k: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(k)?.strip_prefix('='))
+            .unwrap_or("")
+            .to_string()
+    };
+    match (
+        prop("LoadState").as_str(),
+        prop("UnitFileState").as_str(),
+        prop("ActiveState").as_str(),
+    ) {
+        ("not-found", _, _) => Said::Off(format!("the user manager has no {timer}")),
+        (_, "enabled", "active") => Said::On(format!("{timer} is enabled and active")),
+        (_, "enabled", a) => Said::Off(format!(
+            "{timer} is enabled but {a} (systemctl --user start {timer})"
+        )),
+        (_, "", _) => Said::Unknown(format!("systemctl --user show {timer} gave no state")),
+        (_, f, _) => Said::Off(format!("{timer} is {f} in the user manager")),
     }
 }
 
@@ -544,5 +587,16 @@ mod tests {
             ask(&["sh", "-c", "echo enabled; echo oops >&2; exit 1"]),
             Some((Some(1), "enabled".to_string(), "oops".to_string()))
         );
+        // More than a pipe holds, then an exit: answered, not timed out.
+        let started = std::time::Instant::now();
+        let (code, out, _) =
+            ask(&["sh", "-c", "head -c 200000 /dev/zero | tr '\\0' a; exit 3"]).unwrap();
+        assert_eq!((code, out.len()), (Some(3), 64 * 1024));
+        assert!(started.elapsed() < ASK_TIMEOUT);
+        // A child that exits while a process it started keeps the pipe open:
+        // the limit still holds.
+        let started = std::time::Instant::now();
+        assert_eq!(ask(&["sh", "-c", "sleep 3 & echo on"]), None);
+        assert!(started.elapsed() < ASK_TIMEOUT + std::time::Duration::from_secs(1));
     }
 }
