@@ -25,6 +25,7 @@ declare -A peers=(
   [busybox]=busybox-static              # an image to run (docker import): nothing can be pulled in CI
   [systemd-socket-activate]=systemd     # hands the agent its socket as the installed unit would
   [setpriv]=util-linux                  # a second uid that must not reach the agent's socket
+  [iptables]=iptables                   # a firewall that drops a port (a failed TLS check on the systemd host)
   [ip]=iproute2                         # removes what a test swarm leaves on the host (docker_gwbridge)
   [umount]=mount                        # and its nsfs mount
   [sshd]=openssh-server                 # the Docker host `server install` reaches (tests/install.rs)

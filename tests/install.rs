@@ -1095,6 +1095,52 @@ fn systemd_host_install_keeps_its_local_socket_and_socket_activation() {
     local_socket_and_activation(&h, "after installing over v0.3's daemon.json");
 }
 
+/// An iptables rule that drops TCP to `port` on the loopback (the test
+/// host shares this network), removed again by its exact spec when the
+/// guard drops, also when the test fails.
+struct Firewall(u16);
+
+impl Firewall {
+    fn drop_port(port: u16) -> Firewall {
+        let o = Command::new("iptables")
+            .args(Firewall::spec("-I", port))
+            .output()
+            .expect("iptables (apt-get install iptables) makes the firewall of this test");
+        assert!(
+            o.status.success(),
+            "iptables could not add a rule (the test needs CAP_NET_ADMIN): {}",
+            err(&o)
+        );
+        Firewall(port)
+    }
+
+    fn spec(op: &str, port: u16) -> Vec<String> {
+        [
+            op,
+            "INPUT",
+            "-i",
+            "lo",
+            "-p",
+            "tcp",
+            "--dport",
+            &port.to_string(),
+            "-j",
+            "DROP",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+}
+
+impl Drop for Firewall {
+    fn drop(&mut self) {
+        let _ = Command::new("iptables")
+            .args(Firewall::spec("-D", self.0))
+            .status();
+    }
+}
+
 /// Issue 31: a first install that rolled back (for any reason) left the
 /// packaged `-H fd://` dockerd serving a socket with no path. Each cause in
 /// turn, each a first install again: the files as they were, byte for
@@ -1122,6 +1168,23 @@ fn systemd_first_installs_that_roll_back_leave_the_host_as_it_was() {
         assert_eq!(systemd_files(&h), before, "{what}: the files as they were");
         local_socket_and_activation(&h, what);
     };
+
+    // A firewall drops the daemon's port (dockerd starts, answers on the
+    // host itself, but the mutual-TLS check from here gets nothing back):
+    // the host is told to roll back, and the message names the firewall.
+    {
+        let _fw = Firewall::drop_port(port);
+        let o = tlsctx(&s, &h, &first_install);
+        assert!(!o.status.success());
+        let e = err(&o);
+        assert!(
+            e.contains("a mutual-TLS call from here to")
+                && e.contains("the old configuration was restored and serves again")
+                && e.contains(&format!("open TCP {port}")),
+            "{e}"
+        );
+    }
+    settle("a failed TLS check (a firewall)");
 
     // dockerd cannot start with the new configuration (its port is taken):
     // noticed when systemd gives up, with dockerd's own words.
