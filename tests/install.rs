@@ -1432,6 +1432,38 @@ fn the_deb_on_the_systemd_host_for_a_normal_user() {
     assert!(st["last_attempt"].is_string(), "the run is recorded: {st}");
     assert_eq!(st["consecutive_failures"], 0, "{st}");
 
+    // The agent under the user's own systemd: `agent install` enables and
+    // starts the socket unit, and the first docker call starts the agent
+    // (socket activation), which answers for the keychain-only context
+    // (here with the daemon it cannot reach: its own words, through the
+    // docker CLI).
+    ok(&user(
+        "docker tlsctx new kc --host tcp://127.0.0.1:1 --keychain-only --no-server >/dev/null",
+    ));
+    let said = ok(&user("docker tlsctx agent install"));
+    assert!(
+        said.contains("Listening now and at every login") && !said.contains("Could not run"),
+        "{said}"
+    );
+    let unit_state = |u: &str| {
+        ok(&user(&format!("systemctl --user is-active {u} || true")))
+            .trim()
+            .to_string()
+    };
+    assert_eq!(unit_state("docker-tlsctx-agent.socket"), "active");
+    assert_eq!(unit_state("docker-tlsctx-agent.service"), "inactive");
+    let o = user("docker --context kc version --format '{{.Server.Version}}'");
+    let e = err(&o);
+    assert!(
+        !o.status.success() && e.contains("docker-tlsctx agent"),
+        "the agent answers: {e}"
+    );
+    assert_eq!(
+        unit_state("docker-tlsctx-agent.service"),
+        "active",
+        "started by the first connection"
+    );
+
     // Removing the package keeps what the user made.
     h.run_ok("dpkg -r docker-tlsctx >/dev/null");
     assert!(!h
