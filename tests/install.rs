@@ -907,12 +907,24 @@ fn hostile_host_states_are_refused_or_repaired() {
 #[test]
 fn renew_due_installs_server_bundles_on_their_host() {
     let _g = serial();
-    let h = DockerHost::start(None);
+    renew_due_on(&DockerHost::start(None), "root");
+}
+
+/// The same on the systemd host, through sudo.
+#[test]
+fn systemd_renew_due_installs_server_bundles_on_their_host() {
+    let _g = serial();
+    let h = SystemdHost::start();
+    renew_due_on(&h, SUDO_USER);
+    local_socket_and_activation(&h, "after renew --due");
+}
+
+fn renew_due_on(h: &impl Host, user: &str) {
     let s = Sandbox::new();
     let port = free_port();
     ok(&tlsctx(
         &s,
-        &h,
+        h,
         &[
             "new",
             "rd",
@@ -921,17 +933,17 @@ fn renew_due_installs_server_bundles_on_their_host() {
             "--server-days",
             "3",
             "--ssh",
-            &h.target("root"),
+            &h.target(user),
         ],
     ));
     let cert_on_host = || fs::read_to_string(h.etc_docker().join("tls/server-cert.pem")).unwrap();
     let first = cert_on_host();
-    let o = tlsctx(&s, &h, &["renew", "--due", "--before", "5d"]);
+    let o = tlsctx(&s, h, &["renew", "--due", "--before", "5d"]);
     assert!(o.status.success(), "{}", transcript(&o));
     let e = err(&o);
     assert!(e.contains("server bundle \"rd\": renewed"), "{e}");
     assert!(
-        e.contains("installed and verified on root@127.0.0.1"),
+        e.contains(&format!("installed and verified on {user}@127.0.0.1")),
         "{e}"
     );
     assert!(
@@ -944,7 +956,7 @@ fn renew_due_installs_server_bundles_on_their_host() {
     // The host gets no confirmation in time (a window of 0 s): it rolls
     // back by itself, and the run reports the item and exits 1.
     let installed = h.etc_docker_snapshot();
-    let o = tlsctx_cmd(&s, &h, &["renew", "--due", "--before", "5d"])
+    let o = tlsctx_cmd(&s, h, &["renew", "--due", "--before", "5d"])
         .env("DOCKER_TLSCTX_CONFIRM_SECS", "0")
         .output()
         .unwrap();
@@ -957,7 +969,7 @@ fn renew_due_installs_server_bundles_on_their_host() {
     assert!(h.local_docker_ok());
     // Issue 31: a dry run says only the install is left (it said "due
     // since" a date to come, "would renew").
-    let o = tlsctx(&s, &h, &["renew", "--due", "--dry-run"]);
+    let o = tlsctx(&s, h, &["renew", "--due", "--dry-run"]);
     let e = err(&o);
     assert!(o.status.success(), "{}", transcript(&o));
     assert!(
@@ -970,12 +982,12 @@ fn renew_due_installs_server_bundles_on_their_host() {
     );
     // The next run (nothing due by the rule) installs what was renewed, and
     // says it only installed.
-    let o = tlsctx(&s, &h, &["renew", "--due"]);
+    let o = tlsctx(&s, h, &["renew", "--due"]);
     assert!(o.status.success(), "{}", transcript(&o));
     let e = err(&o);
     assert!(
         e.contains("server bundle \"rd\": not installed yet (renewed by an earlier run")
-            && e.contains("installed and verified on root@127.0.0.1"),
+            && e.contains(&format!("installed and verified on {user}@127.0.0.1")),
         "{e}"
     );
     assert!(!e.contains(": renewed, valid until"), "{e}");
