@@ -1333,6 +1333,95 @@ fn systemd_ctrl_c_during_an_install_says_what_the_host_does() {
     }
 }
 
+/// The authorization plugin on the systemd host: a unit dockerd pulls in,
+/// roles enforced, a pushed CRL taking effect without a restart of dockerd,
+/// Restart=always bringing a killed plugin back, and socket activation
+/// starting dockerd with its plugin.
+#[test]
+fn systemd_authz_plugin_roles_crl_and_restart() {
+    let _g = serial();
+    let h = SystemdHost::start();
+    let s = Sandbox::new();
+    let port = free_port();
+    let host = format!("tcp://127.0.0.1:{port}");
+    let out = ok(&tlsctx(
+        &s,
+        &h,
+        &[
+            "new",
+            "sguard",
+            "--host",
+            &host,
+            "--authz",
+            "--ssh",
+            &h.target(SUDO_USER),
+        ],
+    ));
+    assert!(out.contains("Installed server bundle \"sguard\""), "{out}");
+    assert_eq!(h.systemctl("is-active tlsctx-authz.service"), "active");
+    assert_eq!(h.systemctl("is-enabled tlsctx-authz.service"), "enabled");
+    ok_status(&h.run("[ -S /run/docker/plugins/tlsctx-authz.sock ]"));
+
+    ok(&s.tlsctx(&[
+        "new",
+        "sguard-ro",
+        "--host",
+        &host,
+        "--no-server",
+        "--role",
+        "read-only",
+    ]));
+    assert_eq!(server_version(&s, "sguard-ro"), "20.10.24+dfsg1");
+    let o = s.docker(&["--context", "sguard-ro", "network", "create", "nope"]);
+    assert!(!o.status.success());
+    assert!(err(&o).contains("has role read-only"), "{}", err(&o));
+
+    let main_pid = |unit: &str| h.systemctl(&format!("show -p MainPID --value {unit}"));
+    let dockerd = main_pid("docker.service");
+    ok(&s.tlsctx(&["revoke", "sguard-ro"]));
+    let out = ok(&tlsctx(
+        &s,
+        &h,
+        &["server", "install", "--all", "--crl-only"],
+    ));
+    assert!(out.contains("crl pushed"), "{out}");
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let o = s.docker(&["--context", "sguard-ro", "version"]);
+        if !o.status.success() && err(&o).contains("revoked") {
+            break;
+        }
+        assert!(Instant::now() < until, "still served: {}", err(&o));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        main_pid("docker.service"),
+        dockerd,
+        "dockerd was not restarted"
+    );
+
+    // The plugin dies: systemd starts it again (dockerd refuses everything
+    // while it is down).
+    let plugin = main_pid("tlsctx-authz.service");
+    ok_status(&h.run(&format!("kill -KILL {plugin}")));
+    let until = Instant::now() + Duration::from_secs(15);
+    while !s
+        .docker(&["--context", "sguard", "version"])
+        .status
+        .success()
+    {
+        assert!(Instant::now() < until, "the plugin did not come back");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_ne!(main_pid("tlsctx-authz.service"), plugin);
+
+    // Socket activation starts dockerd again, which still asks the plugin.
+    local_socket_and_activation(&h, "with the plugin");
+    assert_eq!(server_version(&s, "sguard"), "20.10.24+dfsg1");
+    let o = s.docker(&["--context", "sguard-ro", "version"]);
+    assert!(err(&o).contains("revoked"), "{}", err(&o));
+}
+
 /// Issue 31: a user without Rust installs the .deb (scripts/package.sh, of
 /// the binary this suite built) on the systemd host and uses it as a
 /// normal user: the plugin and the credential helper found where Docker
