@@ -549,15 +549,9 @@ fn ok_status(o: &Output) {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
-#[test]
-fn a_fleet_in_parallel_with_one_failing() {
-    let _g = serial();
-    let good = DockerHost::start(None);
-    let bad = DockerHost::start(None);
-    let s = Sandbox::new();
-    let (p1, p2) = (free_port(), free_port());
-    // One client config knows both hosts (good's ssh wrapper reads it).
-    let (g, b) = (good.root.path(), bad.root.path());
+/// One client config knows both hosts (the first host's ssh wrapper reads
+/// it).
+fn one_ssh_config(g: &std::path::Path, b: &std::path::Path) {
     fs::write(
         g.join("ssh_config"),
         format!(
@@ -569,6 +563,16 @@ fn a_fleet_in_parallel_with_one_failing() {
         ),
     )
     .unwrap();
+}
+
+#[test]
+fn a_fleet_in_parallel_with_one_failing() {
+    let _g = serial();
+    let good = DockerHost::start(None);
+    let bad = DockerHost::start(None);
+    let s = Sandbox::new();
+    let (p1, p2) = (free_port(), free_port());
+    one_ssh_config(good.client_dir(), bad.client_dir());
     ok(&new_ssh(&s, &good, "fleet-a", p1, "root"));
     let o = tlsctx(
         &s,
@@ -1331,6 +1335,68 @@ fn systemd_ctrl_c_during_an_install_says_what_the_host_does() {
             other => panic!("{at}: exit {other:?}: {e}"),
         }
     }
+}
+
+/// A fleet of both kinds of host, installed in parallel: the SysV host and
+/// the systemd host (through sudo) at once, each verified, and the systemd
+/// host keeps its local socket and socket activation.
+#[test]
+fn systemd_and_sysv_hosts_in_one_parallel_fleet() {
+    let _g = serial();
+    let sysv = DockerHost::start(None);
+    let sd = SystemdHost::start();
+    one_ssh_config(sysv.client_dir(), sd.client_dir());
+    let s = Sandbox::new();
+    let (p1, p2) = (free_port(), free_port());
+    ok(&new_ssh(&s, &sysv, "mix-a", p1, "root"));
+    ok(&tlsctx(
+        &s,
+        &sysv,
+        &[
+            "new",
+            "mix-b",
+            "--host",
+            &format!("tcp://127.0.0.1:{p2}"),
+            "--ssh",
+            &sd.target(SUDO_USER),
+        ],
+    ));
+    let o = tlsctx(
+        &s,
+        &sysv,
+        &[
+            "server",
+            "install",
+            "--all",
+            "--parallel",
+            "2",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(o.status.success(), "{}", transcript(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let results: Vec<(String, String)> = v["installs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["name"].as_str().unwrap().into(),
+                i["result"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("mix-a".into(), "installed".into()),
+            ("mix-b".into(), "installed".into())
+        ]
+    );
+    assert_eq!(server_version(&s, "mix-a"), "20.10.24+dfsg1");
+    assert_eq!(server_version(&s, "mix-b"), "20.10.24+dfsg1");
+    local_socket_and_activation(&sd, "after a parallel fleet install");
 }
 
 /// The authorization plugin on the systemd host: a unit dockerd pulls in,
