@@ -487,17 +487,60 @@ pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// Every folder from `start` up to `/`, each given to `visit` with its own
+/// metadata (lstat): a symbolic link among them is given too, then where
+/// it leads and every folder on the way there, one link at a time
+/// (canonicalize would cross further links unseen, which their owner could
+/// re-point later; a link cannot be changed in place, and the folder that
+/// holds it is one of those visited). `too_many` is the error for a path
+/// with more than 256 steps (a loop of links).
+#[cfg(unix)]
+pub fn walk_up(
+    start: &Path,
+    too_many: impl Fn() -> Error,
+    mut visit: impl FnMut(&Path, &fs::Metadata) -> Result<()>,
+) -> Result<()> {
+    let mut seen = 0;
+    let mut todo: Vec<PathBuf> = start
+        .ancestors()
+        .filter(|a| !a.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .collect();
+    while let Some(a) = todo.pop() {
+        seen += 1;
+        if seen > 256 {
+            return Err(too_many());
+        }
+        let m = fs::symlink_metadata(&a).map_err(Error::io("look at", &a))?;
+        visit(&a, &m)?;
+        if m.file_type().is_symlink() {
+            let target = fs::read_link(&a).map_err(Error::io("follow", &a))?;
+            let target = match a.parent() {
+                Some(p) if target.is_relative() => p.join(target),
+                _ => target,
+            };
+            todo.extend(
+                target
+                    .ancestors()
+                    .filter(|t| !t.as_os_str().is_empty())
+                    .map(Path::to_path_buf),
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Refuses `path` (a folder a scheduler or service manager reads our units
 /// from, or the program it will run) when someone else could change what
-/// it holds: it, and every folder above it, must be owned by us or root and
-/// writable by no one else (a root-owned sticky folder such as /tmp is
-/// allowed above, as OpenSSH's secure-path rule allows it), and the path
-/// itself must not be a link. Windows: its ACLs are inherited from the
-/// user's profile; nothing to check here.
+/// it holds: it, every folder above it, and every folder a link on the way
+/// leads through ([`walk_up`]: an attacker's review found a link to a
+/// folder inside a world-writable one taken as safe) must be owned by us
+/// or root and writable by no one else (a root-owned sticky folder such as
+/// /tmp is allowed above, as OpenSSH's secure-path rule allows it), and
+/// the path itself must not be a link. Windows: its ACLs are inherited
+/// from the user's profile; nothing to check here.
 #[cfg(unix)]
 pub fn check_owned(what: &str, path: &Path) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let me = rustix::process::geteuid().as_raw();
     let bad = |p: &Path, why: &str| Error::NotOwned {
         what: what.to_string(),
         path: p.to_path_buf(),
@@ -507,28 +550,65 @@ pub fn check_owned(what: &str, path: &Path) -> Result<()> {
     if own.file_type().is_symlink() {
         return Err(bad(path, "it is a symbolic link"));
     }
-    let mut cur = Some(path);
-    while let Some(p) = cur {
-        let m = fs::metadata(p).map_err(Error::io("read", p))?;
-        let writable_by_others = m.mode() & 0o022 != 0;
-        let sticky_root = m.uid() == 0 && m.mode() & 0o1000 != 0 && m.is_dir();
-        if m.uid() != me && m.uid() != 0 {
-            return Err(bad(p, &format!("it belongs to uid {}", m.uid())));
-        }
-        if writable_by_others && !(sticky_root && p != path) {
-            return Err(bad(
-                p,
-                &format!("others may write to it (mode {:o})", m.mode() & 0o7777),
-            ));
-        }
-        cur = p.parent();
-    }
-    Ok(())
+    check_tree(what, path)
+}
+
+/// [`check_owned`]'s rule for `path` and everything above it, a link at
+/// `path` itself followed and checked like any other.
+#[cfg(unix)]
+fn check_tree(what: &str, path: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let me = rustix::process::geteuid().as_raw();
+    let bad = |p: &Path, why: &str| Error::NotOwned {
+        what: what.to_string(),
+        path: p.to_path_buf(),
+        why: why.to_string(),
+    };
+    walk_up(
+        path,
+        || bad(path, "its path has too many links to follow"),
+        |p, m| {
+            if m.uid() != me && m.uid() != 0 {
+                return Err(bad(p, &format!("it belongs to uid {}", m.uid())));
+            }
+            // A link's own mode means nothing (lrwxrwxrwx); its folder
+            // and where it leads are visited.
+            if m.file_type().is_symlink() {
+                return Ok(());
+            }
+            let writable_by_others = m.mode() & 0o022 != 0;
+            let sticky_root = m.uid() == 0 && m.mode() & 0o1000 != 0 && m.is_dir();
+            if writable_by_others && !(sticky_root && p != path) {
+                return Err(bad(
+                    p,
+                    &format!("others may write to it (mode {:o})", m.mode() & 0o7777),
+                ));
+            }
+            Ok(())
+        },
+    )
 }
 
 #[cfg(not(unix))]
 pub fn check_owned(_what: &str, _path: &Path) -> Result<()> {
     Ok(())
+}
+
+/// `create_dir_all` for a folder that must pass [`check_owned`]: what
+/// exists of its path is checked first, so nothing is made inside a folder
+/// someone else could change (an attacker's review found our folders left
+/// in a world-writable one after the refusal), then the folder itself.
+pub fn create_dir_all_owned(what: &str, dir: &Path, mode: u32) -> Result<()> {
+    #[cfg(unix)]
+    match dir.ancestors().find(|a| fs::symlink_metadata(a).is_ok()) {
+        // Already there: checked as it is, its mode left alone (it may be
+        // someone else's, which is refused).
+        Some(existing) if existing == dir => return check_owned(what, dir),
+        Some(existing) => check_tree(what, existing)?,
+        None => {}
+    }
+    create_dir_all(dir, mode)?;
+    check_owned(what, dir)
 }
 
 #[cfg(test)]

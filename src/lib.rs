@@ -12,6 +12,7 @@ pub mod http1;
 pub mod interrupt;
 pub mod lock;
 pub mod names;
+pub mod proc;
 pub mod sys;
 pub mod text;
 // Pure code: no I/O.

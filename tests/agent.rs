@@ -156,6 +156,10 @@ fn mode(p: &Path) -> u32 {
 }
 
 /// One HTTP request over the socket, as uid 65534 (nobody), by Python.
+/// Connects to `sock` as uid 65534 and sends a request: "refused ERRNO"
+/// when the connection is refused, "answer b''" when it is dropped
+/// unanswered (the agent may drop it before the request is sent: EPIPE on
+/// the send, which was a traceback here and failed the test once).
 fn as_nobody(sock: &Path) -> Output {
     Command::new("setpriv")
         .args([
@@ -170,10 +174,9 @@ fn as_nobody(sock: &Path) -> Output {
              s=socket.socket(socket.AF_UNIX)\n\
              try:\n  s.connect(sys.argv[1])\n\
              except OSError as e:\n  print('refused', e.errno); sys.exit(3)\n\
-             s.sendall(b'GET /_ping HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')\n\
              s.settimeout(10)\n\
-             try:\n  r=s.recv(100)\n\
-             except ConnectionResetError:\n  r=b''\n\
+             try:\n  s.sendall(b'GET /_ping HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'); r=s.recv(100)\n\
+             except (ConnectionResetError, BrokenPipeError):\n  r=b''\n\
              print('answer', repr(r))\n",
         )
         .arg(sock)
@@ -1518,4 +1521,79 @@ print("ok")
     c.args(["-c", check, &task]);
     let o = with_stdin(c, &plist);
     assert!(o.status.success(), "{}", transcript(&o));
+}
+
+/// A user manager that never answers (a stuck `systemctl --user`, or one
+/// someone put first on PATH): `agent install` gives up on it after its
+/// limit, says the agent is not listening and what to run, and leaves
+/// nothing of it running (an attacker's review: it waited forever).
+#[test]
+fn agent_install_with_a_service_manager_that_never_answers() {
+    let s = Sandbox::new();
+    let home = s.path().join("home");
+    let bin = s.path().join("bin");
+    fs::create_dir_all(&home).unwrap();
+    fs::create_dir_all(&bin).unwrap();
+    let pids = s.path().join("pids");
+    fs::write(
+        bin.join("systemctl"),
+        format!(
+            "#!/bin/sh\nsleep 600 &\necho $! >> {}\nwait\n",
+            pids.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(bin.join("systemctl"), fs::Permissions::from_mode(0o755)).unwrap();
+    // Whatever the outcome, the sleeps the fake started are stopped (by
+    // the PIDs it wrote) when the test ends.
+    struct StopAll(PathBuf);
+    impl Drop for StopAll {
+        fn drop(&mut self) {
+            for pid in fs::read_to_string(&self.0).unwrap_or_default().lines() {
+                if let Ok(pid) = pid.trim().parse() {
+                    kill_pid(pid, rustix::process::Signal::KILL);
+                }
+            }
+        }
+    }
+    let _stop = StopAll(pids.clone());
+    let mut c = s.tlsctx_cmd(&["agent", "install"]);
+    c.env("HOME", &home)
+        .env("XDG_RUNTIME_DIR", run_dir(&s))
+        .env_remove("XDG_CONFIG_HOME")
+        .env(
+            "PATH",
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        );
+    let started = Instant::now();
+    let o = c.output().unwrap();
+    let took = started.elapsed();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        took < Duration::from_secs(40),
+        "took {took:?}: the limit is 20 s"
+    );
+    assert!(
+        out.contains("Could not run systemctl --user daemon-reload")
+            && !out.contains("Could not run systemctl --user enable")
+            && out.contains("Not listening yet")
+            && out.contains("  systemctl --user enable docker-tlsctx-agent.socket\n"),
+        "{out}"
+    );
+    // One attempt only, and what it started was stopped with it.
+    let started: Vec<i32> = fs::read_to_string(&pids)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    assert_eq!(started.len(), 1, "{started:?}");
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        let stat = fs::read_to_string(format!("/proc/{}/stat", started[0])).unwrap_or_default();
+        if stat.is_empty() || stat.split(") ").nth(1).is_some_and(|s| s.starts_with('Z')) {
+            break;
+        }
+        assert!(Instant::now() < until, "still running: {stat}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

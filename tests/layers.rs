@@ -19,6 +19,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "sys",
             "http1",
             "interrupt",
+            "proc",
         ],
     ),
     ("pure code", &["pki", "csr", "p12", "issued"]),

@@ -556,3 +556,54 @@ fn autorenew_refuses_a_unit_folder_another_user_controls() {
         "a unit was written"
     );
 }
+
+/// A link on the way to the unit folder that leads into a folder others may
+/// write, and a unit folder not made yet below such a folder (an
+/// attacker's review: only the last folder was checked for being a link,
+/// the folders a link led through were not checked at all, and the refused
+/// folders were made first): `autorenew install` and `agent install`
+/// refuse before writing or running anything, and make nothing there.
+#[test]
+fn unit_folders_through_a_link_into_a_shared_folder_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Sandbox::new();
+    let shared = s.path().join("shared");
+    fs::create_dir(&shared).unwrap();
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o777)).unwrap();
+    let target = shared.join("cfg");
+    fs::create_dir(&target).unwrap();
+    let home = s.path().join("home");
+    fs::create_dir(&home).unwrap();
+    std::os::unix::fs::symlink(&target, home.join(".config")).unwrap();
+    for args in [["autorenew", "install"], ["agent", "install"]] {
+        for config_home in [None, Some(shared.join("not-yet"))] {
+            let mut c = s.tlsctx_cmd(&args);
+            c.env("HOME", &home)
+                .env_remove("DBUS_SESSION_BUS_ADDRESS")
+                .env_remove("XDG_RUNTIME_DIR");
+            match &config_home {
+                Some(d) => c.env("XDG_CONFIG_HOME", d),
+                None => c.env_remove("XDG_CONFIG_HOME"),
+            };
+            let o = c.output().unwrap();
+            let e = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                !o.status.success(),
+                "{args:?} {config_home:?}: {}",
+                transcript(&o)
+            );
+            assert!(
+                e.contains("is not safe to use") && e.contains("others may write to it (mode 777)"),
+                "{args:?} {config_home:?}: {e}"
+            );
+            assert!(
+                !target.join("systemd").exists(),
+                "{args:?}: made through the link"
+            );
+            assert!(
+                !shared.join("not-yet").exists(),
+                "{args:?}: made in the shared folder"
+            );
+        }
+    }
+}

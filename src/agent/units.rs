@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::fsio;
-use crate::issuance::schedule::{check_path, sd_quote};
+use crate::issuance::schedule::{check_path, run as run_quietly, sd_quote};
 use crate::text::xml;
 
 /// Minutes an activated agent waits for a connection before it exits.
@@ -155,17 +155,6 @@ pub struct Installed {
     pub next: Vec<String>,
 }
 
-/// Runs a service manager's command quietly; whether it worked.
-fn run_quietly(words: &[&str]) -> bool {
-    std::process::Command::new(words[0])
-        .args(&words[1..])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// Where user units go: `$XDG_CONFIG_HOME/systemd/user` (~/.config/…).
 fn systemd_dir() -> Result<PathBuf> {
     dirs::config_dir()
@@ -192,8 +181,11 @@ pub fn install(config_dir: &Path, sockets: &[(String, PathBuf)]) -> Result<Insta
     if cfg!(target_os = "macos") {
         let path = launchd_path()?;
         let log = crate::docker::endpoint::create_socket_dir(config_dir)?.join("agent.log");
-        fsio::create_dir_all(path.parent().unwrap(), fsio::PUBLIC_DIR)?;
-        fsio::check_owned("the LaunchAgents folder", path.parent().unwrap())?;
+        fsio::create_dir_all_owned(
+            "the LaunchAgents folder",
+            path.parent().unwrap(),
+            fsio::PUBLIC_DIR,
+        )?;
         fsio::check_owned("the program", &exe)?;
         fsio::write_public(
             &path,
@@ -223,8 +215,7 @@ pub fn install(config_dir: &Path, sockets: &[(String, PathBuf)]) -> Result<Insta
         check_path("a context's socket", s)?;
     }
     let dir = systemd_dir()?;
-    fsio::create_dir_all(&dir, fsio::PUBLIC_DIR)?;
-    fsio::check_owned("the systemd user unit folder", &dir)?;
+    fsio::create_dir_all_owned("the systemd user unit folder", &dir, fsio::PUBLIC_DIR)?;
     fsio::check_owned("the program", &exe)?;
     let socket = dir.join(SOCKET_UNIT);
     let service = dir.join(SERVICE_UNIT);
@@ -242,7 +233,13 @@ pub fn install(config_dir: &Path, sockets: &[(String, PathBuf)]) -> Result<Insta
         vec!["systemctl", "--user", "enable", SOCKET_UNIT],
         vec!["systemctl", "--user", "restart", SOCKET_UNIT],
     ] {
-        let ok = next.is_empty() && run_quietly(&words);
+        // After a step that failed, the rest is only the next step (not
+        // reported as tried).
+        if !next.is_empty() {
+            next.push(words.join(" "));
+            continue;
+        }
+        let ok = run_quietly(&words);
         if !ok {
             next.push(words.join(" "));
         }

@@ -7,11 +7,15 @@ use crate::issuance::Env;
 
 pub fn run(env: &Env) -> Result<()> {
     let names = agent::contexts(env, &[])?;
+    // A relative folder (DOCKER_CONFIG=cfg) would be read from wherever
+    // the service manager starts the agent, as autorenew's job would.
+    let config_dir = std::path::absolute(&env.config_dir)
+        .map_err(crate::error::Error::io("find", &env.config_dir))?;
     let sockets = names
         .iter()
-        .map(|n| Ok((n.clone(), endpoint::socket_path(&env.config_dir, n)?)))
+        .map(|n| Ok((n.clone(), endpoint::socket_path(&config_dir, n)?)))
         .collect::<Result<Vec<_>>>()?;
-    let done = units::install(&env.config_dir, &sockets)?;
+    let done = units::install(&config_dir, &sockets)?;
     for f in &done.files {
         println!("Wrote {}", f.display());
     }

@@ -147,63 +147,39 @@ fn check_ancestors(dir: &Path) -> Result<()> {
         why,
     };
     let me = own_uid();
-    let ours = |uid: u32| uid == me || uid == 0;
-    let mut seen = 0;
-    let mut todo: Vec<PathBuf> = dir
-        .ancestors()
-        .skip(1)
-        .filter(|a| !a.as_os_str().is_empty())
-        .map(Path::to_path_buf)
-        .collect();
-    while let Some(a) = todo.pop() {
-        seen += 1;
-        if seen > 256 {
-            return Err(unsafe_dir("its path has too many links to follow".into()));
-        }
-        let m = std::fs::symlink_metadata(&a).map_err(Error::io("look at", &a))?;
-        if !ours(m.uid()) {
-            return Err(unsafe_dir(format!(
-                "{} belongs to uid {}",
-                a.display(),
-                m.uid()
-            )));
-        }
-        if m.file_type().is_symlink() {
-            // Where it leads, one link at a time: the target as written,
-            // and every folder on the way to it, each checked the same way
-            // (canonicalize would cross further links unseen, which their
-            // owner could re-point later). A link cannot be changed in
-            // place; its own folder is checked as one of the ancestors.
-            let target = std::fs::read_link(&a).map_err(Error::io("follow", &a))?;
-            let target = match a.parent() {
-                Some(p) if target.is_relative() => p.join(target),
-                _ => target,
-            };
-            todo.push(target.clone());
-            todo.extend(
-                target
-                    .ancestors()
-                    .skip(1)
-                    .filter(|t| !t.as_os_str().is_empty())
-                    .map(Path::to_path_buf),
-            );
-            continue;
-        }
-        let others_write = m.mode() & 0o022 != 0;
-        let sticky = m.mode() & 0o1000 != 0;
-        if others_write {
-            return Err(unsafe_dir(format!(
-                "{} is writable by other users{}",
-                a.display(),
-                if sticky {
-                    " (sticky, like /tmp: once a folder of ours below it is gone, anyone can make it again)"
-                } else {
-                    ""
-                }
-            )));
-        }
-    }
-    Ok(())
+    let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    crate::fsio::walk_up(
+        parent,
+        || unsafe_dir("its path has too many links to follow".into()),
+        |a, m| {
+            if m.uid() != me && m.uid() != 0 {
+                return Err(unsafe_dir(format!(
+                    "{} belongs to uid {}",
+                    a.display(),
+                    m.uid()
+                )));
+            }
+            if m.file_type().is_symlink() {
+                return Ok(());
+            }
+            let others_write = m.mode() & 0o022 != 0;
+            let sticky = m.mode() & 0o1000 != 0;
+            if others_write {
+                return Err(unsafe_dir(format!(
+                    "{} is writable by other users{}",
+                    a.display(),
+                    if sticky {
+                        " (sticky, like /tmp: once a folder of ours below it is gone, anyone can make it again)"
+                    } else {
+                        ""
+                    }
+                )));
+            }
+            Ok(())
+        },
+    )
 }
 
 #[cfg(not(unix))]

@@ -611,7 +611,15 @@ pub fn status_line(
             a.skipped.values().next().map_or("", String::as_str)
         )
     };
-    match (&a.failing_since, &a.last_error, a.last_attempt) {
+    // The record says on, but the scheduler could not be asked: said as
+    // the record's word, not as the scheduler's (an attacker's review).
+    let unasked = match said {
+        Some(Said::Unknown(why)) => {
+            format!(" (as recorded at install; the scheduler could not be asked: {why})")
+        }
+        _ => String::new(),
+    };
+    let line = match (&a.failing_since, &a.last_error, a.last_attempt) {
         (Some(since), Some(why), _) => format!(
             "Automatic renewal ({by}) has failed since {} ({} runs): {}",
             crate::text::date(*since),
@@ -628,7 +636,8 @@ pub fn status_line(
             crate::text::rfc3339(last)
         ),
         _ => format!("Automatic renewal is on ({by}); it has not run yet"),
-    }
+    };
+    line + &unasked
 }
 
 /// Warnings for bundles renewed here whose daemons still serve the old
