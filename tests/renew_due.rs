@@ -466,6 +466,22 @@ fn systemd_units_verify_and_their_command_runs() {
         rec.contains("\"scheduler\": \"systemd user timer\"") && rec.contains("last_attempt"),
         "{rec}"
     );
+    // The record says on, and no user manager can be asked here: said as
+    // the record's word, not the scheduler's (attacker review).
+    let st = ok(&s
+        .tlsctx_cmd(&["autorenew", "status"])
+        .env("DOCKER_CONFIG", &cfg)
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .unwrap());
+    assert!(
+        st.contains("Automatic renewal is on")
+            && st.contains("(as recorded at install; the scheduler could not be asked: no user manager in this session"),
+        "{st}"
+    );
     ok(&s
         .tlsctx_cmd(&["autorenew", "uninstall"])
         .env("DOCKER_CONFIG", &cfg)

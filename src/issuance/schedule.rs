@@ -485,6 +485,21 @@ pub fn query(config_dir: &Path) -> Said {
         };
     }
     let timer = timer_unit(config_dir);
+    // systemctl --user reaches the manager through $XDG_RUNTIME_DIR
+    // (systemd/private, else the bus) or $DBUS_SESSION_BUS_ADDRESS
+    // (sd_bus_open_user(3)); with none of them (cron, su, a bare ssh
+    // command), it cannot answer, and asking costs `ls` a process start
+    // (23 ms on bench/renew.sh's machine) to learn that.
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
+    let reachable = std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some()
+        || runtime
+            .as_ref()
+            .is_some_and(|d| d.join("systemd/private").exists() || d.join("bus").exists());
+    if !reachable {
+        return Said::Unknown(
+            "no user manager in this session (no $XDG_RUNTIME_DIR with its socket)".into(),
+        );
+    }
     // One `show` for the three properties (systemctl(1): KEY=VALUE lines,
     // exit 0 even for a unit it does not know, which is LoadState=not-found;
     // non-zero when no user manager answers).
