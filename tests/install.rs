@@ -465,6 +465,7 @@ fn kill_install_at(s: &Sandbox, h: &impl Host, args: &[&str], name: &str, state:
             }
         }
     }
+    h.release_confirmation();
     let _ = child.wait();
     h.network(true);
     h.clear_hook();
