@@ -2,8 +2,8 @@
 # `server install` over SSH on loopback into a host as most people run one:
 # Debian bookworm with systemd as PID 1 (systemd-nspawn -b), the packaged
 # docker.service started from docker.socket, a real sshd (the set-up of
-# tests/common/systemd_host.rs, root filesystem from
-# tests/common/systemd-root.sh). Measures (1) `new --ssh` from nothing to the
+# tests/it/common/systemd_host.rs, root filesystem from
+# tests/it/common/systemd-root.sh). Measures (1) `new --ssh` from nothing to the
 # first verified TLS call and (2) `server install` of an installed bundle,
 # its restart separated out (the JSON's restart_ms). Writes
 # bench/results/install-systemd.md.
@@ -16,7 +16,7 @@ done
 . bench/lib.sh
 bin=${TLSCTX_BENCH_BIN:-$(./scripts/build-release.sh)}
 root=$PWD/target/systemd-host/root
-bash tests/common/systemd-root.sh "$root"
+bash tests/it/common/systemd-root.sh "$root"
 work=$(mktemp -d /tmp/tlsctx-sysd-bench.XXXXXX)
 export DOCKER_CONFIG=$work/cfg DOCKER_TLSCTX_KEYSTORE=file
 mkdir -p "$DOCKER_CONFIG" "$work"/{bin,upper,work,root,lib-docker} && echo '{}' > "$DOCKER_CONFIG/config.json"

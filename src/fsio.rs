@@ -243,7 +243,7 @@ pub fn exchange(_a: &Path, _b: &Path) -> std::io::Result<()> {
     ))
 }
 
-/// Failpoints for the fault-injection tests (tests/faults.rs), in debug
+/// Failpoints for the fault-injection tests (tests/it/faults.rs), in debug
 /// builds only: every write step of every command calls `step`, and
 /// `DOCKER_TLSCTX_FAILPOINT=kill:N` aborts the process at the Nth step (as
 /// kill -9 would: no destructor runs), `enospc:N` fails it as a full disk

@@ -224,7 +224,7 @@ pub fn serve(
                             // /_ping) as soon as it has read it, and found
                             // this refusal still counted, so it was closed
                             // unanswered ("EOF": 3 of 5 runs of
-                            // tests/agent.rs's limit check). The reply is a
+                            // tests/it/agent.rs's limit check). The reply is a
                             // few hundred bytes into an empty socket
                             // buffer: it never blocks.
                             || {

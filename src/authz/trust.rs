@@ -784,7 +784,7 @@ mod tests {
                 .cert_pem
         };
         // Two OUs or two CNs: rcgen writes one of each type, so those are
-        // in RoleClaim's own test and, made by openssl, in tests/authz.rs.
+        // in RoleClaim's own test and, made by openssl, in tests/it/authz.rs.
         for (ous, cns, want) in [
             (&["role:Read-Only"][..], &["x"][..], "cannot be read"),
             (&["role: read-only"], &["x"], "cannot be read"),

@@ -1,6 +1,6 @@
 //! One file per command, each parse → call → print: the arguments come
 //! from cli.rs, the work from issuance/, the output from ui.rs. No command
-//! imports another (tests/layers.rs checks it).
+//! imports another (tests/it/layers.rs checks it).
 
 pub mod accept;
 pub mod agent;

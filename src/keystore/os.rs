@@ -79,7 +79,7 @@ enum Fault {
     Interrupt,
 }
 
-/// Failpoints for the keychain fault tests (tests/faults.rs), in debug
+/// Failpoints for the keychain fault tests (tests/it/faults.rs), in debug
 /// builds only, like fsio::step: `DOCKER_TLSCTX_KEYCHAIN_FAILPOINT=fail:N`
 /// or `hang:N` acts on the Nth keychain call of the process.
 #[cfg(debug_assertions)]
