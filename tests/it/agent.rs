@@ -5,8 +5,6 @@
 //! daemons the agent must not trust, socket activation from the units
 //! `agent install` writes, and renew, restore and adopt in this mode.
 
-use crate::common;
-
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;

@@ -3,8 +3,6 @@
 //! socket is an abstract unix socket there.
 #![cfg(target_os = "linux")]
 
-use crate::common;
-
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener};
 use std::process::{Child, Command, Stdio};

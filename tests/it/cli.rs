@@ -1,8 +1,6 @@
 //! CLI transcripts and generated files, as insta snapshots; bad input leaves
 //! the sandbox exactly as it was.
 
-use crate::common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 

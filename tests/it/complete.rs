@@ -3,8 +3,6 @@
 //! script from `docker completion bash` (with the bash-completion
 //! package's helpers) turns that into COMPREPLY.
 
-use crate::common;
-
 use std::process::Command;
 
 use crate::common::*;

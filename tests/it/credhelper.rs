@@ -2,8 +2,6 @@
 //! docker-credential-secretservice on one Secret Service, and under the real
 //! docker CLI and dockerd for `docker login` / `docker logout`.
 
-use crate::common;
-
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::{Command, Output};

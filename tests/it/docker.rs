@@ -2,8 +2,6 @@
 //! dockerd, started here with our server bundle and --tlsverify, accepts our
 //! client identity and refuses the wrong ones.
 
-use crate::common;
-
 use std::fs;
 
 use std::path::Path;

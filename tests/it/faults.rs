@@ -6,8 +6,6 @@
 //! without its TLS files (Docker would speak plain HTTP); after the next
 //! command, everything below; and running the command again succeeds.
 
-use crate::common;
-
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;

@@ -2,8 +2,6 @@
 //! and PKCS#8), an EC CA with a SEC1 key, docker-machine's layout. What is
 //! refused stores nothing.
 
-use crate::common;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 

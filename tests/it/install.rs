@@ -7,8 +7,6 @@
 //! The cases share the machine's CPU with a dockerd each; a lock runs them
 //! one at a time.
 
-use crate::common;
-
 use std::fs;
 use std::process::{Command, Output};
 use std::sync::Mutex;

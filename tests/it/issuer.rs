@@ -2,8 +2,6 @@
 //! -dev -dev-tls`, a real dockerd trusting the engine's CA with the
 //! tlsctx-authz plugin, and the docker CLI.
 
-use crate::common;
-
 use std::fs;
 use std::process::Output;
 

@@ -2,8 +2,6 @@
 //! gnome-keyring-daemon (unlocked, secrets component) in a temporary HOME,
 //! inspected with secret-tool, the libsecret CLI.
 
-use crate::common;
-
 use std::fs;
 
 use std::path::Path;

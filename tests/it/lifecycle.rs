@@ -1,8 +1,6 @@
 //! ls, inspect, renew, check, rm and the hooks, against the real docker CLI
 //! and real dockerds configured to produce each failure.
 
-use crate::common;
-
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};

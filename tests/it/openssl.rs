@@ -2,8 +2,6 @@
 //! purposes (EKU), SANs, basic constraints, key usage, validity and that
 //! each key matches its certificate, for every key type.
 
-use crate::common;
-
 use std::path::Path;
 
 use crate::common::*;

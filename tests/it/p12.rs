@@ -3,8 +3,6 @@
 //! Plus `export --dir`, `env`, the `--keychain` path with a stub `security`,
 //! and bad input that writes nothing.
 
-use crate::common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -4,8 +4,6 @@
 //! plistlib). Server bundles installed over SSH by `renew --due` are in
 //! tests/it/install.rs (they need the sandboxed host).
 
-use crate::common;
-
 use std::fs;
 use std::path::PathBuf;
 use std::process::Command;

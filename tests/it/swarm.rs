@@ -8,8 +8,6 @@
 //! One test function: swarm makes host-wide objects (the docker_gwbridge
 //! link), so two swarms at once on one machine would collide.
 
-use crate::common;
-
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -2,8 +2,6 @@
 //! configurations, against a real dockerd with the tlsctx-authz plugin;
 //! and the requests an attacker would send a signer.
 
-use crate::common;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;

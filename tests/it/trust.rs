@@ -2,8 +2,6 @@
 //! user could meet. Kills and full disks at every write step are in
 //! tests/it/faults.rs.
 
-use crate::common;
-
 use std::fs;
 use std::io::Read;
 use std::net::TcpListener;
