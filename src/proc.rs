@@ -1,98 +1,274 @@
-//! A child process with a time limit: the schedulers' and service managers'
+//! A child process with a deadline: standard input fed and output read on
+//! threads of their own, a time limit, a cancellation check, optionally a
+//! process group of its own. The schedulers' and service managers'
 //! commands (`systemctl --user`, `launchctl`, `schtasks`), whose answers
-//! `ls` and `autorenew status` print and whose changes `agent install` and
-//! `autorenew install` report. Neither a command that never ends, nor one
-//! that writes without end, nor a process it leaves behind holding its
-//! pipes may hold us past the limit (an attacker's review, issue 31).
+//! `ls` and `autorenew status` print, `docker` under `swarm`, and deploy
+//! hooks go through it. Neither a command that never ends, nor one that
+//! writes without end, nor a process it leaves behind holding its pipes
+//! may hold us past the limit (an attacker's review, issue 31).
 
-use std::io::Read;
-use std::process::{Command, Stdio};
+use std::io::{Read, Write};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// At most this much of each of standard output and error is kept; the
-/// rest is read and dropped, so the child never blocks on a full pipe.
+/// At most this much of each of standard output and error is kept by
+/// [`run`]; the rest is read and dropped, so the child never blocks on a
+/// full pipe.
 pub const KEPT: u64 = 64 * 1024;
+
+/// How often a running child is looked at: a scheduler answers in
+/// milliseconds, and a cancellation should stop a child at once.
+const POLL: Duration = Duration::from_millis(5);
 
 /// What a command that ended said.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Ran {
-    /// The exit code; None when a signal ended it.
-    pub code: Option<i32>,
+    pub status: ExitStatus,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
 }
 
 impl Ran {
     pub fn ok(&self) -> bool {
-        self.code == Some(0)
+        self.status.success()
+    }
+
+    /// The exit code; None when a signal ended it.
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
     }
 }
 
-/// Runs `words` with no standard input and at most `limit` to end and
-/// close its pipes. None when it cannot be started or takes longer; it is
-/// then killed, with everything it started in its process group on Unix
-/// (it runs in a group of its own, which also keeps a terminal's Ctrl-C,
-/// which the caller handles, away from it).
+/// Why a child gave no [`Ran`].
+#[derive(Debug)]
+pub enum Stopped {
+    /// It could not be started.
+    NotStarted(std::io::Error),
+    /// It did not end, or a process it left behind kept its pipes open,
+    /// within the limit: killed.
+    TimedOut,
+    /// The cancellation check said so: killed.
+    Cancelled,
+    /// Asking whether it ended failed.
+    Wait(std::io::Error),
+}
+
+/// A child process to run: its standard input (data, or nothing), what of
+/// its output is kept, a time limit, a cancellation check, and whether it
+/// gets a process group of its own. Each user of a child with a deadline
+/// goes through here (issue 32: there were five copies, with three polling
+/// intervals).
+pub struct Spec {
+    cmd: Command,
+    stdin: Option<Vec<u8>>,
+    limit: Option<Duration>,
+    keep: u64,
+    own_group: bool,
+    quiet: bool,
+    stderr_to: Option<std::fs::File>,
+    cancelled: Option<fn() -> bool>,
+}
+
+impl Spec {
+    /// `cmd` as the caller made it (program, arguments, environment); its
+    /// standard streams are set here.
+    pub fn new(cmd: Command) -> Spec {
+        Spec {
+            cmd,
+            stdin: None,
+            limit: None,
+            keep: u64::MAX,
+            own_group: false,
+            quiet: false,
+            stderr_to: None,
+            cancelled: None,
+        }
+    }
+
+    /// Data for its standard input, written on a thread of its own (a
+    /// child that never reads cannot hold us; one that exits early closes
+    /// the pipe, and its stderr says why).
+    pub fn stdin(mut self, data: &[u8]) -> Spec {
+        self.stdin = Some(data.to_vec());
+        self
+    }
+
+    /// Killed when it has not ended within `limit`.
+    pub fn limit(mut self, limit: Duration) -> Spec {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// Keeps at most `bytes` of each output stream.
+    pub fn keep(mut self, bytes: u64) -> Spec {
+        self.keep = bytes;
+        self
+    }
+
+    /// Unix: a process group of its own, killed whole at the limit or a
+    /// cancellation (what it started goes with it), and out of reach of
+    /// a terminal's Ctrl-C, which the caller handles.
+    pub fn own_group(mut self) -> Spec {
+        self.own_group = true;
+        self
+    }
+
+    /// Its output goes nowhere (a deploy hook's, which may start a daemon
+    /// that keeps it open).
+    pub fn quiet(mut self) -> Spec {
+        self.quiet = true;
+        self
+    }
+
+    /// Its standard error goes to `file` (ssh's master log), not to us.
+    pub fn stderr_to(mut self, file: std::fs::File) -> Spec {
+        self.stderr_to = Some(file);
+        self
+    }
+
+    /// Killed as soon as `cancelled` says so.
+    pub fn cancel_on(mut self, cancelled: fn() -> bool) -> Spec {
+        self.cancelled = Some(cancelled);
+        self
+    }
+
+    pub fn run(mut self) -> Result<Ran, Stopped> {
+        let piped = || {
+            if self.quiet {
+                Stdio::null()
+            } else {
+                Stdio::piped()
+            }
+        };
+        let out_io = piped();
+        let err_io = match self.stderr_to.take() {
+            Some(f) => Stdio::from(f),
+            None => piped(),
+        };
+        self.cmd
+            .stdin(if self.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(out_io)
+            .stderr(err_io);
+        #[cfg(unix)]
+        if self.own_group {
+            std::os::unix::process::CommandExt::process_group(&mut self.cmd, 0);
+        }
+        let mut child = self.cmd.spawn().map_err(Stopped::NotStarted)?;
+        let feeder = self.stdin.take().map(|data| {
+            let mut pipe = child.stdin.take().expect("piped");
+            std::thread::spawn(move || {
+                let _ = pipe.write_all(&data);
+            })
+        });
+        let out = drain(child.stdout.take(), self.keep);
+        let err = drain(child.stderr.take(), self.keep);
+        let until = self.limit.map(|l| Instant::now() + l);
+        let own_group = self.own_group;
+        let kill = |child: &mut std::process::Child| stop(child, own_group);
+        // Looked at after 1, 2, 4 ms, then every POLL: a command that
+        // ends at once (most remote steps of an install) costs no more
+        // than it takes.
+        let mut nap = Duration::from_millis(1);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(st)) => break st,
+                Ok(None) => {
+                    if self.cancelled.is_some_and(|c| c()) {
+                        kill(&mut child);
+                        return Err(Stopped::Cancelled);
+                    }
+                    if until.is_some_and(|u| Instant::now() >= u) {
+                        kill(&mut child);
+                        return Err(Stopped::TimedOut);
+                    }
+                    std::thread::sleep(nap);
+                    nap = (nap * 2).min(POLL);
+                }
+                Err(e) => {
+                    kill(&mut child);
+                    return Err(Stopped::Wait(e));
+                }
+            }
+        };
+        if let Some(f) = feeder {
+            let _ = f.join();
+        }
+        // A process the child left behind may still hold its pipes: the
+        // readers answer through channels, waited for until the same limit.
+        let recv = |rx: mpsc::Receiver<Vec<u8>>| match until {
+            Some(u) => rx
+                .recv_timeout(u.saturating_duration_since(Instant::now()))
+                .ok(),
+            None => rx.recv().ok(),
+        };
+        match (recv(out), recv(err)) {
+            (Some(stdout), Some(stderr)) => Ok(Ran {
+                status,
+                stdout,
+                stderr,
+            }),
+            _ => {
+                #[cfg(unix)]
+                if own_group {
+                    kill_group(child.id());
+                }
+                Err(Stopped::TimedOut)
+            }
+        }
+    }
+}
+
+/// Kills `child` (and its process group, when it leads one) and reaps it.
+fn stop(child: &mut std::process::Child, own_group: bool) {
+    #[cfg(unix)]
+    if own_group {
+        kill_group(child.id());
+    }
+    #[cfg(not(unix))]
+    let _ = own_group;
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Unix: SIGKILL to the process group `pgid` (a child started with
+/// [`Spec::own_group`] leads its own).
+#[cfg(unix)]
+fn kill_group(pgid: u32) {
+    if let Some(pg) = rustix::process::Pid::from_raw(pgid as i32) {
+        let _ = rustix::process::kill_process_group(pg, rustix::process::Signal::KILL);
+    }
+}
+
+/// Runs `words` with no standard input, in a process group of its own, at
+/// most [`KEPT`] of each output kept, and at most `limit` to end and close
+/// its pipes: the schedulers' and service managers' commands. None when it
+/// cannot be started or takes longer (it is then killed, with what it
+/// started).
 pub fn run(words: &[&str], limit: Duration) -> Option<Ran> {
     let (program, args) = words.split_first()?;
     let mut cmd = Command::new(program);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    #[cfg(unix)]
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let mut child = cmd.spawn().ok()?;
-    let out = drain(child.stdout.take());
-    let err = drain(child.stderr.take());
-    let until = Instant::now() + limit;
-    let kill = |child: &mut std::process::Child| {
-        #[cfg(unix)]
-        if let Some(pg) = rustix::process::Pid::from_raw(child.id() as i32) {
-            let _ = rustix::process::kill_process_group(pg, rustix::process::Signal::KILL);
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    };
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break st,
-            Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(5)),
-            _ => {
-                kill(&mut child);
-                return None;
-            }
-        }
-    };
-    // A process the child left behind may still hold its pipes: the
-    // readers answer through channels, waited for until the same limit.
-    let left = || until.saturating_duration_since(Instant::now());
-    let (stdout, stderr) = match (out.recv_timeout(left()), err.recv_timeout(left())) {
-        (Ok(o), Ok(e)) => (o, e),
-        _ => {
-            #[cfg(unix)]
-            if let Some(pg) = rustix::process::Pid::from_raw(child.id() as i32) {
-                let _ = rustix::process::kill_process_group(pg, rustix::process::Signal::KILL);
-            }
-            return None;
-        }
-    };
-    Some(Ran {
-        code: status.code(),
-        stdout,
-        stderr,
-    })
+    cmd.args(args);
+    Spec::new(cmd)
+        .limit(limit)
+        .keep(KEPT)
+        .own_group()
+        .run()
+        .ok()
 }
 
-/// Reads a pipe on a thread of its own: the first [`KEPT`] bytes, then
-/// the rest into nothing.
-fn drain<R: Read + Send + 'static>(r: Option<R>) -> mpsc::Receiver<Vec<u8>> {
+/// Reads a pipe on a thread of its own: the first `keep` bytes, then the
+/// rest into nothing.
+fn drain<R: Read + Send + 'static>(r: Option<R>, keep: u64) -> mpsc::Receiver<Vec<u8>> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut v = Vec::new();
         if let Some(mut r) = r {
-            let _ = (&mut r).take(KEPT).read_to_end(&mut v);
+            let _ = (&mut r).take(keep).read_to_end(&mut v);
             let _ = std::io::copy(&mut r, &mut std::io::sink());
         }
         let _ = tx.send(v);
@@ -108,15 +284,12 @@ mod tests {
 
     #[test]
     fn answers_and_limits() {
+        let r = run(&["sh", "-c", "echo enabled; echo oops >&2; exit 1"], LIMIT).unwrap();
         assert_eq!(
-            run(&["sh", "-c", "echo enabled; echo oops >&2; exit 1"], LIMIT),
-            Some(Ran {
-                code: Some(1),
-                stdout: b"enabled\n".to_vec(),
-                stderr: b"oops\n".to_vec()
-            })
+            (r.code(), r.stdout.as_slice(), r.stderr.as_slice()),
+            (Some(1), &b"enabled\n"[..], &b"oops\n"[..])
         );
-        assert_eq!(run(&["/nonexistent/program"], LIMIT), None);
+        assert!(run(&["/nonexistent/program"], LIMIT).is_none());
         // More than a pipe holds, then an exit: answered, not timed out.
         let started = Instant::now();
         let r = run(
@@ -124,7 +297,7 @@ mod tests {
             LIMIT,
         )
         .unwrap();
-        assert_eq!((r.code, r.stdout.len()), (Some(3), KEPT as usize));
+        assert_eq!((r.code(), r.stdout.len()), (Some(3), KEPT as usize));
         assert!(started.elapsed() < LIMIT);
     }
 
@@ -145,7 +318,7 @@ mod tests {
             let f = dir.join(format!("pid{i}"));
             let script = script.replace("{f}", &f.display().to_string());
             let started = Instant::now();
-            assert_eq!(run(&["sh", "-c", &script], LIMIT), None, "{script}");
+            assert!(run(&["sh", "-c", &script], LIMIT).is_none(), "{script}");
             let took = started.elapsed();
             assert!(
                 took >= LIMIT && took < LIMIT + Duration::from_secs(1),
@@ -166,5 +339,37 @@ mod tests {
             }
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Standard input is fed while the output is read (more than a pipe
+    /// holds both ways: neither side blocks), and nothing is cut without a
+    /// `keep`.
+    #[test]
+    fn stdin_is_fed_and_all_output_kept() {
+        let data = vec![b'x'; 300_000];
+        let mut cmd = Command::new("cat");
+        cmd.arg("-");
+        let r = Spec::new(cmd).stdin(&data).limit(LIMIT).run().unwrap();
+        assert!(r.ok());
+        assert_eq!(r.stdout.len(), data.len());
+    }
+
+    static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+    /// A cancellation stops the child at once, limit or not.
+    #[test]
+    fn a_cancellation_stops_it() {
+        let stop = || STOP.load(std::sync::atomic::Ordering::SeqCst);
+        let started = Instant::now();
+        let t = std::thread::spawn(|| {
+            std::thread::sleep(Duration::from_millis(200));
+            STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let mut cmd = Command::new("sleep");
+        cmd.arg("30");
+        let r = Spec::new(cmd).cancel_on(stop).run();
+        t.join().unwrap();
+        assert!(matches!(r, Err(Stopped::Cancelled)), "{r:?}");
+        assert!(started.elapsed() < Duration::from_secs(2));
     }
 }

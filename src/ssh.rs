@@ -5,10 +5,9 @@
 //! private staging folder. File contents travel on stdin, never on a
 //! command line, and every remote word is POSIX-quoted.
 
-use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::fsio::TempDir;
@@ -173,8 +172,8 @@ impl Session {
         let dir = TempDir::new_in(staging)?;
         let log = std::fs::File::create(dir.path().join("master.log"))
             .map_err(Error::io("create", dir.path()))?;
-        let mut master = own_group(Command::new("ssh"));
-        let mut master = master
+        let mut master = Command::new("ssh");
+        master
             .args(base_opts(dir.path()))
             .args([
                 "-o",
@@ -191,30 +190,26 @@ impl Session {
                 "-f",
                 "-N",
             ])
-            .args(target.args())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| Error::SshFailed {
-                target: target.to_string(),
-                detail: format!("ssh cannot be run: {e}"),
-                fix: "install the OpenSSH client (ssh) and try again".into(),
-            })?;
-        let until = Instant::now() + CONNECT + Duration::from_secs(10);
-        let status = loop {
-            if let Some(st) = master
-                .try_wait()
-                .map_err(Error::io("run", Path::new("ssh")))?
-            {
-                break Some(st);
+            .args(target.args());
+        let status = match crate::proc::Spec::new(master)
+            .quiet()
+            .stderr_to(log)
+            .own_group()
+            .limit(CONNECT + Duration::from_secs(10))
+            .run()
+        {
+            Ok(r) => Some(r.status),
+            Err(crate::proc::Stopped::NotStarted(e)) => {
+                return Err(Error::SshFailed {
+                    target: target.to_string(),
+                    detail: format!("ssh cannot be run: {e}"),
+                    fix: "install the OpenSSH client (ssh) and try again".into(),
+                })
             }
-            if Instant::now() > until {
-                let _ = master.kill();
-                let _ = master.wait();
-                break None;
+            Err(crate::proc::Stopped::Wait(e)) => {
+                return Err(Error::io("run", Path::new("ssh"))(e))
             }
-            std::thread::sleep(Duration::from_millis(20));
+            Err(crate::proc::Stopped::TimedOut | crate::proc::Stopped::Cancelled) => None,
         };
         let log = || std::fs::read_to_string(dir.path().join("master.log")).unwrap_or_default();
         match status {
@@ -282,60 +277,42 @@ impl Session {
     }
 
     fn run_plain(&self, line: &str, input: &[u8]) -> Result<Ran> {
-        let mut child = own_group(Command::new("ssh"))
-            .args(base_opts(self.dir.path()))
+        let mut cmd = Command::new("ssh");
+        cmd.args(base_opts(self.dir.path()))
             .args(["-o", "ControlMaster=no", "-T"])
             .args(self.target.args())
-            .arg(line)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(Error::io("run", Path::new("ssh")))?;
-        let mut stdin = child.stdin.take().expect("piped");
-        let data = input.to_vec();
-        let feeder = std::thread::spawn(move || {
-            let _ = stdin.write_all(&data);
-        });
-        fn drain<R: Read + Send + 'static>(mut r: R) -> std::thread::JoinHandle<Vec<u8>> {
-            std::thread::spawn(move || {
-                let mut v = Vec::new();
-                let _ = r.read_to_end(&mut v);
-                v
-            })
-        }
-        let out = drain(child.stdout.take().expect("piped"));
-        let err = drain(child.stderr.take().expect("piped"));
+            .arg(line);
         // No remote step takes long (the install's long parts run detached
         // on the host): a host that stops answering is an error, not a hang.
-        let until = Instant::now() + COMMAND;
-        let status = loop {
-            if let Some(st) = child
-                .try_wait()
-                .map_err(Error::io("run", Path::new("ssh")))?
-            {
-                break Some(st);
+        // ssh runs in a process group of its own: a Ctrl-C at the terminal
+        // goes to the whole foreground group, and an ssh that died of it
+        // mid-command was read as the host's answer ("sudo -n true failed",
+        // a lost connection; issue 31). This process alone sees the signal
+        // and decides what the host is told. BatchMode never asks on the
+        // terminal, so the group needs none.
+        let ran = match crate::proc::Spec::new(cmd)
+            .stdin(input)
+            .own_group()
+            .limit(COMMAND)
+            .run()
+        {
+            Ok(r) => r,
+            Err(crate::proc::Stopped::NotStarted(e) | crate::proc::Stopped::Wait(e)) => {
+                return Err(Error::io("run", Path::new("ssh"))(e))
             }
-            if Instant::now() > until {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
+            Err(crate::proc::Stopped::TimedOut | crate::proc::Stopped::Cancelled) => {
+                return Err(Error::SshFailed {
+                    target: self.target.to_string(),
+                    detail: format!(
+                        "a remote command did not end within {} s",
+                        COMMAND.as_secs()
+                    ),
+                    fix: "the host is overloaded or a command there hangs (a stopped dockerd?); look at it, then run this again".into(),
+                })
             }
-            std::thread::sleep(Duration::from_millis(2));
         };
-        let _ = feeder.join();
-        let stdout = out.join().unwrap_or_default();
-        let stderr = String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned();
-        let Some(status) = status else {
-            return Err(Error::SshFailed {
-                target: self.target.to_string(),
-                detail: format!(
-                    "a remote command did not end within {} s",
-                    COMMAND.as_secs()
-                ),
-                fix: "the host is overloaded or a command there hangs (a stopped dockerd?); look at it, then run this again".into(),
-            });
-        };
+        let (status, stdout) = (ran.status, ran.stdout);
+        let stderr = String::from_utf8_lossy(&ran.stderr).into_owned();
         let ran = Ran {
             code: status.code(),
             stdout,
@@ -365,32 +342,18 @@ impl Session {
 impl Drop for Session {
     /// Ends the master connection now rather than after ControlPersist.
     fn drop(&mut self) {
-        let _ = Command::new("ssh")
-            .args(base_opts(self.dir.path()))
+        let mut cmd = Command::new("ssh");
+        cmd.args(base_opts(self.dir.path()))
             .args(["-O", "exit"])
-            .args(self.target.args())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+            .args(self.target.args());
+        // The control socket answers at once; a master that does not is
+        // left to ControlPersist.
+        let _ = crate::proc::Spec::new(cmd)
+            .quiet()
+            .own_group()
+            .limit(Duration::from_secs(5))
+            .run();
     }
-}
-
-/// ssh in a process group of its own: a Ctrl-C at the terminal goes to
-/// the whole foreground group, and an ssh that died of it mid-command was
-/// read as the host's answer ("sudo -n true failed", a lost connection;
-/// issue 31). This process alone sees the signal and decides what the
-/// host is told. BatchMode never asks on the terminal, so the group needs
-/// none.
-fn own_group(c: Command) -> Command {
-    #[cfg(unix)]
-    let c = {
-        use std::os::unix::process::CommandExt;
-        let mut c = c;
-        c.process_group(0);
-        c
-    };
-    c
 }
 
 fn base_opts(dir: &Path) -> Vec<String> {

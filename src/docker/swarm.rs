@@ -10,9 +10,8 @@
 //! secrets and services is issuance/swarm.rs.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::error::{Error, Result};
 
@@ -201,9 +200,7 @@ impl Docker {
         }
         c.args(args)
             // No "What's next" hints or other chatter in what we parse.
-            .env("DOCKER_CLI_HINTS", "false")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .env("DOCKER_CLI_HINTS", "false");
         c
     }
 
@@ -211,76 +208,37 @@ impl Docker {
     /// Waits at most the timeout, and stops at a cancellation (Ctrl-C, or
     /// Docker's plugin socket closing): the child is killed either way.
     fn run_with(&self, what: &str, args: &[&str], stdin: Option<&[u8]>) -> Result<String> {
-        use std::io::Read;
-        let mut c = self.command(args);
-        c.stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
         let failed = |e: std::io::Error| Error::DockerFailed {
             what: what.into(),
             message: e.to_string(),
         };
-        let mut child = c.spawn().map_err(failed)?;
-        // Pipes are fed and drained on threads, so a docker that never
-        // reads or writes cannot hold this one past its deadline.
-        let feeder = stdin.map(|data| {
-            let mut pipe = child.stdin.take().expect("piped");
-            let data = data.to_vec();
-            // A docker that exits early closes the pipe; its stderr says why.
-            std::thread::spawn(move || {
-                let _ = pipe.write_all(&data);
-            })
-        });
-        let drain = |r: Option<Box<dyn Read + Send>>| {
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                if let Some(mut r) = r {
-                    let _ = r.read_to_end(&mut buf);
-                }
-                buf
-            })
-        };
-        let out = drain(
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        );
-        let err = drain(
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        );
-        let started = std::time::Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().map_err(failed)? {
-                break status;
+        let mut spec = crate::proc::Spec::new(self.command(args));
+        if let Some(data) = stdin {
+            spec = spec.stdin(data);
+        }
+        if let Some(t) = self.timeout {
+            spec = spec.limit(t);
+        }
+        if self.cancellable {
+            spec = spec.cancel_on(crate::docker::plugin::cancelled);
+        }
+        let ran = match spec.run() {
+            Ok(r) => r,
+            Err(crate::proc::Stopped::NotStarted(e) | crate::proc::Stopped::Wait(e)) => {
+                return Err(failed(e))
             }
-            let over = self.timeout.is_some_and(|t| started.elapsed() > t);
-            if over || (self.cancellable && crate::docker::plugin::cancelled()) {
-                let _ = child.kill();
-                let _ = child.wait();
-                if !over {
-                    return Err(Error::Cancelled);
-                }
+            Err(crate::proc::Stopped::Cancelled) => return Err(Error::Cancelled),
+            Err(crate::proc::Stopped::TimedOut) => {
                 return Err(Error::DockerFailed {
                     what: what.into(),
                     message: format!(
                         "docker did not finish within {} s (--timeout); is the daemon hung?",
                         self.timeout.unwrap_or_default().as_secs()
                     ),
-                });
+                })
             }
-            std::thread::sleep(std::time::Duration::from_millis(5));
         };
-        if let Some(f) = feeder {
-            let _ = f.join();
-        }
-        let stdout = out.join().unwrap_or_default();
-        let stderr = err.join().unwrap_or_default();
+        let (status, stdout, stderr) = (ran.status, ran.stdout, ran.stderr);
         if status.success() {
             return Ok(String::from_utf8_lossy(&stdout).into_owned());
         }

@@ -449,35 +449,27 @@ fn deploy_hook(env: &Env, rec: &crate::state::ServerRecord) -> Result<()> {
         name: rec.name.clone(),
         why,
     };
-    let mut child = std::process::Command::new(&argv[0])
-        .args(&argv[1..])
+    let mut cmd = std::process::Command::new(&argv[0]);
+    cmd.args(&argv[1..])
         .env("TLSCTX_NAME", &rec.name)
         .env("TLSCTX_DIR", &dir)
         .env("TLSCTX_CERT", dir.join(rec.cert_file()))
         .env("TLSCTX_KEY", dir.join(rec.key_file()))
-        .env("TLSCTX_CA", dir.join("ca.pem"))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| failed(format!("{} cannot be run: {e}", argv[0])))?;
-    let until = std::time::Instant::now() + HOOK_LIMIT;
-    loop {
-        match child.try_wait() {
-            Ok(Some(st)) if st.success() => return Ok(()),
-            Ok(Some(st)) => return Err(failed(format!("{} exited with {st}", argv.join(" ")))),
-            Ok(None) if std::time::Instant::now() > until => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(failed(format!(
-                    "{} did not end within {} s",
-                    argv[0],
-                    HOOK_LIMIT.as_secs()
-                )));
-            }
-            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
-            Err(e) => return Err(failed(e.to_string())),
+        .env("TLSCTX_CA", dir.join("ca.pem"));
+    match crate::proc::Spec::new(cmd).quiet().limit(HOOK_LIMIT).run() {
+        Ok(r) if r.ok() => Ok(()),
+        Ok(r) => Err(failed(format!(
+            "{} exited with {}",
+            argv.join(" "),
+            r.status
+        ))),
+        Err(crate::proc::Stopped::NotStarted(e)) => {
+            Err(failed(format!("{} cannot be run: {e}", argv[0])))
         }
+        Err(crate::proc::Stopped::TimedOut | crate::proc::Stopped::Cancelled) => Err(failed(
+            format!("{} did not end within {} s", argv[0], HOOK_LIMIT.as_secs()),
+        )),
+        Err(crate::proc::Stopped::Wait(e)) => Err(failed(e.to_string())),
     }
 }
 

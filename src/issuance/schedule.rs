@@ -446,7 +446,7 @@ fn ask(words: &[&str]) -> Option<(Option<i32>, String, String)> {
     let r = crate::proc::run(words, ASK_TIMEOUT)?;
     let err = String::from_utf8_lossy(&r.stderr);
     Some((
-        r.code,
+        r.code(),
         crate::ssh::printable(String::from_utf8_lossy(&r.stdout).trim()),
         crate::ssh::printable(err.lines().next().unwrap_or("").trim()),
     ))
