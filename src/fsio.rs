@@ -541,22 +541,55 @@ pub fn walk_up(
 /// from the user's profile; nothing to check here.
 #[cfg(unix)]
 pub fn check_owned(what: &str, path: &Path) -> Result<()> {
-    let bad = |p: &Path, why: &str| Error::NotOwned {
-        what: what.to_string(),
-        path: p.to_path_buf(),
-        why: why.to_string(),
-    };
+    check_as(what, path, true)
+}
+
+/// [`check_owned`], with or without the sticky-folder allowance.
+#[cfg(unix)]
+fn check_as(what: &str, path: &Path, sticky_ok: bool) -> Result<()> {
+    plain_absolute(what, path)?;
     let own = fs::symlink_metadata(path).map_err(Error::io("read", path))?;
     if own.file_type().is_symlink() {
-        return Err(bad(path, "it is a symbolic link"));
+        return Err(Error::NotOwned {
+            what: what.to_string(),
+            path: path.to_path_buf(),
+            why: "it is a symbolic link".into(),
+        });
     }
-    check_tree(what, path)
+    check_tree(what, path, sticky_ok)
+}
+
+/// An absolute path without `..`: a relative one (a relative HOME, which
+/// the dirs crate accepts) leaves the folders above the current one
+/// unchecked, and `..` is resolved after the link it follows, past what a
+/// lexical walk sees (an attacker's review).
+#[cfg(unix)]
+fn plain_absolute(what: &str, path: &Path) -> Result<()> {
+    let why = if !path.is_absolute() {
+        "it is not an absolute path (is HOME or XDG_CONFIG_HOME relative?)"
+    } else if path
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        "it has a .. in it"
+    } else {
+        return Ok(());
+    };
+    Err(Error::NotOwned {
+        what: what.to_string(),
+        path: path.to_path_buf(),
+        why: why.to_string(),
+    })
 }
 
 /// [`check_owned`]'s rule for `path` and everything above it, a link at
-/// `path` itself followed and checked like any other.
+/// `path` itself followed and checked like any other. `sticky_ok`: a
+/// root-owned sticky folder (/tmp) may be above (the program we run from
+/// wherever it was unpacked); not for the folders we make, which another
+/// user could make again once a cleaner removed them, as the agent's
+/// socket folder rule says (endpoint::check_ancestors).
 #[cfg(unix)]
-fn check_tree(what: &str, path: &Path) -> Result<()> {
+fn check_tree(what: &str, path: &Path, sticky_ok: bool) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     let me = rustix::process::geteuid().as_raw();
     let bad = |p: &Path, why: &str| Error::NotOwned {
@@ -578,7 +611,7 @@ fn check_tree(what: &str, path: &Path) -> Result<()> {
             }
             let writable_by_others = m.mode() & 0o022 != 0;
             let sticky_root = m.uid() == 0 && m.mode() & 0o1000 != 0 && m.is_dir();
-            if writable_by_others && !(sticky_root && p != path) {
+            if writable_by_others && !(sticky_ok && sticky_root && p != path) {
                 return Err(bad(
                     p,
                     &format!("others may write to it (mode {:o})", m.mode() & 0o7777),
@@ -598,17 +631,23 @@ pub fn check_owned(_what: &str, _path: &Path) -> Result<()> {
 /// exists of its path is checked first, so nothing is made inside a folder
 /// someone else could change (an attacker's review found our folders left
 /// in a world-writable one after the refusal), then the folder itself.
+/// No sticky folder may be above it (see [`check_tree`]).
 pub fn create_dir_all_owned(what: &str, dir: &Path, mode: u32) -> Result<()> {
     #[cfg(unix)]
-    match dir.ancestors().find(|a| fs::symlink_metadata(a).is_ok()) {
-        // Already there: checked as it is, its mode left alone (it may be
-        // someone else's, which is refused).
-        Some(existing) if existing == dir => return check_owned(what, dir),
-        Some(existing) => check_tree(what, existing)?,
-        None => {}
+    {
+        plain_absolute(what, dir)?;
+        match dir.ancestors().find(|a| fs::symlink_metadata(a).is_ok()) {
+            // Already there: checked as it is, its mode left alone (it may
+            // be someone else's, which is refused).
+            Some(existing) if existing == dir => return check_as(what, dir, false),
+            Some(existing) => check_tree(what, existing, false)?,
+            None => {}
+        }
+        create_dir_all(dir, mode)?;
+        check_as(what, dir, false)
     }
-    create_dir_all(dir, mode)?;
-    check_owned(what, dir)
+    #[cfg(not(unix))]
+    create_dir_all(dir, mode)
 }
 
 #[cfg(test)]

@@ -620,4 +620,54 @@ fn unit_folders_through_a_link_into_a_shared_folder_are_refused() {
             );
         }
     }
+    // A second review: a relative HOME (the dirs crate takes it) left the
+    // folders above the current one unchecked; a `..` was resolved past
+    // the folders the walk saw; a sticky folder such as /tmp was allowed
+    // above the unit folder, which another user can make again once a
+    // cleaner removed it.
+    let sticky = s.path().join("sticky");
+    fs::create_dir(&sticky).unwrap();
+    fs::set_permissions(&sticky, fs::Permissions::from_mode(0o1777)).unwrap();
+    fs::create_dir(shared.join("vh")).unwrap();
+    let dotdot = home.join("..").join("shared").join("dd");
+    let home_s = home.to_str().unwrap();
+    let cases: [(&str, Option<PathBuf>, &str); 3] = [
+        ("vh", None, "it is not an absolute path"),
+        (home_s, Some(dotdot), "it has a .. in it"),
+        (
+            home_s,
+            Some(sticky.join("cfg")),
+            "others may write to it (mode 1777)",
+        ),
+    ];
+    for args in [["autorenew", "install"], ["agent", "install"]] {
+        for (home_env, config_home, why) in &cases {
+            let mut c = s.tlsctx_cmd(&args);
+            c.current_dir(&shared)
+                .env("HOME", home_env)
+                .env_remove("DBUS_SESSION_BUS_ADDRESS")
+                .env_remove("XDG_RUNTIME_DIR");
+            match config_home {
+                Some(d) => c.env("XDG_CONFIG_HOME", d),
+                None => c.env_remove("XDG_CONFIG_HOME"),
+            };
+            let o = c.output().unwrap();
+            let e = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                !o.status.success(),
+                "{args:?} {home_env}: {}",
+                transcript(&o)
+            );
+            assert!(e.contains(why), "{args:?} {home_env} {config_home:?}: {e}");
+        }
+        assert!(
+            !shared.join("vh/.config").exists(),
+            "{args:?}: made under a relative HOME"
+        );
+        assert!(!shared.join("dd").exists(), "{args:?}: made through ..");
+        assert!(
+            !sticky.join("cfg").exists(),
+            "{args:?}: made in a sticky folder"
+        );
+    }
 }
