@@ -551,7 +551,11 @@ try:
         sent += len(chunk)
 except OSError:
     pass
-open(out, "w").write(str(sent))
+# Written whole, then renamed: the test looks for the file and stops
+# this daemon once it is there (it once found it empty).
+open(out + ".tmp", "w").write(str(sent))
+import os
+os.rename(out + ".tmp", out)
 "#;
     let mut daemon = Command::new(require("python3"))
         .args(["-c", script])
