@@ -16,8 +16,9 @@ use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::pki::Role;
+use crate::pki::{Role, San};
 use crate::text::{one_line, sha256_hex};
+use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
 
 /// Larger files are refused before parsing: a request is under 2 KiB even
 /// with an RSA-4096 key, a response under 4 KiB.
@@ -587,6 +588,25 @@ pub fn key_allowed(name: &str) -> bool {
     }
 }
 
+/// A PKCS#10 request (PEM) for `key_der` (PKCS#8) with only a CN: what
+/// `request` writes. Nothing else is asked for; the signer decides the rest.
+pub fn csr_pem(key_der: &[u8], cn: &str) -> Result<String> {
+    csr_pem_with_sans(key_der, cn, &[])
+}
+
+/// The same with SANs: what an issuer's server role copies into a daemon's
+/// certificate (Vault's roles default to use_csr_sans).
+pub fn csr_pem_with_sans(key_der: &[u8], cn: &str, sans: &[San]) -> Result<String> {
+    let key = KeyPair::try_from(key_der)
+        .map_err(|e| Error::Crypto(format!("cannot read the key: {e}")))?;
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, cn);
+    params.distinguished_name = dn;
+    params.subject_alt_names = sans.iter().map(San::to_rcgen).collect::<Result<_>>()?;
+    Ok(params.serialize_request(&key)?.pem()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -600,7 +620,7 @@ mod tests {
     #[test]
     fn our_request_reads_back_with_its_envelope() {
         let der = key(KeyType::EcdsaP256);
-        let csr = crate::pki::csr_pem(&der, "bob").unwrap();
+        let csr = super::csr_pem(&der, "bob").unwrap();
         let spki = crate::pki::spki_sha256_of_key(&der).unwrap();
         let env = RequestEnvelope::new(
             "prod",
@@ -623,7 +643,7 @@ mod tests {
     #[test]
     fn an_envelope_for_another_key_or_a_flipped_byte_is_refused() {
         let der = key(KeyType::EcdsaP256);
-        let csr = crate::pki::csr_pem(&der, "bob").unwrap();
+        let csr = super::csr_pem(&der, "bob").unwrap();
         let env = RequestEnvelope::new("prod", "tcp://h:2376", None, &"0".repeat(64), "x");
         let e = read_request(request_text(&csr, &env).as_bytes()).unwrap_err();
         assert!(e.to_string().contains("another key"), "{e}");
@@ -647,7 +667,7 @@ mod tests {
     #[test]
     fn only_der_and_a_sha2_signature_of_the_keys_own_kind() {
         let der = key(KeyType::EcdsaP256);
-        let csr = crate::pki::csr_pem(&der, "bob").unwrap();
+        let csr = super::csr_pem(&der, "bob").unwrap();
         let good = ::pem::parse(&csr).unwrap().contents().to_vec();
         assert!(read_request(&good).is_ok());
         strict_der(&good).unwrap();
@@ -725,7 +745,7 @@ mod tests {
         );
         assert!(ed25519_key_is_sound(&[1u8; 31]).is_err());
         let der = key(KeyType::Ed25519);
-        let csr = crate::pki::csr_pem(&der, "ed").unwrap();
+        let csr = super::csr_pem(&der, "ed").unwrap();
         let r = read_request(csr.as_bytes()).unwrap();
         assert_eq!(r.key, "ed25519");
         // Found by review, whole: a request for the identity point whose

@@ -277,7 +277,7 @@ impl Remote {
         client: bool,
     ) -> Result<Leaf> {
         let key_der = pki::key_der_of(&key);
-        let csr = pki::csr_pem_with_sans(&key_der, cn, sans)?;
+        let csr = crate::csr::csr_pem_with_sans(&key_der, cn, sans)?;
         // The CN travels in the CSR (roles default to use_csr_common_name;
         // a common_name beside it only draws a warning).
         let mut body = serde_json::json!({

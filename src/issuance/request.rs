@@ -73,7 +73,7 @@ pub fn request(env: &Env, ask: &Ask<'_>) -> Result<Requested> {
     let ks = env.keystore()?;
     let key_der = pki::new_key_der(ask.key_type)?;
     let spki = pki::spki_sha256_of_key(&key_der)?;
-    let csr = pki::csr_pem(&key_der, &cn)?;
+    let csr = crate::csr::csr_pem(&key_der, &cn)?;
     let created = env.now;
     let envelope = RequestEnvelope::new(ask.name, &host.url(), ask.role, &spki, &rfc3339(created));
     let text = csr::request_text(&csr, &envelope);
@@ -137,7 +137,7 @@ pub fn renewal(env: &Env, name: &str, out: Option<&Path>) -> Result<Requested> {
         ),
     })?;
     let spki = pki::spki_sha256_of_key(&key_der)?;
-    let csr = pki::csr_pem(&key_der, &rec.cn)?;
+    let csr = crate::csr::csr_pem(&key_der, &rec.cn)?;
     let mut envelope =
         RequestEnvelope::new(name, &host.url(), Some(rec.role), &spki, &rfc3339(env.now));
     envelope.renewal = true;
