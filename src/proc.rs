@@ -159,68 +159,113 @@ impl Spec {
             std::os::unix::process::CommandExt::process_group(&mut self.cmd, 0);
         }
         let mut child = self.cmd.spawn().map_err(Stopped::NotStarted)?;
-        let feeder = self.stdin.take().map(|data| {
+        // Not joined: a process the child left behind that holds its stdin
+        // without reading could otherwise hold us past the limit; the
+        // thread ends when the pipe's last reader does.
+        if let Some(data) = self.stdin.take() {
             let mut pipe = child.stdin.take().expect("piped");
             std::thread::spawn(move || {
                 let _ = pipe.write_all(&data);
-            })
-        });
+            });
+        }
         let out = drain(child.stdout.take(), self.keep);
         let err = drain(child.stderr.take(), self.keep);
         let until = self.limit.map(|l| Instant::now() + l);
         let own_group = self.own_group;
-        let kill = |child: &mut std::process::Child| stop(child, own_group);
+        let cancelled = self.cancelled;
+        let over = || until.is_some_and(|u| Instant::now() >= u);
         // Looked at after 1, 2, 4 ms, then every POLL: a command that
         // ends at once (most remote steps of an install) costs no more
         // than it takes.
         let mut nap = Duration::from_millis(1);
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(st)) => break st,
-                Ok(None) => {
-                    if self.cancelled.is_some_and(|c| c()) {
-                        kill(&mut child);
+        loop {
+            // Ended, but not reaped yet where it leads a group: while it is
+            // a zombie its PID, and so its group's ID, cannot be given to
+            // another process, so the group can still be killed safely
+            // (attacker review: a group killed after the reap could be a
+            // stranger's that took the number).
+            match ended(&mut child, own_group) {
+                Ok(true) => break,
+                Ok(false) => {
+                    if cancelled.is_some_and(|c| c()) {
+                        stop(&mut child, own_group);
                         return Err(Stopped::Cancelled);
                     }
-                    if until.is_some_and(|u| Instant::now() >= u) {
-                        kill(&mut child);
+                    if over() {
+                        stop(&mut child, own_group);
                         return Err(Stopped::TimedOut);
                     }
                     std::thread::sleep(nap);
                     nap = (nap * 2).min(POLL);
                 }
                 Err(e) => {
-                    kill(&mut child);
+                    stop(&mut child, own_group);
                     return Err(Stopped::Wait(e));
                 }
             }
-        };
-        if let Some(f) = feeder {
-            let _ = f.join();
         }
         // A process the child left behind may still hold its pipes: the
-        // readers answer through channels, waited for until the same limit.
-        let recv = |rx: mpsc::Receiver<Vec<u8>>| match until {
-            Some(u) => rx
-                .recv_timeout(u.saturating_duration_since(Instant::now()))
-                .ok(),
-            None => rx.recv().ok(),
-        };
-        match (recv(out), recv(err)) {
-            (Some(stdout), Some(stderr)) => Ok(Ran {
-                status,
-                stdout,
-                stderr,
-            }),
-            _ => {
-                #[cfg(unix)]
-                if own_group {
-                    kill_group(child.id());
+        // readers answer through channels, waited for until the same limit
+        // and a cancellation.
+        let recv = |rx: &mpsc::Receiver<Vec<u8>>| -> Result<Vec<u8>, Stopped> {
+            loop {
+                let step = match until {
+                    Some(u) => u.saturating_duration_since(Instant::now()).min(POLL * 10),
+                    None => POLL * 10,
+                };
+                match rx.recv_timeout(step) {
+                    Ok(v) => return Ok(v),
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(Vec::new()),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        if cancelled.is_some_and(|c| c()) {
+                            return Err(Stopped::Cancelled);
+                        }
+                        if over() {
+                            return Err(Stopped::TimedOut);
+                        }
+                    }
                 }
-                Err(Stopped::TimedOut)
+            }
+        };
+        let outputs = recv(&out).and_then(|o| Ok((o, recv(&err)?)));
+        // Killed with its group while the leader is still unreaped (see
+        // above); then reaped.
+        if outputs.is_err() {
+            #[cfg(unix)]
+            if own_group {
+                kill_group(child.id());
             }
         }
+        let status = child.wait().map_err(Stopped::Wait)?;
+        let (stdout, stderr) = outputs?;
+        Ok(Ran {
+            status,
+            stdout,
+            stderr,
+        })
     }
+}
+
+/// Whether `child` ended. A group leader is left unreaped (waitid with
+/// WNOWAIT, waitid(2)) so that its group can still be killed safely;
+/// anything else is reaped as it ends ([`std::process::Child::try_wait`]).
+fn ended(child: &mut std::process::Child, own_group: bool) -> std::io::Result<bool> {
+    #[cfg(unix)]
+    if own_group {
+        use rustix::process::{waitid, Pid, WaitId, WaitIdOptions};
+        let Some(pid) = Pid::from_raw(child.id() as i32) else {
+            return Ok(true);
+        };
+        return waitid(
+            WaitId::Pid(pid),
+            WaitIdOptions::EXITED | WaitIdOptions::NOWAIT | WaitIdOptions::NOHANG,
+        )
+        .map(|s| s.is_some())
+        .map_err(std::io::Error::from);
+    }
+    #[cfg(not(unix))]
+    let _ = own_group;
+    child.try_wait().map(|s| s.is_some())
 }
 
 /// Kills `child` (and its process group, when it leads one) and reaps it.
@@ -371,5 +416,45 @@ mod tests {
         t.join().unwrap();
         assert!(matches!(r, Err(Stopped::Cancelled)), "{r:?}");
         assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    static STOP_LATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+    /// A child that exits while a process it started keeps its output
+    /// open, with no limit (docker under swarm without --timeout): a
+    /// cancellation still ends the wait (attacker review: only a second
+    /// Ctrl-C did).
+    #[test]
+    fn a_cancellation_ends_the_wait_for_a_held_pipe() {
+        let dir = std::env::temp_dir().join(format!("tlsctx-proc-late-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("pid");
+        let t = std::thread::spawn(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            STOP_LATE.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let mut cmd = Command::new("sh");
+        cmd.args([
+            "-c",
+            &format!("sleep 30 & echo $! > {}; echo on", f.display()),
+        ]);
+        let started = Instant::now();
+        let r = Spec::new(cmd)
+            .cancel_on(|| STOP_LATE.load(std::sync::atomic::Ordering::SeqCst))
+            .run();
+        t.join().unwrap();
+        // The sleep is ours to stop, by its PID.
+        if let Ok(pid) = std::fs::read_to_string(&f)
+            .unwrap_or_default()
+            .trim()
+            .parse::<i32>()
+        {
+            if let Some(p) = rustix::process::Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(matches!(r, Err(Stopped::Cancelled)), "{r:?}");
+        assert!(started.elapsed() < Duration::from_secs(3));
     }
 }

@@ -425,7 +425,10 @@ fn docker_message(stderr: &[u8]) -> String {
     if one.is_empty() {
         "it failed without saying why".into()
     } else {
-        one.join(" ")
+        // A daemon's words, or whatever a docker on PATH printed: shown
+        // only with control, bidi and escape characters made harmless
+        // (attacker review: raw escapes reached the terminal).
+        crate::text::one_line(&one.join(" "))
     }
 }
 
@@ -519,5 +522,19 @@ mod tests {
             docker_message(b"Error: no such service: x\n"),
             "no such service: x"
         );
+    }
+
+    /// What docker prints on failure reaches the terminal made harmless
+    /// (attacker review: a docker first on PATH printed raw escapes).
+    #[test]
+    fn docker_messages_are_printable() {
+        let m = docker_message(
+            b"Error response from daemon: \x1b]0;title\x07no such secret\x1b[2J \xe2\x80\xae",
+        );
+        assert!(
+            !m.contains('\u{1b}') && !m.contains('\u{7}') && !m.contains('\u{202e}'),
+            "{m:?}"
+        );
+        assert!(m.contains("no such secret"), "{m:?}");
     }
 }
