@@ -647,7 +647,10 @@ pub fn create_dir_all_owned(what: &str, dir: &Path, mode: u32) -> Result<()> {
         check_as(what, dir, false)
     }
     #[cfg(not(unix))]
-    create_dir_all(dir, mode)
+    {
+        let _ = what;
+        create_dir_all(dir, mode)
+    }
 }
 
 #[cfg(test)]
