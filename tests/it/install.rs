@@ -548,6 +548,22 @@ fn ok_status(o: &Output) {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
+/// `server install --all --format json`'s (name, result) pairs.
+fn fleet_results(o: &Output) -> Vec<(String, String)> {
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["installs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["name"].as_str().unwrap().into(),
+                i["result"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
 /// One client config knows both hosts (the first host's ssh wrapper reads
 /// it).
 fn one_ssh_config(g: &std::path::Path, b: &std::path::Path) {
@@ -613,20 +629,8 @@ fn a_fleet_in_parallel_with_one_failing() {
         ],
     );
     assert!(!o.status.success());
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let results: Vec<(String, String)> = v["installs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| {
-            (
-                i["name"].as_str().unwrap().into(),
-                i["result"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
     assert_eq!(
-        results,
+        fleet_results(&o),
         [
             ("fleet-a".into(), "installed".into()),
             ("fleet-b".into(), "failed".into())
@@ -1374,20 +1378,8 @@ fn systemd_and_sysv_hosts_in_one_parallel_fleet() {
         ],
     );
     assert!(o.status.success(), "{}", transcript(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let results: Vec<(String, String)> = v["installs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| {
-            (
-                i["name"].as_str().unwrap().into(),
-                i["result"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
     assert_eq!(
-        results,
+        fleet_results(&o),
         [
             ("mix-a".into(), "installed".into()),
             ("mix-b".into(), "installed".into())
