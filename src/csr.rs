@@ -1,3 +1,6 @@
+//! Over 600 lines: about 200 of them are unit tests of hostile requests and responses, which call
+//! the private checks they test.
+//!
 //! Certificate requests between two people (ARCHITECTURE.md, "Teams"): the
 //! PKCS#10 request a requester's key signs, read and checked here before
 //! anything is signed, and the request and response files `request`, `sign`
@@ -331,7 +334,7 @@ pub fn read_response(bytes: &[u8]) -> Result<Response> {
             envelope.kind, envelope.version
         )));
     }
-    let blocks = pem_blocks(text).map_err(|e| bad(e.explain().0))?;
+    let blocks = pem_blocks(text).map_err(|e| bad(e.to_string()))?;
     let [cert, ca] = blocks.as_slice() else {
         return Err(bad(format!(
             "it holds {} PEM blocks, not the certificate and its CA",

@@ -1,3 +1,6 @@
+//! Over 600 lines: the primitives that refuse a link, a stranger's folder or a partial write
+//! compose each other; a fifth of the file is their unit tests.
+//!
 //! File-system primitives: atomic writes with explicit modes, private folders,
 //! and where Docker's configuration lives.
 

@@ -32,6 +32,7 @@ pub mod vault;
 pub mod issuance;
 // The user interface: clap definitions and output helpers.
 pub mod cli;
+pub mod explain;
 pub mod ui;
 // Front ends: one file per command; the credential helper.
 pub mod agent;

@@ -124,7 +124,7 @@ fn run(inv: plugin::Invocation) -> i32 {
     match dispatch(cli, inv.config) {
         Ok(()) => 0,
         Err(e) => {
-            let (what, next) = e.explain();
+            let (what, next) = docker_tlsctx::explain::explain(&e);
             eprintln!("Error: {what}");
             if let Some(h) = next {
                 eprintln!("Hint: {h}");

@@ -1,3 +1,6 @@
+//! Over 600 lines: the agent's one serving path (load, refuse, relay) and the unit tests of its
+//! refusals.
+//!
 //! The agent (ARCHITECTURE.md, "The agent"): serves the unix socket of each
 //! keychain-only context. Each connection from the docker CLI is carried on
 //! to the context's real host over mutual TLS, with the client key read from
@@ -459,7 +462,7 @@ fn load(env: &Env, target: &Target, log: bool) -> std::result::Result<Arc<Loaded
 
 fn read_identity(env: &Env, target: &Target, log: bool) -> std::result::Result<Loaded, Refusal> {
     let (rec, m) = identity::load_with_record(env, &target.name).map_err(|e| {
-        let (what, next) = e.explain();
+        let (what, next) = crate::explain::explain(&e);
         Refusal {
             status: 503,
             message: format!(

@@ -1,3 +1,6 @@
+//! Over 600 lines: the plugin protocol's one request path (parse, decide, answer, log) and its unit
+//! tests.
+//!
 //! `docker tlsctx authz serve`: a Docker Engine authorization plugin (moby
 //! pkg/authorization, pkg/plugins) on a unix socket. dockerd finds it by the
 //! socket's name in /run/docker/plugins, POSTs every API request to
@@ -8,6 +11,7 @@
 //! CA, a revoked one, or one whose role does not allow the request is refused.
 
 pub mod policy;
+pub mod refusal;
 pub mod route;
 pub mod trust;
 
@@ -19,6 +23,8 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::json;
+
+use refusal::Refusal;
 
 use crate::error::{Error, Result};
 use trust::{Trust, Verdict};
@@ -157,7 +163,7 @@ pub fn serve(bundle: &Path, socket: &Path, options: ServeOptions) -> Result<()> 
     let trust = Arc::new(
         Trust::with_options(bundle, options.trust.clone()).map_err(|why| Error::Corrupt {
             path: bundle.join("ca.pem"),
-            why,
+            why: why.to_string(),
         })?,
     );
     if let Some(dir) = socket.parent() {
@@ -537,10 +543,10 @@ pub fn respond(path: &str, body: &[u8], trust: &Trust, log: bool) -> String {
                     &req.uri,
                     time::OffsetDateTime::now_utc(),
                 ),
-                Err(msg) => Verdict::Deny {
+                Err(why) => Verdict::Deny {
                     cn: String::new(),
                     serial: String::new(),
-                    msg,
+                    msg: Refusal::PeerUnreadable(why),
                 },
             };
             if log {

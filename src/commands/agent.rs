@@ -133,15 +133,17 @@ fn detach(env: &Env, args: &AgentArgs, names: &[String]) -> Result<()> {
                 .rev()
                 .find(|l| l.starts_with("Error"))
                 .unwrap_or("");
-            return Err(Error::CheckFailed {
+            return Err(Error::AgentDidNotStart {
                 what: format!("the agent stopped at once ({status}) {last}"),
-                fix: format!("run it in the foreground to see why: docker tlsctx agent --foreground; its log is {}", log_path.display()),
+                log: log_path.clone(),
+                exited: true,
             });
         }
         if Instant::now() > deadline {
-            return Err(Error::CheckFailed {
+            return Err(Error::AgentDidNotStart {
                 what: "the agent did not listen within 10 s".into(),
-                fix: format!("see its log: {}", log_path.display()),
+                log: log_path.clone(),
+                exited: false,
             });
         }
         std::thread::sleep(Duration::from_millis(20));

@@ -22,7 +22,8 @@ pub fn run(args: &AuthzServeArgs) -> Result<()> {
 /// dockerd's plugins are unix sockets; on Windows there is none to serve.
 #[cfg(not(unix))]
 pub fn run(_args: &AuthzServeArgs) -> Result<()> {
-    Err(crate::error::Error::Crypto(
-        "the authorization plugin serves a unix socket beside dockerd: run it on the daemon host (Linux)".into(),
-    ))
+    Err(crate::error::Error::Unsupported {
+        what: "authz serve",
+        why: "the authorization plugin serves a unix socket beside dockerd: run it on the daemon host (Linux)",
+    })
 }

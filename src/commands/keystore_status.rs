@@ -35,7 +35,7 @@ pub fn run(env: &Env, format: Format) -> Result<()> {
             "selected": selected,
             "os": match &os {
                 Ok(s) => json!({ "available": true, "name": s.describe(), "keys": count(Backend::Os) }),
-                Err(e) => json!({ "available": false, "error": e.to_string(), "fix": e.hint() }),
+                Err(e) => json!({ "available": false, "error": e.to_string(), "fix": crate::explain::hint(e) }),
             },
             "file": { "path": file.root(), "keys": count(Backend::File) },
         })),
@@ -49,7 +49,7 @@ pub fn run(env: &Env, format: Format) -> Result<()> {
                 ),
                 Err(e) => {
                     println!("OS keychain: not available: {e}");
-                    if let Some(h) = e.hint() {
+                    if let Some(h) = crate::explain::hint(e) {
                         println!("  fix: {h}");
                     }
                 }

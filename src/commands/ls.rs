@@ -48,7 +48,7 @@ pub fn run(env: &Env, args: &LsArgs) -> Result<()> {
                     .unwrap_or_default(),
                 _ => String::new(),
             };
-            let (what, fix) = e.explain();
+            let (what, fix) = crate::explain::explain(e);
             (name, format!("{what} ({})", fix.unwrap_or_default()))
         })
         .collect();

@@ -57,7 +57,7 @@ fn line(d: &Done) -> String {
         Outcome::Skipped(why) => format!("{what}: skipped: {why}"),
         Outcome::Left(why) => format!("{what}: left alone: {why}"),
         Outcome::Failed(e) => {
-            let (w, fix) = e.explain();
+            let (w, fix) = crate::explain::explain(e);
             match fix {
                 Some(f) => format!("{what}: FAILED: {w} ({f})"),
                 None => format!("{what}: FAILED: {w}"),
@@ -165,7 +165,7 @@ pub fn run(env: &Env, args: &RenewArgs) -> Result<()> {
                     }
                     Outcome::Skipped(why) | Outcome::Left(why) => v["reason"] = json!(why),
                     Outcome::Failed(e) => {
-                        let (w, fix) = e.explain();
+                        let (w, fix) = crate::explain::explain(e);
                         v["error"] = json!(w);
                         v["fix"] = json!(fix);
                     }

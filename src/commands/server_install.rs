@@ -84,7 +84,7 @@ pub fn run(env: &Env, args: &ServerInstallArgs) -> Result<()> {
         if text {
             match r {
                 Ok(done) => done.report(),
-                Err(e) => eprintln!("{name}: {}", e.explain().0),
+                Err(e) => eprintln!("{name}: {}", crate::explain::explain(e).0),
             }
         }
     });
@@ -103,7 +103,12 @@ pub fn run(env: &Env, args: &ServerInstallArgs) -> Result<()> {
                         d.result().into(),
                         format!("{:.1} s", d.total().as_secs_f64()),
                     ],
-                    Err(e) => [n.clone(), String::new(), "FAILED".into(), e.explain().0],
+                    Err(e) => [
+                        n.clone(),
+                        String::new(),
+                        "FAILED".into(),
+                        crate::explain::explain(e).0,
+                    ],
                 })
                 .collect();
             print!(
@@ -140,7 +145,7 @@ fn summary(name: &str, r: &Result<Done>) -> serde_json::Value {
             v
         }
         Err(e) => {
-            let (what, fix) = e.explain();
+            let (what, fix) = crate::explain::explain(e);
             json!({ "name": name, "result": "failed", "error": what, "fix": fix })
         }
     }

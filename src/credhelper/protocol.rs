@@ -56,9 +56,9 @@ impl fmt::Display for CredError {
                 f.write_str(why)
             }
             CredError::UnknownAction(a) => write!(f, "{NAME}: unknown action: {a}"),
-            CredError::Keystore(e) => match e.hint() {
-                Some(h) => write!(f, "{e} ({h})"),
-                None => write!(f, "{e}"),
+            CredError::Keystore(e) => match crate::explain::explain(e) {
+                (what, Some(h)) => write!(f, "{what} ({h})"),
+                (what, None) => f.write_str(&what),
             },
         }
     }

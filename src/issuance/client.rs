@@ -197,7 +197,9 @@ pub fn settle(env: &Env, journal: &Journal) -> Result<String> {
         ..
     } = journal
     else {
-        return Err(Error::Crypto("not a client bundle transaction".into()));
+        return Err(Error::Internal(
+            "a client bundle settled with another transaction's journal",
+        ));
     };
     let name = &record.name;
     let ks = keystore::open_recorded(record.keystore, &env.config_dir)?;

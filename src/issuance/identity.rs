@@ -282,7 +282,9 @@ pub fn settle(env: &Env, journal: &Journal) -> Result<String> {
         ..
     } = journal
     else {
-        return Err(Error::Crypto("not a context transaction".into()));
+        return Err(Error::Internal(
+            "a context settled with another transaction's journal",
+        ));
     };
     let state = env.state();
     let contexts = env.contexts();

@@ -1,3 +1,6 @@
+//! Over 600 lines: one protocol written once: what the engine answers is read, checked and recorded
+//! in one place.
+//!
 //! A Vault/OpenBao PKI mount as the CA (ARCHITECTURE.md, "Teams"): `issuer
 //! add` records it (and its CA, under the same name), and `Remote` signs
 //! what `new`, `server` and `renew` ask for through `POST <mount>/sign/<role>`

@@ -1,3 +1,6 @@
+//! Over 600 lines: one run of `renew --due` in order (find, renew, install, hook, record), each
+//! step reading the one before.
+//!
 //! `renew --due`: everything this tool manages that is due (due.rs), each
 //! through its own command's path (one transaction each, the context
 //! swapped atomically), under the one lock of the run. Finding nothing due
@@ -494,16 +497,10 @@ fn install_on_host(
             progress: &|_| {},
         },
     )
-    .map_err(|e| {
-        let (what, fix) = e.explain();
-        Error::InstallFailed {
-            host: name.into(),
-            what: format!(
-                "renewed here (valid until {}), not installed: {what}",
-                crate::text::date(not_after)
-            ),
-            fix: fix.unwrap_or_else(|| format!("docker tlsctx server install {name}")),
-        }
+    .map_err(|e| Error::RenewedNotInstalled {
+        host: name.into(),
+        not_after,
+        source: Box::new(e),
     })?;
     Ok(done.target.to_string())
 }
@@ -546,12 +543,7 @@ fn record(env: &Env, done: &[Done]) -> Result<()> {
             let Outcome::Failed(e) = &d.outcome else {
                 unreachable!("failed() matched")
             };
-            a.last_error = Some(format!(
-                "{} {}: {}",
-                d.item.kind.as_str(),
-                d.item.name,
-                e.explain().0
-            ));
+            a.last_error = Some(format!("{} {}: {}", d.item.kind.as_str(), d.item.name, e));
             a.consecutive_failures = a.consecutive_failures.saturating_add(1);
             a.failing_since = a.failing_since.or(Some(env.now));
         }

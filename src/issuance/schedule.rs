@@ -50,12 +50,10 @@ pub fn launchd_label(config_dir: &Path) -> String {
 pub fn check_path(what: &str, p: &Path) -> Result<()> {
     let s = p.display().to_string();
     let bad = |why: &str| {
-        Err(Error::CheckFailed {
-            what: format!("{what} {s:?} cannot go into the scheduler's job: {why}"),
-            fix: format!(
-                "use a folder whose path is UTF-8 with no quotes, {} or control characters (set DOCKER_CONFIG), then run this again",
-                if cfg!(windows) { "%" } else { "backslashes" }
-            ),
+        Err(Error::UnschedulablePath {
+            what: what.to_string(),
+            path: s.clone(),
+            why: why.to_string(),
         })
     };
     if !p.is_absolute() {
@@ -241,9 +239,9 @@ pub fn scheduler_name() -> &'static str {
 fn systemd_dir() -> Result<PathBuf> {
     dirs::config_dir()
         .map(|d| d.join("systemd/user"))
-        .ok_or_else(|| Error::CheckFailed {
-            what: "no home folder for the systemd user units".into(),
-            fix: "set HOME (or XDG_CONFIG_HOME), then run this again".into(),
+        .ok_or(Error::NoHome {
+            what: "the systemd user units",
+            vars: "HOME (or XDG_CONFIG_HOME)",
         })
 }
 
@@ -253,9 +251,9 @@ fn launchd_path(config_dir: &Path) -> Result<PathBuf> {
             h.join("Library/LaunchAgents")
                 .join(format!("{}.plist", launchd_label(config_dir)))
         })
-        .ok_or_else(|| Error::CheckFailed {
-            what: "no home folder for the launchd agent".into(),
-            fix: "set HOME, then run this again".into(),
+        .ok_or(Error::NoHome {
+            what: "the launchd agent",
+            vars: "HOME",
         })
 }
 

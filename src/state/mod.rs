@@ -1,3 +1,6 @@
+//! Over 600 lines: `State`, the one handle on every record folder: its paths and shared record I/O
+//! (each concern's methods are in files of their own).
+//!
 //! Our own state under `$DOCKER_CONFIG/tlsctx/` (ARCHITECTURE.md, "State
 //! layout"): public material and typed records only; private keys live in
 //! the keystore. Records serialise their types as the same strings v0.1

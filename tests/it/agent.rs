@@ -1,3 +1,6 @@
+//! Over 600 lines: one area's scenarios over a shared fixture (a dockerd, a host, a keyring); the
+//! fixture's helpers would be split with them.
+//!
 //! Keychain-only contexts through the agent, against a real dockerd with
 //! our server bundle: the docker CLI's everyday commands (version, ps, run,
 //! exec -i, logs -f), no key file anywhere Docker or the agent keep files,

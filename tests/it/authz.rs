@@ -1,3 +1,6 @@
+//! Over 600 lines: one area's scenarios over a shared fixture (a dockerd, a host, a keyring); the
+//! fixture's helpers would be split with them.
+//!
 //! The authorization plugin against a real dockerd started with
 //! `--authorization-plugin`: roles, revocation without a restart, bad CRLs,
 //! and 200 parallel requests.

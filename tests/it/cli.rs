@@ -1,3 +1,6 @@
+//! Over 600 lines: one area's scenarios over a shared fixture (a dockerd, a host, a keyring); the
+//! fixture's helpers would be split with them.
+//!
 //! CLI transcripts and generated files, as insta snapshots; bad input leaves
 //! the sandbox exactly as it was.
 

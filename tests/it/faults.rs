@@ -1,3 +1,6 @@
+//! Over 600 lines: one area's scenarios over a shared fixture (a dockerd, a host, a keyring); the
+//! fixture's helpers would be split with them.
+//!
 //! Fault injection (SECURITY.md, "Invariants"): every write step of every
 //! writing command is interrupted in turn, by an abort (what kill -9 does:
 //! no destructor, no cleanup) and by a full disk (ENOSPC), through the

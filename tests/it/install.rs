@@ -1,3 +1,6 @@
+//! Over 600 lines: one area's scenarios over a shared fixture (a dockerd, a host, a keyring); the
+//! fixture's helpers would be split with them.
+//!
 //! `new --ssh`, `server install`, `server renew --install`: the daemon side
 //! over a real sshd into a sandboxed Docker host (tests/it/common/host.rs)
 //! whose dockerd Debian's init script restarts. Each case checks what the

@@ -1,3 +1,6 @@
+//! Over 600 lines: one area's scenarios over a shared fixture (a dockerd, a host, a keyring); the
+//! fixture's helpers would be split with them.
+//!
 //! OpenBao's PKI secrets engine as the CA (issue 22): a real `bao server
 //! -dev -dev-tls`, a real dockerd trusting the engine's CA with the
 //! tlsctx-authz plugin, and the docker CLI.

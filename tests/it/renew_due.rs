@@ -1,3 +1,6 @@
+//! Over 600 lines: one area's scenarios over a shared fixture (a dockerd, a host, a keyring); the
+//! fixture's helpers would be split with them.
+//!
 //! `renew --due` and `autorenew`: with DOCKER_TLSCTX_NOW moving the clock,
 //! exactly the due items renew and the others stay byte-identical; the
 //! scheduler's units checked by their own tools (systemd-analyze,

@@ -1,3 +1,6 @@
+//! Over 600 lines: one area's scenarios over a shared fixture (a dockerd, a host, a keyring); the
+//! fixture's helpers would be split with them.
+//!
 //! Certificates as versioned swarm secrets against a real single-node
 //! swarm: a dockerd of the test's own with our server bundle, `docker swarm
 //! init`, services from an imported busybox image. Publish, rotate on live

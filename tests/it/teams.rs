@@ -1,3 +1,6 @@
+//! Over 600 lines: one area's scenarios over a shared fixture (a dockerd, a host, a keyring); the
+//! fixture's helpers would be split with them.
+//!
 //! Teams (issue 22): `request` → `sign` → `accept` between two
 //! configurations, against a real dockerd with the tlsctx-authz plugin;
 //! and the requests an attacker would send a signer.

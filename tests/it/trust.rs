@@ -1,3 +1,6 @@
+//! Over 600 lines: one area's scenarios over a shared fixture (a dockerd, a host, a keyring); the
+//! fixture's helpers would be split with them.
+//!
 //! Trust (SECURITY.md): races, hostile files and bad input, each case a
 //! user could meet. Kills and full disks at every write step are in
 //! tests/it/faults.rs.

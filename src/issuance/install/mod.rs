@@ -1,3 +1,6 @@
+//! Over 600 lines: `install()` walks the host's states in order; a typed state machine over them is
+//! a later step of issue 32.
+//!
 //! `server install`: a server bundle onto its Docker host over SSH,
 //! validated, restarted, verified with a real client identity, and rolled
 //! back when anything fails (ARCHITECTURE.md, "Installing on a host").
