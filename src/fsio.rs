@@ -28,7 +28,7 @@ pub fn docker_config_dir(flag: Option<&Path>) -> PathBuf {
     if let Some(p) = flag {
         return p.to_path_buf();
     }
-    match std::env::var_os("DOCKER_CONFIG") {
+    match crate::environment::var_os(crate::environment::Var::DockerConfig) {
         Some(v) if !v.is_empty() => PathBuf::from(v),
         _ => dirs::home_dir()
             .unwrap_or_else(|| PathBuf::from("."))
@@ -258,7 +258,7 @@ pub fn step(what: &str) -> std::io::Result<()> {
     static PLAN: OnceLock<Option<(bool, usize)>> = OnceLock::new();
     static COUNT: AtomicUsize = AtomicUsize::new(0);
     let plan = PLAN.get_or_init(|| {
-        let v = std::env::var("DOCKER_TLSCTX_FAILPOINT").ok()?;
+        let v = crate::environment::var(crate::environment::Var::Failpoint).ok()?;
         let (kind, n) = v.split_once(':')?;
         Some((kind == "kill", n.parse().ok()?))
     });

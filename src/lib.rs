@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 
 // Leaves: std and crates only (error may use text).
+pub mod environment;
 pub mod error;
 pub mod fsio;
 pub mod http1;

@@ -19,7 +19,7 @@ use crate::fsio::{self, PUBLIC_DIR};
 const DEFAULT_WAIT: Duration = Duration::from_secs(90);
 
 fn wait_limit() -> Duration {
-    std::env::var("DOCKER_TLSCTX_LOCK_TIMEOUT")
+    crate::environment::var(crate::environment::Var::LockTimeout)
         .ok()
         .and_then(|v| v.parse::<f64>().ok())
         .filter(|s| *s >= 0.0)

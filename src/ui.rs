@@ -50,7 +50,8 @@ pub fn print_json(v: &serde_json::Value) {
 
 /// Colour only on a terminal and never with NO_COLOR (no-color.org).
 pub fn colour() -> bool {
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    std::io::stdout().is_terminal()
+        && crate::environment::var_os(crate::environment::Var::NoColor).is_none_or(|v| v.is_empty())
 }
 
 /// A health state as a table cell: the label (with the reason when broken),

@@ -17,7 +17,7 @@ pub fn run(env: &Env, args: &SwarmPublishArgs) -> Result<()> {
     // is not kept, and the cluster ID recorded makes such a run fail
     // instead of publishing elsewhere.
     let context = args.target.context.clone().or_else(|| {
-        std::env::var("DOCKER_CONTEXT")
+        crate::environment::var(crate::environment::Var::DockerContext)
             .ok()
             .filter(|c| !c.is_empty())
     });

@@ -13,9 +13,6 @@ pub const METADATA_SUBCOMMAND: &str = "docker-cli-plugin-metadata";
 /// What Docker runs after a hooked command (cli-plugins/manager/hooks.go):
 /// `docker-tlsctx tlsctx docker-cli-plugin-hooks '{"RootCmd":…,"Flags":…}'`.
 pub const HOOKS_SUBCOMMAND: &str = "docker-cli-plugin-hooks";
-/// Set by Docker to the socket whose EOF means "the CLI is going away"
-/// (cli-plugins/socket/socket.go `EnvKey`).
-pub const SOCKET_ENV: &str = "DOCKER_CLI_PLUGIN_SOCKET";
 /// The word after Docker's global flags: our plugin's name.
 pub const PLUGIN_NAME: &str = "tlsctx";
 
@@ -152,7 +149,7 @@ pub fn install_cancellation() {
             }
         }
     }
-    if let Some(addr) = std::env::var_os(SOCKET_ENV) {
+    if let Some(addr) = crate::environment::var_os(crate::environment::Var::CliPluginSocket) {
         watch_socket(addr.to_string_lossy().into_owned(), flag);
     }
 }

@@ -140,7 +140,7 @@ pub fn import_into_keychain(env: &Env, m: &Material, friendly: &str) -> Result<P
     let security = security_tool()?;
     // The login keychain, unless DOCKER_TLSCTX_MACOS_KEYCHAIN names another
     // (a CI job's temporary keychain, a team's shared one).
-    let login = match std::env::var_os("DOCKER_TLSCTX_MACOS_KEYCHAIN") {
+    let login = match crate::environment::var_os(crate::environment::Var::MacosKeychain) {
         Some(p) if !p.is_empty() => PathBuf::from(p),
         _ => dirs::home_dir()
             .ok_or(Error::NoSecurityTool)?

@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 
 use super::signer::Signer;
 use super::{ca, Env};
+use crate::environment::Var;
 use crate::error::{Error, Result};
 use crate::keystore::{self, Account};
 use crate::names;
@@ -23,12 +24,12 @@ use crate::vault::{self, Engine};
 
 /// Where a token comes from when none is stored (`bao` and `vault` read
 /// the same variables).
-const TOKEN_VARS: [&str; 2] = ["BAO_TOKEN", "VAULT_TOKEN"];
+const TOKEN_VARS: [Var; 2] = [Var::BaoToken, Var::VaultToken];
 
 fn env_token() -> Option<String> {
     TOKEN_VARS
         .iter()
-        .filter_map(|v| std::env::var(v).ok())
+        .filter_map(|v| crate::environment::var(*v).ok())
         .find(|t| !t.trim().is_empty())
         .map(|t| t.trim().to_string())
 }

@@ -48,7 +48,7 @@ impl Env {
     /// clock, so tests can issue certificates that are nearly expired or
     /// expired and a host with a wrong clock can still issue usable ones.
     pub fn from_process(config_dir: &Path, keystore_choice: Choice) -> Result<Env> {
-        let now = match std::env::var("DOCKER_TLSCTX_NOW") {
+        let now = match crate::environment::var(crate::environment::Var::Now) {
             Ok(v) if !v.is_empty() => {
                 OffsetDateTime::parse(&v, &time::format_description::well_known::Rfc3339)
                     .map_err(|e| Error::BadClock(format!("{v:?}: {e}")))?

@@ -10,6 +10,7 @@ use super::{check_cancelled, client, Env};
 use crate::csr::{self, RequestEnvelope};
 use crate::docker::context::NewContext;
 use crate::docker::host::Host;
+use crate::environment::Var;
 use crate::error::{Error, Result};
 use crate::fsio;
 use crate::keystore::{self, Account};
@@ -42,9 +43,9 @@ pub struct Requested {
 /// The CN a request asks for unless told: the login name (what dockerd's
 /// logs and the plugin will show), else the context's name.
 fn default_cn(name: &str) -> String {
-    ["USER", "USERNAME", "LOGNAME"]
+    [Var::User, Var::Username, Var::Logname]
         .iter()
-        .filter_map(|v| std::env::var(v).ok())
+        .filter_map(|v| crate::environment::var(*v).ok())
         .find(|u| names::validate_cn(u).is_ok() && names::is_valid(u))
         .unwrap_or_else(|| name.to_string())
 }

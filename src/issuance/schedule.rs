@@ -488,8 +488,10 @@ pub fn query(config_dir: &Path) -> Said {
     // (sd_bus_open_user(3)); with none of them (cron, su, a bare ssh
     // command), it cannot answer, and asking costs `ls` a process start
     // (23 ms on bench/renew.sh's machine) to learn that.
-    let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
-    let reachable = std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some()
+    let runtime =
+        crate::environment::var_os(crate::environment::Var::XdgRuntimeDir).map(PathBuf::from);
+    let reachable = crate::environment::var_os(crate::environment::Var::DbusSessionBusAddress)
+        .is_some()
         || runtime
             .as_ref()
             .is_some_and(|d| d.join("systemd/private").exists() || d.join("bus").exists());

@@ -129,7 +129,7 @@ impl std::str::FromStr for Choice {
 
 impl Choice {
     pub fn from_env() -> Result<Choice> {
-        match std::env::var("DOCKER_TLSCTX_KEYSTORE") {
+        match crate::environment::var(crate::environment::Var::Keystore) {
             Ok(v) if !v.is_empty() => v.parse().map_err(Error::KeystoreChoice),
             _ => Ok(Choice::Auto),
         }

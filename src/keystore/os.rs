@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn timeout() -> Duration {
-    std::env::var("DOCKER_TLSCTX_KEYCHAIN_TIMEOUT")
+    crate::environment::var(crate::environment::Var::KeychainTimeout)
         .ok()
         .and_then(|v| v.parse::<f64>().ok())
         .filter(|s| *s > 0.0)
@@ -89,7 +89,7 @@ fn failpoint() -> Option<Fault> {
     static PLAN: OnceLock<Option<(Fault, usize)>> = OnceLock::new();
     static COUNT: AtomicUsize = AtomicUsize::new(0);
     let plan = PLAN.get_or_init(|| {
-        let v = std::env::var("DOCKER_TLSCTX_KEYCHAIN_FAILPOINT").ok()?;
+        let v = crate::environment::var(crate::environment::Var::KeychainFailpoint).ok()?;
         let (kind, n) = v.split_once(':')?;
         let kind = match kind {
             "fail" => Fault::Fail,

@@ -11,6 +11,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "leaves",
         &[
+            "environment",
             "error",
             "text",
             "names",
@@ -359,5 +360,54 @@ fn no_source_file_passes_600_lines_without_a_reason() {
     println!(
         "files over 600 lines, each with its reason: {}",
         long.join(", ")
+    );
+}
+
+/// Issue 32: every environment variable is read in src/environment.rs and
+/// listed in README.md's "Environment" table; a read anywhere else, or a
+/// variable the table lacks, fails here.
+#[test]
+fn environment_variables_are_read_in_one_place_and_documented() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    let mut elsewhere = Vec::new();
+    for f in &files {
+        if f.ends_with("src/environment.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(f).unwrap();
+        for l in code(&text).lines() {
+            if l.contains("env::var(") || l.contains("env::var_os(") || l.contains("env::vars(") {
+                elsewhere.push(format!(
+                    "{}: {}",
+                    f.strip_prefix(root).unwrap().display(),
+                    l.trim()
+                ));
+            }
+        }
+    }
+    assert!(
+        elsewhere.is_empty(),
+        "environment variables read outside src/environment.rs:\n{}",
+        elsewhere.join("\n")
+    );
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let table = readme
+        .split("### Environment")
+        .nth(1)
+        .and_then(|t| t.split("\n### ").next())
+        .expect("README.md has an Environment section");
+    let listed: std::collections::BTreeSet<&str> = table
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `")?.split('`').next())
+        .collect();
+    let named: std::collections::BTreeSet<&str> = docker_tlsctx::environment::Var::ALL
+        .iter()
+        .map(|v| v.name())
+        .collect();
+    assert_eq!(
+        listed, named,
+        "README.md's Environment table and src/environment.rs differ"
     );
 }

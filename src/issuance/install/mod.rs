@@ -42,7 +42,7 @@ use crate::state::ServerRecord;
 /// (tests of a killed client).
 fn confirm_secs() -> u32 {
     #[cfg(debug_assertions)]
-    if let Some(n) = std::env::var("DOCKER_TLSCTX_CONFIRM_SECS")
+    if let Some(n) = crate::environment::var(crate::environment::Var::ConfirmSecs)
         .ok()
         .and_then(|v| v.parse().ok())
     {
