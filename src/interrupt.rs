@@ -1,6 +1,6 @@
 //! When a second Ctrl-C may end the process at once (issue 30). The first
-//! SIGINT or SIGTERM only sets the cancel flag (docker/plugin.rs), which
-//! commands check before they commit anything; a second one ends the
+//! SIGINT or SIGTERM only sets the command's [`Cancel`] (docker/plugin.rs
+//! registers it), which commands check before they commit anything; a second one ends the
 //! process with status 130, except while a call to another process that
 //! must not see us vanish halfway is in flight: then the exit waits until
 //! the call returns.
@@ -13,8 +13,38 @@
 //! second Ctrl-C waits for it, but not for ever: a call held longer than
 //! [`PATIENCE`] (an unlock prompt nobody answers) no longer defers it.
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+/// A request to stop: SIGINT, SIGTERM, or the docker CLI going away
+/// (docker::plugin::install_cancellation sets it). A value the command is
+/// given (issue 32: carried in `Env`, and handed to what waits on a child
+/// process), not a global every step polls; clones share one flag.
+#[derive(Clone, Debug, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// A request nobody has made yet.
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    /// True once the user or Docker asked us to stop.
+    pub fn requested(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Asks everything holding a clone to stop.
+    pub fn request(&self) {
+        self.0.store(true, Ordering::SeqCst)
+    }
+
+    /// The flag itself, for signal handlers to set.
+    pub fn flag(&self) -> Arc<AtomicBool> {
+        self.0.clone()
+    }
+}
 
 /// How long a held call defers a second Ctrl-C. OpenSession and the
 /// other calls answer in milliseconds; a person at an unlock prompt who

@@ -14,6 +14,7 @@ use docker_tlsctx::cli::{
 };
 use docker_tlsctx::docker::{hooks, plugin};
 use docker_tlsctx::error::Result;
+use docker_tlsctx::interrupt::Cancel;
 use docker_tlsctx::issuance::{health, recover, Env};
 use docker_tlsctx::{commands, complete, credhelper, fsio, interrupt, keystore, lock};
 
@@ -64,7 +65,7 @@ fn main() {
         .is_some_and(|a| a == plugin::HOOKS_SUBCOMMAND)
     {
         let config = fsio::docker_config_dir(None);
-        let Ok(env) = Env::from_process(&config, keystore::Choice::File) else {
+        let Ok(env) = Env::from_process(&config, keystore::Choice::File, Cancel::new()) else {
             std::process::exit(0);
         };
         let mut lines = health::expiry_warnings(&env);
@@ -120,8 +121,9 @@ fn run(inv: plugin::Invocation) -> i32 {
     if let (Command::Swarm(s), Some(ctx)) = (&mut cli.command, inv.context) {
         s.target().context.get_or_insert(ctx);
     }
-    plugin::install_cancellation();
-    match dispatch(cli, inv.config) {
+    let cancel = Cancel::new();
+    plugin::install_cancellation(&cancel);
+    match dispatch(cli, inv.config, cancel) {
         Ok(()) => 0,
         Err(e) => {
             let (what, next) = docker_tlsctx::explain::explain(&e);
@@ -154,12 +156,16 @@ fn writes(command: &Command) -> bool {
         && !matches!(command, Command::Agent(a) if a.action.is_none())
 }
 
-fn dispatch(cli: Cli, config: Option<PathBuf>) -> Result<()> {
+fn dispatch(cli: Cli, config: Option<PathBuf>, cancel: Cancel) -> Result<()> {
     let keystore_choice = match cli.keystore {
         Some(c) => c,
         None => keystore::Choice::from_env()?,
     };
-    let env = Env::from_process(&fsio::docker_config_dir(config.as_deref()), keystore_choice)?;
+    let env = Env::from_process(
+        &fsio::docker_config_dir(config.as_deref()),
+        keystore_choice,
+        cancel,
+    )?;
     // One lock for every command that writes (ARCHITECTURE.md, "One lock,
     // one transaction"), held until the command returns; then what a killed
     // command left is finished or undone before this one starts.
@@ -218,7 +224,7 @@ fn dispatch(cli: Cli, config: Option<PathBuf>) -> Result<()> {
         Command::Client(a) => commands::client::run(&env, a),
         Command::Restore(a) => commands::restore::run(&env, a),
         Command::Revoke(a) => commands::revoke::run(&env, a),
-        Command::Authz(AuthzCommand::Serve(a)) => commands::authz::run(a),
+        Command::Authz(AuthzCommand::Serve(a)) => commands::authz::run(&env, a),
         Command::Export(a) => commands::export::run(&env, a),
         Command::Env(a) => commands::env::run(&env, a),
         Command::Keystore(KeystoreCommand::Status(a)) => {

@@ -12,6 +12,8 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::interrupt::Cancel;
+
 /// At most this much of each of standard output and error is kept by
 /// [`run`]; the rest is read and dropped, so the child never blocks on a
 /// full pipe.
@@ -67,7 +69,7 @@ pub struct Spec {
     own_group: bool,
     quiet: bool,
     stderr_to: Option<std::fs::File>,
-    cancelled: Option<fn() -> bool>,
+    cancelled: Option<Cancel>,
 }
 
 impl Spec {
@@ -128,8 +130,8 @@ impl Spec {
     }
 
     /// Killed as soon as `cancelled` says so.
-    pub fn cancel_on(mut self, cancelled: fn() -> bool) -> Spec {
-        self.cancelled = Some(cancelled);
+    pub fn cancel_on(mut self, cancel: &Cancel) -> Spec {
+        self.cancelled = Some(cancel.clone());
         self
     }
 
@@ -172,7 +174,7 @@ impl Spec {
         let err = drain(child.stderr.take(), self.keep);
         let until = self.limit.map(|l| Instant::now() + l);
         let own_group = self.own_group;
-        let cancelled = self.cancelled;
+        let cancelled = self.cancelled.take();
         let over = || until.is_some_and(|u| Instant::now() >= u);
         // Looked at after 1, 2, 4 ms, then every POLL: a command that
         // ends at once (most remote steps of an install) costs no more
@@ -187,7 +189,7 @@ impl Spec {
             match ended(&mut child, own_group) {
                 Ok(true) => break,
                 Ok(false) => {
-                    if cancelled.is_some_and(|c| c()) {
+                    if cancelled.as_ref().is_some_and(Cancel::requested) {
                         stop(&mut child, own_group);
                         return Err(Stopped::Cancelled);
                     }
@@ -217,7 +219,7 @@ impl Spec {
                     Ok(v) => return Ok(v),
                     Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(Vec::new()),
                     Err(mpsc::RecvTimeoutError::Timeout) => {
-                        if cancelled.is_some_and(|c| c()) {
+                        if cancelled.as_ref().is_some_and(Cancel::requested) {
                             return Err(Stopped::Cancelled);
                         }
                         if over() {
@@ -399,26 +401,25 @@ mod tests {
         assert_eq!(r.stdout.len(), data.len());
     }
 
-    static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
     /// A cancellation stops the child at once, limit or not.
     #[test]
     fn a_cancellation_stops_it() {
-        let stop = || STOP.load(std::sync::atomic::Ordering::SeqCst);
+        let stop = Cancel::new();
         let started = Instant::now();
-        let t = std::thread::spawn(|| {
-            std::thread::sleep(Duration::from_millis(200));
-            STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+        let t = std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                std::thread::sleep(Duration::from_millis(200));
+                stop.request();
+            }
         });
         let mut cmd = Command::new("sleep");
         cmd.arg("30");
-        let r = Spec::new(cmd).cancel_on(stop).run();
+        let r = Spec::new(cmd).cancel_on(&stop).run();
         t.join().unwrap();
         assert!(matches!(r, Err(Stopped::Cancelled)), "{r:?}");
         assert!(started.elapsed() < Duration::from_secs(2));
     }
-
-    static STOP_LATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
     /// A child that exits while a process it started keeps its output
     /// open, with no limit (docker under swarm without --timeout): a
@@ -429,9 +430,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("tlsctx-proc-late-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("pid");
-        let t = std::thread::spawn(|| {
-            std::thread::sleep(Duration::from_millis(300));
-            STOP_LATE.store(true, std::sync::atomic::Ordering::SeqCst);
+        let stop = Cancel::new();
+        let t = std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                std::thread::sleep(Duration::from_millis(300));
+                stop.request();
+            }
         });
         let mut cmd = Command::new("sh");
         cmd.args([
@@ -439,9 +444,7 @@ mod tests {
             &format!("sleep 30 & echo $! > {}; echo on", f.display()),
         ]);
         let started = Instant::now();
-        let r = Spec::new(cmd)
-            .cancel_on(|| STOP_LATE.load(std::sync::atomic::Ordering::SeqCst))
-            .run();
+        let r = Spec::new(cmd).cancel_on(&stop).run();
         t.join().unwrap();
         // The sleep is ours to stop, by its PID.
         if let Ok(pid) = std::fs::read_to_string(&f)

@@ -30,7 +30,6 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::docker::endpoint;
 use crate::docker::host::Host;
-use crate::docker::plugin;
 use crate::error::{Error, Result};
 #[cfg(unix)]
 use crate::fsio;
@@ -144,6 +143,7 @@ pub fn serve(
     opts: Options,
     ready: impl FnOnce(&[PathBuf]),
 ) -> Result<()> {
+    let cancel = env.cancel.clone();
     endpoint::create_socket_dir(&env.config_dir)?;
     let mut targets = Vec::new();
     let mut listeners = Vec::new();
@@ -253,7 +253,7 @@ pub fn serve(
                 .opts
                 .idle
                 .is_some_and(|d| shared.last.lock().unwrap().elapsed() >= d);
-        if plugin::cancelled() || idle {
+        if cancel.requested() || idle {
             break;
         }
     }

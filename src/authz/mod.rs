@@ -145,6 +145,8 @@ fn no_duplicate_keys(body: &[u8]) -> std::result::Result<(), String> {
 pub struct ServeOptions {
     pub log: bool,
     pub trust: trust::Options,
+    /// SIGINT or SIGTERM (systemd's stop) asked the plugin to stop.
+    pub cancel: crate::interrupt::Cancel,
 }
 
 /// The plugin's name, as dockerd's --authorization-plugin gives it: the
@@ -205,7 +207,7 @@ pub fn serve(bundle: &Path, socket: &Path, options: ServeOptions) -> Result<()> 
     // SIGKILL, 90 s later. An accept loop that ended is a failure the
     // process cannot survive: it exits non-zero so the service manager
     // (Restart=always) starts a new one, instead of living on deaf.
-    while !crate::docker::plugin::cancelled() {
+    while !options.cancel.requested() {
         if accepting.is_finished() {
             let _ = std::fs::remove_file(socket);
             let e = fatal

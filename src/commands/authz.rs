@@ -2,11 +2,13 @@
 
 use crate::cli::AuthzServeArgs;
 use crate::error::Result;
+use crate::issuance::Env;
 
 #[cfg(unix)]
-pub fn run(args: &AuthzServeArgs) -> Result<()> {
+pub fn run(env: &Env, args: &AuthzServeArgs) -> Result<()> {
     let options = crate::authz::ServeOptions {
         log: args.log,
+        cancel: env.cancel.clone(),
         trust: crate::authz::trust::Options {
             require_role: args.require_role,
             state_dir: Some(
@@ -21,7 +23,7 @@ pub fn run(args: &AuthzServeArgs) -> Result<()> {
 
 /// dockerd's plugins are unix sockets; on Windows there is none to serve.
 #[cfg(not(unix))]
-pub fn run(_args: &AuthzServeArgs) -> Result<()> {
+pub fn run(_env: &Env, _args: &AuthzServeArgs) -> Result<()> {
     Err(crate::error::Error::Unsupported {
         what: "authz serve",
         why: "the authorization plugin serves a unix socket beside dockerd: run it on the daemon host (Linux)",

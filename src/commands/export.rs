@@ -9,7 +9,7 @@ pub fn run(env: &Env, args: &ExportArgs) -> Result<()> {
     let m = identity::load(env, &args.name)?;
     let friendly = args.friendly_name.clone().unwrap_or_else(|| m.cn.clone());
     if let Some(dir) = &args.dir {
-        export::write_dir(&m, dir, args.force)?;
+        export::write_dir(env, &m, dir, args.force)?;
         println!(
             "Wrote ca.pem, cert.pem and key.pem (0600) to {}",
             dir.display()
@@ -28,7 +28,7 @@ pub fn run(env: &Env, args: &ExportArgs) -> Result<()> {
             args.p12_opts.password_stdin,
             args.force,
         )?;
-        ui::report_p12(&export::write_p12(&m, &plan, &friendly)?, &friendly);
+        ui::report_p12(&export::write_p12(env, &m, &plan, &friendly)?, &friendly);
     }
     if args.p12_opts.keychain {
         let login = export::import_into_keychain(env, &m, &friendly)?;

@@ -8,7 +8,7 @@ use crate::issuance::Env;
 use crate::ui;
 
 pub fn run(env: &Env, args: &SwarmLsArgs) -> Result<()> {
-    let docker = Docker::find(&env.config_dir, args.target.context.as_deref())?;
+    let docker = Docker::find(&env.config_dir, args.target.context.as_deref(), &env.cancel)?;
     let versions = swarm::list(&docker)?;
     if args.format == Format::Json {
         ui::print_json(&serde_json::to_value(&versions).expect("json"));

@@ -7,7 +7,7 @@ use crate::issuance::swarm;
 use crate::issuance::Env;
 
 pub fn run(env: &Env, args: &SwarmPruneArgs) -> Result<()> {
-    let docker = Docker::find(&env.config_dir, args.target.context.as_deref())?;
+    let docker = Docker::find(&env.config_dir, args.target.context.as_deref(), &env.cancel)?;
     let removed = swarm::prune(&docker, &args.name)?;
     if removed.is_empty() {
         println!(

@@ -26,7 +26,7 @@ pub fn run(env: &Env, args: &SwarmPublishArgs) -> Result<()> {
             crate::names::validate("context", c)?;
         }
     }
-    let docker = Docker::find(&env.config_dir, args.target.context.as_deref())?;
+    let docker = Docker::find(&env.config_dir, args.target.context.as_deref(), &env.cancel)?;
     let p = swarm::publish(env, &docker, &args.name, args.prefix.as_deref())?;
     if args.rotate_on_renew {
         swarm::set_rotate_on_renew(

@@ -38,7 +38,7 @@ impl Watch for Lines {
 pub fn run(env: &Env, args: &SwarmRotateArgs) -> Result<()> {
     // --timeout bounds every docker call too: a hung dockerd must not hold
     // the rotation, and the lock, forever.
-    let docker = Docker::find(&env.config_dir, args.target.context.as_deref())?
+    let docker = Docker::find(&env.config_dir, args.target.context.as_deref(), &env.cancel)?
         .with_timeout(Duration::from_secs(args.timeout));
     let r = rotate::rotate(
         env,

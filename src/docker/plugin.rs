@@ -5,7 +5,9 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+
+use crate::interrupt::Cancel;
 
 /// The subcommand Docker calls before listing or running a plugin
 /// (cli-plugins/metadata/metadata.go `MetadataSubcommandName`).
@@ -107,22 +109,12 @@ pub fn parse_argv(argv: Vec<OsString>) -> Invocation {
     inv
 }
 
-fn cancel_flag() -> &'static Arc<AtomicBool> {
-    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
-    FLAG.get_or_init(|| Arc::new(AtomicBool::new(false)))
-}
-
-/// True once the user or Docker asked us to stop.
-pub fn cancelled() -> bool {
-    cancel_flag().load(Ordering::SeqCst)
-}
-
 /// Makes SIGINT/SIGTERM and the plugin socket's EOF set the cancel flag, which
 /// commands check before they commit anything. A second SIGINT ends the
 /// process (staged files are in a temp folder, never half a context), once
 /// a keychain call in flight has returned (crate::interrupt).
-pub fn install_cancellation() {
-    let flag = cancel_flag().clone();
+pub fn install_cancellation(cancel: &Cancel) {
+    let flag = cancel.flag();
     #[cfg(unix)]
     {
         use signal_hook::consts::{SIGINT, SIGTERM};

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::error::{Error, Result};
+use crate::interrupt::Cancel;
 
 /// Swarm's limit on a secret's data: 500 KiB (moby api/validation
 /// `MaxSecretSize`, swarmkit manager/controlapi/secret.go).
@@ -149,22 +150,22 @@ pub struct Docker {
     /// How long one docker command may take (`swarm rotate --timeout`):
     /// a hung dockerd must not hold the command, and our lock, forever.
     timeout: Option<std::time::Duration>,
-    /// Whether a cancellation stops a command (not for the cleanup that
-    /// the cancellation itself asks for).
-    cancellable: bool,
+    /// What stops a command (None for the cleanup that the cancellation
+    /// itself asks for).
+    cancel: Option<Cancel>,
 }
 
 impl Docker {
     /// The `docker` on PATH; `context` None means docker's own choice
     /// (DOCKER_HOST, DOCKER_CONTEXT, currentContext).
-    pub fn find(config_dir: &Path, context: Option<&str>) -> Result<Docker> {
+    pub fn find(config_dir: &Path, context: Option<&str>, cancel: &Cancel) -> Result<Docker> {
         let program = which::which("docker").map_err(|_| Error::DockerNotFound)?;
         Ok(Docker {
             program,
             config_dir: config_dir.to_path_buf(),
             context: context.map(str::to_string),
             timeout: None,
-            cancellable: true,
+            cancel: Some(cancel.clone()),
         })
     }
 
@@ -173,7 +174,7 @@ impl Docker {
     pub fn for_cleanup(&self, timeout: std::time::Duration) -> Docker {
         Docker {
             timeout: Some(self.timeout.map_or(timeout, |t| t.min(timeout))),
-            cancellable: false,
+            cancel: None,
             ..self.clone()
         }
     }
@@ -219,8 +220,8 @@ impl Docker {
         if let Some(t) = self.timeout {
             spec = spec.limit(t);
         }
-        if self.cancellable {
-            spec = spec.cancel_on(crate::docker::plugin::cancelled);
+        if let Some(cancel) = &self.cancel {
+            spec = spec.cancel_on(cancel);
         }
         let ran = match spec.run() {
             Ok(r) => r,

@@ -2,7 +2,7 @@
 //! (ARCHITECTURE.md, "The agent"): it points Docker at the agent's socket
 //! and its TLS folder, key.pem included, goes.
 
-use super::{check_cancelled, identity, Env};
+use super::{identity, Env};
 use crate::docker::endpoint;
 use crate::error::{Error, Result};
 use crate::names;
@@ -64,13 +64,9 @@ pub fn adopt(env: &Env, name: &str) -> Result<IdentityRecord> {
         &journal,
         || identity::settle(env, &journal),
         || {
-            contexts.write_plain(
-                name,
-                after.description.as_deref(),
-                &socket,
-                true,
-                check_cancelled,
-            )?;
+            contexts.write_plain(name, after.description.as_deref(), &socket, true, || {
+                env.check_cancelled()
+            })?;
             state.write_identity(&after, &m.cert_pem)
         },
     )?;

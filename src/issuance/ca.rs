@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{check_cancelled, generating, Env, Progress};
+use super::{generating, Env, Progress};
 use crate::error::{Error, Result};
 use crate::fsio;
 use crate::keystore::{self, Account, Backend, KeyStore};
@@ -35,7 +35,7 @@ pub fn create(
     let issued = generating(progress, key_type, &format!("CA {name}"), || {
         pki::new_ca(&cn, key_type, days, env.now)
     })?;
-    check_cancelled()?;
+    env.check_cancelled()?;
     let info = CertInfo::from_pem(&issued.cert_pem)?;
     let rec = CaRecord {
         name: name.into(),
@@ -175,7 +175,7 @@ pub fn import(
     Ca::load(name, &cert_pem, &key_der)?;
 
     let ks = env.keystore()?;
-    check_cancelled()?;
+    env.check_cancelled()?;
     let rec = CaRecord {
         name: name.into(),
         cn: info.subject_cn.clone(),

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{check_cancelled, generating, Env, Progress};
+use super::{generating, Env, Progress};
 use crate::docker::host::Host;
 use crate::error::{Error, Result};
 use crate::fsio::{self, SECRET_DIR, SECRET_FILE};
@@ -130,7 +130,7 @@ pub fn create_bundle(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> R
     )?;
     let ks = env.keystore()?;
 
-    check_cancelled()?;
+    env.check_cancelled()?;
     let new_bundle = !FILES.iter().any(|f| dir.join(f).exists());
     let added_key = ks.get(&account(req.name))?.is_none();
     let rec = record(

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::identity::Material;
-use super::{check_cancelled, client, Env};
+use super::{client, Env};
 use crate::error::{Error, Result};
 use crate::fsio::{self, PUBLIC_FILE, SECRET_DIR, SECRET_FILE};
 use crate::p12;
@@ -114,9 +114,9 @@ pub struct P12Written {
 }
 
 /// `--p12 FILE` (export and new): writes 0600 atomically.
-pub fn write_p12(m: &Material, plan: &P12Plan, friendly: &str) -> Result<P12Written> {
+pub fn write_p12(env: &Env, m: &Material, plan: &P12Plan, friendly: &str) -> Result<P12Written> {
     let bytes = encode(m, friendly, &plan.password, plan.profile)?;
-    check_cancelled()?;
+    env.check_cancelled()?;
     fsio::write_atomic(&plan.path, &bytes, SECRET_FILE)?;
     Ok(P12Written {
         path: plan.path.clone(),
@@ -155,7 +155,7 @@ pub fn import_into_keychain(env: &Env, m: &Material, friendly: &str) -> Result<P
         &encode(m, friendly, &pw, p12::Profile::Legacy)?,
         SECRET_FILE,
     )?;
-    check_cancelled()?;
+    env.check_cancelled()?;
     let out = Command::new(&security)
         .arg("import")
         .arg(&file)
@@ -174,7 +174,7 @@ pub fn import_into_keychain(env: &Env, m: &Material, friendly: &str) -> Result<P
 }
 
 /// `--dir`: ca.pem, cert.pem, key.pem as DOCKER_CERT_PATH wants them.
-pub fn write_dir(m: &Material, dir: &Path, force: bool) -> Result<()> {
+pub fn write_dir(env: &Env, m: &Material, dir: &Path, force: bool) -> Result<()> {
     if dir.exists() && !dir.is_dir() {
         return Err(Error::NotADirectory(dir.into()));
     }
@@ -185,7 +185,7 @@ pub fn write_dir(m: &Material, dir: &Path, force: bool) -> Result<()> {
             }
         }
     }
-    check_cancelled()?;
+    env.check_cancelled()?;
     fsio::create_dir_all(dir, SECRET_DIR)?;
     fsio::write_atomic(
         &dir.join("key.pem"),

@@ -1,7 +1,7 @@
 //! A context's client identity after `new`: its material read back
 //! (export, restore), and renewal.
 
-use super::{check_cancelled, client, server, Env, Progress};
+use super::{client, server, Env, Progress};
 use crate::docker::context::NewContext;
 use crate::docker::endpoint;
 use crate::docker::host::Host;
@@ -89,13 +89,9 @@ pub fn restore(env: &Env, name: &str, force: bool) -> Result<(IdentityRecord, Ma
     if rec.keychain_only {
         // The agent's socket, and no key file (ARCHITECTURE.md, "The agent").
         let socket = endpoint::prepare_socket_url(&env.config_dir, name)?;
-        contexts.write_plain(
-            name,
-            rec.description.as_deref(),
-            &socket,
-            force,
-            check_cancelled,
-        )?;
+        contexts.write_plain(name, rec.description.as_deref(), &socket, force, || {
+            env.check_cancelled()
+        })?;
         return Ok((rec, m));
     }
     let key_pem = pki::key_pem_from_der(&m.key_der);
@@ -110,7 +106,7 @@ pub fn restore(env: &Env, name: &str, force: bool) -> Result<(IdentityRecord, Ma
             key_pem: &key_pem,
         },
         force,
-        check_cancelled,
+        || env.check_cancelled(),
     )?;
     Ok((rec, m))
 }
@@ -169,7 +165,7 @@ pub fn renew(
         })?;
         signer.reissue_client(&rec.cn, role, &key, kt, days, env.now)?
     };
-    check_cancelled()?;
+    env.check_cancelled()?;
     let key_pem = issued.key_pem();
     let mut after = rec.clone();
     if !rec.keychain_only {
@@ -240,10 +236,10 @@ pub fn renew(
                         key_pem: &key_pem,
                     },
                     true,
-                    check_cancelled,
+                    || env.check_cancelled(),
                 )?;
             }
-            check_cancelled()?;
+            env.check_cancelled()?;
             if rekey {
                 ks.set(&account, &issued.key_der())?;
             }

@@ -170,7 +170,7 @@ pub fn add(env: &Env, a: &Add<'_>) -> Result<Added> {
         external: true,
         issuer: Some(a.name.into()),
     };
-    super::check_cancelled()?;
+    env.check_cancelled()?;
     // The secret first (nothing names it yet), the records last: the CA
     // record is what makes the issuer usable.
     let account = Account::Issuer(a.name.into());

@@ -32,22 +32,26 @@ use time::OffsetDateTime;
 use crate::docker::config::ConfigFile;
 use crate::docker::context;
 use crate::error::{Error, Result};
+use crate::interrupt::Cancel;
 use crate::keystore::{self, Choice, KeyStore};
 use crate::pki::{self, KeyType, San};
 use crate::state::{Journal, State};
 
-/// What every command needs: where Docker's config is, which keystore, and the clock.
+/// What every command needs: where Docker's config is, which keystore, the
+/// clock, and the request to stop (issue 32: carried here, not polled from
+/// a global).
 pub struct Env {
     pub config_dir: PathBuf,
     pub keystore_choice: Choice,
     pub now: OffsetDateTime,
+    pub cancel: Cancel,
 }
 
 impl Env {
     /// The clock: DOCKER_TLSCTX_NOW (RFC 3339) stands in for the system
     /// clock, so tests can issue certificates that are nearly expired or
     /// expired and a host with a wrong clock can still issue usable ones.
-    pub fn from_process(config_dir: &Path, keystore_choice: Choice) -> Result<Env> {
+    pub fn from_process(config_dir: &Path, keystore_choice: Choice, cancel: Cancel) -> Result<Env> {
         let now = match crate::environment::var(crate::environment::Var::Now) {
             Ok(v) if !v.is_empty() => {
                 OffsetDateTime::parse(&v, &time::format_description::well_known::Rfc3339)
@@ -68,6 +72,7 @@ impl Env {
             config_dir: config_dir.to_path_buf(),
             keystore_choice,
             now,
+            cancel,
         })
     }
 
@@ -134,11 +139,18 @@ pub(crate) fn transaction<T>(
 }
 
 /// Fails with `Cancelled` once SIGINT, SIGTERM or Docker's socket asked us to stop.
-pub fn check_cancelled() -> Result<()> {
-    if crate::docker::plugin::cancelled() {
+pub fn check_cancelled(cancel: &Cancel) -> Result<()> {
+    if cancel.requested() {
         Err(Error::Cancelled)
     } else {
         Ok(())
+    }
+}
+
+impl Env {
+    /// Fails with `Cancelled` once the user or Docker asked us to stop.
+    pub fn check_cancelled(&self) -> Result<()> {
+        check_cancelled(&self.cancel)
     }
 }
 

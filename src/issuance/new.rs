@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use super::export::{self, P12Written};
 use super::identity::Material;
-use super::{ca, check_cancelled, client, parse_sans, server, Env, Progress};
+use super::{ca, client, parse_sans, server, Env, Progress};
 use crate::docker::context::NewContext;
 use crate::docker::host::Host;
 use crate::error::{Error, Result};
@@ -148,7 +148,7 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
         .unwrap_or_else(|| format!("{}-client", req.name));
     super::check_cn_free(env, signer.name(), &cn, req.name)?;
     let client_issued = client::issue(env, signer.as_ref(), &cn, req.role, kt, req.days, progress)?;
-    check_cancelled()?;
+    env.check_cancelled()?;
 
     // 4. Write, inside a journal (ARCHITECTURE.md, "Write and commit
     //    order"): server bundle, client key, then the context (commit
@@ -242,13 +242,11 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
             };
             ks.set(&client_account, &client_issued.key_der())?;
             match &socket {
-                Some(socket) => contexts.write_plain(
-                    req.name,
-                    description,
-                    socket,
-                    req.force,
-                    check_cancelled,
-                )?,
+                Some(socket) => {
+                    contexts.write_plain(req.name, description, socket, req.force, || {
+                        env.check_cancelled()
+                    })?
+                }
                 None => {
                     let ctx = NewContext {
                         name: req.name,
@@ -258,7 +256,7 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
                         cert_pem: &client_issued.cert_pem,
                         key_pem: &key_pem,
                     };
-                    contexts.write(&ctx, req.force, check_cancelled)?;
+                    contexts.write(&ctx, req.force, || env.check_cancelled())?;
                 }
             }
             state.write_identity(&rec, &client_issued.cert_pem)?;
@@ -279,7 +277,7 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
             key_der: client_issued.key_der(),
         };
         if let Some(plan) = &p12_plan {
-            p12 = Some(export::write_p12(&m, plan, &cn)?);
+            p12 = Some(export::write_p12(env, &m, plan, &cn)?);
         }
         if req.keychain {
             keychain = Some(export::import_into_keychain(env, &m, &cn)?);

@@ -3,7 +3,7 @@
 //! removal cut short (recover.rs), so no part is left that no command can
 //! remove.
 
-use super::{check_cancelled, client, server, Env};
+use super::{client, server, Env};
 use crate::error::{Error, Result};
 use crate::keystore::{self, Account};
 use crate::names;
@@ -29,7 +29,7 @@ pub fn context(env: &Env, name: &str, force: bool) -> Result<Vec<String>> {
     if current && !force {
         return Err(Error::ContextInUse(name.into()));
     }
-    check_cancelled()?;
+    env.check_cancelled()?;
     let journal = Journal::Remove {
         pid: std::process::id(),
         context: name.into(),

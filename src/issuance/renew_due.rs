@@ -397,8 +397,9 @@ fn rotate_in_swarm(
     renew: bool,
     days: u32,
 ) -> Result<(Option<server::Renewed>, SwarmDone)> {
-    let docker = crate::docker::swarm::Docker::find(&env.config_dir, sw.context.as_deref())?
-        .with_timeout(SWARM_TIMEOUT);
+    let docker =
+        crate::docker::swarm::Docker::find(&env.config_dir, sw.context.as_deref(), &env.cancel)?
+            .with_timeout(SWARM_TIMEOUT);
     let cluster = docker.require_manager()?;
     if cluster != sw.cluster {
         return Err(Error::SwarmMoved {

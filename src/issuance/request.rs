@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use super::{check_cancelled, client, Env};
+use super::{client, Env};
 use crate::csr::{self, RequestEnvelope};
 use crate::docker::context::NewContext;
 use crate::docker::host::Host;
@@ -92,7 +92,7 @@ pub fn request(env: &Env, ask: &Ask<'_>) -> Result<Requested> {
         created,
         renewal: false,
     };
-    check_cancelled()?;
+    env.check_cancelled()?;
     // The record first, then the key: a kill between them leaves a
     // pending request without a key (`request --force` replaces it), never
     // a key nothing names.
@@ -344,7 +344,7 @@ pub fn accept(env: &Env, a: &Accept<'_>) -> Result<Accepted> {
         cert_pem_sha256: None,
         superseded: Vec::new(),
     };
-    check_cancelled()?;
+    env.check_cancelled()?;
     if ca_is_new {
         state.write_ca(&ca_rec, &r.ca_pem)?;
     }
@@ -397,7 +397,7 @@ pub fn accept(env: &Env, a: &Accept<'_>) -> Result<Accepted> {
                             description.as_deref(),
                             socket,
                             false,
-                            check_cancelled,
+                            || env.check_cancelled(),
                         )?
                     }
                 }
@@ -411,7 +411,7 @@ pub fn accept(env: &Env, a: &Accept<'_>) -> Result<Accepted> {
                         key_pem: &key_pem,
                     },
                     pending.renewal,
-                    check_cancelled,
+                    || env.check_cancelled(),
                 )?,
             }
             state.write_identity(&record, &r.cert_pem)?;

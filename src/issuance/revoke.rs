@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use super::{ca, check_cancelled, Env};
+use super::{ca, Env};
 use crate::error::{Error, Result};
 use crate::names;
 use crate::state::{Journal, RevocationReason, Revocations, RevokedEntry};
@@ -241,7 +241,7 @@ fn revoke_in(
     } else {
         // The CA must be able to sign the CRL before anything is recorded.
         ca::load(env, ca_name)?;
-        check_cancelled()?;
+        env.check_cancelled()?;
         let journal = Journal::Revoke {
             pid: std::process::id(),
             ca: ca_name.to_string(),

@@ -17,6 +17,7 @@ use super::swarm::{
 use super::{Env, Progress};
 use crate::docker::swarm::{Docker, Service, UpdateState};
 use crate::error::{Error, Result};
+use crate::interrupt::Cancel;
 
 /// What a service's rotation came to.
 #[derive(Debug, Clone)]
@@ -104,7 +105,7 @@ pub fn rotate(
     // top of: that took a 2-replica stop-first service to 0 tasks.
     for svc in before.iter_mut() {
         if svc.update.as_ref().is_some_and(|u| u.state.in_progress()) {
-            *svc = settle(docker, svc, req.timeout, watch)?;
+            *svc = settle(docker, svc, req.timeout, watch, &env.cancel)?;
         }
     }
     for svc in &before {
@@ -162,14 +163,20 @@ fn remember_rotated(env: &Env, name: &str, prefix: &str, p: &Published) -> Resul
 }
 
 /// Waits until `svc`'s running update ends; a paused one is refused.
-fn settle(docker: &Docker, svc: &Service, timeout: Duration, watch: &dyn Watch) -> Result<Service> {
+fn settle(
+    docker: &Docker,
+    svc: &Service,
+    timeout: Duration,
+    watch: &dyn Watch,
+    cancel: &Cancel,
+) -> Result<Service> {
     watch.note(&format!(
         "service {} is still being updated (an earlier update): waiting for it to finish before moving it",
         svc.name
     ));
     let t0 = Instant::now();
     loop {
-        super::check_cancelled()?;
+        super::check_cancelled(cancel)?;
         let now = docker
             .service(&svc.name)?
             .ok_or_else(|| Error::ServiceNotFound(svc.name.clone()))?;
@@ -220,7 +227,7 @@ fn move_services(
     let mut outcomes = Vec::new();
     let mut pending = Vec::new();
     for svc in before {
-        super::check_cancelled()?;
+        env.check_cancelled()?;
         let mv = plan_move(svc, prefix, version, &req.targets).expect("planned above");
         let t0 = Instant::now();
         match docker.update_secrets(&svc.name, &mv.remove, &mv.add) {
@@ -237,7 +244,15 @@ fn move_services(
     }
     for (svc, mv, t0) in pending {
         let old_start = svc.update.as_ref().map(|u| u.started_at.clone());
-        let why = converge(docker, &svc.name, old_start, t0, req.timeout, watch)?;
+        let why = converge(
+            docker,
+            &svc.name,
+            old_start,
+            t0,
+            req.timeout,
+            watch,
+            &env.cancel,
+        )?;
         outcomes.push(Outcome {
             service: svc.name.clone(),
             from: mv.from,
@@ -373,10 +388,11 @@ fn converge(
     t0: Instant,
     timeout: Duration,
     watch: &dyn Watch,
+    cancel: &Cancel,
 ) -> Result<Option<String>> {
     let mut rolled_back: Option<String> = None;
     loop {
-        super::check_cancelled()?;
+        super::check_cancelled(cancel)?;
         let svc = docker
             .service(service)?
             .ok_or_else(|| Error::ServiceNotFound(service.into()))?;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::{ca, check_cancelled, generating, parse_sans, Env, Progress};
+use super::{ca, generating, parse_sans, Env, Progress};
 use crate::error::{Error, Result};
 use crate::fsio::{self, SECRET_DIR, SECRET_FILE};
 use crate::keystore::{self, Account, KeyStore};
@@ -265,7 +265,7 @@ fn is_new_for(purpose: Purpose, dir: &Path) -> bool {
 /// folder), then the record. From the commit point on, `finish` can write
 /// the rest again from the keystore and the plan.
 pub fn write(env: &Env, ks: &dyn KeyStore, plan: &ServerPlan, key: &Leaf) -> Result<ServerRecord> {
-    check_cancelled()?;
+    env.check_cancelled()?;
     ks.set(&account(&plan.record.name), &key.key_der())?;
     write_files(env, plan, &key.key_pem())?;
     // A bundle of a CA that revoked something carries its CRL from the start.

@@ -211,7 +211,7 @@ pub fn sign(env: &Env, p: &Preview, out: Option<&Path>) -> Result<Signed> {
                 .into(),
         ));
     }
-    super::check_cancelled()?;
+    env.check_cancelled()?;
     // A renewal that changes the role revokes the certificate it replaces
     // first (reason superseded): the old privilege must not outlive the
     // signer's decision. Stopped after this, the requester has neither

@@ -256,7 +256,8 @@ pub fn publish(env: &Env, docker: &Docker, name: &str, prefix: Option<&str>) -> 
         let secret = secret_name(prefix, *file, version);
         // A cancellation between two secrets, or during one, leaves no
         // incomplete version behind (issue 19: it left them).
-        let created = super::check_cancelled()
+        let created = env
+            .check_cancelled()
             .and_then(|()| docker.create_secret(&secret, &labels(*file), bytes));
         if let Err(e) = created {
             let cleanup = docker.for_cleanup(std::time::Duration::from_secs(20));

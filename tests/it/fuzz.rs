@@ -163,7 +163,7 @@ fn sandbox_with_records() -> (tempfile::TempDir, Env) {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let env = Env::from_process(&cfg, Choice::File).unwrap();
+    let env = Env::from_process(&cfg, Choice::File, Default::default()).unwrap();
     (dir, env)
 }
 

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use facts::{Facts, HOST_STATE, HOST_STATE_PARENT, PREFLIGHT};
 use plan::{Plan, Refusal};
 
-use super::{check_cancelled, identity, Env};
+use super::{identity, Env};
 use crate::error::{Error, Result};
 use crate::fsio;
 use crate::keystore;
@@ -364,12 +364,12 @@ fn install_inner(
         out.total = started.elapsed();
         return Ok(out);
     }
-    check_cancelled()?;
+    env.check_cancelled()?;
     // The staged files hold the key: a second Ctrl-C waits until they are
     // staged and, when cancelled, removed again (never left on the host).
     let firm = crate::interrupt::hold_firm();
     let staged = stage(&session, &work, &out.plan);
-    if staged.is_err() || cancelled() {
+    if staged.is_err() || env.cancel.requested() {
         let removed = session
             .run(&format!("rm -rf {}/stage", quote(&work)), b"")
             .is_ok_and(|r| r.ok());
@@ -395,6 +395,7 @@ fn install_inner(
         &session,
         &work,
         &["waiting", "rolled-back", "down", "broken", "refused"],
+        &env.cancel,
     )? {
         Some(end) => end,
         None => return Err(interrupted(&session, &work, &shown, name, launched, opts)),
@@ -441,7 +442,7 @@ fn install_inner(
         }
         (r, _, _) => r,
     };
-    if cancelled() {
+    if env.cancel.requested() {
         return Err(interrupted(&session, &work, &shown, name, launched, opts));
     }
     // From the confirmation on, the host keeps the new configuration: a

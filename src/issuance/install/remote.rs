@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::interrupt::Cancel;
 use crate::ssh::{quote, Session};
 
 use super::*;
@@ -207,10 +208,6 @@ pub(super) fn abort(session: &Session, work: &str, reason: &str) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn cancelled() -> bool {
-    crate::docker::plugin::cancelled()
-}
-
 pub(super) fn again(name: &str) -> String {
     format!("run docker tlsctx server install {name} again when ready")
 }
@@ -298,21 +295,22 @@ pub(super) fn wait_for_unless_cancelled(
     session: &Session,
     work: &str,
     ends: &[&str],
+    cancel: &Cancel,
 ) -> Result<Option<(String, String)>> {
-    wait_for_inner(session, work, ends, true)
+    wait_for_inner(session, work, ends, Some(cancel))
 }
 
 /// Polls the journal until it reaches one of `ends`; returns the state and
 /// the script's reason.
 pub(super) fn wait_for(session: &Session, work: &str, ends: &[&str]) -> Result<(String, String)> {
-    Ok(wait_for_inner(session, work, ends, false)?.expect("not cancellable"))
+    Ok(wait_for_inner(session, work, ends, None)?.expect("not cancellable"))
 }
 
 pub(super) fn wait_for_inner(
     session: &Session,
     work: &str,
     ends: &[&str],
-    cancellable: bool,
+    cancel: Option<&Cancel>,
 ) -> Result<Option<(String, String)>> {
     let w = quote(work);
     // Restart (up to UP_SECS), the confirmation window, a rollback's restart.
@@ -330,7 +328,7 @@ pub(super) fn wait_for_inner(
         if ends.contains(&state.as_str()) {
             return Ok(Some((state, why.trim().to_string())));
         }
-        if cancellable && cancelled() {
+        if cancel.is_some_and(Cancel::requested) {
             return Ok(None);
         }
         if Instant::now() > until {
