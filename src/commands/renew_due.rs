@@ -108,6 +108,7 @@ pub fn run(env: &Env, args: &RenewArgs) -> Result<()> {
         before,
         dry_run: args.dry_run,
         yes: args.yes,
+        describe: crate::explain::message,
     };
     let done = renew_due::run(env, &opts, &|d| {
         eprintln!("{}", line(d));

@@ -130,6 +130,10 @@ pub struct Options {
     pub dry_run: bool,
     /// A server install may restart a daemon that runs containers.
     pub yes: bool,
+    /// An error as the user reads it, for `last_error` in autorenew.json
+    /// (the interface's `explain::message`, which names the flag a value
+    /// came from; this layer does not know the flags).
+    pub describe: fn(&Error) -> String,
 }
 
 /// Everything managed, with its due date, soonest first.
@@ -233,7 +237,7 @@ pub fn run(env: &Env, opts: &Options, each: &dyn Fn(&Done)) -> Result<Vec<Done>>
         done.push(d);
     }
     if !opts.dry_run {
-        record(env, &done)?;
+        record(env, &done, opts.describe)?;
     }
     Ok(done)
 }
@@ -507,7 +511,7 @@ fn install_on_host(
 }
 
 /// The run's result in tlsctx/autorenew.json.
-fn record(env: &Env, done: &[Done]) -> Result<()> {
+fn record(env: &Env, done: &[Done], describe: fn(&Error) -> String) -> Result<()> {
     let state = env.state();
     let mut a = match state.autorenew() {
         Ok(a) => a.unwrap_or_default(),
@@ -544,7 +548,12 @@ fn record(env: &Env, done: &[Done]) -> Result<()> {
             let Outcome::Failed(e) = &d.outcome else {
                 unreachable!("failed() matched")
             };
-            a.last_error = Some(format!("{} {}: {}", d.item.kind.as_str(), d.item.name, e));
+            a.last_error = Some(format!(
+                "{} {}: {}",
+                d.item.kind.as_str(),
+                d.item.name,
+                describe(e)
+            ));
             a.consecutive_failures = a.consecutive_failures.saturating_add(1);
             a.failing_since = a.failing_since.or(Some(env.now));
         }

@@ -69,20 +69,6 @@ impl fmt::Display for KeyType {
     }
 }
 
-/// Records keep today's strings ("ecdsa-p256"), so existing stores read back.
-impl serde::Serialize for KeyType {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for KeyType {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
 /// The key algorithm of a CA: one of ours, or what an imported CA uses
 /// (an RSA-8192 or brainpool key from the openssl recipe), kept as its name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,18 +91,6 @@ impl fmt::Display for KeyKind {
             KeyKind::Known(k) => f.write_str(k.as_str()),
             KeyKind::Other(s) => f.write_str(s),
         }
-    }
-}
-
-impl serde::Serialize for KeyKind {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for KeyKind {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        Ok(KeyKind::from_name(&String::deserialize(d)?))
     }
 }
 
@@ -253,20 +227,6 @@ impl FromStr for Role {
     }
 }
 
-impl serde::Serialize for Role {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Role {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
-}
-
 /// What a certificate of a bundle is for: the daemon's own (`server`,
 /// `new`), or a service behind it (`cert`), as a TLS server or a TLS client.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -303,22 +263,6 @@ impl Purpose {
 impl fmt::Display for Purpose {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-impl serde::Serialize for Purpose {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Purpose {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        [Purpose::Daemon, Purpose::Service, Purpose::ServiceClient]
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown purpose {s:?}")))
     }
 }
 
@@ -378,24 +322,6 @@ impl San {
             San::Ip(ip) => SanType::IpAddress(*ip),
             San::Dns(d) => SanType::DnsName(d.clone().try_into()?),
         })
-    }
-}
-
-/// Records keep today's "IP:…"/"DNS:…" strings.
-impl serde::Serialize for San {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for San {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        let bare = text
-            .strip_prefix("IP:")
-            .or_else(|| text.strip_prefix("DNS:"))
-            .unwrap_or(&text);
-        San::parse(bare).ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not a SAN")))
     }
 }
 

@@ -26,6 +26,7 @@ use crate::pki::{KeyKind, KeyType, Purpose, Role, San};
 
 mod autorenew;
 mod checked;
+mod formats;
 mod journal;
 mod json;
 mod revocations;
