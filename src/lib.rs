@@ -32,6 +32,7 @@ pub mod vault;
 // Issuance: the operations commands are made of.
 pub mod issuance;
 // The user interface: clap definitions and output helpers.
+pub mod args;
 pub mod cli;
 pub mod explain;
 pub mod ui;

@@ -1,6 +1,9 @@
 //! `docker tlsctx accept RESPONSE [--ca-fingerprint SHA256] [--use]`.
 
-use crate::cli::AcceptArgs;
+use std::path::PathBuf;
+
+use clap::Args;
+
 use crate::error::Result;
 use crate::issuance::request::{self, Accept};
 use crate::issuance::Env;
@@ -64,4 +67,16 @@ pub fn run(env: &Env, args: &AcceptArgs) -> Result<()> {
         println!("Try it: docker --context {} version", i.name);
     }
     Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct AcceptArgs {
+    /// The response file from docker tlsctx sign
+    pub response: PathBuf,
+    /// The CA's SHA-256 fingerprint, as its owner read it out (asked on a terminal otherwise)
+    #[arg(long, value_name = "SHA256")]
+    pub ca_fingerprint: Option<String>,
+    /// Make it the current context, as docker context use does
+    #[arg(long = "use")]
+    pub use_it: bool,
 }

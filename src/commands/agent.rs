@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use clap::Args;
+
 use crate::agent::{self, Options};
-use crate::cli::AgentArgs;
 use crate::docker::endpoint;
 use crate::error::{Error, Result};
 use crate::fsio;
@@ -157,4 +158,22 @@ fn detach(env: &Env, args: &AgentArgs, names: &[String]) -> Result<()> {
     }
     println!("Log: {}", log_path.display());
     Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct AgentArgs {
+    /// Contexts to serve [default: every keychain-only context]
+    pub names: Vec<String>,
+    /// Stay in the foreground (otherwise the agent detaches and logs to its folder)
+    #[arg(long)]
+    pub foreground: bool,
+    /// Exit after this many seconds without a connection (0: never)
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    pub idle_timeout: u64,
+    /// Connections served at once; more get an error at once
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_connections: usize,
+    /// Log each connection on standard error
+    #[arg(long)]
+    pub log: bool,
 }

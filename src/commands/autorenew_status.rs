@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::cli::Format;
+use crate::args::Format;
 use crate::error::Result;
 use crate::issuance::due::Before;
 use crate::issuance::{renew_due, schedule, Env};

@@ -1,6 +1,9 @@
 //! `docker tlsctx ca export NAME --out DIR [--include-key]`.
 
-use crate::cli::CaExportArgs;
+use std::path::PathBuf;
+
+use clap::Args;
+
 use crate::error::Result;
 use crate::issuance::{ca, Env};
 
@@ -16,4 +19,20 @@ pub fn run(env: &Env, args: &CaExportArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct CaExportArgs {
+    /// Name of the CA
+    #[arg(long, default_value = "default")]
+    pub name: String,
+    /// Folder to write ca.pem (and ca-key.pem) into
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Also write the private key (0600): whoever has it can reach every daemon that trusts this CA
+    #[arg(long)]
+    pub include_key: bool,
+    /// Overwrite files that exist
+    #[arg(long)]
+    pub force: bool,
 }

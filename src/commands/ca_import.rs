@@ -1,6 +1,9 @@
 //! `docker tlsctx ca import --cert F --key F`: adopt a CA made elsewhere.
 
-use crate::cli::CaImportArgs;
+use std::path::PathBuf;
+
+use clap::Args;
+
 use crate::error::Result;
 use crate::issuance::{ca, Env};
 use crate::text::date;
@@ -20,4 +23,20 @@ pub fn run(env: &Env, args: &CaImportArgs) -> Result<()> {
         args.key.display()
     );
     Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct CaImportArgs {
+    /// The CA certificate (PEM)
+    #[arg(long, value_name = "FILE")]
+    pub cert: PathBuf,
+    /// The CA private key (PEM: PKCS#8, PKCS#1 or SEC1, unencrypted)
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// Name for the CA
+    #[arg(long, default_value = "default")]
+    pub name: String,
+    /// Replace an existing CA of that name
+    #[arg(long)]
+    pub force: bool,
 }

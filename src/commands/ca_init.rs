@@ -1,14 +1,13 @@
 //! `docker tlsctx ca init [--name default]`: a new certificate authority.
 
+use clap::Args;
 use serde_json::json;
 
-use crate::cli::{CaInitArgs, Format};
+use crate::args::{Format, KeyTypeArg};
 use crate::error::{Error, Result};
 use crate::issuance::{ca, check_days, Env};
-use crate::names;
-use crate::pki;
 use crate::text::date;
-use crate::ui;
+use crate::{names, pki, ui};
 
 pub fn run(env: &Env, args: &CaInitArgs) -> Result<()> {
     names::validate("CA", &args.name)?;
@@ -46,4 +45,25 @@ pub fn run(env: &Env, args: &CaInitArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct CaInitArgs {
+    /// Name of the CA
+    #[arg(long, default_value = "default")]
+    pub name: String,
+    #[command(flatten)]
+    pub key_type: KeyTypeArg,
+    /// Lifetime in days
+    #[arg(long, default_value_t = crate::pki::CA_DAYS)]
+    pub days: u32,
+    /// Common name of the CA certificate [default: docker-tlsctx CA NAME]
+    #[arg(long)]
+    pub cn: Option<String>,
+    /// Replace an existing CA of that name (what it issued stops working)
+    #[arg(long)]
+    pub force: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }

@@ -1,8 +1,9 @@
 //! `docker tlsctx ca issued [--ca CA] [--format json]`.
 
+use clap::Args;
 use serde_json::json;
 
-use crate::cli::{CaIssuedArgs, Format};
+use crate::args::Format;
 use crate::error::Result;
 use crate::issuance::{sign, Env};
 use crate::text::{date, rfc3339};
@@ -65,4 +66,14 @@ pub fn run(env: &Env, args: &CaIssuedArgs) -> Result<()> {
         )
     );
     Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct CaIssuedArgs {
+    /// The CA
+    #[arg(long, default_value = "default")]
+    pub ca: String,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }

@@ -1,6 +1,6 @@
 //! `docker tlsctx ca ls`: every CA, its expiry, keystore and identities.
 
-use crate::cli::Format;
+use crate::args::Format;
 use crate::error::Result;
 use crate::issuance::{ca, Env};
 use crate::text::date;

@@ -1,6 +1,7 @@
 //! `docker tlsctx ca rm NAME [--force]`.
 
-use crate::cli::CaRmArgs;
+use clap::Args;
+
 use crate::error::Result;
 use crate::issuance::{ca, Env};
 
@@ -8,4 +9,13 @@ pub fn run(env: &Env, args: &CaRmArgs) -> Result<()> {
     let keystore = ca::remove(env, &args.name, args.force)?;
     println!("Removed CA {:?} and its key from {keystore}.", args.name);
     Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct CaRmArgs {
+    /// Name of the CA
+    pub name: String,
+    /// Remove it even while contexts use identities it issued
+    #[arg(long)]
+    pub force: bool,
 }

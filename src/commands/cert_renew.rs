@@ -1,6 +1,7 @@
 //! `docker tlsctx cert renew NAME [--add-san VALUE] [--days N]`.
 
-use crate::cli::CertRenewArgs;
+use clap::Args;
+
 use crate::error::Result;
 use crate::issuance::{server, Env};
 use crate::text::date;
@@ -38,4 +39,16 @@ pub fn run(env: &Env, args: &CertRenewArgs) -> Result<()> {
         r.after.name
     );
     Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct CertRenewArgs {
+    /// Name of the service certificate
+    pub name: String,
+    /// Add a name or address to the certificate (repeatable)
+    #[arg(long = "add-san", value_name = "VALUE")]
+    pub add_sans: Vec<String>,
+    /// Lifetime in days (at most 825: Apple's rule)
+    #[arg(long, default_value_t = crate::pki::SERVER_DAYS)]
+    pub days: u32,
 }

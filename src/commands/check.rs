@@ -3,13 +3,11 @@
 
 use crate::docker::host::Host;
 use crate::error::{Error, Result};
-use crate::fsio;
 use crate::issuance::health::days_left;
 use crate::issuance::Env;
-use crate::names;
 use crate::pki::CertInfo;
-use crate::probe;
 use crate::text::date;
+use crate::{fsio, names, probe};
 
 pub fn run(env: &Env, name: &str) -> Result<()> {
     names::validate_context(name)?;

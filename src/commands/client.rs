@@ -1,9 +1,12 @@
 //! `docker tlsctx client NAME`: a client bundle alone, in DOCKER_CERT_PATH
 //! layout (CI jobs).
 
+use std::path::PathBuf;
+
+use clap::Args;
 use serde_json::json;
 
-use crate::cli::{ClientArgs, Format};
+use crate::args::{Format, KeyTypeArg};
 use crate::error::Result;
 use crate::issuance::client::{self, Request};
 use crate::issuance::Env;
@@ -45,4 +48,33 @@ pub fn run(env: &Env, args: &ClientArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct ClientArgs {
+    /// Name of the client identity
+    pub name: String,
+    /// Where to write ca.pem, cert.pem, key.pem [default: $DOCKER_CONFIG/tlsctx/clients/NAME]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Lifetime in days
+    #[arg(long, default_value_t = crate::pki::CLIENT_DAYS)]
+    pub days: u32,
+    /// CA that signs the certificate
+    #[arg(long, default_value = "default")]
+    pub ca: String,
+    /// Common name [default: NAME]
+    #[arg(long)]
+    pub cn: Option<String>,
+    #[command(flatten)]
+    pub key_type: KeyTypeArg,
+    /// What the identity may do where dockerd runs the tlsctx-authz plugin: admin, read-only (GET and HEAD only; no exec, attach or archive download), or viewer (lists and versions only)
+    #[arg(long, value_name = "ROLE", default_value = "admin")]
+    pub role: crate::pki::Role,
+    /// Replace an existing identity of that name
+    #[arg(long)]
+    pub force: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }

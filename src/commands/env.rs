@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use crate::cli::{EnvArgs, Shell};
+use clap::{Args, ValueEnum};
+
 use crate::error::{Error, Result};
 use crate::issuance::Env;
 use crate::names;
@@ -145,4 +146,20 @@ fn fish_quote(s: &str) -> String {
 /// Single quotes for sh: nothing inside is special but the quote itself.
 fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+#[derive(Args, Debug)]
+pub struct EnvArgs {
+    /// Name of the context
+    pub name: String,
+    /// Shell syntax
+    #[arg(long, value_enum, default_value_t = Shell::Sh)]
+    pub shell: Shell,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Sh,
+    Fish,
+    Powershell,
 }

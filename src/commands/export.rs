@@ -1,6 +1,10 @@
 //! `docker tlsctx export NAME --p12 FILE | --dir DIR | --keychain`.
 
-use crate::cli::ExportArgs;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::args::P12Opts;
 use crate::error::Result;
 use crate::issuance::{export, identity, Env};
 use crate::ui;
@@ -35,4 +39,25 @@ pub fn run(env: &Env, args: &ExportArgs) -> Result<()> {
         ui::report_keychain(&login, &friendly, &m.host);
     }
     Ok(())
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("target").required(true).multiple(true).args(["p12", "dir", "keychain"])))]
+pub struct ExportArgs {
+    /// Name of the context
+    pub name: String,
+    /// Write the identity (key, certificate, CA) as PKCS#12 to FILE
+    #[arg(long, value_name = "FILE")]
+    pub p12: Option<PathBuf>,
+    #[command(flatten)]
+    pub p12_opts: P12Opts,
+    /// Write ca.pem, cert.pem, key.pem (DOCKER_CERT_PATH layout) into DIR
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["p12", "keychain"])]
+    pub dir: Option<PathBuf>,
+    /// Friendly name of the identity in PKCS#12 and Keychain [default: the certificate's CN]
+    #[arg(long = "name", value_name = "FRIENDLY")]
+    pub friendly_name: Option<String>,
+    /// Overwrite files that exist
+    #[arg(long)]
+    pub force: bool,
 }

@@ -1,6 +1,7 @@
 //! `docker tlsctx hooks enable|disable`: expiry hints after docker commands.
 
-use crate::cli::HooksCommand;
+use clap::Subcommand;
+
 use crate::docker::hooks::{self, HOOKED_COMMANDS};
 use crate::error::Result;
 use crate::issuance::Env;
@@ -17,4 +18,12 @@ pub fn run(env: &Env, cmd: &HooksCommand) -> Result<()> {
         println!("Expiry hints after docker commands are off.");
     }
     Ok(())
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HooksCommand {
+    /// Turn on Docker CLI hooks for tlsctx in config.json (features.hooks, plugins.tlsctx.hooks)
+    Enable,
+    /// Turn them off again
+    Disable,
 }

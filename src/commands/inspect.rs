@@ -1,17 +1,16 @@
 //! `docker tlsctx inspect NAME`: the client certificate, its CA and the
 //! server bundle, as text or JSON.
 
+use clap::Args;
 use serde_json::json;
 
-use crate::cli::{Format, InspectArgs};
+use crate::args::Format;
 use crate::error::{Error, Result};
-use crate::fsio;
 use crate::issuance::health::{days_left, health};
 use crate::issuance::{ca, client, server, Env};
-use crate::names;
 use crate::pki::CertInfo;
 use crate::text::rfc3339;
-use crate::ui;
+use crate::{fsio, names, ui};
 
 fn cert_json(info: &CertInfo) -> serde_json::Value {
     json!({
@@ -143,4 +142,13 @@ pub fn run(env: &Env, args: &InspectArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// Name of the context
+    pub name: String,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }

@@ -3,8 +3,10 @@
 //! [--ca-file F] [--force]`; the token or secret_id on standard input.
 
 use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
 
-use crate::cli::IssuerAddArgs;
+use clap::Args;
+
 use crate::error::{Error, Result};
 use crate::issuance::issuer::{self, Add};
 use crate::issuance::Env;
@@ -77,4 +79,37 @@ pub fn run(env: &Env, args: &IssuerAddArgs) -> Result<()> {
         i.name
     );
     Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct IssuerAddArgs {
+    /// Name of the issuer (and of its CA here)
+    pub name: String,
+    /// The engine's address: https://HOST[:PORT]
+    #[arg(long)]
+    pub url: String,
+    /// The PKI secrets engine's mount path
+    #[arg(long, default_value = "pki")]
+    pub mount: String,
+    /// Role that signs client identities (client_flag=true; its ou decides the tlsctx role)
+    #[arg(long, value_name = "ROLE")]
+    pub client_role: String,
+    /// Role that signs server bundles (server_flag=true)
+    #[arg(long, value_name = "ROLE")]
+    pub server_role: Option<String>,
+    /// token: from standard input (or --token-from-env); approle: --role-id and the secret_id from standard input
+    #[arg(long, value_enum, default_value = "token")]
+    pub auth: crate::state::IssuerAuth,
+    /// AppRole role_id (not a secret)
+    #[arg(long, value_name = "ID")]
+    pub role_id: Option<String>,
+    /// Keep no token: read BAO_TOKEN or VAULT_TOKEN at each use (they are sent to this issuer's URL)
+    #[arg(long)]
+    pub token_from_env: bool,
+    /// The engine's TLS CA certificate (PEM) [default: Mozilla's roots]
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Replace an issuer of that name
+    #[arg(long)]
+    pub force: bool,
 }

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::cli::Format;
+use crate::args::Format;
 use crate::error::Result;
 use crate::issuance::Env;
 use crate::keystore::{self, file::FileStore, os::OsStore, Backend, Choice, KeyStore};

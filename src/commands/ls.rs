@@ -1,11 +1,11 @@
 //! `docker tlsctx ls [--all]`: every managed context with expiry and state;
 //! `--all` adds server bundles, client bundles and CAs.
 
+use clap::{Args, ValueEnum};
 use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::cli::{LsArgs, LsFormat};
 use crate::docker::host::Host;
 use crate::error::{Error, Result};
 use crate::issuance::health::{self, days_left, expiry, health_with, Health};
@@ -320,4 +320,23 @@ pub fn run(env: &Env, args: &LsArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct LsArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = LsFormat::Table)]
+    pub format: LsFormat,
+    /// Only the context names
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Also list server bundles, client bundles and CAs
+    #[arg(long, short)]
+    pub all: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LsFormat {
+    Table,
+    Json,
 }

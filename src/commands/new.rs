@@ -1,12 +1,14 @@
 //! `docker tlsctx new NAME --host tcp://HOST[:PORT]`.
 
+use std::path::PathBuf;
+
+use clap::Args;
 use serde_json::json;
 
-use crate::cli::{Format, NewArgs};
+use crate::args::{Format, KeyTypeArg, P12Opts};
 use crate::error::Result;
-use crate::issuance::install;
 use crate::issuance::new::{self, Created, P12Request, Request};
-use crate::issuance::Env;
+use crate::issuance::{install, Env};
 use crate::text::{date, rfc3339};
 use crate::ui;
 
@@ -170,4 +172,74 @@ fn print_text(args: &NewArgs, c: &Created) {
     if args.ssh.is_none() {
         println!("\nThen: docker --context {} version", args.name);
     }
+}
+
+#[derive(Args, Debug)]
+pub struct NewArgs {
+    /// Name of the Docker context to create
+    pub name: String,
+    /// The daemon's address: tcp://HOST[:PORT] (port 2376 by default)
+    #[arg(long, value_name = "URL")]
+    pub host: String,
+    /// Extra name or address on the server certificate (repeatable)
+    #[arg(long = "san", value_name = "VALUE")]
+    pub sans: Vec<String>,
+    /// Where to write the server bundle [default: $DOCKER_CONFIG/tlsctx/servers/NAME]
+    #[arg(long, value_name = "DIR")]
+    pub server_dir: Option<PathBuf>,
+    /// Skip the server bundle (the daemon already has one from this CA)
+    #[arg(long, conflicts_with_all = ["server_dir", "sans", "server_days", "daemon_dir", "authz"])]
+    pub no_server: bool,
+    /// Common name of the client certificate [default: NAME-client]
+    #[arg(long)]
+    pub cn: Option<String>,
+    /// CA that signs the certificates
+    #[arg(long, default_value = "default")]
+    pub ca: String,
+    /// Sign through this Vault/OpenBao issuer (docker tlsctx issuer add) instead of a CA here
+    #[arg(long, value_name = "NAME", conflicts_with = "ca")]
+    pub issuer: Option<String>,
+    /// Client certificate lifetime in days
+    #[arg(long, default_value_t = crate::pki::CLIENT_DAYS)]
+    pub days: u32,
+    /// Server certificate lifetime in days (at most 825: Apple's rule)
+    #[arg(long, default_value_t = crate::pki::SERVER_DAYS)]
+    pub server_days: u32,
+    #[command(flatten)]
+    pub key_type: KeyTypeArg,
+    /// What the identity may do where dockerd runs the tlsctx-authz plugin: admin, read-only (GET and HEAD only; no exec, attach or archive download), or viewer (lists and versions only)
+    #[arg(long, value_name = "ROLE", default_value = "admin")]
+    pub role: crate::pki::Role,
+    /// Context description (shown by docker context ls)
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Folder on the daemon host where daemon.json points for the TLS files
+    #[arg(long, value_name = "DIR", default_value = "/etc/docker/tls")]
+    pub daemon_dir: String,
+    /// Also make dockerd ask the tlsctx-authz plugin (revocation, roles): daemon.json names it and the bundle gets its systemd unit
+    #[arg(long)]
+    pub authz: bool,
+    /// Make it the current context, as docker context use does
+    #[arg(long = "use")]
+    pub use_it: bool,
+    /// Replace an existing context, identity or server bundle of that name
+    #[arg(long)]
+    pub force: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Also write the client identity as PKCS#12 to FILE
+    #[arg(long, value_name = "FILE")]
+    pub p12: Option<PathBuf>,
+    #[command(flatten)]
+    pub p12_opts: P12Opts,
+    /// Keep the client key in the keystore only: no key.pem; the context points Docker at the agent's socket (docker tlsctx agent)
+    #[arg(long)]
+    pub keychain_only: bool,
+    /// Then install the server bundle on the Docker host over SSH: [USER@]HOST[:PORT] (docker tlsctx server install)
+    #[arg(long, value_name = "TARGET", conflicts_with = "no_server")]
+    pub ssh: Option<String>,
+    /// With --ssh: confirm a restart that stops running containers or a swarm manager
+    #[arg(long, requires = "ssh")]
+    pub yes: bool,
 }

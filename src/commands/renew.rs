@@ -1,6 +1,6 @@
 //! `docker tlsctx renew NAME [--days N] [--rekey]`.
 
-use crate::cli::RenewArgs;
+use crate::args::RenewArgs;
 use crate::error::Result;
 use crate::issuance::{identity, request, Env};
 use crate::text::date;
@@ -16,7 +16,7 @@ pub fn run(env: &Env, args: &RenewArgs) -> Result<()> {
         (args.dry_run, "--dry-run"),
         (args.before.is_some(), "--before"),
         (args.yes, "--yes"),
-        (args.format == crate::cli::Format::Json, "--format"),
+        (args.format == crate::args::Format::Json, "--format"),
     ] {
         if set {
             return Err(crate::error::Error::FlagNeedsDue(flag));

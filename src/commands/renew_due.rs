@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::cli::{Format, RenewArgs};
+use crate::args::{Format, RenewArgs};
 use crate::error::{Error, Result};
 use crate::issuance::due::Before;
 use crate::issuance::renew_due::{self, Done, Options, Outcome, Pending, SwarmDone};

@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use crate::cli::RequestArgs;
+use clap::Args;
+
+use crate::args::KeyTypeArg;
 use crate::error::Result;
 use crate::issuance::request::{self, Ask};
 use crate::issuance::Env;
@@ -53,4 +55,30 @@ pub fn run(env: &Env, args: &RequestArgs) -> Result<()> {
             .unwrap_or_default()
     );
     Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct RequestArgs {
+    /// Name of the context it becomes
+    pub name: String,
+    /// The daemon's TCP endpoint: tcp://HOST[:PORT] (port 2376 if omitted)
+    #[arg(long)]
+    pub host: String,
+    /// Role to ask for: admin, read-only or viewer (the signer decides)
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<crate::pki::Role>,
+    /// Common name to ask for [default: your login name]
+    #[arg(long)]
+    pub cn: Option<String>,
+    #[command(flatten)]
+    pub key_type: KeyTypeArg,
+    /// Keep the key in the keystore only, as new --keychain-only (the agent serves the context)
+    #[arg(long)]
+    pub keychain_only: bool,
+    /// Where the request goes ('-': standard output) [default: NAME.tlsctx-request]
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Replace a pending request of that name (and its key)
+    #[arg(long)]
+    pub force: bool,
 }

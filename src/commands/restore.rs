@@ -1,7 +1,8 @@
 //! `docker tlsctx restore NAME`: rebuild a context that `docker context rm`
 //! deleted (or that was damaged) from what we keep.
 
-use crate::cli::RestoreArgs;
+use clap::Args;
+
 use crate::error::Result;
 use crate::issuance::{identity, Env};
 use crate::text::date;
@@ -16,4 +17,13 @@ pub fn run(env: &Env, args: &RestoreArgs) -> Result<()> {
         date(rec.not_after)
     );
     Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// Name of the context (and of its client identity)
+    pub name: String,
+    /// Replace the context if it still exists
+    #[arg(long)]
+    pub force: bool,
 }

@@ -1,8 +1,9 @@
 //! `docker tlsctx revoke NAME [--reason R]` and `revoke --list`.
 
+use clap::Args;
 use serde_json::json;
 
-use crate::cli::{Format, RevokeArgs};
+use crate::args::Format;
 use crate::error::Result;
 use crate::issuance::{revoke, Env};
 use crate::text::{date, rfc3339};
@@ -102,4 +103,20 @@ fn list(env: &Env, format: Format) -> Result<()> {
         ui::table(&["NAME", "CN", "SERIAL", "CA", "REVOKED", "REASON"], &rows)
     );
     Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct RevokeArgs {
+    /// Name of the identity (a context's, or a client bundle's)
+    #[arg(required_unless_present = "list")]
+    pub name: Option<String>,
+    /// Why (RFC 5280 reason code)
+    #[arg(long, value_enum)]
+    pub reason: Option<crate::state::RevocationReason>,
+    /// Show what is revoked instead
+    #[arg(long, conflicts_with_all = ["name", "reason"])]
+    pub list: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }

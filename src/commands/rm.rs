@@ -1,6 +1,7 @@
 //! `docker tlsctx rm NAME [--force]`.
 
-use crate::cli::RmArgs;
+use clap::Args;
+
 use crate::error::Result;
 use crate::issuance::{remove, Env};
 
@@ -8,4 +9,13 @@ pub fn run(env: &Env, args: &RmArgs) -> Result<()> {
     let removed = remove::context(env, &args.name, args.force)?;
     println!("Removed {}.", removed.join(", "));
     Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// Name of the context
+    pub name: String,
+    /// Remove it even if it is the current context
+    #[arg(long, short)]
+    pub force: bool,
 }

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
+use clap::Args;
 use serde_json::json;
 
-use crate::cli::{Format, ServerInstallArgs};
+use crate::args::{Format, InstallOpts};
 use crate::error::{Error, Result};
 use crate::issuance::install::{self, Installed, Options, Pushed};
 use crate::issuance::Env;
@@ -149,4 +150,31 @@ fn summary(name: &str, r: &Result<Done>) -> serde_json::Value {
             json!({ "name": name, "result": "failed", "error": what, "fix": fix })
         }
     }
+}
+
+#[derive(Args, Debug)]
+pub struct ServerInstallArgs {
+    /// Name of the server bundle (the context name for bundles made by `new`)
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub name: Option<String>,
+    /// The Docker host, as the system ssh reaches it: [USER@]HOST[:PORT] or a Host alias (recorded; later installs need no flag)
+    #[arg(long, value_name = "TARGET", conflicts_with = "all")]
+    pub ssh: Option<String>,
+    /// Print the plan (files and modes, the daemon.json change, the drop-in, the commands) and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Every server bundle with a recorded SSH target
+    #[arg(long)]
+    pub all: bool,
+    /// Only copy the bundle's crl.pem (written by revoke) to the host; the tlsctx-authz plugin reads it again without a restart
+    #[arg(long, conflicts_with = "dry_run")]
+    pub crl_only: bool,
+    /// With --all: how many hosts at once
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
+    #[command(flatten)]
+    pub opts: InstallOpts,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }

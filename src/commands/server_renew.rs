@@ -1,6 +1,8 @@
 //! `docker tlsctx server renew NAME [--add-san VALUE] [--days N]`.
 
-use crate::cli::ServerRenewArgs;
+use clap::Args;
+
+use crate::args::InstallOpts;
 use crate::error::Result;
 use crate::issuance::{install, server, Env};
 use crate::text::date;
@@ -62,4 +64,24 @@ pub fn run(env: &Env, args: &ServerRenewArgs) -> Result<()> {
         )
     );
     Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct ServerRenewArgs {
+    /// Name of the server bundle (the context name for bundles made by `new`)
+    pub name: String,
+    /// Add a name or address to the certificate (repeatable)
+    #[arg(long = "add-san", value_name = "VALUE")]
+    pub add_sans: Vec<String>,
+    /// Lifetime in days (at most 825: Apple's rule)
+    #[arg(long, default_value_t = crate::pki::SERVER_DAYS)]
+    pub days: u32,
+    /// Then install the renewed bundle on its host (docker tlsctx server install)
+    #[arg(long)]
+    pub install: bool,
+    /// With --install: the Docker host, [USER@]HOST[:PORT] (recorded)
+    #[arg(long, value_name = "TARGET", requires = "install")]
+    pub ssh: Option<String>,
+    #[command(flatten)]
+    pub opts: InstallOpts,
 }

@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use crate::cli::SignArgs;
+use clap::Args;
+
 use crate::error::{Error, Result};
 use crate::issuance::sign::{self, Ask, Preview};
 use crate::issuance::Env;
@@ -125,4 +126,28 @@ pub fn run(env: &Env, args: &SignArgs) -> Result<()> {
         s.record.serial
     );
     Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct SignArgs {
+    /// The request file (docker tlsctx request, openssl req, step, easy-rsa gen-req, cfssl)
+    pub request: PathBuf,
+    /// CA that signs it
+    #[arg(long, default_value = "default")]
+    pub ca: String,
+    /// Lifetime in days
+    #[arg(long, default_value_t = crate::pki::CLIENT_DAYS)]
+    pub days: u32,
+    /// Role granted: admin, read-only or viewer [default: read-only, or the role a renewed certificate had]
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<crate::pki::Role>,
+    /// Common name to issue [default: the request's]
+    #[arg(long)]
+    pub cn: Option<String>,
+    /// Sign without asking (what would be signed is still shown)
+    #[arg(long)]
+    pub yes: bool,
+    /// Where the response goes ('-': standard output) [default: NAME.tlsctx-response]
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }

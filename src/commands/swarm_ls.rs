@@ -1,10 +1,11 @@
 //! `docker tlsctx swarm ls [--format json]`.
 
-use crate::cli::{Format, SwarmLsArgs};
+use clap::Args;
+
+use crate::args::{Format, SwarmTarget};
 use crate::docker::swarm::Docker;
 use crate::error::Result;
-use crate::issuance::swarm;
-use crate::issuance::Env;
+use crate::issuance::{swarm, Env};
 use crate::ui;
 
 pub fn run(env: &Env, args: &SwarmLsArgs) -> Result<()> {
@@ -60,4 +61,13 @@ pub fn run(env: &Env, args: &SwarmLsArgs) -> Result<()> {
         )
     );
     Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct SwarmLsArgs {
+    #[command(flatten)]
+    pub target: SwarmTarget,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }

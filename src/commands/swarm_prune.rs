@@ -1,10 +1,11 @@
 //! `docker tlsctx swarm prune NAME`.
 
-use crate::cli::SwarmPruneArgs;
+use clap::Args;
+
+use crate::args::SwarmTarget;
 use crate::docker::swarm::Docker;
 use crate::error::Result;
-use crate::issuance::swarm;
-use crate::issuance::Env;
+use crate::issuance::{swarm, Env};
 
 pub fn run(env: &Env, args: &SwarmPruneArgs) -> Result<()> {
     let docker = Docker::find(&env.config_dir, args.target.context.as_deref(), &env.cancel)?;
@@ -20,4 +21,12 @@ pub fn run(env: &Env, args: &SwarmPruneArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct SwarmPruneArgs {
+    /// Bundle whose unused old versions go
+    pub name: String,
+    #[command(flatten)]
+    pub target: SwarmTarget,
 }

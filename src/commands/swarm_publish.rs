@@ -1,8 +1,9 @@
 //! `docker tlsctx swarm publish NAME [--prefix P] [--context CTX]`.
 
+use clap::Args;
 use serde_json::json;
 
-use crate::cli::{Format, SwarmPublishArgs};
+use crate::args::{Format, SwarmTarget};
 use crate::docker::swarm::Docker;
 use crate::error::Result;
 use crate::issuance::swarm::{self, File};
@@ -88,4 +89,24 @@ pub fn run(env: &Env, args: &SwarmPublishArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct SwarmPublishArgs {
+    /// Server bundle or service certificate to publish
+    pub name: String,
+    /// Secret name prefix [default: NAME]
+    #[arg(long, value_name = "P")]
+    pub prefix: Option<String>,
+    /// From now on, renew --due publishes each renewal and moves the services that use these secrets to it (recorded with the bundle)
+    #[arg(long, conflicts_with = "no_rotate_on_renew")]
+    pub rotate_on_renew: bool,
+    /// Stop renew --due from moving services (it renews and reports only)
+    #[arg(long)]
+    pub no_rotate_on_renew: bool,
+    #[command(flatten)]
+    pub target: SwarmTarget,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }

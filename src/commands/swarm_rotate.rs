@@ -4,9 +4,10 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use clap::Args;
 use serde_json::json;
 
-use crate::cli::{Format, SwarmRotateArgs};
+use crate::args::{Format, SwarmTarget};
 use crate::docker::swarm::Docker;
 use crate::error::Result;
 use crate::issuance::rotate::{self, RotateRequest, Watch};
@@ -100,4 +101,36 @@ pub fn run(env: &Env, args: &SwarmRotateArgs) -> Result<()> {
         println!("Removed (no service uses them): {}", r.removed.join(", "));
     }
     Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct SwarmRotateArgs {
+    /// Server bundle or service certificate to rotate
+    pub name: String,
+    /// Service to move to the new version (repeatable; all move, each in one update)
+    #[arg(long = "service", value_name = "SVC", required = true, num_args = 1..)]
+    pub services: Vec<String>,
+    /// Where the certificate goes in the services [default: the target they use now]
+    #[arg(long, value_name = "F")]
+    pub target_cert: Option<String>,
+    /// Where the key goes [default: the target they use now]
+    #[arg(long, value_name = "F")]
+    pub target_key: Option<String>,
+    /// Where the CA certificate goes [default: the target they use now]
+    #[arg(long, value_name = "F")]
+    pub target_ca: Option<String>,
+    /// Secret name prefix [default: NAME]
+    #[arg(long, value_name = "P")]
+    pub prefix: Option<String>,
+    /// Lifetime of the renewed certificate in days (at most 825: Apple's rule)
+    #[arg(long, default_value_t = crate::pki::SERVER_DAYS)]
+    pub days: u32,
+    /// Seconds to wait for each service's update to converge
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub target: SwarmTarget,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }

@@ -37,10 +37,17 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("issuance", &["issuance"]),
-    ("interface", &["cli", "explain", "ui"]),
+    ("interface", &["args", "explain", "ui"]),
     (
         "front ends",
-        &["commands", "complete", "credhelper", "authz", "agent"],
+        &[
+            "cli",
+            "commands",
+            "complete",
+            "credhelper",
+            "authz",
+            "agent",
+        ],
     ),
 ];
 
