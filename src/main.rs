@@ -15,7 +15,7 @@ use docker_tlsctx::cli::{
 use docker_tlsctx::docker::{hooks, plugin};
 use docker_tlsctx::error::Result;
 use docker_tlsctx::interrupt::Cancel;
-use docker_tlsctx::issuance::{health, recover, Env};
+use docker_tlsctx::issuance::{recover, renewal::health, Env};
 use docker_tlsctx::{commands, complete, credhelper, fsio, interrupt, keystore, lock};
 
 fn main() {

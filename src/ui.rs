@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use time::OffsetDateTime;
 
 use crate::docker::host::Host;
-use crate::issuance::health::Health;
+use crate::issuance::renewal::health::Health;
 use crate::issuance::Progress;
 use crate::pki::KeyType;
 use crate::text::date;
@@ -159,7 +159,7 @@ pub fn server_next_steps(
 
 /// What `--p12` wrote, on stderr: the file, its profile, and a generated
 /// password shown once.
-pub fn report_p12(w: &crate::issuance::export::P12Written, friendly: &str) {
+pub fn report_p12(w: &crate::issuance::identities::export::P12Written, friendly: &str) {
     let profile = match w.profile {
         crate::p12::Profile::Legacy => "legacy: 3DES, SHA-1 MAC",
         crate::p12::Profile::Modern => "modern: AES-256, SHA-256 MAC",

@@ -33,7 +33,7 @@ use crate::docker::host::Host;
 use crate::error::{Error, Result};
 #[cfg(unix)]
 use crate::fsio;
-use crate::issuance::{identity, Env};
+use crate::issuance::{identities::identity, Env};
 use crate::tls_client::{self, Identity, Recording};
 #[cfg(windows)]
 use pipe::{Conn, Listener};

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::fsio;
-use crate::issuance::schedule::{check_path, run as run_quietly, sd_quote};
+use crate::issuance::renewal::schedule::{check_path, run as run_quietly, sd_quote};
 use crate::text::xml;
 
 /// Minutes an activated agent waits for a connection before it exits.
@@ -274,7 +274,7 @@ fn install_task(config_dir: &Path, exe: &Path) -> Result<Installed> {
     let file = path.display().to_string();
     let mut next = Vec::new();
     let create = ["schtasks", "/Create", "/TN", TASK_NAME, "/XML", &file, "/F"];
-    if !crate::issuance::schedule::run(&create) {
+    if !crate::issuance::renewal::schedule::run(&create) {
         next.push(create.join(" "));
     }
     next.push(format!(
@@ -290,7 +290,7 @@ fn install_task(config_dir: &Path, exe: &Path) -> Result<Installed> {
 pub fn uninstall() -> Result<Installed> {
     if cfg!(windows) {
         let delete = ["schtasks", "/Delete", "/TN", TASK_NAME, "/F"];
-        let deleted = crate::issuance::schedule::run(&delete);
+        let deleted = crate::issuance::renewal::schedule::run(&delete);
         return Ok(Installed {
             files: Vec::new(),
             ran: Vec::new(),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::error::Result;
-use crate::issuance::request::{self, Accept};
+use crate::issuance::teams::request::{self, Accept};
 use crate::issuance::Env;
 use crate::text::date;
 use crate::ui;

@@ -71,7 +71,7 @@ fn migrate(env: &Env, names: &[String]) -> Result<()> {
         eprintln!("Note: {note}");
     }
     for (n, old, url) in moving()? {
-        crate::issuance::agent::adopt(env, n)?;
+        crate::issuance::identities::agent::adopt(env, n)?;
         eprintln!(
             "agent: context {n} now points at {url}; it pointed at {}, a place that depended on the environment or that another user could make once it was gone",
             crate::text::one_line(&old)

@@ -1,7 +1,7 @@
 //! `docker tlsctx agent adopt NAME`: a context becomes keychain-only.
 
 use crate::error::Result;
-use crate::issuance::{agent, Env};
+use crate::issuance::{identities::agent, Env};
 
 pub fn run(env: &Env, name: &str) -> Result<()> {
     let rec = agent::adopt(env, name)?;

@@ -1,7 +1,7 @@
 //! `docker tlsctx autorenew install`: the OS's scheduler runs `renew --due`.
 
 use crate::error::Result;
-use crate::issuance::{schedule, Env};
+use crate::issuance::{renewal::schedule, Env};
 
 pub fn run(env: &Env) -> Result<()> {
     let done = schedule::install(&env.config_dir, env.keystore_choice)?;

@@ -5,8 +5,8 @@ use serde_json::json;
 
 use crate::args::Format;
 use crate::error::Result;
-use crate::issuance::due::Before;
-use crate::issuance::{renew_due, schedule, Env};
+use crate::issuance::renewal::due::Before;
+use crate::issuance::{renewal::renew_due, renewal::schedule, Env};
 use crate::text::rfc3339;
 use crate::ui;
 

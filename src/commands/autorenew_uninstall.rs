@@ -1,7 +1,7 @@
 //! `docker tlsctx autorenew uninstall`.
 
 use crate::error::Result;
-use crate::issuance::{schedule, Env};
+use crate::issuance::{renewal::schedule, Env};
 
 pub fn run(env: &Env) -> Result<()> {
     let done = schedule::uninstall(&env.config_dir)?;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::error::Result;
-use crate::issuance::{ca, Env};
+use crate::issuance::{identities::ca, Env};
 
 pub fn run(env: &Env, args: &CaExportArgs) -> Result<()> {
     let out = ca::export(env, &args.name, &args.out, args.include_key, args.force)?;

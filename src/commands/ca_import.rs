@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::error::Result;
-use crate::issuance::{ca, Env};
+use crate::issuance::{identities::ca, Env};
 use crate::text::date;
 
 pub fn run(env: &Env, args: &CaImportArgs) -> Result<()> {

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::args::{Format, KeyTypeArg};
 use crate::error::{Error, Result};
-use crate::issuance::{ca, check_days, Env};
+use crate::issuance::{check_days, identities::ca, Env};
 use crate::text::date;
 use crate::{names, pki, ui};
 

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::args::Format;
 use crate::error::Result;
-use crate::issuance::{sign, Env};
+use crate::issuance::{teams::sign, Env};
 use crate::text::{date, rfc3339};
 use crate::ui;
 

@@ -2,7 +2,7 @@
 
 use crate::args::Format;
 use crate::error::Result;
-use crate::issuance::{ca, Env};
+use crate::issuance::{identities::ca, Env};
 use crate::text::date;
 use crate::ui;
 

@@ -3,7 +3,7 @@
 use clap::Args;
 
 use crate::error::Result;
-use crate::issuance::{ca, Env};
+use crate::issuance::{identities::ca, Env};
 
 pub fn run(env: &Env, args: &CaRmArgs) -> Result<()> {
     let keystore = ca::remove(env, &args.name, args.force)?;

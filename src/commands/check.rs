@@ -3,7 +3,7 @@
 
 use crate::docker::host::Host;
 use crate::error::{Error, Result};
-use crate::issuance::health::days_left;
+use crate::issuance::renewal::health::days_left;
 use crate::issuance::Env;
 use crate::pki::CertInfo;
 use crate::text::date;
@@ -36,7 +36,7 @@ pub fn run(env: &Env, name: &str) -> Result<()> {
                 ),
             });
         }
-        let m = crate::issuance::identity::load(env, name)?;
+        let m = crate::issuance::identities::identity::load(env, name)?;
         println!("agent: {state} on {host}");
         let key = crate::pki::key_pem_from_der(&m.key_der);
         (m.host.url(), m.ca_pem, m.cert_pem, key)

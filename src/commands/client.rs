@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::args::{Format, KeyTypeArg};
 use crate::error::Result;
-use crate::issuance::client::{self, Request};
+use crate::issuance::identities::client::{self, Request};
 use crate::issuance::Env;
 use crate::text::date;
 use crate::ui;

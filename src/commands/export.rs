@@ -6,7 +6,7 @@ use clap::Args;
 
 use crate::args::P12Opts;
 use crate::error::Result;
-use crate::issuance::{export, identity, Env};
+use crate::issuance::{identities::export, identities::identity, Env};
 use crate::ui;
 
 pub fn run(env: &Env, args: &ExportArgs) -> Result<()> {

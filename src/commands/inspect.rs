@@ -6,8 +6,8 @@ use serde_json::json;
 
 use crate::args::Format;
 use crate::error::{Error, Result};
-use crate::issuance::health::{days_left, health};
-use crate::issuance::{ca, client, server, Env};
+use crate::issuance::renewal::health::{days_left, health};
+use crate::issuance::{identities::ca, identities::client, server, Env};
 use crate::pki::CertInfo;
 use crate::text::rfc3339;
 use crate::{fsio, names, ui};

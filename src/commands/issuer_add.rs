@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::error::{Error, Result};
-use crate::issuance::issuer::{self, Add};
+use crate::issuance::teams::issuer::{self, Add};
 use crate::issuance::Env;
 
 /// The secret from standard input, when something is piped in (never

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use crate::docker::host::Host;
 use crate::error::{Error, Result};
-use crate::issuance::health::{self, days_left, expiry, health_with, Health};
+use crate::issuance::renewal::health::{self, days_left, expiry, health_with, Health};
 use crate::issuance::Env;
 use crate::keystore::Backend;
 use crate::pki::KeyType;
@@ -307,13 +307,13 @@ pub fn run(env: &Env, args: &LsArgs) -> Result<()> {
     if let Some(a) = env.state().autorenew().ok().flatten() {
         println!(
             "\n{}",
-            crate::issuance::renew_due::status_line(
+            crate::issuance::renewal::renew_due::status_line(
                 Some(&a),
                 // Windows: the record only. `ls` that started schtasks
                 // under Wine did not end (twice in the Wine end-to-end run,
                 // never when run by hand); `autorenew status` asks it.
                 (!cfg!(windows))
-                    .then(|| crate::issuance::schedule::query(&env.config_dir))
+                    .then(|| crate::issuance::renewal::schedule::query(&env.config_dir))
                     .as_ref(),
                 env.now
             )

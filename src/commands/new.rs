@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::args::{Format, KeyTypeArg, P12Opts};
 use crate::error::Result;
-use crate::issuance::new::{self, Created, P12Request, Request};
+use crate::issuance::identities::new::{self, Created, P12Request, Request};
 use crate::issuance::{install, Env};
 use crate::text::{date, rfc3339};
 use crate::ui;

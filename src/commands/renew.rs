@@ -2,7 +2,7 @@
 
 use crate::args::RenewArgs;
 use crate::error::Result;
-use crate::issuance::{identity, request, Env};
+use crate::issuance::{identities::identity, teams::request, Env};
 use crate::text::date;
 use crate::ui;
 

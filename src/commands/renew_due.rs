@@ -7,8 +7,8 @@ use serde_json::json;
 
 use crate::args::{Format, RenewArgs};
 use crate::error::{Error, Result};
-use crate::issuance::due::Before;
-use crate::issuance::renew_due::{self, Done, Options, Outcome, Pending, SwarmDone};
+use crate::issuance::renewal::due::Before;
+use crate::issuance::renewal::renew_due::{self, Done, Options, Outcome, Pending, SwarmDone};
 use crate::issuance::Env;
 use crate::text::{date, rfc3339};
 use crate::ui;

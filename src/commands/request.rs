@@ -7,7 +7,7 @@ use clap::Args;
 
 use crate::args::KeyTypeArg;
 use crate::error::Result;
-use crate::issuance::request::{self, Ask};
+use crate::issuance::teams::request::{self, Ask};
 use crate::issuance::Env;
 
 pub fn run(env: &Env, args: &RequestArgs) -> Result<()> {

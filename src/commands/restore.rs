@@ -4,7 +4,7 @@
 use clap::Args;
 
 use crate::error::Result;
-use crate::issuance::{identity, Env};
+use crate::issuance::{identities::identity, Env};
 use crate::text::date;
 
 pub fn run(env: &Env, args: &RestoreArgs) -> Result<()> {

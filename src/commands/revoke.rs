@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::args::Format;
 use crate::error::Result;
-use crate::issuance::{revoke, Env};
+use crate::issuance::{identities::revoke, Env};
 use crate::text::{date, rfc3339};
 use crate::ui;
 

@@ -3,7 +3,7 @@
 use clap::Args;
 
 use crate::error::Result;
-use crate::issuance::{remove, Env};
+use crate::issuance::{identities::remove, Env};
 
 pub fn run(env: &Env, args: &RmArgs) -> Result<()> {
     let removed = remove::context(env, &args.name, args.force)?;

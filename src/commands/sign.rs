@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::error::{Error, Result};
-use crate::issuance::sign::{self, Ask, Preview};
+use crate::issuance::teams::sign::{self, Ask, Preview};
 use crate::issuance::Env;
 use crate::text::date;
 use crate::ui;

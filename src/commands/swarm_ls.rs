@@ -5,12 +5,12 @@ use clap::Args;
 use crate::args::{Format, SwarmTarget};
 use crate::docker::swarm::Docker;
 use crate::error::Result;
-use crate::issuance::{swarm, Env};
+use crate::issuance::{swarm::publish, Env};
 use crate::ui;
 
 pub fn run(env: &Env, args: &SwarmLsArgs) -> Result<()> {
     let docker = Docker::find(&env.config_dir, args.target.context.as_deref(), &env.cancel)?;
-    let versions = swarm::list(&docker)?;
+    let versions = publish::list(&docker)?;
     if args.format == Format::Json {
         ui::print_json(&serde_json::to_value(&versions).expect("json"));
         return Ok(());

@@ -5,11 +5,11 @@ use clap::Args;
 use crate::args::SwarmTarget;
 use crate::docker::swarm::Docker;
 use crate::error::Result;
-use crate::issuance::{swarm, Env};
+use crate::issuance::{swarm::publish, Env};
 
 pub fn run(env: &Env, args: &SwarmPruneArgs) -> Result<()> {
     let docker = Docker::find(&env.config_dir, args.target.context.as_deref(), &env.cancel)?;
-    let removed = swarm::prune(&docker, &args.name)?;
+    let removed = publish::prune(&docker, &args.name)?;
     if removed.is_empty() {
         println!(
             "Nothing to prune for {:?}: every older version is in use, or there is only the newest",

@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::args::{Format, SwarmTarget};
 use crate::docker::swarm::Docker;
 use crate::error::Result;
-use crate::issuance::swarm::{self, File};
+use crate::issuance::swarm::publish::{self, File};
 use crate::issuance::Env;
 use crate::state::SwarmRotation;
 use crate::text::{date, rfc3339};
@@ -28,9 +28,9 @@ pub fn run(env: &Env, args: &SwarmPublishArgs) -> Result<()> {
         }
     }
     let docker = Docker::find(&env.config_dir, args.target.context.as_deref(), &env.cancel)?;
-    let p = swarm::publish(env, &docker, &args.name, args.prefix.as_deref())?;
+    let p = publish::publish(env, &docker, &args.name, args.prefix.as_deref())?;
     if args.rotate_on_renew {
-        swarm::set_rotate_on_renew(
+        publish::set_rotate_on_renew(
             env,
             &args.name,
             Some(SwarmRotation {
@@ -41,7 +41,7 @@ pub fn run(env: &Env, args: &SwarmPublishArgs) -> Result<()> {
             }),
         )?;
     } else if args.no_rotate_on_renew {
-        swarm::set_rotate_on_renew(env, &args.name, None)?;
+        publish::set_rotate_on_renew(env, &args.name, None)?;
     }
     let auto = env
         .state()
@@ -70,7 +70,7 @@ pub fn run(env: &Env, args: &SwarmPublishArgs) -> Result<()> {
     for s in &p.secrets {
         println!("  {s}");
     }
-    let name = |f| swarm::secret_name(&p.prefix, f, p.version);
+    let name = |f| publish::secret_name(&p.prefix, f, p.version);
     println!(
         "\nUse them in a service:\n  docker service create --secret source={},target=cert.pem --secret source={},target=key.pem,mode=0400 --secret source={},target=ca.pem ...",
         name(File::Cert),

@@ -7,7 +7,7 @@
 //! `docker secret create NAME -` on a pipe: never on argv, never in a file.
 //!
 //! This module only runs commands and reads their JSON; what to do with
-//! secrets and services is issuance/swarm.rs.
+//! secrets and services is issuance/swarm/publish.rs.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

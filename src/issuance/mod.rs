@@ -3,27 +3,13 @@
 //! identity's material, the expiry policy). Services return values and
 //! print nothing: the commands say what happened (ARCHITECTURE.md, "Layers").
 
-pub mod agent;
-pub mod ca;
-pub mod client;
-pub mod due;
-pub mod export;
-pub mod health;
-pub mod identity;
+pub mod identities;
 pub mod install;
-pub mod issuer;
-pub mod new;
 pub mod recover;
-pub mod remove;
-pub mod renew_due;
-pub mod request;
-pub mod revoke;
-pub mod rotate;
-pub mod schedule;
+pub mod renewal;
 pub mod server;
-pub mod sign;
-pub mod signer;
 pub mod swarm;
+pub mod teams;
 
 use std::path::{Path, PathBuf};
 

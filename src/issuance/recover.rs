@@ -4,9 +4,12 @@
 //! and finishes or undoes the open transaction in the journal
 //! (ARCHITECTURE.md, "One lock, one transaction").
 
-use super::{ca, client, identity, remove, revoke, server, Env};
 use crate::error::Result;
 use crate::fsio;
+use crate::issuance::{
+    identities::ca, identities::client, identities::identity, identities::remove,
+    identities::revoke, server, Env,
+};
 use crate::state::Journal;
 
 /// Cleans up after dead commands; returns one note per thing it finished or

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::{ca, generating, parse_sans, Env, Progress};
 use crate::error::{Error, Result};
 use crate::fsio::{self, SECRET_DIR, SECRET_FILE};
+use crate::issuance::{generating, identities::ca, parse_sans, Env, Progress};
 use crate::keystore::{self, Account, KeyStore};
 use crate::names;
 use crate::pki::{KeyType, Leaf, Purpose, San};
@@ -174,7 +174,7 @@ pub struct Bundle {
 #[allow(clippy::too_many_arguments)]
 pub fn issue(
     env: &Env,
-    ca: &dyn super::signer::Signer,
+    ca: &dyn crate::issuance::teams::signer::Signer,
     name: &str,
     purpose: Purpose,
     sans: &[San],
@@ -218,7 +218,7 @@ fn check_target_for(purpose: Purpose, dir: &Path, force: bool) -> Result<()> {
 /// The record and public files of a bundle, before anything is written.
 pub fn plan(
     name: &str,
-    ca: &dyn super::signer::Signer,
+    ca: &dyn crate::issuance::teams::signer::Signer,
     b: &Bundle,
     ks: &dyn KeyStore,
     new_bundle: bool,
@@ -271,7 +271,7 @@ pub fn write(env: &Env, ks: &dyn KeyStore, plan: &ServerPlan, key: &Leaf) -> Res
     // A bundle of a CA that revoked something carries its CRL from the start.
     let revs = env.state().revocations(&plan.record.ca)?;
     if !revs.entries.is_empty() {
-        let pem = super::issuer::crl_for(env, &plan.record.ca, &revs)?;
+        let pem = crate::issuance::teams::issuer::crl_for(env, &plan.record.ca, &revs)?;
         ca::write_crl_into(&plan.record.dir, &pem)?;
     }
     Ok(plan.record.clone())
@@ -391,7 +391,7 @@ pub fn create(
     names::validate("server bundle", req.name)?;
     check_daemon_dir(req.daemon_dir)?;
     let sans = parse_sans(req.sans)?;
-    super::check_server_days("--days", req.days)?;
+    crate::issuance::check_server_days("--days", req.days)?;
     let dir = req
         .out
         .clone()
@@ -408,7 +408,7 @@ pub fn create(
             });
         }
     }
-    let (_, ca) = super::issuer::signer_of(env, req.ca)?;
+    let (_, ca) = crate::issuance::teams::issuer::signer_of(env, req.ca)?;
     let issued = issue(
         env,
         ca.as_ref(),
@@ -451,7 +451,7 @@ fn in_journal(env: &Env, ks: &dyn KeyStore, plan: &ServerPlan, key: &Leaf) -> Re
         pid: std::process::id(),
         plan: plan.clone(),
     };
-    super::transaction(
+    crate::issuance::transaction(
         env,
         &journal,
         || settle(env, plan),
@@ -480,7 +480,7 @@ pub fn renew(
     progress: &dyn Progress,
 ) -> Result<Renewed> {
     names::validate("server bundle", name)?;
-    super::check_server_days("--days", days)?;
+    crate::issuance::check_server_days("--days", days)?;
     let rec = env
         .state()
         .server(name)?
@@ -491,7 +491,7 @@ pub fn renew(
             sans.push(s);
         }
     }
-    let (_, ca) = super::issuer::signer_of(env, &rec.ca)?;
+    let (_, ca) = crate::issuance::teams::issuer::signer_of(env, &rec.ca)?;
     let issued = issue(
         env,
         ca.as_ref(),

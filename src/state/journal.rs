@@ -40,7 +40,7 @@ pub enum Journal {
         use_context: bool,
         /// `renew` with a role change or `--revoke-old`: the certificates it
         /// supersedes (the one it replaces and every earlier unexpired one),
-        /// revoked once committed (issuance/revoke.rs).
+        /// revoked once committed (issuance/identities/revoke.rs).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         supersede: Vec<RevokedEntry>,
     },

@@ -567,7 +567,7 @@ impl State {
     /// record last so that a run cut short can be finished by `rm`.
     pub fn remove_server(&self, rec: &ServerRecord) -> Result<()> {
         let dir = self.server_dir(rec);
-        // crl.pem too, once its CA revoked something (issuance/revoke.rs).
+        // crl.pem too, once its CA revoked something (issuance/identities/revoke.rs).
         for f in bundle_files(rec.purpose).iter().chain(&[
             "crl.pem",
             CRL_REQUIRED,

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use docker_tlsctx::credhelper::protocol::{handle, Helper};
 use docker_tlsctx::credhelper::store::KeystoreHelper;
-use docker_tlsctx::issuance::{health, Env};
+use docker_tlsctx::issuance::{renewal::health, Env};
 use docker_tlsctx::keystore::memory::MemoryStore;
 use docker_tlsctx::keystore::Choice;
 use docker_tlsctx::pki;

@@ -375,7 +375,7 @@ fn systemd_units_verify_and_their_command_runs() {
     let out = String::from_utf8_lossy(&o.stdout);
     // No user manager here: the commands are said, not pretended, and
     // renewal is not called on.
-    let job = docker_tlsctx::issuance::schedule::job_name(&cfg);
+    let job = docker_tlsctx::issuance::renewal::schedule::job_name(&cfg);
     assert!(
         out.contains(&format!("systemctl --user enable --now {job}.timer")),
         "{out}"
@@ -500,7 +500,7 @@ fn systemd_units_verify_and_their_command_runs() {
 /// as far as it goes).
 #[test]
 fn launchd_plist_and_task_xml_read_back() {
-    use docker_tlsctx::issuance::schedule;
+    use docker_tlsctx::issuance::renewal::schedule;
     use docker_tlsctx::keystore::Choice;
     let exe = std::path::Path::new("/Applications/Docker Tools/docker-tlsctx");
     let cfg = std::path::Path::new("/Users/a&b/.docker");

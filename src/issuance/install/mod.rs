@@ -28,9 +28,9 @@ use std::time::{Duration, Instant};
 use facts::{Facts, HOST_STATE, HOST_STATE_PARENT, PREFLIGHT};
 use plan::{Plan, Refusal};
 
-use super::{identity, Env};
 use crate::error::{Error, Result};
 use crate::fsio;
+use crate::issuance::{identities::identity, Env};
 use crate::keystore;
 use crate::pki;
 use crate::probe;
@@ -113,7 +113,7 @@ fn bundle_files(env: &Env, rec: &ServerRecord) -> Result<Files> {
     let cert_pem = read("server-cert.pem")?;
     let ks = keystore::open_recorded(rec.keystore, &env.config_dir)?;
     let der = ks
-        .get(&super::server::account(&rec.name))?
+        .get(&crate::issuance::server::account(&rec.name))?
         .ok_or_else(|| Error::KeyMissing {
             what: format!("server bundle {:?}", rec.name),
             backend: rec.keystore.to_string(),
@@ -125,9 +125,9 @@ fn bundle_files(env: &Env, rec: &ServerRecord) -> Result<Files> {
             why: "the certificate does not belong to the bundle's key in the keystore".into(),
         });
     }
-    let tls_dir = super::server::daemon_dir_of(&dir)
-        .unwrap_or_else(|| super::server::DEFAULT_DAEMON_DIR.into());
-    super::server::check_daemon_dir(&tls_dir)?;
+    let tls_dir = crate::issuance::server::daemon_dir_of(&dir)
+        .unwrap_or_else(|| crate::issuance::server::DEFAULT_DAEMON_DIR.into());
+    crate::issuance::server::check_daemon_dir(&tls_dir)?;
     let crl_pem = dir
         .join("crl.pem")
         .exists()

@@ -192,7 +192,7 @@ mod tests {
             sysv_script("/etc/docker/tls"),
             openrc_script(&format!("{BIN} authz serve --bundle /x --log")),
         ] {
-            super::super::assert_valid_sh(&s);
+            crate::issuance::install::assert_valid_sh(&s);
         }
     }
 }

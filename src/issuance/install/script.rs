@@ -296,7 +296,7 @@ mod tests {
             start_command: String::new(),
             plugin: None,
         };
-        super::super::assert_valid_sh(&apply_script(
+        crate::issuance::install::assert_valid_sh(&apply_script(
             "/var/lib/docker-tlsctx/install/it's",
             &plan,
             60,

@@ -9,9 +9,11 @@
 
 use time::OffsetDateTime;
 
-use super::due::{self, Before};
-use super::{client, identity, install, rotate, server, swarm, Env};
 use crate::error::{Error, Result};
+use crate::issuance::renewal::due::{self, Before};
+use crate::issuance::{
+    identities::client, identities::identity, install, server, swarm::publish, swarm::rotate, Env,
+};
 use crate::state::AutoRenew;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,7 +255,7 @@ fn left_alone(env: &Env, item: &Item) -> Option<String> {
     // person can send and have signed.
     if item.kind == Kind::Context {
         let rec = env.state().identity(&item.name).ok().flatten();
-        if rec.is_some_and(|r| super::request::signed_elsewhere(env, &r)) {
+        if rec.is_some_and(|r| crate::issuance::teams::request::signed_elsewhere(env, &r)) {
             return Some(format!(
                 "signed by someone else's CA: docker tlsctx renew {} writes the renewal request to send them",
                 item.name
@@ -411,7 +413,7 @@ fn rotate_in_swarm(
             context: docker.context_label(),
         });
     }
-    let services: Vec<String> = swarm::list(&docker)?
+    let services: Vec<String> = publish::list(&docker)?
         .into_iter()
         .filter(|v| v.bundle == rec.name && v.prefix == sw.prefix)
         .flat_map(|v| v.services)
@@ -425,7 +427,7 @@ fn rotate_in_swarm(
             name: &rec.name,
             prefix: Some(&sw.prefix),
             services: &services,
-            targets: swarm::Targets::default(),
+            targets: publish::Targets::default(),
             days,
             renew,
             timeout: SWARM_TIMEOUT,
@@ -519,10 +521,10 @@ fn record(env: &Env, done: &[Done], describe: fn(&Error) -> String) -> Result<()
         // its files are in place (a lost flag read "off" while the timer
         // ran).
         Err(_) => AutoRenew {
-            scheduler: super::schedule::files(&env.config_dir)
+            scheduler: crate::issuance::renewal::schedule::files(&env.config_dir)
                 .ok()
                 .filter(|f| f.iter().all(|p| p.is_file()))
-                .map(|_| super::schedule::scheduler_name().to_string()),
+                .map(|_| crate::issuance::renewal::schedule::scheduler_name().to_string()),
             ..AutoRenew::default()
         },
     };
@@ -573,10 +575,10 @@ fn record(env: &Env, done: &[Done], describe: fn(&Error) -> String) -> Result<()
 /// record alone.
 pub fn status_line(
     a: Option<&AutoRenew>,
-    said: Option<&super::schedule::Said>,
+    said: Option<&crate::issuance::renewal::schedule::Said>,
     now: OffsetDateTime,
 ) -> String {
-    use super::schedule::Said;
+    use crate::issuance::renewal::schedule::Said;
     let fallback = AutoRenew::default();
     let a = match (a, said) {
         (_, Some(Said::Off(why))) => {
@@ -595,7 +597,7 @@ pub fn status_line(
     let by = a
         .scheduler
         .as_deref()
-        .unwrap_or(super::schedule::scheduler_name());
+        .unwrap_or(crate::issuance::renewal::schedule::scheduler_name());
     let skipped = if a.skipped.is_empty() {
         String::new()
     } else {

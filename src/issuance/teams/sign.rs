@@ -8,10 +8,10 @@ use std::path::Path;
 
 use time::OffsetDateTime;
 
-use super::{ca, Env};
 use crate::csr::{self, Request, ResponseEnvelope};
 use crate::error::{Error, Result};
 use crate::fsio;
+use crate::issuance::{identities::ca, Env};
 use crate::names;
 use crate::pki::Role;
 use crate::state::SignedRecord;
@@ -57,7 +57,7 @@ pub fn preview(env: &Env, ask: &Ask<'_>) -> Result<Preview> {
     if !csr::key_allowed(&request.key) {
         return Err(Error::KeyRefused(request.key));
     }
-    super::check_client_days(ask.days)?;
+    crate::issuance::check_client_days(ask.days)?;
     // Loaded once: the key is needed to sign, and a CA without one here
     // (someone else's, an issuer's) is refused before the signer is asked.
     let (ca_rec, signer) = ca::load(env, ask.ca)?;
@@ -244,11 +244,11 @@ pub fn sign(env: &Env, p: &Preview, out: Option<&Path>) -> Result<Signed> {
             ca: p.ca.clone(),
             revocations: revs.clone(),
         };
-        crls = super::transaction(
+        crls = crate::issuance::transaction(
             env,
             &journal,
-            || super::revoke::settle(env, &p.ca, &revs),
-            || super::revoke::supersede(env, &p.ca, &revoked_old),
+            || crate::issuance::identities::revoke::settle(env, &p.ca, &revs),
+            || crate::issuance::identities::revoke::supersede(env, &p.ca, &revoked_old),
         )?;
     }
     let record = SignedRecord {

@@ -8,12 +8,12 @@
 
 use std::path::PathBuf;
 
-use super::export::{self, P12Written};
-use super::identity::Material;
-use super::{ca, client, parse_sans, server, Env, Progress};
 use crate::docker::context::NewContext;
 use crate::docker::host::Host;
 use crate::error::{Error, Result};
+use crate::issuance::identities::export::{self, P12Written};
+use crate::issuance::identities::identity::Material;
+use crate::issuance::{identities::ca, identities::client, parse_sans, server, Env, Progress};
 use crate::names;
 use crate::p12::Profile;
 use crate::pki::{KeyType, Role, CA_DAYS};
@@ -75,8 +75,8 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
     names::validate_context(req.name)?;
     let host = Host::parse(req.host, req.force)?;
     let extra = parse_sans(req.sans)?;
-    super::check_client_days(req.days)?;
-    super::check_server_days("--server-days", req.server_days)?;
+    crate::issuance::check_client_days(req.days)?;
+    crate::issuance::check_server_days("--server-days", req.server_days)?;
     names::validate("CA", req.ca)?;
     if let Some(cn) = req.cn {
         names::validate_cn(cn)?;
@@ -119,7 +119,7 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
         ca::create(env, ks.as_ref(), req.ca, None, kt, CA_DAYS, progress)?;
         created_ca = true;
     }
-    let (ca_rec, signer) = super::issuer::signer_of(env, req.ca)?;
+    let (ca_rec, signer) = crate::issuance::teams::issuer::signer_of(env, req.ca)?;
 
     // 3. Issue in memory.
     let mut sans = vec![host.san.clone()];
@@ -146,7 +146,7 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
         .cn
         .map(str::to_string)
         .unwrap_or_else(|| format!("{}-client", req.name));
-    super::check_cn_free(env, signer.name(), &cn, req.name)?;
+    crate::issuance::check_cn_free(env, signer.name(), &cn, req.name)?;
     let client_issued = client::issue(env, signer.as_ref(), &cn, req.role, kt, req.days, progress)?;
     env.check_cancelled()?;
 
@@ -229,10 +229,10 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
     };
     let state = env.state();
     let key_pem = client_issued.key_pem();
-    let server_rec = super::transaction(
+    let server_rec = crate::issuance::transaction(
         env,
         &journal,
-        || super::identity::settle(env, &journal),
+        || crate::issuance::identities::identity::settle(env, &journal),
         || {
             let server_rec = match &server_bundle {
                 Some((plan, bundle)) => {

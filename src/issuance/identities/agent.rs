@@ -2,9 +2,9 @@
 //! (ARCHITECTURE.md, "The agent"): it points Docker at the agent's socket
 //! and its TLS folder, key.pem included, goes.
 
-use super::{identity, Env};
 use crate::docker::endpoint;
 use crate::error::{Error, Result};
+use crate::issuance::{identities::identity, Env};
 use crate::names;
 use crate::pki;
 use crate::state::{IdentityRecord, Journal};
@@ -59,7 +59,7 @@ pub fn adopt(env: &Env, name: &str) -> Result<IdentityRecord> {
         supersede: Vec::new(),
     };
     let state = env.state();
-    super::transaction(
+    crate::issuance::transaction(
         env,
         &journal,
         || identity::settle(env, &journal),

@@ -7,7 +7,7 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::Env;
+use crate::issuance::Env;
 use crate::pki;
 use crate::state::IdentityRecord;
 use crate::text::{date, sha256_hex};
@@ -207,11 +207,11 @@ pub fn expiry_warnings(env: &Env) -> Vec<String> {
 /// due).
 pub fn autorenew_note(env: &Env) -> String {
     let a = env.state().autorenew().ok().flatten();
-    super::renew_due::status_line(a.as_ref(), None, env.now)
+    crate::issuance::renewal::renew_due::status_line(a.as_ref(), None, env.now)
 }
 
 /// Server bundles renewed by `renew --due` that no daemon has yet.
 pub fn not_installed_warnings(env: &Env) -> Vec<String> {
     let a = env.state().autorenew().ok().flatten();
-    super::renew_due::not_installed_warnings(a.as_ref())
+    crate::issuance::renewal::renew_due::not_installed_warnings(a.as_ref())
 }

@@ -1,12 +1,12 @@
 //! A context's client identity after `new`: its material read back
 //! (export, restore), and renewal.
 
-use super::{client, server, Env, Progress};
 use crate::docker::context::NewContext;
 use crate::docker::endpoint;
 use crate::docker::host::Host;
 use crate::error::{Error, Result};
 use crate::fsio;
+use crate::issuance::{identities::client, server, Env, Progress};
 use crate::keystore;
 use crate::names;
 use crate::pki::{self, Role};
@@ -138,7 +138,7 @@ pub fn renew(
     progress: &dyn Progress,
 ) -> Result<Renewal> {
     names::validate_context(name)?;
-    super::check_client_days(days)?;
+    crate::issuance::check_client_days(days)?;
     let state = env.state();
     let rec = state
         .identity(name)?
@@ -149,7 +149,7 @@ pub fn renew(
     if state.is_revoked(&rec.ca, &rec.serial) {
         return Err(Error::IdentityRevoked(name.into()));
     }
-    let (_, signer) = super::issuer::signer_of(env, &rec.ca)?;
+    let (_, signer) = crate::issuance::teams::issuer::signer_of(env, &rec.ca)?;
     let ks = keystore::open_recorded(rec.keystore, &env.config_dir)?;
     let account = client::account(name);
     let kt = rec.key_type;
@@ -217,7 +217,7 @@ pub fn renew(
         supersede: supersede.clone(),
     };
     let contexts = env.contexts();
-    let crls = super::transaction(
+    let crls = crate::issuance::transaction(
         env,
         &journal,
         || settle(env, &journal),
@@ -247,7 +247,7 @@ pub fn renew(
             if supersede.is_empty() {
                 return Ok(Vec::new());
             }
-            super::revoke::supersede(env, &rec.ca, &supersede)
+            crate::issuance::identities::revoke::supersede(env, &rec.ca, &supersede)
         },
     )?;
     Ok(Renewal {
@@ -319,7 +319,7 @@ pub fn settle(env: &Env, journal: &Journal) -> Result<String> {
         }
         state.write_identity(record, cert_pem)?;
         if !supersede.is_empty() {
-            super::revoke::supersede(env, &record.ca, supersede)?;
+            crate::issuance::identities::revoke::supersede(env, &record.ca, supersede)?;
         }
         if *use_context {
             env.config().use_context(context)?;

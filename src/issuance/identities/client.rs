@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-use super::{generating, Env, Progress};
 use crate::docker::host::Host;
 use crate::error::{Error, Result};
 use crate::fsio::{self, SECRET_DIR, SECRET_FILE};
+use crate::issuance::{generating, Env, Progress};
 use crate::keystore::{self, Account, KeyStore};
 use crate::names;
 use crate::pki::{KeyType, Leaf, Role};
@@ -30,7 +30,7 @@ pub fn check_free(env: &Env, name: &str, force: bool) -> Result<()> {
 
 pub fn issue(
     env: &Env,
-    ca: &dyn super::signer::Signer,
+    ca: &dyn crate::issuance::teams::signer::Signer,
     cn: &str,
     role: Role,
     kt: KeyType,
@@ -98,7 +98,7 @@ pub struct Bundle {
 /// A client bundle in DOCKER_CERT_PATH layout, its key also in the keystore.
 pub fn create_bundle(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Bundle> {
     names::validate("client identity", req.name)?;
-    super::check_client_days(req.days)?;
+    crate::issuance::check_client_days(req.days)?;
     if let Some(cn) = req.cn {
         names::validate_cn(cn)?;
     }
@@ -116,9 +116,9 @@ pub fn create_bundle(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> R
             dir,
         });
     }
-    let (ca_rec, ca) = super::issuer::signer_of(env, req.ca)?;
+    let (ca_rec, ca) = crate::issuance::teams::issuer::signer_of(env, req.ca)?;
     let cn = req.cn.unwrap_or(req.name).to_string();
-    super::check_cn_free(env, ca.name(), &cn, req.name)?;
+    crate::issuance::check_cn_free(env, ca.name(), &cn, req.name)?;
     let issued = issue(
         env,
         ca.as_ref(),
@@ -159,7 +159,7 @@ pub fn create_bundle(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> R
         added_key,
     };
     let state = env.state();
-    super::transaction(
+    crate::issuance::transaction(
         env,
         &journal,
         || settle(env, &journal),

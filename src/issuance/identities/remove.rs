@@ -3,8 +3,8 @@
 //! removal cut short (recover.rs), so no part is left that no command can
 //! remove.
 
-use super::{client, server, Env};
 use crate::error::{Error, Result};
+use crate::issuance::{identities::client, server, Env};
 use crate::keystore::{self, Account};
 use crate::names;
 use crate::state::Journal;

@@ -10,10 +10,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::Env;
 use crate::docker::swarm::{Docker, Mount, Secret, Service};
 use crate::error::{Error, Result};
 use crate::fsio;
+use crate::issuance::Env;
 use crate::pki::{self, CertInfo};
 use crate::state::{ServerRecord, SwarmRotation};
 use crate::text;

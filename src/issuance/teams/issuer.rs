@@ -12,10 +12,10 @@ use std::path::Path;
 
 use time::OffsetDateTime;
 
-use super::signer::Signer;
-use super::{ca, Env};
 use crate::environment::Var;
 use crate::error::{Error, Result};
+use crate::issuance::teams::signer::Signer;
+use crate::issuance::{identities::ca, Env};
 use crate::keystore::{self, Account};
 use crate::names;
 use crate::pki::{self, CertInfo, KeyType, Leaf, Purpose, Role, RoleClaim, San};

@@ -6,8 +6,8 @@
 
 use std::path::PathBuf;
 
-use super::{ca, Env};
 use crate::error::{Error, Result};
+use crate::issuance::{identities::ca, Env};
 use crate::names;
 use crate::state::{Journal, RevocationReason, Revocations, RevokedEntry};
 
@@ -247,7 +247,7 @@ fn revoke_in(
             ca: ca_name.to_string(),
             revocations: revs.clone(),
         };
-        super::transaction(
+        crate::issuance::transaction(
             env,
             &journal,
             || settle(env, ca_name, &revs),
@@ -272,14 +272,14 @@ fn publish(
     let state = env.state();
     let (ca_rec, _) = ca::existing(env, ca_name)?;
     if let Some(issuer) = &ca_rec.issuer {
-        let remote = super::issuer::connect(env, issuer)?;
+        let remote = crate::issuance::teams::issuer::connect(env, issuer)?;
         for serial in serials {
             remote.revoke(serial)?;
         }
         // The engine's CRL is checked before anything is recorded here, so
         // a CRL that does not list the serial leaves the list as it was and
         // the same command finishes the job later.
-        let mut must = super::issuer::still_listed(env, ca_name, revs)?;
+        let mut must = crate::issuance::teams::issuer::still_listed(env, ca_name, revs)?;
         for s in serials {
             if !must.iter().any(|m| m.eq_ignore_ascii_case(s)) {
                 must.push(s.clone());
@@ -291,7 +291,7 @@ fn publish(
         for s in state.servers()?.into_iter().filter(|s| s.ca == ca_name) {
             crls.push(ca::write_crl_into(&state.server_dir(&s), &pem)?);
         }
-        return Ok((crls, super::signer::Signer::notes(&remote)));
+        return Ok((crls, crate::issuance::teams::signer::Signer::notes(&remote)));
     }
     let (_, signer) = ca::load(env, ca_name)?;
     state.write_revocations(ca_name, revs)?;

@@ -10,14 +10,14 @@
 
 use std::time::{Duration, Instant};
 
-use super::server::{self, Renewed};
-use super::swarm::{
-    parse_name, plan_move, publish, validate_prefix, versions, Published, Targets, Version,
-};
-use super::{Env, Progress};
 use crate::docker::swarm::{Docker, Service, UpdateState};
 use crate::error::{Error, Result};
 use crate::interrupt::Cancel;
+use crate::issuance::server::{self, Renewed};
+use crate::issuance::swarm::publish::{
+    parse_name, plan_move, publish, validate_prefix, versions, Published, Targets, Version,
+};
+use crate::issuance::{Env, Progress};
 
 /// What a service's rotation came to.
 #[derive(Debug, Clone)]
@@ -81,10 +81,10 @@ pub fn rotate(
     progress: &dyn Progress,
     watch: &dyn Watch,
 ) -> Result<Rotated> {
-    let rec = super::swarm::bundle_record(env, req.name)?;
+    let rec = crate::issuance::swarm::publish::bundle_record(env, req.name)?;
     let prefix = req.prefix.unwrap_or(req.name);
     validate_prefix(prefix)?;
-    super::check_server_days("--days", req.days)?;
+    crate::issuance::check_server_days("--days", req.days)?;
     docker.require_manager()?;
     let mut before = Vec::new();
     for name in req.services {
@@ -176,7 +176,7 @@ fn settle(
     ));
     let t0 = Instant::now();
     loop {
-        super::check_cancelled(cancel)?;
+        crate::issuance::check_cancelled(cancel)?;
         let now = docker
             .service(&svc.name)?
             .ok_or_else(|| Error::ServiceNotFound(svc.name.clone()))?;
@@ -392,7 +392,7 @@ fn converge(
 ) -> Result<Option<String>> {
     let mut rolled_back: Option<String> = None;
     loop {
-        super::check_cancelled(cancel)?;
+        crate::issuance::check_cancelled(cancel)?;
         let svc = docker
             .service(service)?
             .ok_or_else(|| Error::ServiceNotFound(service.into()))?;

@@ -6,13 +6,13 @@
 
 use std::path::Path;
 
-use super::{client, Env};
 use crate::csr::{self, RequestEnvelope};
 use crate::docker::context::NewContext;
 use crate::docker::host::Host;
 use crate::environment::Var;
 use crate::error::{Error, Result};
 use crate::fsio;
+use crate::issuance::{identities::client, Env};
 use crate::keystore::{self, Account};
 use crate::names;
 use crate::pki::{self, CertInfo, KeyType, Role};
@@ -241,7 +241,7 @@ pub fn accept(env: &Env, a: &Accept<'_>) -> Result<Accepted> {
     })?;
     let known = state.cas()?.into_iter().find(|c| c.sha256 == ca.sha256);
     if let Some(k) = &known {
-        super::check_cn_free_here(env, &k.name, &cert.subject_cn, &pending.name).map_err(
+        crate::issuance::check_cn_free_here(env, &k.name, &cert.subject_cn, &pending.name).map_err(
             |e| match e {
                 Error::CnInUse { by, ca, .. } => refused(&format!(
                     "its CN {:?} reads as that of {by}, a live identity of CA {ca:?} here (case, composition and look-alike letters of other scripts do not tell people apart in dockerd's logs or the plugin)",
@@ -381,10 +381,10 @@ pub fn accept(env: &Env, a: &Accept<'_>) -> Result<Accepted> {
         supersede: Vec::new(),
     };
     let contexts = env.contexts();
-    super::transaction(
+    crate::issuance::transaction(
         env,
         &journal,
-        || super::identity::settle(env, &journal),
+        || crate::issuance::identities::identity::settle(env, &journal),
         || {
             if moving {
                 ks.set(&to, &key_der)?;

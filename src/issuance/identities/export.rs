@@ -5,10 +5,10 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::identity::Material;
-use super::{client, Env};
 use crate::error::{Error, Result};
 use crate::fsio::{self, PUBLIC_FILE, SECRET_DIR, SECRET_FILE};
+use crate::issuance::identities::identity::Material;
+use crate::issuance::{identities::client, Env};
 use crate::p12;
 use crate::pki;
 

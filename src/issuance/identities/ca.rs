@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{generating, Env, Progress};
 use crate::error::{Error, Result};
 use crate::fsio;
+use crate::issuance::{generating, Env, Progress};
 use crate::keystore::{self, Account, Backend, KeyStore};
 use crate::names;
 use crate::pki::{self, Ca, CertInfo, KeyKind, KeyPemError, KeyType};
@@ -69,7 +69,7 @@ fn store(
         record: rec.clone(),
         cert_pem: cert_pem.into(),
     };
-    super::transaction(
+    crate::issuance::transaction(
         env,
         &journal,
         || settle(env, rec, cert_pem),
