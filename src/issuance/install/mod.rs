@@ -18,10 +18,12 @@ pub mod plan;
 pub mod plugin;
 mod remote;
 pub mod script;
+mod state;
 
 pub use crl::{push_crl, Pushed};
 pub use fleet::{fleet, in_parallel};
 use remote::*;
+use state::HostState;
 
 use std::time::{Duration, Instant};
 
@@ -394,15 +396,21 @@ fn install_inner(
     let (state, why) = match wait_for_unless_cancelled(
         &session,
         &work,
-        &["waiting", "rolled-back", "down", "broken", "refused"],
+        &[
+            HostState::Waiting,
+            HostState::RolledBack,
+            HostState::Down,
+            HostState::Broken,
+            HostState::Refused,
+        ],
         &env.cancel,
     )? {
         Some(end) => end,
         None => return Err(interrupted(&session, &work, &shown, name, launched, opts)),
     };
     out.restart = launched.elapsed();
-    if state != "waiting" {
-        return Err(failed_on_host(&session, &work, &shown, &state, &why));
+    if state != HostState::Waiting {
+        return Err(failed_on_host(&session, &work, &shown, state, &why));
     }
     let key_pem = pki::key_pem_from_der(&m.key_der);
     // With the plugin: its decisions for this CN, before and after the call.
@@ -456,10 +464,15 @@ fn install_inner(
             let (state, why) = wait_for(
                 &session,
                 &work,
-                &["committed", "rolled-back", "down", "broken"],
+                &[
+                    HostState::Committed,
+                    HostState::RolledBack,
+                    HostState::Down,
+                    HostState::Broken,
+                ],
             )?;
-            if state != "committed" {
-                return Err(failed_on_host(&session, &work, &shown, &state, &why));
+            if state != HostState::Committed {
+                return Err(failed_on_host(&session, &work, &shown, state, &why));
             }
             out.version = version;
             firm
@@ -470,8 +483,8 @@ fn install_inner(
             let reason =
                 format!("the daemon ran, but a mutual-TLS call from here to {hp} failed: {what}");
             abort(&session, &work, &reason)?;
-            let (state, _) = wait_for(&session, &work, &["rolled-back", "down", "broken"])?;
-            let undone = after_rollback(&state, &work);
+            let (state, _) = wait_for(&session, &work, &HostState::AFTER_ROLLBACK)?;
+            let undone = after_rollback(state, &work);
             let firewall = matches!(f, crate::tls_client::Failure::TimedOut);
             return Err(Error::InstallFailed {
                 host: shown,

@@ -2,6 +2,7 @@
 //! staging, launch, waiting for its states, aborting, and saying what a
 //! host left in each end state means.
 
+use super::state::HostState;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -29,11 +30,14 @@ pub(super) fn settle_earlier(
     let Some((state, alive)) = &facts.journal else {
         return Ok(None);
     };
-    match state.as_str() {
+    let state = HostState::parse(state);
+    match state {
         // `down`: the files are the ones from before that install; a new
         // install backs them up and restarts dockerd like any other.
-        "committed" | "rolled-back" | "refused" | "down" => return Ok(None),
-        "broken" => {
+        Some(HostState::Committed | HostState::RolledBack | HostState::Refused | HostState::Down) => {
+            return Ok(None)
+        }
+        Some(HostState::Broken) => {
             return Err(Error::InstallRefused {
                 host,
                 what: format!("the last install there could not put the old files back (its journal and backups are in {work})"),
@@ -56,21 +60,30 @@ pub(super) fn settle_earlier(
             return Err(session.failed(&ran));
         }
     }
+    // What the earlier install was at, as the script words it (text that
+    // is no state is not printed: it came from the host).
+    let was = state.map_or("a state this version does not know", HostState::as_str);
     let (end, _) = wait_for(
         session,
         work,
-        &["rolled-back", "committed", "down", "broken", "refused"],
+        &[
+            HostState::RolledBack,
+            HostState::Committed,
+            HostState::Down,
+            HostState::Broken,
+            HostState::Refused,
+        ],
     )?;
-    Ok(Some(match end.as_str() {
-        "rolled-back" => format!("undid an earlier install on {host} that was left half-done ({state}); the configuration before it serves again"),
-        "committed" | "refused" => format!("an earlier install on {host} finished while this one waited"),
+    Ok(Some(match end {
+        HostState::RolledBack => format!("undid an earlier install on {host} that was left half-done ({was}); the configuration before it serves again"),
+        HostState::Committed | HostState::Refused => format!("an earlier install on {host} finished while this one waited"),
         // Something was changed (the earlier install undone): never
         // "nothing was changed" here.
         other => {
             return Err(Error::InstallFailed {
                 host,
                 what: format!(
-                    "this run undid an earlier install that was left half-done ({state}), and {}",
+                    "this run undid an earlier install that was left half-done ({was}), and {}",
                     after_rollback(other, work)
                 ),
                 fix: after_rollback_fix(other, work),
@@ -212,10 +225,11 @@ pub(super) fn again(name: &str) -> String {
     format!("run docker tlsctx server install {name} again when ready")
 }
 
-/// The journal's state now ("" before the script's first).
-pub(super) fn state_now(session: &Session, work: &str) -> Result<String> {
+/// The journal's state now (None before the script's first, or for text
+/// that is no state).
+pub(super) fn state_now(session: &Session, work: &str) -> Result<Option<HostState>> {
     let ran = session.run(&format!("cat {}/state 2>/dev/null", quote(work)), b"")?;
-    Ok(ran.stdout().trim().to_string())
+    Ok(HostState::parse(&ran.stdout()))
 }
 
 /// Ctrl-C after the host's script started and before this side confirmed:
@@ -236,9 +250,9 @@ pub(super) fn interrupted(
     // The script clears an abort left from an earlier run when it starts:
     // wait for its first state before asking.
     let until = Instant::now() + Duration::from_secs(20);
-    let mut state = String::new();
+    let mut state = None;
     let mut lost = false;
-    while state.is_empty() && Instant::now() < until {
+    while state.is_none() && Instant::now() < until {
         match state_now(session, work) {
             Ok(s) => state = s,
             Err(_) => {
@@ -246,14 +260,14 @@ pub(super) fn interrupted(
                 break;
             }
         }
-        if state.is_empty() {
+        if state.is_none() {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
     let told =
-        !state.is_empty() && abort(session, work, "interrupted (Ctrl-C) on the client").is_ok();
+        state.is_some() && abort(session, work, "interrupted (Ctrl-C) on the client").is_ok();
     if !told {
-        let why = if lost || !state.is_empty() {
+        let why = if lost || state.is_some() {
             "the connection failed"
         } else {
             "its install script wrote no first state within 20 s"
@@ -267,18 +281,24 @@ pub(super) fn interrupted(
     match wait_for(
         session,
         work,
-        &["rolled-back", "down", "broken", "refused", "committed"],
+        &[
+            HostState::RolledBack,
+            HostState::Down,
+            HostState::Broken,
+            HostState::Refused,
+            HostState::Committed,
+        ],
     ) {
-        Ok((end, _)) if end == "committed" => Error::InstallInterrupted {
+        Ok((HostState::Committed, _)) => Error::InstallInterrupted {
             host: host.into(),
             what: "the host had already committed the new configuration".into(),
             fix: again(name),
         },
         Ok((end, _)) => Error::InstallInterrupted {
             host: host.into(),
-            what: after_rollback(&end, work),
-            fix: match end.as_str() {
-                "down" | "broken" => after_rollback_fix(&end, work),
+            what: after_rollback(end, work),
+            fix: match end {
+                HostState::Down | HostState::Broken => after_rollback_fix(end, work),
                 _ => again(name),
             },
         },
@@ -294,24 +314,28 @@ pub(super) fn interrupted(
 pub(super) fn wait_for_unless_cancelled(
     session: &Session,
     work: &str,
-    ends: &[&str],
+    ends: &[HostState],
     cancel: &Cancel,
-) -> Result<Option<(String, String)>> {
+) -> Result<Option<(HostState, String)>> {
     wait_for_inner(session, work, ends, Some(cancel))
 }
 
 /// Polls the journal until it reaches one of `ends`; returns the state and
 /// the script's reason.
-pub(super) fn wait_for(session: &Session, work: &str, ends: &[&str]) -> Result<(String, String)> {
+pub(super) fn wait_for(
+    session: &Session,
+    work: &str,
+    ends: &[HostState],
+) -> Result<(HostState, String)> {
     Ok(wait_for_inner(session, work, ends, None)?.expect("not cancellable"))
 }
 
 pub(super) fn wait_for_inner(
     session: &Session,
     work: &str,
-    ends: &[&str],
+    ends: &[HostState],
     cancel: Option<&Cancel>,
-) -> Result<Option<(String, String)>> {
+) -> Result<Option<(HostState, String)>> {
     let w = quote(work);
     // Restart (up to UP_SECS), the confirmation window, a rollback's restart.
     let limit = Duration::from_secs(u64::from(2 * script::UP_SECS + confirm_secs() + 30));
@@ -325,8 +349,8 @@ pub(super) fn wait_for_inner(
         let out = ran.stdout();
         let (s, why) = out.split_once("---").unwrap_or((&out, ""));
         state = s.trim().to_string();
-        if ends.contains(&state.as_str()) {
-            return Ok(Some((state, why.trim().to_string())));
+        if let Some(end) = HostState::parse(&state).filter(|s| ends.contains(s)) {
+            return Ok(Some((end, why.trim().to_string())));
         }
         if cancel.is_some_and(Cancel::requested) {
             return Ok(None);
@@ -347,7 +371,7 @@ pub(super) fn failed_on_host(
     session: &Session,
     work: &str,
     host: &str,
-    state: &str,
+    state: HostState,
     why: &str,
 ) -> Error {
     let logs = session
@@ -371,7 +395,7 @@ pub(super) fn failed_on_host(
             tail.join("\n  ")
         ),
         fix: match state {
-            "down" | "broken" => after_rollback_fix(state, work),
+            HostState::Down | HostState::Broken => after_rollback_fix(state, work),
             _ => format!(
                 "fix what the log names (a port another program holds, a flag daemon.json repeats), then run the install again; the journal is in {work} on the host"
             ),
@@ -381,18 +405,18 @@ pub(super) fn failed_on_host(
 
 /// What the host's journal says of the configuration from before an
 /// install, in words that are true of each end state.
-pub(super) fn after_rollback(state: &str, work: &str) -> String {
+pub(super) fn after_rollback(state: HostState, work: &str) -> String {
     match state {
-        "rolled-back" => "the old configuration was restored and serves again".into(),
-        "refused" => "nothing was changed".into(),
-        "down" => format!("the old files were put back as they were, but dockerd does not answer with them either (its last lines are in {work}/restored.log on the host)"),
+        HostState::RolledBack => "the old configuration was restored and serves again".into(),
+        HostState::Refused => "nothing was changed".into(),
+        HostState::Down => format!("the old files were put back as they were, but dockerd does not answer with them either (its last lines are in {work}/restored.log on the host)"),
         _ => format!("the old files could not be put back (the backups are in {work}/backup, listed in {work}/done)"),
     }
 }
 
-pub(super) fn after_rollback_fix(state: &str, work: &str) -> String {
+pub(super) fn after_rollback_fix(state: HostState, work: &str) -> String {
     match state {
-        "down" => format!("on the host, `systemctl status docker` or the daemon log says why dockerd does not start with its old configuration; once it runs, run the install again (the journal is in {work})"),
+        HostState::Down => format!("on the host, `systemctl status docker` or the daemon log says why dockerd does not start with its old configuration; once it runs, run the install again (the journal is in {work})"),
         _ => format!("copy the backups listed in {work}/done back into place on the host, start dockerd, then remove {work}/state and run the install again"),
     }
 }
