@@ -13,7 +13,7 @@ use crate::fsio::{self, SECRET_DIR, SECRET_FILE};
 use crate::issuance::{generating, identities::ca, parse_sans, Env, Progress};
 use crate::keystore::{self, Account, KeyStore};
 use crate::names;
-use crate::pki::{KeyType, Leaf, Purpose, San};
+use crate::pki::{KeyType, Leaf, LeafRequest, Purpose, San};
 use crate::state::{bundle_files, Journal, ServerPlan, ServerRecord};
 
 pub fn account(name: &str) -> Account {
@@ -188,7 +188,9 @@ pub fn issue(
         "certificate"
     };
     generating(progress, key_type, &format!("{what} {name}"), || {
-        ca.issue_for(purpose, sans, key_type, days, env.now)
+        ca.sign(&LeafRequest::service(
+            purpose, sans, key_type, days, env.now,
+        ))
     })
 }
 

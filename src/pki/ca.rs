@@ -1,6 +1,7 @@
 //! A CA: made (`new_ca`), loaded (`Ca::load`), signing leaves for keys
 //! made here or sent in a request, and CRLs.
 
+use super::leaf::{LeafKey, LeafRequest, Profile};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, SerialNumber,
@@ -168,20 +169,31 @@ impl Ca {
         params.distinguished_name = dn;
         params.subject_alt_names = sans.iter().map(San::to_rcgen).collect::<Result<_>>()?;
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        self.leaf(params, KeyType::EcdsaP256, 10, now)
+        self.sign_params(params, &LeafKey::Generate(KeyType::EcdsaP256), 10, now)
     }
 
-    fn leaf(
+    /// The one path every certificate of ours takes (issue 32): the CA is
+    /// checked alive first (an RSA-4096 key takes a second to find out
+    /// nothing), then the key made or read, then signed.
+    fn sign_params(
         &self,
         params: CertificateParams,
-        key_type: KeyType,
+        key: &LeafKey<'_>,
         days: u32,
         now: OffsetDateTime,
     ) -> Result<Leaf> {
-        // Before generating: an RSA-4096 key takes a second to find out nothing.
         self.check_alive(now)?;
-        let key = key_type.generate()?;
+        let (key, key_type) = key.key_pair()?;
         self.sign_leaf(params, key, key_type, days, now)
+    }
+
+    /// A certificate as `req` asks: the `Signer` path of a CA here.
+    pub fn sign(&self, req: &LeafRequest<'_>) -> Result<Leaf> {
+        let params = match req.profile {
+            Profile::Client { cn, role } => client_params(cn, role),
+            Profile::Service { purpose, sans } => service_params(purpose, sans)?,
+        };
+        self.sign_params(params, &req.key, req.days, req.now)
     }
 
     /// Signs `params` for `key`; callers have checked that the CA is alive.
@@ -278,21 +290,7 @@ impl Ca {
         days: u32,
         now: OffsetDateTime,
     ) -> Result<Leaf> {
-        let mut params = CertificateParams::default();
-        let mut dn = DistinguishedName::new();
-        // A service certificate says so, and the plugin refuses it at the
-        // Engine API; the daemon's own certificate needs nothing (serverAuth
-        // only: dockerd refuses it as a client certificate).
-        if purpose != Purpose::Daemon {
-            dn.push(DnType::OrganizationalUnitName, SERVICE_OU);
-        }
-        if let Some(first) = sans.first() {
-            dn.push(DnType::CommonName, first.host());
-        }
-        params.distinguished_name = dn;
-        params.subject_alt_names = sans.iter().map(San::to_rcgen).collect::<Result<_>>()?;
-        params.extended_key_usages = vec![purpose.eku()];
-        self.leaf(params, key_type, days, now)
+        self.sign(&LeafRequest::service(purpose, sans, key_type, days, now))
     }
 
     /// A client identity: EKU clientAuth, the CN names the person or job,
@@ -305,8 +303,13 @@ impl Ca {
         days: u32,
         now: OffsetDateTime,
     ) -> Result<Leaf> {
-        let params = client_params(cn, role);
-        self.leaf(params, key_type, days, now)
+        self.sign(&LeafRequest::client(
+            cn,
+            role,
+            LeafKey::Generate(key_type),
+            days,
+            now,
+        ))
     }
 
     /// A client certificate for a key that already exists (renewal without
@@ -320,11 +323,11 @@ impl Ca {
         days: u32,
         now: OffsetDateTime,
     ) -> Result<Leaf> {
-        let key = KeyPair::try_from(key_der)
-            .map_err(|e| Error::Crypto(format!("cannot read the client key: {e}")))?;
-        let params = client_params(cn, role);
-        self.check_alive(now)?;
-        self.sign_leaf(params, key, key_type, days, now)
+        let key = LeafKey::Existing {
+            der: key_der,
+            key_type,
+        };
+        self.sign(&LeafRequest::client(cn, role, key, days, now))
     }
 }
 
@@ -365,6 +368,25 @@ impl Ca {
         };
         Ok(params.signed_by(&self.issuer)?.pem()?)
     }
+}
+
+/// The daemon's or a service's subject, SANs and usage. A service
+/// certificate says so in its OU, and the plugin refuses it at the Engine
+/// API; the daemon's own certificate needs nothing (serverAuth only:
+/// dockerd refuses it as a client certificate).
+fn service_params(purpose: Purpose, sans: &[San]) -> Result<CertificateParams> {
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    if purpose != Purpose::Daemon {
+        dn.push(DnType::OrganizationalUnitName, SERVICE_OU);
+    }
+    if let Some(first) = sans.first() {
+        dn.push(DnType::CommonName, first.host());
+    }
+    params.distinguished_name = dn;
+    params.subject_alt_names = sans.iter().map(San::to_rcgen).collect::<Result<_>>()?;
+    params.extended_key_usages = vec![purpose.eku()];
+    Ok(params)
 }
 
 fn client_params(cn: &str, role: Role) -> CertificateParams {

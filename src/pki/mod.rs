@@ -11,11 +11,13 @@
 mod ca;
 mod inspect;
 mod keys;
+mod leaf;
 mod types;
 
 pub use ca::*;
 pub use inspect::*;
 pub use keys::*;
+pub use leaf::*;
 pub use types::*;
 
 use time::Duration;

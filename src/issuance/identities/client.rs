@@ -9,7 +9,7 @@ use crate::fsio::{self, SECRET_DIR, SECRET_FILE};
 use crate::issuance::{generating, Env, Progress};
 use crate::keystore::{self, Account, KeyStore};
 use crate::names;
-use crate::pki::{KeyType, Leaf, Role};
+use crate::pki::{KeyType, Leaf, LeafKey, LeafRequest, Role};
 use crate::state::{IdentityRecord, Journal};
 use crate::text::sha256_hex;
 
@@ -38,7 +38,13 @@ pub fn issue(
     progress: &dyn Progress,
 ) -> Result<Leaf> {
     generating(progress, kt, &format!("client {cn}"), || {
-        ca.issue_client(cn, role, kt, days, env.now)
+        ca.sign(&LeafRequest::client(
+            cn,
+            role,
+            LeafKey::Generate(kt),
+            days,
+            env.now,
+        ))
     })
 }
 

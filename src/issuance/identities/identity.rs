@@ -5,13 +5,11 @@ use crate::docker::context::NewContext;
 use crate::docker::endpoint;
 use crate::docker::host::Host;
 use crate::error::{Error, Result};
-use crate::fsio;
 use crate::issuance::{identities::client, server, Env, Progress};
-use crate::keystore;
-use crate::names;
-use crate::pki::{self, Role};
+use crate::pki::{self, LeafKey, LeafRequest, Role};
 use crate::state::{IdentityRecord, Journal, RevocationReason, RevokedEntry};
 use crate::text::sha256_hex;
+use crate::{fsio, keystore, names};
 
 /// A context's identity, read back: what every export writes.
 pub struct Material {
@@ -163,7 +161,16 @@ pub fn renew(
             backend: rec.keystore.to_string(),
             fix: format!("renew with a new key: docker tlsctx renew {name} --rekey"),
         })?;
-        signer.reissue_client(&rec.cn, role, &key, kt, days, env.now)?
+        signer.sign(&LeafRequest::client(
+            &rec.cn,
+            role,
+            LeafKey::Existing {
+                der: &key,
+                key_type: kt,
+            },
+            days,
+            env.now,
+        ))?
     };
     env.check_cancelled()?;
     let key_pem = issued.key_pem();

@@ -18,7 +18,7 @@ use crate::issuance::teams::signer::Signer;
 use crate::issuance::{identities::ca, Env};
 use crate::keystore::{self, Account};
 use crate::names;
-use crate::pki::{self, CertInfo, KeyType, Leaf, Purpose, Role, RoleClaim, San};
+use crate::pki::{self, CertInfo, Leaf, LeafRequest, Profile, Purpose, Role, RoleClaim, San};
 use crate::state::{CaRecord, IssuerAuth, IssuerRecord};
 use crate::vault::{self, Engine};
 
@@ -269,7 +269,7 @@ impl Remote {
 
     /// Signs a CSR for `key` under `role` and checks the answer.
     #[allow(clippy::too_many_arguments)]
-    fn sign(
+    fn sign_at_engine(
         &self,
         role: &str,
         key: rcgen::KeyPair,
@@ -467,62 +467,41 @@ impl Signer for Remote {
     fn cert_pem(&self) -> &str {
         &self.ca_pem
     }
-    fn issue_for(
-        &self,
-        purpose: Purpose,
-        sans: &[San],
-        key_type: KeyType,
-        days: u32,
-        now: OffsetDateTime,
-    ) -> Result<Leaf> {
-        let role = self.rec.server_role.as_deref().ok_or_else(|| {
-            failed(
-                format!("issuer {:?} has no server role", self.rec.name),
-                "give one: docker tlsctx issuer add … --server-role ROLE --force",
-            )
-        })?;
-        if purpose == Purpose::ServiceClient {
-            return Err(failed(
-                "service client certificates are not signed by issuers yet",
-                "use a CA of this tool for them (docker tlsctx cert … --ca CA)",
-            ));
+    fn sign(&self, req: &LeafRequest<'_>) -> Result<Leaf> {
+        let (days, now) = (req.days, req.now);
+        match req.profile {
+            Profile::Client { cn, role } => {
+                let (key, _) = req.key.key_pair()?;
+                self.client(cn, role, key, days, now)
+            }
+            Profile::Service { purpose, sans } => {
+                let role = self.rec.server_role.as_deref().ok_or_else(|| {
+                    failed(
+                        format!("issuer {:?} has no server role", self.rec.name),
+                        "give one: docker tlsctx issuer add … --server-role ROLE --force",
+                    )
+                })?;
+                if purpose == Purpose::ServiceClient {
+                    return Err(failed(
+                        "service client certificates are not signed by issuers yet",
+                        "use a CA of this tool for them (docker tlsctx cert … --ca CA)",
+                    ));
+                }
+                let cn = sans.first().map(San::host).unwrap_or_default();
+                let (ips, dns): (Vec<&San>, Vec<&San>) =
+                    sans.iter().partition(|s| matches!(s, San::Ip(_)));
+                // Every name is asked for in alt_names/ip_sans: the CN (the first
+                // of them) is not added again, which OpenBao does as a DNS name
+                // even when it is an address ("DNS:127.0.0.1").
+                let extra = serde_json::json!({
+                    "exclude_cn_from_sans": true,
+                    "alt_names": dns.iter().map(|s| s.host()).collect::<Vec<_>>().join(","),
+                    "ip_sans": ips.iter().map(|s| s.host()).collect::<Vec<_>>().join(","),
+                });
+                let (key, _) = req.key.key_pair()?;
+                self.sign_at_engine(role, key, &cn, sans, extra, days, now, false)
+            }
         }
-        let cn = sans.first().map(San::host).unwrap_or_default();
-        let (ips, dns): (Vec<&San>, Vec<&San>) = sans.iter().partition(|s| matches!(s, San::Ip(_)));
-        // Every name is asked for in alt_names/ip_sans: the CN (the first
-        // of them) is not added again, which OpenBao does as a DNS name
-        // even when it is an address ("DNS:127.0.0.1").
-        let extra = serde_json::json!({
-            "exclude_cn_from_sans": true,
-            "alt_names": dns.iter().map(|s| s.host()).collect::<Vec<_>>().join(","),
-            "ip_sans": ips.iter().map(|s| s.host()).collect::<Vec<_>>().join(","),
-        });
-        let key = key_type.generate()?;
-        self.sign(role, key, &cn, sans, extra, days, now, false)
-    }
-    fn issue_client(
-        &self,
-        cn: &str,
-        role: Role,
-        key_type: KeyType,
-        days: u32,
-        now: OffsetDateTime,
-    ) -> Result<Leaf> {
-        let key = key_type.generate()?;
-        self.client(cn, role, key, days, now)
-    }
-    fn reissue_client(
-        &self,
-        cn: &str,
-        role: Role,
-        key_der: &[u8],
-        _key_type: KeyType,
-        days: u32,
-        now: OffsetDateTime,
-    ) -> Result<Leaf> {
-        let key = rcgen::KeyPair::try_from(key_der)
-            .map_err(|e| Error::Crypto(format!("cannot read the client key: {e}")))?;
-        self.client(cn, role, key, days, now)
     }
     fn notes(&self) -> Vec<String> {
         self.notes.borrow().clone()
@@ -541,7 +520,7 @@ impl Remote {
         days: u32,
         now: OffsetDateTime,
     ) -> Result<Leaf> {
-        let leaf = self.sign(
+        let leaf = self.sign_at_engine(
             &self.rec.client_role.clone(),
             key,
             cn,
