@@ -165,7 +165,7 @@ fn print_text(args: &NewArgs, c: &Created) {
                 &s.dir,
                 &args.daemon_dir,
                 &c.host.name(),
-                s.authz
+                s.host.authz
             )
         );
     }

@@ -54,7 +54,7 @@ pub fn run(env: &Env, args: &ServerArgs) -> Result<()> {
                     &rec.dir,
                     &args.daemon_dir,
                     &rec.sans[0].host(),
-                    rec.authz
+                    rec.host.authz
                 )
             );
         }

@@ -60,7 +60,7 @@ pub fn run(env: &Env, args: &ServerRenewArgs) -> Result<()> {
             &r.after.dir,
             &r.daemon_dir,
             &r.after.sans[0].host(),
-            r.after.authz,
+            r.after.host.authz,
         )
     );
     Ok(())

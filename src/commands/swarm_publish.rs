@@ -46,7 +46,7 @@ pub fn run(env: &Env, args: &SwarmPublishArgs) -> Result<()> {
     let auto = env
         .state()
         .server(&args.name)?
-        .and_then(|r| r.swarm)
+        .and_then(|r| r.renewal.swarm)
         .is_some_and(|s| s.prefix == p.prefix);
     if args.format == Format::Json {
         ui::print_json(&json!({

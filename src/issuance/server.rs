@@ -14,7 +14,7 @@ use crate::issuance::{generating, identities::ca, parse_sans, Env, Progress};
 use crate::keystore::{self, Account, KeyStore};
 use crate::names;
 use crate::pki::{KeyType, Leaf, LeafRequest, Purpose, San};
-use crate::state::{bundle_files, Journal, ServerPlan, ServerRecord};
+use crate::state::{bundle_files, Journal, OnHost, OnRenewal, ServerPlan, ServerRecord};
 
 pub fn account(name: &str) -> Account {
     Account::Server(name.into())
@@ -237,12 +237,16 @@ pub fn plan(
             not_before: b.issued.not_before,
             not_after: b.issued.not_after,
             keystore: ks.backend(),
-            authz: b.authz,
             purpose: b.purpose,
-            ssh: b.ssh.clone(),
-            installed: b.installed.clone(),
-            exec: b.exec.clone(),
-            swarm: b.swarm.clone(),
+            host: OnHost {
+                authz: b.authz,
+                ssh: b.ssh.clone(),
+                installed: b.installed.clone(),
+            },
+            renewal: OnRenewal {
+                exec: b.exec.clone(),
+                swarm: b.swarm.clone(),
+            },
             superseded: Vec::new(),
         },
         cert_pem: b.issued.cert_pem.clone(),
@@ -292,9 +296,9 @@ fn write_files(env: &Env, plan: &ServerPlan, key_pem: &str) -> Result<()> {
     fsio::write_public(&dir.join("ca.pem"), plan.ca_pem.as_bytes())?;
     fsio::write_public(
         &dir.join("daemon.json"),
-        daemon_json(&plan.daemon_dir, plan.record.port, plan.record.authz).as_bytes(),
+        daemon_json(&plan.daemon_dir, plan.record.port, plan.record.host.authz).as_bytes(),
     )?;
-    if plan.record.authz {
+    if plan.record.host.authz {
         fsio::write_public(
             &dir.join(AUTHZ_UNIT_FILE),
             authz_unit(&plan.daemon_dir, AUTHZ_BIN).as_bytes(),
@@ -434,10 +438,10 @@ pub fn create(
         authz: req.authz,
         purpose: req.purpose,
         // A replaced bundle (--force) keeps where it was installed.
-        ssh: env.state().server(req.name)?.and_then(|r| r.ssh),
-        installed: env.state().server(req.name)?.and_then(|r| r.installed),
+        ssh: env.state().server(req.name)?.and_then(|r| r.host.ssh),
+        installed: env.state().server(req.name)?.and_then(|r| r.host.installed),
         exec: req.exec.clone(),
-        swarm: env.state().server(req.name)?.and_then(|r| r.swarm),
+        swarm: env.state().server(req.name)?.and_then(|r| r.renewal.swarm),
     };
     let plan = plan(req.name, ca.as_ref(), &bundle, ks.as_ref(), new_bundle);
     Ok((
@@ -515,12 +519,12 @@ pub fn renew(
         port: rec.port,
         daemon_dir: daemon_dir.clone(),
         key_type: rec.key_type,
-        authz: rec.authz,
+        authz: rec.host.authz,
         purpose: rec.purpose,
-        ssh: rec.ssh.clone(),
-        installed: rec.installed.clone(),
-        exec: rec.exec.clone(),
-        swarm: rec.swarm.clone(),
+        ssh: rec.host.ssh.clone(),
+        installed: rec.host.installed.clone(),
+        exec: rec.renewal.exec.clone(),
+        swarm: rec.renewal.swarm.clone(),
     };
     let plan = plan(name, ca.as_ref(), &bundle, ks.as_ref(), false);
     let after = in_journal(env, ks.as_ref(), &plan, &bundle.issued)?;

@@ -48,7 +48,7 @@ impl Checked for ServerRecord {
     fn check(&self, expected: &str) -> std::result::Result<(), String> {
         check_own(&self.name, expected)?;
         check_name("ca", &self.ca)?;
-        if let Some(s) = &self.swarm {
+        if let Some(s) = &self.renewal.swarm {
             // Words that reach `docker` on its command line: the same rules
             // as when they were typed.
             if !crate::names::is_swarm_prefix(&s.prefix) {

@@ -88,4 +88,34 @@ mod tests {
         assert!(serde_json::from_str::<Role>(r#""root""#).is_err());
         assert!(serde_json::from_str::<San>(r#""IP:not an address!""#).is_err());
     }
+
+    /// A server.json as v0.3 wrote it, every optional field present, reads
+    /// into the record split by feature (OnHost, OnRenewal) and is written
+    /// back with the same keys and values at the top level.
+    #[test]
+    fn a_v0_3_server_record_reads_and_writes_back_the_same() {
+        let v03 = r#"{"name":"prod","dir":"/home/a/.docker/tlsctx/servers/prod","ca":"default",
+            "sans":["IP:203.0.113.7","DNS:docker.example.com"],"serial":"0a1b","key_type":"ecdsa-p256",
+            "port":2376,"not_before":"2026-01-01T00:00:00Z","not_after":"2027-02-02T00:00:00Z",
+            "keystore":"file","authz":true,"purpose":"service","ssh":"admin@203.0.113.7:2222",
+            "installed":"0a1b","exec":["systemctl","reload","nginx"],
+            "swarm":{"prefix":"web","context":"prod","cluster":"abc123","rotated":"0a1b"}}"#;
+        let rec: crate::state::ServerRecord = serde_json::from_str(v03).unwrap();
+        assert!(rec.host.authz);
+        assert_eq!(rec.host.ssh.as_deref(), Some("admin@203.0.113.7:2222"));
+        assert_eq!(rec.renewal.swarm.as_ref().unwrap().cluster, "abc123");
+        let back = serde_json::to_value(&rec).unwrap();
+        let want: serde_json::Value = serde_json::from_str(v03).unwrap();
+        assert_eq!(back, want);
+        // A daemon bundle with none of them writes none of them, as before.
+        let bare = r#"{"name":"p","dir":"/d","ca":"default","sans":[],"serial":"01",
+            "key_type":"rsa-2048","port":2376,"not_before":"2026-01-01T00:00:00Z",
+            "not_after":"2027-01-01T00:00:00Z","keystore":"os"}"#;
+        let rec: crate::state::ServerRecord = serde_json::from_str(bare).unwrap();
+        let back = serde_json::to_value(&rec).unwrap();
+        assert_eq!(
+            back,
+            serde_json::from_str::<serde_json::Value>(bare).unwrap()
+        );
+    }
 }

@@ -229,13 +229,30 @@ pub struct ServerRecord {
     pub not_after: OffsetDateTime,
     /// Which keystore holds `server/<name>`.
     pub keystore: Backend,
-    /// Made with --authz: daemon.json names the tlsctx-authz plugin.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub authz: bool,
     /// The daemon's bundle, or a service certificate from `cert`; written
     /// only for the latter, so a daemon bundle's record reads as before.
     #[serde(default, skip_serializing_if = "Purpose::is_daemon")]
     pub purpose: Purpose,
+    /// Where it runs: the plugin, and the host `server install` put it on.
+    /// Flattened (issue 32): the same keys as before, at the top level.
+    #[serde(flatten)]
+    pub host: OnHost,
+    /// What `renew --due` does after renewing it.
+    #[serde(flatten)]
+    pub renewal: OnRenewal,
+    /// Earlier certificates of this bundle that have not expired (kept by
+    /// `write_server`, as an identity's are).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub superseded: Vec<Superseded>,
+}
+
+/// A server bundle on its Docker host (issue 32: `ServerRecord` split by
+/// feature).
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+pub struct OnHost {
+    /// Made with --authz: daemon.json names the tlsctx-authz plugin.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub authz: bool,
     /// `server install --ssh`: the host it was last installed on, as the
     /// user wrote it ([USER@]HOST[:PORT]); later installs need no flag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -244,6 +261,11 @@ pub struct ServerRecord {
     /// install failed is installed by the next `renew --due`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub installed: Option<String>,
+}
+
+/// What `renew --due` does after renewing a bundle.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+pub struct OnRenewal {
     /// `--exec`: the deploy hook `renew --due` runs after renewing it
     /// (program and arguments, no shell).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -252,10 +274,6 @@ pub struct ServerRecord {
     /// that use these secrets to each renewal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swarm: Option<SwarmRotation>,
-    /// Earlier certificates of this bundle that have not expired (kept by
-    /// `write_server`, as an identity's are).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub superseded: Vec<Superseded>,
 }
 
 /// Where `renew --due` publishes a renewed bundle and whose services it

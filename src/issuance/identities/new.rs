@@ -183,10 +183,10 @@ pub fn run(env: &Env, req: &Request<'_>, progress: &dyn Progress) -> Result<Crea
                 key_type: kt,
                 authz: req.authz,
                 purpose: crate::pki::Purpose::Daemon,
-                ssh: env.state().server(req.name)?.and_then(|r| r.ssh),
-                installed: env.state().server(req.name)?.and_then(|r| r.installed),
-                exec: env.state().server(req.name)?.and_then(|r| r.exec),
-                swarm: env.state().server(req.name)?.and_then(|r| r.swarm),
+                ssh: env.state().server(req.name)?.and_then(|r| r.host.ssh),
+                installed: env.state().server(req.name)?.and_then(|r| r.host.installed),
+                exec: env.state().server(req.name)?.and_then(|r| r.renewal.exec),
+                swarm: env.state().server(req.name)?.and_then(|r| r.renewal.swarm),
             };
             let plan = server::plan(req.name, signer.as_ref(), &bundle, ks.as_ref(), new_bundle);
             Some((plan, bundle))

@@ -23,7 +23,7 @@ pub fn push_crl(env: &Env, name: &str, ssh: Option<&str>) -> Result<Pushed> {
     let started = Instant::now();
     let (rec, _, target) = bundle_and_target(env, name, ssh)?;
     let shown = target.to_string();
-    if !rec.authz {
+    if !rec.host.authz {
         return Err(Error::InstallRefused {
             host: shown,
             what: format!("bundle {name:?} was made without --authz, and dockerd itself reads no CRL"),

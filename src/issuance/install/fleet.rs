@@ -12,10 +12,10 @@ use super::*;
 pub fn fleet(env: &Env, authz_only: bool) -> Result<Vec<Vec<String>>> {
     let mut groups: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for r in env.state().servers()? {
-        if !(r.purpose.is_daemon() && (r.authz || !authz_only)) {
+        if !(r.purpose.is_daemon() && (r.host.authz || !authz_only)) {
             continue;
         }
-        let Some(ssh) = &r.ssh else { continue };
+        let Some(ssh) = &r.host.ssh else { continue };
         let key = Target::parse(ssh)
             .map(|t| format!("{}:{}", t.host.to_ascii_lowercase(), t.port.unwrap_or(22)))
             .unwrap_or_else(|_| ssh.clone());

@@ -198,7 +198,7 @@ fn bundle_and_target(
         .ok_or_else(|| Error::ServerNotFound(name.into()))?;
     let text = ssh
         .map(str::to_string)
-        .or_else(|| rec.ssh.clone())
+        .or_else(|| rec.host.ssh.clone())
         .ok_or_else(|| Error::InstallRefused {
             host: name.into(),
             what: format!("server bundle {name:?} has no SSH target yet"),
@@ -276,7 +276,7 @@ fn install_inner(
     }
     // The plugin is this very binary (same OS and architecture checked by
     // the plan).
-    let exe = if rec.authz {
+    let exe = if rec.host.authz {
         let path = std::env::current_exe()
             .map_err(Error::io("read", std::path::Path::new("/proc/self/exe")))?;
         Some(std::fs::read(&path).map_err(Error::io("read", &path))?)
@@ -286,7 +286,7 @@ fn install_inner(
     let bundle = plan::Bundle {
         tls_dir: &files.tls_dir,
         port: rec.port,
-        authz: rec.authz,
+        authz: rec.host.authz,
         ca_pem: &files.ca_pem,
         cert_pem: &files.cert_pem,
         key_pem: &files.key_pem,
@@ -499,12 +499,12 @@ fn install_inner(
     };
     // Later installs and renewals need no --ssh; `renew --due` knows this
     // serial is in place.
-    if rec.ssh.as_deref() != Some(target_text.as_str())
-        || rec.installed.as_deref() != Some(&rec.serial)
+    if rec.host.ssh.as_deref() != Some(target_text.as_str())
+        || rec.host.installed.as_deref() != Some(&rec.serial)
     {
         let mut rec = rec.clone();
-        rec.ssh = Some(target_text);
-        rec.installed = Some(rec.serial.clone());
+        rec.host.ssh = Some(target_text);
+        rec.host.installed = Some(rec.serial.clone());
         env.state().write_server(&rec)?;
     }
     // A renewal `renew --due` could not install is installed now.

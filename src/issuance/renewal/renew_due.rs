@@ -166,10 +166,11 @@ pub fn items(env: &Env, before: Before) -> Result<Vec<Item>> {
             },
             due_at: due::due_at(r.not_before, r.not_after, before),
             pending_install: r.purpose.is_daemon()
-                && r.ssh.is_some()
-                && r.installed.is_some()
-                && r.installed.as_deref() != Some(&r.serial),
+                && r.host.ssh.is_some()
+                && r.host.installed.is_some()
+                && r.host.installed.as_deref() != Some(&r.serial),
             pending_rotation: r
+                .renewal
                 .swarm
                 .as_ref()
                 .is_some_and(|s| s.rotated.as_deref() != Some(&r.serial)),
@@ -346,7 +347,7 @@ fn renew_one(env: &Env, item: &Item, opts: &Options, extra: &mut Extra) -> Resul
                 .ok_or_else(|| Error::ServerNotFound(item.name.clone()))?;
             // Renewed now, or by an earlier run whose install or rotation
             // did not finish (then only what is left is done).
-            let renewed = match &rec.swarm {
+            let renewed = match &rec.renewal.swarm {
                 Some(sw) if due || item.pending_rotation => {
                     let (renewed, done) = rotate_in_swarm(env, &rec, sw, due, days)?;
                     extra.swarm = Some(done);
@@ -360,7 +361,7 @@ fn renew_one(env: &Env, item: &Item, opts: &Options, extra: &mut Extra) -> Resul
             let after = renewed.clone().unwrap_or(rec);
             let not_after = after.not_after;
             let install = item.kind == Kind::Server
-                && after.ssh.is_some()
+                && after.host.ssh.is_some()
                 && (renewed.is_some() || item.pending_install);
             let target = if install {
                 Some(install_on_host(env, &item.name, not_after, opts)?)
@@ -451,7 +452,7 @@ const HOOK_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
 /// `--exec`: run after the item was renewed (and installed), with its
 /// name and files in the environment, its own words only (no shell).
 fn deploy_hook(env: &Env, rec: &crate::state::ServerRecord) -> Result<()> {
-    let Some(argv) = rec.exec.as_ref().filter(|a| !a.is_empty()) else {
+    let Some(argv) = rec.renewal.exec.as_ref().filter(|a| !a.is_empty()) else {
         return Ok(());
     };
     let dir = env.state().server_dir(rec);

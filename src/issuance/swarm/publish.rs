@@ -285,8 +285,8 @@ pub fn publish(env: &Env, docker: &Docker, name: &str, prefix: Option<&str>) -> 
 /// (None): what `renew --due` does with the bundle's next renewals.
 pub fn set_rotate_on_renew(env: &Env, name: &str, rotation: Option<SwarmRotation>) -> Result<()> {
     let mut rec = bundle_record(env, name)?;
-    if rec.swarm != rotation {
-        rec.swarm = rotation;
+    if rec.renewal.swarm != rotation {
+        rec.renewal.swarm = rotation;
         env.state().write_server(&rec)?;
     }
     Ok(())

@@ -153,7 +153,7 @@ fn remember_rotated(env: &Env, name: &str, prefix: &str, p: &Published) -> Resul
     let Some(mut rec) = state.server(name)? else {
         return Ok(());
     };
-    match rec.swarm.as_mut() {
+    match rec.renewal.swarm.as_mut() {
         Some(s) if s.prefix == prefix && s.rotated.as_ref() != Some(&p.serial) => {
             s.rotated = Some(p.serial.clone());
             state.write_server(&rec)
