@@ -13,6 +13,7 @@ use crate::docker::host::Host;
 use crate::issuance::renewal::health::Health;
 use crate::issuance::Progress;
 use crate::pki::KeyType;
+use crate::state::ServerRecord;
 use crate::text::date;
 
 /// Left-aligned columns separated by three spaces, as `docker context ls`.
@@ -114,6 +115,36 @@ pub fn warn_if_clamped(clamped: bool, not_after: OffsetDateTime, what: &str, ca:
             date(not_after)
         );
     }
+}
+
+/// What every renewal prints first (`renew`, `server renew`, `cert renew`;
+/// issue 32: written once): the signer's notes, and a lifetime the CA cut
+/// short.
+pub fn renewal_notes(
+    notes: &[String],
+    clamped: bool,
+    not_after: OffsetDateTime,
+    what: &str,
+    ca: &str,
+    days: u32,
+) {
+    for n in notes {
+        eprintln!("Note: {n}");
+    }
+    warn_if_clamped(clamped, not_after, what, ca, days);
+}
+
+/// `server renew` and `cert renew`: the bundle renewed, in one line.
+pub fn bundle_renewed(noun: &str, before: &ServerRecord, after: &ServerRecord) {
+    let sans: Vec<String> = after.sans.iter().map(ToString::to_string).collect();
+    println!(
+        "Renewed {noun} {:?} for {} (valid until {}, was {}) in {}",
+        after.name,
+        sans.join(", "),
+        date(after.not_after),
+        date(before.not_after),
+        after.dir.display()
+    );
 }
 
 /// The steps for the daemon host, printed after `new`, `server` and `server

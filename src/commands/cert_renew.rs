@@ -4,7 +4,6 @@ use clap::Args;
 
 use crate::error::Result;
 use crate::issuance::{server, Env};
-use crate::text::date;
 use crate::ui;
 
 pub fn run(env: &Env, args: &CertRenewArgs) -> Result<()> {
@@ -15,25 +14,15 @@ pub fn run(env: &Env, args: &CertRenewArgs) -> Result<()> {
         args.days,
         &ui::Spinner::default(),
     )?;
-    for n in &r.notes {
-        eprintln!("Note: {n}");
-    }
-    ui::warn_if_clamped(
+    ui::renewal_notes(
+        &r.notes,
         r.clamped_to_ca,
         r.after.not_after,
         "certificate",
         &r.after.ca,
         args.days,
     );
-    let sans: Vec<String> = r.after.sans.iter().map(ToString::to_string).collect();
-    println!(
-        "Renewed certificate {:?} for {} (valid until {}, was {}) in {}",
-        r.after.name,
-        sans.join(", "),
-        date(r.after.not_after),
-        date(r.before.not_after),
-        r.after.dir.display()
-    );
+    ui::bundle_renewed("certificate", &r.before, &r.after);
     println!(
         "Services read it at start: to move swarm services to it, docker tlsctx swarm rotate {} --service SVC",
         r.after.name

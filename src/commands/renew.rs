@@ -59,10 +59,8 @@ pub fn run(env: &Env, args: &RenewArgs) -> Result<()> {
         args.role,
         &ui::Spinner::default(),
     )?;
-    for n in &r.notes {
-        eprintln!("Note: {n}");
-    }
-    ui::warn_if_clamped(
+    ui::renewal_notes(
+        &r.notes,
         r.clamped_to_ca,
         r.after.not_after,
         "client",

@@ -5,7 +5,6 @@ use clap::Args;
 use crate::args::InstallOpts;
 use crate::error::Result;
 use crate::issuance::{install, server, Env};
-use crate::text::date;
 use crate::ui;
 
 pub fn run(env: &Env, args: &ServerRenewArgs) -> Result<()> {
@@ -16,25 +15,15 @@ pub fn run(env: &Env, args: &ServerRenewArgs) -> Result<()> {
         args.days,
         &ui::Spinner::default(),
     )?;
-    for n in &r.notes {
-        eprintln!("Note: {n}");
-    }
-    ui::warn_if_clamped(
+    ui::renewal_notes(
+        &r.notes,
         r.clamped_to_ca,
         r.after.not_after,
         "server",
         &r.after.ca,
         args.days,
     );
-    let sans: Vec<String> = r.after.sans.iter().map(ToString::to_string).collect();
-    println!(
-        "Renewed server bundle {:?} for {} (valid until {}, was {}) in {}",
-        r.after.name,
-        sans.join(", "),
-        date(r.after.not_after),
-        date(r.before.not_after),
-        r.after.dir.display()
-    );
+    ui::bundle_renewed("server bundle", &r.before, &r.after);
     if args.install {
         let done = install::install(
             env,
