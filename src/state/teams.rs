@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{check_name, is_false, list_json, read_record, write_json, Checked, State};
+use super::{check_name, check_own, is_false, list_json, read_record, write_json, Checked, State};
 use crate::docker::host::Host;
 use crate::error::Result;
 use crate::fsio::{self, PUBLIC_DIR};
@@ -96,13 +96,7 @@ pub struct IssuerRecord {
 
 impl Checked for IssuerRecord {
     fn check(&self, expected: &str) -> std::result::Result<(), String> {
-        check_name("name", &self.name)?;
-        if self.name != expected {
-            return Err(format!(
-                "it names itself {:?}, but its file belongs to {expected:?}",
-                self.name
-            ));
-        }
+        check_own(&self.name, expected)?;
         // Words that become URL paths: the same rules as when typed.
         if !crate::vault::valid_url(&self.url)
             || !crate::vault::valid_path(&self.mount, true)
@@ -120,13 +114,7 @@ impl Checked for IssuerRecord {
 
 impl Checked for PendingRequest {
     fn check(&self, expected: &str) -> std::result::Result<(), String> {
-        check_name("name", &self.name)?;
-        if self.name != expected {
-            return Err(format!(
-                "it names itself {:?}, but its file belongs to {expected:?}",
-                self.name
-            ));
-        }
+        check_own(&self.name, expected)?;
         // The account is read from the keystore: only the two shapes made.
         if self.account != format!("request/{}", self.name)
             && self.account != format!("client/{}", self.name)
