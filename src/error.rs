@@ -103,9 +103,8 @@ pub enum Error {
     KeystoreChoice(String),
     /// A record names a key that its keystore does not hold.
     KeyMissing {
-        what: String,
+        of: MissingKey,
         backend: String,
-        fix: String,
     },
     /// `ca import` of an encrypted key: Docker and we need it in the clear once.
     EncryptedKey(PathBuf),
@@ -389,6 +388,36 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// Whose key the keystore does not have, and what the command was doing
+/// with it: the way out differs (issue 32: the interface words it, from
+/// these facts, where the callers wrote the hint).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MissingKey {
+    /// An identity of this CA, read to be used as it is (`restore`,
+    /// `client`, the agent).
+    Identity { name: String, host: String },
+    /// An identity renewed without --rekey.
+    IdentityRenewed { name: String },
+    /// An identity that was signed elsewhere, whose renewal request needs it.
+    IdentityRequested { name: String, host: String },
+    /// A pending request being accepted.
+    PendingRequest { name: String, host: String },
+    /// A server bundle being installed.
+    ServerBundle { name: String },
+}
+
+impl fmt::Display for MissingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MissingKey::Identity { name, .. }
+            | MissingKey::IdentityRenewed { name }
+            | MissingKey::IdentityRequested { name, .. } => write!(f, "identity {name:?}"),
+            MissingKey::PendingRequest { name, .. } => write!(f, "pending request {name:?}"),
+            MissingKey::ServerBundle { name } => write!(f, "server bundle {name:?}"),
+        }
+    }
+}
+
 fn regexp_text(what: &str, name: &str) -> String {
     format!("{what} name {name:?} is invalid, names are validated against regexp \"^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$\"")
 }
@@ -454,7 +483,7 @@ impl Error {
             Error::KeychainTimeout { backend, secs } => format!("the {backend} keychain did not answer within {secs} s"),
             Error::KeystoreFailed { backend, why } => format!("the {backend} keychain failed: {why}"),
             Error::KeystoreChoice(why) => format!("DOCKER_TLSCTX_KEYSTORE: {why}"),
-            Error::KeyMissing { what, backend, .. } => format!("the key of {what} is missing from the {backend} keystore"),
+            Error::KeyMissing { of, backend } => format!("the key of {of} is missing from the {backend} keystore"),
             Error::EncryptedKey(p) => format!("{} is an encrypted private key", p.display()),
             Error::NotAKey(p) => format!("{} holds no private key in PEM", p.display()),
             Error::NotACa { path, why } => format!("{} cannot be used as a CA: {why}", path.display()),

@@ -6,7 +6,7 @@
 //! arm in `hint` (no wildcard), so a new situation is a compile error here
 //! until it says what to do next.
 
-use crate::error::Error;
+use crate::error::{Error, MissingKey};
 
 const NAME_RULE_FIX: &str =
     "use letters, digits and _ . + - (at least two characters, starting with a letter or digit)";
@@ -76,7 +76,7 @@ pub fn hint(e: &Error) -> Option<String> {
             Error::KeychainTimeout { .. } => Some("unlock the keychain (a locked one waits for an unlock prompt), raise DOCKER_TLSCTX_KEYCHAIN_TIMEOUT (seconds), or use --keystore file".into()),
             Error::KeystoreFailed { .. } => Some("run docker tlsctx keystore status to see which keystore answers; --keystore file avoids the OS keychain".into()),
             Error::KeystoreChoice(_) => Some("set DOCKER_TLSCTX_KEYSTORE to auto, os or file (or unset it)".into()),
-            Error::KeyMissing { fix, .. } => Some(fix.clone()),
+            Error::KeyMissing { of, .. } => Some(missing_key_fix(of)),
             Error::EncryptedKey(p) => Some(format!(
                         "decrypt a copy first: openssl pkey -in {0} -out {0}.plain, import that, then delete it (shred -u {0}.plain)",
                         p.display()
@@ -167,5 +167,27 @@ pub fn hint(e: &Error) -> Option<String> {
                     } else {
                         "the old secrets are kept; fix the cause, then run swarm rotate again (it renews once more and moves every service)".into()
                     }),
+    }
+}
+
+/// The way out when the keystore lacks a key: it depends on what the
+/// command was doing with it.
+fn missing_key_fix(of: &MissingKey) -> String {
+    match of {
+        MissingKey::Identity { name, host } => {
+            format!("issue a new identity: docker tlsctx new {name} --host {host} --no-server --force")
+        }
+        MissingKey::IdentityRenewed { name } => {
+            format!("renew with a new key: docker tlsctx renew {name} --rekey")
+        }
+        MissingKey::IdentityRequested { name, host } => format!(
+            "make a new request: docker tlsctx rm {name}, then docker tlsctx request {name} --host {host}"
+        ),
+        MissingKey::PendingRequest { name, host } => {
+            format!("make a new request: docker tlsctx request {name} --host {host} --force")
+        }
+        MissingKey::ServerBundle { name } => {
+            format!("issue it again: docker tlsctx server renew {name}")
+        }
     }
 }

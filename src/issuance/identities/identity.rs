@@ -4,7 +4,7 @@
 use crate::docker::context::NewContext;
 use crate::docker::endpoint;
 use crate::docker::host::Host;
-use crate::error::{Error, Result};
+use crate::error::{Error, MissingKey, Result};
 use crate::issuance::{identities::client, server, Env, Progress};
 use crate::pki::{self, LeafKey, LeafRequest, Role};
 use crate::state::{IdentityRecord, Journal, RevocationReason, RevokedEntry};
@@ -52,12 +52,11 @@ pub fn load_with_record(env: &Env, name: &str) -> Result<(IdentityRecord, Materi
     let key_der = ks
         .get(&client::account(name))?
         .ok_or_else(|| Error::KeyMissing {
-            what: format!("identity {name:?}"),
+            of: MissingKey::Identity {
+                name: name.into(),
+                host: host.url(),
+            },
             backend: rec.keystore.to_string(),
-            fix: format!(
-                "issue a new identity: docker tlsctx new {name} --host {} --no-server --force",
-                host.url()
-            ),
         })?;
     if !pki::key_matches_cert(&key_der, &cert_pem)? {
         return Err(Error::Corrupt {
@@ -157,9 +156,8 @@ pub fn renew(
         client::issue(env, signer.as_ref(), &rec.cn, role, kt, days, progress)?
     } else {
         let key = ks.get(&account)?.ok_or_else(|| Error::KeyMissing {
-            what: format!("identity {name:?}"),
+            of: MissingKey::IdentityRenewed { name: name.into() },
             backend: rec.keystore.to_string(),
-            fix: format!("renew with a new key: docker tlsctx renew {name} --rekey"),
         })?;
         signer.sign(&LeafRequest::client(
             &rec.cn,

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use facts::{Facts, HOST_STATE, HOST_STATE_PARENT, PREFLIGHT};
 use plan::{Plan, Refusal};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, MissingKey, Result};
 use crate::fsio;
 use crate::issuance::{identities::identity, Env};
 use crate::keystore;
@@ -117,9 +117,10 @@ fn bundle_files(env: &Env, rec: &ServerRecord) -> Result<Files> {
     let der = ks
         .get(&crate::issuance::server::account(&rec.name))?
         .ok_or_else(|| Error::KeyMissing {
-            what: format!("server bundle {:?}", rec.name),
+            of: MissingKey::ServerBundle {
+                name: rec.name.clone(),
+            },
             backend: rec.keystore.to_string(),
-            fix: format!("issue it again: docker tlsctx server renew {}", rec.name),
         })?;
     if !pki::key_matches_cert(&der, &cert_pem)? {
         return Err(Error::Corrupt {

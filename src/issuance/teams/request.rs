@@ -10,7 +10,7 @@ use crate::csr::{self, RequestEnvelope};
 use crate::docker::context::NewContext;
 use crate::docker::host::Host;
 use crate::environment::Var;
-use crate::error::{Error, Result};
+use crate::error::{Error, MissingKey, Result};
 use crate::fsio;
 use crate::issuance::{identities::client, Env};
 use crate::keystore::{self, Account};
@@ -130,12 +130,11 @@ pub fn renewal(env: &Env, name: &str, out: Option<&Path>) -> Result<Requested> {
     let ks = keystore::open_recorded(rec.keystore, &env.config_dir)?;
     let account = client::account(name);
     let key_der = ks.get(&account)?.ok_or_else(|| Error::KeyMissing {
-        what: format!("identity {name:?}"),
+        of: MissingKey::IdentityRequested {
+            name: name.into(),
+            host: host.url(),
+        },
         backend: rec.keystore.to_string(),
-        fix: format!(
-            "make a new request: docker tlsctx rm {name}, then docker tlsctx request {name} --host {}",
-            host.url()
-        ),
     })?;
     let spki = pki::spki_sha256_of_key(&key_der)?;
     let csr = crate::csr::csr_pem(&key_der, &rec.cn)?;
@@ -286,13 +285,11 @@ pub fn accept(env: &Env, a: &Accept<'_>) -> Result<Accepted> {
         Account::Request(pending.name.clone())
     };
     let key_der = ks.get(&from)?.ok_or_else(|| Error::KeyMissing {
-        what: format!("pending request {:?}", pending.name),
+        of: MissingKey::PendingRequest {
+            name: pending.name.clone(),
+            host: pending.host.url(),
+        },
         backend: pending.keystore.to_string(),
-        fix: format!(
-            "make a new request: docker tlsctx request {} --host {} --force",
-            pending.name,
-            pending.host.url()
-        ),
     })?;
     if !pki::key_matches_cert(&key_der, &r.cert_pem)? {
         return Err(refused("its certificate is not for the pending key"));
