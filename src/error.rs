@@ -81,13 +81,11 @@ pub enum Error {
     KeystoreUnavailable {
         backend: &'static str,
         why: String,
-        how: &'static str,
     },
     /// The keychain is there but locked.
     KeychainLocked {
         backend: &'static str,
         why: String,
-        how: &'static str,
     },
     /// The keychain did not answer in time (an unlock prompt nobody sees).
     KeychainTimeout {

@@ -71,8 +71,8 @@ pub fn hint(e: &Error) -> Option<String> {
                 env!("CARGO_PKG_REPOSITORY")
             )),
             Error::Unsupported { .. } => None,
-            Error::KeystoreUnavailable { how, .. } => Some((*how).into()),
-            Error::KeychainLocked { how, .. } => Some((*how).into()),
+            Error::KeystoreUnavailable { .. } => Some(keychain::START.into()),
+            Error::KeychainLocked { .. } => Some(keychain::UNLOCK.into()),
             Error::KeychainTimeout { .. } => Some("unlock the keychain (a locked one waits for an unlock prompt), raise DOCKER_TLSCTX_KEYCHAIN_TIMEOUT (seconds), or use --keystore file".into()),
             Error::KeystoreFailed { .. } => Some("run docker tlsctx keystore status to see which keystore answers; --keystore file avoids the OS keychain".into()),
             Error::KeystoreChoice(_) => Some("set DOCKER_TLSCTX_KEYSTORE to auto, os or file (or unset it)".into()),
@@ -190,4 +190,42 @@ fn missing_key_fix(of: &MissingKey) -> String {
             format!("issue it again: docker tlsctx server renew {name}")
         }
     }
+}
+
+/// How to start or unlock this platform's keychain (issue 32: the keystore
+/// names the backend; the way out, with its flags, is worded here).
+mod keychain {
+    #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
+    pub const UNLOCK: &str = "unlock the login keyring (log in to the desktop, or run: gnome-keyring-daemon --unlock and type its password), or use --keystore file";
+    #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
+    pub const START: &str = "run inside a desktop session (gnome-keyring or KWallet provide the Secret Service); headless: dbus-run-session -- sh -c 'echo -n PASSWORD | gnome-keyring-daemon --unlock --components=secrets; exec $SHELL'; or use --keystore file";
+
+    #[cfg(target_os = "macos")]
+    pub const UNLOCK: &str =
+        "unlock it with: security -v unlock-keychain ~/Library/Keychains/login.keychain-db";
+    #[cfg(target_os = "macos")]
+    pub const START: &str =
+        "log in to a macOS user session (the login Keychain needs one), or use --keystore file";
+
+    #[cfg(target_os = "windows")]
+    pub const UNLOCK: &str = "sign in to Windows with the account that owns the credentials";
+    #[cfg(target_os = "windows")]
+    pub const START: &str = "run in a signed-in Windows user session, or use --keystore file";
+
+    #[cfg(not(any(
+        target_os = "linux",
+        target_os = "freebsd",
+        target_os = "openbsd",
+        target_os = "macos",
+        target_os = "windows"
+    )))]
+    pub const UNLOCK: &str = "use --keystore file";
+    #[cfg(not(any(
+        target_os = "linux",
+        target_os = "freebsd",
+        target_os = "openbsd",
+        target_os = "macos",
+        target_os = "windows"
+    )))]
+    pub const START: &str = "this OS has no supported keychain; use --keystore file";
 }

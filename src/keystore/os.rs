@@ -142,7 +142,6 @@ impl OsStore {
             other => Error::KeystoreUnavailable {
                 backend: platform::NAME,
                 why: other.to_string(),
-                how: platform::START_HINT,
             },
         })?;
         *cached = Some(store.clone());
@@ -205,12 +204,10 @@ fn map_error(e: KError) -> Error {
         KError::NoStorageAccess(inner) => Error::KeychainLocked {
             backend: platform::NAME,
             why: inner.to_string(),
-            how: platform::UNLOCK_HINT,
         },
         KError::NoDefaultStore => Error::KeystoreUnavailable {
             backend: platform::NAME,
             why: "no credential store is available on this system".into(),
-            how: platform::START_HINT,
         },
         other => Error::KeystoreFailed {
             backend: platform::NAME,
@@ -227,8 +224,6 @@ mod platform {
     use super::*;
 
     pub const NAME: &str = "Secret Service (D-Bus)";
-    pub const UNLOCK_HINT: &str = "unlock the login keyring (log in to the desktop, or run: gnome-keyring-daemon --unlock and type its password), or use --keystore file";
-    pub const START_HINT: &str = "run inside a desktop session (gnome-keyring or KWallet provide the Secret Service); headless: dbus-run-session -- sh -c 'echo -n PASSWORD | gnome-keyring-daemon --unlock --components=secrets; exec $SHELL'; or use --keystore file";
 
     pub fn store() -> keyring_core::Result<Arc<CredentialStore>> {
         let s: Arc<CredentialStore> = zbus_secret_service_keyring_store::Store::new()?;
@@ -247,10 +242,6 @@ mod platform {
     use super::*;
 
     pub const NAME: &str = "macOS login Keychain";
-    pub const UNLOCK_HINT: &str =
-        "unlock it with: security -v unlock-keychain ~/Library/Keychains/login.keychain-db";
-    pub const START_HINT: &str =
-        "log in to a macOS user session (the login Keychain needs one), or use --keystore file";
 
     pub fn store() -> keyring_core::Result<Arc<CredentialStore>> {
         let s: Arc<CredentialStore> = apple_native_keyring_store::keychain::Store::new()?;
@@ -269,8 +260,6 @@ mod platform {
     use super::*;
 
     pub const NAME: &str = "Windows Credential Manager";
-    pub const UNLOCK_HINT: &str = "sign in to Windows with the account that owns the credentials";
-    pub const START_HINT: &str = "run in a signed-in Windows user session, or use --keystore file";
 
     pub fn store() -> keyring_core::Result<Arc<CredentialStore>> {
         let s: Arc<CredentialStore> = windows_native_keyring_store::Store::new()?;
@@ -293,8 +282,6 @@ mod platform {
     use super::*;
 
     pub const NAME: &str = "OS keychain";
-    pub const UNLOCK_HINT: &str = "use --keystore file";
-    pub const START_HINT: &str = "this OS has no supported keychain; use --keystore file";
 
     pub fn store() -> keyring_core::Result<Arc<CredentialStore>> {
         Err(keyring_core::Error::NoDefaultStore)
