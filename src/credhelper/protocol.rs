@@ -40,7 +40,7 @@ pub enum CredError {
     /// A server URL the reference helpers refuse too (registryurl/parse.go).
     BadUrl(String),
     UnknownAction(String),
-    /// The keystore failed: its situation and fix (error.rs).
+    /// The keystore failed: its situation (crate::error) and fix (crate::explain).
     Keystore(crate::error::Error),
     /// Our index or a stored credential cannot be read.
     Damaged(String),
