@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use crate::interrupt::Cancel;
@@ -166,7 +166,7 @@ fn watch_socket(addr: String, flag: Arc<AtomicBool>) {
                         Err(_) => return,
                     }
                 }
-                flag.store(true, Ordering::SeqCst);
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
             });
         }
     }
