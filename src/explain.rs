@@ -6,7 +6,7 @@
 //! arm in `hint` (no wildcard), so a new situation is a compile error here
 //! until it says what to do next.
 
-use crate::error::{Error, MissingKey};
+use crate::error::{Error, MissingKey, SshProblem};
 
 const NAME_RULE_FIX: &str =
     "use letters, digits and _ . + - (at least two characters, starting with a letter or digit)";
@@ -102,7 +102,7 @@ pub fn hint(e: &Error) -> Option<String> {
             Error::BeforeInvalid(_) => Some("give a time left before expiry such as 30d, 12h or 90m, or a share of the lifetime such as 33%".into()),
             Error::RenewalsFailed { .. } => Some("fix what each one names, then run docker tlsctx renew --due again: what was renewed stays renewed".into()),
             Error::SshTarget { .. } => Some("give it as [USER@]HOST[:PORT], e.g. root@203.0.113.7 or admin@docker1.example.com:2222, or a Host alias from ~/.ssh/config".into()),
-            Error::SshFailed { fix, .. } => Some(fix.clone()),
+            Error::SshFailed { problem, .. } => Some(ssh_fix(problem)),
             Error::SudoPassword(_) => Some("log in as root (--ssh root@HOST), or allow this user sudo without a password (NOPASSWD in /etc/sudoers.d/)".into()),
             Error::InstallRefused { fix, .. } => Some(fix.clone()),
             Error::InstallFailed { fix, .. } => Some(fix.clone()),
@@ -228,4 +228,26 @@ mod keychain {
         target_os = "windows"
     )))]
     pub const START: &str = "this OS has no supported keychain; use --keystore file";
+}
+
+/// The way out of an ssh failure.
+fn ssh_fix(p: &SshProblem) -> String {
+    match p {
+        SshProblem::NoClient => "install the OpenSSH client (ssh) and try again".into(),
+        SshProblem::NoLogin => "check that the host is up and sshd listens on that port".into(),
+        SshProblem::SudoNeedsTty => "this sudo wants a terminal (requiretty): allow this user without one (Defaults:USER !requiretty in /etc/sudoers.d/), or log in as root".into(),
+        SshProblem::SudoRefused => "log in as root, or give this user sudo without a password (NOPASSWD)".into(),
+        SshProblem::HostKeyUnknown { try_line } => format!(
+            "the host's key is not in known_hosts (or has changed): connect once with `{try_line}`, compare the fingerprint it shows with the host's own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on the host), accept it, then try again"
+        ),
+        SshProblem::KeyRefused { host } => format!(
+            "log in works only with a key here (BatchMode): add yours with ssh-add, or name it in ~/.ssh/config for {host}"
+        ),
+        SshProblem::Unreachable => {
+            "check the host name, that the host is up and that sshd listens on that port".into()
+        }
+        SshProblem::Other { try_line } => format!("try `{try_line}` to see the whole message"),
+        SshProblem::CommandHung => "the host is overloaded or a command there hangs (a stopped dockerd?); look at it, then run this again".into(),
+        SshProblem::CommandFailed => "see the message above; nothing after that step ran".into(),
+    }
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SshProblem};
 use crate::fsio::TempDir;
 
 /// `[USER@]HOST[:PORT]`; HOST may be an alias from ~/.ssh/config or
@@ -203,7 +203,7 @@ impl Session {
                 return Err(Error::SshFailed {
                     target: target.to_string(),
                     detail: format!("ssh cannot be run: {e}"),
-                    fix: "install the OpenSSH client (ssh) and try again".into(),
+                    problem: SshProblem::NoClient,
                 })
             }
             Err(crate::proc::Stopped::Wait(e)) => {
@@ -219,7 +219,7 @@ impl Session {
                 return Err(Error::SshFailed {
                     target: target.to_string(),
                     detail: "no login within 40 s".into(),
-                    fix: "check that the host is up and sshd listens on that port".into(),
+                    problem: SshProblem::NoLogin,
                 })
             }
         }
@@ -238,15 +238,15 @@ impl Session {
                 if probe.stderr.contains("password") {
                     return Err(Error::SudoPassword(target.to_string()));
                 }
-                let fix = if probe.stderr.contains("tty") {
-                    "this sudo wants a terminal (requiretty): allow this user without one (Defaults:USER !requiretty in /etc/sudoers.d/), or log in as root"
+                let problem = if probe.stderr.contains("tty") {
+                    SshProblem::SudoNeedsTty
                 } else {
-                    "log in as root, or give this user sudo without a password (NOPASSWD)"
+                    SshProblem::SudoRefused
                 };
                 return Err(Error::SshFailed {
                     target: target.to_string(),
                     detail: format!("sudo -n true failed: {}", last_line(&probe.stderr)),
-                    fix: fix.into(),
+                    problem,
                 });
             }
             s.sudo = true;
@@ -307,7 +307,7 @@ impl Session {
                         "a remote command did not end within {} s",
                         COMMAND.as_secs()
                     ),
-                    fix: "the host is overloaded or a command there hangs (a stopped dockerd?); look at it, then run this again".into(),
+                    problem: SshProblem::CommandHung,
                 })
             }
         };
@@ -334,7 +334,7 @@ impl Session {
                 ran.code.map_or("a signal".into(), |c| c.to_string()),
                 last_line(&ran.stderr)
             ),
-            fix: "see the message above; nothing after that step ran".into(),
+            problem: SshProblem::CommandFailed,
         }
     }
 }
@@ -400,28 +400,31 @@ fn try_line(target: &Target) -> String {
 /// ssh's own failures, told apart by OpenSSH's messages.
 fn connect_error(target: &Target, log: &str) -> Error {
     let detail = last_line(log);
-    let fix = if log.contains("Host key verification failed")
+    let problem = if log.contains("Host key verification failed")
         || log.contains("No ED25519 host key is known")
         || log.contains("host key is known")
     {
-        format!(
-            "the host's key is not in known_hosts (or has changed): connect once with `{}`, compare the fingerprint it shows with the host's own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on the host), accept it, then try again",
-            try_line(target)
-        )
+        SshProblem::HostKeyUnknown {
+            try_line: try_line(target),
+        }
     } else if log.contains("Permission denied") {
-        format!("log in works only with a key here (BatchMode): add yours with ssh-add, or name it in ~/.ssh/config for {}", target.host)
+        SshProblem::KeyRefused {
+            host: target.host.clone(),
+        }
     } else if log.contains("Connection refused")
         || log.contains("timed out")
         || log.contains("Could not resolve")
     {
-        "check the host name, that the host is up and that sshd listens on that port".into()
+        SshProblem::Unreachable
     } else {
-        format!("try `{}` to see the whole message", try_line(target))
+        SshProblem::Other {
+            try_line: try_line(target),
+        }
     };
     Error::SshFailed {
         target: target.to_string(),
         detail,
-        fix,
+        problem,
     }
 }
 

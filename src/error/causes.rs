@@ -33,3 +33,30 @@ impl fmt::Display for MissingKey {
         }
     }
 }
+
+/// What went wrong with ssh, told apart by OpenSSH's messages and by what
+/// the command was doing (issue 32: the interface words the way out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SshProblem {
+    /// The ssh program cannot be run.
+    NoClient,
+    /// No login within the connect limit.
+    NoLogin,
+    /// `sudo -n` wants a terminal (requiretty).
+    SudoNeedsTty,
+    /// `sudo -n` refused for another reason.
+    SudoRefused,
+    /// The host's key is not known, or changed; `try_line` is the ssh
+    /// command that shows its fingerprint.
+    HostKeyUnknown { try_line: String },
+    /// The server wants a key this login does not offer.
+    KeyRefused { host: String },
+    /// The host cannot be reached (refused, timed out, no such name).
+    Unreachable,
+    /// Something else ssh said; `try_line` shows all of it.
+    Other { try_line: String },
+    /// A remote command did not end in time.
+    CommandHung,
+    /// A remote command failed (its words are in the message).
+    CommandFailed,
+}

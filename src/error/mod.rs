@@ -172,7 +172,7 @@ pub enum Error {
     SshFailed {
         target: String,
         detail: String,
-        fix: String,
+        problem: SshProblem,
     },
     /// `sudo -n` on the host wants a password.
     SudoPassword(String),
@@ -387,7 +387,7 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 mod causes;
-pub use causes::MissingKey;
+pub use causes::{MissingKey, SshProblem};
 
 fn regexp_text(what: &str, name: &str) -> String {
     format!("{what} name {name:?} is invalid, names are validated against regexp \"^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$\"")
