@@ -192,43 +192,24 @@ fn missing_key_fix(of: &MissingKey) -> String {
     }
 }
 
-/// How to start or unlock this platform's keychain (issue 32: the keystore
-/// names the backend; the way out, with its flags, is worded here).
+/// How to start or unlock this build's keychain (issue 32: the keystore
+/// says which one it is; the way out, with its flags, is worded here).
 mod keychain {
-    pub use platform::*;
+    use crate::keystore::os::{Kind, KIND};
 
-    #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
-    mod platform {
-        pub const UNLOCK: &str = "unlock the login keyring (log in to the desktop, or run: gnome-keyring-daemon --unlock and type its password), or use --keystore file";
-        pub const START: &str = "run inside a desktop session (gnome-keyring or KWallet provide the Secret Service); headless: dbus-run-session -- sh -c 'echo -n PASSWORD | gnome-keyring-daemon --unlock --components=secrets; exec $SHELL'; or use --keystore file";
-    }
+    pub const UNLOCK: &str = match KIND {
+        Kind::SecretService => "unlock the login keyring (log in to the desktop, or run: gnome-keyring-daemon --unlock and type its password), or use --keystore file",
+        Kind::MacosKeychain => "unlock it with: security -v unlock-keychain ~/Library/Keychains/login.keychain-db",
+        Kind::CredentialManager => "sign in to Windows with the account that owns the credentials",
+        Kind::None => "use --keystore file",
+    };
 
-    #[cfg(target_os = "macos")]
-    mod platform {
-        pub const UNLOCK: &str =
-            "unlock it with: security -v unlock-keychain ~/Library/Keychains/login.keychain-db";
-        pub const START: &str =
-            "log in to a macOS user session (the login Keychain needs one), or use --keystore file";
-    }
-
-    #[cfg(target_os = "windows")]
-    mod platform {
-        pub const UNLOCK: &str = "sign in to Windows with the account that owns the credentials";
-        pub const START: &str = "run in a signed-in Windows user session, or use --keystore file";
-    }
-
-    // The platforms keystore/os.rs has no keychain for.
-    #[cfg(not(any(
-        target_os = "linux",
-        target_os = "freebsd",
-        target_os = "openbsd",
-        target_os = "macos",
-        target_os = "windows"
-    )))]
-    mod platform {
-        pub const UNLOCK: &str = "use --keystore file";
-        pub const START: &str = "this OS has no supported keychain; use --keystore file";
-    }
+    pub const START: &str = match KIND {
+        Kind::SecretService => "run inside a desktop session (gnome-keyring or KWallet provide the Secret Service); headless: dbus-run-session -- sh -c 'echo -n PASSWORD | gnome-keyring-daemon --unlock --components=secrets; exec $SHELL'; or use --keystore file",
+        Kind::MacosKeychain => "log in to a macOS user session (the login Keychain needs one), or use --keystore file",
+        Kind::CredentialManager => "run in a signed-in Windows user session, or use --keystore file",
+        Kind::None => "this OS has no supported keychain; use --keystore file",
+    };
 }
 
 /// The way out of an ssh failure.

@@ -216,6 +216,21 @@ fn map_error(e: KError) -> Error {
     }
 }
 
+/// Which OS keychain this build talks to: the one place the platforms are
+/// told apart, so what names or explains a keychain (`explain`) matches on
+/// it instead of repeating the cfg list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    SecretService,
+    MacosKeychain,
+    CredentialManager,
+    /// An OS with no supported keychain.
+    None,
+}
+
+/// This build's keychain.
+pub const KIND: Kind = platform::KIND;
+
 #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
 mod platform {
     //! Linux and BSDs: the Secret Service over D-Bus (gnome-keyring, KWallet),
@@ -224,6 +239,7 @@ mod platform {
     use super::*;
 
     pub const NAME: &str = "Secret Service (D-Bus)";
+    pub const KIND: super::Kind = super::Kind::SecretService;
 
     pub fn store() -> keyring_core::Result<Arc<CredentialStore>> {
         let s: Arc<CredentialStore> = zbus_secret_service_keyring_store::Store::new()?;
@@ -242,6 +258,7 @@ mod platform {
     use super::*;
 
     pub const NAME: &str = "macOS login Keychain";
+    pub const KIND: super::Kind = super::Kind::MacosKeychain;
 
     pub fn store() -> keyring_core::Result<Arc<CredentialStore>> {
         let s: Arc<CredentialStore> = apple_native_keyring_store::keychain::Store::new()?;
@@ -260,6 +277,7 @@ mod platform {
     use super::*;
 
     pub const NAME: &str = "Windows Credential Manager";
+    pub const KIND: super::Kind = super::Kind::CredentialManager;
 
     pub fn store() -> keyring_core::Result<Arc<CredentialStore>> {
         let s: Arc<CredentialStore> = windows_native_keyring_store::Store::new()?;
@@ -282,6 +300,7 @@ mod platform {
     use super::*;
 
     pub const NAME: &str = "OS keychain";
+    pub const KIND: super::Kind = super::Kind::None;
 
     pub fn store() -> keyring_core::Result<Arc<CredentialStore>> {
         Err(keyring_core::Error::NoDefaultStore)
