@@ -177,7 +177,15 @@ pub fn serve(bundle: &Path, socket: &Path, options: ServeOptions) -> Result<()> 
             let _ = std::fs::remove_file(socket);
         }
     }
-    let listener = UnixListener::bind(socket).map_err(Error::io("listen on", socket))?;
+    // Made 0600 by the bind itself (umask 177 for that call), not bound
+    // under the process's umask and narrowed after: the folder is one
+    // every user can enter, and under umask 000 another user connected in
+    // between (attacker review, stop 38). Nothing else creates files
+    // while it is set: the serve threads start below.
+    let umask = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o177));
+    let bound = UnixListener::bind(socket);
+    rustix::process::umask(umask);
+    let listener = bound.map_err(Error::io("listen on", socket))?;
     crate::fsio::set_mode(socket, crate::fsio::SECRET_FILE)?;
     eprintln!(
         "tlsctx-authz: serving plugin {:?} on {} for bundle {}{}",

@@ -319,6 +319,64 @@ fn the_plugin_stops_at_sigterm_and_removes_its_socket() {
     assert!(!plugin.socket.exists());
 }
 
+/// Attacker review (stop 38): the plugin's socket sits in a folder every
+/// user can enter (/run/docker/plugins). It was bound under the process's
+/// umask and narrowed to 0600 after: started under umask 000, another user
+/// connected in between in 6 of 10 starts. Each start here watches for the
+/// socket's first appearance and wants it 0600 from then on.
+#[test]
+fn the_plugin_socket_is_never_open_to_others_even_under_umask_000() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Sandbox::new();
+    ok(&s.tlsctx(&["ca", "init"]));
+    ok(&s.tlsctx(&["server", "p1", "--san", "127.0.0.1"]));
+    let bundle = s.cfg().join("tlsctx/servers/p1");
+    let dir = s.path().join("plugins");
+    fs::create_dir(&dir).unwrap();
+    for round in 0..20 {
+        let socket = dir.join(format!("r{round}.sock"));
+        let mut child = Command::new("sh")
+            .args([
+                "-c",
+                "umask 000; exec \"$@\"",
+                "sh",
+                BIN,
+                "authz",
+                "serve",
+                "--bundle",
+            ])
+            .arg(&bundle)
+            .arg("--socket")
+            .arg(&socket)
+            .arg("--state-dir")
+            .arg(s.path().join("state"))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // No sleep: the window was between two system calls.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let first = loop {
+            if let Ok(m) = fs::symlink_metadata(&socket) {
+                break m.permissions().mode() & 0o777;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: the plugin did not listen"
+            );
+        };
+        ok(&Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .output()
+            .unwrap());
+        let _ = child.wait();
+        assert_eq!(
+            first & 0o077,
+            0,
+            "round {round}: the socket was first seen with mode {first:o}, open to other users"
+        );
+    }
+}
+
 /// An exported identity's files: ca.pem, cert.pem, key.pem.
 fn files_of(s: &Sandbox, name: &str) -> PathBuf {
     let dir = s.path().join(format!("export-{name}"));
