@@ -53,7 +53,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   # With recommends, as these tests were developed: gnome-keyring then brings
   # its prompter, whose refusal is the "locked" answer the keychain tests expect.
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \
+    || { echo "test.sh: apt-get could not install ${missing[*]} (see above)" >&2; exit 1; }
+  echo "test.sh: test peers installed ($SECONDS s)" >&2
 fi
 
 # Debian's own python3 (not a per-user one): a second uid runs it to try the agent's socket.
@@ -104,8 +106,10 @@ status=0
 # then the unit tests, then the integration binary one area at a time
 # (tests/it/main.rs): one daemon-heavy group runs at a time, each area's
 # tests in parallel with each other as before.
+t=$SECONDS
 cargo test --locked --all-targets --no-run \
   || { echo "test.sh: the build failed (see above)" >&2; exit 1; }
+echo "test.sh: build took $((SECONDS - t)) s" >&2
 cargo test --locked --lib --bins --examples || status=$?
 areas=$(sed -n 's/^mod \([a-z_0-9]*\);$/\1/p' tests/it/main.rs | grep -vx common)
 [ -n "$areas" ] || { echo "test.sh: no test areas found in tests/it/main.rs" >&2; exit 1; }
@@ -119,9 +123,12 @@ if [ -n "$odd" ]; then
   echo "test.sh: tests that no area or more than one area of tests/it/main.rs would run: $odd" >&2
   exit 1
 fi
+# Each area's time is printed: CI's total is read from these (issue 32).
 for area in $areas; do
   echo "test.sh: area $area" >&2
+  t=$SECONDS
   cargo test --locked --test it -- "$area::" || status=$?
+  echo "test.sh: area $area took $((SECONDS - t)) s" >&2
 done
 
 # Issue 31: after the suite, nothing it started is running. The programs
