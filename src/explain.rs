@@ -6,7 +6,7 @@
 //! arm in `hint` (no wildcard), so a new situation is a compile error here
 //! until it says what to do next.
 
-use crate::error::{Error, MissingKey, SshProblem};
+use crate::error::{Error, InstallNext, IssuerProblem, MissingKey, SshProblem};
 
 const NAME_RULE_FIX: &str =
     "use letters, digits and _ . + - (at least two characters, starting with a letter or digit)";
@@ -104,9 +104,9 @@ pub fn hint(e: &Error) -> Option<String> {
             Error::SshTarget { .. } => Some("give it as [USER@]HOST[:PORT], e.g. root@203.0.113.7 or admin@docker1.example.com:2222, or a Host alias from ~/.ssh/config".into()),
             Error::SshFailed { problem, .. } => Some(ssh_fix(problem)),
             Error::SudoPassword(_) => Some("log in as root (--ssh root@HOST), or allow this user sudo without a password (NOPASSWD in /etc/sudoers.d/)".into()),
-            Error::InstallRefused { fix, .. } => Some(fix.clone()),
-            Error::InstallFailed { fix, .. } => Some(fix.clone()),
-            Error::InstallInterrupted { fix, .. } => Some(fix.clone()),
+            Error::InstallRefused { next, .. }
+            | Error::InstallFailed { next, .. }
+            | Error::InstallInterrupted { next, .. } => Some(install_next(next)),
             Error::RenewedNotInstalled { host, source, .. } => {
             Some(hint(source).unwrap_or_else(|| format!("docker tlsctx server install {host}")))
         }
@@ -144,7 +144,7 @@ pub fn hint(e: &Error) -> Option<String> {
             Error::NotASwarmManager { .. } => Some("make it one with: docker swarm init --advertise-addr ADDRESS (or point --context at a manager of the swarm)".into()),
             Error::SecretTooLarge { .. } => Some("use a smaller certificate chain or key (the default ecdsa-p256 keys are a few hundred bytes)".into()),
             Error::NotOwned { .. } => Some("make it yours and writable by you alone (chown, chmod go-w), or point HOME / XDG_CONFIG_HOME elsewhere".into()),
-            Error::IssuerFailed { fix, .. } => Some(fix.clone()),
+            Error::IssuerFailed { problem, .. } => Some(issuer_fix(problem)),
             Error::RequestInvalid(_) => Some("ask for a new one (docker tlsctx request NAME --host tcp://HOST:2376, or openssl req -new -key KEY -subj /CN=NAME)".into()),
             Error::ResponseInvalid(_) => Some("ask the signer for the file docker tlsctx sign wrote, unchanged".into()),
             Error::ResponseRefused(_) => Some("ask the signer to sign your request again (docker tlsctx sign REQUEST)".into()),
@@ -231,5 +231,82 @@ fn ssh_fix(p: &SshProblem) -> String {
         SshProblem::Other { try_line } => format!("try `{try_line}` to see the whole message"),
         SshProblem::CommandHung => "the host is overloaded or a command there hangs (a stopped dockerd?); look at it, then run this again".into(),
         SshProblem::CommandFailed => "see the message above; nothing after that step ran".into(),
+    }
+}
+
+/// The way out of an issuer's failure.
+fn issuer_fix(p: &IssuerProblem) -> String {
+    match p {
+        IssuerProblem::Overloaded => "check that the engine is not overloaded (bao status), then run this again".into(),
+        IssuerProblem::NotTheEngine => "check that --url is the Vault or OpenBao server".into(),
+        IssuerProblem::Untrusted => "give the engine's CA certificate: docker tlsctx issuer add NAME --url … --ca-file CA.pem (for a dev server: its vault-ca.pem)".into(),
+        IssuerProblem::Unreachable => "check the address and that the server runs (bao status / vault status)".into(),
+        IssuerProblem::Redirect => "give the engine's own address with --url (a token is never sent on to another place)".into(),
+        IssuerProblem::Sealed => "unseal it (bao operator unseal / vault operator unseal), then run this again".into(),
+        IssuerProblem::Denied => "the token is missing, expired, or its policy does not allow this path: log in again (BAO_TOKEN/VAULT_TOKEN, or docker tlsctx issuer add … --force with a new token or secret_id)".into(),
+        IssuerProblem::NotFound { mount } => format!("check the mount and role names (bao secrets list; bao list {mount}/roles)"),
+        IssuerProblem::Refused => "the role decides names, key types and lifetimes: check it with bao read MOUNT/roles/ROLE".into(),
+        IssuerProblem::NotPki => "is this a Vault or OpenBao PKI mount?".into(),
+        IssuerProblem::NoAppRole => "is AppRole enabled at auth/approle?".into(),
+        IssuerProblem::BadUrl => "give the engine's address alone, e.g. https://bao.example.com:8200 (the mount goes in --mount)".into(),
+        IssuerProblem::BadMount => "give the PKI mount as the engine lists it, e.g. --mount pki".into(),
+        IssuerProblem::BadRole => "give the role as the engine lists it (bao list MOUNT/roles)".into(),
+        IssuerProblem::BadCaFile => "give a PEM certificate with --ca-file".into(),
+        IssuerProblem::NoCaYet => "generate or import one: bao write MOUNT/root/generate/internal common_name=…".into(),
+        IssuerProblem::SecretNotText => "pipe the token or secret_id alone".into(),
+        IssuerProblem::TokenEnvUnset => "log in first (bao login), or pipe the token in instead".into(),
+        IssuerProblem::TokenTwice => "choose one".into(),
+        IssuerProblem::NoToken => "pipe it in (docker tlsctx issuer add … < token-file), or pass --token-from-env to read BAO_TOKEN/VAULT_TOKEN at each use".into(),
+        IssuerProblem::NeedsRoleId => "give the AppRole's role_id with --role-id".into(),
+        IssuerProblem::NeedsSecretId => "pipe it in: docker tlsctx issuer add … --auth approle --role-id ID < secret-id-file".into(),
+        IssuerProblem::NotRecorded => "add it: docker tlsctx issuer add NAME --url https://HOST:8200 --mount pki --client-role ROLE".into(),
+        IssuerProblem::TokenMissing => "store it again: docker tlsctx issuer add … --force < token-file".into(),
+        IssuerProblem::TokenUnset => "set BAO_TOKEN (or VAULT_TOKEN), or store one: docker tlsctx issuer add … --force < token-file".into(),
+        IssuerProblem::SecretIdMissing => "store it again: docker tlsctx issuer add … --auth approle --role-id ID --force < secret-id-file".into(),
+        IssuerProblem::NoServerRole => "give one: docker tlsctx issuer add … --server-role ROLE --force".into(),
+        IssuerProblem::CaChanged { issuer } => format!("record its new CA (contexts of the old one stop working): docker tlsctx issuer add {issuer} … --force"),
+        IssuerProblem::OtherKey => "this is not what sign/ROLE does: check the engine".into(),
+        IssuerProblem::ClientProfile => "the client role must issue clientAuth alone for the request's CN with no SANs: client_flag=true server_flag=false use_csr_common_name=true, no alt_names, not_before_duration of an hour or less".into(),
+        IssuerProblem::ServerProfile => "the server role must issue serverAuth alone for exactly the daemon's names: server_flag=true client_flag=false, allow_ip_sans=true with allowed_domains or allow_any_name, not_before_duration of an hour or less".into(),
+        IssuerProblem::ServiceClient => "use a CA of this tool for them (docker tlsctx cert … --ca CA)".into(),
+        IssuerProblem::WrongRole { claimed: Some(r), ou } => format!("ask for --role {r}, or give the engine role ou=\"{ou}\""),
+        IssuerProblem::WrongRole { claimed: None, ou } => format!("give the engine role ou=\"{ou}\""),
+        IssuerProblem::CrlIncomplete { mount, rotate_refused: true } => format!("let the token's policy rebuild the CRL (path \"{mount}/crl/rotate\" {{ capabilities = [\"read\"] }}), or wait for the engine's own rebuild; then run the same revoke again"),
+        IssuerProblem::CrlIncomplete { mount, rotate_refused: false } => format!("run the same revoke again in a minute (the engine's CRL may be rebuilt on a schedule: bao read {mount}/config/crl)"),
+        IssuerProblem::CrlBad { mount } => format!("check the mount's CRL (bao read {mount}/cert/crl), then run the same command again"),
+    }
+}
+
+/// The way out of an install that did not happen.
+fn install_next(n: &InstallNext) -> String {
+    let again =
+        |bundle: &str| format!("run docker tlsctx server install {bundle} again when ready");
+    let by_hand = "by hand with the files of `docker tlsctx server` (write unix:///var/run/docker.sock for the fd:// in its daemon.json: only systemd hands dockerd a socket)";
+    match n {
+        InstallNext::OnHost(what) => what.clone(),
+        InstallNext::OnHostThenAgain { what, bundle } => {
+            format!("{what}; then run docker tlsctx server install {bundle} again")
+        }
+        InstallNext::Again { bundle } => again(bundle),
+        InstallNext::CheckThenAgain { bundle } => format!(
+            "check on the host later with: docker tlsctx server install {bundle} --dry-run; then {}",
+            again(bundle)
+        ),
+        InstallNext::StillRunning { work } => format!("look at {work}/log on the host; the next docker tlsctx server install finishes or undoes it"),
+        InstallNext::NeedsAuthz { bundle } => format!("revocation needs the plugin: docker tlsctx server {bundle} --san … --authz --force, then server install {bundle}"),
+        InstallNext::RevokeFirst => "revoke first: docker tlsctx revoke NAME".into(),
+        InstallNext::InstallFirst { bundle } => format!("install it: docker tlsctx server install {bundle}"),
+        InstallNext::InstallOneFirst => "install one first: docker tlsctx server install NAME --ssh [USER@]HOST[:PORT]".into(),
+        InstallNext::NeedsContext { host, port, ca } => format!(
+            "pass --context NAME, or make one: docker tlsctx new NAME --host tcp://{host}:{port} --ca {ca} --no-server"
+        ),
+        InstallNext::NameTheHost { bundle } => format!("name the host once: docker tlsctx server install {bundle} --ssh [USER@]HOST[:PORT]"),
+        InstallNext::AddSan { bundle, hostname } => format!("add the name: docker tlsctx server renew {bundle} --add-san {hostname} --install"),
+        InstallNext::RenewFirst { bundle } => format!("renew it first (docker tlsctx server renew {bundle} --install), or set the host's clock if it is wrong"),
+        InstallNext::ConfirmRestart => "pass --yes when that is fine (or enable live-restore in daemon.json first)".into(),
+        InstallNext::ForceCa { bundle } => format!("if that is what you want: docker tlsctx server install {bundle} --force-ca"),
+        InstallNext::FreePort { port } => format!("free it (ss -ltnp 'sport = :{port}' on the host shows which program), or issue the bundle for another port (--port)"),
+        InstallNext::Snap => format!("not supported: install docker-ce or the distribution's package instead, or configure the snap {by_hand}"),
+        InstallNext::NoServiceManager => format!("start dockerd from a service manager, or configure it {by_hand}"),
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, IssuerProblem, Result};
 
 /// Each call's limit: a sealed or overloaded engine answers in
 /// milliseconds; a hung one must not hold the lock.
@@ -92,8 +92,7 @@ fn unreachable(base: &str, e: &ureq::Error) -> Error {
                     "the engine at {base} did not answer in full within {} s",
                     TIMEOUT.as_secs()
                 ),
-                fix: "check that the engine is not overloaded (bao status), then run this again"
-                    .into(),
+                problem: IssuerProblem::Overloaded,
             }
         }
         ureq::Error::BodyExceedsLimit(_) => {
@@ -102,7 +101,7 @@ fn unreachable(base: &str, e: &ureq::Error) -> Error {
                 "the engine at {base} answered with more than {} MiB, which no PKI engine sends",
                 MAX_BODY >> 20
             ),
-                fix: "check that --url is the Vault or OpenBao server".into(),
+                problem: IssuerProblem::NotTheEngine,
             }
         }
         _ => {}
@@ -112,13 +111,15 @@ fn unreachable(base: &str, e: &ureq::Error) -> Error {
         || why.contains("certificate");
     if untrusted {
         Error::IssuerFailed {
-            what: format!("the engine at {base} presented a certificate that is not trusted ({why})"),
-            fix: "give the engine's CA certificate: docker tlsctx issuer add NAME --url … --ca-file CA.pem (for a dev server: its vault-ca.pem)".into(),
+            what: format!(
+                "the engine at {base} presented a certificate that is not trusted ({why})"
+            ),
+            problem: IssuerProblem::Untrusted,
         }
     } else {
         Error::IssuerFailed {
             what: format!("the engine at {base} cannot be reached ({why})"),
-            fix: "check the address and that the server runs (bao status / vault status)".into(),
+            problem: IssuerProblem::Unreachable,
         }
     }
 }
@@ -129,13 +130,13 @@ impl Engine {
         if !valid_url(base) {
             return Err(Error::IssuerFailed {
                 what: format!("{base:?} is not an https://HOST[:PORT] address"),
-                fix: "give the engine's address alone, e.g. https://bao.example.com:8200 (the mount goes in --mount)".into(),
+                problem: IssuerProblem::BadUrl,
             });
         }
         if !valid_path(mount, true) {
             return Err(Error::IssuerFailed {
                 what: format!("mount {mount:?} is not a path of letters, digits, - and _"),
-                fix: "give the PKI mount as the engine lists it, e.g. --mount pki".into(),
+                problem: IssuerProblem::BadMount,
             });
         }
         let roots = match ca_pem {
@@ -143,7 +144,7 @@ impl Engine {
                 let certs: Vec<ureq::tls::Certificate<'static>> = ::pem::parse_many(pem)
                     .map_err(|e| Error::IssuerFailed {
                         what: format!("the engine's CA file cannot be read: {e}"),
-                        fix: "give a PEM certificate with --ca-file".into(),
+                        problem: IssuerProblem::BadCaFile,
                     })?
                     .into_iter()
                     .filter(|b| b.tag() == "CERTIFICATE")
@@ -152,7 +153,7 @@ impl Engine {
                 if certs.is_empty() {
                     return Err(Error::IssuerFailed {
                         what: "the engine's CA file holds no certificate".into(),
-                        fix: "give a PEM certificate with --ca-file".into(),
+                        problem: IssuerProblem::BadCaFile,
                     });
                 }
                 ureq::tls::RootCerts::new_with_certs(&certs)
@@ -187,8 +188,8 @@ impl Engine {
         format!("{}/v1/{path}", self.base)
     }
 
-    /// The body of a 2xx answer, or the engine's own errors said with the
-    /// next step.
+    /// The body of a 2xx answer, or the engine's own errors with what they
+    /// mean.
     fn read(
         &self,
         what: &str,
@@ -209,29 +210,33 @@ impl Engine {
             .map(|e| e.errors.join("; "))
             .unwrap_or_default();
         let errors = crate::text::one_line(&errors);
-        let (what, fix) = match status {
+        let (what, problem) = match status {
             300..=399 => (
-                format!("{what}: the engine answered with a redirect ({status}), which is not followed"),
-                "give the engine's own address with --url (a token is never sent on to another place)".to_string(),
+                format!(
+                    "{what}: the engine answered with a redirect ({status}), which is not followed"
+                ),
+                IssuerProblem::Redirect,
             ),
             503 if errors.contains("sealed") => (
                 format!("{what}: the engine is sealed"),
-                "unseal it (bao operator unseal / vault operator unseal), then run this again".to_string(),
+                IssuerProblem::Sealed,
             ),
             401 | 403 => (
                 format!("{what}: permission denied ({errors})"),
-                "the token is missing, expired, or its policy does not allow this path: log in again (BAO_TOKEN/VAULT_TOKEN, or docker tlsctx issuer add … --force with a new token or secret_id)".to_string(),
+                IssuerProblem::Denied,
             ),
             404 => (
                 format!("{what}: not found ({errors})"),
-                format!("check the mount and role names (bao secrets list; bao list {}/roles)", self.mount),
+                IssuerProblem::NotFound {
+                    mount: self.mount.clone(),
+                },
             ),
             _ => (
                 format!("{what}: the engine refused ({status}: {errors})"),
-                "the role decides names, key types and lifetimes: check it with bao read MOUNT/roles/ROLE".to_string(),
+                IssuerProblem::Refused,
             ),
         };
-        Err(Error::IssuerFailed { what, fix })
+        Err(Error::IssuerFailed { what, problem })
     }
 
     fn post_json<T: serde::de::DeserializeOwned>(
@@ -248,11 +253,11 @@ impl Engine {
         let text = self.read(what, req.send_json(body))?;
         let env: Envelope<T> = serde_json::from_str(&text).map_err(|e| Error::IssuerFailed {
             what: format!("{what}: the engine's answer cannot be read ({e})"),
-            fix: "is this a Vault or OpenBao PKI mount?".into(),
+            problem: IssuerProblem::NotPki,
         })?;
         let data = env.data.ok_or_else(|| Error::IssuerFailed {
             what: format!("{what}: the engine's answer has no data"),
-            fix: "is this a Vault or OpenBao PKI mount?".into(),
+            problem: IssuerProblem::NotPki,
         })?;
         Ok((data, env.warnings.unwrap_or_default()))
     }
@@ -295,7 +300,7 @@ impl Engine {
         )?;
         let l: Login = serde_json::from_str(&text).map_err(|e| Error::IssuerFailed {
             what: format!("the AppRole login answer cannot be read ({e})"),
-            fix: "is AppRole enabled at auth/approle?".into(),
+            problem: IssuerProblem::NoAppRole,
         })?;
         Ok(l.auth.client_token)
     }
@@ -320,7 +325,7 @@ impl Engine {
         if !valid_path(role, false) {
             return Err(Error::IssuerFailed {
                 what: format!("role {role:?} is not a name of letters, digits, - and _"),
-                fix: "give the role as the engine lists it (bao list MOUNT/roles)".into(),
+                problem: IssuerProblem::BadRole,
             });
         }
         self.post_json(

@@ -25,7 +25,7 @@ fn secret_from_stdin() -> Result<Option<String>> {
         .map_err(Error::io("read", "standard input"))?;
     let text = String::from_utf8(buf).map_err(|_| Error::IssuerFailed {
         what: "standard input is not text".into(),
-        fix: "pipe the token or secret_id alone".into(),
+        problem: crate::error::IssuerProblem::SecretNotText,
     })?;
     let t = text.trim();
     Ok((!t.is_empty()).then(|| t.to_string()))

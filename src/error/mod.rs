@@ -180,20 +180,20 @@ pub enum Error {
     InstallRefused {
         host: String,
         what: String,
-        fix: String,
+        next: InstallNext,
     },
     /// Ctrl-C (SIGINT, SIGTERM or Docker's socket) during an install; `what`
     /// says what the host did or will do.
     InstallInterrupted {
         host: String,
         what: String,
-        fix: String,
+        next: InstallNext,
     },
     /// The new configuration failed and was rolled back (or could not be).
     InstallFailed {
         host: String,
         what: String,
-        fix: String,
+        next: InstallNext,
     },
     /// `server install --all`: some hosts failed (each reported above).
     /// `renew --due` renewed a bundle here, and its install on the host
@@ -307,7 +307,7 @@ pub enum Error {
     /// A Vault/OpenBao issuer that could not do what was asked.
     IssuerFailed {
         what: String,
-        fix: String,
+        problem: IssuerProblem,
     },
     /// `sign`: a request that cannot be read or whose signature fails.
     RequestInvalid(String),
@@ -387,7 +387,7 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 mod causes;
-pub use causes::{MissingKey, SshProblem};
+pub use causes::{InstallNext, IssuerProblem, MissingKey, SshProblem};
 
 fn regexp_text(what: &str, name: &str) -> String {
     format!("{what} name {name:?} is invalid, names are validated against regexp \"^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$\"")

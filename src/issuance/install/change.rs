@@ -1,17 +1,19 @@
 //! What the plan and the plugin's part of it are made of: a file to write,
 //! or pre-flight's refusal.
 
+use crate::error::InstallNext;
+
 /// Pre-flight said no: what it found, what to do.
 #[derive(Debug, PartialEq)]
 pub struct Refusal {
     pub what: String,
-    pub fix: String,
+    pub next: InstallNext,
 }
 
-pub fn refuse(what: impl Into<String>, fix: impl Into<String>) -> Refusal {
+pub fn refuse(what: impl Into<String>, next: impl Into<InstallNext>) -> Refusal {
     Refusal {
         what: what.into(),
-        fix: fix.into(),
+        next: next.into(),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, InstallNext, Result};
 use crate::ssh::{quote, Session};
 
 use super::*;
@@ -26,8 +26,12 @@ pub fn push_crl(env: &Env, name: &str, ssh: Option<&str>) -> Result<Pushed> {
     if !rec.host.authz {
         return Err(Error::InstallRefused {
             host: shown,
-            what: format!("bundle {name:?} was made without --authz, and dockerd itself reads no CRL"),
-            fix: format!("revocation needs the plugin: docker tlsctx server {name} --san … --authz --force, then server install {name}"),
+            what: format!(
+                "bundle {name:?} was made without --authz, and dockerd itself reads no CRL"
+            ),
+            next: InstallNext::NeedsAuthz {
+                bundle: name.into(),
+            },
         });
     }
     let files = bundle_files(env, &rec)?;
@@ -38,7 +42,7 @@ pub fn push_crl(env: &Env, name: &str, ssh: Option<&str>) -> Result<Pushed> {
                 "bundle {name:?} has no crl.pem: CA {:?} has revoked nothing",
                 rec.ca
             ),
-            fix: "revoke first: docker tlsctx revoke NAME".into(),
+            next: InstallNext::RevokeFirst,
         });
     };
     let session = Session::open(&target, &env.state().tmp_dir())?;
@@ -52,7 +56,9 @@ pub fn push_crl(env: &Env, name: &str, ssh: Option<&str>) -> Result<Pushed> {
         return Err(Error::InstallRefused {
             host: shown,
             what: format!("{dir} is not there: the bundle was never installed on it"),
-            fix: format!("install it: docker tlsctx server install {name}"),
+            next: InstallNext::InstallFirst {
+                bundle: name.into(),
+            },
         });
     }
     if !ran.ok() {

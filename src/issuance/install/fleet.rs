@@ -1,7 +1,7 @@
 //! `server install --all`: the bundles with a recorded target, grouped by
 //! host, installed in parallel across hosts.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, InstallNext, Result};
 
 use super::*;
 
@@ -29,8 +29,7 @@ pub fn fleet(env: &Env, authz_only: bool) -> Result<Vec<Vec<String>>> {
         return Err(Error::InstallRefused {
             host: "any host".into(),
             what: "no server bundle has a recorded SSH target".into(),
-            fix: "install one first: docker tlsctx server install NAME --ssh [USER@]HOST[:PORT]"
-                .into(),
+            next: InstallNext::InstallOneFirst,
         });
     }
     Ok(groups)

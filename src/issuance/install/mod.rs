@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use facts::{Facts, HOST_STATE, HOST_STATE_PARENT, PREFLIGHT};
 use plan::{Plan, Refusal};
 
-use crate::error::{Error, MissingKey, Result};
+use crate::error::{Error, InstallNext, MissingKey, Result};
 use crate::fsio;
 use crate::issuance::{identities::identity, Env};
 use crate::keystore;
@@ -95,7 +95,7 @@ fn refused(host: &str, r: Refusal) -> Error {
     Error::InstallRefused {
         host: host.into(),
         what: r.what,
-        fix: r.fix,
+        next: r.next,
     }
 }
 
@@ -176,12 +176,11 @@ fn verifier(env: &Env, rec: &ServerRecord, wanted: Option<&str>) -> Result<Strin
                 "no context of CA {:?} names a host of this certificate, so nothing here could prove the install",
                 rec.ca
             ),
-            fix: format!(
-                "pass --context NAME, or make one: docker tlsctx new NAME --host tcp://{}:{} --ca {} --no-server",
-                rec.sans[0].host(),
-                rec.port,
-                rec.ca
-            ),
+            next: InstallNext::NeedsContext {
+                host: rec.sans[0].host(),
+                port: rec.port,
+                ca: rec.ca.clone(),
+            },
         })
 }
 
@@ -203,9 +202,9 @@ fn bundle_and_target(
         .ok_or_else(|| Error::InstallRefused {
             host: name.into(),
             what: format!("server bundle {name:?} has no SSH target yet"),
-            fix: format!(
-                "name the host once: docker tlsctx server install {name} --ssh [USER@]HOST[:PORT]"
-            ),
+            next: InstallNext::NameTheHost {
+                bundle: name.into(),
+            },
         })?;
     let target = Target::parse(&text)?;
     Ok((rec, text, target))
@@ -219,15 +218,17 @@ pub fn install(env: &Env, name: &str, opts: &Options<'_>) -> Result<Installed> {
         // This run already undid an earlier half-done install (and
         // restarted dockerd): a later refusal or cancel must not say
         // "nothing was changed".
-        (Err(Error::InstallRefused { host, what, fix }), Some(note)) => Err(Error::InstallFailed {
-            host,
-            what: format!("{what}; before that, this run {note}"),
-            fix,
-        }),
+        (Err(Error::InstallRefused { host, what, next }), Some(note)) => {
+            Err(Error::InstallFailed {
+                host,
+                what: format!("{what}; before that, this run {note}"),
+                next,
+            })
+        }
         (Err(Error::Cancelled), Some(note)) => Err(Error::InstallInterrupted {
             host: name.into(),
             what: format!("before that, this run {note}; nothing else was changed"),
-            fix: again(name),
+            next: again(name),
         }),
         (r, _) => r,
     }
@@ -258,7 +259,10 @@ fn install_inner(
                 "context {context:?} reaches the daemon as {hostname}, which the server certificate does not name (it names {})",
                 rec.sans.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
             ),
-            fix: format!("add the name: docker tlsctx server renew {name} --add-san {hostname} --install"),
+            next: InstallNext::AddSan {
+                bundle: name.into(),
+                hostname,
+            },
         });
     }
     let id_rec = env
@@ -310,8 +314,10 @@ fn install_inner(
             return Err(Error::InstallRefused {
                 host: shown,
                 what,
-                fix: if t > rec.not_after {
-                    format!("renew it first (docker tlsctx server renew {name} --install), or set the host's clock if it is wrong")
+                next: if t > rec.not_after {
+                    InstallNext::RenewFirst {
+                        bundle: name.into(),
+                    }
                 } else {
                     set_clock.into()
                 },
@@ -321,7 +327,7 @@ fn install_inner(
             return Err(Error::InstallRefused {
                 host: shown,
                 what: format!("{what}, so dockerd would refuse it"),
-                fix: set_clock.into(),
+                next: set_clock.into(),
             });
         }
     }
@@ -342,9 +348,7 @@ fn install_inner(
                 return Err(Error::InstallRefused {
                     host: shown,
                     what: said,
-                    fix:
-                        "pass --yes when that is fine (or enable live-restore in daemon.json first)"
-                            .into(),
+                    next: InstallNext::ConfirmRestart,
                 });
             }
             notes.push(said);
@@ -384,7 +388,7 @@ fn install_inner(
             } else {
                 format!("nothing was changed on the host, but the files staged in {work}/stage (the key among them) could not be removed: remove that folder on the host")
             },
-            fix: again(name),
+            next: again(name),
         });
     }
     drop(firm);
@@ -490,10 +494,13 @@ fn install_inner(
             return Err(Error::InstallFailed {
                 host: shown,
                 what: format!("{reason}; {undone}"),
-                fix: if firewall {
-                    format!("the daemon answered on the host itself but nothing came back here within 5 s: a firewall between here and {hp} drops the traffic; open TCP {} to this machine (ufw allow, security group), then run docker tlsctx server install {name} again", m.host.port)
-                } else {
-                    format!("{fix}; then run docker tlsctx server install {name} again")
+                next: InstallNext::OnHostThenAgain {
+                    what: if firewall {
+                        format!("the daemon answered on the host itself but nothing came back here within 5 s: a firewall between here and {hp} drops the traffic; open TCP {} to this machine (ufw allow, security group)", m.host.port)
+                    } else {
+                        fix
+                    },
+                    bundle: name.into(),
                 },
             });
         }
@@ -575,7 +582,9 @@ fn other_ca(session: &Session, facts: &Facts, ca_pem: &str, host: &str, name: &s
     Err(Error::InstallRefused {
         host: host.into(),
         what: format!("dockerd there already trusts another CA for its clients: {path}{who}; its clients would be locked out"),
-        fix: format!("if that is what you want: docker tlsctx server install {name} --force-ca"),
+        next: InstallNext::ForceCa {
+            bundle: name.into(),
+        },
     })
 }
 

@@ -63,7 +63,7 @@ pub fn plan(
                     facts.uname,
                     our_uname()
                 ),
-                fix: format!("install docker-tlsctx for that platform on the host as {BIN}, then run this again"),
+                next: format!("install docker-tlsctx for that platform on the host as {BIN}, then run this again").into(),
             })
         }
     }

@@ -5,7 +5,7 @@
 use super::state::HostState;
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, InstallNext, Result};
 use crate::interrupt::Cancel;
 use crate::ssh::{quote, Session};
 
@@ -41,7 +41,7 @@ pub(super) fn settle_earlier(
             return Err(Error::InstallRefused {
                 host,
                 what: format!("the last install there could not put the old files back (its journal and backups are in {work})"),
-                fix: format!("copy the backups listed in {work}/done back into place on the host, start dockerd, then remove {work}/state and run this again"),
+                next: format!("copy the backups listed in {work}/done back into place on the host, start dockerd, then remove {work}/state and run this again").into(),
             })
         }
         _ => {}
@@ -86,7 +86,7 @@ pub(super) fn settle_earlier(
                     "this run undid an earlier install that was left half-done ({was}), and {}",
                     after_rollback(other, work)
                 ),
-                fix: after_rollback_fix(other, work),
+                next: after_rollback_fix(other, work).into(),
             })
         }
     }))
@@ -128,7 +128,7 @@ cd {w} && rm -rf stage confirm abort result daemon.log done backup"#
         return Err(Error::InstallRefused {
             host: session.target.to_string(),
             what: crate::ssh::printable(clean.stderr.trim()),
-            fix: format!("remove it, or make it root's own and mode 0700: the install runs as root from {work}"),
+            next: format!("remove it, or make it root's own and mode 0700: the install runs as root from {work}").into(),
         });
     }
     if !clean.ok() {
@@ -221,8 +221,10 @@ pub(super) fn abort(session: &Session, work: &str, reason: &str) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn again(name: &str) -> String {
-    format!("run docker tlsctx server install {name} again when ready")
+pub(super) fn again(name: &str) -> InstallNext {
+    InstallNext::Again {
+        bundle: name.into(),
+    }
 }
 
 /// The journal's state now (None before the script's first, or for text
@@ -275,7 +277,9 @@ pub(super) fn interrupted(
         return Error::InstallInterrupted {
             host: host.into(),
             what: format!("the host could not be told ({why}); {by_itself}"),
-            fix: format!("check on the host later with: docker tlsctx server install {name} --dry-run; then {}", again(name)),
+            next: InstallNext::CheckThenAgain {
+                bundle: name.into(),
+            },
         };
     }
     match wait_for(
@@ -292,20 +296,20 @@ pub(super) fn interrupted(
         Ok((HostState::Committed, _)) => Error::InstallInterrupted {
             host: host.into(),
             what: "the host had already committed the new configuration".into(),
-            fix: again(name),
+            next: again(name),
         },
         Ok((end, _)) => Error::InstallInterrupted {
             host: host.into(),
             what: after_rollback(end, work),
-            fix: match end {
-                HostState::Down | HostState::Broken => after_rollback_fix(end, work),
+            next: match end {
+                HostState::Down | HostState::Broken => after_rollback_fix(end, work).into(),
                 _ => again(name),
             },
         },
         Err(_) => Error::InstallInterrupted {
             host: host.into(),
             what: format!("no answer while the host rolls back; {by_itself}"),
-            fix: again(name),
+            next: again(name),
         },
     }
 }
@@ -362,8 +366,11 @@ pub(super) fn wait_for_inner(
     }
     Err(Error::InstallFailed {
         host: session.target.to_string(),
-        what: format!("the install on the host is still at {state:?} after {} s", limit.as_secs()),
-        fix: format!("look at {work}/log on the host; the next docker tlsctx server install finishes or undoes it"),
+        what: format!(
+            "the install on the host is still at {state:?} after {} s",
+            limit.as_secs()
+        ),
+        next: InstallNext::StillRunning { work: work.into() },
     })
 }
 
@@ -394,12 +401,13 @@ pub(super) fn failed_on_host(
             if tail.is_empty() { "" } else { ". dockerd's last log lines:\n  " },
             tail.join("\n  ")
         ),
-        fix: match state {
+        next: match state {
             HostState::Down | HostState::Broken => after_rollback_fix(state, work),
             _ => format!(
                 "fix what the log names (a port another program holds, a flag daemon.json repeats), then run the install again; the journal is in {work} on the host"
             ),
-        },
+        }
+        .into(),
     }
 }
 

@@ -13,7 +13,7 @@ use std::path::Path;
 use time::OffsetDateTime;
 
 use crate::environment::Var;
-use crate::error::{Error, Result};
+use crate::error::{Error, IssuerProblem, Result};
 use crate::issuance::teams::signer::Signer;
 use crate::issuance::{identities::ca, Env};
 use crate::keystore::{self, Account};
@@ -57,10 +57,10 @@ pub struct Added {
     pub ca: CaRecord,
 }
 
-fn failed(what: impl Into<String>, fix: impl Into<String>) -> Error {
+fn failed(what: impl Into<String>, problem: IssuerProblem) -> Error {
     Error::IssuerFailed {
         what: what.into(),
-        fix: fix.into(),
+        problem,
     }
 }
 
@@ -78,7 +78,7 @@ pub fn add(env: &Env, a: &Add<'_>) -> Result<Added> {
         if !vault::valid_path(r, false) {
             return Err(failed(
                 format!("role {r:?} is not a name of letters, digits, - and _"),
-                "give the role as the engine lists it (bao list MOUNT/roles)",
+                IssuerProblem::BadRole,
             ));
         }
     }
@@ -86,12 +86,7 @@ pub fn add(env: &Env, a: &Add<'_>) -> Result<Added> {
         // A CA file is a few KiB: bounded, and a FIFO or /dev/zero refused.
         Some(f) => Some(
             String::from_utf8(crate::fsio::read_limited(f, crate::csr::MAX_FILE)?).map_err(
-                |_| {
-                    failed(
-                        "the engine's CA file is not text",
-                        "give a PEM certificate with --ca-file",
-                    )
-                },
+                |_| failed("the engine's CA file is not text", IssuerProblem::BadCaFile),
             )?,
         ),
         None => None,
@@ -101,7 +96,7 @@ pub fn add(env: &Env, a: &Add<'_>) -> Result<Added> {
     let info = CertInfo::from_pem(&ca_pem).map_err(|_| {
         failed(
             format!("mount {:?} has no CA certificate yet", a.mount),
-            "generate or import one: bao write MOUNT/root/generate/internal common_name=…",
+            IssuerProblem::NoCaYet,
         )
     })?;
     // The secret is tried before anything is kept.
@@ -112,35 +107,29 @@ pub fn add(env: &Env, a: &Add<'_>) -> Result<Added> {
                 (None, true) => env_token().ok_or_else(|| {
                     failed(
                         "--token-from-env, but BAO_TOKEN and VAULT_TOKEN are unset",
-                        "log in first (bao login), or pipe the token in instead",
+                        IssuerProblem::TokenEnvUnset,
                     )
                 })?,
                 (Some(_), true) => {
                     return Err(failed(
                         "a token on standard input and --token-from-env",
-                        "choose one",
+                        IssuerProblem::TokenTwice,
                     ))
                 }
                 (None, false) => {
-                    return Err(failed(
-                        "no token on standard input",
-                        "pipe it in (docker tlsctx issuer add … < token-file), or pass --token-from-env to read BAO_TOKEN/VAULT_TOKEN at each use",
-                    ))
+                    return Err(failed("no token on standard input", IssuerProblem::NoToken))
                 }
             };
             engine.check_token(&token)?;
         }
         IssuerAuth::Approle => {
             let role_id = a.role_id.ok_or_else(|| {
-                failed(
-                    "--auth approle needs --role-id",
-                    "give the AppRole's role_id with --role-id",
-                )
+                failed("--auth approle needs --role-id", IssuerProblem::NeedsRoleId)
             })?;
             let secret = a.secret.as_deref().ok_or_else(|| {
                 failed(
                     "--auth approle needs its secret_id on standard input",
-                    "pipe it in: docker tlsctx issuer add … --auth approle --role-id ID < secret-id-file",
+                    IssuerProblem::NeedsSecretId,
                 )
             })?;
             engine.login_approle(role_id, secret)?;
@@ -201,7 +190,7 @@ pub fn connect(env: &Env, name: &str) -> Result<Remote> {
     let rec = state.issuer(name)?.ok_or_else(|| {
         failed(
             format!("issuer {name:?} is not recorded"),
-            "add it: docker tlsctx issuer add NAME --url https://HOST:8200 --mount pki --client-role ROLE",
+            IssuerProblem::NotRecorded,
         )
     })?;
     let (_, ca_pem) = state
@@ -230,20 +219,22 @@ pub fn connect(env: &Env, name: &str) -> Result<Remote> {
         IssuerAuth::Token if rec.secret_stored => stored.ok_or_else(|| {
             failed(
                 format!("issuer {name:?}'s token is missing from the keystore"),
-                "store it again: docker tlsctx issuer add … --force < token-file",
+                IssuerProblem::TokenMissing,
             )
         })?,
         IssuerAuth::Token => env_token().ok_or_else(|| {
             failed(
-                format!("no token for issuer {name:?}: none stored, BAO_TOKEN and VAULT_TOKEN unset"),
-                "set BAO_TOKEN (or VAULT_TOKEN), or store one: docker tlsctx issuer add … --force < token-file",
+                format!(
+                    "no token for issuer {name:?}: none stored, BAO_TOKEN and VAULT_TOKEN unset"
+                ),
+                IssuerProblem::TokenUnset,
             )
         })?,
         IssuerAuth::Approle => {
             let secret = stored.ok_or_else(|| {
                 failed(
                     format!("issuer {name:?}'s AppRole secret_id is missing from the keystore"),
-                    "store it again: docker tlsctx issuer add … --auth approle --role-id ID --force < secret-id-file",
+                    IssuerProblem::SecretIdMissing,
                 )
             })?;
             engine.login_approle(rec.role_id.as_deref().unwrap_or_default(), &secret)?
@@ -312,13 +303,13 @@ impl Remote {
                         "role {role:?} of issuer {:?} answered without a certificate",
                         self.rec.name
                     ),
-                    "is this a Vault or OpenBao PKI mount?",
+                    IssuerProblem::NotPki,
                 )
             })?;
         // Whatever is refused below and came from the recorded CA is
         // revoked at the engine: it was issued, and nobody will use it.
         let refuse =
-            |why: String, fix: &str| -> Error {
+            |why: String, problem: IssuerProblem| -> Error {
                 let revoked = crate::issued::signed_by(&cert_der, &self.ca_der)
                     && CertInfo::from_der(&cert_der)
                         .is_ok_and(|i| self.revoke(&i.serial_hex).is_ok());
@@ -329,24 +320,26 @@ impl Remote {
                     if client { "a client identity" } else { "a daemon's" },
                     if revoked { "; it was revoked at the engine" } else { "" }
                 ),
-                    fix,
+                    problem,
                 )
             };
         let issuing_ours =
             ::pem::parse(&signed.issuing_ca).is_ok_and(|p| p.contents() == self.ca_der.as_slice());
         if !issuing_ours && !crate::issued::signed_by(&cert_der, &self.ca_der) {
             return Err(failed(
-                format!("issuer {:?} now signs with another CA than the one recorded", self.rec.name),
                 format!(
-                    "record its new CA (contexts of the old one stop working): docker tlsctx issuer add {} … --force",
+                    "issuer {:?} now signs with another CA than the one recorded",
                     self.rec.name
                 ),
+                IssuerProblem::CaChanged {
+                    issuer: self.rec.name.clone(),
+                },
             ));
         }
         if !pki::key_matches_cert(&key_der, &signed.certificate)? {
             return Err(refuse(
                 "it is for another key".into(),
-                "this is not what sign/ROLE does: check the engine",
+                IssuerProblem::OtherKey,
             ));
         }
         let names: Vec<String> = sans.iter().map(San::to_string).collect();
@@ -363,9 +356,9 @@ impl Remote {
             refuse(
                 why,
                 if client {
-                    "the client role must issue clientAuth alone for the request's CN with no SANs: client_flag=true server_flag=false use_csr_common_name=true, no alt_names, not_before_duration of an hour or less"
+                    IssuerProblem::ClientProfile
                 } else {
-                    "the server role must issue serverAuth alone for exactly the daemon's names: server_flag=true client_flag=false, allow_ip_sans=true with allowed_domains or allow_any_name, not_before_duration of an hour or less"
+                    IssuerProblem::ServerProfile
                 },
             )
         })?;
@@ -435,15 +428,9 @@ impl Remote {
                         None => "even after a rebuild".to_string(),
                     }
                 ),
-                match rotate_refused {
-                    Some(_) => format!(
-                        "let the token's policy rebuild the CRL (path \"{}/crl/rotate\" {{ capabilities = [\"read\"] }}), or wait for the engine's own rebuild; then run the same revoke again",
-                        self.rec.mount
-                    ),
-                    None => format!(
-                        "run the same revoke again in a minute (the engine's CRL may be rebuilt on a schedule: bao read {}/config/crl)",
-                        self.rec.mount
-                    ),
+                IssuerProblem::CrlIncomplete {
+                    mount: self.rec.mount.clone(),
+                    rotate_refused: rotate_refused.is_some(),
                 },
             )),
             Err(CrlProblem::Bad(why)) => Err(failed(
@@ -451,10 +438,9 @@ impl Remote {
                     "issuer {:?} returned a CRL that cannot be used: {why}; no CRL was written here",
                     self.rec.name
                 ),
-                format!(
-                    "check the mount's CRL (bao read {}/cert/crl), then run the same command again",
-                    self.rec.mount
-                ),
+                IssuerProblem::CrlBad {
+                    mount: self.rec.mount.clone(),
+                },
             )),
         }
     }
@@ -478,13 +464,13 @@ impl Signer for Remote {
                 let role = self.rec.server_role.as_deref().ok_or_else(|| {
                     failed(
                         format!("issuer {:?} has no server role", self.rec.name),
-                        "give one: docker tlsctx issuer add … --server-role ROLE --force",
+                        IssuerProblem::NoServerRole,
                     )
                 })?;
                 if purpose == Purpose::ServiceClient {
                     return Err(failed(
                         "service client certificates are not signed by issuers yet",
-                        "use a CA of this tool for them (docker tlsctx cert … --ca CA)",
+                        IssuerProblem::ServiceClient,
                     ));
                 }
                 let cn = sans.first().map(San::host).unwrap_or_default();
@@ -545,13 +531,12 @@ impl Remote {
                     format!("identities whose role cannot be read ({why})")
                 }
             };
-            let fix = match info.role_claim {
-                RoleClaim::Client(r) => format!(
-                    "ask for --role {}, or give the engine role ou=\"{}\"",
-                    r.as_str(),
-                    role.ou()
-                ),
-                _ => format!("give the engine role ou=\"{}\"", role.ou()),
+            let problem = IssuerProblem::WrongRole {
+                claimed: match info.role_claim {
+                    RoleClaim::Client(r) => Some(r.as_str().to_string()),
+                    _ => None,
+                },
+                ou: role.ou().to_string(),
             };
             return Err(failed(
                 format!(
@@ -560,7 +545,7 @@ impl Remote {
                     self.rec.name,
                     role.as_str()
                 ),
-                fix,
+                problem,
             ));
         }
         Ok(leaf)

@@ -7,6 +7,7 @@ use serde_json::{json, Map, Value};
 use super::change::refuse;
 pub use super::change::{FileChange, Refusal};
 use super::facts::{Facts, Init};
+use crate::error::InstallNext;
 use crate::issuance::server::AUTHZ_PLUGIN;
 
 /// dockerd's default (moby daemon/config: /etc/docker/daemon.json).
@@ -294,7 +295,7 @@ pub fn build(facts: &Facts, b: &Bundle<'_>, host: &str) -> Result<Plan, Refusal>
     if facts.snap {
         return Err(refuse(
             "Docker there comes from snap, whose daemon.json and service snapd owns (/var/snap/docker/current/config/daemon.json)",
-            "not supported: install docker-ce or the distribution's package instead, or configure the snap by hand with the files of `docker tlsctx server` (write unix:///var/run/docker.sock for the fd:// in its daemon.json: only systemd hands dockerd a socket)",
+            InstallNext::Snap,
         ));
     }
     if facts.rootless {
@@ -324,7 +325,7 @@ pub fn build(facts: &Facts, b: &Bundle<'_>, host: &str) -> Result<Plan, Refusal>
         Init::Unknown => {
             return Err(refuse(
                 "no systemd, OpenRC or /etc/init.d/docker there to restart dockerd with",
-                "start dockerd from a service manager, or configure it by hand with the files of `docker tlsctx server` (write unix:///var/run/docker.sock for the fd:// in its daemon.json: only systemd hands dockerd a socket)",
+                InstallNext::NoServiceManager,
             ))
         }
     };
@@ -392,10 +393,7 @@ pub fn build(facts: &Facts, b: &Bundle<'_>, host: &str) -> Result<Plan, Refusal>
     if facts.listening.contains(&b.port) && !ours_now.contains(&b.port) {
         return Err(refuse(
             format!("TCP port {} on {host} is taken by another program", b.port),
-            format!(
-                "free it (ss -ltnp 'sport = :{}' on the host shows which program), or issue the bundle for another port (--port)",
-                b.port
-            ),
+            InstallNext::FreePort { port: b.port },
         ));
     }
     let dir = b.tls_dir.trim_end_matches('/');
