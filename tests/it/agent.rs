@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::dockerd::{free_port, stderr, Dockerd};
 use crate::common::secret_service::SecretService;
+use crate::common::steps::Steps;
 use crate::common::*;
 
 /// A runtime folder for this sandbox: XDG_RUNTIME_DIR is set to it for
@@ -792,251 +793,302 @@ fn another_user_cannot_squat_the_agents_socket() {
         "not under DOCKER_CONFIG"
     );
     assert!(!meta.contains("/tmp/docker-tlsctx-"), "{meta}");
+    // What a step leaves where the agent's folder goes (a folder, a link),
+    // removed before the next: a failed step leaves the next one its start.
+    let reset = || {
+        let _ = fs::remove_file(&dir);
+        let _ = fs::remove_dir_all(&dir);
+    };
+    let mut steps = Steps::new("another_user_cannot_squat_the_agents_socket");
 
     // 1. The folder made first by another user, who listens in it.
-    fs::create_dir_all(&dir).unwrap();
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
-    Command::new("chown")
-        .args(["65534:65534"])
-        .arg(&dir)
-        .status()
-        .unwrap();
-    let squat = Squatter::listen(&sock);
-    let ls = ok(&no_xdg(&s, &["ls"]));
-    assert!(!ls.contains("serving"), "{ls}");
-    assert!(
-        ls.contains("UNSAFE") && ls.contains("belongs to uid 65534"),
-        "{ls}"
+    steps.check(
+        "the folder made first by another user, who listens in it, is refused",
+        || {
+            fs::create_dir_all(&dir).unwrap();
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+            Command::new("chown")
+                .args(["65534:65534"])
+                .arg(&dir)
+                .status()
+                .unwrap();
+            let squat = Squatter::listen(&sock);
+            let ls = ok(&no_xdg(&s, &["ls"]));
+            assert!(!ls.contains("serving"), "{ls}");
+            assert!(
+                ls.contains("UNSAFE") && ls.contains("belongs to uid 65534"),
+                "{ls}"
+            );
+            let check = no_xdg(&s, &["check", "sq"]);
+            assert!(!check.status.success(), "{}", transcript(&check));
+            assert!(
+                String::from_utf8_lossy(&check.stderr).contains("is not safe"),
+                "{}",
+                transcript(&check)
+            );
+            let agent = no_xdg(&s, &["agent", "--foreground", "sq"]);
+            assert!(!agent.status.success(), "{}", transcript(&agent));
+            assert!(
+                String::from_utf8_lossy(&agent.stderr)
+                    .contains("is not safe to use: it belongs to uid 65534"),
+                "{}",
+                transcript(&agent)
+            );
+            drop(squat);
+        },
     );
-    let check = no_xdg(&s, &["check", "sq"]);
-    assert!(!check.status.success(), "{}", transcript(&check));
-    assert!(
-        String::from_utf8_lossy(&check.stderr).contains("is not safe"),
-        "{}",
-        transcript(&check)
-    );
-    let agent = no_xdg(&s, &["agent", "--foreground", "sq"]);
-    assert!(!agent.status.success(), "{}", transcript(&agent));
-    assert!(
-        String::from_utf8_lossy(&agent.stderr)
-            .contains("is not safe to use: it belongs to uid 65534"),
-        "{}",
-        transcript(&agent)
-    );
-    drop(squat);
 
     // 2. Our folder, but wider than 0700, or a link to theirs.
-    fs::remove_dir_all(&dir).unwrap();
-    fs::create_dir(&dir).unwrap();
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
-    let ls = ok(&no_xdg(&s, &["ls"]));
-    assert!(ls.contains("its mode is 755"), "{ls}");
-    // Refused, not narrowed (found by review: the chmod followed a link
-    // swapped in between the check and the call).
-    let agent = no_xdg(&s, &["agent", "--foreground", "sq"]);
-    assert!(
-        !agent.status.success()
-            && String::from_utf8_lossy(&agent.stderr).contains("its mode is 755"),
-        "{}",
-        transcript(&agent)
+    steps.check(
+        "our folder wider than 0700, or a link to theirs, is refused and not narrowed",
+        || {
+            reset();
+            fs::create_dir(&dir).unwrap();
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+            let ls = ok(&no_xdg(&s, &["ls"]));
+            assert!(ls.contains("its mode is 755"), "{ls}");
+            // Refused, not narrowed (found by review: the chmod followed a link
+            // swapped in between the check and the call).
+            let agent = no_xdg(&s, &["agent", "--foreground", "sq"]);
+            assert!(
+                !agent.status.success()
+                    && String::from_utf8_lossy(&agent.stderr).contains("its mode is 755"),
+                "{}",
+                transcript(&agent)
+            );
+            assert_eq!(mode(&dir), 0o755);
+            fs::remove_dir_all(&dir).unwrap();
+            let theirs = s.path().join("theirs");
+            fs::create_dir(&theirs).unwrap();
+            std::os::unix::fs::symlink(&theirs, &dir).unwrap();
+            let ls = ok(&no_xdg(&s, &["ls"]));
+            assert!(ls.contains("UNSAFE"), "{ls}");
+            let agent = no_xdg(&s, &["agent", "--foreground", "sq"]);
+            assert!(!agent.status.success(), "{}", transcript(&agent));
+            fs::remove_file(&dir).unwrap();
+        },
     );
-    assert_eq!(mode(&dir), 0o755);
-    fs::remove_dir_all(&dir).unwrap();
-    let theirs = s.path().join("theirs");
-    fs::create_dir(&theirs).unwrap();
-    std::os::unix::fs::symlink(&theirs, &dir).unwrap();
-    let ls = ok(&no_xdg(&s, &["ls"]));
-    assert!(ls.contains("UNSAFE"), "{ls}");
-    let agent = no_xdg(&s, &["agent", "--foreground", "sq"]);
-    assert!(!agent.status.success(), "{}", transcript(&agent));
-    fs::remove_file(&dir).unwrap();
 
     // 3. Our folder, 0700, with their listener moved into it (a bound
     //    socket keeps its owner): the peer's uid gives it away.
-    fs::create_dir(&dir).unwrap();
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
-    let outside = s.path().join("out");
-    fs::create_dir(&outside).unwrap();
-    Command::new("chown")
-        .args(["65534:65534"])
-        .arg(&outside)
-        .status()
-        .unwrap();
-    let squat = Squatter::listen(&outside.join("sq.sock"));
-    fs::rename(outside.join("sq.sock"), &sock).unwrap();
-    let ls = ok(&no_xdg(&s, &["ls"]));
-    assert!(
-        !ls.contains("serving") && ls.contains("served by uid 65534"),
-        "{ls}"
+    steps.check(
+        "their listener moved into our 0700 folder is given away by its uid",
+        || {
+            reset();
+            fs::create_dir(&dir).unwrap();
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+            let outside = s.path().join("out");
+            fs::create_dir(&outside).unwrap();
+            Command::new("chown")
+                .args(["65534:65534"])
+                .arg(&outside)
+                .status()
+                .unwrap();
+            let squat = Squatter::listen(&outside.join("sq.sock"));
+            fs::rename(outside.join("sq.sock"), &sock).unwrap();
+            let ls = ok(&no_xdg(&s, &["ls"]));
+            assert!(
+                !ls.contains("serving") && ls.contains("served by uid 65534"),
+                "{ls}"
+            );
+            drop(squat);
+            fs::remove_file(&sock).unwrap();
+        },
     );
-    drop(squat);
-    fs::remove_file(&sock).unwrap();
 
     // 4. A context an older version wrote (v0.2's /tmp folder, v0.3's
     //    XDG_RUNTIME_DIR one): check and ls say where Docker goes, and the
     //    agent moves it to its endpoint, says so once, and serves.
-    let old_xdg = format!("unix://{}/docker-tlsctx/sq.sock", run_dir(&s).display());
-    for old in ["unix:///tmp/docker-tlsctx-0/sq.sock", old_xdg.as_str()] {
-        ok(&s.docker(&[
-            "context",
-            "update",
-            "sq",
-            "--docker",
-            &format!("host={old}"),
-        ]));
-        // Found by review: check and ls called it fine while Docker went
-        // to the old path; now both say where Docker goes.
-        let check = no_xdg(&s, &["check", "sq"]);
-        assert!(
-            !check.status.success()
-                && String::from_utf8_lossy(&check.stderr)
-                    .contains(&format!("points Docker at {old}")),
-            "{}",
-            transcript(&check)
-        );
-        assert!(ok(&no_xdg(&s, &["ls"])).contains("UNSAFE"));
-        let agent = Agent::start(&s, &["sq"], &[]);
-        let log = agent.log_text();
-        assert!(
-            log.contains(&format!(
-                "context sq now points at unix://{}",
-                sock.display()
-            )) && log.contains(&format!("it pointed at {old}")),
-            "{log}"
-        );
-        let meta = endpoint(&s, "sq");
-        assert_eq!(meta.trim(), format!("unix://{}", sock.display()));
-        // From cron or su (no XDG variables): the same socket, serving.
-        let ls = ok(&no_xdg(&s, &["ls"]));
-        assert!(ls.contains("serving"), "{ls}");
-        drop(agent);
-        // Said once.
-        let again = Agent::start(&s, &["sq"], &[]);
-        assert!(!again.log_text().contains("now points at"));
-        drop(again);
-    }
+    steps.check(
+        "an older version's context is called unsafe, and the agent moves it to its endpoint once",
+        || {
+            reset();
+            let old_xdg = format!("unix://{}/docker-tlsctx/sq.sock", run_dir(&s).display());
+            for old in ["unix:///tmp/docker-tlsctx-0/sq.sock", old_xdg.as_str()] {
+                ok(&s.docker(&[
+                    "context",
+                    "update",
+                    "sq",
+                    "--docker",
+                    &format!("host={old}"),
+                ]));
+                // Found by review: check and ls called it fine while Docker went
+                // to the old path; now both say where Docker goes.
+                let check = no_xdg(&s, &["check", "sq"]);
+                assert!(
+                    !check.status.success()
+                        && String::from_utf8_lossy(&check.stderr)
+                            .contains(&format!("points Docker at {old}")),
+                    "{}",
+                    transcript(&check)
+                );
+                assert!(ok(&no_xdg(&s, &["ls"])).contains("UNSAFE"));
+                let agent = Agent::start(&s, &["sq"], &[]);
+                let log = agent.log_text();
+                assert!(
+                    log.contains(&format!(
+                        "context sq now points at unix://{}",
+                        sock.display()
+                    )) && log.contains(&format!("it pointed at {old}")),
+                    "{log}"
+                );
+                let meta = endpoint(&s, "sq");
+                assert_eq!(meta.trim(), format!("unix://{}", sock.display()));
+                // From cron or su (no XDG variables): the same socket, serving.
+                let ls = ok(&no_xdg(&s, &["ls"]));
+                assert!(ls.contains("serving"), "{ls}");
+                drop(agent);
+                // Said once.
+                let again = Agent::start(&s, &["sq"], &[]);
+                assert!(!again.log_text().contains("now points at"));
+                drop(again);
+            }
+        },
+    );
 
     // 5. Issue 30: the place does not depend on XDG_RUNTIME_DIR, under
     //    /tmp, /dev/shm, missing, sticky: nothing is made there and the
     //    context keeps its endpoint.
-    let sticky = s.path().join("sticky");
-    fs::create_dir(&sticky).unwrap();
-    fs::set_permissions(&sticky, fs::Permissions::from_mode(0o1777)).unwrap();
-    let gone = Path::new("/tmp").join(format!("tlsctx-gone-{}", std::process::id()));
-    let shm = Path::new("/dev/shm").join(format!("tlsctx-gone-{}", std::process::id()));
-    for run in [sticky.as_path(), gone.as_path(), shm.as_path()] {
-        let mut c = s.tlsctx_cmd(&["agent", "adopt", "sq"]);
-        c.env("XDG_RUNTIME_DIR", run);
-        ok(&c.output().unwrap());
-        let meta = endpoint(&s, "sq");
-        assert_eq!(meta.trim(), format!("unix://{}", sock.display()));
-        assert!(
-            !run.join("docker-tlsctx").exists(),
-            "made {}",
-            run.display()
-        );
-    }
-    assert!(!gone.exists() && !shm.exists(), "made a runtime folder");
+    steps.check(
+        "the socket does not depend on XDG_RUNTIME_DIR, and nothing is made there",
+        || {
+            let sticky = s.path().join("sticky");
+            fs::create_dir(&sticky).unwrap();
+            fs::set_permissions(&sticky, fs::Permissions::from_mode(0o1777)).unwrap();
+            let gone = Path::new("/tmp").join(format!("tlsctx-gone-{}", std::process::id()));
+            let shm = Path::new("/dev/shm").join(format!("tlsctx-gone-{}", std::process::id()));
+            for run in [sticky.as_path(), gone.as_path(), shm.as_path()] {
+                let mut c = s.tlsctx_cmd(&["agent", "adopt", "sq"]);
+                c.env("XDG_RUNTIME_DIR", run);
+                ok(&c.output().unwrap());
+                let meta = endpoint(&s, "sq");
+                assert_eq!(meta.trim(), format!("unix://{}", sock.display()));
+                assert!(
+                    !run.join("docker-tlsctx").exists(),
+                    "made {}",
+                    run.display()
+                );
+            }
+            assert!(!gone.exists() && !shm.exists(), "made a runtime folder");
+        },
+    );
 
     // 6. Issue 30: a configuration folder under a sticky, world-writable
     //    folder (/tmp, /dev/shm) anywhere up its path is refused before a
     //    context points there: after a tmp cleaner or a reboot removed it,
     //    another user could make it again with a listener inside.
-    for top in [Path::new("/tmp"), Path::new("/dev/shm")] {
-        let base = tempfile::Builder::new()
-            .prefix("tlsctx-sticky-")
-            .tempdir_in(top)
-            .unwrap();
-        fs::set_permissions(base.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        let cfg = base.path().join("cfg");
-        let mut c = s.tlsctx_cmd(&[
-            "new",
-            "tq",
-            "--host",
-            "tcp://127.0.0.1:1",
-            "--keychain-only",
-            "--no-server",
-        ]);
-        c.env("DOCKER_CONFIG", &cfg);
-        let o = c.output().unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(
-            !o.status.success()
-                && err.contains(&format!(
-                    "{} is writable by other users (sticky",
-                    top.display()
-                )),
-            "{}",
-            transcript(&o)
-        );
-        assert!(!cfg.join("contexts").exists(), "a context was written");
-    }
+    steps.check(
+        "a config folder under a sticky world-writable folder is refused",
+        || {
+            for top in [Path::new("/tmp"), Path::new("/dev/shm")] {
+                let base = tempfile::Builder::new()
+                    .prefix("tlsctx-sticky-")
+                    .tempdir_in(top)
+                    .unwrap();
+                fs::set_permissions(base.path(), fs::Permissions::from_mode(0o755)).unwrap();
+                let cfg = base.path().join("cfg");
+                let mut c = s.tlsctx_cmd(&[
+                    "new",
+                    "tq",
+                    "--host",
+                    "tcp://127.0.0.1:1",
+                    "--keychain-only",
+                    "--no-server",
+                ]);
+                c.env("DOCKER_CONFIG", &cfg);
+                let o = c.output().unwrap();
+                let err = String::from_utf8_lossy(&o.stderr);
+                assert!(
+                    !o.status.success()
+                        && err.contains(&format!(
+                            "{} is writable by other users (sticky",
+                            top.display()
+                        )),
+                    "{}",
+                    transcript(&o)
+                );
+                assert!(!cfg.join("contexts").exists(), "a context was written");
+            }
+        },
+    );
 
     // 7. A link of theirs up the configuration folder's path, even further
     //    down a chain of links (ours → theirs → a good folder), is refused:
     //    they could re-point it later.
-    let att = s.path().join("att");
-    fs::create_dir(&att).unwrap();
-    let good = s.path().join("good2");
-    fs::create_dir(&good).unwrap();
-    std::os::unix::fs::symlink(&good, att.join("alink")).unwrap();
-    Command::new("chown")
-        .args(["-R", "-h", "65534:65534"])
-        .arg(&att)
-        .status()
-        .unwrap();
-    let chain = s.path().join("rt2");
-    std::os::unix::fs::symlink(att.join("alink"), &chain).unwrap();
-    let mut c = s.tlsctx_cmd(&[
-        "new",
-        "lq",
-        "--host",
-        "tcp://127.0.0.1:1",
-        "--keychain-only",
-        "--no-server",
-    ]);
-    c.env("DOCKER_CONFIG", &chain);
-    let o = c.output().unwrap();
-    assert!(
-        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("belongs to uid 65534"),
-        "{}",
-        transcript(&o)
-    );
-    assert!(
-        !good.join("tlsctx/agent").exists(),
-        "made a folder behind their link"
+    steps.check(
+        "a link of theirs up the configuration folder path is refused, even down a chain",
+        || {
+            let att = s.path().join("att");
+            fs::create_dir(&att).unwrap();
+            let good = s.path().join("good2");
+            fs::create_dir(&good).unwrap();
+            std::os::unix::fs::symlink(&good, att.join("alink")).unwrap();
+            Command::new("chown")
+                .args(["-R", "-h", "65534:65534"])
+                .arg(&att)
+                .status()
+                .unwrap();
+            let chain = s.path().join("rt2");
+            std::os::unix::fs::symlink(att.join("alink"), &chain).unwrap();
+            let mut c = s.tlsctx_cmd(&[
+                "new",
+                "lq",
+                "--host",
+                "tcp://127.0.0.1:1",
+                "--keychain-only",
+                "--no-server",
+            ]);
+            c.env("DOCKER_CONFIG", &chain);
+            let o = c.output().unwrap();
+            assert!(
+                !o.status.success()
+                    && String::from_utf8_lossy(&o.stderr).contains("belongs to uid 65534"),
+                "{}",
+                transcript(&o)
+            );
+            assert!(
+                !good.join("tlsctx/agent").exists(),
+                "made a folder behind their link"
+            );
+        },
     );
 
     // 8. Found by the third review: a relative DOCKER_CONFIG (or, before
     //    issue 30, XDG_RUNTIME_DIR) became a relative endpoint, which Docker
     //    resolves from whatever folder it runs in: the config folder is
     //    made absolute.
-    let mut c = s.tlsctx_cmd(&["agent", "adopt", "sq"]);
-    c.env("XDG_RUNTIME_DIR", "xdgrel").current_dir(s.path());
-    ok(&c.output().unwrap());
-    let meta = endpoint(&s, "sq");
-    assert_eq!(meta.trim(), format!("unix://{}", sock.display()));
-    let mut c = Command::new(BIN);
-    c.args([
-        "new",
-        "rel",
-        "--host",
-        "tcp://127.0.0.1:1",
-        "--keychain-only",
-        "--no-server",
-    ])
-    .env("DOCKER_CONFIG", "cfg")
-    .env("DOCKER_TLSCTX_KEYSTORE", "file")
-    .env_remove("XDG_RUNTIME_DIR")
-    .env_remove("DOCKER_CLI_PLUGIN_SOCKET")
-    .current_dir(s.path());
-    ok(&c.output().unwrap());
-    let meta = endpoint(&s, "rel");
-    assert_eq!(
-        meta.trim(),
-        format!("unix://{}/rel.sock", dir.display()),
-        "a relative endpoint"
+    steps.check(
+        "a relative DOCKER_CONFIG or XDG_RUNTIME_DIR makes no relative endpoint",
+        || {
+            let mut c = s.tlsctx_cmd(&["agent", "adopt", "sq"]);
+            c.env("XDG_RUNTIME_DIR", "xdgrel").current_dir(s.path());
+            ok(&c.output().unwrap());
+            let meta = endpoint(&s, "sq");
+            assert_eq!(meta.trim(), format!("unix://{}", sock.display()));
+            let mut c = Command::new(BIN);
+            c.args([
+                "new",
+                "rel",
+                "--host",
+                "tcp://127.0.0.1:1",
+                "--keychain-only",
+                "--no-server",
+            ])
+            .env("DOCKER_CONFIG", "cfg")
+            .env("DOCKER_TLSCTX_KEYSTORE", "file")
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("DOCKER_CLI_PLUGIN_SOCKET")
+            .current_dir(s.path());
+            ok(&c.output().unwrap());
+            let meta = endpoint(&s, "rel");
+            assert_eq!(
+                meta.trim(),
+                format!("unix://{}/rel.sock", dir.display()),
+                "a relative endpoint"
+            );
+        },
     );
+    steps.done();
 }
 
 /// Issue 19: a daemon that accepts and does not answer was reported as

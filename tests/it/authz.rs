@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::dockerd::{free_port, stderr, Dockerd};
 use crate::common::plugin::Plugin;
+use crate::common::steps::Steps;
 use crate::common::*;
 
 fn refused(o: &Output, plugin: &str, want: &str) {
@@ -507,6 +508,7 @@ fn read_only_is_read_only_in_every_spelling() {
     ]));
     ok(&s.docker(&["--context", "admin1", "start", "c1"]));
     let ro = files_of(&s, "ro1");
+    let mut steps = Steps::new("read_only_is_read_only_in_every_spelling");
 
     // The plain reads work, spelled plainly or not.
     for target in [
@@ -516,16 +518,23 @@ fn read_only_is_read_only_in_every_spelling() {
         "/v1.41/containers/c1/top",
         "/v1.41/version",
     ] {
-        let (code, body) = curl(&ro, port, target, &[]);
-        assert_eq!(code, "200", "{target}: {body}");
+        steps.check(&format!("a read-only identity reads {target}"), || {
+            let (code, body) = curl(&ro, port, target, &[]);
+            assert_eq!(code, "200", "{target}: {body}");
+        });
     }
-    let (code, body) = curl(
-        &ro,
-        port,
-        "/",
-        &["--request-target", "http://x/v1.41/containers/json"],
+    steps.check(
+        "a read-only identity reads with an absolute-form target",
+        || {
+            let (code, body) = curl(
+                &ro,
+                port,
+                "/",
+                &["--request-target", "http://x/v1.41/containers/json"],
+            );
+            assert_eq!(code, "200", "absolute-form read: {body}");
+        },
     );
-    assert_eq!(code, "200", "absolute-form read: {body}");
 
     // What it may not do, in every spelling: refused by the plugin.
     let denied = |target: &str, extra: &[&str], want: &str| {
@@ -565,46 +574,59 @@ fn read_only_is_read_only_in_every_spelling() {
         // Found by review: ps_args=e printed every process's environment.
         ("/v1.41/containers/c1/top?ps_args=auxe", "ps e shows"),
     ] {
-        denied(target, &[], want);
+        steps.check(&format!("the plugin refuses {target}: {want}"), || {
+            denied(target, &[], want)
+        });
     }
-    denied(
-        "/",
-        &["--request-target", "http://x/v1.41/containers/c1/export"],
-        "reads files out of a container",
+    steps.check("the plugin refuses absolute-form and unix: targets", || {
+        denied(
+            "/",
+            &["--request-target", "http://x/v1.41/containers/c1/export"],
+            "reads files out of a container",
+        );
+        denied(
+            "/",
+            &[
+                "--request-target",
+                "unix:/v1.41/containers/c1/archive?path=/",
+            ],
+            "reads files out of a container",
+        );
+    });
+    // A 403 has no body to read the message from.
+    steps.check(
+        "the plugin refuses HEAD of the archive, and a websocket attach",
+        || {
+            let (code, _) = curl(&ro, port, "/v1.41/containers/c1/%61rchive?path=/", &["-I"]);
+            assert_eq!(code, "403", "HEAD of the archive");
+            denied(
+                "/v1.41/containers/c1/attach/%77s?stream=1&stdin=1&stdout=1",
+                &[
+                    "-H",
+                    "Connection: Upgrade",
+                    "-H",
+                    "Upgrade: websocket",
+                    "-H",
+                    "Sec-WebSocket-Version: 13",
+                    "-H",
+                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                ],
+                "attaches to a container",
+            );
+        },
     );
-    denied(
-        "/",
-        &[
-            "--request-target",
-            "unix:/v1.41/containers/c1/archive?path=/",
-        ],
-        "reads files out of a container",
-    );
-    // HEAD: a 403 has no body to read the message from.
-    let (code, _) = curl(&ro, port, "/v1.41/containers/c1/%61rchive?path=/", &["-I"]);
-    assert_eq!(code, "403", "HEAD of the archive");
-    denied(
-        "/v1.41/containers/c1/attach/%77s?stream=1&stdin=1&stdout=1",
-        &[
-            "-H",
-            "Connection: Upgrade",
-            "-H",
-            "Upgrade: websocket",
-            "-H",
-            "Sec-WebSocket-Version: 13",
-            "-H",
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-        ],
-        "attaches to a container",
-    );
-    // And through the real CLI.
     let dk = |ctx: &str, args: &[&str]| in_context(&s, ctx, args);
-    refused(
-        &dk("ro1", &["export", "c1"]),
-        p,
-        "reads files out of a container",
+    steps.check(
+        "the plugin refuses docker export and save through the real CLI",
+        || {
+            refused(
+                &dk("ro1", &["export", "c1"]),
+                p,
+                "reads files out of a container",
+            );
+            refused(&dk("ro1", &["save", &image]), p, "reads image layers");
+        },
     );
-    refused(&dk("ro1", &["save", &image]), p, "reads image layers");
 
     // A service certificate of the same CA is not an Engine identity.
     let svc = s.cfg().join("tlsctx/servers/svc1");
@@ -620,25 +642,30 @@ fn read_only_is_read_only_in_every_spelling() {
             .args(args);
         c.output().unwrap()
     };
-    refused(&with(&svc, &["ps"]), p, "is a service certificate");
-    refused(
-        &with(
-            &svc,
-            &[
-                "run",
-                "--rm",
-                "--privileged",
-                "-v",
-                "/:/host",
-                "--network",
-                "none",
-                &image,
-                "/bin/busybox",
-                "true",
-            ],
-        ),
-        p,
-        "is a service certificate",
+    steps.check(
+        "a service certificate of the same CA is not an Engine identity",
+        || {
+            refused(&with(&svc, &["ps"]), p, "is a service certificate");
+            refused(
+                &with(
+                    &svc,
+                    &[
+                        "run",
+                        "--rm",
+                        "--privileged",
+                        "-v",
+                        "/:/host",
+                        "--network",
+                        "none",
+                        &image,
+                        "/bin/busybox",
+                        "true",
+                    ],
+                ),
+                p,
+                "is a service certificate",
+            );
+        },
     );
 
     // Subjects we never issue, made by openssl with the CA's key.
@@ -670,26 +697,37 @@ fn read_only_is_read_only_in_every_spelling() {
         ),
         ("org", "/O=role:read-only/CN=odd8", "other fields than a CN"),
     ] {
-        let id = openssl_client(&s, &ca, name, subject, None);
-        refused(&with(&id, &["ps"]), p, want);
+        steps.check(
+            &format!("a subject we never issue is refused: {subject:?}"),
+            || {
+                let id = openssl_client(&s, &ca, name, subject, None);
+                refused(&with(&id, &["ps"]), p, want);
+            },
+        );
     }
-    // A v0.2 service certificate (no role, a SAN) is refused; a v0.2 admin
-    // client (no role, no SAN) is still admin without --require-role.
-    let old_svc = openssl_client(
-        &s,
-        &ca,
-        "old-svc",
-        "/CN=svc.example",
-        Some("DNS:svc.example"),
+    steps.check(
+        "a v0.2 service certificate is refused; a v0.2 admin client is still admin",
+        || {
+            // A v0.2 service certificate (no role, a SAN) is refused; a v0.2 admin
+            // client (no role, no SAN) is still admin without --require-role.
+            let old_svc = openssl_client(
+                &s,
+                &ca,
+                "old-svc",
+                "/CN=svc.example",
+                Some("DNS:svc.example"),
+            );
+            refused(
+                &with(&old_svc, &["ps"]),
+                p,
+                "a service certificate from before",
+            );
+            let legacy = openssl_client(&s, &ca, "legacy", "/CN=legacy-client", None);
+            ok(&with(&legacy, &["ps"]));
+        },
     );
-    refused(
-        &with(&old_svc, &["ps"]),
-        p,
-        "a service certificate from before",
-    );
-    let legacy = openssl_client(&s, &ca, "legacy", "/CN=legacy-client", None);
-    ok(&with(&legacy, &["ps"]));
     ok(&dk("admin1", &["rm", "-f", "c1"]));
+    steps.done();
 }
 
 /// One plugin call over its socket; the JSON answer, or the raw reply when

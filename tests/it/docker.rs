@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::common::dockerd::{free_port, stderr, Dockerd};
+use crate::common::steps::Steps;
 use crate::common::*;
 
 /// Every path below `dir` with its mode, and the bytes of every file.
@@ -215,20 +216,25 @@ fn real_dockerd_accepts_our_identity_and_refuses_others() {
     ok(&s.docker(&["tlsctx", "new", "e2e", "--host", &host, "--ca", "recipe"]));
     let _dockerd = Dockerd::start(s.path(), &s.cfg().join("tlsctx/servers/e2e"), port);
 
+    let mut steps = Steps::new("real_dockerd_accepts_our_identity_and_refuses_others");
     // 1. Our context works with the real docker CLI.
-    let version = ok(&s.docker(&[
-        "--context",
-        "e2e",
-        "version",
-        "--format",
-        "{{.Server.Version}}",
-    ]));
-    assert!(!version.trim().is_empty());
-    let ps = s.docker(&["--context", "e2e", "ps"]);
-    ok(&ps);
+    let version = steps.setup("our context works with the real docker CLI", || {
+        let version = ok(&s.docker(&[
+            "--context",
+            "e2e",
+            "version",
+            "--format",
+            "{{.Server.Version}}",
+        ]));
+        assert!(!version.trim().is_empty());
+        let ps = s.docker(&["--context", "e2e", "ps"]);
+        ok(&ps);
+        version
+    });
 
     // 1b. The same identity handed to curl: PKCS#12 (both profiles) and PEM files,
     //     and to a shell through `env`.
+    steps.check("the same identity works for curl (PKCS#12 of both profiles, PEM) and a shell through env", || {
     let curl = |args: &[&str]| {
         let mut c = Command::new(require("curl"));
         // The environment's CA bundle variables would override --cacert (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE are set on the test machines).
@@ -306,111 +312,135 @@ fn real_dockerd_accepts_our_identity_and_refuses_others() {
         .output()
         .unwrap();
     assert_eq!(ok(&o), version, "docker through the variables of `env`");
+    });
 
     // 2. A client identity from another CA is refused by the daemon, even
     //    when the client trusts the daemon's CA.
-    ok(&s.docker(&["tlsctx", "ca", "init", "--name", "other"]));
-    let intruder = s.path().join("intruder");
-    ok(&s.docker(&[
-        "tlsctx",
-        "client",
-        "intruder",
-        "--ca",
-        "other",
-        "--out",
-        intruder.to_str().unwrap(),
-    ]));
-    fs::copy(&cert, intruder.join("ca.pem")).unwrap();
-    // docker as DOCKER_CERT_PATH users run it, without a context.
-    let version_with = |cert_path: &Path| {
-        s.docker_cmd(&["version", "--format", "{{.Server.Version}}"])
-            .env("DOCKER_HOST", &host)
-            .env("DOCKER_TLS_VERIFY", "1")
-            .env("DOCKER_CERT_PATH", cert_path)
-            .output()
-            .unwrap()
-    };
-    let o = version_with(&intruder);
-    assert!(
-        !o.status.success(),
-        "a foreign client certificate must be refused"
+    steps.check(
+        "a client identity from another CA is refused by the daemon",
+        || {
+            ok(&s.docker(&["tlsctx", "ca", "init", "--name", "other"]));
+            let intruder = s.path().join("intruder");
+            ok(&s.docker(&[
+                "tlsctx",
+                "client",
+                "intruder",
+                "--ca",
+                "other",
+                "--out",
+                intruder.to_str().unwrap(),
+            ]));
+            fs::copy(&cert, intruder.join("ca.pem")).unwrap();
+            // docker as DOCKER_CERT_PATH users run it, without a context.
+            let version_with = |cert_path: &Path| {
+                s.docker_cmd(&["version", "--format", "{{.Server.Version}}"])
+                    .env("DOCKER_HOST", &host)
+                    .env("DOCKER_TLS_VERIFY", "1")
+                    .env("DOCKER_CERT_PATH", cert_path)
+                    .output()
+                    .unwrap()
+            };
+            let o = version_with(&intruder);
+            assert!(
+                !o.status.success(),
+                "a foreign client certificate must be refused"
+            );
+            assert!(stderr(&o).contains("tls: "), "{}", stderr(&o));
+            // The same files with its own identity from our CA work: the refusal above is the CA's doing.
+            let good = s.path().join("good");
+            ok(&s.docker(&[
+                "tlsctx",
+                "client",
+                "good",
+                "--ca",
+                "recipe",
+                "--out",
+                good.to_str().unwrap(),
+            ]));
+            let o = version_with(&good);
+            ok(&o);
+        },
     );
-    assert!(stderr(&o).contains("tls: "), "{}", stderr(&o));
-    // The same files with its own identity from our CA work: the refusal above is the CA's doing.
-    let good = s.path().join("good");
-    ok(&s.docker(&[
-        "tlsctx",
-        "client",
-        "good",
-        "--ca",
-        "recipe",
-        "--out",
-        good.to_str().unwrap(),
-    ]));
-    let o = version_with(&good);
-    ok(&o);
 
     // 3. A host name the server certificate does not cover fails verification.
-    ok(&s.docker(&[
-        "tlsctx",
-        "new",
-        "byname",
-        "--host",
-        &format!("tcp://localhost:{port}"),
-        "--no-server",
-        "--ca",
-        "recipe",
-    ]));
-    let o = s.docker(&[
-        "--context",
-        "byname",
-        "version",
-        "--format",
-        "{{.Server.Version}}",
-    ]);
-    assert!(!o.status.success());
-    // Go's wording: the certificate has an IP SAN only, no DNS names.
-    let e = stderr(&o);
-    assert!(
-        e.contains("x509: certificate is not valid for any names, but wanted to match localhost"),
-        "{e}"
+    steps.check(
+        "a host name the server certificate does not cover fails verification",
+        || {
+            ok(&s.docker(&[
+                "tlsctx",
+                "new",
+                "byname",
+                "--host",
+                &format!("tcp://localhost:{port}"),
+                "--no-server",
+                "--ca",
+                "recipe",
+            ]));
+            let o = s.docker(&[
+                "--context",
+                "byname",
+                "version",
+                "--format",
+                "{{.Server.Version}}",
+            ]);
+            assert!(!o.status.success());
+            // Go's wording: the certificate has an IP SAN only, no DNS names.
+            let e = stderr(&o);
+            assert!(
+                e.contains(
+                    "x509: certificate is not valid for any names, but wanted to match localhost"
+                ),
+                "{e}"
+            );
+        },
     );
 
     // 4. `docker context rm` then `restore`: the rebuilt context works.
-    ok(&s.docker(&["context", "rm", "e2e"]));
-    assert!(!s.docker(&["--context", "e2e", "version"]).status.success());
-    ok(&s.docker(&["tlsctx", "restore", "e2e"]));
-    let again = ok(&s.docker(&[
-        "--context",
-        "e2e",
-        "version",
-        "--format",
-        "{{.Server.Version}}",
-    ]));
-    assert_eq!(again, version);
+    steps.check(
+        "docker context rm then restore gives a context that works",
+        || {
+            ok(&s.docker(&["context", "rm", "e2e"]));
+            assert!(!s.docker(&["--context", "e2e", "version"]).status.success());
+            ok(&s.docker(&["tlsctx", "restore", "e2e"]));
+            let again = ok(&s.docker(&[
+                "--context",
+                "e2e",
+                "version",
+                "--format",
+                "{{.Server.Version}}",
+            ]));
+            assert_eq!(again, version);
+        },
+    );
 
     // 5. A context whose CA is not the daemon's fails verification too.
-    ok(&s.docker(&[
-        "tlsctx",
-        "new",
-        "otherca",
-        "--host",
-        &host,
-        "--ca",
-        "other",
-        "--no-server",
-    ]));
-    let o = s.docker(&[
-        "--context",
-        "otherca",
-        "version",
-        "--format",
-        "{{.Server.Version}}",
-    ]);
-    assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("certificate signed by unknown authority"),
-        "{}",
-        stderr(&o)
+    steps.check(
+        "a context whose CA is not the daemon's fails verification",
+        || {
+            ok(&s.docker(&[
+                "tlsctx",
+                "new",
+                "otherca",
+                "--host",
+                &host,
+                "--ca",
+                "other",
+                "--no-server",
+            ]));
+            let o = s.docker(&[
+                "--context",
+                "otherca",
+                "version",
+                "--format",
+                "{{.Server.Version}}",
+            ]);
+            assert!(!o.status.success());
+            assert!(
+                stderr(&o).contains("certificate signed by unknown authority"),
+                "{}",
+                stderr(&o)
+            );
+        },
     );
+    steps.done();
 }

@@ -11,6 +11,7 @@ use std::process::Output;
 use crate::common::bao::Bao;
 use crate::common::dockerd::{free_port, stderr};
 use crate::common::plugin::daemon_with_plugin;
+use crate::common::steps::Steps;
 use crate::common::*;
 
 fn failed(o: &Output, want: &[&str]) {
@@ -45,296 +46,344 @@ fn an_openbao_issuer_signs_what_a_real_dockerd_trusts() {
         with_stdin(s.tlsctx_cmd(&args), stdin)
     };
 
-    // The engine's TLS CA not given: its certificate is not trusted.
-    failed(
-        &add("team", &["--client-role", "client"], "root\n"),
-        &["presented a certificate that is not trusted", "--ca-file"],
+    let mut steps = Steps::new("an_openbao_issuer_signs_what_a_real_dockerd_trusts");
+    steps.check(
+        "without the engine's TLS CA, its certificate is not trusted",
+        || {
+            failed(
+                &add("team", &["--client-role", "client"], "root\n"),
+                &["presented a certificate that is not trusted", "--ca-file"],
+            );
+        },
     );
-    // AppRole: the role_id as a flag, the secret_id on stdin only.
     let sampler = ArgvSampler::start();
-    let o = add(
-        "team",
-        &[
-            "--client-role",
-            "client",
-            "--server-role",
-            "server",
-            "--auth",
-            "approle",
-            "--role-id",
-            &role_id,
-            "--ca-file",
-            &ca_file,
-        ],
-        &format!("{secret_id}\n"),
+    steps.setup(
+        "an AppRole issuer: the role_id as a flag, the secret_id on stdin only",
+        || {
+            let o = add(
+                "team",
+                &[
+                    "--client-role",
+                    "client",
+                    "--server-role",
+                    "server",
+                    "--auth",
+                    "approle",
+                    "--role-id",
+                    &role_id,
+                    "--ca-file",
+                    &ca_file,
+                ],
+                &format!("{secret_id}\n"),
+            );
+            let out = ok(&o);
+            assert!(
+                out.contains("AppRole secret_id kept in the file keystore"),
+                "{out}"
+            );
+        },
     );
-    let out = ok(&o);
-    assert!(
-        out.contains("AppRole secret_id kept in the file keystore"),
-        "{out}"
-    );
-    // Its secret is in the keystore, not in any record.
-    for f in all_files(&s.cfg().join("tlsctx")) {
-        if f.starts_with(s.cfg().join("tlsctx/keys")) {
-            continue;
+    steps.check("its secret is in the keystore, not in any record", || {
+        for f in all_files(&s.cfg().join("tlsctx")) {
+            if f.starts_with(s.cfg().join("tlsctx/keys")) {
+                continue;
+            }
+            let text = String::from_utf8_lossy(&fs::read(&f).unwrap()).into_owned();
+            assert!(!text.contains(&secret_id), "secret_id in {}", f.display());
         }
-        let text = String::from_utf8_lossy(&fs::read(&f).unwrap()).into_owned();
-        assert!(!text.contains(&secret_id), "secret_id in {}", f.display());
-    }
+    });
 
-    // A context and its daemon's bundle, both signed by the engine.
     let port = free_port();
     let host = format!("tcp://127.0.0.1:{port}");
-    let o = s.tlsctx(&["new", "d1", "--host", &host, "--issuer", "team"]);
-    ok(&o);
     let bundle = s.cfg().join("tlsctx/servers/d1");
-    let issuer = openssl_ok(&[
-        "x509",
-        "-noout",
-        "-issuer",
-        "-in",
-        bundle.join("server-cert.pem").to_str().unwrap(),
-    ]);
-    assert!(issuer.contains("team CA"), "{issuer}");
-    let _daemon_and_plugin = daemon_with_plugin(s.path(), &bundle, port);
-    ok(&s.docker(&["--context", "d1", "version"]));
+    let _daemon_and_plugin = steps.setup(
+        "a context and its daemon's bundle, both signed by the engine, reach a real dockerd",
+        || {
+            let o = s.tlsctx(&["new", "d1", "--host", &host, "--issuer", "team"]);
+            ok(&o);
+            let issuer = openssl_ok(&[
+                "x509",
+                "-noout",
+                "-issuer",
+                "-in",
+                bundle.join("server-cert.pem").to_str().unwrap(),
+            ]);
+            assert!(issuer.contains("team CA"), "{issuer}");
+            let daemon_and_plugin = daemon_with_plugin(s.path(), &bundle, port);
+            ok(&s.docker(&["--context", "d1", "version"]));
+            daemon_and_plugin
+        },
+    );
 
-    // Renewal goes through the engine too.
-    let before = serial(&s, "d1");
-    ok(&s.tlsctx(&["renew", "d1"]));
-    assert_ne!(serial(&s, "d1"), before);
-    ok(&s.docker(&["--context", "d1", "ps"]));
+    steps.check("renewal goes through the engine too", || {
+        let before = serial(&s, "d1");
+        ok(&s.tlsctx(&["renew", "d1"]));
+        assert_ne!(serial(&s, "d1"), before);
+        ok(&s.docker(&["--context", "d1", "ps"]));
+    });
 
-    // A lifetime the role caps is said, not silent.
-    ok(&with_stdin(
-        s.tlsctx_cmd(&[
-            "issuer",
-            "add",
-            "capped",
-            "--url",
-            &bao.url,
-            "--client-role",
-            "short",
-            "--ca-file",
-            &ca_file,
-        ]),
-        "root\n",
-    ));
+    steps.setup("an issuer whose role caps the lifetime", || {
+        ok(&with_stdin(
+            s.tlsctx_cmd(&[
+                "issuer",
+                "add",
+                "capped",
+                "--url",
+                &bao.url,
+                "--client-role",
+                "short",
+                "--ca-file",
+                &ca_file,
+            ]),
+            "root\n",
+        ));
+    });
     // The environment's token is not sent to an issuer that has its own
     // (it may be another engine's): a wrong one here changes nothing.
-    let mut c = s.tlsctx_cmd(&[
-        "new",
-        "capped1",
-        "--host",
-        &host,
-        "--no-server",
-        "--issuer",
-        "capped",
-        "--days",
-        "90",
-    ]);
-    c.env("BAO_TOKEN", "some-other-engines-token");
-    let o = c.output().unwrap();
-    ok(&o);
-    assert!(
-        stderr(&o).contains("not the 90 days asked: role \"short\" caps the lifetime"),
-        "{}",
-        stderr(&o)
+    steps.check(
+        "a lifetime the role caps is said, and the environment's token is not sent",
+        || {
+            let mut c = s.tlsctx_cmd(&[
+                "new",
+                "capped1",
+                "--host",
+                &host,
+                "--no-server",
+                "--issuer",
+                "capped",
+                "--days",
+                "90",
+            ]);
+            c.env("BAO_TOKEN", "some-other-engines-token");
+            let o = c.output().unwrap();
+            ok(&o);
+            assert!(
+                stderr(&o).contains("not the 90 days asked: role \"short\" caps the lifetime"),
+                "{}",
+                stderr(&o)
+            );
+        },
     );
 
     // Revoked at the engine: its CRL goes into the bundle, and the plugin
     // refuses that identity at once; d1 still works.
-    ok(&s.tlsctx(&[
-        "new",
-        "bob",
-        "--host",
-        &host,
-        "--no-server",
-        "--issuer",
-        "team",
-    ]));
-    ok(&s.docker(&["--context", "bob", "ps"]));
-    let bob_serial = serial(&s, "bob");
-    // With auto_rebuild the engine's CRL lags its revocations (issue 30:
-    // it was written without the serial); the engine is asked to rebuild.
-    bao.run(&["write", "pki/config/crl", "auto_rebuild=true"]);
-    ok(&s.tlsctx(&["revoke", "bob"]));
-    let crl = openssl_ok(&[
-        "crl",
-        "-noout",
-        "-text",
-        "-in",
-        bundle.join("crl.pem").to_str().unwrap(),
-    ]);
-    assert!(
-        crl.to_uppercase().contains(&bob_serial.to_uppercase()),
-        "{bob_serial} not in the engine's CRL: {crl}"
+    steps.check(
+        "an identity revoked at the engine is refused by the plugin at once",
+        || {
+            ok(&s.tlsctx(&[
+                "new",
+                "bob",
+                "--host",
+                &host,
+                "--no-server",
+                "--issuer",
+                "team",
+            ]));
+            ok(&s.docker(&["--context", "bob", "ps"]));
+            let bob_serial = serial(&s, "bob");
+            // With auto_rebuild the engine's CRL lags its revocations (issue 30:
+            // it was written without the serial); the engine is asked to rebuild.
+            bao.run(&["write", "pki/config/crl", "auto_rebuild=true"]);
+            ok(&s.tlsctx(&["revoke", "bob"]));
+            let crl = openssl_ok(&[
+                "crl",
+                "-noout",
+                "-text",
+                "-in",
+                bundle.join("crl.pem").to_str().unwrap(),
+            ]);
+            assert!(
+                crl.to_uppercase().contains(&bob_serial.to_uppercase()),
+                "{bob_serial} not in the engine's CRL: {crl}"
+            );
+            let listed = bao.run(&["list", "pki/certs/revoked"]);
+            assert!(!listed.trim().is_empty(), "the engine lists no revocation");
+            let mut refused = false;
+            for _ in 0..50 {
+                let o = s.docker(&["--context", "bob", "ps"]);
+                if !o.status.success() && stderr(&o).contains("revoked") {
+                    refused = true;
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            assert!(refused, "the plugin did not refuse bob");
+            ok(&s.docker(&["--context", "d1", "ps"]));
+        },
     );
-    let listed = bao.run(&["list", "pki/certs/revoked"]);
-    assert!(!listed.trim().is_empty(), "the engine lists no revocation");
-    let mut refused = false;
-    for _ in 0..50 {
-        let o = s.docker(&["--context", "bob", "ps"]);
-        if !o.status.success() && stderr(&o).contains("revoked") {
-            refused = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert!(refused, "the plugin did not refuse bob");
-    ok(&s.docker(&["--context", "d1", "ps"]));
 
-    // A CA file that never ends or never opens: refused at once, not read
-    // until memory runs out or blocked on a FIFO (attacker review).
-    let fifo = s.path().join("fifo");
-    ok(&std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .output()
-        .unwrap());
-    for bad in ["/dev/zero", fifo.to_str().unwrap()] {
-        let t = std::time::Instant::now();
-        failed(
-            &with_stdin(
+    // Not read until memory runs out or blocked on a FIFO (attacker review).
+    steps.check(
+        "a CA file that never ends or never opens is refused at once",
+        || {
+            let fifo = s.path().join("fifo");
+            ok(&std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .output()
+                .unwrap());
+            for bad in ["/dev/zero", fifo.to_str().unwrap()] {
+                let t = std::time::Instant::now();
+                failed(
+                    &with_stdin(
+                        s.tlsctx_cmd(&[
+                            "issuer",
+                            "add",
+                            "zz",
+                            "--url",
+                            &bao.url,
+                            "--client-role",
+                            "client",
+                            "--ca-file",
+                            bad,
+                        ]),
+                        "root\n",
+                    ),
+                    &["not a regular file"],
+                );
+                assert!(t.elapsed().as_secs() < 5, "{bad}: {:?}", t.elapsed());
+            }
+        },
+    );
+    steps.check(
+        "with no token piped in, add is refused unless the environment is asked for",
+        || {
+            failed(
+                &with_stdin(
+                    s.tlsctx_cmd(&[
+                        "issuer",
+                        "add",
+                        "envy",
+                        "--url",
+                        &bao.url,
+                        "--client-role",
+                        "client",
+                        "--ca-file",
+                        &ca_file,
+                    ]),
+                    "",
+                ),
+                &["no token on standard input", "--token-from-env"],
+            );
+        },
+    );
+    let weak = bao.powerless_token();
+    steps.check(
+        "a token without the policy, and a role that refuses the CN, are said",
+        || {
+            ok(&with_stdin(
                 s.tlsctx_cmd(&[
                     "issuer",
                     "add",
-                    "zz",
+                    "weak",
                     "--url",
                     &bao.url,
                     "--client-role",
                     "client",
                     "--ca-file",
-                    bad,
+                    &ca_file,
+                ]),
+                &format!("{weak}\n"),
+            ));
+            failed(
+                &s.tlsctx(&[
+                    "new",
+                    "w1",
+                    "--host",
+                    &host,
+                    "--no-server",
+                    "--issuer",
+                    "weak",
+                ]),
+                &["permission denied", "policy does not allow"],
+            );
+            assert!(!s.cfg().join("tlsctx/identities/w1.json").exists());
+            ok(&with_stdin(
+                s.tlsctx_cmd(&[
+                    "issuer",
+                    "add",
+                    "strict",
+                    "--url",
+                    &bao.url,
+                    "--client-role",
+                    "strict",
+                    "--ca-file",
+                    &ca_file,
                 ]),
                 "root\n",
-            ),
-            &["not a regular file"],
-        );
-        assert!(t.elapsed().as_secs() < 5, "{bad}: {:?}", t.elapsed());
-    }
-    // No token piped in: refused, unless the environment is asked for.
-    failed(
-        &with_stdin(
-            s.tlsctx_cmd(&[
-                "issuer",
-                "add",
-                "envy",
-                "--url",
-                &bao.url,
-                "--client-role",
-                "client",
-                "--ca-file",
-                &ca_file,
-            ]),
-            "",
-        ),
-        &["no token on standard input", "--token-from-env"],
+            ));
+            failed(
+                &s.tlsctx(&[
+                    "new",
+                    "st1",
+                    "--host",
+                    &host,
+                    "--no-server",
+                    "--issuer",
+                    "strict",
+                    "--cn",
+                    "mallory",
+                ]),
+                &["refused", "mallory"],
+            );
+        },
     );
-    // A token without the policy, and a role that refuses the CN.
-    let weak = bao.powerless_token();
-    ok(&with_stdin(
-        s.tlsctx_cmd(&[
-            "issuer",
-            "add",
-            "weak",
-            "--url",
-            &bao.url,
-            "--client-role",
-            "client",
-            "--ca-file",
-            &ca_file,
-        ]),
-        &format!("{weak}\n"),
-    ));
-    failed(
-        &s.tlsctx(&[
-            "new",
-            "w1",
-            "--host",
-            &host,
-            "--no-server",
-            "--issuer",
-            "weak",
-        ]),
-        &["permission denied", "policy does not allow"],
-    );
-    assert!(!s.cfg().join("tlsctx/identities/w1.json").exists());
-    ok(&with_stdin(
-        s.tlsctx_cmd(&[
-            "issuer",
-            "add",
-            "strict",
-            "--url",
-            &bao.url,
-            "--client-role",
-            "strict",
-            "--ca-file",
-            &ca_file,
-        ]),
-        "root\n",
-    ));
-    failed(
-        &s.tlsctx(&[
-            "new",
-            "st1",
-            "--host",
-            &host,
-            "--no-server",
-            "--issuer",
-            "strict",
-            "--cn",
-            "mallory",
-        ]),
-        &["refused", "mallory"],
-    );
-    // The secrets never reached a command line.
-    let (hits, seen) = sampler.finish(&[secret_id.clone(), weak.clone()], "--issuer");
-    assert!(hits.is_empty(), "a secret on argv: {hits:?}");
-    assert!(seen > 0, "the sampler saw none of our commands");
+    steps.check("the secrets never reached a command line", || {
+        let (hits, seen) = sampler.finish(&[secret_id.clone(), weak.clone()], "--issuer");
+        assert!(hits.is_empty(), "a secret on argv: {hits:?}");
+        assert!(seen > 0, "the sampler saw none of our commands");
+    });
 
-    // Automatic renewal goes through the engine too; the revoked identity
-    // is left alone.
-    let before = serial(&s, "d1");
-    let o = s.tlsctx(&["renew", "--due", "--before", "900d"]);
-    ok(&o);
-    let err = stderr(&o);
-    assert!(err.contains("context \"d1\": renewed"), "{err}");
-    assert!(
-        err.contains("context \"bob\": left alone: revoked"),
-        "{err}"
+    steps.check(
+        "automatic renewal goes through the engine, and leaves the revoked identity alone",
+        || {
+            let before = serial(&s, "d1");
+            let o = s.tlsctx(&["renew", "--due", "--before", "900d"]);
+            ok(&o);
+            let err = stderr(&o);
+            assert!(err.contains("context \"d1\": renewed"), "{err}");
+            assert!(
+                err.contains("context \"bob\": left alone: revoked"),
+                "{err}"
+            );
+            assert_ne!(serial(&s, "d1"), before);
+            ok(&s.docker(&["--context", "d1", "ps"]));
+        },
     );
-    assert_ne!(serial(&s, "d1"), before);
-    ok(&s.docker(&["--context", "d1", "ps"]));
 
-    // A sealed engine, then one that is gone: said, nothing written.
-    bao.run(&["operator", "seal"]);
-    failed(
-        &s.tlsctx(&[
-            "new",
-            "z1",
-            "--host",
-            &host,
-            "--no-server",
-            "--issuer",
-            "capped",
-        ]),
-        &["the engine is sealed", "unseal"],
+    steps.check(
+        "a sealed engine, then one that is gone, is said and nothing is written",
+        || {
+            bao.run(&["operator", "seal"]);
+            failed(
+                &s.tlsctx(&[
+                    "new",
+                    "z1",
+                    "--host",
+                    &host,
+                    "--no-server",
+                    "--issuer",
+                    "capped",
+                ]),
+                &["the engine is sealed", "unseal"],
+            );
+            drop(bao);
+            failed(
+                &s.tlsctx(&[
+                    "new",
+                    "z2",
+                    "--host",
+                    &host,
+                    "--no-server",
+                    "--issuer",
+                    "capped",
+                ]),
+                &["cannot be reached"],
+            );
+            assert!(!s.cfg().join("tlsctx/identities/z1.json").exists());
+            assert!(!s.cfg().join("tlsctx/identities/z2.json").exists());
+        },
     );
-    drop(bao);
-    failed(
-        &s.tlsctx(&[
-            "new",
-            "z2",
-            "--host",
-            &host,
-            "--no-server",
-            "--issuer",
-            "capped",
-        ]),
-        &["cannot be reached"],
-    );
-    assert!(!s.cfg().join("tlsctx/identities/z1.json").exists());
-    assert!(!s.cfg().join("tlsctx/identities/z2.json").exists());
+    steps.done();
 }
 
 /// The lying engine of tests/it/common/hostile_engine.py, stopped by PID.
@@ -434,9 +483,14 @@ fn a_hostile_engines_answers_are_refused_and_nothing_is_written() {
         }
     };
 
-    // A well-set engine works: the fake is not refused for being a fake.
-    add("good", "good-client", "good-server");
-    ok(&s.tlsctx(&["new", "d1", "--host", &host, "--issuer", "good"]));
+    let mut steps = Steps::new("a_hostile_engines_answers_are_refused_and_nothing_is_written");
+    steps.setup(
+        "a well-set engine works: the fake is not refused for being a fake",
+        || {
+            add("good", "good-client", "good-server");
+            ok(&s.tlsctx(&["new", "d1", "--host", &host, "--issuer", "good"]));
+        },
+    );
 
     // Client identities: each lie refused, the reason said.
     for (role, why, revoked) in [
@@ -472,28 +526,33 @@ fn a_hostile_engines_answers_are_refused_and_nothing_is_written() {
         // Another CA's certificate: its serial means nothing to this engine.
         ("other-ca", "it was not signed by the recorded CA", false),
     ] {
-        let issuer = format!("h-{role}");
-        add(&issuer, role, "good-server");
-        let name = format!("c-{role}");
-        let o = s.tlsctx(&[
-            "new",
-            &name,
-            "--host",
-            &host,
-            "--no-server",
-            "--issuer",
-            &issuer,
-        ]);
-        failed(&o, &[why]);
-        let serial = e.issued(role);
-        assert_eq!(e.revoked(&serial), revoked, "{role}: revoked at the engine");
-        assert_eq!(
-            stderr(&o).contains("revoked at the engine"),
-            revoked,
-            "{role}: said so: {}",
-            stderr(&o)
+        steps.check(
+            &format!("a client certificate from role {role} is refused: {why}"),
+            || {
+                let issuer = format!("h-{role}");
+                add(&issuer, role, "good-server");
+                let name = format!("c-{role}");
+                let o = s.tlsctx(&[
+                    "new",
+                    &name,
+                    "--host",
+                    &host,
+                    "--no-server",
+                    "--issuer",
+                    &issuer,
+                ]);
+                failed(&o, &[why]);
+                let serial = e.issued(role);
+                assert_eq!(e.revoked(&serial), revoked, "{role}: revoked at the engine");
+                assert_eq!(
+                    stderr(&o).contains("revoked at the engine"),
+                    revoked,
+                    "{role}: said so: {}",
+                    stderr(&o)
+                );
+                nothing_written(&name);
+            },
         );
-        nothing_written(&name);
     }
     // A daemon's certificate: the same rules, with serverAuth and its SANs.
     for (role, why) in [
@@ -505,18 +564,23 @@ fn a_hostile_engines_answers_are_refused_and_nothing_is_written() {
         ),
         ("server-other-cn", "its CN is \"mallory\""),
     ] {
-        let issuer = format!("h-{role}");
-        add(&issuer, "good-client", role);
-        let name = format!("s-{role}");
-        failed(
-            &s.tlsctx(&["new", &name, "--host", &host, "--issuer", &issuer]),
-            &["cannot be a daemon's", why, "revoked at the engine"],
+        steps.check(
+            &format!("a daemon's certificate from role {role} is refused: {why}"),
+            || {
+                let issuer = format!("h-{role}");
+                add(&issuer, "good-client", role);
+                let name = format!("s-{role}");
+                failed(
+                    &s.tlsctx(&["new", &name, "--host", &host, "--issuer", &issuer]),
+                    &["cannot be a daemon's", why, "revoked at the engine"],
+                );
+                assert!(
+                    e.revoked(&e.issued(role)),
+                    "{role} not revoked at the engine"
+                );
+                nothing_written(&name);
+            },
         );
-        assert!(
-            e.revoked(&e.issued(role)),
-            "{role} not revoked at the engine"
-        );
-        nothing_written(&name);
     }
     // An answer that redirects, never ends, or trickles: refused within the
     // engine call's 15 s, the redirect not followed.
@@ -528,29 +592,36 @@ fn a_hostile_engines_answers_are_refused_and_nothing_is_written() {
         ("huge", "answered with more than 8 MiB"),
         ("trickle", "did not answer in full within 15 s"),
     ] {
-        let issuer = format!("h-{role}");
-        add(&issuer, role, "good-server");
-        let name = format!("c-{role}");
-        let t = std::time::Instant::now();
-        failed(
-            &s.tlsctx(&[
-                "new",
-                &name,
-                "--host",
-                &host,
-                "--no-server",
-                "--issuer",
-                &issuer,
-            ]),
-            &[why],
+        steps.check(
+            &format!("an answer that {role}s is refused within 15 s: {why}"),
+            || {
+                let issuer = format!("h-{role}");
+                add(&issuer, role, "good-server");
+                let name = format!("c-{role}");
+                let t = std::time::Instant::now();
+                failed(
+                    &s.tlsctx(&[
+                        "new",
+                        &name,
+                        "--host",
+                        &host,
+                        "--no-server",
+                        "--issuer",
+                        &issuer,
+                    ]),
+                    &[why],
+                );
+                assert!(t.elapsed().as_secs() < 30, "{role}: {:?}", t.elapsed());
+                nothing_written(&name);
+            },
         );
-        assert!(t.elapsed().as_secs() < 30, "{role}: {:?}", t.elapsed());
-        nothing_written(&name);
     }
-    assert!(
-        !e.log("requests").contains("elsewhere"),
-        "the redirect was followed"
-    );
+    steps.check("the redirect was not followed", || {
+        assert!(
+            !e.log("requests").contains("elsewhere"),
+            "the redirect was followed"
+        );
+    });
 
     // Revocation: the engine's CRL is checked before it is written.
     let crl_file = s.cfg().join("tlsctx/servers/d1/crl.pem");
@@ -565,11 +636,15 @@ fn a_hostile_engines_answers_are_refused_and_nothing_is_written() {
     for n in ["a1", "a2", "a3"] {
         ok(&s.tlsctx(&["new", n, "--host", &host, "--no-server", "--issuer", "good"]));
     }
-    // An engine that rebuilds its CRL on a schedule is asked to rebuild it.
-    set_mode("lazy");
-    ok(&s.tlsctx(&["revoke", "a1"]));
-    assert!(e.log("requests").contains("GET /v1/pki/crl/rotate"));
-    assert!(crl_text().contains(&serial(&s, "a1")), "{}", crl_text());
+    steps.setup(
+        "an engine that rebuilds its CRL on a schedule is asked to rebuild it",
+        || {
+            set_mode("lazy");
+            ok(&s.tlsctx(&["revoke", "a1"]));
+            assert!(e.log("requests").contains("GET /v1/pki/crl/rotate"));
+            assert!(crl_text().contains(&serial(&s, "a1")), "{}", crl_text());
+        },
+    );
     // A CRL that is not the CA's current one listing the serial: refused,
     // nothing recorded here, the bundle's CRL as it was.
     let before = (
@@ -582,45 +657,59 @@ fn a_hostile_engines_answers_are_refused_and_nothing_is_written() {
         ("foreign", "it was not issued by the recorded CA"),
         ("expired", "it is past its nextUpdate"),
     ] {
-        set_mode(m);
-        failed(
-            &s.tlsctx(&["revoke", "a2"]),
-            &[why, "no CRL was written here"],
-        );
-        assert_eq!(
-            (
-                fs::read(&crl_file).unwrap(),
-                fs::read(&revoked_json).unwrap()
-            ),
-            before,
-            "{m}: something was written"
+        steps.check(
+            &format!("a CRL of the engine's mode {m:?} is refused and nothing is written: {why}"),
+            || {
+                set_mode(m);
+                failed(
+                    &s.tlsctx(&["revoke", "a2"]),
+                    &[why, "no CRL was written here"],
+                );
+                assert_eq!(
+                    (
+                        fs::read(&crl_file).unwrap(),
+                        fs::read(&revoked_json).unwrap()
+                    ),
+                    before,
+                    "{m}: something was written"
+                );
+            },
         );
     }
-    // The same revoke finishes the job once the engine's CRL is right.
-    set_mode("good");
-    ok(&s.tlsctx(&["revoke", "a2"]));
-    let text = crl_text();
-    assert!(
-        text.contains(&serial(&s, "a1")) && text.contains(&serial(&s, "a2")),
-        "{text}"
+    steps.setup(
+        "the same revoke finishes the job once the engine's CRL is right",
+        || {
+            set_mode("good");
+            ok(&s.tlsctx(&["revoke", "a2"]));
+            let text = crl_text();
+            assert!(
+                text.contains(&serial(&s, "a1")) && text.contains(&serial(&s, "a2")),
+                "{text}"
+            );
+            ok(&s.tlsctx(&[
+                "new",
+                "a4",
+                "--host",
+                &host,
+                "--no-server",
+                "--issuer",
+                "good",
+            ]));
+        },
     );
-    ok(&s.tlsctx(&[
-        "new",
-        "a4",
-        "--host",
-        &host,
-        "--no-server",
-        "--issuer",
-        "good",
-    ]));
 
     // Found by review. Text a lenient PEM reader takes and the plugin's
     // refuses: the CRL written is ours, the same DER in plain PEM.
-    set_mode("prefix");
-    ok(&s.tlsctx(&["revoke", "a3"]));
-    let written = fs::read_to_string(&crl_file).unwrap();
-    assert!(written.starts_with("-----BEGIN X509 CRL-----"), "{written}");
-    assert!(crl_text().contains(&serial(&s, "a3")));
+    steps.setup(
+        "a CRL with text before its PEM is written as our own plain PEM",
+        || {
+            set_mode("prefix");
+            ok(&s.tlsctx(&["revoke", "a3"]));
+            let written = fs::read_to_string(&crl_file).unwrap();
+            assert!(written.starts_with("-----BEGIN X509 CRL-----"), "{written}");
+            assert!(crl_text().contains(&serial(&s, "a3")));
+        },
+    );
     // A delta CRL, and one that forgot the earlier revocations (which would
     // have let a1, a2 and a3 back in): refused.
     let before = (
@@ -631,37 +720,53 @@ fn a_hostile_engines_answers_are_refused_and_nothing_is_written() {
         ("delta", "it is a delta CRL"),
         ("forget", "(all revoked), even after a rebuild"),
     ] {
-        set_mode(m);
-        failed(
-            &s.tlsctx(&["revoke", "a4"]),
-            &[why, "no CRL was written here"],
-        );
-        assert_eq!(
-            (
-                fs::read(&crl_file).unwrap(),
-                fs::read(&revoked_json).unwrap()
-            ),
-            before,
-            "{m}: something was written"
+        steps.check(
+            &format!("a CRL of the engine's mode {m:?} is refused and nothing is written: {why}"),
+            || {
+                set_mode(m);
+                failed(
+                    &s.tlsctx(&["revoke", "a4"]),
+                    &[why, "no CRL was written here"],
+                );
+                assert_eq!(
+                    (
+                        fs::read(&crl_file).unwrap(),
+                        fs::read(&revoked_json).unwrap()
+                    ),
+                    before,
+                    "{m}: something was written"
+                );
+            },
         );
     }
-    set_mode("good");
-    ok(&s.tlsctx(&["revoke", "a4"]));
+    steps.setup(
+        "once the CRL is right again, the revoke goes through",
+        || {
+            set_mode("good");
+            ok(&s.tlsctx(&["revoke", "a4"]));
+        },
+    );
 
-    // A serial whose top bit is set has a 00 sign byte in DER; the engine
-    // files it without (found by review: "certificate with serial 00:b8:…
-    // not found", so such identities could never be revoked).
-    add("lz", "leadzero-client", "good-server");
-    ok(&s.tlsctx(&[
-        "new",
-        "lz1",
-        "--host",
-        &host,
-        "--no-server",
-        "--issuer",
-        "lz",
-    ]));
-    assert!(serial(&s, "lz1").starts_with("00"), "{}", serial(&s, "lz1"));
-    ok(&s.tlsctx(&["revoke", "lz1"]));
-    assert!(e.revoked(&e.issued("leadzero-client")));
+    // The engine files such a serial without its 00 sign byte (found by
+    // review: "certificate with serial 00:b8:… not found", so such
+    // identities could never be revoked).
+    steps.check(
+        "a serial whose top bit is set is revoked at the engine",
+        || {
+            add("lz", "leadzero-client", "good-server");
+            ok(&s.tlsctx(&[
+                "new",
+                "lz1",
+                "--host",
+                &host,
+                "--no-server",
+                "--issuer",
+                "lz",
+            ]));
+            assert!(serial(&s, "lz1").starts_with("00"), "{}", serial(&s, "lz1"));
+            ok(&s.tlsctx(&["revoke", "lz1"]));
+            assert!(e.revoked(&e.issued("leadzero-client")));
+        },
+    );
+    steps.done();
 }

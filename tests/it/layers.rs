@@ -503,3 +503,48 @@ fn lower_layers_name_no_command_outside_a_shrinking_list() {
         stale.join("\n")
     );
 }
+
+/// The scenarios' step runner (tests/it/common/steps.rs) reports every
+/// failed check, not the first, and a failed setup ends the scenario.
+#[test]
+fn a_scenarios_steps_report_every_failed_check() {
+    use crate::common::steps::Steps;
+    let run = |f: fn(&mut Steps)| {
+        std::panic::catch_unwind(move || {
+            let mut s = Steps::new("example");
+            f(&mut s);
+            s.done();
+        })
+        .map_err(|p| p.downcast_ref::<String>().cloned().unwrap_or_default())
+    };
+    assert!(run(|s| {
+        s.setup("make", || ());
+        s.check("look", || ());
+    })
+    .is_ok());
+    let e = run(|s| {
+        s.check("first", || panic!("one"));
+        s.check("second", || ());
+        s.check("third", || panic!("three"));
+    })
+    .unwrap_err();
+    assert!(
+        e.contains("2 step(s) failed, 1 passed")
+            && e.contains("--- first:\none")
+            && e.contains("--- third:\nthree"),
+        "{e}"
+    );
+    let e = run(|s| {
+        s.check("first", || panic!("one"));
+        s.setup("build", || panic!("broken"));
+        s.check("never", || unreachable!());
+    })
+    .unwrap_err();
+    assert!(
+        e.contains("--- first:")
+            && e.contains("--- build:\nbroken")
+            && e.contains("not run")
+            && !e.contains("never"),
+        "{e}"
+    );
+}

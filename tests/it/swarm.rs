@@ -20,6 +20,7 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 
 use crate::common::dockerd::{free_port, stderr, Dockerd};
+use crate::common::steps::Steps;
 use crate::common::*;
 
 /// What a swarm leaves on the host once dockerd is gone (seen here): an
@@ -226,34 +227,43 @@ fn certificates_rotate_on_live_services() {
     ok(&s.tlsctx(&["cert", "web", "--san", "web.local", "--san", "127.0.0.1"]));
     let web = s.cfg().join("tlsctx/servers/web");
     let read = |f: &str| fs::read_to_string(web.join(f)).unwrap();
+    let mut steps = Steps::new("certificates_rotate_on_live_services");
 
-    // Not a manager yet: a clear error, nothing made.
-    failed(
-        &tlsctx_in(&["swarm", "publish", "web"]),
-        &[
-            "is not a swarm manager (swarm state: inactive)",
-            "docker swarm init",
-        ],
+    steps.check(
+        "before swarm init, publish says this is no manager and makes nothing",
+        || {
+            failed(
+                &tlsctx_in(&["swarm", "publish", "web"]),
+                &[
+                    "is not a swarm manager (swarm state: inactive)",
+                    "docker swarm init",
+                ],
+            );
+        },
     );
-    // No docker on PATH.
-    let mut c = s.tlsctx_cmd(&["swarm", "ls"]);
-    c.env("PATH", "/nonexistent");
-    failed(
-        &c.output().unwrap(),
-        &["the docker CLI was not found on PATH"],
-    );
+    steps.check("without docker on PATH, swarm ls says so", || {
+        let mut c = s.tlsctx_cmd(&["swarm", "ls"]);
+        c.env("PATH", "/nonexistent");
+        failed(
+            &c.output().unwrap(),
+            &["the docker CLI was not found on PATH"],
+        );
+    });
 
-    let swarm_port = free_port().to_string();
-    ok(&dk(&[
-        "swarm",
-        "init",
-        "--advertise-addr",
-        "127.0.0.1",
-        "--listen-addr",
-        &format!("127.0.0.1:{swarm_port}"),
-    ]));
-    let _member = SwarmMember { s: &s };
-    let image = import_busybox(&s, "d1");
+    let (_member, image) = steps.setup("a one-node swarm with an imported busybox image", || {
+        let swarm_port = free_port().to_string();
+        ok(&dk(&[
+            "swarm",
+            "init",
+            "--advertise-addr",
+            "127.0.0.1",
+            "--listen-addr",
+            &format!("127.0.0.1:{swarm_port}"),
+        ]));
+        // Made at once: a later failure here still leaves the swarm.
+        let member = SwarmMember { s: &s };
+        (member, import_busybox(&s, "d1"))
+    });
 
     // Every key this test publishes, as it would leak; on argv, the
     // certificate's lines too (its first lines are shared with every
@@ -263,43 +273,47 @@ fn certificates_rotate_on_live_services() {
     on_argv.extend(body_lines(&read("cert.pem")));
     let sampler = ArgvSampler::start();
 
-    // v1, labelled.
-    let out = ok(&tlsctx_in(&["swarm", "publish", "web"]));
-    assert!(out.contains("as version 1"), "{out}");
-    let names = secret_names(&s);
-    assert!(v_set(&names, 1), "{names:?}");
-    let labels: serde_json::Value = serde_json::from_str(&ok(&dk(&[
-        "secret",
-        "inspect",
-        "--format",
-        "{{json .Spec.Labels}}",
-        "web-cert.pem-v1",
-    ])))
-    .unwrap();
-    let fp = openssl_ok(&[
-        "x509",
-        "-noout",
-        "-fingerprint",
-        "-sha256",
-        "-in",
-        web.join("cert.pem").to_str().unwrap(),
-    ]);
-    let fp = fp
-        .trim()
-        .rsplit('=')
-        .next()
-        .unwrap()
-        .replace(':', "")
-        .to_lowercase();
-    assert_eq!(labels["io.github.docker-tlsctx.sha256"], fp.as_str());
-    assert_eq!(labels["io.github.docker-tlsctx.bundle"], "web");
-    assert_eq!(labels["io.github.docker-tlsctx.version"], "1");
-    assert!(labels["io.github.docker-tlsctx.tool"]
-        .as_str()
-        .unwrap()
-        .starts_with("docker-tlsctx "));
+    steps.setup(
+        "publish makes version 1, labelled with its bundle, version and fingerprint",
+        || {
+            let out = ok(&tlsctx_in(&["swarm", "publish", "web"]));
+            assert!(out.contains("as version 1"), "{out}");
+            let names = secret_names(&s);
+            assert!(v_set(&names, 1), "{names:?}");
+            let labels: serde_json::Value = serde_json::from_str(&ok(&dk(&[
+                "secret",
+                "inspect",
+                "--format",
+                "{{json .Spec.Labels}}",
+                "web-cert.pem-v1",
+            ])))
+            .unwrap();
+            let fp = openssl_ok(&[
+                "x509",
+                "-noout",
+                "-fingerprint",
+                "-sha256",
+                "-in",
+                web.join("cert.pem").to_str().unwrap(),
+            ]);
+            let fp = fp
+                .trim()
+                .rsplit('=')
+                .next()
+                .unwrap()
+                .replace(':', "")
+                .to_lowercase();
+            assert_eq!(labels["io.github.docker-tlsctx.sha256"], fp.as_str());
+            assert_eq!(labels["io.github.docker-tlsctx.bundle"], "web");
+            assert_eq!(labels["io.github.docker-tlsctx.version"], "1");
+            assert!(labels["io.github.docker-tlsctx.tool"]
+                .as_str()
+                .unwrap()
+                .starts_with("docker-tlsctx "));
+        },
+    );
 
-    // Two services on v1: one replica and two.
+    // Services from the imported image, with the bundle's secrets.
     let create = |name: &str, replicas: &str, extra: &[&str], cmd: &[&str]| {
         let mut args = vec![
             "service",
@@ -332,20 +346,22 @@ fn certificates_rotate_on_live_services() {
             format!("source=web-ca.pem-v{v},target=ca.pem"),
         ]
     };
-    let v1 = secrets_v(1);
-    let mut extra = Vec::new();
-    for m in &v1 {
-        extra.extend(["--secret", m.as_str()]);
-    }
     let sleep = ["/bin/busybox", "sleep", "1000000"];
-    create("web", "1", &extra, &sleep);
-    create("web2", "2", &extra, &sleep);
-    let cert_v1 = sha256_hex(read("cert.pem").as_bytes());
-    let key_v1 = sha256_hex(read("key.pem").as_bytes());
-    tasks_see(&s, "cert.pem", &cert_v1);
-    tasks_see(&s, "key.pem", &key_v1);
+    let cert_v1 = steps.setup("two services on v1, of one replica and of two", || {
+        let v1 = secrets_v(1);
+        let mut extra = Vec::new();
+        for m in &v1 {
+            extra.extend(["--secret", m.as_str()]);
+        }
+        create("web", "1", &extra, &sleep);
+        create("web2", "2", &extra, &sleep);
+        let cert_v1 = sha256_hex(read("cert.pem").as_bytes());
+        let key_v1 = sha256_hex(read("key.pem").as_bytes());
+        tasks_see(&s, "cert.pem", &cert_v1);
+        tasks_see(&s, "key.pem", &key_v1);
+        cert_v1
+    });
 
-    // Rotate both: v2 in the running tasks, v1 gone.
     // The bundle's certificate serial, as OpenSSL reads it.
     let serial = || {
         openssl_ok(&[
@@ -356,97 +372,114 @@ fn certificates_rotate_on_live_services() {
             web.join("cert.pem").to_str().unwrap(),
         ])
     };
-    let serial_v1 = serial();
-    let o = tlsctx_in(&[
-        "swarm",
-        "rotate",
-        "web",
-        "--service",
-        "web",
-        "--service",
-        "web2",
-    ]);
-    let out = ok(&o);
-    assert!(out.contains("published version 2"), "{out}");
-    let times = move_times(&out);
-    assert_eq!(times.len(), 2, "{out}");
-    eprintln!("rotation times (web: 1 replica, web2: 2 replicas): {times:?}");
-    assert!(stderr(&o).contains("web: completed"), "{}", stderr(&o));
-    needles.extend(body_lines(&read("key.pem")));
-    on_argv.extend(body_lines(&read("key.pem")));
-    on_argv.extend(body_lines(&read("cert.pem")));
-    let serial_v2 = serial();
-    assert_ne!(serial_v1, serial_v2);
-    let cert_v2 = sha256_hex(read("cert.pem").as_bytes());
-    assert_ne!(cert_v1, cert_v2);
-    tasks_see(&s, "cert.pem", &cert_v2);
-    tasks_see(&s, "key.pem", &sha256_hex(read("key.pem").as_bytes()));
-    let names = secret_names(&s);
-    assert!(
-        v_set(&names, 2) && !names.iter().any(|n| n.ends_with("-v1")),
-        "{names:?}"
+    let (serial_v2, cert_v2, names) = steps.setup(
+        "rotate moves both services to v2 in their running tasks and removes v1",
+        || {
+            let serial_v1 = serial();
+            let o = tlsctx_in(&[
+                "swarm",
+                "rotate",
+                "web",
+                "--service",
+                "web",
+                "--service",
+                "web2",
+            ]);
+            let out = ok(&o);
+            assert!(out.contains("published version 2"), "{out}");
+            let times = move_times(&out);
+            assert_eq!(times.len(), 2, "{out}");
+            eprintln!("rotation times (web: 1 replica, web2: 2 replicas): {times:?}");
+            assert!(stderr(&o).contains("web: completed"), "{}", stderr(&o));
+            needles.extend(body_lines(&read("key.pem")));
+            on_argv.extend(body_lines(&read("key.pem")));
+            on_argv.extend(body_lines(&read("cert.pem")));
+            let serial_v2 = serial();
+            assert_ne!(serial_v1, serial_v2);
+            let cert_v2 = sha256_hex(read("cert.pem").as_bytes());
+            assert_ne!(cert_v1, cert_v2);
+            tasks_see(&s, "cert.pem", &cert_v2);
+            tasks_see(&s, "key.pem", &sha256_hex(read("key.pem").as_bytes()));
+            let names = secret_names(&s);
+            assert!(
+                v_set(&names, 2) && !names.iter().any(|n| n.ends_with("-v1")),
+                "{names:?}"
+            );
+            let vs = versions_of(&s, "web");
+            assert_eq!(vs.len(), 1, "{vs:?}");
+            assert_eq!(vs[0]["version"], 2);
+            assert_eq!(vs[0]["services"], serde_json::json!(["web", "web2"]));
+            assert_eq!(vs[0]["prunable"], false);
+            (serial_v2, cert_v2, names)
+        },
     );
-    let vs = versions_of(&s, "web");
-    assert_eq!(vs.len(), 1, "{vs:?}");
-    assert_eq!(vs[0]["version"], 2);
-    assert_eq!(vs[0]["services"], serde_json::json!(["web", "web2"]));
-    assert_eq!(vs[0]["prunable"], false);
-    // The targets, owner and mode were kept.
-    let mounts: serde_json::Value = serde_json::from_str(&ok(&dk(&[
-        "service",
-        "inspect",
-        "--format",
-        "{{json .Spec.TaskTemplate.ContainerSpec.Secrets}}",
-        "web",
-    ])))
-    .unwrap();
-    let mut got: Vec<(String, String, u64)> = mounts
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            (
-                m["SecretName"].as_str().unwrap().to_string(),
-                m["File"]["Name"].as_str().unwrap().to_string(),
-                m["File"]["Mode"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    got.sort();
-    assert_eq!(
-        got,
-        [
-            ("web-ca.pem-v2".to_string(), "ca.pem".to_string(), 0o444),
-            ("web-cert.pem-v2".to_string(), "cert.pem".to_string(), 0o444),
-            ("web-key.pem-v2".to_string(), "key.pem".to_string(), 0o400),
-        ]
-    );
-
-    // A service that does not exist: nothing changes, not even the certificate.
-    failed(
-        &tlsctx_in(&[
-            "swarm",
-            "rotate",
+    steps.check("rotate keeps each secret's target, owner and mode", || {
+        let mounts: serde_json::Value = serde_json::from_str(&ok(&dk(&[
+            "service",
+            "inspect",
+            "--format",
+            "{{json .Spec.TaskTemplate.ContainerSpec.Secrets}}",
             "web",
-            "--service",
-            "web",
-            "--service",
-            "nope",
-        ]),
-        &["service \"nope\" does not exist; nothing was changed"],
+        ])))
+        .unwrap();
+        let mut got: Vec<(String, String, u64)> = mounts
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["SecretName"].as_str().unwrap().to_string(),
+                    m["File"]["Name"].as_str().unwrap().to_string(),
+                    m["File"]["Mode"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("web-ca.pem-v2".to_string(), "ca.pem".to_string(), 0o444),
+                ("web-cert.pem-v2".to_string(), "cert.pem".to_string(), 0o444),
+                ("web-key.pem-v2".to_string(), "key.pem".to_string(), 0o400),
+            ]
+        );
+    });
+    steps.check(
+        "a service that does not exist changes nothing, not even the certificate",
+        || {
+            failed(
+                &tlsctx_in(&[
+                    "swarm",
+                    "rotate",
+                    "web",
+                    "--service",
+                    "web",
+                    "--service",
+                    "nope",
+                ]),
+                &["service \"nope\" does not exist; nothing was changed"],
+            );
+            assert_eq!(serial_v2, serial());
+            assert_eq!(secret_names(&s), names);
+        },
     );
-    assert_eq!(serial_v2, serial());
-    assert_eq!(secret_names(&s), names);
-    // A service with none of the bundle's secrets and no --target-*.
-    create("other", "1", &[], &sleep);
-    failed(
-        &tlsctx_in(&["swarm", "rotate", "web", "--service", "other"]),
-        &["uses none of the secrets of \"web\"", "--target-cert"],
+    steps.check(
+        "a service with none of the bundle's secrets and no --target-* is refused",
+        || {
+            create("other", "1", &[], &sleep);
+            let o = tlsctx_in(&["swarm", "rotate", "web", "--service", "other"]);
+            ok(&dk(&["service", "rm", "other"]));
+            failed(
+                &o,
+                &["uses none of the secrets of \"web\"", "--target-cert"],
+            );
+            assert_eq!(secret_names(&s), names);
+        },
     );
-    assert_eq!(secret_names(&s), names);
 
     // A service whose update fails (its tasks accept only the v2
     // certificate): rolled back to v2, which stays, in use; v3 goes again.
+    steps.setup("a service whose update fails is rolled back to v2, which stays in use, and v3 goes", || {
     let fp_env = format!("FP={cert_v2}");
     let v2 = secrets_v(2);
     // Stop-first, Docker's default (the last --update-order wins): rotate
@@ -509,67 +542,78 @@ fn certificates_rotate_on_live_services() {
         vs[0]["services"],
         serde_json::json!(["strict", "web", "web2"])
     );
+    });
 
     // The next version is 4: 3 was used by the failed rotation, and a name
     // is never used twice. Prune keeps what is in use and the newest.
-    let out = ok(&tlsctx_in(&["swarm", "publish", "web"]));
-    assert!(out.contains("as version 4"), "{out}");
-    needles.extend(body_lines(&read("key.pem")));
-    on_argv.extend(body_lines(&read("key.pem")));
-    on_argv.extend(body_lines(&read("cert.pem")));
-    let out = ok(&tlsctx_in(&["swarm", "prune", "web"]));
-    assert!(out.contains("Nothing to prune"), "{out}");
-    ok(&dk(&["service", "rm", "strict", "web", "web2", "other"]));
-    // Swarm drops a removed service's hold on its secrets at once.
-    let vs = versions_of(&s, "web");
-    let prunable: Vec<(u64, bool)> = vs
-        .iter()
-        .map(|v| {
-            (
-                v["version"].as_u64().unwrap(),
-                v["prunable"].as_bool().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(prunable, [(2, true), (4, false)]);
-    let out = ok(&tlsctx_in(&["swarm", "prune", "web"]));
-    assert_eq!(out.lines().count(), 3, "{out}");
-    let names = secret_names(&s);
-    assert!(
-        v_set(&names, 4) && !names.iter().any(|n| n.ends_with("-v2")),
-        "{names:?}"
+    steps.setup(
+        "the next version is 4, and prune keeps what is in use and the newest",
+        || {
+            let out = ok(&tlsctx_in(&["swarm", "publish", "web"]));
+            assert!(out.contains("as version 4"), "{out}");
+            needles.extend(body_lines(&read("key.pem")));
+            on_argv.extend(body_lines(&read("key.pem")));
+            on_argv.extend(body_lines(&read("cert.pem")));
+            let out = ok(&tlsctx_in(&["swarm", "prune", "web"]));
+            assert!(out.contains("Nothing to prune"), "{out}");
+            ok(&dk(&["service", "rm", "strict", "web", "web2"]));
+            // Swarm drops a removed service's hold on its secrets at once.
+            let vs = versions_of(&s, "web");
+            let prunable: Vec<(u64, bool)> = vs
+                .iter()
+                .map(|v| {
+                    (
+                        v["version"].as_u64().unwrap(),
+                        v["prunable"].as_bool().unwrap(),
+                    )
+                })
+                .collect();
+            assert_eq!(prunable, [(2, true), (4, false)]);
+            let out = ok(&tlsctx_in(&["swarm", "prune", "web"]));
+            assert_eq!(out.lines().count(), 3, "{out}");
+            let names = secret_names(&s);
+            assert!(
+                v_set(&names, 4) && !names.iter().any(|n| n.ends_with("-v2")),
+                "{names:?}"
+            );
+        },
     );
 
-    // No key or certificate on any argv, and the sampler did see the
-    // `docker secret create` calls that carried them.
-    let (found, creates) = sampler.finish(&on_argv, "secret create");
-    assert!(found.is_empty(), "secret data on argv: {found:?}");
-    // 12 in all: 3 per publish, v1 and v4 by hand, v2 and v3 inside the
-    // two rotations that got that far; a sample can miss a short one.
-    assert!(
-        creates >= 3,
-        "the sampler saw {creates} `docker secret create` calls"
-    );
-    eprintln!("argv sampler saw {creates} docker secret create calls");
+    // The sampler saw the `docker secret create` calls that carried them.
+    steps.check("no key or certificate was on any process's argv", || {
+        let (found, creates) = sampler.finish(&on_argv, "secret create");
+        assert!(found.is_empty(), "secret data on argv: {found:?}");
+        // 12 in all: 3 per publish, v1 and v4 by hand, v2 and v3 inside the
+        // two rotations that got that far; a sample can miss a short one.
+        assert!(
+            creates >= 3,
+            "the sampler saw {creates} `docker secret create` calls"
+        );
+        eprintln!("argv sampler saw {creates} docker secret create calls");
+    });
 
-    // Nor on disk, outside the bundle folder: dockerd's own folder is
-    // walked too, but not its tmpfs mounts (swarm's in-memory secrets).
-    let hits = files_holding(
-        Path::new("/tmp"),
-        &needles,
-        std::slice::from_ref(&web),
-        &tmpfs_mounts(),
-    );
-    assert!(hits.is_empty(), "secret data on disk: {hits:?}");
+    // dockerd's own folder is walked too, but not its tmpfs mounts
+    // (swarm's in-memory secrets).
+    steps.check("no key is on disk outside the bundle folder", || {
+        let hits = files_holding(
+            Path::new("/tmp"),
+            &needles,
+            std::slice::from_ref(&web),
+            &tmpfs_mounts(),
+        );
+        assert!(hits.is_empty(), "secret data on disk: {hits:?}");
+    });
 
     // Issue 19: interruptions. A 2-replica stop-first service whose updates
     // take a while (4 s monitor), on the newest version.
-    let v4 = secrets_v(4);
-    let mut extra = vec!["--update-order", "stop-first", "--update-monitor", "4s"];
-    for m in &v4 {
-        extra.extend(["--secret", m.as_str()]);
-    }
-    create("slow", "2", &extra, &sleep);
+    steps.setup("a slow two-replica stop-first service on v4", || {
+        let v4 = secrets_v(4);
+        let mut extra = vec!["--update-order", "stop-first", "--update-monitor", "4s"];
+        for m in &v4 {
+            extra.extend(["--secret", m.as_str()]);
+        }
+        create("slow", "2", &extra, &sleep);
+    });
     let rotate_slow = |timeout: &str| {
         let mut c = s.tlsctx_cmd(&[
             "swarm",
@@ -596,8 +640,11 @@ fn certificates_rotate_on_live_services() {
     // 1. Ctrl-C while a secret is being created: the incomplete version
     //    goes, and the error says the bundle was renewed (it said "nothing
     //    was changed", and the incomplete secrets stayed).
+    // A docker that hangs in `secret create` where a test says so.
     let shim = s.path().join("shim");
     fs::create_dir(&shim).unwrap();
+    let path = format!("{}:{}", shim.display(), std::env::var("PATH").unwrap());
+    steps.setup("Ctrl-C while a secret is created removes the incomplete version and says the bundle was renewed", || {
     let mark = s.path().join("creating");
     fs::write(
         shim.join("docker"),
@@ -613,7 +660,6 @@ fn certificates_rotate_on_live_services() {
         .arg(shim.join("docker"))
         .status()
         .unwrap();
-    let path = format!("{}:{}", shim.display(), std::env::var("PATH").unwrap());
     let mut c = rotate_slow("120");
     c.env("PATH", &path);
     let child = c.spawn().unwrap();
@@ -639,141 +685,171 @@ fn certificates_rotate_on_live_services() {
     );
     let names = secret_names(&s);
     assert!(!names.iter().any(|n| n.ends_with("-v5")), "{names:?}");
+    });
 
     // 2. Ctrl-C while the update converges: the wait stops at once and the
     //    error says where the service is (swarm goes on with its update).
-    let mut child = rotate_slow("120").spawn().unwrap();
-    let err = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut all = String::new();
-        for line in std::io::BufReader::new(err).lines() {
-            let line = line.unwrap();
-            if line.starts_with("slow: updating") {
-                let _ = tx.send(());
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    rx.recv_timeout(std::time::Duration::from_secs(60))
-        .expect("the update never showed as updating");
-    let t = Instant::now();
-    interrupt(child.id());
-    let status = child.wait().unwrap();
-    let err = reader.join().unwrap();
-    assert_eq!(status.code(), Some(130), "{err}");
-    assert!(t.elapsed().as_secs() < 3, "{:?}: {err}", t.elapsed());
-    assert!(
-        err.contains("the rotation was cancelled") && err.contains("slow on v6 (swarm: updating)"),
-        "{err}"
+    steps.setup(
+        "Ctrl-C while the update converges stops the wait at once and says where the service is",
+        || {
+            let mut child = rotate_slow("120").spawn().unwrap();
+            let err = child.stderr.take().unwrap();
+            let (tx, rx) = std::sync::mpsc::channel();
+            let reader = std::thread::spawn(move || {
+                use std::io::BufRead;
+                let mut all = String::new();
+                for line in std::io::BufReader::new(err).lines() {
+                    let line = line.unwrap();
+                    if line.starts_with("slow: updating") {
+                        let _ = tx.send(());
+                    }
+                    all.push_str(&line);
+                    all.push('\n');
+                }
+                all
+            });
+            rx.recv_timeout(std::time::Duration::from_secs(60))
+                .expect("the update never showed as updating");
+            let t = Instant::now();
+            interrupt(child.id());
+            let status = child.wait().unwrap();
+            let err = reader.join().unwrap();
+            assert_eq!(status.code(), Some(130), "{err}");
+            assert!(t.elapsed().as_secs() < 3, "{:?}: {err}", t.elapsed());
+            assert!(
+                err.contains("the rotation was cancelled")
+                    && err.contains("slow on v6 (swarm: updating)"),
+                "{err}"
+            );
+        },
     );
 
     // 3. Rotating again while that update still runs: it waits for it
     //    (updating on top of it took a stop-first service to 0 tasks),
     //    then moves the service.
-    let o = rotate_slow("120").output().unwrap();
-    let out = ok(&o);
-    let err = stderr(&o);
-    assert!(err.contains("service slow is still being updated"), "{err}");
-    assert!(out.contains("Moved service slow from v6 to v7"), "{out}");
-    let cert_v7 = sha256_hex(read("cert.pem").as_bytes());
-    assert_eq!(
-        task_file_hashes(&s, "slow", "/run/secrets/cert.pem"),
-        vec![cert_v7.clone(), cert_v7]
+    steps.setup(
+        "rotating again during that update waits for it, then moves the service",
+        || {
+            let o = rotate_slow("120").output().unwrap();
+            let out = ok(&o);
+            let err = stderr(&o);
+            assert!(err.contains("service slow is still being updated"), "{err}");
+            assert!(out.contains("Moved service slow from v6 to v7"), "{out}");
+            let cert_v7 = sha256_hex(read("cert.pem").as_bytes());
+            assert_eq!(
+                task_file_hashes(&s, "slow", "/run/secrets/cert.pem"),
+                vec![cert_v7.clone(), cert_v7]
+            );
+        },
     );
 
     // 4. A hung dockerd (SIGSTOP): --timeout bounds each docker call, so
     //    the rotation ends (it held a --timeout 5 rotation for 26 s, and a
     //    hung dockerd would hold it and the lock forever).
-    let pid = _daemon.pid().to_string();
-    ok(&Command::new("kill").args(["-STOP", &pid]).output().unwrap());
-    let t = Instant::now();
-    let o = rotate_slow("3").output().unwrap();
-    let took = t.elapsed();
-    ok(&Command::new("kill").args(["-CONT", &pid]).output().unwrap());
-    failed(&o, &["did not finish within 3 s"]);
-    assert!(took.as_secs() < 10, "{took:?}");
+    steps.check("with dockerd hung, --timeout ends the rotation", || {
+        let pid = _daemon.pid().to_string();
+        ok(&Command::new("kill").args(["-STOP", &pid]).output().unwrap());
+        let t = Instant::now();
+        let o = rotate_slow("3").output().unwrap();
+        let took = t.elapsed();
+        ok(&Command::new("kill").args(["-CONT", &pid]).output().unwrap());
+        failed(&o, &["did not finish within 3 s"]);
+        assert!(took.as_secs() < 10, "{took:?}");
+    });
     ok(&dk(&["service", "rm", "slow"]));
 
     // 5. `--rotate-on-renew`: renew --due publishes each renewal and moves
     //    the services using the secrets (renewal issue). A 2-day
     //    certificate with --before 3d is the one item due, in real time,
     //    so dockerd accepts what is renewed.
-    ok(&s.tlsctx(&["cert", "api", "--san", "api.local", "--days", "2"]));
     let api = s.cfg().join("tlsctx/servers/api");
     let api_cert = || sha256_hex(&fs::read(api.join("cert.pem")).unwrap());
-    let out = ok(&tlsctx_in(&[
-        "swarm",
-        "publish",
-        "api",
-        "--rotate-on-renew",
-    ]));
-    assert!(
-        out.contains("Each renewal by docker tlsctx renew --due"),
-        "{out}"
-    );
-    let mut extra = Vec::new();
-    let api_v1 = [
-        "source=api-cert.pem-v1,target=cert.pem".to_string(),
-        "source=api-key.pem-v1,target=key.pem,mode=0400".to_string(),
-        "source=api-ca.pem-v1,target=ca.pem".to_string(),
-    ];
-    for m in &api_v1 {
-        extra.extend(["--secret", m.as_str()]);
-    }
-    create("api", "1", &extra, &sleep);
     // No --context: the one recorded at publish time is used.
     let due = |extra: &[&str]| {
         let mut args = vec!["renew", "--due"];
         args.extend_from_slice(extra);
         s.tlsctx(&args)
     };
-    let o = due(&["--before", "3d"]);
-    ok(&o);
-    let err = stderr(&o);
-    assert!(
-        err.contains("service certificate \"api\": renewed"),
-        "{err}"
+    steps.setup(
+        "a 2-day bundle published with --rotate-on-renew, and a service on its v1",
+        || {
+            ok(&s.tlsctx(&["cert", "api", "--san", "api.local", "--days", "2"]));
+            let out = ok(&tlsctx_in(&[
+                "swarm",
+                "publish",
+                "api",
+                "--rotate-on-renew",
+            ]));
+            assert!(
+                out.contains("Each renewal by docker tlsctx renew --due"),
+                "{out}"
+            );
+            let mut extra = Vec::new();
+            let api_v1 = [
+                "source=api-cert.pem-v1,target=cert.pem".to_string(),
+                "source=api-key.pem-v1,target=key.pem,mode=0400".to_string(),
+                "source=api-ca.pem-v1,target=ca.pem".to_string(),
+            ];
+            for m in &api_v1 {
+                extra.extend(["--secret", m.as_str()]);
+            }
+            create("api", "1", &extra, &sleep);
+        },
     );
-    assert!(
-        err.contains("published as swarm secrets version 2 and moved api to it"),
-        "{err}"
-    );
-    assert!(!err.contains("web"), "only api was due: {err}");
-    let api_v2 = api_cert();
-    assert_eq!(
-        task_file_hashes(&s, "api", "/run/secrets/cert.pem"),
-        vec![api_v2.clone()]
-    );
-    let names = secret_names(&s);
-    assert!(
-        !names
-            .iter()
-            .any(|n| n.starts_with("api-") && n.ends_with("-v1")),
-        "v1 is removed once unused: {names:?}"
+    steps.setup(
+        "renew --due renews the one due item, publishes it as v2 and moves its service",
+        || {
+            let o = due(&["--before", "3d"]);
+            ok(&o);
+            let err = stderr(&o);
+            assert!(
+                err.contains("service certificate \"api\": renewed"),
+                "{err}"
+            );
+            assert!(
+                err.contains("published as swarm secrets version 2 and moved api to it"),
+                "{err}"
+            );
+            assert!(!err.contains("web"), "only api was due: {err}");
+            let api_v2 = api_cert();
+            assert_eq!(
+                task_file_hashes(&s, "api", "/run/secrets/cert.pem"),
+                vec![api_v2.clone()]
+            );
+            let names = secret_names(&s);
+            assert!(
+                !names
+                    .iter()
+                    .any(|n| n.starts_with("api-") && n.ends_with("-v1")),
+                "v1 is removed once unused: {names:?}"
+            );
+        },
     );
 
-    // Renewed by hand since: the next run (nothing due) moves the services.
-    ok(&s.tlsctx(&["cert", "renew", "api", "--days", "2"]));
-    let api_v3 = api_cert();
-    let o = due(&[]);
-    ok(&o);
-    let err = stderr(&o);
-    assert!(
-        err.contains("renewed earlier") && err.contains("moved api to it"),
-        "{err}"
-    );
-    assert_eq!(api_cert(), api_v3, "not renewed again");
-    assert_eq!(
-        task_file_hashes(&s, "api", "/run/secrets/cert.pem"),
-        vec![api_v3.clone()]
+    let api_v3 = steps.setup(
+        "renewed by hand since, the next run (nothing due) moves the services",
+        || {
+            ok(&s.tlsctx(&["cert", "renew", "api", "--days", "2"]));
+            let api_v3 = api_cert();
+            let o = due(&[]);
+            ok(&o);
+            let err = stderr(&o);
+            assert!(
+                err.contains("renewed earlier") && err.contains("moved api to it"),
+                "{err}"
+            );
+            assert_eq!(api_cert(), api_v3, "not renewed again");
+            assert_eq!(
+                task_file_hashes(&s, "api", "/run/secrets/cert.pem"),
+                vec![api_v3.clone()]
+            );
+            api_v3
+        },
     );
     // Killed (SIGKILL, the process group) while publishing: the bundle is
     // renewed, its services are not moved; the next run, with nothing
     // due, publishes again, moves them, and removes the half version.
+    let api_v3 = steps.setup("killed while publishing, the next run publishes again, moves the service and removes the half version", || {
     let mark = s.path().join("creating-api");
     fs::write(
         shim.join("docker"),
@@ -826,49 +902,62 @@ fn certificates_rotate_on_live_services() {
         3,
         "one complete version left: {api_names:?}"
     );
-    let api_v3 = api_v4;
+    api_v4
+    });
 
-    // Converged: a second run does nothing.
-    let o = due(&[]);
-    ok(&o);
-    assert!(stderr(&o).contains("Nothing is due."), "{}", stderr(&o));
+    steps.check("converged, a second run does nothing", || {
+        let o = due(&[]);
+        ok(&o);
+        assert!(stderr(&o).contains("Nothing is due."), "{}", stderr(&o));
+    });
 
     // Another swarm than the one it was published to (a DOCKER_HOST then,
     // a context now): refused, nothing renewed, nothing published.
-    let rec_path = api.join("server.json");
-    let rec = fs::read_to_string(&rec_path).unwrap();
-    let mut v: serde_json::Value = serde_json::from_str(&rec).unwrap();
-    v["swarm"]["cluster"] = "0therclusterid0000000000a".into();
-    fs::write(&rec_path, v.to_string()).unwrap();
-    let before_names = secret_names(&s);
-    let o = due(&["--before", "3d"]);
-    failed(
-        &o,
-        &["is not the one \"api\" was published to with --rotate-on-renew"],
+    steps.check(
+        "another swarm than the one published to is refused, and nothing renewed or published",
+        || {
+            let rec_path = api.join("server.json");
+            let rec = fs::read_to_string(&rec_path).unwrap();
+            let mut v: serde_json::Value = serde_json::from_str(&rec).unwrap();
+            v["swarm"]["cluster"] = "0therclusterid0000000000a".into();
+            fs::write(&rec_path, v.to_string()).unwrap();
+            let before_names = secret_names(&s);
+            let o = due(&["--before", "3d"]);
+            // Put back before anything is asserted: the next step uses the record.
+            fs::write(&rec_path, rec).unwrap();
+            failed(
+                &o,
+                &["is not the one \"api\" was published to with --rotate-on-renew"],
+            );
+            assert_eq!(api_cert(), api_v3);
+            assert_eq!(secret_names(&s), before_names);
+        },
     );
-    assert_eq!(api_cert(), api_v3);
-    assert_eq!(secret_names(&s), before_names);
-    fs::write(&rec_path, rec).unwrap();
 
-    // --no-rotate-on-renew: renewals are reported only, as before.
-    ok(&tlsctx_in(&[
-        "swarm",
-        "publish",
-        "api",
-        "--no-rotate-on-renew",
-    ]));
-    let o = due(&["--before", "3d"]);
-    ok(&o);
-    let err = stderr(&o);
-    assert!(
-        err.contains("it is published as swarm secrets: move its services"),
-        "{err}"
-    );
-    assert_eq!(
-        task_file_hashes(&s, "api", "/run/secrets/cert.pem"),
-        vec![api_v3]
+    steps.check(
+        "with --no-rotate-on-renew, renewals are reported only",
+        || {
+            ok(&tlsctx_in(&[
+                "swarm",
+                "publish",
+                "api",
+                "--no-rotate-on-renew",
+            ]));
+            let o = due(&["--before", "3d"]);
+            ok(&o);
+            let err = stderr(&o);
+            assert!(
+                err.contains("it is published as swarm secrets: move its services"),
+                "{err}"
+            );
+            assert_eq!(
+                task_file_hashes(&s, "api", "/run/secrets/cert.pem"),
+                vec![api_v3]
+            );
+        },
     );
     ok(&dk(&["service", "rm", "api"]));
+    steps.done();
 }
 
 #[test]

@@ -11,6 +11,7 @@ use std::process::Output;
 
 use crate::common::dockerd::{free_port, stderr};
 use crate::common::plugin::daemon_with_plugin;
+use crate::common::steps::Steps;
 use crate::common::*;
 
 fn failed(o: &Output, want: &[&str]) {
@@ -279,6 +280,7 @@ fn hostile_requests_are_refused_or_stripped() {
     let owner = Sandbox::new();
     ok(&owner.tlsctx(&["new", "d1", "--host", "tcp://10.0.0.1:2376"]));
     let d = owner.path();
+    let mut steps = Steps::new("hostile_requests_are_refused_or_stripped");
 
     // Everything a signer must not copy: CA:TRUE, serverAuth, SANs, a
     // role in the subject. Signed with policy only, each shown as ignored.
@@ -293,65 +295,73 @@ fn hostile_requests_are_refused_or_stripped() {
             "subjectAltName=DNS:evil.example,IP:10.0.0.1",
         ],
     );
-    // Issue 30: a SHA-1-signed request is refused (it was signed).
-    let sha1 = d.join("sha1.csr");
-    let sha1_key = d.join("sha1.key");
-    openssl_ok(&[
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        p(&sha1_key),
-        "-out",
-        p(&sha1),
-        "-subj",
-        "/CN=old",
-        "-sha1",
-    ]);
-    failed(
-        &owner.tlsctx(&["sign", p(&sha1), "--yes", "--out", p(&d.join("sha1.resp"))]),
-        &["is not a SHA-2 signature for its ecdsa-p256 key"],
+    steps.check(
+        "a SHA-1-signed request is refused (issue 30: it was signed)",
+        || {
+            let sha1 = d.join("sha1.csr");
+            let sha1_key = d.join("sha1.key");
+            openssl_ok(&[
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                p(&sha1_key),
+                "-out",
+                p(&sha1),
+                "-subj",
+                "/CN=old",
+                "-sha1",
+            ]);
+            failed(
+                &owner.tlsctx(&["sign", p(&sha1), "--yes", "--out", p(&d.join("sha1.resp"))]),
+                &["is not a SHA-2 signature for its ecdsa-p256 key"],
+            );
+            assert!(!d.join("sha1.resp").exists());
+        },
     );
-    assert!(!d.join("sha1.resp").exists());
-    let out = d.join("evil.resp");
-    let o = owner.tlsctx(&["sign", p(&evil), "--yes", "--out", p(&out)]);
-    ok(&o);
-    let err = stderr(&o);
-    for w in [
-        "subject OU=role:admin",
-        "subject O=Evil Corp",
-        "basicConstraints CA:TRUE",
-        "extendedKeyUsage serverAuth, clientAuth",
-        "subjectAltName DNS:evil.example, IP:10.0.0.1",
-        "role:         read-only",
-    ] {
-        assert!(err.contains(w), "{w:?} not in: {err}");
-    }
-    let text = openssl_text(&out);
-    assert!(
-        text.contains("Subject: OU = role:read-only, CN = eve"),
-        "{text}"
+    steps.setup(
+        "CA:TRUE, serverAuth, SANs and a role in the request are shown as ignored and not signed",
+        || {
+            let out = d.join("evil.resp");
+            let o = owner.tlsctx(&["sign", p(&evil), "--yes", "--out", p(&out)]);
+            ok(&o);
+            let err = stderr(&o);
+            for w in [
+                "subject OU=role:admin",
+                "subject O=Evil Corp",
+                "basicConstraints CA:TRUE",
+                "extendedKeyUsage serverAuth, clientAuth",
+                "subjectAltName DNS:evil.example, IP:10.0.0.1",
+                "role:         read-only",
+            ] {
+                assert!(err.contains(w), "{w:?} not in: {err}");
+            }
+            let text = openssl_text(&out);
+            assert!(
+                text.contains("Subject: OU = role:read-only, CN = eve"),
+                "{text}"
+            );
+            assert!(
+                text.contains("CA:FALSE") && !text.contains("CA:TRUE"),
+                "{text}"
+            );
+            assert!(
+                text.contains("TLS Web Client Authentication")
+                    && !text.contains("Server Authentication"),
+                "{text}"
+            );
+            assert!(
+                !text.contains("evil.example") && !text.contains("Alternative Name"),
+                "{text}"
+            );
+            assert!(!text.contains("Evil Corp"), "{text}");
+        },
     );
-    assert!(
-        text.contains("CA:FALSE") && !text.contains("CA:TRUE"),
-        "{text}"
-    );
-    assert!(
-        text.contains("TLS Web Client Authentication") && !text.contains("Server Authentication"),
-        "{text}"
-    );
-    assert!(
-        !text.contains("evil.example") && !text.contains("Alternative Name"),
-        "{text}"
-    );
-    assert!(!text.contains("Evil Corp"), "{text}");
 
-    // A CN that a live identity of the CA has: the one just signed, and
-    // the owner's own context's.
     let again = openssl_csr(
         d,
         "again",
@@ -359,25 +369,28 @@ fn hostile_requests_are_refused_or_stripped() {
         "/CN=eve",
         &[],
     );
-    failed(
-        &owner.tlsctx(&["sign", p(&again), "--yes", "--out", p(&d.join("a.resp"))]),
-        &["CN \"eve\" already names", "--cn"],
-    );
-    failed(
-        &owner.tlsctx(&[
-            "sign",
-            p(&again),
-            "--yes",
-            "--cn",
-            "d1-client",
-            "--out",
-            p(&d.join("a.resp")),
-        ]),
-        &["CN \"d1-client\" already names \"d1\""],
-    );
-    assert!(!d.join("a.resp").exists());
-    // Another spelling of a CN in use: case, an invisible character, a
-    // trailing space (the attacker's review signed all three).
+    // The one just signed, and the owner's own context's.
+    steps.check("a CN that a live identity of the CA has is refused", || {
+        failed(
+            &owner.tlsctx(&["sign", p(&again), "--yes", "--out", p(&d.join("a.resp"))]),
+            &["CN \"eve\" already names", "--cn"],
+        );
+        failed(
+            &owner.tlsctx(&[
+                "sign",
+                p(&again),
+                "--yes",
+                "--cn",
+                "d1-client",
+                "--out",
+                p(&d.join("a.resp")),
+            ]),
+            &["CN \"d1-client\" already names \"d1\""],
+        );
+        assert!(!d.join("a.resp").exists());
+    });
+    // The attacker's review signed all three.
+    steps.check("another spelling of a CN in use (case, an invisible character, a trailing space) is refused", || {
     failed(
         &owner.tlsctx(&[
             "sign",
@@ -405,186 +418,231 @@ fn hostile_requests_are_refused_or_stripped() {
         );
     }
     assert!(!d.join("a.resp").exists());
-    // A CN with a control character in the request itself is refused, not
-    // shown cleaned up and signed (attacker review: `bob<TAB>` was signed).
-    let tab = openssl_csr(
-        d,
-        "tab",
-        &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
-        "/CN=tabby\t",
-        &[],
+    });
+    // Attacker review: `bob<TAB>` was signed.
+    steps.check(
+        "a CN with a control character in the request is refused, not cleaned up and signed",
+        || {
+            let tab = openssl_csr(
+                d,
+                "tab",
+                &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+                "/CN=tabby\t",
+                &[],
+            );
+            failed(
+                &owner.tlsctx(&["sign", p(&tab), "--yes", "--out", p(&d.join("t.resp"))]),
+                &["control character"],
+            );
+            assert!(!d.join("t.resp").exists());
+        },
     );
-    failed(
-        &owner.tlsctx(&["sign", p(&tab), "--yes", "--out", p(&d.join("t.resp"))]),
-        &["control character"],
+    steps.check(
+        "a host in the envelope that would draw on the signer's terminal is refused, not shown",
+        || {
+            let bob0 = Sandbox::new();
+            let hreq = d.join("host.req");
+            request(&bob0, "hh", "tcp://10.0.0.1:2376", "henry", &hreq);
+            let text = fs::read_to_string(&hreq).unwrap().replace(
+                "\"host\":\"tcp://10.0.0.1:2376\"",
+                "\"host\":\"tcp://10.0.0.1:2376\\n  role:         admin\\u001b[1A\"",
+            );
+            assert!(text.contains("role:         admin"));
+            fs::write(&hreq, text).unwrap();
+            let o = owner.tlsctx(&["sign", p(&hreq), "--yes", "--out", p(&d.join("h.resp"))]);
+            failed(&o, &["is not tcp://HOST[:PORT]"]);
+            assert!(!stderr(&o).contains('\u{1b}'), "{}", stderr(&o));
+        },
     );
-    assert!(!d.join("t.resp").exists());
-    // A host in the envelope that would draw lines on the signer's
-    // terminal: refused, not shown.
-    let bob0 = Sandbox::new();
-    let hreq = d.join("host.req");
-    request(&bob0, "hh", "tcp://10.0.0.1:2376", "henry", &hreq);
-    let text = fs::read_to_string(&hreq).unwrap().replace(
-        "\"host\":\"tcp://10.0.0.1:2376\"",
-        "\"host\":\"tcp://10.0.0.1:2376\\n  role:         admin\\u001b[1A\"",
-    );
-    assert!(text.contains("role:         admin"));
-    fs::write(&hreq, text).unwrap();
-    let o = owner.tlsctx(&["sign", p(&hreq), "--yes", "--out", p(&d.join("h.resp"))]);
-    failed(&o, &["is not tcp://HOST[:PORT]"]);
-    assert!(!stderr(&o).contains('\u{1b}'), "{}", stderr(&o));
 
-    // Weak keys.
-    let weak = openssl_csr(d, "weak", &["rsa:1024"], "/CN=weak", &[]);
-    failed(
-        &owner.tlsctx(&["sign", p(&weak), "--yes"]),
-        &["the request's key is rsa-1024"],
-    );
+    steps.check("a weak key is refused", || {
+        let weak = openssl_csr(d, "weak", &["rsa:1024"], "/CN=weak", &[]);
+        failed(
+            &owner.tlsctx(&["sign", p(&weak), "--yes"]),
+            &["the request's key is rsa-1024"],
+        );
+    });
 
-    // A bad signature: one bit of the public key changed (the request
-    // then does not prove that anyone holds that key).
-    let pem_text = fs::read_to_string(&again).unwrap();
-    let block = pem::parse(&pem_text).unwrap();
-    let mut der = block.contents().to_vec();
-    // Inside the P-256 point (BIT STRING 03 42 00, then 04 and x, y).
-    let at = der
-        .windows(4)
-        .position(|w| w == [0x03, 0x42, 0x00, 0x04])
-        .expect("a P-256 public key in the request");
-    der[at + 20] ^= 1;
-    let bad = d.join("bad.csr");
-    fs::write(
-        &bad,
-        pem::encode(&pem::Pem::new("CERTIFICATE REQUEST", der)),
-    )
-    .unwrap();
-    failed(
-        &owner.tlsctx(&["sign", p(&bad), "--yes", "--cn", "mallory"]),
-        &["its signature does not verify with its own key"],
+    // One bit of the public key changed: the request then does not prove
+    // that anyone holds that key.
+    steps.check(
+        "a request whose signature does not verify is refused",
+        || {
+            let pem_text = fs::read_to_string(&again).unwrap();
+            let block = pem::parse(&pem_text).unwrap();
+            let mut der = block.contents().to_vec();
+            // Inside the P-256 point (BIT STRING 03 42 00, then 04 and x, y).
+            let at = der
+                .windows(4)
+                .position(|w| w == [0x03, 0x42, 0x00, 0x04])
+                .expect("a P-256 public key in the request");
+            der[at + 20] ^= 1;
+            let bad = d.join("bad.csr");
+            fs::write(
+                &bad,
+                pem::encode(&pem::Pem::new("CERTIFICATE REQUEST", der)),
+            )
+            .unwrap();
+            failed(
+                &owner.tlsctx(&["sign", p(&bad), "--yes", "--cn", "mallory"]),
+                &["its signature does not verify with its own key"],
+            );
+        },
     );
-    // Not a request at all, and an oversized file.
-    fs::write(d.join("junk"), "hello").unwrap();
-    failed(
-        &owner.tlsctx(&["sign", p(&d.join("junk")), "--yes"]),
-        &["no CERTIFICATE REQUEST"],
+    steps.check(
+        "a file that is no request, or oversized, is refused",
+        || {
+            fs::write(d.join("junk"), "hello").unwrap();
+            failed(
+                &owner.tlsctx(&["sign", p(&d.join("junk")), "--yes"]),
+                &["no CERTIFICATE REQUEST"],
+            );
+            fs::write(d.join("big"), vec![b'A'; 70_000]).unwrap();
+            failed(
+                &owner.tlsctx(&["sign", p(&d.join("big")), "--yes"]),
+                &["larger than"],
+            );
+        },
     );
-    fs::write(d.join("big"), vec![b'A'; 70_000]).unwrap();
-    failed(
-        &owner.tlsctx(&["sign", p(&d.join("big")), "--yes"]),
-        &["larger than"],
-    );
-    // No terminal and no --yes: nothing signed.
-    let fresh = openssl_csr(
-        d,
-        "fresh",
-        &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
-        "/CN=frank",
-        &[],
-    );
-    failed(
-        &owner.tlsctx(&["sign", p(&fresh), "--out", p(&d.join("f.resp"))]),
-        &["--yes"],
-    );
-    assert!(!d.join("f.resp").exists());
+    steps.check("with no terminal and no --yes, nothing is signed", || {
+        let fresh = openssl_csr(
+            d,
+            "fresh",
+            &["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+            "/CN=frank",
+            &[],
+        );
+        failed(
+            &owner.tlsctx(&["sign", p(&fresh), "--out", p(&d.join("f.resp"))]),
+            &["--yes"],
+        );
+        assert!(!d.join("f.resp").exists());
+    });
 
-    // accept: a response for another key, and one whose certificate was
-    // not signed by the CA it carries.
     let bob = Sandbox::new();
     let carol = Sandbox::new();
-    let breq = d.join("bob.req");
-    let creq = d.join("carol.req");
-    request(&bob, "prod", "tcp://10.0.0.1:2376", "bob", &breq);
-    request(&carol, "prod", "tcp://10.0.0.1:2376", "carol", &creq);
-    let bresp = d.join("bob.resp");
-    ok(&owner.tlsctx(&["sign", p(&breq), "--yes", "--out", p(&bresp)]));
     let fp = ca_sha256(&owner, "default");
-    failed(
-        &carol.tlsctx(&["accept", p(&bresp), "--ca-fingerprint", &fp]),
-        &["for a key none of your pending requests holds"],
+    let bresp = d.join("bob.resp");
+    steps.setup("bob's and carol's requests, and bob's signed", || {
+        let breq = d.join("bob.req");
+        let creq = d.join("carol.req");
+        request(&bob, "prod", "tcp://10.0.0.1:2376", "bob", &breq);
+        request(&carol, "prod", "tcp://10.0.0.1:2376", "carol", &creq);
+        ok(&owner.tlsctx(&["sign", p(&breq), "--yes", "--out", p(&bresp)]));
+    });
+    steps.check(
+        "accept refuses a response for a key none of the pending requests holds",
+        || {
+            failed(
+                &carol.tlsctx(&["accept", p(&bresp), "--ca-fingerprint", &fp]),
+                &["for a key none of your pending requests holds"],
+            );
+        },
     );
-    // Bob's certificate with another CA put beside it.
-    ok(&owner.tlsctx(&["ca", "init", "--name", "other"]));
-    let other = fs::read_to_string(owner.cfg().join("tlsctx/cas/other/ca.pem")).unwrap();
-    let text = fs::read_to_string(&bresp).unwrap();
-    let first_end =
-        text.find("-----END CERTIFICATE-----").unwrap() + "-----END CERTIFICATE-----\n".len();
-    let swapped = d.join("swapped.resp");
-    fs::write(&swapped, format!("{}{}", &text[..first_end], other)).unwrap();
-    let other_fp = ca_sha256(&owner, "other");
-    failed(
-        &bob.tlsctx(&["accept", p(&swapped), "--ca-fingerprint", &other_fp]),
-        &["not signed by the CA it came with"],
+    steps.check(
+        "accept refuses a certificate with another CA put beside it",
+        || {
+            ok(&owner.tlsctx(&["ca", "init", "--name", "other"]));
+            let other = fs::read_to_string(owner.cfg().join("tlsctx/cas/other/ca.pem")).unwrap();
+            let text = fs::read_to_string(&bresp).unwrap();
+            let first_end = text.find("-----END CERTIFICATE-----").unwrap()
+                + "-----END CERTIFICATE-----\n".len();
+            let swapped = d.join("swapped.resp");
+            fs::write(&swapped, format!("{}{}", &text[..first_end], other)).unwrap();
+            let other_fp = ca_sha256(&owner, "other");
+            failed(
+                &bob.tlsctx(&["accept", p(&swapped), "--ca-fingerprint", &other_fp]),
+                &["not signed by the CA it came with"],
+            );
+        },
     );
-    // Nothing written by the refusals; the real one is accepted.
-    assert!(!bob.cfg().join("tlsctx/identities/prod.json").exists());
-    ok(&bob.tlsctx(&["accept", p(&bresp), "--ca-fingerprint", &fp]));
-    assert!(bob.cfg().join("tlsctx/identities/prod.json").exists());
-    // A CA recorded once is confirmed again for the next request: a
-    // signer trusted for one daemon must not answer another request.
-    let breq2 = d.join("bob2.req");
-    request(&bob, "prod2", "tcp://10.0.0.2:2376", "bob2", &breq2);
-    let bresp2 = d.join("bob2.resp");
-    ok(&owner.tlsctx(&[
-        "sign",
-        p(&breq2),
-        "--yes",
-        "--role",
-        "admin",
-        "--out",
-        p(&bresp2),
-    ]));
-    failed(
-        &bob.tlsctx(&["accept", p(&bresp2)]),
-        &["must be confirmed", "--ca-fingerprint"],
+    steps.setup(
+        "nothing was written by the refusals, and the real response is accepted",
+        || {
+            assert!(!bob.cfg().join("tlsctx/identities/prod.json").exists());
+            ok(&bob.tlsctx(&["accept", p(&bresp), "--ca-fingerprint", &fp]));
+            assert!(bob.cfg().join("tlsctx/identities/prod.json").exists());
+        },
     );
-    ok(&bob.tlsctx(&["accept", p(&bresp2), "--ca-fingerprint", &fp]));
-    // Keychain-only: the accepted context points at the agent and no
-    // key.pem is written anywhere.
-    let kreq = d.join("k.req");
-    ok(&carol.tlsctx(&[
-        "request",
-        "kc",
-        "--host",
-        "tcp://10.0.0.3:2376",
-        "--cn",
-        "carol-kc",
-        "--keychain-only",
-        "--out",
-        p(&kreq),
-    ]));
-    let kresp = d.join("k.resp");
-    ok(&owner.tlsctx(&["sign", p(&kreq), "--yes", "--out", p(&kresp)]));
-    ok(&carol.tlsctx(&["accept", p(&kresp), "--ca-fingerprint", &fp]));
-    let host = ok(&carol.docker(&[
-        "context",
-        "inspect",
-        "kc",
-        "--format",
-        "{{.Endpoints.docker.Host}}",
-    ]));
-    assert!(host.trim().starts_with("unix://"), "{host}");
-    assert!(
-        !all_files(&carol.cfg().join("contexts"))
-            .iter()
-            .any(|f| f.ends_with("key.pem")),
-        "a key.pem for a keychain-only context"
+    // A signer trusted for one daemon must not answer another request.
+    steps.check(
+        "a CA recorded once is confirmed again for the next request",
+        || {
+            let breq2 = d.join("bob2.req");
+            request(&bob, "prod2", "tcp://10.0.0.2:2376", "bob2", &breq2);
+            let bresp2 = d.join("bob2.resp");
+            ok(&owner.tlsctx(&[
+                "sign",
+                p(&breq2),
+                "--yes",
+                "--role",
+                "admin",
+                "--out",
+                p(&bresp2),
+            ]));
+            failed(
+                &bob.tlsctx(&["accept", p(&bresp2)]),
+                &["must be confirmed", "--ca-fingerprint"],
+            );
+            ok(&bob.tlsctx(&["accept", p(&bresp2), "--ca-fingerprint", &fp]));
+        },
     );
-    // A request name already taken, without --force.
-    failed(
-        &bob.tlsctx(&[
-            "request",
-            "prod",
-            "--host",
-            "tcp://10.0.0.1:2376",
-            "--out",
-            p(&d.join("x.req")),
-        ]),
-        &["already taken"],
+    steps.check(
+        "a keychain-only context accepted points at the agent, and no key.pem is written",
+        || {
+            let kreq = d.join("k.req");
+            ok(&carol.tlsctx(&[
+                "request",
+                "kc",
+                "--host",
+                "tcp://10.0.0.3:2376",
+                "--cn",
+                "carol-kc",
+                "--keychain-only",
+                "--out",
+                p(&kreq),
+            ]));
+            let kresp = d.join("k.resp");
+            ok(&owner.tlsctx(&["sign", p(&kreq), "--yes", "--out", p(&kresp)]));
+            ok(&carol.tlsctx(&["accept", p(&kresp), "--ca-fingerprint", &fp]));
+            let host = ok(&carol.docker(&[
+                "context",
+                "inspect",
+                "kc",
+                "--format",
+                "{{.Endpoints.docker.Host}}",
+            ]));
+            assert!(host.trim().starts_with("unix://"), "{host}");
+            assert!(
+                !all_files(&carol.cfg().join("contexts"))
+                    .iter()
+                    .any(|f| f.ends_with("key.pem")),
+                "a key.pem for a keychain-only context"
+            );
+        },
     );
-    // A pending request removed with rm: record and key go.
-    ok(&carol.tlsctx(&["rm", "prod"]));
-    assert!(all_files(&carol.cfg().join("tlsctx/keys/request")).is_empty());
-    assert!(!ok(&carol.tlsctx(&["ls"])).contains("pending"));
+    steps.check(
+        "a request name already taken is refused without --force",
+        || {
+            failed(
+                &bob.tlsctx(&[
+                    "request",
+                    "prod",
+                    "--host",
+                    "tcp://10.0.0.1:2376",
+                    "--out",
+                    p(&d.join("x.req")),
+                ]),
+                &["already taken"],
+            );
+        },
+    );
+    steps.check("rm of a pending request removes its record and key", || {
+        ok(&carol.tlsctx(&["rm", "prod"]));
+        assert!(all_files(&carol.cfg().join("tlsctx/keys/request")).is_empty());
+        assert!(!ok(&carol.tlsctx(&["ls"])).contains("pending"));
+    });
+    steps.done();
 }
 
 /// Issue 30: a signer's CA whose subject holds a line break, a fake

@@ -7,6 +7,7 @@ pub mod dockerd;
 pub mod host;
 pub mod plugin;
 pub mod secret_service;
+pub mod steps;
 pub mod systemd_host;
 
 use std::collections::BTreeSet;
