@@ -240,9 +240,7 @@ fn install_inner(
     let started = Instant::now();
     let planned = phases::plan_on_host(env, name, opts, undone)?;
     if opts.dry_run {
-        let mut out = planned.installed();
-        out.total = started.elapsed();
-        return Ok(out);
+        return Ok(planned.dry_run(started));
     }
     env.check_cancelled()?;
     let running = phases::start(env, name, opts, planned)?;

@@ -54,8 +54,13 @@ pub(super) struct Committed {
 }
 
 impl Planned {
-    pub fn installed(self) -> Installed {
-        self.0.out
+    /// What a dry run reports: its total taken before the SSH session
+    /// closes (up to 5 s of `ssh -O exit`, which the old code never counted;
+    /// review of issue 32's split).
+    pub fn dry_run(self, started: Instant) -> Installed {
+        let Planned(mut run) = self;
+        run.out.total = started.elapsed();
+        run.out
     }
 }
 
