@@ -305,7 +305,7 @@ pub(super) fn confirm(env: &Env, name: &str, opts: &Options<'_>, s: Started) -> 
     };
     let probed = verify(
         &probe::Material {
-            host: &hostname,
+            host: hostname,
             port: m.host.port,
             ca_pem: &m.ca_pem,
             cert_pem: &m.cert_pem,
