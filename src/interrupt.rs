@@ -13,7 +13,7 @@
 //! second Ctrl-C waits for it, but not for ever: a call held longer than
 //! [`PATIENCE`] (an unlock prompt nobody answers) no longer defers it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -92,6 +92,48 @@ pub fn second_signal() -> ! {
             }
         }
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Servers running in this process (the authorization plugin, the agent)
+/// that end on the first signal by removing their sockets.
+static SERVING: AtomicUsize = AtomicUsize::new(0);
+
+/// The hold the first signal takes while a server runs, released once the
+/// servers have removed their sockets.
+fn stopping() -> &'static Mutex<Option<Hold>> {
+    static STOPPING: OnceLock<Mutex<Option<Hold>>> = OnceLock::new();
+    STOPPING.get_or_init(|| Mutex::new(None))
+}
+
+/// A server's life (see [`serving`]).
+pub struct Serving(());
+
+/// Says that a server runs until the first signal and then removes its
+/// socket: the first signal then holds off a second one (up to
+/// [`PATIENCE`]) until the returned guard is dropped, after the socket is
+/// gone. A second SIGTERM close behind the first used to end the process
+/// at once and leave the socket, and dockerd then refused every request
+/// until the plugin was started again (attacker review, stop 38).
+pub fn serving() -> Serving {
+    SERVING.fetch_add(1, Ordering::SeqCst);
+    Serving(())
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        if SERVING.fetch_sub(1, Ordering::SeqCst) == 1 {
+            stopping().lock().unwrap_or_else(|p| p.into_inner()).take();
+        }
+    }
+}
+
+/// The first SIGINT or SIGTERM, seen by the thread that watches signals
+/// (docker/plugin.rs): while a server runs, a hold for its cleanup.
+pub fn first_signal() {
+    let mut s = stopping().lock().unwrap_or_else(|p| p.into_inner());
+    if SERVING.load(Ordering::SeqCst) > 0 && s.is_none() {
+        *s = Some(hold());
     }
 }
 

@@ -144,6 +144,9 @@ pub fn serve(
     ready: impl FnOnce(&[PathBuf]),
 ) -> Result<()> {
     let cancel = env.cancel.clone();
+    // Dropped last, after the sockets are removed: a second signal waits
+    // for that (crate::interrupt::serving).
+    let _serving = crate::interrupt::serving();
     endpoint::create_socket_dir(&env.config_dir)?;
     let mut targets = Vec::new();
     let mut listeners = Vec::new();

@@ -162,6 +162,9 @@ pub fn plugin_name(socket: &Path) -> String {
 /// socket. The socket is created 0600 (dockerd runs as root and is its only
 /// client), replacing a stale one of a previous run.
 pub fn serve(bundle: &Path, socket: &Path, options: ServeOptions) -> Result<()> {
+    // Dropped last, after the socket is removed: a second signal waits for
+    // that (crate::interrupt::serving).
+    let _serving = crate::interrupt::serving();
     let trust = Arc::new(
         Trust::with_options(bundle, options.trust.clone()).map_err(|why| Error::Corrupt {
             path: bundle.join("ca.pem"),

@@ -127,7 +127,9 @@ pub fn install_cancellation(cancel: &Cancel) {
             Ok(mut signals) => {
                 std::thread::spawn(move || {
                     for (seen, _) in signals.forever().enumerate() {
-                        if seen >= 1 {
+                        if seen == 0 {
+                            crate::interrupt::first_signal();
+                        } else {
                             crate::interrupt::second_signal();
                         }
                     }

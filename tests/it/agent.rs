@@ -117,6 +117,39 @@ impl Drop for Agent {
     }
 }
 
+/// A second SIGTERM close behind the first still lets the agent remove
+/// its socket (as `authz serve`: the same hold, crate::interrupt::serving).
+#[test]
+fn a_second_signal_close_behind_the_first_leaves_no_agent_socket() {
+    let s = Sandbox::new();
+    ok(&s.tlsctx(&[
+        "new",
+        "ts",
+        "--host",
+        "tcp://127.0.0.1:1",
+        "--keychain-only",
+    ]));
+    let mut left = Vec::new();
+    for round in 0..5 {
+        let mut agent = Agent::start(&s, &["ts"], &[]);
+        let pid = agent.child.id().to_string();
+        for gap in [0, 5 + 2 * round] {
+            std::thread::sleep(Duration::from_millis(gap));
+            ok(&Command::new("kill").args(["-TERM", &pid]).output().unwrap());
+        }
+        let _ = agent.child.wait();
+        agent.killed = true;
+        if socket(&s, "ts").exists() {
+            left.push(round);
+            let _ = fs::remove_file(socket(&s, "ts"));
+        }
+    }
+    assert!(
+        left.is_empty(),
+        "the socket was left behind in rounds {left:?}"
+    );
+}
+
 fn dk(s: &Sandbox, ctx: &str, args: &[&str]) -> Output {
     let mut all = vec!["--context", ctx];
     all.extend_from_slice(args);
