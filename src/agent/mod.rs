@@ -147,6 +147,10 @@ pub fn serve(
     // Dropped last, after the sockets are removed: a second signal waits
     // for that (crate::interrupt::serving).
     let _serving = crate::interrupt::serving();
+    // Stopped before it started: nothing to bind, nothing to remove.
+    if cancel.requested() {
+        return Ok(());
+    }
     endpoint::create_socket_dir(&env.config_dir)?;
     let mut targets = Vec::new();
     let mut listeners = Vec::new();

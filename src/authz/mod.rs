@@ -165,6 +165,10 @@ pub fn serve(bundle: &Path, socket: &Path, options: ServeOptions) -> Result<()> 
     // Dropped last, after the socket is removed: a second signal waits for
     // that (crate::interrupt::serving).
     let _serving = crate::interrupt::serving();
+    // Stopped before it started: nothing to bind, nothing to remove.
+    if options.cancel.requested() {
+        return Ok(());
+    }
     let trust = Arc::new(
         Trust::with_options(bundle, options.trust.clone()).map_err(|why| Error::Corrupt {
             path: bundle.join("ca.pem"),

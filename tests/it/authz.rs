@@ -389,36 +389,16 @@ fn a_second_signal_close_behind_the_first_leaves_no_socket() {
     ok(&s.tlsctx(&["ca", "init"]));
     ok(&s.tlsctx(&["server", "p2", "--san", "127.0.0.1"]));
     let bundle = s.cfg().join("tlsctx/servers/p2");
-    let dir = s.path().join("plugins");
-    fs::create_dir(&dir).unwrap();
     let mut left = Vec::new();
     for round in 0..10 {
-        let socket = dir.join(format!("r{round}.sock"));
-        let mut child = Command::new(BIN)
-            .args(["authz", "serve", "--bundle"])
-            .arg(&bundle)
-            .arg("--socket")
-            .arg(&socket)
-            .arg("--state-dir")
-            .arg(s.path().join("state"))
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !socket.exists() {
-            assert!(
-                Instant::now() < deadline,
-                "round {round}: the plugin did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let pid = child.id().to_string();
+        let mut plugin = Plugin::start(&bundle, &s.path().join(format!("plugin-{round}.log")));
+        let pid = plugin.child.id().to_string();
         for gap in [0, 5 + round] {
             std::thread::sleep(Duration::from_millis(gap));
             ok(&Command::new("kill").args(["-TERM", &pid]).output().unwrap());
         }
-        let _ = child.wait();
-        if socket.exists() {
+        let _ = plugin.child.wait();
+        if plugin.socket.exists() {
             left.push(round);
         }
     }
