@@ -71,39 +71,44 @@ fn roles_and_revocation_through_a_real_dockerd() {
         serde_json::json!({ "authorization-plugins": [plugin.name] }),
     );
     let dk = |ctx: &str, args: &[&str]| in_context(&s, ctx, args);
+    let p = &plugin.name;
+    let crl = bundle.join("crl.pem");
+    let mut steps = Steps::new("roles_and_revocation_through_a_real_dockerd");
 
-    // Admin: everything, a container included.
-    ok(&dk("admin1", &["version"]));
-    let image = import_busybox(&s, "admin1");
-    ok(&dk(
-        "admin1",
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            &image,
-            "/bin/busybox",
-            "true",
-        ],
-    ));
-    ok(&dk(
-        "admin1",
-        &[
-            "create",
-            "--name",
-            "c1",
-            "--network",
-            "none",
-            &image,
-            "/bin/busybox",
-            "sleep",
-            "60",
-        ],
-    ));
-    ok(&dk("admin1", &["start", "c1"]));
+    let image = steps.setup("an admin does everything, a container included", || {
+        ok(&dk("admin1", &["version"]));
+        let image = import_busybox(&s, "admin1");
+        ok(&dk(
+            "admin1",
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                &image,
+                "/bin/busybox",
+                "true",
+            ],
+        ));
+        ok(&dk(
+            "admin1",
+            &[
+                "create",
+                "--name",
+                "c1",
+                "--network",
+                "none",
+                &image,
+                "/bin/busybox",
+                "sleep",
+                "60",
+            ],
+        ));
+        ok(&dk("admin1", &["start", "c1"]));
+        image
+    });
 
-    // Read-only: reads state, is refused the rest with its role named.
+    steps.check("a read-only identity reads state, and is refused the rest with its role named", || {
     for args in [
         &["ps"][..],
         &["images"],
@@ -113,7 +118,6 @@ fn roles_and_revocation_through_a_real_dockerd() {
     ] {
         ok(&dk("ro1", args));
     }
-    let p = &plugin.name;
     refused(
         &dk(
             "ro1",
@@ -154,116 +158,149 @@ fn roles_and_revocation_through_a_real_dockerd() {
         "has role read-only",
     );
 
-    // Revocation, without restarting dockerd: refused within a second.
-    ok(&dk("gone", &["ps"]));
-    let out = ok(&s.tlsctx(&["revoke", "gone", "--reason", "key-compromise"]));
-    assert!(
-        out.contains(&bundle.join("crl.pem").display().to_string()),
-        "{out}"
+    });
+
+    steps.setup(
+        "a revoked identity is refused within a second, without restarting dockerd",
+        || {
+            ok(&dk("gone", &["ps"]));
+            let out = ok(&s.tlsctx(&["revoke", "gone", "--reason", "key-compromise"]));
+            assert!(
+                out.contains(&bundle.join("crl.pem").display().to_string()),
+                "{out}"
+            );
+            let deadline = Instant::now() + Duration::from_secs(1);
+            loop {
+                let o = dk("gone", &["ps"]);
+                if !o.status.success() {
+                    refused(&o, p, "is revoked");
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "still allowed a second after revoke"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            ok(&dk("admin1", &["ps"]));
+            ok(&dk("ro1", &["ps"]));
+        },
     );
-    let deadline = Instant::now() + Duration::from_secs(1);
-    loop {
-        let o = dk("gone", &["ps"]);
-        if !o.status.success() {
-            refused(&o, p, "is revoked");
-            break;
-        }
+    // Issue 19: the CRL number was not tracked, so CRL 1 un-revoked what
+    // CRL 2 revoked.
+    steps.check("an older CRL put back is refused", || {
+        let crl1 = fs::read(bundle.join("crl.pem")).unwrap();
+        ok(&dk("gone2", &["ps"]));
+        ok(&s.tlsctx(&["revoke", "gone2"]));
+        refused(&dk("gone2", &["ps"]), p, "is revoked");
+        let crl2 = fs::read(bundle.join("crl.pem")).unwrap();
+        let _back = PutBack(crl.clone(), crl2.clone());
+        fs::write(bundle.join("crl.pem"), &crl1).unwrap();
+        refused(&dk("gone2", &["ps"]), p, "older than number 2");
+        refused(&dk("admin1", &["ps"]), p, "older than number 2");
+        fs::write(bundle.join("crl.pem"), &crl2).unwrap();
+        ok(&dk("admin1", &["ps"]));
+        assert!(bundle.join("crl-required").exists());
+    });
+    steps.check(
+        "ls shows it revoked, renew refuses it, revoke --list lists it",
+        || {
+            let ls = ok(&s.tlsctx(&["ls"]));
+            assert!(
+                ls.lines()
+                    .any(|l| l.starts_with("gone ") && l.ends_with("revoked")),
+                "{ls}"
+            );
+            let o = s.tlsctx(&["renew", "gone"]);
+            assert!(
+                String::from_utf8_lossy(&o.stderr).contains("is revoked and cannot be renewed"),
+                "{}",
+                transcript(&o)
+            );
+            let list = ok(&s.tlsctx(&["revoke", "--list"]));
+            assert!(
+                list.contains("gone") && list.contains("key-compromise"),
+                "{list}"
+            );
+        },
+    );
+    // The local socket still works to repair things.
+    steps.check(
+        "a CRL of another CA, damaged or missing fails closed, never un-revoking",
+        || {
+            let good = fs::read(bundle.join("crl.pem")).unwrap();
+            let _back = PutBack(crl.clone(), good.clone());
+            let other = Sandbox::new();
+            ok(&other.tlsctx(&["new", "x1", "--host", &host]));
+            ok(&other.tlsctx(&["revoke", "x1"]));
+            fs::copy(
+                other.cfg().join("tlsctx/servers/x1/crl.pem"),
+                bundle.join("crl.pem"),
+            )
+            .unwrap();
+            refused(
+                &dk("admin1", &["ps"]),
+                p,
+                "was not issued by this bundle's CA",
+            );
+            fs::write(bundle.join("crl.pem"), &good[..good.len() / 2]).unwrap();
+            refused(&dk("admin1", &["ps"]), p, "is damaged");
+            ok(&s.docker(&["-H", &format!("unix://{}/docker.sock", dir.display()), "ps"]));
+            // No CRL once the CA revoked something: everything is refused, not
+            // un-revoked (issue 19: deleting crl.pem un-revoked everything).
+            fs::remove_file(bundle.join("crl.pem")).unwrap();
+            refused(&dk("gone", &["ps"]), p, "is missing");
+            refused(&dk("admin1", &["ps"]), p, "is missing");
+            fs::write(bundle.join("crl.pem"), &good).unwrap();
+            refused(&dk("gone", &["ps"]), p, "is revoked");
+        },
+    );
+
+    steps.check("200 parallel requests through the plugin all pass", || {
+        let children: Vec<_> = (0..200)
+            .map(|_| {
+                s.docker_cmd(&["--context", "admin1", "ps", "-q"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let failures: Vec<String> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .filter(|o| !o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+            .collect();
         assert!(
-            Instant::now() < deadline,
-            "still allowed a second after revoke"
+            failures.is_empty(),
+            "{} of 200 failed: {:?}",
+            failures.len(),
+            failures.first()
         );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    ok(&dk("admin1", &["ps"]));
-    ok(&dk("ro1", &["ps"]));
-    // An older CRL put back is refused (issue 19: the CRL number was not
-    // tracked, so CRL 1 un-revoked what CRL 2 revoked).
-    let crl1 = fs::read(bundle.join("crl.pem")).unwrap();
-    ok(&dk("gone2", &["ps"]));
-    ok(&s.tlsctx(&["revoke", "gone2"]));
-    refused(&dk("gone2", &["ps"]), p, "is revoked");
-    let crl2 = fs::read(bundle.join("crl.pem")).unwrap();
-    fs::write(bundle.join("crl.pem"), &crl1).unwrap();
-    refused(&dk("gone2", &["ps"]), p, "older than number 2");
-    refused(&dk("admin1", &["ps"]), p, "older than number 2");
-    fs::write(bundle.join("crl.pem"), &crl2).unwrap();
-    ok(&dk("admin1", &["ps"]));
-    assert!(bundle.join("crl-required").exists());
-    // ls shows it, renew refuses it, --list lists it.
-    let ls = ok(&s.tlsctx(&["ls"]));
-    assert!(
-        ls.lines()
-            .any(|l| l.starts_with("gone ") && l.ends_with("revoked")),
-        "{ls}"
-    );
-    let o = s.tlsctx(&["renew", "gone"]);
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("is revoked and cannot be renewed"),
-        "{}",
-        transcript(&o)
-    );
-    let list = ok(&s.tlsctx(&["revoke", "--list"]));
-    assert!(
-        list.contains("gone") && list.contains("key-compromise"),
-        "{list}"
-    );
-
-    // Bad CRLs fail closed; the local socket still works to repair things.
-    let good = fs::read(bundle.join("crl.pem")).unwrap();
-    let other = Sandbox::new();
-    ok(&other.tlsctx(&["new", "x1", "--host", &host]));
-    ok(&other.tlsctx(&["revoke", "x1"]));
-    fs::copy(
-        other.cfg().join("tlsctx/servers/x1/crl.pem"),
-        bundle.join("crl.pem"),
-    )
-    .unwrap();
-    refused(
-        &dk("admin1", &["ps"]),
-        p,
-        "was not issued by this bundle's CA",
-    );
-    fs::write(bundle.join("crl.pem"), &good[..good.len() / 2]).unwrap();
-    refused(&dk("admin1", &["ps"]), p, "is damaged");
-    ok(&s.docker(&["-H", &format!("unix://{}/docker.sock", dir.display()), "ps"]));
-    // No CRL once the CA revoked something: everything is refused, not
-    // un-revoked (issue 19: deleting crl.pem un-revoked everything).
-    fs::remove_file(bundle.join("crl.pem")).unwrap();
-    refused(&dk("gone", &["ps"]), p, "is missing");
-    refused(&dk("admin1", &["ps"]), p, "is missing");
-    fs::write(bundle.join("crl.pem"), &good).unwrap();
-    refused(&dk("gone", &["ps"]), p, "is revoked");
-
-    // 200 parallel requests through the plugin.
-    let children: Vec<_> = (0..200)
-        .map(|_| {
-            s.docker_cmd(&["--context", "admin1", "ps", "-q"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let failures: Vec<String> = children
-        .into_iter()
-        .map(|c| c.wait_with_output().unwrap())
-        .filter(|o| !o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
-        .collect();
-    assert!(
-        failures.is_empty(),
-        "{} of 200 failed: {:?}",
-        failures.len(),
-        failures.first()
-    );
-
-    // Every decision is logged with CN, serial, method and path.
-    let text = fs::read_to_string(&log).unwrap();
-    assert!(
-        text.contains("deny cn=\"ro1-client\"") && text.contains("POST /containers/create"),
-        "{text}"
+    });
+    steps.check(
+        "every decision is logged with CN, serial, method and path",
+        || {
+            let text = fs::read_to_string(&log).unwrap();
+            assert!(
+                text.contains("deny cn=\"ro1-client\"") && text.contains("POST /containers/create"),
+                "{text}"
+            );
+        },
     );
     ok(&dk("admin1", &["rm", "-f", "c1"]));
+    steps.done();
+}
+
+/// Puts a file's bytes back when dropped, after a failed step too, so the
+/// next step starts from the fixture it expects.
+struct PutBack(PathBuf, Vec<u8>);
+
+impl Drop for PutBack {
+    fn drop(&mut self) {
+        let _ = fs::write(&self.0, &self.1);
+    }
 }
 
 /// `--authz`: daemon.json names the plugin and the bundle carries its unit,
