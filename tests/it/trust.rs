@@ -112,14 +112,17 @@ fn docker_never_talks_plaintext_during_renew() {
         "--no-server",
     ]));
     let (tls, plain) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    // What each plain connection said first, and from which port: a
+    // failure shows who spoke (it was the docker CLI: issue 32's stop).
+    let said: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
     let done = Arc::new(AtomicBool::new(false));
     {
-        let (tls, plain, done) = (tls.clone(), plain.clone(), done.clone());
+        let (tls, plain, done, said) = (tls.clone(), plain.clone(), done.clone(), said.clone());
         listener.set_nonblocking(true).unwrap();
         std::thread::spawn(move || {
             while !done.load(Ordering::SeqCst) {
                 match listener.accept() {
-                    Ok((mut conn, _)) => {
+                    Ok((mut conn, from)) => {
                         conn.set_nonblocking(false).unwrap();
                         conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
                         let mut first = [0u8; 1];
@@ -128,6 +131,14 @@ fn docker_never_talks_plaintext_during_renew() {
                                 tls.fetch_add(1, Ordering::SeqCst);
                             } else {
                                 plain.fetch_add(1, Ordering::SeqCst);
+                                let mut rest = [0u8; 80];
+                                let n = conn.read(&mut rest).unwrap_or(0);
+                                let mut text = vec![first[0]];
+                                text.extend_from_slice(&rest[..n]);
+                                said.lock().unwrap().push(format!(
+                                    "from {from}: {:?}",
+                                    String::from_utf8_lossy(&text)
+                                ));
                             }
                         }
                     }
@@ -158,8 +169,9 @@ fn docker_never_talks_plaintext_during_renew() {
     assert_eq!(
         plain,
         0,
-        "{plain} of {} connections were plain HTTP",
-        tls + plain
+        "{plain} of {} connections were plain HTTP: {:?}",
+        tls + plain,
+        said.lock().unwrap()
     );
 }
 
