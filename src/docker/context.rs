@@ -79,15 +79,10 @@ pub struct NewContext<'a> {
     pub key_pem: &'a str,
 }
 
-/// How the new TLS files took the old ones' place.
+/// How the new TLS folder took the old one's place.
 enum Swap {
-    /// The endpoint folder exchanged with the staged one.
     Exchanged,
-    /// The old endpoint folder moved aside (no exchange on this platform).
     MovedAside(PathBuf),
-    /// An endpoint folder where the TLS folder had none.
-    NewEndpoint,
-    /// A new TLS folder.
     New,
 }
 
@@ -183,49 +178,30 @@ impl Store {
         fsio::refuse_symlink(&meta_dir)?;
 
         check()?;
-        // 1. The TLS files. An existing context's endpoint folder
-        //    (tls/<id>/docker) is swapped with the staged one in a single
-        //    renameat2(RENAME_EXCHANGE): at every instant the context has
-        //    TLS files, so the docker CLI never talks plain HTTP to its
-        //    tcp:// host (it does when it finds no TLS files, observed with
-        //    Docker CLI 28.2.2). The folder above stays: the CLI lists it
-        //    through an open descriptor (docker/cli context/store/
-        //    tlsstore.go, listContextData), and when the whole tls/<id> was
-        //    swapped, a CLI that had opened the old one and listed it after
-        //    the old tree was removed found no endpoint and spoke plain
-        //    HTTP (3 connections in about 2,000 under load, seen here). A
-        //    CLI that opened the old endpoint folder now finds it empty:
-        //    TLS with no files, which fails closed. The old folder ends up
-        //    in the staging area and goes with it.
-        let tls_ep = tls_dir.join("docker");
-        let staged_ep = tls_stage.join("docker");
-        let swap = if tls_ep.is_dir() {
-            fsio::refuse_symlink(&tls_ep)?;
-            // Made by Docker or an older version: private like ours.
-            fsio::set_mode(&tls_dir, SECRET_DIR)?;
-            match fsio::exchange(&staged_ep, &tls_ep) {
+        // 1. The TLS folder. An existing one is swapped with the staged one
+        //    in a single renameat2(RENAME_EXCHANGE): at every instant the
+        //    context has TLS files, so the docker CLI never talks plain HTTP
+        //    to its tcp:// host (it does when ca.pem is missing, observed
+        //    with Docker CLI 28.2.2). The old folder ends up in the staging
+        //    area and goes with it.
+        let swap = if tls_dir.exists() {
+            match fsio::exchange(&tls_stage, &tls_dir) {
                 Ok(()) => Swap::Exchanged,
                 Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
                     // No exchange here (macOS, Windows, some file systems):
                     // the old folder moves aside, the new one takes its
                     // place, and on failure the old one goes back. The
                     // window between the two renames is as short as it gets.
-                    let old_ep = stage.path().join("old-docker");
-                    fsio::rename(&tls_ep, &old_ep).map_err(Error::io("replace", &tls_ep))?;
-                    if let Err(e) = fsio::rename(&staged_ep, &tls_ep) {
-                        let _ = fs::rename(&old_ep, &tls_ep);
-                        return Err(Error::io("write", &tls_ep)(e));
+                    let old_tls = stage.path().join("old-tls");
+                    fsio::rename(&tls_dir, &old_tls).map_err(Error::io("replace", &tls_dir))?;
+                    if let Err(e) = fsio::rename(&tls_stage, &tls_dir) {
+                        let _ = fs::rename(&old_tls, &tls_dir);
+                        return Err(Error::io("write", &tls_dir)(e));
                     }
-                    Swap::MovedAside(old_ep)
+                    Swap::MovedAside(old_tls)
                 }
-                Err(e) => return Err(Error::io("replace", &tls_ep)(e)),
+                Err(e) => return Err(Error::io("replace", &tls_dir)(e)),
             }
-        } else if tls_dir.exists() {
-            // A TLS folder without the docker endpoint's (nothing Docker
-            // would use): ours goes in beside whatever is there.
-            fsio::set_mode(&tls_dir, SECRET_DIR)?;
-            fsio::rename(&staged_ep, &tls_ep).map_err(Error::io("write", &tls_ep))?;
-            Swap::NewEndpoint
         } else {
             fsio::rename(&tls_stage, &tls_dir).map_err(Error::io("write", &tls_dir))?;
             Swap::New
@@ -242,14 +218,11 @@ impl Store {
         if let Err(e) = committed {
             match swap {
                 Swap::Exchanged => {
-                    let _ = fsio::exchange(&staged_ep, &tls_ep);
+                    let _ = fsio::exchange(&tls_stage, &tls_dir);
                 }
                 Swap::MovedAside(old) => {
-                    let _ = fs::remove_dir_all(&tls_ep);
-                    let _ = fs::rename(&old, &tls_ep);
-                }
-                Swap::NewEndpoint => {
-                    let _ = fs::remove_dir_all(&tls_ep);
+                    let _ = fs::remove_dir_all(&tls_dir);
+                    let _ = fs::rename(&old, &tls_dir);
                 }
                 Swap::New => {
                     let _ = fs::remove_dir_all(&tls_dir);
